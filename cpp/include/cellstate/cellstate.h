@@ -1,0 +1,170 @@
+// cellstate kernel API: plain C++17, no Node types. Every entry returns a Status and never
+// throws, prints, exits or aborts. The semantics of every cell are those of
+// ../shared/spec/CELLS.md; parameter names and the flat parameter layout follow it too.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace cellstate {
+
+enum class Code : int {
+  kOk = 0,
+  kInvalidArgument,  // wrong type or contradictory options   -> TypeError / RangeError
+  kOutOfRange,       // a size or length out of range         -> RangeError
+  kNoForward,        // backward without a training forward   -> Error ERR_CELLSTATE_NO_FORWARD
+  kUnsupported,      // an operation this layer cannot do     -> Error ERR_CELLSTATE_UNSUPPORTED
+  kOutOfMemory,      // an allocation failed                  -> Error ERR_CELLSTATE_OOM
+};
+
+struct Status {
+  Code code = Code::kOk;
+  std::string message;
+  bool ok() const { return code == Code::kOk; }
+  static Status Ok() { return {}; }
+  static Status Error(Code c, std::string m) { return {c, std::move(m)}; }
+};
+
+enum class Cell : int { kLSTM = 0, kGRU = 1, kRNN = 2 };
+
+// Resolved options of one recurrent layer stack (names of API.md; defaults as there).
+struct Config {
+  Cell cell = Cell::kLSTM;
+  int input_size = 0;
+  int hidden_size = 0;
+  int num_layers = 1;
+  bool bidirectional = false;
+  float dropout = 0.f;  // between layers, training only
+  // LSTM only
+  int proj_size = 0;
+  bool peephole = false;
+  bool coupled = false;
+  bool input_gate = true;
+  bool forget_gate = true;
+  bool output_gate = true;
+  bool input_activation = true;
+  bool output_activation = true;
+  // GRU only
+  bool reset_after = true;
+  // RNN only
+  bool relu = false;
+
+  int directions() const { return bidirectional ? 2 : 1; }
+  // R: size of h (projSize when > 0, else hiddenSize).
+  int out_size() const { return proj_size > 0 ? proj_size : hidden_size; }
+  // Number of gate blocks G in weight_ih / weight_hh / biases.
+  int gates() const;
+  // Number of peephole vectors K in weight_ph (0 without peepholes).
+  int peepholes() const;
+  bool has_cell_state() const { return cell == Cell::kLSTM; }
+};
+
+// Refuses impossible or contradictory configurations (CELLS.md).
+Status Validate(const Config& cfg);
+
+// One parameter tensor inside the flat parameter buffer, in PyTorch's order.
+struct ParamInfo {
+  std::string name;  // CELLS.md name, e.g. "weight_ih_l0_reverse"
+  std::vector<int> shape;
+  size_t offset;  // in elements, into the flat buffer
+  size_t size;    // element count
+};
+
+// The parameter table of a configuration: per layer, forward then reverse, weight_ih,
+// weight_hh, bias_ih, bias_hh, then weight_hr and weight_ph where present.
+std::vector<ParamInfo> ParamTable(const Config& cfg);
+size_t ParamCount(const Config& cfg);
+
+// Which implementation runs the float kernels.
+struct Runtime {
+  std::string isa;  // "scalar" | "avx2" | "neon"
+  int threads;
+  bool openmp;
+};
+
+template <typename T>
+struct Kernels;  // micro-kernel table (cpp/src/kernels.h)
+
+// Execution context held by each layer: the ISA's kernels and the thread count.
+struct Engine {
+  const void* kernels = nullptr;  // const Kernels<T>*, chosen by MakeEngine
+  int threads = 1;
+};
+
+// The best ISA this CPU supports, or the one named by CELLSTATE_ISA when that is set and usable.
+// isa == "" means "auto". Fails when a named ISA is unknown or not supported by this CPU.
+Status MakeEngine(const std::string& isa, int threads, Engine* out);
+// Names of the ISAs this CPU can run, best first ("scalar" always last).
+std::vector<std::string> AvailableIsas();
+const char* IsaName(const Engine& e);
+int DefaultThreads();  // OMP_NUM_THREADS when set, else the number of cores
+bool HasOpenMP();
+
+struct ForwardArgs {
+  int seq_len = 0;  // T
+  int batch = 0;    // B
+  bool batch_first = false;
+  const void* x = nullptr;         // [T,B,I] or [B,T,I]
+  const void* h0 = nullptr;        // [L·D,B,R] or null (zeros)
+  const void* c0 = nullptr;        // [L·D,B,H] or null (zeros); LSTM only
+  const int32_t* lengths = nullptr;  // [B] in [1,T] or null (all T)
+  bool train = false;              // keep what backward needs
+  uint64_t dropout_seed = 0;       // seeds the dropout masks of this call (train only)
+  void* output = nullptr;          // [T,B,D·R] or [B,T,D·R]
+  void* h_n = nullptr;             // [L·D,B,R] (may be null)
+  void* c_n = nullptr;             // [L·D,B,H] (may be null; LSTM only)
+};
+
+struct BackwardArgs {
+  const void* d_output = nullptr;  // like output, or null (zeros)
+  const void* d_h_n = nullptr;     // like h_n, or null
+  const void* d_c_n = nullptr;     // like c_n, or null
+  void* d_x = nullptr;             // like x (may be null)
+  void* d_h0 = nullptr;            // like h0 (may be null)
+  void* d_c0 = nullptr;            // like c0 (may be null)
+};
+
+// A stack of recurrent layers in scalar type T (float: the product; double: the oracle).
+// Parameters and gradients live in flat buffers laid out by ParamTable.
+template <typename T>
+class Layer {
+ public:
+  static Status Create(const Config& cfg, const Engine& engine, std::unique_ptr<Layer>* out);
+  ~Layer();
+  Layer(const Layer&) = delete;
+  Layer& operator=(const Layer&) = delete;
+
+  const Config& config() const;
+  const std::vector<ParamInfo>& params() const;
+  T* param_data();             // user layout; call ParamsChanged() after writing
+  const T* param_data() const;
+  T* grad_data();              // accumulated by Backward
+  const T* grad_data() const;
+  void ParamsChanged();        // repacks weights, invalidates a pending backward
+  void ZeroGrad();
+  void SetEngine(const Engine& e);
+  const Engine& engine() const;
+
+  // Pointers are into caller memory, checked by the caller for size.
+  Status Forward(const ForwardArgs& a);
+  // Once per training forward. Adds into grad_data().
+  Status Backward(const BackwardArgs& a);
+  bool has_pending_backward() const;
+
+  struct Impl;
+  Impl* impl() { return impl_.get(); }
+
+ private:
+  explicit Layer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+extern template class Layer<float>;
+extern template class Layer<double>;
+
+const char* Version();
+
+}  // namespace cellstate

@@ -1,0 +1,767 @@
+// The time loop: per layer and direction, one input GEMM over all T·B rows, then per step the
+// recurrent GEMM and one fused post-GEMM; backward mirrors it (per step the post-GEMM
+// backward and the dh GEMM; after the loop one GEMM each for dW_ih, dW_hh, dx). Forward for
+// training keeps what backward needs in a workspace sized once per shape; nothing is
+// allocated inside the time loops.
+#include <algorithm>
+#include <cstring>
+#include <new>
+#include <string>
+#include <vector>
+
+#include "cell/layer_impl.h"
+#include "cellstate/cellstate.h"
+#include "kernels.h"
+
+namespace cellstate {
+
+namespace {
+
+// Splitmix64: the dropout masks' counter-based generator (same masks on every machine).
+inline uint64_t Mix(uint64_t z) {
+  z += 0x9e3779b97f4a7c15ull;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+template <typename T>
+void Transpose(size_t rows, size_t cols, const T* src, T* dst) {
+  // dst[c, r] = src[r, c], blocked for cache friendliness.
+  constexpr size_t kB = 32;
+  for (size_t r0 = 0; r0 < rows; r0 += kB)
+    for (size_t c0 = 0; c0 < cols; c0 += kB)
+      for (size_t r = r0; r < std::min(rows, r0 + kB); ++r)
+        for (size_t c = c0; c < std::min(cols, c0 + kB); ++c) dst[c * rows + r] = src[r * cols + c];
+}
+
+// Copies a [T, B, F] tensor from or to [B, T, F] (batch_first) or [T, B, F].
+template <typename T>
+void CopyTimeMajor(int Tn, int B, size_t F, bool batch_first, const T* src, T* dst,
+                   bool to_time_major) {
+  if (!batch_first) {
+    std::memcpy(dst, src, sizeof(T) * size_t(Tn) * B * F);
+    return;
+  }
+  for (int t = 0; t < Tn; ++t)
+    for (int b = 0; b < B; ++b) {
+      const size_t tm = (size_t(t) * B + b) * F, bm = (size_t(b) * Tn + t) * F;
+      if (to_time_major)
+        std::memcpy(dst + tm, src + bm, sizeof(T) * F);
+      else
+        std::memcpy(dst + bm, src + tm, sizeof(T) * F);
+    }
+}
+
+}  // namespace
+
+// ---- weights ------------------------------------------------------------------------------
+
+template <typename T>
+void Layer<T>::Impl::Pack() {
+  const Kernels<T>& k = *kern;
+  const int H = cfg.hidden_size, R = cfg.out_size(), G = cfg.gates(), P = cfg.proj_size;
+  const int GH = G * H;
+  size_t total = 0;
+  for (auto& u : units) {
+    u.fw_ih_off = total;
+    total += k.packed_size(u.in, GH);
+    u.fw_hh_off = total;
+    if (gru_reset_before()) {
+      total += k.packed_size(H, 2 * H);
+      u.fw_hn_off = total;
+      total += k.packed_size(H, H);
+    } else {
+      total += k.packed_size(R, GH);
+    }
+    u.fw_hr_off = total;
+    if (P > 0) total += k.packed_size(H, P);
+    u.bias_off = total;
+    total += GH;
+  }
+  packed.assign(total, T(0));
+  for (auto& u : units) {
+    const T* w_ih = params.data() + u.p_ih;
+    const T* w_hh = params.data() + u.p_hh;
+    // gates = x · W_ih^T: B(k, n) = W_ih[n, k]
+    k.pack(u.in, GH, w_ih, 1, u.in, packed.data() + u.fw_ih_off);
+    if (gru_reset_before()) {
+      k.pack(H, 2 * H, w_hh, 1, H, packed.data() + u.fw_hh_off);
+      k.pack(H, H, w_hh + size_t(2) * H * H, 1, H, packed.data() + u.fw_hn_off);
+    } else {
+      k.pack(R, GH, w_hh, 1, R, packed.data() + u.fw_hh_off);
+    }
+    if (P > 0) k.pack(H, P, params.data() + u.p_hr, 1, H, packed.data() + u.fw_hr_off);
+    // The bias folded into the input GEMM: b_ih + b_hh where both add to the same
+    // pre-activation (LSTM, RNN); b_ih alone for GRU, whose b_hh goes with the recurrent GEMM.
+    T* bias = packed.data() + u.bias_off;
+    const T* b_ih = params.data() + u.p_bih;
+    const T* b_hh = params.data() + u.p_bhh;
+    for (int j = 0; j < GH; ++j) bias[j] = cfg.cell == Cell::kGRU ? b_ih[j] : b_ih[j] + b_hh[j];
+  }
+  packed_bwd_valid = false;
+}
+
+template <typename T>
+void Layer<T>::Impl::PackBackward() {
+  const Kernels<T>& k = *kern;
+  const int H = cfg.hidden_size, R = cfg.out_size(), G = cfg.gates(), P = cfg.proj_size;
+  const int GH = G * H;
+  size_t total = 0;
+  for (auto& u : units) {
+    u.bw_ih_off = total;
+    total += k.packed_size(GH, u.in);
+    u.bw_hh_off = total;
+    if (gru_reset_before()) {
+      total += k.packed_size(2 * H, H);
+      u.bw_hn_off = total;
+      total += k.packed_size(H, H);
+    } else {
+      total += k.packed_size(GH, R);
+    }
+    u.bw_hr_off = total;
+    if (P > 0) total += k.packed_size(P, H);
+  }
+  packed_bwd.assign(total, T(0));
+  for (auto& u : units) {
+    const T* w_hh = params.data() + u.p_hh;
+    // dx = dG · W_ih: B(k, n) = W_ih[k, n]
+    k.pack(GH, u.in, params.data() + u.p_ih, u.in, 1, packed_bwd.data() + u.bw_ih_off);
+    if (gru_reset_before()) {
+      k.pack(2 * H, H, w_hh, H, 1, packed_bwd.data() + u.bw_hh_off);
+      k.pack(H, H, w_hh + size_t(2) * H * H, H, 1, packed_bwd.data() + u.bw_hn_off);
+    } else {
+      k.pack(GH, R, w_hh, R, 1, packed_bwd.data() + u.bw_hh_off);
+    }
+    if (P > 0) k.pack(P, H, params.data() + u.p_hr, H, 1, packed_bwd.data() + u.bw_hr_off);
+  }
+  packed_bwd_valid = true;
+}
+
+// ---- workspace plan -----------------------------------------------------------------------
+
+template <typename T>
+void Layer<T>::Impl::PlanForward(int Tn, int B, bool train) {
+  const size_t TB = size_t(Tn) * B;
+  const int H = cfg.hidden_size, R = cfg.out_size(), G = cfg.gates(), D = cfg.directions();
+  const size_t GH = size_t(G) * H;
+  const bool lstm = cfg.cell == Cell::kLSTM, gru = cfg.cell == Cell::kGRU;
+  const bool drop = train && cfg.dropout > 0.f && cfg.num_layers > 1;
+  size_t off = 0;
+  auto take = [&](size_t n) {
+    const size_t o = off;
+    off += (n + 15) & ~size_t(15);  // 64-byte aligned sub-buffers for float
+    return o;
+  };
+  ws.x0 = take(TB * cfg.input_size);
+  // Layer outputs: all kept when training (inputs of the next layer's weight gradient);
+  // two alternating buffers for inference.
+  ws.out.assign(cfg.num_layers, 0);
+  ws.xin.assign(cfg.num_layers, 0);
+  ws.mask.assign(cfg.num_layers, kNone);
+  const size_t out_n = TB * D * R;
+  if (train) {
+    for (int l = 0; l < cfg.num_layers; ++l) ws.out[l] = take(out_n);
+  } else {
+    const size_t a = take(out_n), b = cfg.num_layers > 1 ? take(out_n) : a;
+    for (int l = 0; l < cfg.num_layers; ++l) ws.out[l] = (l % 2) ? b : a;
+  }
+  for (int l = 0; l < cfg.num_layers; ++l) {
+    ws.xin[l] = l == 0 ? ws.x0 : ws.out[l - 1];
+    if (drop && l > 0) {
+      ws.mask[l - 1] = take(out_n);
+      ws.xin[l] = take(out_n);
+    }
+  }
+  // Per unit (layer, direction).
+  const size_t shared_gates = train ? 0 : take(TB * GH);
+  for (auto& u : units) {
+    auto& w = u.ws;
+    w = UnitWs{};
+    w.gates = train ? take(TB * GH) : shared_gates;
+    w.h = take(size_t(B) * R);
+    w.c = lstm ? take(size_t(B) * H) : kNone;
+    if (train) {
+      w.hprev = take(TB * R);
+      if (lstm) {
+        w.cprev = take(TB * H);
+        w.cst = take(TB * H);
+      }
+    }
+    if (lstm) w.m = take((train && cfg.proj_size > 0 ? TB : size_t(B)) * H);
+    if (lstm && cfg.proj_size > 0) w.ptmp = take(size_t(B) * cfg.proj_size);
+    if (gru) {
+      w.gh = take((train && cfg.reset_after ? TB : size_t(B)) * 3 * H);
+      if (!cfg.reset_after) w.rh = take((train ? TB : size_t(B)) * H);
+    }
+  }
+  ws_size = off;
+  ws_T = Tn;
+  ws_B = B;
+  ws_train = train;
+}
+
+template <typename T>
+void Layer<T>::Impl::PlanBackward() {
+  const size_t TB = size_t(ws_T) * ws_B;
+  const int H = cfg.hidden_size, R = cfg.out_size(), G = cfg.gates(), D = cfg.directions();
+  const size_t GH = size_t(G) * H;
+  const Kernels<T>& k = *kern;
+  size_t off = 0;
+  auto take = [&](size_t n) {
+    const size_t o = off;
+    off += (n + 15) & ~size_t(15);
+    return o;
+  };
+  size_t max_in = cfg.input_size;
+  if (cfg.num_layers > 1) max_in = std::max<size_t>(max_in, size_t(D) * R);
+  bw.dg = take(TB * GH);
+  bw.dgT = take(TB * GH);
+  bw.dgh = cfg.cell == Cell::kGRU ? take(TB * GH) : kNone;
+  bw.dghT = cfg.cell == Cell::kGRU ? take(TB * GH) : kNone;
+  bw.xpack = take(std::max(k.packed_size(TB, max_in), k.packed_size(TB, std::max(R, H))));
+  bw.dy[0] = take(TB * D * R);
+  bw.dy[1] = take(TB * std::max<size_t>(max_in, size_t(D) * R));
+  bw.dh = take(size_t(ws_B) * R);
+  bw.dc = take(size_t(ws_B) * H);
+  bw.tmp = take(size_t(ws_B) * std::max(R, H));
+  if (cfg.proj_size > 0) {
+    bw.dhs = take(TB * cfg.proj_size);
+    bw.dhsT = take(TB * cfg.proj_size);
+  }
+  bw_size = off;
+}
+
+// ---- forward ------------------------------------------------------------------------------
+
+template <typename T>
+void Layer<T>::Impl::ForwardUnit(Unit& u, const ForwardArgs& a, const T* xin, T* out) {
+  const Kernels<T>& k = *kern;
+  const int Tn = ws_T, B = ws_B;
+  const int H = cfg.hidden_size, R = cfg.out_size(), G = cfg.gates(), D = cfg.directions();
+  const int P = cfg.proj_size;
+  const size_t GH = size_t(G) * H, ldo = size_t(D) * R;
+  const bool train = ws_train;
+  const Part one{0, 1};
+  T* W = work.data();
+  UnitWs& w = u.ws;
+  T* gates = W + w.gates;
+  T* h = W + w.h;
+  T* c = w.c != kNone ? W + w.c : nullptr;
+  const T* pk = packed.data();
+
+  // Initial state.
+  const size_t sidx = size_t(u.layer) * D + u.dir;
+  if (a.h0)
+    std::memcpy(h, static_cast<const T*>(a.h0) + sidx * B * R, sizeof(T) * B * R);
+  else
+    std::fill(h, h + size_t(B) * R, T(0));
+  if (c) {
+    if (a.c0)
+      std::memcpy(c, static_cast<const T*>(a.c0) + sidx * B * H, sizeof(T) * B * H);
+    else
+      std::fill(c, c + size_t(B) * H, T(0));
+  }
+
+  // The input GEMM over all T·B rows, bias folded in.
+  k.gemm(size_t(Tn) * B, GH, u.in, xin, u.in, pk + u.fw_ih_off, pk + u.bias_off, gates, GH, false,
+         one);
+
+  const T* b_hh = params.data() + u.p_bhh;
+  for (int s = 0; s < Tn; ++s) {
+    const int t = u.dir ? Tn - 1 - s : s;
+    T* g = gates + size_t(t) * B * GH;
+    T* outt = out + size_t(t) * B * ldo + size_t(u.dir) * R;
+    if (train) {
+      std::memcpy(W + w.hprev + size_t(t) * B * R, h, sizeof(T) * B * R);
+      if (c) std::memcpy(W + w.cprev + size_t(t) * B * H, c, sizeof(T) * B * H);
+    }
+    switch (cfg.cell) {
+      case Cell::kLSTM: {
+        k.gemm(B, GH, R, h, R, pk + u.fw_hh_off, nullptr, g, GH, true, one);
+        T* m = W + w.m + (train && P > 0 ? size_t(t) * B * H : 0);
+        for (int b = 0; b < B; ++b)
+          if (Active(b, t)) k.lstm_fwd(u.desc, g + b * GH, c + b * H, c + b * H, m + b * H);
+        if (train) std::memcpy(W + w.cst + size_t(t) * B * H, c, sizeof(T) * B * H);
+        const T* hn = m;
+        if (P > 0) {
+          k.gemm(B, P, H, m, H, pk + u.fw_hr_off, nullptr, W + w.ptmp, P, false, one);
+          hn = W + w.ptmp;
+        }
+        for (int b = 0; b < B; ++b) {
+          if (Active(b, t)) std::memcpy(h + b * R, hn + b * R, sizeof(T) * R);
+        }
+        break;
+      }
+      case Cell::kGRU: {
+        T* gh = W + w.gh + (train && cfg.reset_after ? size_t(t) * B * GH : 0);
+        if (cfg.reset_after) {
+          k.gemm(B, GH, H, h, H, pk + u.fw_hh_off, b_hh, gh, GH, false, one);
+          for (int b = 0; b < B; ++b)
+            if (Active(b, t)) k.gru_fwd(H, g + b * GH, gh + b * GH, h + b * H, h + b * H);
+        } else {
+          T* rh = W + w.rh + (train ? size_t(t) * B * H : 0);
+          // gh holds [B, 2H] for r, z, then [B, H] for n.
+          k.gemm(B, 2 * H, H, h, H, pk + u.fw_hh_off, b_hh, gh, 2 * H, false, one);
+          for (int b = 0; b < B; ++b) {
+            if (Active(b, t))
+              k.gru_fwd_rz(H, g + b * GH, gh + b * 2 * H, h + b * H, rh + b * H);
+            else
+              std::fill(rh + b * H, rh + (b + 1) * H, T(0));
+          }
+          T* ghn = gh + size_t(B) * 2 * H;
+          k.gemm(B, H, H, rh, H, pk + u.fw_hn_off, b_hh + 2 * H, ghn, H, false, one);
+          for (int b = 0; b < B; ++b)
+            if (Active(b, t)) k.gru_fwd_n(H, g + b * GH, ghn + b * H, h + b * H, h + b * H);
+        }
+        break;
+      }
+      case Cell::kRNN: {
+        k.gemm(B, GH, R, h, R, pk + u.fw_hh_off, nullptr, g, GH, true, one);
+        for (int b = 0; b < B; ++b)
+          if (Active(b, t)) k.rnn_fwd(H, cfg.relu, g + b * GH, h + b * H);
+        break;
+      }
+    }
+    for (int b = 0; b < B; ++b) {
+      if (Active(b, t))
+        std::memcpy(outt + b * ldo, h + b * R, sizeof(T) * R);
+      else
+        std::fill(outt + b * ldo, outt + b * ldo + R, T(0));
+    }
+  }
+  if (a.h_n) std::memcpy(static_cast<T*>(a.h_n) + sidx * B * R, h, sizeof(T) * B * R);
+  if (c && a.c_n) std::memcpy(static_cast<T*>(a.c_n) + sidx * B * H, c, sizeof(T) * B * H);
+}
+
+template <typename T>
+Status Layer<T>::Impl::Forward(const ForwardArgs& a) {
+  if (a.seq_len < 1 || a.batch < 1)
+    return Status::Error(Code::kOutOfRange, "seqLen and batch must be >= 1");
+  if (!a.x || !a.output) return Status::Error(Code::kInvalidArgument, "x and output are required");
+  if (a.c0 && cfg.cell != Cell::kLSTM)
+    return Status::Error(Code::kInvalidArgument, "c0 is an LSTM input");
+  if (a.lengths) {
+    for (int b = 0; b < a.batch; ++b) {
+      const int32_t len = a.lengths[b];
+      if (len < 1 || len > a.seq_len)
+        return Status::Error(Code::kOutOfRange, "lengths[" + std::to_string(b) + "] must be in [1, " +
+                                                    std::to_string(a.seq_len) + "], got " +
+                                                    std::to_string(len));
+    }
+  }
+  pending = false;
+  try {
+    PlanForward(a.seq_len, a.batch, a.train);
+    if (work.size() < ws_size) work.resize(ws_size);
+    lengths.assign(a.batch, a.seq_len);
+    if (a.lengths) std::copy(a.lengths, a.lengths + a.batch, lengths.begin());
+  } catch (const std::bad_alloc&) {
+    work.clear();
+    work.shrink_to_fit();
+    return Status::Error(Code::kOutOfMemory, "out of memory for the forward workspace");
+  }
+  has_lengths = a.lengths != nullptr;
+  ws_batch_first = a.batch_first;
+  const int Tn = a.seq_len, B = a.batch, I = cfg.input_size, D = cfg.directions();
+  const int R = cfg.out_size();
+  const size_t TB = size_t(Tn) * B, ldo = size_t(D) * R;
+  T* W = work.data();
+  CopyTimeMajor(Tn, B, I, a.batch_first, static_cast<const T*>(a.x), W + ws.x0, true);
+  if (has_lengths) ZeroPadded(W + ws.x0, I);
+
+  const bool drop = a.train && cfg.dropout > 0.f && cfg.num_layers > 1;
+  const T keep_scale = T(1) / (T(1) - T(cfg.dropout));
+  for (int l = 0; l < cfg.num_layers; ++l) {
+    T* out = W + ws.out[l];
+    for (int d = 0; d < D; ++d) ForwardUnit(units[size_t(l) * D + d], a, W + ws.xin[l], out);
+    if (drop && l + 1 < cfg.num_layers) {
+      // Inverted dropout between layers: next input = out ⊙ mask, mask ∈ {0, 1/(1-p)}.
+      T* mask = W + ws.mask[l];
+      T* nx = W + ws.xin[l + 1];
+      const uint64_t key = Mix(a.dropout_seed ^ Mix(uint64_t(l) + 1));
+      const double p = cfg.dropout;
+      for (size_t i = 0; i < TB * ldo; ++i) {
+        const double u = double(Mix(key + i) >> 11) * 0x1.0p-53;
+        mask[i] = u < p ? T(0) : keep_scale;
+        nx[i] = out[i] * mask[i];
+      }
+    }
+  }
+  CopyTimeMajor(Tn, B, ldo, a.batch_first, W + ws.out[cfg.num_layers - 1],
+                static_cast<T*>(a.output), false);
+  pending = a.train;
+  return Status::Ok();
+}
+
+template <typename T>
+void Layer<T>::Impl::ZeroPadded(T* x, size_t F) const {
+  for (int t = 0; t < ws_T; ++t)
+    for (int b = 0; b < ws_B; ++b)
+      if (!Active(b, t)) std::fill(x + (size_t(t) * ws_B + b) * F, x + (size_t(t) * ws_B + b + 1) * F, T(0));
+}
+
+// ---- backward -----------------------------------------------------------------------------
+
+template <typename T>
+void Layer<T>::Impl::BackwardUnit(Unit& u, const BackwardArgs& a, const T* xin, const T* dy,
+                                  T* dx, bool dx_accumulate) {
+  const Kernels<T>& k = *kern;
+  const int Tn = ws_T, B = ws_B;
+  const int H = cfg.hidden_size, R = cfg.out_size(), G = cfg.gates(), D = cfg.directions();
+  const int P = cfg.proj_size;
+  const size_t GH = size_t(G) * H, ldo = size_t(D) * R, TB = size_t(Tn) * B;
+  const Part one{0, 1};
+  T* W = work.data();
+  T* V = bwork.data();
+  const UnitWs& w = u.ws;
+  const T* pb = packed_bwd.data();
+  const bool lstm = cfg.cell == Cell::kLSTM, gru = cfg.cell == Cell::kGRU;
+  T* dg = V + bw.dg;
+  T* dgh = gru ? V + bw.dgh : nullptr;
+  T* dh = V + bw.dh;
+  T* dc = V + bw.dc;
+  T* tmp = V + bw.tmp;
+  T* grads_ph = cfg.peephole ? grads.data() + u.p_ph : nullptr;
+
+  const size_t sidx = size_t(u.layer) * D + u.dir;
+  if (a.d_h_n)
+    std::memcpy(dh, static_cast<const T*>(a.d_h_n) + sidx * B * R, sizeof(T) * B * R);
+  else
+    std::fill(dh, dh + size_t(B) * R, T(0));
+  if (lstm) {
+    if (a.d_c_n)
+      std::memcpy(dc, static_cast<const T*>(a.d_c_n) + sidx * B * H, sizeof(T) * B * H);
+    else
+      std::fill(dc, dc + size_t(B) * H, T(0));
+  }
+
+  for (int s = Tn - 1; s >= 0; --s) {
+    const int t = u.dir ? Tn - 1 - s : s;
+    const T* dyt = dy + size_t(t) * B * ldo + size_t(u.dir) * R;
+    T* dgt = dg + size_t(t) * B * GH;
+    // dh_t = carried + upstream, for the active rows.
+    for (int b = 0; b < B; ++b)
+      if (Active(b, t))
+        for (int j = 0; j < R; ++j) dh[b * R + j] += dyt[b * ldo + j];
+    switch (cfg.cell) {
+      case Cell::kLSTM: {
+        const T* acts = W + w.gates + size_t(t) * B * GH;
+        const T* cp = W + w.cprev + size_t(t) * B * H;
+        const T* ct = W + w.cst + size_t(t) * B * H;
+        const T* dm = dh;
+        if (P > 0) {
+          T* dhs = V + bw.dhs + size_t(t) * B * P;
+          for (int b = 0; b < B; ++b) {
+            if (Active(b, t))
+              std::memcpy(dhs + b * P, dh + b * P, sizeof(T) * P);
+            else
+              std::fill(dhs + b * P, dhs + (b + 1) * P, T(0));
+          }
+          k.gemm(B, H, P, dh, P, pb + u.bw_hr_off, nullptr, tmp, H, false, one);
+          dm = tmp;
+        }
+        for (int b = 0; b < B; ++b) {
+          if (Active(b, t)) {
+            k.lstm_bwd(u.desc, acts + b * GH, cp + b * H, ct + b * H, dm + b * H, dc + b * H,
+                       dgt + b * GH, grads_ph);
+            std::fill(dh + b * R, dh + (b + 1) * R, T(0));
+          } else {
+            std::fill(dgt + b * GH, dgt + (b + 1) * GH, T(0));
+          }
+        }
+        k.gemm(B, R, GH, dgt, GH, pb + u.bw_hh_off, nullptr, dh, R, true, one);
+        break;
+      }
+      case Cell::kGRU: {
+        const T* acts = W + w.gates + size_t(t) * B * GH;
+        const T* hp = W + w.hprev + size_t(t) * B * R;
+        T* dght = dgh + size_t(t) * B * GH;
+        if (cfg.reset_after) {
+          const T* gh = W + w.gh + size_t(t) * B * GH;
+          for (int b = 0; b < B; ++b) {
+            if (Active(b, t)) {
+              k.gru_bwd(H, acts + b * GH, gh + b * GH, hp + b * H, dh + b * H, dgt + b * GH,
+                        dght + b * GH, dh + b * H);
+            } else {
+              std::fill(dgt + b * GH, dgt + (b + 1) * GH, T(0));
+              std::fill(dght + b * GH, dght + (b + 1) * GH, T(0));
+            }
+          }
+          k.gemm(B, H, GH, dght, GH, pb + u.bw_hh_off, nullptr, dh, H, true, one);
+        } else {
+          for (int b = 0; b < B; ++b) {
+            if (Active(b, t)) {
+              k.gru_bwd_n(H, acts + b * GH, hp + b * H, dh + b * H, dgt + b * GH, dght + b * GH,
+                          dh + b * H);
+            } else {
+              std::fill(dgt + b * GH, dgt + (b + 1) * GH, T(0));
+              std::fill(dght + b * GH, dght + (b + 1) * GH, T(0));
+            }
+          }
+          // d(r ⊙ h) = da_n · W_hn
+          k.gemm(B, H, H, dght + 2 * H, GH, pb + u.bw_hn_off, nullptr, tmp, H, false, one);
+          for (int b = 0; b < B; ++b)
+            if (Active(b, t))
+              k.gru_bwd_r(H, acts + b * GH, hp + b * H, tmp + b * H, dgt + b * GH, dght + b * GH,
+                          dh + b * H);
+          k.gemm(B, H, 2 * H, dght, GH, pb + u.bw_hh_off, nullptr, dh, H, true, one);
+        }
+        break;
+      }
+      case Cell::kRNN: {
+        const T* outl = W + ws.out[u.layer] + size_t(t) * B * ldo + size_t(u.dir) * R;
+        for (int b = 0; b < B; ++b) {
+          if (Active(b, t)) {
+            k.rnn_bwd(H, cfg.relu, outl + b * ldo, dh + b * H, dgt + b * GH);
+            std::fill(dh + b * H, dh + (b + 1) * H, T(0));
+          } else {
+            std::fill(dgt + b * GH, dgt + (b + 1) * GH, T(0));
+          }
+        }
+        k.gemm(B, H, GH, dgt, GH, pb + u.bw_hh_off, nullptr, dh, H, true, one);
+        break;
+      }
+    }
+  }
+  if (a.d_h0) std::memcpy(static_cast<T*>(a.d_h0) + sidx * B * R, dh, sizeof(T) * B * R);
+  if (lstm && a.d_c0) std::memcpy(static_cast<T*>(a.d_c0) + sidx * B * H, dc, sizeof(T) * B * H);
+
+  // After the loop: the large GEMMs for the weight gradients and dx.
+  T* gp = grads.data();
+  T* dgT = V + bw.dgT;
+  T* xpack = V + bw.xpack;
+  Transpose(TB, GH, dg, dgT);
+  k.pack(TB, u.in, xin, u.in, 1, xpack);
+  k.gemm(GH, u.in, TB, dgT, TB, xpack, nullptr, gp + u.p_ih, u.in, true, one);
+  const T* dgT_hh = dgT;
+  if (gru) {
+    Transpose(TB, GH, dgh, V + bw.dghT);
+    dgT_hh = V + bw.dghT;
+  }
+  for (size_t n = 0; n < GH; ++n) {
+    T sx = 0, sh = 0;
+    for (size_t m = 0; m < TB; ++m) sx += dgT[n * TB + m];
+    if (gru)
+      for (size_t m = 0; m < TB; ++m) sh += dgT_hh[n * TB + m];
+    else
+      sh = sx;
+    gp[u.p_bih + n] += sx;
+    gp[u.p_bhh + n] += sh;
+  }
+  k.pack(TB, R, W + w.hprev, R, 1, xpack);
+  if (gru && !cfg.reset_after) {
+    k.gemm(2 * H, H, TB, dgT_hh, TB, xpack, nullptr, gp + u.p_hh, H, true, one);
+    k.pack(TB, H, W + w.rh, H, 1, xpack);
+    k.gemm(H, H, TB, dgT_hh + size_t(2) * H * TB, TB, xpack, nullptr,
+           gp + u.p_hh + size_t(2) * H * H, H, true, one);
+  } else {
+    k.gemm(GH, R, TB, dgT_hh, TB, xpack, nullptr, gp + u.p_hh, R, true, one);
+  }
+  if (P > 0) {
+    T* dhsT = V + bw.dhsT;
+    Transpose(TB, size_t(P), V + bw.dhs, dhsT);
+    k.pack(TB, H, W + w.m, H, 1, xpack);
+    k.gemm(P, H, TB, dhsT, TB, xpack, nullptr, gp + u.p_hr, H, true, one);
+  }
+  if (dx) k.gemm(TB, u.in, GH, dg, GH, pb + u.bw_ih_off, nullptr, dx, u.in, dx_accumulate, one);
+}
+
+template <typename T>
+Status Layer<T>::Impl::Backward(const BackwardArgs& a) {
+  if (!pending)
+    return Status::Error(Code::kNoForward,
+                         "backward needs a forward with train: true first (once per forward; "
+                         "setParameters in between discards it)");
+  if (a.d_c_n && cfg.cell != Cell::kLSTM)
+    return Status::Error(Code::kInvalidArgument, "a c gradient is an LSTM input");
+  pending = false;
+  try {
+    if (!packed_bwd_valid) PackBackward();
+    PlanBackward();
+    if (bwork.size() < bw_size) bwork.resize(bw_size);
+  } catch (const std::bad_alloc&) {
+    bwork.clear();
+    bwork.shrink_to_fit();
+    return Status::Error(Code::kOutOfMemory, "out of memory for the backward workspace");
+  }
+  const int Tn = ws_T, B = ws_B, D = cfg.directions(), R = cfg.out_size(), L = cfg.num_layers;
+  const size_t TB = size_t(Tn) * B, ldo = size_t(D) * R;
+  T* W = work.data();
+  T* V = bwork.data();
+  T* dy = V + bw.dy[0];
+  T* dxl = V + bw.dy[1];
+  if (a.d_output) {
+    CopyTimeMajor(Tn, B, ldo, ws_batch_first, static_cast<const T*>(a.d_output), dy, true);
+  } else {
+    std::fill(dy, dy + TB * ldo, T(0));
+  }
+  for (int l = L - 1; l >= 0; --l) {
+    const size_t in = l == 0 ? size_t(cfg.input_size) : ldo;
+    const bool want_dx = l > 0 || a.d_x;
+    for (int d = 0; d < D; ++d)
+      BackwardUnit(units[size_t(l) * D + d], a, W + ws.xin[l], dy, want_dx ? dxl : nullptr, d > 0);
+    if (l > 0) {
+      if (ws.mask[l - 1] != kNone) {
+        const T* mask = W + ws.mask[l - 1];
+        for (size_t i = 0; i < TB * in; ++i) dxl[i] *= mask[i];
+      }
+      std::swap(dy, dxl);
+    }
+  }
+  if (a.d_x) {
+    if (has_lengths) ZeroPadded(dxl, cfg.input_size);
+    CopyTimeMajor(Tn, B, cfg.input_size, ws_batch_first, dxl, static_cast<T*>(a.d_x), false);
+  }
+  return Status::Ok();
+}
+
+// ---- construction and the public shell ----------------------------------------------------
+
+template <typename T>
+Status Layer<T>::Create(const Config& cfg, const Engine& engine, std::unique_ptr<Layer>* out) {
+  Status st = Validate(cfg);
+  if (!st.ok()) return st;
+  try {
+    auto impl = std::make_unique<Impl>();
+    impl->cfg = cfg;
+    impl->SetEngine(engine);
+    impl->table = ParamTable(cfg);
+    const size_t n = ParamCount(cfg);
+    impl->params.assign(n, T(0));
+    impl->grads.assign(n, T(0));
+    impl->BuildUnits();
+    impl->Pack();
+    out->reset(new Layer(std::move(impl)));
+  } catch (const std::bad_alloc&) {
+    return Status::Error(Code::kOutOfMemory, "out of memory for the parameters");
+  }
+  return Status::Ok();
+}
+
+template <typename T>
+void Layer<T>::Impl::SetEngine(const Engine& e) {
+  engine = e;
+  kern = KernelsFor<T>(e);
+}
+
+template <typename T>
+void Layer<T>::Impl::BuildUnits() {
+  const int H = cfg.hidden_size, D = cfg.directions(), R = cfg.out_size();
+  units.clear();
+  auto find = [&](const std::string& name) -> size_t {
+    for (const auto& p : table)
+      if (p.name == name) return p.offset;
+    return kNone;
+  };
+  const bool has_i = cfg.input_gate && !cfg.coupled;
+  for (int l = 0; l < cfg.num_layers; ++l)
+    for (int d = 0; d < D; ++d) {
+      Unit u;
+      u.layer = l;
+      u.dir = d;
+      u.in = l == 0 ? cfg.input_size : D * R;
+      const std::string sfx = "_l" + std::to_string(l) + (d ? "_reverse" : "");
+      u.p_ih = find("weight_ih" + sfx);
+      u.p_hh = find("weight_hh" + sfx);
+      u.p_bih = find("bias_ih" + sfx);
+      u.p_bhh = find("bias_hh" + sfx);
+      u.p_hr = find("weight_hr" + sfx);
+      u.p_ph = find("weight_ph" + sfx);
+      if (cfg.cell == Cell::kLSTM) {
+        LstmDesc<T>& ds = u.desc;
+        ds.H = H;
+        int blk = 0;
+        ds.off_i = has_i ? H * blk++ : -1;
+        ds.off_f = cfg.forget_gate ? H * blk++ : -1;
+        ds.off_g = H * blk++;
+        ds.off_o = cfg.output_gate ? H * blk++ : -1;
+        ds.coupled = cfg.coupled;
+        ds.input_activation = cfg.input_activation;
+        ds.output_activation = cfg.output_activation;
+        if (cfg.peephole) {
+          int pk = 0;
+          ds.ph_i = has_i ? H * pk++ : -1;
+          ds.ph_f = cfg.forget_gate ? H * pk++ : -1;
+          ds.ph_o = cfg.output_gate ? H * pk++ : -1;
+        }
+      }
+      units.push_back(u);
+    }
+  RefreshDescs();
+}
+
+template <typename T>
+void Layer<T>::Impl::RefreshDescs() {
+  for (auto& u : units)
+    u.desc.ph = (cfg.cell == Cell::kLSTM && cfg.peephole) ? params.data() + u.p_ph : nullptr;
+}
+
+template <typename T>
+Layer<T>::Layer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+template <typename T>
+Layer<T>::~Layer() = default;
+template <typename T>
+const Config& Layer<T>::config() const {
+  return impl_->cfg;
+}
+template <typename T>
+const std::vector<ParamInfo>& Layer<T>::params() const {
+  return impl_->table;
+}
+template <typename T>
+T* Layer<T>::param_data() {
+  return impl_->params.data();
+}
+template <typename T>
+const T* Layer<T>::param_data() const {
+  return impl_->params.data();
+}
+template <typename T>
+T* Layer<T>::grad_data() {
+  return impl_->grads.data();
+}
+template <typename T>
+const T* Layer<T>::grad_data() const {
+  return impl_->grads.data();
+}
+template <typename T>
+void Layer<T>::ParamsChanged() {
+  impl_->pending = false;
+  impl_->Pack();
+}
+template <typename T>
+void Layer<T>::ZeroGrad() {
+  std::fill(impl_->grads.begin(), impl_->grads.end(), T(0));
+}
+template <typename T>
+void Layer<T>::SetEngine(const Engine& e) {
+  if (KernelsFor<T>(e) != impl_->kern) {
+    impl_->SetEngine(e);
+    impl_->pending = false;  // the workspace layout belongs to the old kernels
+    impl_->Pack();
+  } else {
+    impl_->engine = e;
+  }
+}
+template <typename T>
+const Engine& Layer<T>::engine() const {
+  return impl_->engine;
+}
+template <typename T>
+Status Layer<T>::Forward(const ForwardArgs& a) {
+  return impl_->Forward(a);
+}
+template <typename T>
+Status Layer<T>::Backward(const BackwardArgs& a) {
+  return impl_->Backward(a);
+}
+template <typename T>
+bool Layer<T>::has_pending_backward() const {
+  return impl_->pending;
+}
+
+template class Layer<float>;
+template class Layer<double>;
+
+}  // namespace cellstate

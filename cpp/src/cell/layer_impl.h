@@ -1,0 +1,104 @@
+// Layer<T>::Impl: the state of one recurrent stack (parameters, packed weights, workspace plan)
+// shared by the forward and backward time loops of layer.cc.
+#pragma once
+
+#include <cstddef>
+#include <vector>
+
+#include "cellstate/cellstate.h"
+#include "kernels.h"
+
+namespace cellstate {
+
+constexpr size_t kNone = ~size_t(0);
+
+template <typename T>
+const Kernels<T>* KernelsFor(const Engine& e);
+template <>
+inline const Kernels<float>* KernelsFor<float>(const Engine& e) {
+  return e.kernels ? static_cast<const Kernels<float>*>(e.kernels) : RefKernels<float>();
+}
+// The double instance always runs the reference kernels: it is the oracle.
+template <>
+inline const Kernels<double>* KernelsFor<double>(const Engine&) {
+  return RefKernels<double>();
+}
+
+// Offsets (in elements) of one unit's buffers inside the forward workspace.
+struct UnitWs {
+  size_t gates = kNone;  // [T,B,G·H] pre-activations, then activations (GRU: gx)
+  size_t h = kNone;      // [B,R] running state
+  size_t c = kNone;      // [B,H] running cell state (LSTM)
+  size_t hprev = kNone;  // [T,B,R] state before each step (train)
+  size_t cprev = kNone;  // [T,B,H] (LSTM train)
+  size_t cst = kNone;    // [T,B,H] c_t (LSTM train)
+  size_t m = kNone;      // [T,B,H] with projection and train, else [B,H]
+  size_t ptmp = kNone;   // [B,P] projected state
+  size_t gh = kNone;     // GRU: [T,B,3H] (resetAfter, train) or [B,3H]
+  size_t rh = kNone;     // GRU resetAfter false: [T,B,H] (train) or [B,H]
+};
+
+// One (layer, direction) of the stack.
+template <typename T>
+struct UnitT {
+  int layer = 0, dir = 0, in = 0;
+  // Parameter offsets in the flat buffer (kNone when absent).
+  size_t p_ih = kNone, p_hh = kNone, p_bih = kNone, p_bhh = kNone, p_hr = kNone, p_ph = kNone;
+  // Offsets into the packed forward weights (fw_*) and backward weights (bw_*).
+  size_t fw_ih_off = 0, fw_hh_off = 0, fw_hn_off = 0, fw_hr_off = 0, bias_off = 0;
+  size_t bw_ih_off = 0, bw_hh_off = 0, bw_hn_off = 0, bw_hr_off = 0;
+  LstmDesc<T> desc;
+  UnitWs ws;
+};
+
+template <typename T>
+struct Layer<T>::Impl {
+  Config cfg;
+  Engine engine;
+  const Kernels<T>* kern = nullptr;
+  std::vector<ParamInfo> table;
+  std::vector<T> params, grads;
+  std::vector<UnitT<T>> units;
+  std::vector<T> packed, packed_bwd;  // weights in the kernels' layout
+  bool packed_bwd_valid = false;
+
+  // Forward workspace, sized once per shape; valid for one backward while `pending`.
+  struct Ws {
+    size_t x0 = 0;
+    std::vector<size_t> out, xin, mask;
+  } ws;
+  std::vector<T> work;
+  size_t ws_size = 0;
+  int ws_T = 0, ws_B = 0;
+  bool ws_train = false, ws_batch_first = false, has_lengths = false, pending = false;
+  std::vector<int32_t> lengths;
+
+  struct Bw {
+    size_t dg = kNone, dgT = kNone, dgh = kNone, dghT = kNone, xpack = kNone;
+    size_t dy[2] = {kNone, kNone};
+    size_t dh = kNone, dc = kNone, tmp = kNone, dhs = kNone, dhsT = kNone;
+  } bw;
+  std::vector<T> bwork;
+  size_t bw_size = 0;
+
+  using Unit = UnitT<T>;
+
+  bool gru_reset_before() const { return cfg.cell == Cell::kGRU && !cfg.reset_after; }
+  bool Active(int b, int t) const { return t < lengths[b]; }
+
+  void SetEngine(const Engine& e);
+  void BuildUnits();
+  void RefreshDescs();
+  void Pack();
+  void PackBackward();
+  void PlanForward(int Tn, int B, bool train);
+  void PlanBackward();
+  Status Forward(const ForwardArgs& a);
+  Status Backward(const BackwardArgs& a);
+  void ForwardUnit(Unit& u, const ForwardArgs& a, const T* xin, T* out);
+  void BackwardUnit(Unit& u, const BackwardArgs& a, const T* xin, const T* dy, T* dx,
+                    bool dx_accumulate);
+  void ZeroPadded(T* x, size_t F) const;
+};
+
+}  // namespace cellstate
