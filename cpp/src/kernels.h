@@ -53,10 +53,10 @@ struct Kernels {
   void (*lstm_fwd)(const LstmDesc<T>& d, T* gates, const T* c_prev, T* c, T* m);
   // LSTM backward. acts: the activations saved by lstm_fwd. dm [H]: gradient of m.
   // dc [H]: in, the gradient reaching c_t from step t+1 (and dcN); out, the gradient of
-  // c_{t-1}. dgates [G·H] out: gradient of the pre-activations. dp [K·H]: peephole
-  // gradients accumulated (ordered as weight_ph), ignored when there are no peepholes.
+  // c_{t-1}. dgates [G·H] out: gradient of the pre-activations. (Peephole gradients are
+  // reduced after the time loop from dgates and the saved cell states, in a fixed order.)
   void (*lstm_bwd)(const LstmDesc<T>& d, const T* acts, const T* c_prev, const T* c,
-                   const T* dm, T* dc, T* dgates, T* dp);
+                   const T* dm, T* dc, T* dgates);
 
   // GRU, resetAfter: true. gx [3H]: W_ih x + b_ih in, activations r, z, n out (in place).
   // gh [3H]: W_hh h + b_hh (kept: gh_n is needed by backward). h_prev [H] in, h [H] out.

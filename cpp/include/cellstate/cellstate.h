@@ -92,6 +92,9 @@ struct Kernels;  // micro-kernel table (cpp/src/kernels.h)
 struct Engine {
   const void* kernels = nullptr;  // const Kernels<T>*, chosen by MakeEngine
   int threads = 1;
+  // A call runs on `threads` threads only when a time step costs at least this many flops
+  // (below it a barrier costs more than a second thread saves). Tests set 0 to force threads.
+  double parallel_min_flops = 4.0e5;
 };
 
 // The best ISA this CPU supports, or the one named by CELLSTATE_ISA when that is set and usable.
@@ -153,6 +156,16 @@ class Layer {
   // Once per training forward. Adds into grad_data().
   Status Backward(const BackwardArgs& a);
   bool has_pending_backward() const;
+
+  // Streaming: one time step of B independent sequences whose state the caller holds.
+  // Unidirectional stacks only (kUnsupported otherwise). Step reads the packed weights and
+  // writes only state, scratch and out, so any number of streams may share one layer; it
+  // allocates nothing. state: StreamStateSize(B) elements, per layer h [B,R] then (LSTM)
+  // c [B,H]; zeros are the zero state. scratch: StreamScratchSize(B) elements, any contents.
+  // x [B,I] in, out [B,R] out.
+  size_t StreamStateSize(int batch) const;
+  size_t StreamScratchSize(int batch) const;
+  Status Step(int batch, const T* x, T* state, T* scratch, T* out) const;
 
   struct Impl;
   Impl* impl() { return impl_.get(); }

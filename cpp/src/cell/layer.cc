@@ -7,6 +7,7 @@
 #include <cstring>
 #include <new>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "cell/layer_impl.h"
@@ -23,16 +24,6 @@ inline uint64_t Mix(uint64_t z) {
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
   return z ^ (z >> 31);
-}
-
-template <typename T>
-void Transpose(size_t rows, size_t cols, const T* src, T* dst) {
-  // dst[c, r] = src[r, c], blocked for cache friendliness.
-  constexpr size_t kB = 32;
-  for (size_t r0 = 0; r0 < rows; r0 += kB)
-    for (size_t c0 = 0; c0 < cols; c0 += kB)
-      for (size_t r = r0; r < std::min(rows, r0 + kB); ++r)
-        for (size_t c = c0; c < std::min(cols, c0 + kB); ++c) dst[c * rows + r] = src[r * cols + c];
 }
 
 // Copies a [T, B, F] tensor from or to [B, T, F] (batch_first) or [T, B, F].
@@ -235,103 +226,187 @@ void Layer<T>::Impl::PlanBackward() {
 // ---- forward ------------------------------------------------------------------------------
 
 template <typename T>
-void Layer<T>::Impl::ForwardUnit(Unit& u, const ForwardArgs& a, const T* xin, T* out) {
-  const Kernels<T>& k = *kern;
-  const int Tn = ws_T, B = ws_B;
-  const int H = cfg.hidden_size, R = cfg.out_size(), G = cfg.gates(), D = cfg.directions();
-  const int P = cfg.proj_size;
-  const size_t GH = size_t(G) * H, ldo = size_t(D) * R;
-  const bool train = ws_train;
-  const Part one{0, 1};
-  T* W = work.data();
-  UnitWs& w = u.ws;
-  T* gates = W + w.gates;
-  T* h = W + w.h;
-  T* c = w.c != kNone ? W + w.c : nullptr;
-  const T* pk = packed.data();
+int Layer<T>::Impl::Threads(double flops_per_step) const {
+  if (std::is_same<T, double>::value || engine.threads <= 1) return 1;
+  return flops_per_step >= engine.parallel_min_flops ? engine.threads : 1;
+}
 
-  // Initial state.
-  const size_t sidx = size_t(u.layer) * D + u.dir;
-  if (a.h0)
-    std::memcpy(h, static_cast<const T*>(a.h0) + sidx * B * R, sizeof(T) * B * R);
-  else
-    std::fill(h, h + size_t(B) * R, T(0));
-  if (c) {
-    if (a.c0)
-      std::memcpy(c, static_cast<const T*>(a.c0) + sidx * B * H, sizeof(T) * B * H);
-    else
-      std::fill(c, c + size_t(B) * H, T(0));
+template <typename T>
+void Layer<T>::Impl::PackPar(size_t K, size_t N, const T* src, ptrdiff_t rs, ptrdiff_t cs,
+                             T* dst, Part p) const {
+  // Panel layouts (every ISA) split by panels; the reference's plain layout is packed by one.
+  const size_t nr = kern->packed_size(1, 1);
+  if (p.nth == 1 || nr <= 1) {
+    if (p.ith == 0) kern->pack(K, N, src, rs, cs, dst);
+    return;
   }
+  size_t a, b;
+  Split((N + nr - 1) / nr, p, &a, &b);
+  if (a < b)
+    kern->pack(K, std::min(N, b * nr) - a * nr, src + ptrdiff_t(a * nr) * cs, rs, cs,
+               dst + a * nr * K);
+}
 
-  // The input GEMM over all T·B rows, bias folded in.
-  k.gemm(size_t(Tn) * B, GH, u.in, xin, u.in, pk + u.fw_ih_off, pk + u.bias_off, gates, GH, false,
-         one);
-
+template <typename T>
+void Layer<T>::Impl::StepForward(const Unit& u, int B, int t, const int32_t* lens,
+                                 const StepIo<T>& io, Part p) const {
+  const Kernels<T>& k = *kern;
+  const int H = cfg.hidden_size, R = cfg.out_size(), P = cfg.proj_size;
+  const size_t GH = size_t(cfg.gates()) * H;
+  const T* pk = packed.data();
   const T* b_hh = params.data() + u.p_bhh;
+  size_t b0, b1;
+  Split(B, p, &b0, &b1);
+  auto active = [&](size_t b) { return !lens || t < lens[b]; };
+  // Per row, before the row's state changes: keep what backward needs.
+  auto save = [&](size_t b) {
+    if (io.hprev) std::memcpy(io.hprev + b * R, io.h + b * R, sizeof(T) * R);
+    if (io.cprev) std::memcpy(io.cprev + b * H, io.c + b * H, sizeof(T) * H);
+  };
+  auto emit = [&](size_t b) {
+    if (!io.out) return;
+    T* o = io.out + b * io.ldo;
+    if (active(b))
+      std::memcpy(o, io.h + b * R, sizeof(T) * R);
+    else
+      std::fill(o, o + R, T(0));
+  };
+  switch (cfg.cell) {
+    case Cell::kLSTM: {
+      k.gemm(B, GH, R, io.h, R, pk + u.fw_hh_off, nullptr, io.g, GH, true, p);
+      Barrier();
+      for (size_t b = b0; b < b1; ++b) {
+        save(b);
+        if (active(b)) {
+          T* m = P > 0 ? io.m + b * H : io.h + b * R;
+          k.lstm_fwd(u.desc, io.g + b * GH, io.c + b * H, io.c + b * H, m);
+        } else if (P > 0) {
+          std::fill(io.m + b * H, io.m + (b + 1) * H, T(0));
+        }
+        if (io.cst) std::memcpy(io.cst + b * H, io.c + b * H, sizeof(T) * H);
+        if (P == 0) emit(b);
+      }
+      Barrier();
+      if (P > 0) {
+        k.gemm(B, P, H, io.m, H, pk + u.fw_hr_off, nullptr, io.ptmp, P, false, p);
+        Barrier();
+        for (size_t b = b0; b < b1; ++b) {
+          if (active(b)) std::memcpy(io.h + b * R, io.ptmp + b * R, sizeof(T) * R);
+          emit(b);
+        }
+        Barrier();
+      }
+      break;
+    }
+    case Cell::kGRU: {
+      if (cfg.reset_after) {
+        k.gemm(B, GH, H, io.h, H, pk + u.fw_hh_off, b_hh, io.gh, GH, false, p);
+        Barrier();
+        for (size_t b = b0; b < b1; ++b) {
+          save(b);
+          if (active(b))
+            k.gru_fwd(H, io.g + b * GH, io.gh + b * GH, io.h + b * H, io.h + b * H);
+          emit(b);
+        }
+        Barrier();
+      } else {
+        // gh holds [B, 2H] for r and z, then [B, H] for n.
+        k.gemm(B, 2 * H, H, io.h, H, pk + u.fw_hh_off, b_hh, io.gh, 2 * H, false, p);
+        Barrier();
+        for (size_t b = b0; b < b1; ++b) {
+          save(b);
+          if (active(b))
+            k.gru_fwd_rz(H, io.g + b * GH, io.gh + b * 2 * H, io.h + b * H, io.rh + b * H);
+          else
+            std::fill(io.rh + b * H, io.rh + (b + 1) * H, T(0));
+        }
+        Barrier();
+        T* ghn = io.gh + size_t(B) * 2 * H;
+        k.gemm(B, H, H, io.rh, H, pk + u.fw_hn_off, b_hh + 2 * H, ghn, H, false, p);
+        Barrier();
+        for (size_t b = b0; b < b1; ++b) {
+          if (active(b)) k.gru_fwd_n(H, io.g + b * GH, ghn + b * H, io.h + b * H, io.h + b * H);
+          emit(b);
+        }
+        Barrier();
+      }
+      break;
+    }
+    case Cell::kRNN: {
+      k.gemm(B, GH, R, io.h, R, pk + u.fw_hh_off, nullptr, io.g, GH, true, p);
+      Barrier();
+      for (size_t b = b0; b < b1; ++b) {
+        save(b);
+        if (active(b)) k.rnn_fwd(H, cfg.relu, io.g + b * GH, io.h + b * H);
+        emit(b);
+      }
+      Barrier();
+      break;
+    }
+  }
+}
+
+template <typename T>
+void Layer<T>::Impl::ForwardUnit(Unit& u, const ForwardArgs& a, const T* xin, T* out, Part p) {
+  const int Tn = ws_T, B = ws_B;
+  const int H = cfg.hidden_size, R = cfg.out_size(), D = cfg.directions();
+  const size_t GH = size_t(cfg.gates()) * H, TB = size_t(Tn) * B;
+  const bool train = ws_train, lstm = cfg.cell == Cell::kLSTM;
+  T* W = work.data();
+  const UnitWs& w = u.ws;
+  T* h = W + w.h;
+  T* c = lstm ? W + w.c : nullptr;
+  const size_t sidx = size_t(u.layer) * D + u.dir;
+  size_t b0, b1;
+  Split(B, p, &b0, &b1);
+  for (size_t b = b0; b < b1; ++b) {
+    const size_t row = sidx * B + b;
+    if (a.h0)
+      std::memcpy(h + b * R, static_cast<const T*>(a.h0) + row * R, sizeof(T) * R);
+    else
+      std::fill(h + b * R, h + (b + 1) * R, T(0));
+    if (!c) continue;
+    if (a.c0)
+      std::memcpy(c + b * H, static_cast<const T*>(a.c0) + row * H, sizeof(T) * H);
+    else
+      std::fill(c + b * H, c + (b + 1) * H, T(0));
+  }
+  // The input GEMM over all T·B rows, bias folded in.
+  T* gates = W + w.gates;
+  kern->gemm(TB, GH, u.in, xin, u.in, packed.data() + u.fw_ih_off, packed.data() + u.bias_off,
+             gates, GH, false, p);
+  Barrier();
+  const int32_t* lens = has_lengths ? lengths.data() : nullptr;
+  const bool per_step_m = train && cfg.proj_size > 0;
+  const bool per_step_gh = train && cfg.cell == Cell::kGRU && cfg.reset_after;
   for (int s = 0; s < Tn; ++s) {
     const int t = u.dir ? Tn - 1 - s : s;
-    T* g = gates + size_t(t) * B * GH;
-    T* outt = out + size_t(t) * B * ldo + size_t(u.dir) * R;
+    const size_t tb = size_t(t) * B;
+    StepIo<T> io;
+    io.g = gates + tb * GH;
+    io.h = h;
+    io.c = c;
+    io.out = out + tb * D * R + size_t(u.dir) * R;
+    io.ldo = size_t(D) * R;
     if (train) {
-      std::memcpy(W + w.hprev + size_t(t) * B * R, h, sizeof(T) * B * R);
-      if (c) std::memcpy(W + w.cprev + size_t(t) * B * H, c, sizeof(T) * B * H);
-    }
-    switch (cfg.cell) {
-      case Cell::kLSTM: {
-        k.gemm(B, GH, R, h, R, pk + u.fw_hh_off, nullptr, g, GH, true, one);
-        T* m = W + w.m + (train && P > 0 ? size_t(t) * B * H : 0);
-        for (int b = 0; b < B; ++b)
-          if (Active(b, t)) k.lstm_fwd(u.desc, g + b * GH, c + b * H, c + b * H, m + b * H);
-        if (train) std::memcpy(W + w.cst + size_t(t) * B * H, c, sizeof(T) * B * H);
-        const T* hn = m;
-        if (P > 0) {
-          k.gemm(B, P, H, m, H, pk + u.fw_hr_off, nullptr, W + w.ptmp, P, false, one);
-          hn = W + w.ptmp;
-        }
-        for (int b = 0; b < B; ++b) {
-          if (Active(b, t)) std::memcpy(h + b * R, hn + b * R, sizeof(T) * R);
-        }
-        break;
-      }
-      case Cell::kGRU: {
-        T* gh = W + w.gh + (train && cfg.reset_after ? size_t(t) * B * GH : 0);
-        if (cfg.reset_after) {
-          k.gemm(B, GH, H, h, H, pk + u.fw_hh_off, b_hh, gh, GH, false, one);
-          for (int b = 0; b < B; ++b)
-            if (Active(b, t)) k.gru_fwd(H, g + b * GH, gh + b * GH, h + b * H, h + b * H);
-        } else {
-          T* rh = W + w.rh + (train ? size_t(t) * B * H : 0);
-          // gh holds [B, 2H] for r, z, then [B, H] for n.
-          k.gemm(B, 2 * H, H, h, H, pk + u.fw_hh_off, b_hh, gh, 2 * H, false, one);
-          for (int b = 0; b < B; ++b) {
-            if (Active(b, t))
-              k.gru_fwd_rz(H, g + b * GH, gh + b * 2 * H, h + b * H, rh + b * H);
-            else
-              std::fill(rh + b * H, rh + (b + 1) * H, T(0));
-          }
-          T* ghn = gh + size_t(B) * 2 * H;
-          k.gemm(B, H, H, rh, H, pk + u.fw_hn_off, b_hh + 2 * H, ghn, H, false, one);
-          for (int b = 0; b < B; ++b)
-            if (Active(b, t)) k.gru_fwd_n(H, g + b * GH, ghn + b * H, h + b * H, h + b * H);
-        }
-        break;
-      }
-      case Cell::kRNN: {
-        k.gemm(B, GH, R, h, R, pk + u.fw_hh_off, nullptr, g, GH, true, one);
-        for (int b = 0; b < B; ++b)
-          if (Active(b, t)) k.rnn_fwd(H, cfg.relu, g + b * GH, h + b * H);
-        break;
+      io.hprev = W + w.hprev + tb * R;
+      if (lstm) {
+        io.cprev = W + w.cprev + tb * H;
+        io.cst = W + w.cst + tb * H;
       }
     }
-    for (int b = 0; b < B; ++b) {
-      if (Active(b, t))
-        std::memcpy(outt + b * ldo, h + b * R, sizeof(T) * R);
-      else
-        std::fill(outt + b * ldo, outt + b * ldo + R, T(0));
-    }
+    if (w.m != kNone) io.m = W + w.m + (per_step_m ? tb * H : 0);
+    if (w.ptmp != kNone) io.ptmp = W + w.ptmp;
+    if (w.gh != kNone) io.gh = W + w.gh + (per_step_gh ? tb * GH : 0);
+    if (w.rh != kNone) io.rh = W + w.rh + (train ? tb * H : 0);
+    StepForward(u, B, t, lens, io, p);
   }
-  if (a.h_n) std::memcpy(static_cast<T*>(a.h_n) + sidx * B * R, h, sizeof(T) * B * R);
-  if (c && a.c_n) std::memcpy(static_cast<T*>(a.c_n) + sidx * B * H, c, sizeof(T) * B * H);
+  for (size_t b = b0; b < b1; ++b) {
+    const size_t row = sidx * B + b;
+    if (a.h_n) std::memcpy(static_cast<T*>(a.h_n) + row * R, h + b * R, sizeof(T) * R);
+    if (c && a.c_n) std::memcpy(static_cast<T*>(a.c_n) + row * H, c + b * H, sizeof(T) * H);
+  }
+  Barrier();
 }
 
 template <typename T>
@@ -345,7 +420,8 @@ Status Layer<T>::Impl::Forward(const ForwardArgs& a) {
     for (int b = 0; b < a.batch; ++b) {
       const int32_t len = a.lengths[b];
       if (len < 1 || len > a.seq_len)
-        return Status::Error(Code::kOutOfRange, "lengths[" + std::to_string(b) + "] must be in [1, " +
+        return Status::Error(Code::kOutOfRange, "lengths[" + std::to_string(b) +
+                                                    "] must be in [1, " +
                                                     std::to_string(a.seq_len) + "], got " +
                                                     std::to_string(len));
     }
@@ -364,32 +440,48 @@ Status Layer<T>::Impl::Forward(const ForwardArgs& a) {
   has_lengths = a.lengths != nullptr;
   ws_batch_first = a.batch_first;
   const int Tn = a.seq_len, B = a.batch, I = cfg.input_size, D = cfg.directions();
-  const int R = cfg.out_size();
+  const int R = cfg.out_size(), L = cfg.num_layers, H = cfg.hidden_size;
   const size_t TB = size_t(Tn) * B, ldo = size_t(D) * R;
   T* W = work.data();
-  CopyTimeMajor(Tn, B, I, a.batch_first, static_cast<const T*>(a.x), W + ws.x0, true);
-  if (has_lengths) ZeroPadded(W + ws.x0, I);
-
-  const bool drop = a.train && cfg.dropout > 0.f && cfg.num_layers > 1;
+  // Inference on time-major input reads x and writes the output in place; otherwise x is
+  // copied (training keeps it for dW_ih, padded steps are zeroed, batch-first is transposed).
+  const bool direct_x = !a.train && !a.batch_first && !has_lengths;
+  const bool direct_out = !a.train && !a.batch_first;
+  const T* x0 = static_cast<const T*>(a.x);
+  if (!direct_x) {
+    CopyTimeMajor(Tn, B, I, a.batch_first, x0, W + ws.x0, true);
+    if (has_lengths) ZeroPadded(W + ws.x0, I);
+    x0 = W + ws.x0;
+  }
+  const bool drop = a.train && cfg.dropout > 0.f && L > 1;
   const T keep_scale = T(1) / (T(1) - T(cfg.dropout));
-  for (int l = 0; l < cfg.num_layers; ++l) {
-    T* out = W + ws.out[l];
-    for (int d = 0; d < D; ++d) ForwardUnit(units[size_t(l) * D + d], a, W + ws.xin[l], out);
-    if (drop && l + 1 < cfg.num_layers) {
-      // Inverted dropout between layers: next input = out ⊙ mask, mask ∈ {0, 1/(1-p)}.
-      T* mask = W + ws.mask[l];
-      T* nx = W + ws.xin[l + 1];
-      const uint64_t key = Mix(a.dropout_seed ^ Mix(uint64_t(l) + 1));
-      const double p = cfg.dropout;
-      for (size_t i = 0; i < TB * ldo; ++i) {
-        const double u = double(Mix(key + i) >> 11) * 0x1.0p-53;
-        mask[i] = u < p ? T(0) : keep_scale;
-        nx[i] = out[i] * mask[i];
+  double flops = 0;
+  for (int l = 0; l < L; ++l)
+    flops += 2.0 * B * D * cfg.gates() * H * ((l ? ldo : I) + R + (cfg.proj_size ? H : 0));
+  Parallel(Threads(flops), std::is_same<T, float>::value, [&](Part p) {
+    for (int l = 0; l < L; ++l) {
+      T* out = (direct_out && l == L - 1) ? static_cast<T*>(a.output) : W + ws.out[l];
+      const T* xin = l == 0 ? x0 : W + ws.xin[l];
+      for (int d = 0; d < D; ++d) ForwardUnit(units[size_t(l) * D + d], a, xin, out, p);
+      if (drop && l + 1 < L) {
+        // Inverted dropout between layers: next input = out ⊙ mask, mask ∈ {0, 1/(1-p)}.
+        T* mask = W + ws.mask[l];
+        T* nx = W + ws.xin[l + 1];
+        const uint64_t key = Mix(a.dropout_seed ^ Mix(uint64_t(l) + 1));
+        const double prob = cfg.dropout;
+        size_t i0, i1;
+        Split(TB * ldo, p, &i0, &i1);
+        for (size_t i = i0; i < i1; ++i) {
+          const double u = double(Mix(key + i) >> 11) * 0x1.0p-53;
+          mask[i] = u < prob ? T(0) : keep_scale;
+          nx[i] = out[i] * mask[i];
+        }
+        Barrier();
       }
     }
-  }
-  CopyTimeMajor(Tn, B, ldo, a.batch_first, W + ws.out[cfg.num_layers - 1],
-                static_cast<T*>(a.output), false);
+  });
+  if (!direct_out)
+    CopyTimeMajor(Tn, B, ldo, a.batch_first, W + ws.out[L - 1], static_cast<T*>(a.output), false);
   pending = a.train;
   return Status::Ok();
 }
@@ -398,20 +490,21 @@ template <typename T>
 void Layer<T>::Impl::ZeroPadded(T* x, size_t F) const {
   for (int t = 0; t < ws_T; ++t)
     for (int b = 0; b < ws_B; ++b)
-      if (!Active(b, t)) std::fill(x + (size_t(t) * ws_B + b) * F, x + (size_t(t) * ws_B + b + 1) * F, T(0));
+      if (!Active(b, t)) {
+        T* row = x + (size_t(t) * ws_B + b) * F;
+        std::fill(row, row + F, T(0));
+      }
 }
 
 // ---- backward -----------------------------------------------------------------------------
 
 template <typename T>
 void Layer<T>::Impl::BackwardUnit(Unit& u, const BackwardArgs& a, const T* xin, const T* dy,
-                                  T* dx, bool dx_accumulate) {
+                                  T* dx, bool dx_accumulate, Part p) {
   const Kernels<T>& k = *kern;
   const int Tn = ws_T, B = ws_B;
-  const int H = cfg.hidden_size, R = cfg.out_size(), G = cfg.gates(), D = cfg.directions();
-  const int P = cfg.proj_size;
-  const size_t GH = size_t(G) * H, ldo = size_t(D) * R, TB = size_t(Tn) * B;
-  const Part one{0, 1};
+  const int H = cfg.hidden_size, R = cfg.out_size(), D = cfg.directions(), P = cfg.proj_size;
+  const size_t GH = size_t(cfg.gates()) * H, ldo = size_t(D) * R, TB = size_t(Tn) * B;
   T* W = work.data();
   T* V = bwork.data();
   const UnitWs& w = u.ws;
@@ -422,149 +515,209 @@ void Layer<T>::Impl::BackwardUnit(Unit& u, const BackwardArgs& a, const T* xin, 
   T* dh = V + bw.dh;
   T* dc = V + bw.dc;
   T* tmp = V + bw.tmp;
-  T* grads_ph = cfg.peephole ? grads.data() + u.p_ph : nullptr;
+  size_t b0, b1;
+  Split(B, p, &b0, &b1);
 
   const size_t sidx = size_t(u.layer) * D + u.dir;
-  if (a.d_h_n)
-    std::memcpy(dh, static_cast<const T*>(a.d_h_n) + sidx * B * R, sizeof(T) * B * R);
-  else
-    std::fill(dh, dh + size_t(B) * R, T(0));
-  if (lstm) {
-    if (a.d_c_n)
-      std::memcpy(dc, static_cast<const T*>(a.d_c_n) + sidx * B * H, sizeof(T) * B * H);
+  for (size_t b = b0; b < b1; ++b) {
+    const size_t row = sidx * B + b;
+    if (a.d_h_n)
+      std::memcpy(dh + b * R, static_cast<const T*>(a.d_h_n) + row * R, sizeof(T) * R);
     else
-      std::fill(dc, dc + size_t(B) * H, T(0));
+      std::fill(dh + b * R, dh + (b + 1) * R, T(0));
+    if (!lstm) continue;
+    if (a.d_c_n)
+      std::memcpy(dc + b * H, static_cast<const T*>(a.d_c_n) + row * H, sizeof(T) * H);
+    else
+      std::fill(dc + b * H, dc + (b + 1) * H, T(0));
   }
 
   for (int s = Tn - 1; s >= 0; --s) {
     const int t = u.dir ? Tn - 1 - s : s;
-    const T* dyt = dy + size_t(t) * B * ldo + size_t(u.dir) * R;
-    T* dgt = dg + size_t(t) * B * GH;
-    // dh_t = carried + upstream, for the active rows.
-    for (int b = 0; b < B; ++b)
-      if (Active(b, t))
+    const size_t tb = size_t(t) * B;
+    const T* dyt = dy + tb * ldo + size_t(u.dir) * R;
+    const T* acts = W + w.gates + tb * GH;
+    T* dgt = dg + tb * GH;
+    // dh_t = carried + upstream, on the active rows.
+    for (size_t b = b0; b < b1; ++b)
+      if (Active(int(b), t))
         for (int j = 0; j < R; ++j) dh[b * R + j] += dyt[b * ldo + j];
     switch (cfg.cell) {
       case Cell::kLSTM: {
-        const T* acts = W + w.gates + size_t(t) * B * GH;
-        const T* cp = W + w.cprev + size_t(t) * B * H;
-        const T* ct = W + w.cst + size_t(t) * B * H;
+        const T* cp = W + w.cprev + tb * H;
+        const T* ct = W + w.cst + tb * H;
         const T* dm = dh;
         if (P > 0) {
-          T* dhs = V + bw.dhs + size_t(t) * B * P;
-          for (int b = 0; b < B; ++b) {
-            if (Active(b, t))
+          T* dhs = V + bw.dhs + tb * P;
+          for (size_t b = b0; b < b1; ++b) {
+            if (Active(int(b), t))
               std::memcpy(dhs + b * P, dh + b * P, sizeof(T) * P);
             else
               std::fill(dhs + b * P, dhs + (b + 1) * P, T(0));
           }
-          k.gemm(B, H, P, dh, P, pb + u.bw_hr_off, nullptr, tmp, H, false, one);
+          Barrier();
+          k.gemm(B, H, P, dh, P, pb + u.bw_hr_off, nullptr, tmp, H, false, p);
+          Barrier();
           dm = tmp;
         }
-        for (int b = 0; b < B; ++b) {
-          if (Active(b, t)) {
+        for (size_t b = b0; b < b1; ++b) {
+          if (Active(int(b), t)) {
             k.lstm_bwd(u.desc, acts + b * GH, cp + b * H, ct + b * H, dm + b * H, dc + b * H,
-                       dgt + b * GH, grads_ph);
+                       dgt + b * GH);
             std::fill(dh + b * R, dh + (b + 1) * R, T(0));
           } else {
             std::fill(dgt + b * GH, dgt + (b + 1) * GH, T(0));
           }
         }
-        k.gemm(B, R, GH, dgt, GH, pb + u.bw_hh_off, nullptr, dh, R, true, one);
+        Barrier();
+        k.gemm(B, R, GH, dgt, GH, pb + u.bw_hh_off, nullptr, dh, R, true, p);
+        Barrier();
         break;
       }
       case Cell::kGRU: {
-        const T* acts = W + w.gates + size_t(t) * B * GH;
-        const T* hp = W + w.hprev + size_t(t) * B * R;
-        T* dght = dgh + size_t(t) * B * GH;
+        const T* hp = W + w.hprev + tb * R;
+        T* dght = dgh + tb * GH;
+        auto inactive = [&](size_t b) {
+          std::fill(dgt + b * GH, dgt + (b + 1) * GH, T(0));
+          std::fill(dght + b * GH, dght + (b + 1) * GH, T(0));
+        };
         if (cfg.reset_after) {
-          const T* gh = W + w.gh + size_t(t) * B * GH;
-          for (int b = 0; b < B; ++b) {
-            if (Active(b, t)) {
+          const T* gh = W + w.gh + tb * GH;
+          for (size_t b = b0; b < b1; ++b) {
+            if (Active(int(b), t))
               k.gru_bwd(H, acts + b * GH, gh + b * GH, hp + b * H, dh + b * H, dgt + b * GH,
                         dght + b * GH, dh + b * H);
-            } else {
-              std::fill(dgt + b * GH, dgt + (b + 1) * GH, T(0));
-              std::fill(dght + b * GH, dght + (b + 1) * GH, T(0));
-            }
+            else
+              inactive(b);
           }
-          k.gemm(B, H, GH, dght, GH, pb + u.bw_hh_off, nullptr, dh, H, true, one);
+          Barrier();
+          k.gemm(B, H, GH, dght, GH, pb + u.bw_hh_off, nullptr, dh, H, true, p);
+          Barrier();
         } else {
-          for (int b = 0; b < B; ++b) {
-            if (Active(b, t)) {
+          for (size_t b = b0; b < b1; ++b) {
+            if (Active(int(b), t))
               k.gru_bwd_n(H, acts + b * GH, hp + b * H, dh + b * H, dgt + b * GH, dght + b * GH,
                           dh + b * H);
-            } else {
-              std::fill(dgt + b * GH, dgt + (b + 1) * GH, T(0));
-              std::fill(dght + b * GH, dght + (b + 1) * GH, T(0));
-            }
+            else
+              inactive(b);
           }
+          Barrier();
           // d(r ⊙ h) = da_n · W_hn
-          k.gemm(B, H, H, dght + 2 * H, GH, pb + u.bw_hn_off, nullptr, tmp, H, false, one);
-          for (int b = 0; b < B; ++b)
-            if (Active(b, t))
+          k.gemm(B, H, H, dght + 2 * H, GH, pb + u.bw_hn_off, nullptr, tmp, H, false, p);
+          Barrier();
+          for (size_t b = b0; b < b1; ++b)
+            if (Active(int(b), t))
               k.gru_bwd_r(H, acts + b * GH, hp + b * H, tmp + b * H, dgt + b * GH, dght + b * GH,
                           dh + b * H);
-          k.gemm(B, H, 2 * H, dght, GH, pb + u.bw_hh_off, nullptr, dh, H, true, one);
+          Barrier();
+          k.gemm(B, H, 2 * H, dght, GH, pb + u.bw_hh_off, nullptr, dh, H, true, p);
+          Barrier();
         }
         break;
       }
       case Cell::kRNN: {
-        const T* outl = W + ws.out[u.layer] + size_t(t) * B * ldo + size_t(u.dir) * R;
-        for (int b = 0; b < B; ++b) {
-          if (Active(b, t)) {
-            k.rnn_bwd(H, cfg.relu, outl + b * ldo, dh + b * H, dgt + b * GH);
+        // h_t is the layer's output at t.
+        const T* ht = W + ws.out[u.layer] + tb * ldo + size_t(u.dir) * R;
+        for (size_t b = b0; b < b1; ++b) {
+          if (Active(int(b), t)) {
+            k.rnn_bwd(H, cfg.relu, ht + b * ldo, dh + b * H, dgt + b * GH);
             std::fill(dh + b * H, dh + (b + 1) * H, T(0));
           } else {
             std::fill(dgt + b * GH, dgt + (b + 1) * GH, T(0));
           }
         }
-        k.gemm(B, H, GH, dgt, GH, pb + u.bw_hh_off, nullptr, dh, H, true, one);
+        Barrier();
+        k.gemm(B, H, GH, dgt, GH, pb + u.bw_hh_off, nullptr, dh, H, true, p);
+        Barrier();
         break;
       }
     }
   }
-  if (a.d_h0) std::memcpy(static_cast<T*>(a.d_h0) + sidx * B * R, dh, sizeof(T) * B * R);
-  if (lstm && a.d_c0) std::memcpy(static_cast<T*>(a.d_c0) + sidx * B * H, dc, sizeof(T) * B * H);
+  for (size_t b = b0; b < b1; ++b) {
+    const size_t row = sidx * B + b;
+    if (a.d_h0) std::memcpy(static_cast<T*>(a.d_h0) + row * R, dh + b * R, sizeof(T) * R);
+    if (lstm && a.d_c0)
+      std::memcpy(static_cast<T*>(a.d_c0) + row * H, dc + b * H, sizeof(T) * H);
+  }
 
-  // After the loop: the large GEMMs for the weight gradients and dx.
+  // After the loop: one large GEMM each for the weight gradients and dx, and the reductions
+  // for biases and peepholes, each split over output rows (the same sums whatever nth is).
   T* gp = grads.data();
   T* dgT = V + bw.dgT;
+  T* dghT = gru ? V + bw.dghT : dgT;
   T* xpack = V + bw.xpack;
-  Transpose(TB, GH, dg, dgT);
-  k.pack(TB, u.in, xin, u.in, 1, xpack);
-  k.gemm(GH, u.in, TB, dgT, TB, xpack, nullptr, gp + u.p_ih, u.in, true, one);
-  const T* dgT_hh = dgT;
-  if (gru) {
-    Transpose(TB, GH, dgh, V + bw.dghT);
-    dgT_hh = V + bw.dghT;
-  }
-  for (size_t n = 0; n < GH; ++n) {
+  size_t n0, n1;
+  Split(GH, p, &n0, &n1);
+  for (size_t n = n0; n < n1; ++n) {
     T sx = 0, sh = 0;
-    for (size_t m = 0; m < TB; ++m) sx += dgT[n * TB + m];
-    if (gru)
-      for (size_t m = 0; m < TB; ++m) sh += dgT_hh[n * TB + m];
-    else
+    for (size_t m = 0; m < TB; ++m) {
+      const T v = dg[m * GH + n];
+      dgT[n * TB + m] = v;
+      sx += v;
+    }
+    if (gru) {
+      for (size_t m = 0; m < TB; ++m) {
+        const T v = dgh[m * GH + n];
+        dghT[n * TB + m] = v;
+        sh += v;
+      }
+    } else {
       sh = sx;
+    }
     gp[u.p_bih + n] += sx;
     gp[u.p_bhh + n] += sh;
   }
-  k.pack(TB, R, W + w.hprev, R, 1, xpack);
+  if (lstm && cfg.peephole) {
+    // dp_x = Σ_{t,b} da_x ⊙ c_{t-1} (c_t for the output gate); padded rows have da = 0.
+    const LstmDesc<T>& d = u.desc;
+    const T* cp = W + w.cprev;
+    const T* ct = W + w.cst;
+    size_t j0, j1;
+    Split(H, p, &j0, &j1);
+    for (size_t j = j0; j < j1; ++j) {
+      T si = 0, sf = 0, so = 0;
+      for (size_t m = 0; m < TB; ++m) {
+        const T* row = dg + m * GH;
+        if (d.ph_i >= 0) si += row[d.off_i + j] * cp[m * H + j];
+        if (d.ph_f >= 0) sf += row[d.off_f + j] * cp[m * H + j];
+        if (d.ph_o >= 0) so += row[d.off_o + j] * ct[m * H + j];
+      }
+      T* gph = gp + u.p_ph;
+      if (d.ph_i >= 0) gph[d.ph_i + j] += si;
+      if (d.ph_f >= 0) gph[d.ph_f + j] += sf;
+      if (d.ph_o >= 0) gph[d.ph_o + j] += so;
+    }
+  }
+  PackPar(TB, u.in, xin, u.in, 1, xpack, p);
+  Barrier();
+  k.gemm(GH, u.in, TB, dgT, TB, xpack, nullptr, gp + u.p_ih, u.in, true, p);
+  Barrier();
+  PackPar(TB, R, W + w.hprev, R, 1, xpack, p);
+  Barrier();
   if (gru && !cfg.reset_after) {
-    k.gemm(2 * H, H, TB, dgT_hh, TB, xpack, nullptr, gp + u.p_hh, H, true, one);
-    k.pack(TB, H, W + w.rh, H, 1, xpack);
-    k.gemm(H, H, TB, dgT_hh + size_t(2) * H * TB, TB, xpack, nullptr,
-           gp + u.p_hh + size_t(2) * H * H, H, true, one);
+    k.gemm(2 * H, H, TB, dghT, TB, xpack, nullptr, gp + u.p_hh, H, true, p);
+    Barrier();
+    PackPar(TB, H, W + w.rh, H, 1, xpack, p);
+    Barrier();
+    k.gemm(H, H, TB, dghT + size_t(2) * H * TB, TB, xpack, nullptr,
+           gp + u.p_hh + size_t(2) * H * H, H, true, p);
   } else {
-    k.gemm(GH, R, TB, dgT_hh, TB, xpack, nullptr, gp + u.p_hh, R, true, one);
+    k.gemm(GH, R, TB, dghT, TB, xpack, nullptr, gp + u.p_hh, R, true, p);
   }
   if (P > 0) {
+    Barrier();
+    T* dhs = V + bw.dhs;
     T* dhsT = V + bw.dhsT;
-    Transpose(TB, size_t(P), V + bw.dhs, dhsT);
-    k.pack(TB, H, W + w.m, H, 1, xpack);
-    k.gemm(P, H, TB, dhsT, TB, xpack, nullptr, gp + u.p_hr, H, true, one);
+    size_t q0, q1;
+    Split(P, p, &q0, &q1);
+    for (size_t q = q0; q < q1; ++q)
+      for (size_t m = 0; m < TB; ++m) dhsT[q * TB + m] = dhs[m * P + q];
+    PackPar(TB, H, W + w.m, H, 1, xpack, p);
+    Barrier();
+    k.gemm(P, H, TB, dhsT, TB, xpack, nullptr, gp + u.p_hr, H, true, p);
   }
-  if (dx) k.gemm(TB, u.in, GH, dg, GH, pb + u.bw_ih_off, nullptr, dx, u.in, dx_accumulate, one);
+  if (dx) k.gemm(TB, u.in, GH, dg, GH, pb + u.bw_ih_off, nullptr, dx, u.in, dx_accumulate, p);
+  Barrier();
 }
 
 template <typename T>
@@ -586,33 +739,101 @@ Status Layer<T>::Impl::Backward(const BackwardArgs& a) {
     return Status::Error(Code::kOutOfMemory, "out of memory for the backward workspace");
   }
   const int Tn = ws_T, B = ws_B, D = cfg.directions(), R = cfg.out_size(), L = cfg.num_layers;
+  const int H = cfg.hidden_size, I = cfg.input_size;
   const size_t TB = size_t(Tn) * B, ldo = size_t(D) * R;
   T* W = work.data();
   T* V = bwork.data();
   T* dy = V + bw.dy[0];
   T* dxl = V + bw.dy[1];
-  if (a.d_output) {
+  if (a.d_output)
     CopyTimeMajor(Tn, B, ldo, ws_batch_first, static_cast<const T*>(a.d_output), dy, true);
-  } else {
+  else
     std::fill(dy, dy + TB * ldo, T(0));
-  }
-  for (int l = L - 1; l >= 0; --l) {
-    const size_t in = l == 0 ? size_t(cfg.input_size) : ldo;
-    const bool want_dx = l > 0 || a.d_x;
-    for (int d = 0; d < D; ++d)
-      BackwardUnit(units[size_t(l) * D + d], a, W + ws.xin[l], dy, want_dx ? dxl : nullptr, d > 0);
-    if (l > 0) {
-      if (ws.mask[l - 1] != kNone) {
-        const T* mask = W + ws.mask[l - 1];
-        for (size_t i = 0; i < TB * in; ++i) dxl[i] *= mask[i];
+  double flops = 0;
+  for (int l = 0; l < L; ++l)
+    flops += 4.0 * B * D * cfg.gates() * H * ((l ? ldo : I) + R + (cfg.proj_size ? H : 0));
+  Parallel(Threads(flops), std::is_same<T, float>::value, [&](Part p) {
+    T* gy = dy;
+    T* gx = dxl;
+    for (int l = L - 1; l >= 0; --l) {
+      const bool want_dx = l > 0 || a.d_x;
+      for (int d = 0; d < D; ++d)
+        BackwardUnit(units[size_t(l) * D + d], a, l == 0 ? W + ws.x0 : W + ws.xin[l], gy,
+                     want_dx ? gx : nullptr, d > 0, p);
+      if (l > 0) {
+        if (ws.mask[l - 1] != kNone) {
+          const T* mask = W + ws.mask[l - 1];
+          size_t i0, i1;
+          Split(TB * ldo, p, &i0, &i1);
+          for (size_t i = i0; i < i1; ++i) gx[i] *= mask[i];
+          Barrier();
+        }
+        std::swap(gy, gx);
       }
-      std::swap(dy, dxl);
     }
-  }
+    if (p.ith == 0) dxl = gx;
+  });
   if (a.d_x) {
-    if (has_lengths) ZeroPadded(dxl, cfg.input_size);
-    CopyTimeMajor(Tn, B, cfg.input_size, ws_batch_first, dxl, static_cast<T*>(a.d_x), false);
+    if (has_lengths) ZeroPadded(dxl, I);
+    CopyTimeMajor(Tn, B, I, ws_batch_first, dxl, static_cast<T*>(a.d_x), false);
   }
+  return Status::Ok();
+}
+
+// ---- streaming ----------------------------------------------------------------------------
+
+template <typename T>
+size_t Layer<T>::Impl::StreamScratchSize(int B) const {
+  const size_t H = cfg.hidden_size, GH = cfg.gates() * H, P = cfg.proj_size;
+  size_t n = B * GH;                                     // gates
+  if (P > 0) n += B * (H + P);                           // m, projected state
+  if (cfg.cell == Cell::kGRU) n += B * 3 * H + B * H;    // gh, rh
+  return n;
+}
+
+template <typename T>
+Status Layer<T>::Impl::Step(int B, const T* x, T* state, T* scratch, T* out) const {
+  if (cfg.bidirectional)
+    return Status::Error(Code::kUnsupported, "a bidirectional layer cannot stream");
+  if (B < 1) return Status::Error(Code::kOutOfRange, "batch must be >= 1");
+  const int H = cfg.hidden_size, R = cfg.out_size(), P = cfg.proj_size, L = cfg.num_layers;
+  const size_t GH = size_t(cfg.gates()) * H;
+  const bool lstm = cfg.cell == Cell::kLSTM;
+  const size_t per_layer = size_t(B) * (R + (lstm ? H : 0));
+  StepIo<T> io;
+  T* sp = scratch;
+  io.g = sp;
+  sp += B * GH;
+  if (P > 0) {
+    io.m = sp;
+    sp += size_t(B) * H;
+    io.ptmp = sp;
+    sp += size_t(B) * P;
+  }
+  if (cfg.cell == Cell::kGRU) {
+    io.gh = sp;
+    sp += size_t(B) * 3 * H;
+    io.rh = sp;
+  }
+  double flops = 0;
+  for (int l = 0; l < L; ++l)
+    flops += 2.0 * B * GH * ((l ? R : cfg.input_size) + R + (P ? H : 0));
+  Parallel(Threads(flops), std::is_same<T, float>::value, [&](Part p) {
+    const T* xin = x;
+    for (int l = 0; l < L; ++l) {
+      const Unit& u = units[l];
+      StepIo<T> lio = io;
+      lio.h = state + l * per_layer;
+      lio.c = lstm ? lio.h + size_t(B) * R : nullptr;
+      lio.out = l == L - 1 ? out : nullptr;
+      lio.ldo = R;
+      kern->gemm(B, GH, u.in, xin, u.in, packed.data() + u.fw_ih_off,
+                 packed.data() + u.bias_off, lio.g, GH, false, p);
+      Barrier();
+      StepForward(u, B, 0, nullptr, lio, p);
+      xin = lio.h;  // the next layer reads this layer's new state
+    }
+  });
   return Status::Ok();
 }
 
@@ -688,11 +909,7 @@ void Layer<T>::Impl::BuildUnits() {
       }
       units.push_back(u);
     }
-  RefreshDescs();
-}
-
-template <typename T>
-void Layer<T>::Impl::RefreshDescs() {
+  // The peephole vectors are read in place (params never reallocates).
   for (auto& u : units)
     u.desc.ph = (cfg.cell == Cell::kLSTM && cfg.peephole) ? params.data() + u.p_ph : nullptr;
 }
@@ -759,6 +976,20 @@ Status Layer<T>::Backward(const BackwardArgs& a) {
 template <typename T>
 bool Layer<T>::has_pending_backward() const {
   return impl_->pending;
+}
+
+template <typename T>
+size_t Layer<T>::StreamStateSize(int batch) const {
+  const Config& c = impl_->cfg;
+  return size_t(batch) * c.num_layers * (c.out_size() + (c.has_cell_state() ? c.hidden_size : 0));
+}
+template <typename T>
+size_t Layer<T>::StreamScratchSize(int batch) const {
+  return impl_->StreamScratchSize(batch);
+}
+template <typename T>
+Status Layer<T>::Step(int batch, const T* x, T* state, T* scratch, T* out) const {
+  return impl_->Step(batch, x, state, scratch, out);
 }
 
 template class Layer<float>;

@@ -1,11 +1,13 @@
 // Layer<T>::Impl: the state of one recurrent stack (parameters, packed weights, workspace plan)
-// shared by the forward and backward time loops of layer.cc.
+// shared by the forward, backward and streaming time loops of layer.cc.
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <vector>
 
 #include "cellstate/cellstate.h"
+#include "dispatch/parallel.h"
 #include "kernels.h"
 
 namespace cellstate {
@@ -32,7 +34,7 @@ struct UnitWs {
   size_t hprev = kNone;  // [T,B,R] state before each step (train)
   size_t cprev = kNone;  // [T,B,H] (LSTM train)
   size_t cst = kNone;    // [T,B,H] c_t (LSTM train)
-  size_t m = kNone;      // [T,B,H] with projection and train, else [B,H]
+  size_t m = kNone;      // LSTM with projection: [T,B,H] (train) or [B,H]
   size_t ptmp = kNone;   // [B,P] projected state
   size_t gh = kNone;     // GRU: [T,B,3H] (resetAfter, train) or [B,3H]
   size_t rh = kNone;     // GRU resetAfter false: [T,B,H] (train) or [B,H]
@@ -51,14 +53,34 @@ struct UnitT {
   UnitWs ws;
 };
 
+// The buffers of one forward step of one unit. Saved tensors (hprev, cprev, cst) are null
+// when not training; out may be null (a stream's inner layer).
+template <typename T>
+struct StepIo {
+  T* g = nullptr;  // [B,G·H] this step's input part (bias in); activations out
+  T* h = nullptr;  // [B,R] state
+  T* c = nullptr;  // [B,H] cell state (LSTM)
+  T* out = nullptr;
+  size_t ldo = 0;
+  T* hprev = nullptr;
+  T* cprev = nullptr;
+  T* cst = nullptr;
+  T* m = nullptr;     // [B,H] LSTM with projection
+  T* ptmp = nullptr;  // [B,P]
+  T* gh = nullptr;    // GRU [B,3H]
+  T* rh = nullptr;    // GRU resetAfter false [B,H]
+};
+
 template <typename T>
 struct Layer<T>::Impl {
+  using Unit = UnitT<T>;
+
   Config cfg;
   Engine engine;
   const Kernels<T>* kern = nullptr;
   std::vector<ParamInfo> table;
   std::vector<T> params, grads;
-  std::vector<UnitT<T>> units;
+  std::vector<Unit> units;
   std::vector<T> packed, packed_bwd;  // weights in the kernels' layout
   bool packed_bwd_valid = false;
 
@@ -81,24 +103,29 @@ struct Layer<T>::Impl {
   std::vector<T> bwork;
   size_t bw_size = 0;
 
-  using Unit = UnitT<T>;
-
   bool gru_reset_before() const { return cfg.cell == Cell::kGRU && !cfg.reset_after; }
   bool Active(int b, int t) const { return t < lengths[b]; }
+  // Threads for a call doing `flops` per time step: small problems stay on one thread.
+  int Threads(double flops_per_step) const;
 
   void SetEngine(const Engine& e);
   void BuildUnits();
-  void RefreshDescs();
   void Pack();
   void PackBackward();
+  void PackPar(size_t K, size_t N, const T* src, ptrdiff_t rs, ptrdiff_t cs, T* dst,
+               Part p) const;
   void PlanForward(int Tn, int B, bool train);
   void PlanBackward();
   Status Forward(const ForwardArgs& a);
   Status Backward(const BackwardArgs& a);
-  void ForwardUnit(Unit& u, const ForwardArgs& a, const T* xin, T* out);
+  void ForwardUnit(Unit& u, const ForwardArgs& a, const T* xin, T* out, Part p);
+  void StepForward(const Unit& u, int B, int t, const int32_t* lens, const StepIo<T>& io,
+                   Part p) const;
   void BackwardUnit(Unit& u, const BackwardArgs& a, const T* xin, const T* dy, T* dx,
-                    bool dx_accumulate);
+                    bool dx_accumulate, Part p);
   void ZeroPadded(T* x, size_t F) const;
+  size_t StreamScratchSize(int B) const;
+  Status Step(int B, const T* x, T* state, T* scratch, T* out) const;
 };
 
 }  // namespace cellstate

@@ -72,7 +72,7 @@ void LstmFwd(const LstmDesc<T>& d, T* a, const T* c_prev, T* c, T* m) {
 
 template <typename T>
 void LstmBwd(const LstmDesc<T>& d, const T* a, const T* c_prev, const T* c, const T* dm, T* dc,
-             T* dg, T* dp) {
+             T* dg) {
   for (int j = 0; j < d.H; ++j) {
     const T cp = c_prev[j], ct = c[j];
     const T f = d.off_f >= 0 ? a[d.off_f + j] : T(1);
@@ -86,7 +86,6 @@ void LstmBwd(const LstmDesc<T>& d, const T* a, const T* c_prev, const T* c, cons
       dg[d.off_o + j] = dao;
       if (d.ph) {
         dct += dao * d.ph[d.ph_o + j];
-        dp[d.ph_o + j] += dao * ct;
       }
     }
     dct += d.output_activation ? dm[j] * o * (1 - tc * tc) : dm[j] * o;
@@ -101,7 +100,6 @@ void LstmBwd(const LstmDesc<T>& d, const T* a, const T* c_prev, const T* c, cons
       dg[d.off_i + j] = dai;
       if (d.ph) {
         dcp += dai * d.ph[d.ph_i + j];
-        dp[d.ph_i + j] += dai * cp;
       }
     }
     if (d.off_f >= 0) {
@@ -109,7 +107,6 @@ void LstmBwd(const LstmDesc<T>& d, const T* a, const T* c_prev, const T* c, cons
       dg[d.off_f + j] = daf;
       if (d.ph) {
         dcp += daf * d.ph[d.ph_f + j];
-        dp[d.ph_f + j] += daf * cp;
       }
     }
     dc[j] = dcp;

@@ -113,7 +113,7 @@ static void PgLstmFwd(const cellstate::LstmDesc<float>& d, float* a, const float
 
 template <class V>
 static void PgLstmBwd(const cellstate::LstmDesc<float>& d, const float* a, const float* c_prev,
-                      const float* c, const float* dm, float* dc, float* dg, float* dp) {
+                      const float* c, const float* dm, float* dc, float* dg) {
   const V one = Set1(1.f);
   ForChunks<V>(d.H, [&](int j, int w) {
     const V cp = LoadN<V>(c_prev + j, w), ct = LoadN<V>(c + j, w);
@@ -129,7 +129,6 @@ static void PgLstmBwd(const cellstate::LstmDesc<float>& d, const float* a, const
       StoreN(dg + d.off_o + j, dao, w);
       if (d.ph) {
         dct = Fmadd(dao, LoadN<V>(d.ph + d.ph_o + j, w), dct);
-        StoreN(dp + d.ph_o + j, Fmadd(dao, ct, LoadN<V>(dp + d.ph_o + j, w)), w);
       }
     }
     const V dmo = Mul(dmv, o);
@@ -145,7 +144,6 @@ static void PgLstmBwd(const cellstate::LstmDesc<float>& d, const float* a, const
       StoreN(dg + d.off_i + j, dai, w);
       if (d.ph) {
         dcp = Fmadd(dai, LoadN<V>(d.ph + d.ph_i + j, w), dcp);
-        StoreN(dp + d.ph_i + j, Fmadd(dai, cp, LoadN<V>(dp + d.ph_i + j, w)), w);
       }
     }
     if (d.off_f >= 0) {
@@ -153,7 +151,6 @@ static void PgLstmBwd(const cellstate::LstmDesc<float>& d, const float* a, const
       StoreN(dg + d.off_f + j, daf, w);
       if (d.ph) {
         dcp = Fmadd(daf, LoadN<V>(d.ph + d.ph_f + j, w), dcp);
-        StoreN(dp + d.ph_f + j, Fmadd(daf, cp, LoadN<V>(dp + d.ph_f + j, w)), w);
       }
     }
     StoreN(dc + j, dcp, w);
