@@ -1,0 +1,2 @@
+// Demo entry point (npm run demo).
+console.log('no demo yet');
