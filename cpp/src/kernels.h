@@ -8,10 +8,14 @@
 
 namespace cellstate {
 
-// Partition of the work of one call among nth threads; this thread is ith.
+struct Team;
+
+// Partition of the work of one call among nth threads; this thread is ith. team is the
+// barrier of the parallel region (null on one thread).
 struct Part {
   int ith = 0;
   int nth = 1;
+  Team* team = nullptr;
 };
 
 // ---- LSTM post-GEMM descriptor --------------------------------------------------------

@@ -88,10 +88,14 @@ struct Runtime {
 template <typename T>
 struct Kernels;  // micro-kernel table (cpp/src/kernels.h)
 
-// Execution context held by each layer: the ISA's kernels and the thread count.
+class ThreadPool;  // cpp/src/dispatch/pool.h
+
+// Execution context held by each layer: the ISA's kernels, the thread count and the pool
+// that runs the threads (shared by the engines made from one another; null on one thread).
 struct Engine {
   const void* kernels = nullptr;  // const Kernels<T>*, chosen by MakeEngine
   int threads = 1;
+  std::shared_ptr<ThreadPool> pool;
   // A call runs on `threads` threads only when a time step costs at least this many flops
   // (below it a barrier costs more than a second thread saves). Tests set 0 to force threads.
   double parallel_min_flops = 4.0e5;
@@ -99,12 +103,13 @@ struct Engine {
 
 // The best ISA this CPU supports, or the one named by CELLSTATE_ISA when that is set and usable.
 // isa == "" means "auto". Fails when a named ISA is unknown or not supported by this CPU.
+// threads > 1 gives the engine a thread pool of that size (its workers start on first use).
 Status MakeEngine(const std::string& isa, int threads, Engine* out);
 // Names of the ISAs this CPU can run, best first ("scalar" always last).
 std::vector<std::string> AvailableIsas();
 const char* IsaName(const Engine& e);
 int DefaultThreads();  // OMP_NUM_THREADS when set, else the number of cores
-bool HasOpenMP();
+bool HasOpenMP();      // false: threads come from the kernel's own pool (dispatch/pool.h)
 
 struct ForwardArgs {
   int seq_len = 0;  // T

@@ -97,6 +97,9 @@ size_t ParamCount(const Config& c) {
   return n;
 }
 
-const char* Version() { return "0.1.0"; }
+#ifndef CELLSTATE_VERSION
+#define CELLSTATE_VERSION "0.0.0-dev"
+#endif
+const char* Version() { return CELLSTATE_VERSION; }
 
 }  // namespace cellstate

@@ -274,7 +274,7 @@ void Layer<T>::Impl::StepForward(const Unit& u, int B, int t, const int32_t* len
   switch (cfg.cell) {
     case Cell::kLSTM: {
       k.gemm(B, GH, R, io.h, R, pk + u.fw_hh_off, nullptr, io.g, GH, true, p);
-      Barrier();
+      Barrier(p);
       for (size_t b = b0; b < b1; ++b) {
         save(b);
         if (active(b)) {
@@ -286,33 +286,33 @@ void Layer<T>::Impl::StepForward(const Unit& u, int B, int t, const int32_t* len
         if (io.cst) std::memcpy(io.cst + b * H, io.c + b * H, sizeof(T) * H);
         if (P == 0) emit(b);
       }
-      Barrier();
+      Barrier(p);
       if (P > 0) {
         k.gemm(B, P, H, io.m, H, pk + u.fw_hr_off, nullptr, io.ptmp, P, false, p);
-        Barrier();
+        Barrier(p);
         for (size_t b = b0; b < b1; ++b) {
           if (active(b)) std::memcpy(io.h + b * R, io.ptmp + b * R, sizeof(T) * R);
           emit(b);
         }
-        Barrier();
+        Barrier(p);
       }
       break;
     }
     case Cell::kGRU: {
       if (cfg.reset_after) {
         k.gemm(B, GH, H, io.h, H, pk + u.fw_hh_off, b_hh, io.gh, GH, false, p);
-        Barrier();
+        Barrier(p);
         for (size_t b = b0; b < b1; ++b) {
           save(b);
           if (active(b))
             k.gru_fwd(H, io.g + b * GH, io.gh + b * GH, io.h + b * H, io.h + b * H);
           emit(b);
         }
-        Barrier();
+        Barrier(p);
       } else {
         // gh holds [B, 2H] for r and z, then [B, H] for n.
         k.gemm(B, 2 * H, H, io.h, H, pk + u.fw_hh_off, b_hh, io.gh, 2 * H, false, p);
-        Barrier();
+        Barrier(p);
         for (size_t b = b0; b < b1; ++b) {
           save(b);
           if (active(b))
@@ -320,27 +320,27 @@ void Layer<T>::Impl::StepForward(const Unit& u, int B, int t, const int32_t* len
           else
             std::fill(io.rh + b * H, io.rh + (b + 1) * H, T(0));
         }
-        Barrier();
+        Barrier(p);
         T* ghn = io.gh + size_t(B) * 2 * H;
         k.gemm(B, H, H, io.rh, H, pk + u.fw_hn_off, b_hh + 2 * H, ghn, H, false, p);
-        Barrier();
+        Barrier(p);
         for (size_t b = b0; b < b1; ++b) {
           if (active(b)) k.gru_fwd_n(H, io.g + b * GH, ghn + b * H, io.h + b * H, io.h + b * H);
           emit(b);
         }
-        Barrier();
+        Barrier(p);
       }
       break;
     }
     case Cell::kRNN: {
       k.gemm(B, GH, R, io.h, R, pk + u.fw_hh_off, nullptr, io.g, GH, true, p);
-      Barrier();
+      Barrier(p);
       for (size_t b = b0; b < b1; ++b) {
         save(b);
         if (active(b)) k.rnn_fwd(H, cfg.relu, io.g + b * GH, io.h + b * H);
         emit(b);
       }
-      Barrier();
+      Barrier(p);
       break;
     }
   }
@@ -375,7 +375,7 @@ void Layer<T>::Impl::ForwardUnit(Unit& u, const ForwardArgs& a, const T* xin, T*
   T* gates = W + w.gates;
   kern->gemm(TB, GH, u.in, xin, u.in, packed.data() + u.fw_ih_off, packed.data() + u.bias_off,
              gates, GH, false, p);
-  Barrier();
+  Barrier(p);
   const int32_t* lens = has_lengths ? lengths.data() : nullptr;
   const bool per_step_m = train && cfg.proj_size > 0;
   const bool per_step_gh = train && cfg.cell == Cell::kGRU && cfg.reset_after;
@@ -406,7 +406,7 @@ void Layer<T>::Impl::ForwardUnit(Unit& u, const ForwardArgs& a, const T* xin, T*
     if (a.h_n) std::memcpy(static_cast<T*>(a.h_n) + row * R, h + b * R, sizeof(T) * R);
     if (c && a.c_n) std::memcpy(static_cast<T*>(a.c_n) + row * H, c + b * H, sizeof(T) * H);
   }
-  Barrier();
+  Barrier(p);
 }
 
 template <typename T>
@@ -458,7 +458,7 @@ Status Layer<T>::Impl::Forward(const ForwardArgs& a) {
   double flops = 0;
   for (int l = 0; l < L; ++l)
     flops += 2.0 * B * D * cfg.gates() * H * ((l ? ldo : I) + R + (cfg.proj_size ? H : 0));
-  Parallel(Threads(flops), std::is_same<T, float>::value, [&](Part p) {
+  Parallel(engine.pool.get(), Threads(flops), std::is_same<T, float>::value, [&](Part p) {
     for (int l = 0; l < L; ++l) {
       T* out = (direct_out && l == L - 1) ? static_cast<T*>(a.output) : W + ws.out[l];
       const T* xin = l == 0 ? x0 : W + ws.xin[l];
@@ -476,7 +476,7 @@ Status Layer<T>::Impl::Forward(const ForwardArgs& a) {
           mask[i] = u < prob ? T(0) : keep_scale;
           nx[i] = out[i] * mask[i];
         }
-        Barrier();
+        Barrier(p);
       }
     }
   });
@@ -555,9 +555,9 @@ void Layer<T>::Impl::BackwardUnit(Unit& u, const BackwardArgs& a, const T* xin, 
             else
               std::fill(dhs + b * P, dhs + (b + 1) * P, T(0));
           }
-          Barrier();
+          Barrier(p);
           k.gemm(B, H, P, dh, P, pb + u.bw_hr_off, nullptr, tmp, H, false, p);
-          Barrier();
+          Barrier(p);
           dm = tmp;
         }
         for (size_t b = b0; b < b1; ++b) {
@@ -569,9 +569,9 @@ void Layer<T>::Impl::BackwardUnit(Unit& u, const BackwardArgs& a, const T* xin, 
             std::fill(dgt + b * GH, dgt + (b + 1) * GH, T(0));
           }
         }
-        Barrier();
+        Barrier(p);
         k.gemm(B, R, GH, dgt, GH, pb + u.bw_hh_off, nullptr, dh, R, true, p);
-        Barrier();
+        Barrier(p);
         break;
       }
       case Cell::kGRU: {
@@ -590,9 +590,9 @@ void Layer<T>::Impl::BackwardUnit(Unit& u, const BackwardArgs& a, const T* xin, 
             else
               inactive(b);
           }
-          Barrier();
+          Barrier(p);
           k.gemm(B, H, GH, dght, GH, pb + u.bw_hh_off, nullptr, dh, H, true, p);
-          Barrier();
+          Barrier(p);
         } else {
           for (size_t b = b0; b < b1; ++b) {
             if (Active(int(b), t))
@@ -601,17 +601,17 @@ void Layer<T>::Impl::BackwardUnit(Unit& u, const BackwardArgs& a, const T* xin, 
             else
               inactive(b);
           }
-          Barrier();
+          Barrier(p);
           // d(r ⊙ h) = da_n · W_hn
           k.gemm(B, H, H, dght + 2 * H, GH, pb + u.bw_hn_off, nullptr, tmp, H, false, p);
-          Barrier();
+          Barrier(p);
           for (size_t b = b0; b < b1; ++b)
             if (Active(int(b), t))
               k.gru_bwd_r(H, acts + b * GH, hp + b * H, tmp + b * H, dgt + b * GH, dght + b * GH,
                           dh + b * H);
-          Barrier();
+          Barrier(p);
           k.gemm(B, H, 2 * H, dght, GH, pb + u.bw_hh_off, nullptr, dh, H, true, p);
-          Barrier();
+          Barrier(p);
         }
         break;
       }
@@ -626,9 +626,9 @@ void Layer<T>::Impl::BackwardUnit(Unit& u, const BackwardArgs& a, const T* xin, 
             std::fill(dgt + b * GH, dgt + (b + 1) * GH, T(0));
           }
         }
-        Barrier();
+        Barrier(p);
         k.gemm(B, H, GH, dgt, GH, pb + u.bw_hh_off, nullptr, dh, H, true, p);
-        Barrier();
+        Barrier(p);
         break;
       }
     }
@@ -689,23 +689,23 @@ void Layer<T>::Impl::BackwardUnit(Unit& u, const BackwardArgs& a, const T* xin, 
     }
   }
   PackPar(TB, u.in, xin, u.in, 1, xpack, p);
-  Barrier();
+  Barrier(p);
   k.gemm(GH, u.in, TB, dgT, TB, xpack, nullptr, gp + u.p_ih, u.in, true, p);
-  Barrier();
+  Barrier(p);
   PackPar(TB, R, W + w.hprev, R, 1, xpack, p);
-  Barrier();
+  Barrier(p);
   if (gru && !cfg.reset_after) {
     k.gemm(2 * H, H, TB, dghT, TB, xpack, nullptr, gp + u.p_hh, H, true, p);
-    Barrier();
+    Barrier(p);
     PackPar(TB, H, W + w.rh, H, 1, xpack, p);
-    Barrier();
+    Barrier(p);
     k.gemm(H, H, TB, dghT + size_t(2) * H * TB, TB, xpack, nullptr,
            gp + u.p_hh + size_t(2) * H * H, H, true, p);
   } else {
     k.gemm(GH, R, TB, dghT, TB, xpack, nullptr, gp + u.p_hh, R, true, p);
   }
   if (P > 0) {
-    Barrier();
+    Barrier(p);
     T* dhs = V + bw.dhs;
     T* dhsT = V + bw.dhsT;
     size_t q0, q1;
@@ -713,11 +713,11 @@ void Layer<T>::Impl::BackwardUnit(Unit& u, const BackwardArgs& a, const T* xin, 
     for (size_t q = q0; q < q1; ++q)
       for (size_t m = 0; m < TB; ++m) dhsT[q * TB + m] = dhs[m * P + q];
     PackPar(TB, H, W + w.m, H, 1, xpack, p);
-    Barrier();
+    Barrier(p);
     k.gemm(P, H, TB, dhsT, TB, xpack, nullptr, gp + u.p_hr, H, true, p);
   }
   if (dx) k.gemm(TB, u.in, GH, dg, GH, pb + u.bw_ih_off, nullptr, dx, u.in, dx_accumulate, p);
-  Barrier();
+  Barrier(p);
 }
 
 template <typename T>
@@ -752,7 +752,7 @@ Status Layer<T>::Impl::Backward(const BackwardArgs& a) {
   double flops = 0;
   for (int l = 0; l < L; ++l)
     flops += 4.0 * B * D * cfg.gates() * H * ((l ? ldo : I) + R + (cfg.proj_size ? H : 0));
-  Parallel(Threads(flops), std::is_same<T, float>::value, [&](Part p) {
+  Parallel(engine.pool.get(), Threads(flops), std::is_same<T, float>::value, [&](Part p) {
     T* gy = dy;
     T* gx = dxl;
     for (int l = L - 1; l >= 0; --l) {
@@ -766,7 +766,7 @@ Status Layer<T>::Impl::Backward(const BackwardArgs& a) {
           size_t i0, i1;
           Split(TB * ldo, p, &i0, &i1);
           for (size_t i = i0; i < i1; ++i) gx[i] *= mask[i];
-          Barrier();
+          Barrier(p);
         }
         std::swap(gy, gx);
       }
@@ -818,7 +818,7 @@ Status Layer<T>::Impl::Step(int B, const T* x, T* state, T* scratch, T* out) con
   double flops = 0;
   for (int l = 0; l < L; ++l)
     flops += 2.0 * B * GH * ((l ? R : cfg.input_size) + R + (P ? H : 0));
-  Parallel(Threads(flops), std::is_same<T, float>::value, [&](Part p) {
+  Parallel(engine.pool.get(), Threads(flops), std::is_same<T, float>::value, [&](Part p) {
     const T* xin = x;
     for (int l = 0; l < L; ++l) {
       const Unit& u = units[l];
@@ -829,7 +829,7 @@ Status Layer<T>::Impl::Step(int B, const T* x, T* state, T* scratch, T* out) con
       lio.ldo = R;
       kern->gemm(B, GH, u.in, xin, u.in, packed.data() + u.fw_ih_off,
                  packed.data() + u.bias_off, lio.g, GH, false, p);
-      Barrier();
+      Barrier(p);
       StepForward(u, B, 0, nullptr, lio, p);
       xin = lio.h;  // the next layer reads this layer's new state
     }

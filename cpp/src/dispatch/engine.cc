@@ -1,16 +1,16 @@
 // Choosing the kernels: CPU features, the CELLSTATE_ISA override, threads.
 #include <cstdlib>
+#include <memory>
+#include <new>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "cellstate/cellstate.h"
 #include "dispatch/cpu.h"
+#include "dispatch/pool.h"
 #include "kernels.h"
 
-#ifndef CELLSTATE_OPENMP
-#define CELLSTATE_OPENMP 0
-#endif
 
 namespace cellstate {
 
@@ -59,7 +59,15 @@ Status MakeEngine(const std::string& isa, int threads, Engine* out) {
                              }() +
                              ")");
   out->kernels = k;
-  out->threads = (threads < 1 || !HasOpenMP()) ? 1 : threads;
+  out->threads = threads < 1 ? 1 : threads;
+  out->pool.reset();
+  if (out->threads > 1) {
+    try {
+      out->pool = std::make_shared<ThreadPool>(out->threads);
+    } catch (const std::bad_alloc&) {
+      out->threads = 1;
+    }
+  }
   return Status::Ok();
 }
 
@@ -76,6 +84,6 @@ int DefaultThreads() {
   return hc ? static_cast<int>(hc) : 1;
 }
 
-bool HasOpenMP() { return CELLSTATE_OPENMP != 0; }
+bool HasOpenMP() { return false; }
 
 }  // namespace cellstate

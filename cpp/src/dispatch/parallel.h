@@ -1,17 +1,12 @@
-// One parallel region per call: Parallel(nth, body) runs body(Part) on nth threads (OpenMP),
-// with the floating-point environment of every thread set to flush denormals to zero for the
-// duration of the call and restored afterwards. Barrier() separates the phases of a call.
-// Built without OpenMP, everything runs on the calling thread.
+// One parallel region per call: Parallel(pool, nth, flush, body) runs body(Part) on nth
+// threads of the engine's pool, with every thread flushing denormals to zero for the duration
+// of the call (its own floating-point mode is restored afterwards). Barrier(part) separates
+// the phases of a call. Without a pool, or for nth = 1, everything runs on the caller.
 #pragma once
 
+#include "dispatch/pool.h"
 #include "kernels.h"
 
-#ifndef CELLSTATE_OPENMP
-#define CELLSTATE_OPENMP 0
-#endif
-#if CELLSTATE_OPENMP
-#include <omp.h>
-#endif
 #if defined(__x86_64__) || defined(_M_X64)
 #include <xmmintrin.h>
 #endif
@@ -25,7 +20,7 @@ class DenormalGuard {
     if (!on_) return;
 #if defined(__x86_64__) || defined(_M_X64)
     saved_ = _mm_getcsr();
-    _mm_setcsr(saved_ | 0x8040u);  // FTZ (bit 15) | DAZ (bit 6)
+    _mm_setcsr(static_cast<unsigned>(saved_) | 0x8040u);  // FTZ (bit 15) | DAZ (bit 6)
 #elif defined(__aarch64__)
     unsigned long fpcr;
     __asm__ __volatile__("mrs %0, fpcr" : "=r"(fpcr));
@@ -52,25 +47,24 @@ class DenormalGuard {
 };
 
 template <class F>
-void Parallel(int nth, bool flush_denormals, F&& body) {
-#if CELLSTATE_OPENMP
-  if (nth > 1) {
-#pragma omp parallel num_threads(nth)
-    {
-      DenormalGuard guard(flush_denormals);
-      body(Part{omp_get_thread_num(), omp_get_num_threads()});
-    }
-    return;
-  }
-#endif
-  DenormalGuard guard(flush_denormals);
-  body(Part{0, 1});
+void Parallel(ThreadPool* pool, int nth, bool flush_denormals, F&& body) {
+  struct Ctx {
+    F* body;
+    bool flush;
+  } ctx{&body, flush_denormals};
+  auto tramp = [](void* c, Part p) {
+    Ctx* x = static_cast<Ctx*>(c);
+    DenormalGuard guard(x->flush);
+    (*x->body)(p);
+  };
+  if (pool && nth > 1)
+    pool->Run(nth, tramp, &ctx);
+  else
+    tramp(&ctx, Part{});
 }
 
-inline void Barrier() {
-#if CELLSTATE_OPENMP
-#pragma omp barrier
-#endif
+inline void Barrier(Part p) {
+  if (p.team) p.team->Wait();
 }
 
 // The half-open range [begin, end) of n items that thread p owns.

@@ -1,0 +1,109 @@
+#include "dispatch/pool.h"
+
+#if defined(__x86_64__) || defined(_M_X64)
+#include <immintrin.h>
+#define CELLSTATE_PAUSE() _mm_pause()
+#elif defined(__aarch64__)
+#define CELLSTATE_PAUSE() __asm__ __volatile__("yield")
+#else
+#define CELLSTATE_PAUSE() ((void)0)
+#endif
+
+namespace cellstate {
+
+namespace {
+// Spins before yielding the core while waiting at a barrier or for the workers to finish:
+// the phases of a call are microseconds apart, a sleep would cost more than the wait.
+constexpr int kSpins = 4000;
+
+template <class Done>
+void SpinWait(Done done) {
+  for (int i = 0; !done(); ++i) {
+    if (i < kSpins)
+      CELLSTATE_PAUSE();
+    else
+      std::this_thread::yield();
+  }
+}
+}  // namespace
+
+void Team::Wait() {
+  if (nth <= 1) return;
+  const uint32_t g = gen.load(std::memory_order_acquire);
+  if (count.fetch_add(1, std::memory_order_acq_rel) == nth - 1) {
+    count.store(0, std::memory_order_relaxed);
+    gen.store(g + 1, std::memory_order_release);
+  } else {
+    SpinWait([&] { return gen.load(std::memory_order_acquire) != g; });
+  }
+}
+
+ThreadPool::ThreadPool(int threads) : size_(threads < 1 ? 1 : threads) {}
+
+ThreadPool::~ThreadPool() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  for (auto& t : workers_) t.join();
+}
+
+void ThreadPool::StartWorkers() {
+  started_ = true;
+  try {
+    workers_.reserve(size_ - 1);
+    for (int i = 1; i < size_; ++i) {
+      workers_.emplace_back([this, i] { Worker(i); });
+      live_ = i + 1;
+    }
+  } catch (...) {  // fewer threads than asked for: use those that started
+  }
+}
+
+void ThreadPool::Worker(int index) {
+  uint64_t seen = 0;
+  for (;;) {
+    void (*fn)(void*, Part);
+    void* ctx;
+    int nth;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [&] { return stop_ || job_ != seen; });  // passive between calls
+      if (stop_) return;
+      seen = job_;
+      fn = fn_;
+      ctx = ctx_;
+      nth = job_nth_;
+    }
+    if (index < nth) {
+      fn(ctx, Part{index, nth, &team_});
+      pending_.fetch_sub(1, std::memory_order_acq_rel);
+    }
+  }
+}
+
+void ThreadPool::Run(int nth, void (*fn)(void*, Part), void* ctx) {
+  std::unique_lock<std::mutex> run(run_mu_, std::try_to_lock);
+  if (nth > 1 && run.owns_lock() && !started_) StartWorkers();
+  if (nth > live_) nth = live_;
+  if (nth <= 1 || !run.owns_lock()) {
+    fn(ctx, Part{0, 1, nullptr});
+    return;
+  }
+  team_.nth = nth;
+  team_.count.store(0, std::memory_order_relaxed);
+  pending_.store(nth - 1, std::memory_order_relaxed);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    fn_ = fn;
+    ctx_ = ctx;
+    job_nth_ = nth;
+    ++job_;
+  }
+  cv_.notify_all();
+  fn(ctx, Part{0, nth, &team_});
+  SpinWait([&] { return pending_.load(std::memory_order_acquire) == 0; });
+}
+
+}  // namespace cellstate
