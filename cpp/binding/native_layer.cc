@@ -1,0 +1,535 @@
+#include "native_layer.h"
+
+#include <climits>
+#include <cstring>
+#include <exception>
+#include <new>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "addon.h"
+#include "args.h"
+#include "status.h"
+
+namespace cellstate_node {
+
+namespace {
+
+using cellstate::BackwardArgs;
+using cellstate::ForwardArgs;
+using cellstate::Status;
+
+// Runs a method body, turning C++ exceptions other than Napi::Error (an allocation failure in the
+// binding) into JavaScript errors instead of std::terminate.
+template <typename F>
+Napi::Value Guarded(Napi::Env env, const char* where, F&& body) {
+  try {
+    return body();
+  } catch (const Napi::Error&) {
+    throw;
+  } catch (const std::bad_alloc&) {
+    throw CodedError(env, ErrorKind::kError, kCodeOutOfMemory,
+                     std::string(where) + ": out of memory");
+  } catch (const std::exception& e) {
+    throw CodedError(env, ErrorKind::kError, kCodeUnsupported,
+                     std::string(where) + ": " + e.what());
+  }
+}
+
+Napi::Object ExpectObject(const Napi::Value& v, const char* name, const char* where) {
+  if (!v.IsObject() || v.IsTypedArray() || v.IsArray())
+    throw CodedError(v.Env(), ErrorKind::kTypeError, kCodeInvalidArg,
+                     std::string(where) + ": " + name + " must be an object");
+  return v.As<Napi::Object>();
+}
+
+cellstate::Config ReadConfig(const Napi::Value& value) {
+  const char* where = "NativeLayer";
+  Napi::Object obj = ExpectObject(value, "config", where);
+  cellstate::Config c;
+  auto integer = [&](const char* key, int* out) {
+    Napi::Value v = obj.Get(key);
+    if (!Absent(v)) *out = ToInt(v, INT_MIN, INT_MAX, key, where);
+  };
+  auto boolean = [&](const char* key, bool* out) {
+    Napi::Value v = obj.Get(key);
+    if (!Absent(v)) *out = ToBool(v, key, where);
+  };
+  const std::string cell = ToString(obj.Get("cell"), "cell", where);
+  if (cell == "lstm") {
+    c.cell = cellstate::Cell::kLSTM;
+  } else if (cell == "gru") {
+    c.cell = cellstate::Cell::kGRU;
+  } else if (cell == "rnn") {
+    c.cell = cellstate::Cell::kRNN;
+  } else {
+    throw CodedError(obj.Env(), ErrorKind::kTypeError, kCodeInvalidArg,
+                     "NativeLayer: cell must be 'lstm', 'gru' or 'rnn', got '" + cell + "'");
+  }
+  integer("inputSize", &c.input_size);
+  integer("hiddenSize", &c.hidden_size);
+  integer("numLayers", &c.num_layers);
+  boolean("bidirectional", &c.bidirectional);
+  Napi::Value dropout = obj.Get("dropout");
+  if (!Absent(dropout)) c.dropout = static_cast<float>(ToNumber(dropout, "dropout", where));
+  integer("projSize", &c.proj_size);
+  boolean("peephole", &c.peephole);
+  boolean("coupled", &c.coupled);
+  boolean("inputGate", &c.input_gate);
+  boolean("forgetGate", &c.forget_gate);
+  boolean("outputGate", &c.output_gate);
+  boolean("inputActivation", &c.input_activation);
+  boolean("outputActivation", &c.output_activation);
+  boolean("resetAfter", &c.reset_after);
+  Napi::Value nonlinearity = obj.Get("nonlinearity");
+  if (!Absent(nonlinearity)) {
+    const std::string act = ToString(nonlinearity, "nonlinearity", where);
+    if (act != "tanh" && act != "relu")
+      throw CodedError(obj.Env(), ErrorKind::kTypeError, kCodeInvalidArg,
+                       "NativeLayer: nonlinearity must be 'tanh' or 'relu', got '" + act + "'");
+    c.relu = act == "relu";
+  }
+  return c;
+}
+
+// One typed array a call reads (input) or writes (output), and how to point the kernel's
+// argument struct at other memory (the staging copies of async work).
+template <typename Args>
+struct Slot {
+  Napi::Value array;
+  void* data;
+  size_t count;  // elements (4 bytes each)
+  bool is_int;   // Int32Array (lengths) rather than Float32Array
+  bool output;
+  void (*point)(Args& args, void* data);
+};
+
+template <typename Args>
+struct Call {
+  Args args;
+  std::vector<Slot<Args>> slots;
+  // Forward only: the shape a training forward leaves for backward.
+  int seq_len = 0, batch = 0;
+  bool batch_first = false;
+};
+
+// Element counts of every buffer for a given T and B.
+struct Sizes {
+  size_t x, output, h, c;
+};
+
+Sizes SizesOf(const cellstate::Config& cfg, int seq_len, int batch) {
+  const size_t rows = static_cast<size_t>(cfg.num_layers) * cfg.directions();
+  const size_t out_width = static_cast<size_t>(cfg.directions()) * cfg.out_size();
+  const size_t t = static_cast<size_t>(seq_len), b = static_cast<size_t>(batch);
+  return {Product(t, b, cfg.input_size), Product(t, b, out_width), Product(rows, b, cfg.out_size()),
+          Product(rows, b, cfg.hidden_size)};
+}
+
+[[noreturn]] void ThrowNotLstm(Napi::Env env, const char* name, const char* where) {
+  throw CodedError(
+      env, ErrorKind::kTypeError, kCodeInvalidArg,
+      std::string(where) + ": " + name + " is a cell state, which only an LSTM has; leave it out");
+}
+
+Call<ForwardArgs> ParseForward(const Napi::Value& value, const LayerState& state,
+                               const char* where) {
+  Napi::Object obj = ExpectObject(value, "args", where);
+  // Fetch every property first (getters may run JavaScript), convert afterwards.
+  const Napi::Value seq_len = obj.Get("T"), batch = obj.Get("B"),
+                    batch_first = obj.Get("batchFirst"), train = obj.Get("train"),
+                    seed = obj.Get("dropoutSeed"), x = obj.Get("x"), h0 = obj.Get("h0"),
+                    c0 = obj.Get("c0"), lengths = obj.Get("lengths"), output = obj.Get("output"),
+                    h_n = obj.Get("hN"), c_n = obj.Get("cN");
+  const cellstate::Config& cfg = state.layer->config();
+  Call<ForwardArgs> call;
+  ForwardArgs& a = call.args;
+  a.seq_len = call.seq_len = ToInt(seq_len, 1, INT_MAX, "T", where);
+  a.batch = call.batch = ToInt(batch, 1, INT_MAX, "B", where);
+  a.batch_first = call.batch_first =
+      !Absent(batch_first) && ToBool(batch_first, "batchFirst", where);
+  a.train = !Absent(train) && ToBool(train, "train", where);
+  a.dropout_seed = Absent(seed) ? 0 : ToSeed(seed, "dropoutSeed", where);
+  if (!cfg.has_cell_state()) {
+    if (!Absent(c0)) ThrowNotLstm(obj.Env(), "c0", where);
+    if (!Absent(c_n)) ThrowNotLstm(obj.Env(), "cN", where);
+  }
+  const Sizes n = SizesOf(cfg, a.seq_len, a.batch);
+  auto add = [&](const Napi::Value& v, const char* name, size_t count, bool required, bool output,
+                 void (*point)(ForwardArgs&, void*)) {
+    if (Absent(v)) {
+      if (required)
+        throw CodedError(obj.Env(), ErrorKind::kTypeError, kCodeInvalidArg,
+                         std::string(where) + ": " + name + " is required");
+      return;
+    }
+    void* data = ArrayData<float>(v, count, name, where);
+    call.slots.push_back({v, data, count, false, output, point});
+    point(a, data);
+  };
+  add(x, "x", n.x, true, false, [](ForwardArgs& f, void* p) { f.x = p; });
+  add(h0, "h0", n.h, false, false, [](ForwardArgs& f, void* p) { f.h0 = p; });
+  add(c0, "c0", n.c, false, false, [](ForwardArgs& f, void* p) { f.c0 = p; });
+  add(output, "output", n.output, true, true, [](ForwardArgs& f, void* p) { f.output = p; });
+  add(h_n, "hN", n.h, false, true, [](ForwardArgs& f, void* p) { f.h_n = p; });
+  add(c_n, "cN", n.c, false, true, [](ForwardArgs& f, void* p) { f.c_n = p; });
+  if (!Absent(lengths)) {
+    int32_t* len = ArrayData<int32_t>(lengths, static_cast<size_t>(a.batch), "lengths", where);
+    for (int b = 0; b < a.batch; ++b)
+      if (len[b] < 1 || len[b] > a.seq_len)
+        throw CodedError(obj.Env(), ErrorKind::kRangeError, kCodeOutOfRange,
+                         std::string(where) + ": lengths[" + std::to_string(b) +
+                             "] must be an integer in [1, T=" + std::to_string(a.seq_len) +
+                             "], got " + std::to_string(len[b]));
+    call.slots.push_back({lengths, len, static_cast<size_t>(a.batch), true, false,
+                          [](ForwardArgs& f, void* p) { f.lengths = static_cast<int32_t*>(p); }});
+    a.lengths = len;
+  }
+  return call;
+}
+
+Call<BackwardArgs> ParseBackward(const Napi::Value& value, const LayerState& state,
+                                 const char* where) {
+  Napi::Object obj = ExpectObject(value, "args", where);
+  const Napi::Value d_output = obj.Get("dOutput"), d_h_n = obj.Get("dhN"), d_c_n = obj.Get("dcN"),
+                    d_x = obj.Get("dx"), d_h0 = obj.Get("dh0"), d_c0 = obj.Get("dc0");
+  if (!state.layer->has_pending_backward() || state.seq_len < 1)
+    throw StatusError(obj.Env(),
+                      Status::Error(cellstate::Code::kNoForward,
+                                    "no pending training forward: call forward(x, { train: true "
+                                    "}) before backward (once per forward)"),
+                      where);
+  const cellstate::Config& cfg = state.layer->config();
+  if (!cfg.has_cell_state()) {
+    if (!Absent(d_c_n)) ThrowNotLstm(obj.Env(), "dcN", where);
+    if (!Absent(d_c0)) ThrowNotLstm(obj.Env(), "dc0", where);
+  }
+  const Sizes n = SizesOf(cfg, state.seq_len, state.batch);
+  Call<BackwardArgs> call;
+  BackwardArgs& a = call.args;
+  auto add = [&](const Napi::Value& v, const char* name, size_t count, bool output,
+                 void (*point)(BackwardArgs&, void*)) {
+    if (Absent(v)) return;
+    void* data = ArrayData<float>(v, count, name, where);
+    call.slots.push_back({v, data, count, false, output, point});
+    point(a, data);
+  };
+  add(d_output, "dOutput", n.output, false, [](BackwardArgs& b, void* p) { b.d_output = p; });
+  add(d_h_n, "dhN", n.h, false, [](BackwardArgs& b, void* p) { b.d_h_n = p; });
+  add(d_c_n, "dcN", n.c, false, [](BackwardArgs& b, void* p) { b.d_c_n = p; });
+  add(d_x, "dx", n.x, true, [](BackwardArgs& b, void* p) { b.d_x = p; });
+  add(d_h0, "dh0", n.h, true, [](BackwardArgs& b, void* p) { b.d_h0 = p; });
+  add(d_c0, "dc0", n.c, true, [](BackwardArgs& b, void* p) { b.d_c0 = p; });
+  return call;
+}
+
+Status Run(cellstate::Layer<float>& layer, const ForwardArgs& a) { return layer.Forward(a); }
+Status Run(cellstate::Layer<float>& layer, const BackwardArgs& a) { return layer.Backward(a); }
+
+// Async work. Inputs are copied into memory owned by the worker when the call is made and
+// results are written to worker memory, then copied into the caller's typed arrays (held by
+// references until then) on the main thread. So Execute touches neither napi_env nor JavaScript
+// memory, and the caller may even detach or reuse its buffers while the work is in flight.
+template <typename Args>
+class LayerWorker : public Napi::AsyncWorker {
+ public:
+  LayerWorker(Napi::Env env, std::shared_ptr<LayerState> state, Call<Args> call, const char* where)
+      : Napi::AsyncWorker(env, where),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        state_(std::move(state)),
+        args_(call.args),
+        where_(where),
+        seq_len_(call.seq_len),
+        batch_(call.batch),
+        batch_first_(call.batch_first) {
+    for (const Slot<Args>& slot : call.slots) {
+      Staged staged;
+      void* data = nullptr;
+      if (slot.is_int) {
+        staged.ints.resize(slot.count);
+        data = staged.ints.data();
+      } else {
+        staged.floats.resize(slot.count);
+        data = staged.floats.data();
+      }
+      if (slot.output) {
+        staged.target = Napi::Persistent(slot.array.template As<Napi::Object>());
+      } else {
+        std::memcpy(data, slot.data, slot.count * 4);
+      }
+      slot.point(args_, data);
+      staged_.push_back(std::move(staged));
+    }
+  }
+
+  Napi::Promise Promise() const { return deferred_.Promise(); }
+
+ protected:
+  void Execute() override {
+    try {
+      status_ = Run(*state_->layer, args_);
+    } catch (...) {  // the kernel does not throw; never let anything cross the thread boundary
+      status_ = Status::Error(cellstate::Code::kOutOfMemory, "unexpected exception in the kernel");
+    }
+  }
+
+  // OnOK and OnError also run while a worker_thread's environment is being torn down, when
+  // every call into JavaScript fails; node-addon-api would then throw from its own error
+  // handling and terminate the process. So failures to settle the promise are dropped here:
+  // nobody is left to observe it.
+  void OnOK() override {
+    state_->busy = LayerState::Busy::kIdle;
+    try {
+      Settle();
+    } catch (const Napi::Error&) {
+    }
+  }
+
+  void OnError(const Napi::Error& error) override {
+    state_->busy = LayerState::Busy::kIdle;
+    try {
+      deferred_.Reject(error.Value());
+    } catch (const Napi::Error&) {
+    }
+  }
+
+ private:
+  struct Staged {
+    std::vector<float> floats;
+    std::vector<int32_t> ints;
+    Napi::ObjectReference target;  // the caller's output array (outputs only)
+  };
+
+  void Settle() {
+    Napi::Env env = Env();
+    if (!status_.ok()) {
+      deferred_.Reject(StatusError(env, status_, where_).Value());
+      return;
+    }
+    if constexpr (std::is_same_v<Args, ForwardArgs>) {
+      if (args_.train) {
+        state_->seq_len = seq_len_;
+        state_->batch = batch_;
+        state_->batch_first = batch_first_;
+      }
+    }
+    for (Staged& staged : staged_) {
+      if (staged.target.IsEmpty()) continue;
+      const Napi::Value target = staged.target.Value();
+      const size_t count = staged.floats.size();
+      if (!target.IsTypedArray() ||
+          target.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array ||
+          target.As<Napi::TypedArray>().ElementLength() != count) {
+        deferred_.Reject(
+            CodedError(env, ErrorKind::kError, kCodeInvalidArg,
+                       std::string(where_) + ": an output array was detached while the work ran")
+                .Value());
+        return;
+      }
+      std::memcpy(target.As<Napi::Float32Array>().Data(), staged.floats.data(), count * 4);
+    }
+    deferred_.Resolve(env.Undefined());
+  }
+
+  Napi::Promise::Deferred deferred_;
+  std::shared_ptr<LayerState> state_;
+  Args args_;
+  const char* where_;
+  int seq_len_, batch_;
+  bool batch_first_;
+  std::vector<Staged> staged_;
+  Status status_;
+};
+
+}  // namespace
+
+Napi::Function NativeLayer::DefineClass(Napi::Env env) {
+  return ObjectWrap<NativeLayer>::DefineClass(
+      env, "NativeLayer",
+      {
+          InstanceMethod("paramTable", &NativeLayer::ParamTable),
+          InstanceAccessor("paramCount", &NativeLayer::ParamCount, nullptr),
+          InstanceAccessor("busy", &NativeLayer::Busy, nullptr),
+          InstanceAccessor("pendingBackward", &NativeLayer::PendingBackward, nullptr),
+          InstanceMethod("readParams", &NativeLayer::ReadParams),
+          InstanceMethod("writeParams", &NativeLayer::WriteParams),
+          InstanceMethod("readGrads", &NativeLayer::ReadGrads),
+          InstanceMethod("zeroGrad", &NativeLayer::ZeroGrad),
+          InstanceMethod("forward", &NativeLayer::Forward),
+          InstanceMethod("backward", &NativeLayer::Backward),
+          InstanceMethod("forwardAsync", &NativeLayer::ForwardAsync),
+          InstanceMethod("backwardAsync", &NativeLayer::BackwardAsync),
+      });
+}
+
+NativeLayer::NativeLayer(const Napi::CallbackInfo& info)
+    : Napi::ObjectWrap<NativeLayer>(info), state_(std::make_shared<LayerState>()) {
+  Napi::Env env = info.Env();
+  const char* where = "NativeLayer";
+  Guarded(env, where, [&]() -> Napi::Value {
+    const cellstate::Config cfg = ReadConfig(info[0]);
+    Status status = cellstate::Validate(cfg);
+    if (!status.ok()) throw StatusError(env, status, where);
+    const Addon* addon = env.GetInstanceData<Addon>();
+    status = cellstate::Layer<float>::Create(cfg, addon->engine(env, where), &state_->layer);
+    if (!status.ok()) throw StatusError(env, status, where);
+    state_->engine_generation = addon->generation();
+    return env.Undefined();
+  });
+}
+
+void NativeLayer::CheckIdle(Napi::Env env, const char* where) const {
+  if (state_->busy == LayerState::Busy::kIdle) return;
+  const char* what = state_->busy == LayerState::Busy::kForward ? "forwardAsync" : "backwardAsync";
+  throw CodedError(env, ErrorKind::kError, kCodeBusy,
+                   std::string(where) + ": the layer is busy with " + what +
+                       "; await it before changing or running the layer");
+}
+
+void NativeLayer::SyncEngine(Napi::Env env, const char* where) {
+  const Addon* addon = env.GetInstanceData<Addon>();
+  if (addon->generation() == state_->engine_generation) return;
+  state_->layer->SetEngine(addon->engine(env, where));
+  state_->engine_generation = addon->generation();
+}
+
+Napi::Value NativeLayer::ParamTable(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return Guarded(env, "NativeLayer.paramTable", [&]() -> Napi::Value {
+    const auto& table = state_->layer->params();
+    Napi::Array out = Napi::Array::New(env, table.size());
+    for (size_t i = 0; i < table.size(); ++i) {
+      const cellstate::ParamInfo& p = table[i];
+      Napi::Object entry = Napi::Object::New(env);
+      entry.Set("name", p.name);
+      Napi::Array shape = Napi::Array::New(env, p.shape.size());
+      for (size_t d = 0; d < p.shape.size(); ++d) shape.Set(static_cast<uint32_t>(d), p.shape[d]);
+      entry.Set("shape", shape);
+      entry.Set("offset", static_cast<double>(p.offset));
+      entry.Set("size", static_cast<double>(p.size));
+      out.Set(static_cast<uint32_t>(i), entry);
+    }
+    return out;
+  });
+}
+
+Napi::Value NativeLayer::ParamCount(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(),
+                           static_cast<double>(cellstate::ParamCount(state_->layer->config())));
+}
+
+Napi::Value NativeLayer::Busy(const Napi::CallbackInfo& info) {
+  switch (state_->busy) {
+    case LayerState::Busy::kForward:
+      return Napi::String::New(info.Env(), "forward");
+    case LayerState::Busy::kBackward:
+      return Napi::String::New(info.Env(), "backward");
+    case LayerState::Busy::kIdle:
+      break;
+  }
+  return info.Env().Null();
+}
+
+Napi::Value NativeLayer::PendingBackward(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), state_->layer->has_pending_backward());
+}
+
+Napi::Value NativeLayer::ReadParams(const Napi::CallbackInfo& info) {
+  const char* where = "NativeLayer.readParams";
+  const size_t count = cellstate::ParamCount(state_->layer->config());
+  float* out = ArrayData<float>(info[0], count, "out", where);
+  std::memcpy(out, state_->layer->param_data(), count * sizeof(float));
+  return info.Env().Undefined();
+}
+
+Napi::Value NativeLayer::WriteParams(const Napi::CallbackInfo& info) {
+  const char* where = "NativeLayer.writeParams";
+  CheckIdle(info.Env(), where);
+  const size_t count = cellstate::ParamCount(state_->layer->config());
+  const float* src = ArrayData<float>(info[0], count, "src", where);
+  std::memcpy(state_->layer->param_data(), src, count * sizeof(float));
+  state_->layer->ParamsChanged();
+  return info.Env().Undefined();
+}
+
+Napi::Value NativeLayer::ReadGrads(const Napi::CallbackInfo& info) {
+  const char* where = "NativeLayer.readGrads";
+  if (state_->busy == LayerState::Busy::kBackward) CheckIdle(info.Env(), where);
+  const size_t count = cellstate::ParamCount(state_->layer->config());
+  float* out = ArrayData<float>(info[0], count, "out", where);
+  std::memcpy(out, state_->layer->grad_data(), count * sizeof(float));
+  return info.Env().Undefined();
+}
+
+Napi::Value NativeLayer::ZeroGrad(const Napi::CallbackInfo& info) {
+  CheckIdle(info.Env(), "NativeLayer.zeroGrad");
+  state_->layer->ZeroGrad();
+  return info.Env().Undefined();
+}
+
+Napi::Value NativeLayer::Forward(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const char* where = "NativeLayer.forward";
+  return Guarded(env, where, [&]() -> Napi::Value {
+    CheckIdle(env, where);
+    const Call<ForwardArgs> call = ParseForward(info[0], *state_, where);
+    CheckIdle(env, where);  // a getter on args may have started async work
+    SyncEngine(env, where);
+    const Status status = state_->layer->Forward(call.args);
+    if (!status.ok()) throw StatusError(env, status, where);
+    if (call.args.train) {
+      state_->seq_len = call.seq_len;
+      state_->batch = call.batch;
+      state_->batch_first = call.batch_first;
+    }
+    return env.Undefined();
+  });
+}
+
+Napi::Value NativeLayer::Backward(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const char* where = "NativeLayer.backward";
+  return Guarded(env, where, [&]() -> Napi::Value {
+    CheckIdle(env, where);
+    const Call<BackwardArgs> call = ParseBackward(info[0], *state_, where);
+    CheckIdle(env, where);
+    SyncEngine(env, where);
+    const Status status = state_->layer->Backward(call.args);
+    if (!status.ok()) throw StatusError(env, status, where);
+    return env.Undefined();
+  });
+}
+
+Napi::Value NativeLayer::ForwardAsync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const char* where = "NativeLayer.forwardAsync";
+  return Guarded(env, where, [&]() -> Napi::Value {
+    CheckIdle(env, where);
+    Call<ForwardArgs> call = ParseForward(info[0], *state_, where);
+    CheckIdle(env, where);
+    SyncEngine(env, where);
+    auto* worker = new LayerWorker<ForwardArgs>(env, state_, std::move(call), where);
+    state_->busy = LayerState::Busy::kForward;
+    worker->Queue();
+    return worker->Promise();
+  });
+}
+
+Napi::Value NativeLayer::BackwardAsync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const char* where = "NativeLayer.backwardAsync";
+  return Guarded(env, where, [&]() -> Napi::Value {
+    CheckIdle(env, where);
+    Call<BackwardArgs> call = ParseBackward(info[0], *state_, where);
+    CheckIdle(env, where);
+    SyncEngine(env, where);
+    auto* worker = new LayerWorker<BackwardArgs>(env, state_, std::move(call), where);
+    state_->busy = LayerState::Busy::kBackward;
+    worker->Queue();
+    return worker->Promise();
+  });
+}
+
+}  // namespace cellstate_node

@@ -1,0 +1,36 @@
+// The one place where kernel statuses and binding refusals become JavaScript errors.
+#pragma once
+
+#include <napi.h>
+
+#include <string>
+
+#include "cellstate/cellstate.h"
+
+namespace cellstate_node {
+
+// Stable `code` values (mirrored by lib/errors.ts).
+inline constexpr const char* kCodeInvalidArg = "ERR_CELLSTATE_INVALID_ARG";
+inline constexpr const char* kCodeOutOfRange = "ERR_CELLSTATE_OUT_OF_RANGE";
+inline constexpr const char* kCodeNoForward = "ERR_CELLSTATE_NO_FORWARD";
+inline constexpr const char* kCodeUnsupported = "ERR_CELLSTATE_UNSUPPORTED";
+inline constexpr const char* kCodeOutOfMemory = "ERR_CELLSTATE_OOM";
+inline constexpr const char* kCodeBusy = "ERR_CELLSTATE_BUSY";
+
+enum class ErrorKind { kError, kTypeError, kRangeError };
+
+// A JavaScript Error / TypeError / RangeError with `code` set.
+Napi::Error CodedError(Napi::Env env, ErrorKind kind, const char* code, const std::string& message);
+
+// Maps a failed cellstate::Status. The rule, following the kernel's own use of the codes:
+//   kInvalidArgument -> TypeError  (wrong kind of value: unknown cell, an option of another cell)
+//   kOutOfRange      -> RangeError (sizes, lengths, contradictory option combinations)
+//   kNoForward       -> RangeError with code ERR_CELLSTATE_NO_FORWARD (API.md lists "backward
+//                       without a training forward" among the bad inputs that are a TypeError
+//                       or RangeError; it is an Error with that code all the same)
+//   kUnsupported     -> Error ERR_CELLSTATE_UNSUPPORTED
+//   kOutOfMemory     -> Error ERR_CELLSTATE_OOM
+// `where` ("NativeLayer.forward") prefixes the kernel's message.
+Napi::Error StatusError(Napi::Env env, const cellstate::Status& status, const char* where);
+
+}  // namespace cellstate_node

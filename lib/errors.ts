@@ -1,0 +1,150 @@
+// Errors thrown by cellstate, and the one shape of every shape message.
+//
+// Bad input is a TypeError (wrong kind of value) or a RangeError (wrong shape, size or value);
+// other refusals are an Error. Every error cellstate throws carries a stable `code`; the
+// native addon sets the same codes on the errors it throws (cpp/binding/status.h).
+
+/** The stable `code` of every error cellstate throws. */
+export const ErrorCode = {
+  /** A constructor option of the wrong type or out of range (TypeError / RangeError). */
+  INVALID_OPTION: 'ERR_CELLSTATE_INVALID_OPTION',
+  /** A method argument of the wrong type, or an unknown name (TypeError / RangeError). */
+  INVALID_ARG: 'ERR_CELLSTATE_INVALID_ARG',
+  /** A tensor of the wrong rank, shape or size (RangeError). */
+  SHAPE: 'ERR_CELLSTATE_SHAPE',
+  /** A value outside its range, such as a sequence length (RangeError). */
+  OUT_OF_RANGE: 'ERR_CELLSTATE_OUT_OF_RANGE',
+  /** backward without a pending training forward (RangeError). */
+  NO_FORWARD: 'ERR_CELLSTATE_NO_FORWARD',
+  /** The layer is running forwardAsync / backwardAsync (Error). */
+  BUSY: 'ERR_CELLSTATE_BUSY',
+  /** An operation this layer cannot do (Error). */
+  UNSUPPORTED: 'ERR_CELLSTATE_UNSUPPORTED',
+  /** An allocation failed (Error; from the native kernel). */
+  OOM: 'ERR_CELLSTATE_OOM',
+} as const;
+
+/** One of the values of {@link ErrorCode}. */
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/** A refusal that is not about the input: a busy layer, an unsupported operation. */
+export class CellstateError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string) {
+    super(message);
+    this.code = code;
+  }
+}
+
+/** A value of the wrong kind: not a Tensor, not a number, an unknown option or name. */
+export class CellstateTypeError extends TypeError {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string) {
+    super(message);
+    this.code = code;
+  }
+}
+
+/** A value of the right kind but the wrong shape, size or range. */
+export class CellstateRangeError extends RangeError {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string) {
+    super(message);
+    this.code = code;
+  }
+}
+
+/** The layer has forwardAsync / backwardAsync in flight; await it first. */
+export class BusyError extends CellstateError {
+  constructor(message: string) {
+    super(ErrorCode.BUSY, message);
+  }
+}
+
+/**
+ * backward without a pending training forward. A RangeError, as API.md counts it among the bad
+ * inputs, with its own code.
+ */
+export class NoForwardError extends CellstateRangeError {
+  constructor(message: string) {
+    super(ErrorCode.NO_FORWARD, message);
+  }
+}
+
+/** An operation this layer cannot do (for example streaming a bidirectional layer). */
+export class UnsupportedError extends CellstateError {
+  constructor(message: string) {
+    super(ErrorCode.UNSUPPORTED, message);
+  }
+}
+
+/** A dimension in an expected shape: a number, or a symbol such as `'T'` or `'B=3'`. */
+export type Dim = number | string;
+
+/**
+ * The one message shape for shape errors:
+ * `forward: x must have shape [T, B, I=4], got [6, 2, 3]`; `detail` adds a condition in
+ * parentheses after the expected shape.
+ */
+export function shapeMessage(
+  method: string,
+  arg: string,
+  expected: readonly Dim[],
+  actual: readonly number[],
+  detail?: string,
+): string {
+  const cond = detail ? ` (${detail})` : '';
+  return `${method}: ${arg} must have shape [${expected.join(', ')}]${cond}, got [${actual.join(', ')}]`;
+}
+
+/** A RangeError with the shape message and code ERR_CELLSTATE_SHAPE. */
+export function shapeError(
+  method: string,
+  arg: string,
+  expected: readonly Dim[],
+  actual: readonly number[],
+  detail?: string,
+): CellstateRangeError {
+  return new CellstateRangeError(
+    ErrorCode.SHAPE,
+    shapeMessage(method, arg, expected, actual, detail),
+  );
+}
+
+/** A short description of a value's kind for messages: `string "5"`, `Float64Array`, `null`. */
+export function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  switch (typeof value) {
+    case 'string': {
+      const s = value.length > 20 ? `${value.slice(0, 20)}…` : value;
+      return `string ${JSON.stringify(s)}`;
+    }
+    case 'number':
+    case 'boolean':
+    case 'bigint':
+      return `${typeof value} ${String(value)}`;
+    case 'undefined':
+      return 'undefined';
+    case 'function':
+      return 'a function';
+    case 'symbol':
+      return 'a symbol';
+    default: {
+      const name = (value as object).constructor?.name;
+      return name && name !== 'Object' ? `a ${name}` : 'an object';
+    }
+  }
+}
+
+/**
+ * Gives an error from asynchronous native work the caller's stack (the native rejection has
+ * none): `caller` is an Error created when the async method was called.
+ */
+export function withCallerStack(error: unknown, caller: Error): unknown {
+  if (error instanceof Error && caller.stack) {
+    const frames = caller.stack.split('\n').slice(1).join('\n');
+    error.stack = `${error.name}: ${error.message}\n${frames}`;
+  }
+  return error;
+}

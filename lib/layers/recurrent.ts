@@ -1,0 +1,741 @@
+// Recurrent layers (LSTM, GRU, RNN): options → a native layer (cpp/binding) → typed results.
+// Everything is validated here first, with messages that name the argument and the expected and
+// actual shapes; the binding re-checks only what memory safety needs.
+import {
+  native,
+  type NativeBackwardArgs,
+  type NativeConfig,
+  type NativeForwardArgs,
+  type NativeLayer,
+  type ParamEntry,
+} from '../binding';
+import {
+  BusyError,
+  CellstateRangeError,
+  CellstateTypeError,
+  type Dim,
+  ErrorCode,
+  NoForwardError,
+  describe,
+  shapeError,
+  withCallerStack,
+} from '../errors';
+import { OptionReader } from '../options';
+import { Random, randomSeed } from '../random';
+import { Tensor, type TensorLike, toTensor } from '../tensor';
+
+/** Largest inputSize, hiddenSize and projSize (the kernel's limit). */
+export const MAX_SIZE = 1 << 20;
+/** Largest numLayers (the kernel's limit). */
+export const MAX_LAYERS = 1024;
+/** Largest parameter count of one layer stack: 2^28 float32 values, 1 GiB. */
+export const MAX_PARAMETERS = 2 ** 28;
+
+// ---- options and configs ------------------------------------------------------------------
+
+/** Options of every recurrent layer. */
+export interface RecurrentOptions {
+  /** Features of the input at each time step, `I`. Required; an integer in [1, 2^20]. */
+  inputSize: number;
+  /** Hidden units of each layer and direction, `H`. Required; an integer in [1, 2^20]. */
+  hiddenSize: number;
+  /** Stacked layers, `L`; layer l > 0 reads layer l − 1's output. Default 1. */
+  numLayers?: number;
+  /** Run a second, reverse direction and concatenate its output (`D = 2`). Default false. */
+  bidirectional?: boolean;
+  /** `x`, `output` and their gradients are `[B, T, ·]` instead of `[T, B, ·]`. Default false. */
+  batchFirst?: boolean;
+  /** Dropout probability on the input of layers l > 0, training only; in [0, 1). Default 0. */
+  dropout?: number;
+  /** Seed of the initialisation and of the dropout masks, an unsigned 32-bit integer. Default: random (recorded in `config`). */
+  seed?: number;
+}
+
+/** LSTM options (CELLS.md); a removed gate's block is left out of the parameters. */
+export interface LSTMOptions extends RecurrentOptions {
+  /** Accepted so that a `config` can be passed back; must be 'lstm'. */
+  cell?: 'lstm';
+  /** Size `P` of the projection h = W_hr m; 0 (none) or 0 < P < hiddenSize. Default 0. */
+  projSize?: number;
+  /** Peephole connections from the cell state into the gates (`weight_ph`). Default false. */
+  peephole?: boolean;
+  /** CIFG: no input-gate block, i = 1 − f. Default false. */
+  coupled?: boolean;
+  /** The input gate; false (NIG) means i = 1. Default true. */
+  inputGate?: boolean;
+  /** The forget gate; false (NFG) means f = 1. Default true. */
+  forgetGate?: boolean;
+  /** The output gate; false (NOG) means o = 1. Default true. */
+  outputGate?: boolean;
+  /** g = tanh(a_g); false (NIAF) means g = a_g. Default true. */
+  inputActivation?: boolean;
+  /** m = o ⊙ tanh(c); false (NOAF) means m = o ⊙ c. Default true. */
+  outputActivation?: boolean;
+  /** Initial value of bias_ih's forget block (bias_hh's starts at 0); finite. Default 1. */
+  forgetBias?: number;
+}
+
+/** GRU options. */
+export interface GRUOptions extends RecurrentOptions {
+  /** Accepted so that a `config` can be passed back; must be 'gru'. */
+  cell?: 'gru';
+  /** n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn)) (PyTorch, cuDNN); false: Cho et al. Default true. */
+  resetAfter?: boolean;
+}
+
+/** Simple RNN options. */
+export interface RNNOptions extends RecurrentOptions {
+  /** Accepted so that a `config` can be passed back; must be 'rnn'. */
+  cell?: 'rnn';
+  /** The activation. Default 'tanh'. */
+  nonlinearity?: 'tanh' | 'relu';
+}
+
+/** Resolved options common to every cell, plain JSON. */
+export interface RecurrentConfig {
+  cell: 'lstm' | 'gru' | 'rnn';
+  inputSize: number;
+  hiddenSize: number;
+  numLayers: number;
+  bidirectional: boolean;
+  batchFirst: boolean;
+  dropout: number;
+  seed: number;
+}
+
+export interface LSTMConfig extends RecurrentConfig {
+  cell: 'lstm';
+  projSize: number;
+  peephole: boolean;
+  coupled: boolean;
+  inputGate: boolean;
+  forgetGate: boolean;
+  outputGate: boolean;
+  inputActivation: boolean;
+  outputActivation: boolean;
+  forgetBias: number;
+}
+
+export interface GRUConfig extends RecurrentConfig {
+  cell: 'gru';
+  resetAfter: boolean;
+}
+
+export interface RNNConfig extends RecurrentConfig {
+  cell: 'rnn';
+  nonlinearity: 'tanh' | 'relu';
+}
+
+const COMMON_KEYS = [
+  'cell',
+  'inputSize',
+  'hiddenSize',
+  'numLayers',
+  'bidirectional',
+  'batchFirst',
+  'dropout',
+  'seed',
+] as const;
+
+function readCommon(r: OptionReader, cell: RecurrentConfig['cell'], where: string) {
+  const given = r.raw('cell');
+  if (given !== undefined && given !== cell)
+    throw new CellstateTypeError(
+      ErrorCode.INVALID_OPTION,
+      `${where}: cell must be '${cell}' when given, got ${describe(given)}`,
+    );
+  const inputSize = r.int('inputSize', 1, MAX_SIZE);
+  const hiddenSize = r.int('hiddenSize', 1, MAX_SIZE);
+  const numLayers = r.int('numLayers', 1, MAX_LAYERS, 1);
+  const bidirectional = r.bool('bidirectional', false);
+  const batchFirst = r.bool('batchFirst', false);
+  const dropout = r.number('dropout', 0, 1, 0);
+  if (Math.fround(dropout) >= 1)
+    throw new CellstateRangeError(
+      ErrorCode.INVALID_OPTION,
+      `${where}: dropout must be a number in [0, 1), got ${dropout} (1 in float32)`,
+    );
+  const seed = r.int('seed', 0, 0xffffffff, -1);
+  return { cell, inputSize, hiddenSize, numLayers, bidirectional, batchFirst, dropout, seed };
+}
+
+function withSeed<C extends RecurrentConfig>(config: C): C {
+  return config.seed === -1 ? { ...config, seed: randomSeed() } : config;
+}
+
+/** Resolves and validates LSTM options (CELLS.md's refusals included). */
+export function resolveLSTMOptions(options: unknown): LSTMConfig {
+  const where = 'LSTM';
+  const r = new OptionReader(options, where, [
+    ...COMMON_KEYS,
+    'projSize',
+    'peephole',
+    'coupled',
+    'inputGate',
+    'forgetGate',
+    'outputGate',
+    'inputActivation',
+    'outputActivation',
+    'forgetBias',
+  ]);
+  const common = readCommon(r, 'lstm', where);
+  const config: LSTMConfig = {
+    ...common,
+    cell: 'lstm',
+    projSize: r.int('projSize', 0, MAX_SIZE, 0),
+    peephole: r.bool('peephole', false),
+    coupled: r.bool('coupled', false),
+    inputGate: r.bool('inputGate', true),
+    forgetGate: r.bool('forgetGate', true),
+    outputGate: r.bool('outputGate', true),
+    inputActivation: r.bool('inputActivation', true),
+    outputActivation: r.bool('outputActivation', true),
+    forgetBias: r.finite('forgetBias', 1),
+  };
+  const range = (message: string) =>
+    new CellstateRangeError(ErrorCode.INVALID_OPTION, `${where}: ${message}`);
+  if (config.projSize > 0 && config.projSize >= config.hiddenSize)
+    throw range(
+      `projSize must satisfy 0 < projSize < hiddenSize (${config.hiddenSize}) or be 0, got ${config.projSize}`,
+    );
+  if (config.coupled && !config.inputGate)
+    throw range('coupled: true contradicts inputGate: false (CIFG derives the input gate)');
+  if (config.coupled && !config.forgetGate)
+    throw range('coupled: true contradicts forgetGate: false (CIFG needs the forget gate)');
+  if (config.peephole && !config.inputGate && !config.forgetGate && !config.outputGate)
+    throw range(
+      'peephole: true contradicts inputGate, forgetGate and outputGate all false (no gate to peep into)',
+    );
+  return withSeed(config);
+}
+
+/** Resolves and validates GRU options. */
+export function resolveGRUOptions(options: unknown): GRUConfig {
+  const r = new OptionReader(options, 'GRU', [...COMMON_KEYS, 'resetAfter']);
+  const common = readCommon(r, 'gru', 'GRU');
+  return withSeed({ ...common, cell: 'gru', resetAfter: r.bool('resetAfter', true) });
+}
+
+/** Resolves and validates RNN options. */
+export function resolveRNNOptions(options: unknown): RNNConfig {
+  const r = new OptionReader(options, 'RNN', [...COMMON_KEYS, 'nonlinearity']);
+  const common = readCommon(r, 'rnn', 'RNN');
+  const nonlinearity = r.choice('nonlinearity', ['tanh', 'relu'] as const, 'tanh');
+  return withSeed({ ...common, cell: 'rnn', nonlinearity });
+}
+
+// ---- sizes ---------------------------------------------------------------------------------
+
+/** Whether an LSTM config has an input-gate block (neither CIFG nor NIG). */
+function hasInputBlock(c: LSTMConfig): boolean {
+  return c.inputGate && !c.coupled;
+}
+
+/** Gate blocks G of weight_ih / weight_hh / the biases. */
+function gateBlocks(c: RecurrentConfig): number {
+  if (c.cell === 'gru') return 3;
+  if (c.cell === 'rnn') return 1;
+  const l = c as LSTMConfig;
+  return (hasInputBlock(l) ? 1 : 0) + (l.forgetGate ? 1 : 0) + 1 + (l.outputGate ? 1 : 0);
+}
+
+/** The parameter count of a config, computed in doubles (exact far beyond MAX_PARAMETERS). */
+function parameterCount(c: RecurrentConfig): number {
+  const l = c as Partial<LSTMConfig>;
+  const P = l.projSize ?? 0;
+  const H = c.hiddenSize;
+  const R = P > 0 ? P : H;
+  const D = c.bidirectional ? 2 : 1;
+  const GH = gateBlocks(c) * H;
+  const K =
+    c.cell === 'lstm' && l.peephole
+      ? (hasInputBlock(c as LSTMConfig) ? 1 : 0) + (l.forgetGate ? 1 : 0) + (l.outputGate ? 1 : 0)
+      : 0;
+  let n = 0;
+  for (let layer = 0; layer < c.numLayers; ++layer) {
+    const input = layer === 0 ? c.inputSize : D * R;
+    n += D * (GH * (input + R + 2) + P * H + K * H);
+  }
+  return n;
+}
+
+function nativeConfig(c: RecurrentConfig): NativeConfig {
+  const base: NativeConfig = {
+    cell: c.cell,
+    inputSize: c.inputSize,
+    hiddenSize: c.hiddenSize,
+    numLayers: c.numLayers,
+    bidirectional: c.bidirectional,
+    dropout: c.dropout,
+  };
+  if (c.cell === 'lstm') {
+    const l = c as LSTMConfig;
+    return {
+      ...base,
+      projSize: l.projSize,
+      peephole: l.peephole,
+      coupled: l.coupled,
+      inputGate: l.inputGate,
+      forgetGate: l.forgetGate,
+      outputGate: l.outputGate,
+      inputActivation: l.inputActivation,
+      outputActivation: l.outputActivation,
+    };
+  }
+  if (c.cell === 'gru') return { ...base, resetAfter: (c as GRUConfig).resetAfter };
+  return { ...base, nonlinearity: (c as RNNConfig).nonlinearity };
+}
+
+// ---- forward and backward ------------------------------------------------------------------
+
+/** Options of forward / forwardAsync. */
+export interface ForwardOptions {
+  /** Initial hidden state `[L·D, B, R]`. Default: zeros. */
+  h0?: TensorLike;
+  /** Initial cell state `[L·D, B, H]`, LSTM only. Default: zeros. */
+  c0?: TensorLike;
+  /** Length of each sequence, B integers in [1, T]; steps past a length output 0 and leave the state unchanged. Default: every sequence has length T. */
+  lengths?: number[] | Int32Array;
+  /** Keep what backward needs, and apply dropout. Default false. */
+  train?: boolean;
+}
+
+/** What forward returns. */
+export interface ForwardResult {
+  /** `[T, B, D·R]` (or `[B, T, D·R]` with batchFirst); 0 at padded steps. */
+  output: Tensor;
+  /** Final hidden state `[L·D, B, R]`, layer-major, forward before reverse. */
+  h: Tensor;
+  /** Final cell state `[L·D, B, H]` (LSTM only). */
+  c?: Tensor;
+}
+
+/** Upstream gradients for backward; an absent one is zero. */
+export interface BackwardGradients {
+  /** Gradient of `output`, its shape. */
+  output?: TensorLike;
+  /** Gradient of the final `h`, `[L·D, B, R]`. */
+  h?: TensorLike;
+  /** Gradient of the final `c`, `[L·D, B, H]` (LSTM only). */
+  c?: TensorLike;
+}
+
+/** What backward returns: gradients of the inputs of the training forward. */
+export interface BackwardResult {
+  /** Gradient of `x`, its shape; 0 at padded steps. */
+  x: Tensor;
+  /** Gradient of `h0`, `[L·D, B, R]`. */
+  h0: Tensor;
+  /** Gradient of `c0`, `[L·D, B, H]` (LSTM only). */
+  c0?: Tensor;
+}
+
+interface Prepared<A, R> {
+  args: A;
+  result: R;
+}
+
+const FORWARD_KEYS = ['h0', 'c0', 'lengths', 'train'] as const;
+const BACKWARD_KEYS = ['output', 'h', 'c'] as const;
+
+/** The common base of LSTM, GRU and RNN: a stack of recurrent layers over a native kernel. */
+export abstract class Recurrent<C extends RecurrentConfig = RecurrentConfig> {
+  /** The resolved options, plain JSON (frozen), seed included: `new LSTM(layer.config)` rebuilds the same layer. */
+  readonly config: Readonly<C>;
+
+  /** The parameter table (CELLS.md names, shapes, offsets into the flat buffer). */
+  protected readonly parameterTable: readonly ParamEntry[];
+  private readonly native: NativeLayer;
+  private readonly paramCount: number;
+  // T and B of the last successful training forward (what backward's shapes are checked
+  // against while the native layer reports a pending backward).
+  private pendingShape: { T: number; B: number } | null = null;
+  // Training forwards so far: with the seed, it determines each call's dropout masks.
+  private trainCalls = 0;
+
+  protected constructor(config: C) {
+    const count = parameterCount(config);
+    if (count > MAX_PARAMETERS)
+      throw new CellstateRangeError(
+        ErrorCode.INVALID_OPTION,
+        `${this.constructor.name}: these options make ${count} parameters, more than the limit of ${MAX_PARAMETERS}`,
+      );
+    this.config = Object.freeze({ ...config });
+    const { NativeLayer } = native();
+    this.native = new NativeLayer(nativeConfig(config));
+    this.parameterTable = Object.freeze(
+      this.native.paramTable().map((p) => Object.freeze({ ...p, shape: Object.freeze(p.shape) })),
+    ) as readonly ParamEntry[];
+    this.paramCount = this.native.paramCount;
+    this.native.writeParams(this.initialParameters());
+  }
+
+  /** Features per time step of the input, `I`. */
+  get inputSize(): number {
+    return this.config.inputSize;
+  }
+
+  /** Size of h, `R` (projSize when > 0, else hiddenSize). */
+  get stateSize(): number {
+    const P = (this.config as Partial<LSTMConfig>).projSize ?? 0;
+    return P > 0 ? P : this.config.hiddenSize;
+  }
+
+  /** Features per time step of the output, `D·R`. */
+  get outputSize(): number {
+    return this.directions * this.stateSize;
+  }
+
+  private get directions(): number {
+    return this.config.bidirectional ? 2 : 1;
+  }
+
+  /** Rows of the state tensors, `L·D`. */
+  private get stateRows(): number {
+    return this.config.numLayers * this.directions;
+  }
+
+  private get hasCellState(): boolean {
+    return this.config.cell === 'lstm';
+  }
+
+  /** The initial parameters: PyTorch's U(−1/√H, 1/√H), drawn in ParamTable order from the seed. */
+  protected initialParameters(): Float32Array {
+    const params = new Float32Array(this.paramCount);
+    new Random(this.config.seed).fillUniform(params, 1 / Math.sqrt(this.config.hiddenSize));
+    return params;
+  }
+
+  private split(flat: Float32Array): Record<string, Tensor> {
+    const out: Record<string, Tensor> = {};
+    for (const p of this.parameterTable)
+      out[p.name] = new Tensor(flat.slice(p.offset, p.offset + p.size), p.shape);
+    return out;
+  }
+
+  /** Every parameter under its CELLS.md name: copies, not live views. */
+  parameters(): Record<string, Tensor> {
+    const flat = new Float32Array(this.paramCount);
+    this.native.readParams(flat);
+    return this.split(flat);
+  }
+
+  /**
+   * Replaces every parameter. Each value is a Tensor (or nested arrays) of exactly the
+   * parameter's shape, or a Float32Array of its element count. An unknown or missing name or a
+   * wrong size throws, and then nothing is changed. A pending backward is discarded.
+   */
+  setParameters(params: Record<string, Tensor | Float32Array | TensorLike>): void {
+    const where = 'setParameters';
+    this.checkIdle(where);
+    if (params === null || typeof params !== 'object' || Array.isArray(params))
+      throw new CellstateTypeError(
+        ErrorCode.INVALID_ARG,
+        `${where}: params must be an object of parameters by name, got ${describe(params)}`,
+      );
+    const names = new Set(this.parameterTable.map((p) => p.name));
+    const unknown = Object.keys(params).filter((k) => !names.has(k));
+    if (unknown.length > 0)
+      throw new CellstateTypeError(
+        ErrorCode.INVALID_ARG,
+        `${where}: unknown parameter${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `'${k}'`).join(', ')} (this layer has ${[...names].join(', ')})`,
+      );
+    const flat = new Float32Array(this.paramCount);
+    for (const p of this.parameterTable) {
+      const value: unknown = params[p.name];
+      if (value === undefined)
+        throw new CellstateRangeError(
+          ErrorCode.INVALID_ARG,
+          `${where}: missing parameter '${p.name}' (shape [${p.shape.join(', ')}]); every parameter must be given`,
+        );
+      if (value instanceof Float32Array) {
+        if (value.length !== p.size)
+          throw shapeError(
+            where,
+            p.name,
+            p.shape,
+            [value.length],
+            `a Float32Array of ${p.size} elements`,
+          );
+        flat.set(value, p.offset);
+      } else {
+        const t = toTensor(value, where, p.name);
+        if (!sameShape(t.shape, p.shape)) throw shapeError(where, p.name, p.shape, t.shape);
+        flat.set(t.data, p.offset);
+      }
+    }
+    this.native.writeParams(flat);
+  }
+
+  /** The accumulated parameter gradients, under the names of parameters(). */
+  gradients(): Record<string, Tensor> {
+    if (this.native.busy === 'backward')
+      throw new BusyError('gradients: the layer is busy with backwardAsync; await it first');
+    const flat = new Float32Array(this.paramCount);
+    this.native.readGrads(flat);
+    return this.split(flat);
+  }
+
+  /** Sets every parameter gradient to zero. */
+  zeroGrad(): void {
+    this.checkIdle('zeroGrad');
+    this.native.zeroGrad();
+  }
+
+  /**
+   * Runs the layer over `x` `[T, B, I]` (`[B, T, I]` with batchFirst). With `train: true` it
+   * keeps what one following backward needs, and applies dropout.
+   */
+  forward(x: TensorLike, opts?: ForwardOptions): ForwardResult {
+    this.checkIdle('forward');
+    const call = this.prepareForward('forward', x, opts);
+    this.native.forward(call.args);
+    this.afterForward(call.args);
+    return call.result;
+  }
+
+  /** forward off the event loop: the same validation and bit-identical results. */
+  async forwardAsync(x: TensorLike, opts?: ForwardOptions): Promise<ForwardResult> {
+    const caller = new Error();
+    this.checkIdle('forwardAsync');
+    const call = this.prepareForward('forwardAsync', x, opts);
+    try {
+      await this.native.forwardAsync(call.args);
+    } catch (error) {
+      throw withCallerStack(error, caller);
+    }
+    this.afterForward(call.args);
+    return call.result;
+  }
+
+  /**
+   * Backpropagation through time for the last training forward, once per such forward. Adds
+   * into the parameter gradients and returns the gradients of x, h0 (and c0).
+   */
+  backward(grad?: BackwardGradients): BackwardResult {
+    this.checkIdle('backward');
+    const call = this.prepareBackward('backward', grad);
+    this.native.backward(call.args);
+    return call.result;
+  }
+
+  /** backward off the event loop: the same validation and bit-identical results. */
+  async backwardAsync(grad?: BackwardGradients): Promise<BackwardResult> {
+    const caller = new Error();
+    this.checkIdle('backwardAsync');
+    const call = this.prepareBackward('backwardAsync', grad);
+    try {
+      await this.native.backwardAsync(call.args);
+    } catch (error) {
+      throw withCallerStack(error, caller);
+    }
+    return call.result;
+  }
+
+  private checkIdle(where: string): void {
+    const busy = this.native.busy;
+    if (busy)
+      throw new BusyError(
+        `${where}: the layer is busy with ${busy}Async; await it before changing or running the layer`,
+      );
+  }
+
+  private afterForward(args: NativeForwardArgs): void {
+    if (args.train) this.pendingShape = { T: args.T, B: args.B };
+  }
+
+  private prepareForward(
+    where: string,
+    xValue: unknown,
+    opts: unknown,
+  ): Prepared<NativeForwardArgs, ForwardResult> {
+    const o = new OptionReader(opts, where, FORWARD_KEYS, ErrorCode.INVALID_ARG);
+    const train = o.bool('train', false);
+    const { batchFirst, inputSize: I, hiddenSize: H } = this.config;
+    const R = this.stateSize;
+    const LD = this.stateRows;
+
+    const x = toTensor(xValue, where, 'x');
+    const xDims: Dim[] = batchFirst ? ['B', 'T', `I=${I}`] : ['T', 'B', `I=${I}`];
+    if (x.shape.length !== 3 || x.shape[2] !== I) throw shapeError(where, 'x', xDims, x.shape);
+    if (x.shape[0] < 1 || x.shape[1] < 1)
+      throw shapeError(where, 'x', xDims, x.shape, 'T ≥ 1 and B ≥ 1');
+    const T = batchFirst ? x.shape[1] : x.shape[0];
+    const B = batchFirst ? x.shape[0] : x.shape[1];
+
+    const args: NativeForwardArgs = {
+      T,
+      B,
+      batchFirst,
+      train,
+      dropoutSeed: train ? this.dropoutSeed() : 0n,
+      x: x.data,
+      output: new Float32Array(T * B * this.outputSize),
+      hN: new Float32Array(LD * B * R),
+    };
+    const h0 = o.raw('h0');
+    if (h0 !== undefined) args.h0 = this.stateArg(where, 'h0', h0, [LD, B, R], ['L·D', 'B', 'R']);
+    const c0 = o.raw('c0');
+    if (this.hasCellState) {
+      args.cN = new Float32Array(LD * B * H);
+      if (c0 !== undefined) args.c0 = this.stateArg(where, 'c0', c0, [LD, B, H], ['L·D', 'B', 'H']);
+    } else if (c0 !== undefined) {
+      throw this.noCellState(where, 'c0', c0);
+    }
+    const lengths = o.raw('lengths');
+    if (lengths !== undefined && lengths !== null) args.lengths = readLengths(where, lengths, T, B);
+
+    const outShape = batchFirst ? [B, T, this.outputSize] : [T, B, this.outputSize];
+    const result: ForwardResult = {
+      output: new Tensor(args.output, outShape),
+      h: new Tensor(args.hN, [LD, B, R]),
+    };
+    if (args.cN) result.c = new Tensor(args.cN, [LD, B, H]);
+    return { args, result };
+  }
+
+  private prepareBackward(
+    where: string,
+    grad: unknown,
+  ): Prepared<NativeBackwardArgs, BackwardResult> {
+    const o = new OptionReader(grad, where, BACKWARD_KEYS, ErrorCode.INVALID_ARG);
+    if (!this.native.pendingBackward || !this.pendingShape)
+      throw new NoForwardError(
+        `${where}: no pending training forward; call forward(x, { train: true }) first ` +
+          '(backward runs once per training forward, and an inference forward or setParameters in between discards it)',
+      );
+    const { T, B } = this.pendingShape;
+    const { batchFirst, inputSize: I, hiddenSize: H } = this.config;
+    const R = this.stateSize;
+    const LD = this.stateRows;
+    const DR = this.outputSize;
+
+    const args: NativeBackwardArgs = {
+      dx: new Float32Array(T * B * I),
+      dh0: new Float32Array(LD * B * R),
+    };
+    const dOutput = o.raw('output');
+    if (dOutput !== undefined) {
+      const t = toTensor(dOutput, where, 'output');
+      const shape = batchFirst ? [B, T, DR] : [T, B, DR];
+      const dims = batchFirst ? ['B', 'T', 'D·R'] : ['T', 'B', 'D·R'];
+      if (!sameShape(t.shape, shape))
+        throw shapeError(where, 'output', labelled(dims, shape), t.shape);
+      args.dOutput = t.data;
+    }
+    const dh = o.raw('h');
+    if (dh !== undefined) args.dhN = this.stateArg(where, 'h', dh, [LD, B, R], ['L·D', 'B', 'R']);
+    const dc = o.raw('c');
+    if (this.hasCellState) {
+      args.dc0 = new Float32Array(LD * B * H);
+      if (dc !== undefined) args.dcN = this.stateArg(where, 'c', dc, [LD, B, H], ['L·D', 'B', 'H']);
+    } else if (dc !== undefined) {
+      throw this.noCellState(where, 'c', dc);
+    }
+
+    const result: BackwardResult = {
+      x: new Tensor(args.dx, batchFirst ? [B, T, I] : [T, B, I]),
+      h0: new Tensor(args.dh0, [LD, B, R]),
+    };
+    if (args.dc0) result.c0 = new Tensor(args.dc0, [LD, B, H]);
+    return { args, result };
+  }
+
+  private stateArg(
+    where: string,
+    arg: string,
+    value: unknown,
+    shape: number[],
+    symbols: string[],
+  ): Float32Array {
+    const t = toTensor(value, where, arg);
+    if (!sameShape(t.shape, shape)) throw shapeError(where, arg, labelled(symbols, shape), t.shape);
+    return t.data;
+  }
+
+  private noCellState(where: string, arg: string, value: unknown): CellstateTypeError {
+    const given =
+      value instanceof Tensor ? `a Tensor of shape [${value.shape.join(', ')}]` : describe(value);
+    return new CellstateTypeError(
+      ErrorCode.INVALID_ARG,
+      `${where}: ${arg} is a cell state, which only an LSTM has; a ${this.config.cell.toUpperCase()} takes no ${arg}, got ${given}`,
+    );
+  }
+
+  // Distinct per training forward and reproducible from the seed.
+  private dropoutSeed(): bigint {
+    const call = this.trainCalls;
+    this.trainCalls = (this.trainCalls + 1) >>> 0;
+    return (BigInt(this.config.seed) << 32n) | BigInt(call);
+  }
+}
+
+function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+}
+
+/** `['L·D', 'B']` and `[4, 3]` → `['L·D=4', 'B=3']`. */
+function labelled(symbols: readonly string[], dims: readonly number[]): Dim[] {
+  return dims.map((d, i) => `${symbols[i]}=${d}`);
+}
+
+function readLengths(where: string, value: unknown, T: number, B: number): Int32Array {
+  if (!(value instanceof Int32Array) && !Array.isArray(value))
+    throw new CellstateTypeError(
+      ErrorCode.INVALID_ARG,
+      `${where}: lengths must be an array of integers or an Int32Array, got ${describe(value)}`,
+    );
+  if (value.length !== B) throw shapeError(where, 'lengths', [`B=${B}`], [value.length]);
+  const out = new Int32Array(B);
+  for (let b = 0; b < B; ++b) {
+    const v: unknown = value[b];
+    if (typeof v !== 'number')
+      throw new CellstateTypeError(
+        ErrorCode.INVALID_ARG,
+        `${where}: lengths[${b}] must be an integer in [1, T=${T}], got ${describe(v)}`,
+      );
+    if (!Number.isInteger(v) || v < 1 || v > T)
+      throw new CellstateRangeError(
+        ErrorCode.OUT_OF_RANGE,
+        `${where}: lengths[${b}] must be an integer in [1, T=${T}], got ${v}`,
+      );
+    out[b] = v;
+  }
+  return out;
+}
+
+// ---- the cells -----------------------------------------------------------------------------
+
+/** Long short-term memory with the variants of Greff et al. (CELLS.md). */
+export class LSTM extends Recurrent<LSTMConfig> {
+  constructor(options: LSTMOptions) {
+    super(resolveLSTMOptions(options));
+  }
+
+  /** PyTorch's initialisation, then bias_ih's forget block = forgetBias and bias_hh's = 0. */
+  protected override initialParameters(): Float32Array {
+    const params = super.initialParameters();
+    const { forgetGate, forgetBias, hiddenSize: H } = this.config;
+    if (!forgetGate) return params;
+    const f = (hasInputBlock(this.config) ? 1 : 0) * H; // the f block's first row
+    for (const p of this.parameterTable) {
+      if (p.name.startsWith('bias_ih_')) params.fill(forgetBias, p.offset + f, p.offset + f + H);
+      if (p.name.startsWith('bias_hh_')) params.fill(0, p.offset + f, p.offset + f + H);
+    }
+    return params;
+  }
+}
+
+/** Gated recurrent unit; resetAfter chooses PyTorch's (default) or Cho et al.'s form. */
+export class GRU extends Recurrent<GRUConfig> {
+  constructor(options: GRUOptions) {
+    super(resolveGRUOptions(options));
+  }
+}
+
+/** Elman RNN with tanh or relu. */
+export class RNN extends Recurrent<RNNConfig> {
+  constructor(options: RNNOptions) {
+    super(resolveRNNOptions(options));
+  }
+}

@@ -1,0 +1,57 @@
+// setNumThreads: reported by info(), used from the next call on, and results do not depend on
+// it (the kernel splits work over output rows; the sum order per element is fixed).
+import { describe, expect, it } from 'vitest';
+
+import { GRU, LSTM, Tensor, info, setNumThreads } from '../../lib/index';
+
+function filled(shape: number[]): Tensor {
+  const n = shape.reduce((a, b) => a * b, 1);
+  const data = new Float32Array(n);
+  for (let i = 0; i < n; ++i) data[i] = Math.cos(i * 0.11);
+  return new Tensor(data, shape);
+}
+
+const same = (a: Tensor, b: Tensor) =>
+  Buffer.from(a.data.buffer, a.data.byteOffset, a.data.byteLength).equals(
+    Buffer.from(b.data.buffer, b.data.byteOffset, b.data.byteLength),
+  );
+
+describe('threads', () => {
+  it('reports the runtime', () => {
+    const i = info();
+    expect(i.isas).toContain('scalar');
+    expect(i.isas).toContain(i.isa);
+    expect(i.threads).toBeGreaterThanOrEqual(1);
+    expect(typeof i.openmp).toBe('boolean');
+    expect(i.version).toMatch(/^\d+\.\d+\.\d+/);
+  });
+
+  it('gives the same bits on 1 and 2 threads', async () => {
+    for (const make of [
+      () => new LSTM({ inputSize: 48, hiddenSize: 96, numLayers: 2, bidirectional: true, seed: 4 }),
+      () => new GRU({ inputSize: 48, hiddenSize: 96, seed: 4 }),
+    ]) {
+      const layer = make();
+      const x = filled([30, 16, 48]);
+      const grad = filled([30, 16, layer.outputSize]);
+      const run = () => {
+        layer.zeroGrad();
+        const f = layer.forward(x, { train: true });
+        const b = layer.backward({ output: grad });
+        return { f, b, g: layer.gradients() };
+      };
+      setNumThreads(1);
+      expect(info().threads).toBe(1);
+      const one = run();
+      setNumThreads(2);
+      expect(info().threads).toBe(2);
+      const two = run();
+      const asyncTwo = await layer.forwardAsync(x);
+      expect(same(one.f.output, two.f.output)).toBe(true);
+      expect(same(one.f.output, asyncTwo.output)).toBe(true);
+      expect(same(one.b.x, two.b.x)).toBe(true);
+      for (const name of Object.keys(one.g))
+        expect(same(one.g[name], two.g[name]), name).toBe(true);
+    }
+  });
+});
