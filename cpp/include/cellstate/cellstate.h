@@ -183,6 +183,32 @@ class Layer {
 extern template class Layer<float>;
 extern template class Layer<double>;
 
+// A general float GEMM on the engine's kernels (for Dense layers and the like):
+//   C[M,N] = (accumulate ? C : 0) + (bias ? bias[n] : 0) + op(A)[M,K] · op(B)[K,N]
+// op(A) = A [M,K] or, with a_trans, A^T where A is [K,M]; op(B) = B [K,N] or, with b_trans,
+// B^T where B is [N,K]. All row-major and contiguous. Packs B (and transposes A) per call.
+Status Matmul(const Engine& e, int M, int N, int K, const float* A, bool a_trans,
+              const float* B, bool b_trans, const float* bias, float* C, bool accumulate);
+
+// A weight matrix packed once for repeated C = x · op(W) + bias products with few rows (the
+// streaming path of Dense layers): Apply allocates nothing.
+class PackedMatrix {
+ public:
+  // W is [K,N] or, with trans, [N,K]; bias [N] or null (copied).
+  static Status Create(const Engine& e, int K, int N, const float* W, bool trans,
+                       const float* bias, std::unique_ptr<PackedMatrix>* out);
+  int rows() const { return K_; }   // K
+  int cols() const { return N_; }   // N
+  // C[M,N] = bias + X[M,K] · op(W), single-threaded.
+  void Apply(int M, const float* X, float* C) const;
+
+ private:
+  PackedMatrix() = default;
+  const void* kernels_ = nullptr;
+  int K_ = 0, N_ = 0;
+  std::vector<float> packed_, bias_;
+};
+
 const char* Version();
 
 }  // namespace cellstate

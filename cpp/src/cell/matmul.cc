@@ -1,0 +1,67 @@
+// General GEMM entry points on the engine's micro-kernels (Dense layers, heads).
+#include <algorithm>
+#include <new>
+#include <vector>
+
+#include "cell/layer_impl.h"
+#include "cellstate/cellstate.h"
+#include "dispatch/parallel.h"
+#include "kernels.h"
+
+namespace cellstate {
+
+Status Matmul(const Engine& e, int M, int N, int K, const float* A, bool a_trans, const float* B,
+              bool b_trans, const float* bias, float* C, bool accumulate) {
+  if (M < 0 || N < 0 || K < 0) return Status::Error(Code::kOutOfRange, "negative GEMM size");
+  if (M == 0 || N == 0) return Status::Ok();
+  const Kernels<float>& k = *KernelsFor<float>(e);
+  try {
+    std::vector<float> bp(k.packed_size(K, N));
+    std::vector<float> at;
+    // B(k, n) = B[k*N + n], or B[n*K + k] when transposed.
+    k.pack(K, N, B, b_trans ? 1 : N, b_trans ? K : 1, bp.data());
+    const float* a = A;
+    if (a_trans) {
+      at.resize(size_t(M) * K);
+      for (int kk = 0; kk < K; ++kk)
+        for (int m = 0; m < M; ++m) at[size_t(m) * K + kk] = A[size_t(kk) * M + m];
+      a = at.data();
+    }
+    const double flops = 2.0 * M * N * K;
+    const int nth = (e.threads > 1 && flops >= 16 * e.parallel_min_flops) ? e.threads : 1;
+    Parallel(e.pool.get(), nth, true, [&](Part p) {
+      k.gemm(M, N, K, a, K, bp.data(), bias, C, N, accumulate, p);
+    });
+  } catch (const std::bad_alloc&) {
+    return Status::Error(Code::kOutOfMemory, "out of memory for a GEMM");
+  }
+  return Status::Ok();
+}
+
+Status PackedMatrix::Create(const Engine& e, int K, int N, const float* W, bool trans,
+                            const float* bias, std::unique_ptr<PackedMatrix>* out) {
+  if (K < 1 || N < 1) return Status::Error(Code::kOutOfRange, "matrix sizes must be >= 1");
+  const Kernels<float>& k = *KernelsFor<float>(e);
+  try {
+    std::unique_ptr<PackedMatrix> pm(new PackedMatrix());
+    pm->kernels_ = &k;
+    pm->K_ = K;
+    pm->N_ = N;
+    pm->packed_.resize(k.packed_size(K, N));
+    k.pack(K, N, W, trans ? 1 : N, trans ? K : 1, pm->packed_.data());
+    if (bias) pm->bias_.assign(bias, bias + N);
+    *out = std::move(pm);
+  } catch (const std::bad_alloc&) {
+    return Status::Error(Code::kOutOfMemory, "out of memory for a packed matrix");
+  }
+  return Status::Ok();
+}
+
+void PackedMatrix::Apply(int M, const float* X, float* C) const {
+  const Kernels<float>& k = *static_cast<const Kernels<float>*>(kernels_);
+  DenormalGuard guard(true);
+  k.gemm(M, N_, K_, X, K_, packed_.data(), bias_.empty() ? nullptr : bias_.data(), C, N_, false,
+         Part{});
+}
+
+}  // namespace cellstate
