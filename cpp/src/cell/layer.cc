@@ -26,6 +26,28 @@ inline uint64_t Mix(uint64_t z) {
   return z ^ (z >> 31);
 }
 
+// dst[c, r] = src[r, c] for the columns c in [c0, c1), in 16×16 blocks; sums[c] += Σ_r src[r, c]
+// in row order.
+template <typename T>
+void TransposeCols(size_t rows, size_t cols, const T* src, T* dst, size_t c0, size_t c1,
+                   T* sums) {
+  constexpr size_t kB = 16;
+  for (size_t cb = c0; cb < c1; cb += kB) {
+    const size_t ce = std::min(c1, cb + kB);
+    T acc[kB] = {};
+    for (size_t rb = 0; rb < rows; rb += kB) {
+      const size_t re = std::min(rows, rb + kB);
+      for (size_t r = rb; r < re; ++r)
+        for (size_t c = cb; c < ce; ++c) {
+          const T v = src[r * cols + c];
+          dst[c * rows + r] = v;
+          acc[c - cb] += v;
+        }
+    }
+    for (size_t c = cb; c < ce; ++c) sums[c] += acc[c - cb];
+  }
+}
+
 // Copies a [T, B, F] tensor from or to [B, T, F] (batch_first) or [T, B, F].
 template <typename T>
 void CopyTimeMajor(int Tn, int B, size_t F, bool batch_first, const T* src, T* dst,
@@ -646,46 +668,35 @@ void Layer<T>::Impl::BackwardUnit(Unit& u, const BackwardArgs& a, const T* xin, 
   T* dgT = V + bw.dgT;
   T* dghT = gru ? V + bw.dghT : dgT;
   T* xpack = V + bw.xpack;
+  // dG^T (and dGh^T) by cache blocks of 16×16, each thread owning a range of gate columns;
+  // the bias gradients are the row sums of the transposes, summed in row order.
   size_t n0, n1;
   Split(GH, p, &n0, &n1);
-  for (size_t n = n0; n < n1; ++n) {
-    T sx = 0, sh = 0;
-    for (size_t m = 0; m < TB; ++m) {
-      const T v = dg[m * GH + n];
-      dgT[n * TB + m] = v;
-      sx += v;
+  TransposeCols(TB, GH, dg, dgT, n0, n1, gp + u.p_bih);
+  if (gru) TransposeCols(TB, GH, dgh, dghT, n0, n1, gp + u.p_bhh);
+  else
+    for (size_t n = n0; n < n1; ++n) {
+      T sx = 0;
+      for (size_t m = 0; m < TB; ++m) sx += dgT[n * TB + m];
+      gp[u.p_bhh + n] += sx;
     }
-    if (gru) {
-      for (size_t m = 0; m < TB; ++m) {
-        const T v = dgh[m * GH + n];
-        dghT[n * TB + m] = v;
-        sh += v;
-      }
-    } else {
-      sh = sx;
-    }
-    gp[u.p_bih + n] += sx;
-    gp[u.p_bhh + n] += sh;
-  }
   if (lstm && cfg.peephole) {
     // dp_x = Σ_{t,b} da_x ⊙ c_{t-1} (c_t for the output gate); padded rows have da = 0.
     const LstmDesc<T>& d = u.desc;
     const T* cp = W + w.cprev;
     const T* ct = W + w.cst;
+    T* gph = gp + u.p_ph;
     size_t j0, j1;
     Split(H, p, &j0, &j1);
-    for (size_t j = j0; j < j1; ++j) {
-      T si = 0, sf = 0, so = 0;
-      for (size_t m = 0; m < TB; ++m) {
-        const T* row = dg + m * GH;
-        if (d.ph_i >= 0) si += row[d.off_i + j] * cp[m * H + j];
-        if (d.ph_f >= 0) sf += row[d.off_f + j] * cp[m * H + j];
-        if (d.ph_o >= 0) so += row[d.off_o + j] * ct[m * H + j];
+    for (size_t m = 0; m < TB; ++m) {  // row order, so each sum is the same on any nth
+      const T* row = dg + m * GH;
+      const T* cpm = cp + m * H;
+      const T* ctm = ct + m * H;
+      for (size_t j = j0; j < j1; ++j) {
+        if (d.ph_i >= 0) gph[d.ph_i + j] += row[d.off_i + j] * cpm[j];
+        if (d.ph_f >= 0) gph[d.ph_f + j] += row[d.off_f + j] * cpm[j];
+        if (d.ph_o >= 0) gph[d.ph_o + j] += row[d.off_o + j] * ctm[j];
       }
-      T* gph = gp + u.p_ph;
-      if (d.ph_i >= 0) gph[d.ph_i + j] += si;
-      if (d.ph_f >= 0) gph[d.ph_f + j] += sf;
-      if (d.ph_o >= 0) gph[d.ph_o + j] += so;
     }
   }
   PackPar(TB, u.in, xin, u.in, 1, xpack, p);

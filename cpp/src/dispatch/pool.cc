@@ -12,18 +12,27 @@
 namespace cellstate {
 
 namespace {
-// Spins before yielding the core while waiting at a barrier or for the workers to finish:
-// the phases of a call are microseconds apart, a sleep would cost more than the wait.
-constexpr int kSpins = 4000;
+// Spins this often before sleeping while waiting at a barrier or for the workers to finish.
+constexpr int kSpins = 2000;
 
+// Waits until done(): spins, then sleeps on cv (the waker notifies when sleepers > 0).
 template <class Done>
-void SpinWait(Done done) {
-  for (int i = 0; !done(); ++i) {
-    if (i < kSpins)
-      CELLSTATE_PAUSE();
-    else
-      std::this_thread::yield();
+void HybridWait(Done done, std::mutex& mu, std::condition_variable& cv,
+                std::atomic<int>& sleepers) {
+  for (int i = 0; i < kSpins; ++i) {
+    if (done()) return;
+    CELLSTATE_PAUSE();
   }
+  std::unique_lock<std::mutex> lock(mu);
+  sleepers.fetch_add(1);  // seq_cst: pairs with the waker's store-then-load
+  cv.wait(lock, done);
+  sleepers.fetch_sub(1);
+}
+
+void Wake(std::mutex& mu, std::condition_variable& cv, std::atomic<int>& sleepers) {
+  if (sleepers.load() == 0) return;
+  std::lock_guard<std::mutex> lock(mu);
+  cv.notify_all();
 }
 }  // namespace
 
@@ -32,9 +41,10 @@ void Team::Wait() {
   const uint32_t g = gen.load(std::memory_order_acquire);
   if (count.fetch_add(1, std::memory_order_acq_rel) == nth - 1) {
     count.store(0, std::memory_order_relaxed);
-    gen.store(g + 1, std::memory_order_release);
+    gen.store(g + 1);  // seq_cst
+    Wake(mu, cv, sleepers);
   } else {
-    SpinWait([&] { return gen.load(std::memory_order_acquire) != g; });
+    HybridWait([&] { return gen.load() != g; }, mu, cv, sleepers);
   }
 }
 
@@ -78,7 +88,7 @@ void ThreadPool::Worker(int index) {
     }
     if (index < nth) {
       fn(ctx, Part{index, nth, &team_});
-      pending_.fetch_sub(1, std::memory_order_acq_rel);
+      if (pending_.fetch_sub(1) == 1) Wake(done_mu_, done_cv_, done_sleepers_);
     }
   }
 }
@@ -103,7 +113,7 @@ void ThreadPool::Run(int nth, void (*fn)(void*, Part), void* ctx) {
   }
   cv_.notify_all();
   fn(ctx, Part{0, nth, &team_});
-  SpinWait([&] { return pending_.load(std::memory_order_acquire) == 0; });
+  HybridWait([&] { return pending_.load() == 0; }, done_mu_, done_cv_, done_sleepers_);
 }
 
 }  // namespace cellstate

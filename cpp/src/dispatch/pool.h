@@ -19,11 +19,16 @@
 
 namespace cellstate {
 
-// The barrier of one parallel region (sense by generation).
+// The barrier of one parallel region (sense by generation). A waiter spins briefly (the
+// phases of a call are microseconds apart), then sleeps on a condition variable, so that an
+// oversubscribed machine does not lose whole scheduler slices to spinning threads.
 struct Team {
   int nth = 1;
   std::atomic<int> count{0};
   std::atomic<uint32_t> gen{0};
+  std::atomic<int> sleepers{0};
+  std::mutex mu;
+  std::condition_variable cv;
   void Wait();
 };
 
@@ -55,6 +60,9 @@ class ThreadPool {
   void (*fn_)(void*, Part) = nullptr;
   void* ctx_ = nullptr;
   std::atomic<int> pending_{0};  // workers still running the current job
+  std::mutex done_mu_;
+  std::condition_variable done_cv_;
+  std::atomic<int> done_sleepers_{0};
   Team team_;
 };
 
