@@ -5,7 +5,8 @@
 //
 // Activations (within 1e-6 absolute of the float64 functions over the whole float range,
 // saturating, NaN in -> NaN out):
-//   exp:     Cephes' range reduction x = n·ln2 + r and a degree-6 polynomial, input clamped.
+//   exp:     Cephes' range reduction x = n·ln2 + r and a degree-6 polynomial, input clamped
+//            below, +inf above 88.3.
 //   sigmoid: 1 / (1 + exp(-x)).
 //   tanh:    Cephes' odd polynomial for |x| < 0.625, else sign(x)·(1 − 2 / (exp(2|x|) + 1)).
 #pragma once
@@ -23,9 +24,13 @@ static inline void StoreN(float* p, V v, int n) {
     StorePartial(p, v, n);
 }
 
+// exp(x), +inf above 88.3 (so that 1 / (1 + exp(-x)) saturates to exactly 0 and 1), and at
+// least FLT_MIN below -87.3.
 template <class V>
 static inline V ExpClamped(V x) {
-  x = Min(Max(x, Set1(-87.3f)), Set1(88.3f));
+  const V over = Set1(88.3f);
+  const auto overflow = Lt(over, x);
+  x = Min(Max(x, Set1(-87.3f)), over);
   const V n = Round(Mul(x, Set1(1.44269504088896341f)));
   V r = Fnmadd(n, Set1(0.693359375f), x);
   r = Fnmadd(n, Set1(-2.12194440e-4f), r);
@@ -36,7 +41,7 @@ static inline V ExpClamped(V x) {
   p = Fmadd(p, r, Set1(1.6666665459e-1f));
   p = Fmadd(p, r, Set1(5.0000001201e-1f));
   p = Fmadd(p, Mul(r, r), Add(r, Set1(1.f)));
-  return Mul(p, Pow2i(n));
+  return Select(overflow, Set1(__builtin_huge_valf()), Mul(p, Pow2i(n)));
 }
 
 template <class V>
