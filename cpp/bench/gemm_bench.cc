@@ -1,28 +1,27 @@
-// GEMM micro-benchmark of the AVX2 kernel (and the scalar one for the small shapes): GFLOP/s
-// for large and recurrent-net shapes with 1 and 2 threads (one OpenMP region per call, as the
-// time loop does), ns per call for the batch-1 step, and a naive loop for a same-run ratio.
-// Reports medians of several runs. Build: -O2 -fopenmp, gemm-avx2.cc with -mavx2 -mfma.
-#include <omp.h>
-
+// GEMM micro-benchmark of the AVX2 kernel (and the scalar one): GFLOP/s for large and
+// recurrent-net shapes with 1 and 2 threads (one region of the kernel's thread pool per call,
+// as the time loop does), ns per call for the batch-1 step, and a naive loop for a same-run
+// ratio. Reports the median (and best) of several runs; `gemm_bench quick` skips 2048^3.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "dispatch/cpu.h"
+#include "dispatch/pool.h"
 #include "ukernel/gemm/gemm.h"
 
 namespace {
 
 using cellstate::Part;
-using GemmFn = void (*)(size_t, size_t, size_t, const float*, size_t, const float*,
-                        const float*, float*, size_t, bool, Part);
+using GemmFn = void (*)(size_t, size_t, size_t, const float*, size_t, const float*, const float*,
+                        float*, size_t, bool, Part);
 
 double Now() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
 void Naive(size_t M, size_t N, size_t K, const float* A, const float* B, float* C) {
@@ -35,9 +34,13 @@ void Naive(size_t M, size_t N, size_t K, const float* A, const float* B, float* 
   }
 }
 
-// Median seconds per call over `runs` runs of `reps` calls each.
+struct Timing {
+  double median, best;  // seconds per call
+};
+
+// Over `runs` runs of `reps` calls each.
 template <typename F>
-double Median(int runs, int reps, F&& f) {
+Timing Time(int runs, int reps, F&& f) {
   std::vector<double> t;
   f();  // warm up
   for (int r = 0; r < runs; ++r) {
@@ -46,14 +49,27 @@ double Median(int runs, int reps, F&& f) {
     t.push_back((Now() - t0) / reps);
   }
   std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
+  return {t[t.size() / 2], t[0]};
+}
+
+struct Call {
+  GemmFn gemm;
+  size_t M, N, K;
+  const float *A, *Bp;
+  float* C;
+};
+
+void RunPart(void* ctx, Part part) {
+  const Call& c = *static_cast<const Call*>(ctx);
+  c.gemm(c.M, c.N, c.K, c.A, c.K, c.Bp, nullptr, c.C, c.N, false, part);
 }
 
 struct Shape {
   size_t M, N, K;
 };
 
-void Bench(const char* name, GemmFn gemm, size_t (*packed_size)(size_t, size_t),
+void Bench(cellstate::ThreadPool* pool, const char* name, GemmFn gemm,
+           size_t (*packed_size)(size_t, size_t),
            void (*pack)(size_t, size_t, const float*, ptrdiff_t, ptrdiff_t, float*), Shape s,
            bool naive) {
   std::mt19937 rng(1);
@@ -66,27 +82,27 @@ void Bench(const char* name, GemmFn gemm, size_t (*packed_size)(size_t, size_t),
   const int reps = std::max(1, static_cast<int>(2e8 / flops));
   const int runs = flops > 1e10 ? 5 : 9;
   std::printf("%-7s M=%-5zu N=%-5zu K=%-5zu", name, s.M, s.N, s.K);
+  Call call{gemm, s.M, s.N, s.K, A.data(), Bp.data(), C.data()};
   for (int nth = 1; nth <= 2; ++nth) {
-    const double t = Median(runs, reps, [&] {
+    const Timing t = Time(runs, reps, [&] {
       if (nth == 1) {
-        gemm(s.M, s.N, s.K, A.data(), s.K, Bp.data(), nullptr, C.data(), s.N, false, Part{});
+        RunPart(&call, Part{});
       } else {
-#pragma omp parallel num_threads(nth)
-        gemm(s.M, s.N, s.K, A.data(), s.K, Bp.data(), nullptr, C.data(), s.N, false,
-             Part{omp_get_thread_num(), omp_get_num_threads()});
+        pool->Run(nth, RunPart, &call);
       }
     });
     if (s.M == 1) {
-      std::printf("  %dT %8.0f ns", nth, t * 1e9);
+      std::printf("  %dT %7.0f ns (best %7.0f)", nth, t.median * 1e9, t.best * 1e9);
     } else {
-      std::printf("  %dT %6.1f GFLOP/s", nth, flops / t * 1e-9);
+      std::printf("  %dT %6.1f GFLOP/s (best %6.1f)", nth, flops / t.median * 1e-9,
+                  flops / t.best * 1e-9);
     }
   }
   if (naive) {
     std::vector<float> Cn(s.M * s.N);
-    const double t = Median(3, std::max(1, reps / 8),
-                            [&] { Naive(s.M, s.N, s.K, A.data(), B.data(), Cn.data()); });
-    std::printf("  naive %6.1f GFLOP/s", flops / t * 1e-9);
+    const Timing t = Time(3, std::max(1, reps / 8),
+                          [&] { Naive(s.M, s.N, s.K, A.data(), B.data(), Cn.data()); });
+    std::printf("  naive %5.1f GFLOP/s", flops / t.median * 1e-9);
   }
   std::printf("\n");
 }
@@ -95,15 +111,16 @@ void Bench(const char* name, GemmFn gemm, size_t (*packed_size)(size_t, size_t),
 
 int main(int argc, char** argv) {
   const bool all = argc < 2 || std::string(argv[1]) != "quick";
-  std::vector<Shape> shapes = {{32, 1024, 256},  {32, 1024, 512}, {3200, 1024, 256},
-                               {3200, 1024, 512}, {1, 512, 128},  {1, 1024, 256},
+  std::vector<Shape> shapes = {{32, 1024, 256},   {32, 1024, 512}, {3200, 1024, 256},
+                               {3200, 1024, 512}, {1, 512, 128},   {1, 1024, 256},
                                {4, 1024, 256},    {64, 4096, 1024}};
   if (all) shapes.insert(shapes.begin(), Shape{2048, 2048, 2048});
+  cellstate::ThreadPool pool(2);
 #if defined(__x86_64__)
   if (cellstate::CpuHasAvx2Fma()) {
     for (const Shape& s : shapes) {
-      Bench("avx2", cellstate::avx2_gemm, cellstate::avx2_packed_size, cellstate::avx2_pack, s,
-            s.M * s.N * s.K <= 100000000);
+      Bench(&pool, "avx2", cellstate::avx2_gemm, cellstate::avx2_packed_size, cellstate::avx2_pack,
+            s, s.M * s.N * s.K <= 100000000);
     }
   } else {
     std::printf("SKIPPED avx2: not supported by this CPU\n");
@@ -111,7 +128,7 @@ int main(int argc, char** argv) {
 #endif
   for (const Shape& s : shapes) {
     if (s.M * s.N * s.K <= 100000000) {
-      Bench("scalar", cellstate::scalar_gemm, cellstate::scalar_packed_size,
+      Bench(&pool, "scalar", cellstate::scalar_gemm, cellstate::scalar_packed_size,
             cellstate::scalar_pack, s, false);
     }
   }

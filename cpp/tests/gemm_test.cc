@@ -1,0 +1,219 @@
+// GEMM micro-kernels of every ISA this CPU runs against a naive double-precision loop, on sizes
+// equal to, below, above and multiples of the tiles; both packing strides; with and without
+// bias and accumulate; and bit-identical results for nth = 1, 2, 3 and for one row alone
+// (M = 1, the streaming step) versus the same row inside a larger M.
+#include "ukernel/gemm/gemm.h"
+
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "dispatch/cpu.h"
+
+namespace cellstate {
+namespace {
+
+struct Isa {
+  const char* name;
+  size_t (*packed_size)(size_t K, size_t N);
+  void (*pack)(size_t K, size_t N, const float* src, ptrdiff_t rs, ptrdiff_t cs, float* dst);
+  void (*gemm)(size_t M, size_t N, size_t K, const float* A, size_t lda, const float* Bp,
+               const float* bias, float* C, size_t ldc, bool accumulate, Part part);
+};
+
+struct Case {
+  size_t M, N, K;
+  bool transposed;  // B = W^T of a row-major [N, K] W (rs = 1); else B is [K, N] (cs = 1)
+  bool bias;
+  bool accumulate;
+};
+
+int g_passed = 0;
+int g_failed = 0;
+
+void Fail(const Isa& isa, const Case& c, const char* what) {
+  if (g_failed < 20) {
+    std::printf("FAIL %s M=%zu N=%zu K=%zu %s bias=%d acc=%d: %s\n", isa.name, c.M, c.N, c.K,
+                c.transposed ? "rs=1" : "cs=1", c.bias, c.accumulate, what);
+  }
+  ++g_failed;
+}
+
+bool RunCase(const Isa& isa, const Case& c, std::mt19937& rng) {
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  const size_t M = c.M, N = c.N, K = c.K;
+  const size_t lda = K + 3, ldc = N + 5;
+  const ptrdiff_t rs = c.transposed ? 1 : static_cast<ptrdiff_t>(N + 2);
+  const ptrdiff_t cs = c.transposed ? static_cast<ptrdiff_t>(K + 1) : 1;
+  std::vector<float> A(M * lda), src(c.transposed ? N * (K + 1) : K * (N + 2)), bias(N);
+  std::vector<float> C0(M * ldc);
+  for (float& x : A) x = dist(rng);
+  for (float& x : src) x = dist(rng);
+  for (float& x : bias) x = dist(rng);
+  for (float& x : C0) x = dist(rng);
+
+  // Pack into a NaN-filled buffer with a guard: every element inside must be written.
+  const size_t ps = isa.packed_size(K, N);
+  const size_t guard = 64;
+  std::vector<float> Bp(ps + guard, std::nanf(""));
+  isa.pack(K, N, src.data(), rs, cs, Bp.data());
+  for (size_t i = 0; i < ps; ++i) {
+    if (std::isnan(Bp[i])) {
+      Fail(isa, c, "pack left an element unwritten");
+      return false;
+    }
+  }
+  for (size_t i = ps; i < ps + guard; ++i) {
+    if (!std::isnan(Bp[i])) {
+      Fail(isa, c, "pack wrote past packed_size");
+      return false;
+    }
+  }
+
+  // Panels are contiguous K x NR blocks (NR = packed_size(1, 1)): packing the columns from
+  // panel 1 on by themselves lands at panel 1 of the whole (threads pack by panels this way).
+  const size_t nr = isa.packed_size(1, 1);
+  if (N > nr && K > 0) {
+    std::vector<float> part(isa.packed_size(K, N - nr));
+    isa.pack(K, N - nr, src.data() + static_cast<ptrdiff_t>(nr) * cs, rs, cs, part.data());
+    if (std::memcmp(part.data(), Bp.data() + nr * K, part.size() * sizeof(float)) != 0) {
+      Fail(isa, c, "packing panels 1.. alone differs from panels 1.. of the whole");
+      return false;
+    }
+  }
+
+  // Results for nth = 1, 2, 3 (threads run one after the other).
+  std::vector<float> Cn[3];
+  for (int nth = 1; nth <= 3; ++nth) {
+    std::vector<float>& Cr = Cn[nth - 1];
+    Cr = C0;
+    for (int ith = 0; ith < nth; ++ith) {
+      isa.gemm(M, N, K, A.data(), lda, Bp.data(), c.bias ? bias.data() : nullptr, Cr.data(), ldc,
+               c.accumulate, Part{ith, nth});
+    }
+  }
+  for (int nth = 2; nth <= 3; ++nth) {
+    if (std::memcmp(Cn[0].data(), Cn[nth - 1].data(), Cn[0].size() * sizeof(float)) != 0) {
+      Fail(isa, c, "results differ between nth = 1 and nth > 1");
+      return false;
+    }
+  }
+
+  // The last row alone (M = 1) equals the same row inside the full product, bit for bit.
+  {
+    std::vector<float> row(C0.begin() + (M - 1) * ldc, C0.begin() + (M - 1) * ldc + N);
+    isa.gemm(1, N, K, A.data() + (M - 1) * lda, lda, Bp.data(), c.bias ? bias.data() : nullptr,
+             row.data(), N, c.accumulate, Part{});
+    if (std::memcmp(row.data(), Cn[0].data() + (M - 1) * ldc, N * sizeof(float)) != 0) {
+      Fail(isa, c, "row computed with M = 1 differs from the same row of the full product");
+      return false;
+    }
+  }
+
+  // Against double precision. Tolerance: 1e-5 * (K + 1) * the largest term of the sum; float
+  // rounding of K + 2 terms is far below that.
+  const std::vector<float>& Cr = Cn[0];
+  for (size_t m = 0; m < M; ++m) {
+    for (size_t n = 0; n < ldc; ++n) {
+      const float got = Cr[m * ldc + n];
+      if (n >= N) {  // padding of C untouched
+        if (std::memcmp(&got, &C0[m * ldc + n], sizeof got) != 0) {
+          Fail(isa, c, "wrote C outside [M, N]");
+          return false;
+        }
+        continue;
+      }
+      double want = 0.0, big = 0.0;
+      if (c.accumulate) {
+        want += C0[m * ldc + n];
+        big = std::fabs(want);
+      }
+      if (c.bias) {
+        want += bias[n];
+        big = std::fmax(big, std::fabs(static_cast<double>(bias[n])));
+      }
+      for (size_t k = 0; k < K; ++k) {
+        const double t = static_cast<double>(A[m * lda + k]) *
+                         src[static_cast<ptrdiff_t>(k) * rs + static_cast<ptrdiff_t>(n) * cs];
+        want += t;
+        big = std::fmax(big, std::fabs(t));
+      }
+      const double tol = 1e-5 * static_cast<double>(K + 1) * big;
+      if (!(std::fabs(got - want) <= tol)) {
+        char msg[160];
+        std::snprintf(msg, sizeof msg, "C[%zu,%zu] = %.9g, want %.9g (tol %.3g)", m, n, got, want,
+                      tol);
+        Fail(isa, c, msg);
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
+void RunIsa(const Isa& isa) {
+  static const size_t kSizes[] = {1, 3, 7, 8, 9, 15, 16, 17, 33, 64, 65, 100, 257};
+  static const size_t kDepths[] = {0, 1, 3, 7, 8, 9, 15, 16, 17, 33, 64, 65, 100, 257, 300, 600};
+  std::mt19937 rng(1234);
+  std::uniform_real_distribution<double> coin(0.0, 1.0);
+  int passed = 0;
+  int failed_before = g_failed;
+  for (size_t M : kSizes) {
+    for (size_t N : kSizes) {
+      for (size_t K : kDepths) {
+        // All option combinations for small products; for larger ones a random option, and a
+        // random subset of the largest so that the test stays quick under qemu.
+        const double work = static_cast<double>(M * N * (K + 1));
+        const bool small = work <= 4096;
+        const int pick = static_cast<int>(rng() % 8);
+        if (!small && coin(rng) > std::pow(10000.0 / work, 0.7)) continue;
+        for (int opt = 0; opt < 8; ++opt) {
+          if (!small && opt != pick) continue;
+          const Case c{M, N, K, (opt & 1) != 0, (opt & 2) != 0, (opt & 4) != 0};
+          if (RunCase(isa, c, rng)) ++passed;
+        }
+      }
+    }
+  }
+  // Large K and M spanning several K blocks and row blocks.
+  const Case big[] = {{300, 70, 1100, true, true, true},
+                      {150, 33, 1536, false, false, false},
+                      {257, 257, 600, false, true, true},
+                      {5, 1030, 513, true, true, false}};
+  for (const Case& c : big) {
+    if (RunCase(isa, c, rng)) ++passed;
+  }
+  std::printf("%s: %d passed, %d failed\n", isa.name, passed, g_failed - failed_before);
+  g_passed += passed;
+}
+
+}  // namespace
+}  // namespace cellstate
+
+int main() {
+  using namespace cellstate;
+  RunIsa({"scalar", scalar_packed_size, scalar_pack, scalar_gemm});
+#if defined(__x86_64__) || defined(_M_X64)
+  if (CpuHasAvx2Fma()) {
+    RunIsa({"avx2", avx2_packed_size, avx2_pack, avx2_gemm});
+  } else {
+    std::printf("SKIPPED avx2: not supported by this CPU\n");
+  }
+#else
+  std::printf("SKIPPED avx2: not built for this architecture\n");
+#endif
+#if defined(__aarch64__)
+  if (CpuHasNeon()) {
+    RunIsa({"neon", neon_packed_size, neon_pack, neon_gemm});
+  } else {
+    std::printf("SKIPPED neon: not supported by this CPU\n");
+  }
+#else
+  std::printf("SKIPPED neon: not built for this architecture\n");
+#endif
+  std::printf("gemm: %d passed, %d failed\n", g_passed, g_failed);
+  return g_failed == 0 ? 0 : 1;
+}
