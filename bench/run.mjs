@@ -1,2 +1,833 @@
-// Benchmarks entry point (npm run bench).
-console.log('no benchmarks yet');
+#!/usr/bin/env node
+// `npm run bench`: the workloads of issue 3 through the public API, with the machine's SGEMM
+// ceiling and the baselines (PyTorch, onnxruntime-node) measured in the same run, in alternating
+// rounds. A benchmark, never a test: it asserts nothing about time and builds nothing (run
+// `npm run build` first; `npm run bench:setup` installs onnxruntime-node in bench/baselines/ort).
+//
+//   npm run bench [-- --quick] [--only F1,T1,S1] [--json out.json] [--rounds N]
+//                 [--no-torch] [--no-ort]
+//
+// Workloads (GFLOP counted as 2·T·B·G·H·(I+H) for a forward, three times that for a training
+// step; G = 4 for the LSTM, 3 for the GRU):
+//   F1  LSTM inference      B=32 T=100 I=256  H=256    1 and 2 threads
+//   F2  LSTM inference      B=64 T=200 I=512  H=1024   2 threads
+//   T1  LSTM training step  B=32 T=100 I=256  H=256    1 and 2 threads (forward train:true +
+//                                                      backward with every gradient)
+//   T2  LSTM training step  B=64 T=100 I=512  H=512    2 threads
+//   G1  F1 and T1 for the GRU (G1-F, G1-T)
+//   S1–S3 streaming step, batch 1, one thread: I=64 H=128; I=256 H=256; 2 layers I=64 H=256
+//         (p50 and p99 per step from JavaScript)
+//   SGEMM 2048³ through the binding's matmul (cellstate::Matmul, packing included): the ceiling
+//         every GFLOP/s figure is compared with, 1 and 2 threads.
+// Each measurement is warmed up, then measured in R rounds (default 5; --quick: 1) that
+// alternate over all systems and workloads (reversed every other round), so that drift of a
+// shared machine hits all of them alike; a figure is the median over its rounds' samples.
+// Waiting: cellstate's threads wait passively between steps. On a busy machine (load average
+// above the cores at start) the baselines are made to wait passively too (PyTorch:
+// OMP_WAIT_POLICY=PASSIVE unless set; onnxruntime: session.intra_op.allow_spinning=0), since
+// spinning workers that the OS deschedules make their 2-thread figures collapse (PyTorch's F1
+// went from ~0.15 s to ~1–4 s here): the comparison is then of kernels, not of spin policies.
+// CELLSTATE_BENCH_BASELINE_WAIT=passive|default forces either choice.
+// Environment: CELLSTATE_BENCH_PYTHON (python with torch), CELLSTATE_BENCH_TORCH_BLAS=system
+// (see bench/baselines/pytorch.mjs), and everything cellstate reads (CELLSTATE_ISA, ...).
+import { readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, '..');
+const require = createRequire(import.meta.url);
+
+// ---- options -----------------------------------------------------------------------------
+
+const BATCH = [
+  { id: 'F1', cell: 'lstm', mode: 'infer', T: 100, B: 32, I: 256, H: 256, threads: [1, 2] },
+  { id: 'F2', cell: 'lstm', mode: 'infer', T: 200, B: 64, I: 512, H: 1024, threads: [2] },
+  { id: 'T1', cell: 'lstm', mode: 'train', T: 100, B: 32, I: 256, H: 256, threads: [1, 2] },
+  { id: 'T2', cell: 'lstm', mode: 'train', T: 100, B: 64, I: 512, H: 512, threads: [2] },
+  { id: 'G1-F', cell: 'gru', mode: 'infer', T: 100, B: 32, I: 256, H: 256, threads: [1, 2] },
+  { id: 'G1-T', cell: 'gru', mode: 'train', T: 100, B: 32, I: 256, H: 256, threads: [1, 2] },
+];
+const STREAMS = [
+  { id: 'S1', L: 1, I: 64, H: 128 },
+  { id: 'S2', L: 1, I: 256, H: 256 },
+  { id: 'S3', L: 2, I: 64, H: 256 },
+];
+const GEMM_N = 2048;
+// Issue 3's targets, printed for the reader (never a failure).
+const TARGETS = { f1VsBest: 1.05, t1VsTorch: 1.9, t2Ceiling: 0.95, p50: { S1: 7, S2: 35, S3: 55 } };
+
+const USAGE = `usage: npm run bench [-- options]
+  --quick          one round, fewer steps (a smoke run: under a minute)
+  --only LIST      comma-separated: F1 F2 T1 T2 G1 (= G1-F,G1-T) G1-F G1-T S1 S2 S3 S (= S1-S3)
+  --json FILE      also write every sample and figure to FILE
+  --rounds N       alternating rounds (default 5, --quick 1)
+  --no-torch       skip the PyTorch baseline
+  --no-ort         skip the onnxruntime-node baseline`;
+
+function parseArgs(argv) {
+  const o = { quick: false, only: null, json: null, rounds: null, torch: true, ort: true };
+  const value = (i, name) => {
+    if (i >= argv.length || argv[i].startsWith('--')) usage(`${name} needs a value`);
+    return argv[i];
+  };
+  for (let i = 0; i < argv.length; ++i) {
+    const a = argv[i];
+    if (a === '--quick') o.quick = true;
+    else if (a === '--no-torch') o.torch = false;
+    else if (a === '--no-ort') o.ort = false;
+    else if (a === '--only') o.only = value(++i, a);
+    else if (a === '--json') o.json = value(++i, a);
+    else if (a === '--rounds') o.rounds = Number(value(++i, a));
+    else if (a.startsWith('--only=')) o.only = a.slice(7);
+    else if (a.startsWith('--json=')) o.json = a.slice(7);
+    else if (a.startsWith('--rounds=')) o.rounds = Number(a.slice(9));
+    else if (a === '--help' || a === '-h') {
+      console.log(USAGE);
+      process.exit(0);
+    } else usage(`unknown option ${a}`);
+  }
+  if (o.rounds === null) o.rounds = o.quick ? 1 : 5;
+  else if (!Number.isInteger(o.rounds) || o.rounds < 1 || o.rounds > 100)
+    usage(`--rounds must be an integer in [1, 100], got ${o.rounds}`);
+  const known = new Set([...BATCH.map((w) => w.id), ...STREAMS.map((s) => s.id)]);
+  let selected = known;
+  if (o.only !== null) {
+    selected = new Set();
+    for (const raw of o.only.split(',')) {
+      const n = raw.trim().toUpperCase();
+      if (!n) continue;
+      if (n === 'G1') ['G1-F', 'G1-T'].forEach((x) => selected.add(x));
+      else if (n === 'S') STREAMS.forEach((s) => selected.add(s.id));
+      else if (known.has(n)) selected.add(n);
+      else usage(`--only: unknown workload ${raw}; known: ${[...known].join(', ')}, G1, S`);
+    }
+    if (!selected.size) usage('--only: no workload named');
+  }
+  o.selected = selected;
+  return o;
+}
+
+function usage(message) {
+  console.error(`bench: ${message}\n${USAGE}`);
+  process.exit(2);
+}
+
+// ---- small helpers -----------------------------------------------------------------------
+
+function quantile(values, q) {
+  if (!values.length) return NaN;
+  const s = [...values].sort((a, b) => a - b);
+  const pos = (s.length - 1) * q;
+  const lo = Math.floor(pos);
+  const hi = Math.ceil(pos);
+  return s[lo] + (s[hi] - s[lo]) * (pos - lo);
+}
+const median = (v) => quantile(v, 0.5);
+
+// Deterministic values in [-1, 1).
+function randomArray(n, seed) {
+  const a = new Float32Array(n);
+  let s = seed >>> 0 || 1;
+  for (let i = 0; i < n; ++i) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    a[i] = (s >>> 8) / 8388608 - 1;
+  }
+  return a;
+}
+
+function flopsOf(w) {
+  const G = w.cell === 'lstm' ? 4 : 3;
+  const forward = 2 * w.T * w.B * G * w.H * (w.I + w.H);
+  return w.mode === 'train' ? 3 * forward : forward;
+}
+
+// The vector extensions that matter for SGEMM, from /proc/cpuinfo (Linux x64).
+function cpuVectorFlags() {
+  try {
+    const m = /^flags\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'));
+    if (!m) return [];
+    const have = new Set(m[1].split(/\s+/));
+    return ['avx2', 'fma', 'avx512f', 'avx512_bf16', 'amx_tile'].filter((f) => have.has(f));
+  } catch {
+    return [];
+  }
+}
+
+function cpuModel() {
+  try {
+    const m = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'));
+    if (m) return m[1].trim();
+  } catch {
+    // not Linux
+  }
+  return os.cpus()[0]?.model ?? 'unknown CPU';
+}
+
+// Columns padded to one width; the first (or, with left, every) column left-aligned.
+function table(rows, left = false) {
+  const width = [];
+  for (const r of rows) r.forEach((c, i) => (width[i] = Math.max(width[i] ?? 0, String(c).length)));
+  return rows
+    .map((r) =>
+      r
+        .map((c, i) =>
+          i === 0 || left ? String(c).padEnd(width[i]) : String(c).padStart(width[i]),
+        )
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
+}
+
+const fmt = (x, digits = 1) => (Number.isFinite(x) ? x.toFixed(digits) : '-');
+const fmtMs = (s) => (Number.isFinite(s) ? (s * 1e3).toFixed(s < 0.1 ? 2 : 1) : '-');
+const fmtUs = (s) => (Number.isFinite(s) ? (s * 1e6).toFixed(s < 1e-4 ? 1 : 0) : '-');
+
+function versus(ours, theirs, what) {
+  const r = theirs / ours;
+  return r >= 1
+    ? `${r.toFixed(2)}× faster than ${what}`
+    : `${(1 / r).toFixed(2)}× slower than ${what}`;
+}
+
+function timeCalls(fn, warmup, reps) {
+  for (let i = 0; i < warmup; ++i) fn();
+  const times = new Array(reps);
+  for (let i = 0; i < reps; ++i) {
+    const t0 = performance.now();
+    fn();
+    times[i] = (performance.now() - t0) / 1e3;
+  }
+  return times;
+}
+
+async function timeAsyncCalls(fn, warmup, reps) {
+  for (let i = 0; i < warmup; ++i) await fn();
+  const times = new Array(reps);
+  for (let i = 0; i < reps; ++i) {
+    const t0 = performance.now();
+    await fn();
+    times[i] = (performance.now() - t0) / 1e3;
+  }
+  return times;
+}
+
+function maxAbsDiff(a, b) {
+  if (a.length !== b.length) return Infinity;
+  let d = 0;
+  for (let i = 0; i < a.length; ++i) d = Math.max(d, Math.abs(a[i] - b[i]));
+  return d;
+}
+
+// ---- the systems -------------------------------------------------------------------------
+
+async function loadCellstate() {
+  let api;
+  try {
+    api = await import(pathToFileURL(path.join(root, 'dist', 'index.mjs')).href);
+    api.info();
+  } catch (e) {
+    console.error(
+      `bench: cannot load cellstate from dist/ (run \`npm run build\` first): ${e.message}`,
+    );
+    process.exit(1);
+  }
+  // The addon itself, for its matmul (not public API): the same instance dist/ loaded.
+  let addon = null;
+  try {
+    addon = require(path.join(root, 'dist', 'native.js')).loadNative();
+  } catch {
+    // reported below as a missing ceiling
+  }
+  return { api, matmul: typeof addon?.matmul === 'function' ? addon.matmul : null };
+}
+
+async function loadOrt() {
+  const folder = path.join(here, 'baselines', 'ort');
+  try {
+    const ort = createRequire(path.join(folder, 'package.json'))('onnxruntime-node');
+    return { ort, version: ort.env?.versions?.node ?? ort.env?.versions?.common ?? '?' };
+  } catch (e) {
+    const missing = e.code === 'MODULE_NOT_FOUND' && /onnxruntime-node'/.test(e.message);
+    return {
+      skip: missing
+        ? 'onnxruntime-node is not installed: run `npm run bench:setup`'
+        : `onnxruntime-node does not load here (${process.platform}-${process.arch}): ${e.message.split('\n')[0]}`,
+    };
+  }
+}
+
+// ---- main --------------------------------------------------------------------------------
+
+async function main() {
+  const opts = parseArgs(process.argv.slice(2));
+  const started = Date.now();
+  const loadStart = os.loadavg()[0];
+  const notes = [];
+  if (opts.quick)
+    notes.push(
+      '--quick: few samples per figure (a call over 1 s is measured once, warm-up included): ' +
+        'a smoke run, not for comparison',
+    );
+  const { api, matmul } = await loadCellstate();
+  const { LSTM, GRU, Tensor, info, setNumThreads } = api;
+  const runtime = info();
+  const cores = os.availableParallelism?.() ?? os.cpus().length;
+
+  const batch = BATCH.filter((w) => opts.selected.has(w.id));
+  const streams = STREAMS.filter((s) => opts.selected.has(s.id));
+  console.log(
+    `cellstate ${runtime.version} bench: ${cpuModel()}, ${cores} cores, isa ${runtime.isa}, ` +
+      `${opts.rounds} round(s)${opts.quick ? ' (quick)' : ''}, load average ${loadStart.toFixed(1)}`,
+  );
+  const busy = loadStart > cores;
+  const waitChoice = process.env.CELLSTATE_BENCH_BASELINE_WAIT ?? 'auto';
+  if (!['auto', 'passive', 'default'].includes(waitChoice))
+    usage(`CELLSTATE_BENCH_BASELINE_WAIT must be auto, passive or default, got ${waitChoice}`);
+  const passive = waitChoice === 'passive' || (waitChoice === 'auto' && busy);
+  if (busy)
+    console.log(
+      `  note: the machine is busy (load ${loadStart.toFixed(1)} on ${cores} cores): figures are ` +
+        'medians, compare only within this run.',
+    );
+  if (passive)
+    notes.push(
+      'baselines waited passively (PyTorch OMP_WAIT_POLICY=' +
+        `${process.env.OMP_WAIT_POLICY ?? 'PASSIVE'}, onnxruntime allow_spinning=0)` +
+        (waitChoice === 'auto' ? ' because the machine was busy' : ''),
+    );
+
+  // Baselines.
+  let torch = null;
+  if (opts.torch && batch.length) {
+    const { startPytorch } = await import('./baselines/pytorch.mjs');
+    const t = await startPytorch({ passive });
+    if (t.skip) notes.push(`PyTorch skipped: ${t.skip}`);
+    else torch = t;
+  } else if (!opts.torch) notes.push('PyTorch skipped (--no-torch)');
+  let ort = null;
+  const wantOrt = batch.some((w) => w.id === 'F1') || streams.length;
+  if (opts.ort && wantOrt) {
+    const o = await loadOrt();
+    if (o.skip) notes.push(`onnxruntime-node skipped: ${o.skip}`);
+    else ort = o;
+  } else if (!opts.ort) notes.push('onnxruntime-node skipped (--no-ort)');
+
+  // Measurements: { key, group, system, threads, kind, flops?, run(warmup, reps) -> seconds[] }.
+  const ms = [];
+  const checks = [];
+  const threadsUsed = new Set(batch.flatMap((w) => w.threads));
+
+  if (batch.length) {
+    if (!matmul) notes.push('no SGEMM ceiling: this build of the addon has no matmul');
+    for (const t of [...threadsUsed].sort()) {
+      if (matmul) {
+        const n = GEMM_N;
+        const A = randomArray(n * n, 11);
+        const Bm = randomArray(n * n, 12);
+        const C = new Float32Array(n * n);
+        ms.push({
+          group: 'SGEMM',
+          system: 'cellstate',
+          threads: t,
+          kind: 'gemm',
+          flops: 2 * n ** 3,
+          run: async (w, r) => {
+            setNumThreads(t);
+            return timeCalls(() => matmul(n, n, n, A, false, Bm, false, null, C, false), w, r);
+          },
+        });
+      }
+      if (torch) {
+        const spec = { kind: 'gemm', n: GEMM_N };
+        ms.push({
+          group: 'SGEMM',
+          system: 'pytorch',
+          threads: t,
+          kind: 'gemm',
+          flops: 2 * GEMM_N ** 3,
+          run: (w, r) => torch.run(spec, t, w, r),
+        });
+      }
+    }
+  }
+
+  for (const w of batch) {
+    const Cls = w.cell === 'lstm' ? LSTM : GRU;
+    const layer = new Cls({ inputSize: w.I, hiddenSize: w.H, seed: 1 });
+    const xData = randomArray(w.T * w.B * w.I, 2);
+    const x = new Tensor(xData, [w.T, w.B, w.I]);
+    const g = new Tensor(randomArray(w.T * w.B * w.H, 3), [w.T, w.B, w.H]);
+    const call =
+      w.mode === 'infer'
+        ? () => layer.forward(x)
+        : () => {
+            layer.forward(x, { train: true });
+            layer.backward({ output: g });
+          };
+    for (const t of w.threads) {
+      ms.push({
+        group: w.id,
+        system: 'cellstate',
+        threads: t,
+        kind: 'batch',
+        flops: flopsOf(w),
+        run: async (wu, r) => {
+          setNumThreads(t);
+          return timeCalls(call, wu, r);
+        },
+      });
+      if (torch) {
+        const spec = { kind: w.cell, mode: w.mode, T: w.T, B: w.B, I: w.I, H: w.H };
+        ms.push({
+          group: w.id,
+          system: 'pytorch',
+          threads: t,
+          kind: 'batch',
+          flops: flopsOf(w),
+          run: (wu, r) => torch.run(spec, t, wu, r),
+        });
+      }
+    }
+    if (ort && w.id === 'F1') {
+      const { lstmSequenceModel } = await import('./baselines/onnx-model.mjs');
+      const bytes = lstmSequenceModel(layer.parameters(), w);
+      const xt = new ort.ort.Tensor('float32', xData, [w.T, w.B, w.I]);
+      for (const t of w.threads) {
+        const session = await ort.ort.InferenceSession.create(bytes, ortOptions(t, passive));
+        if (t === w.threads[0]) {
+          setNumThreads(1);
+          const ref = layer.forward(x).output.data;
+          const y = (await session.run({ X: xt })).Y.data;
+          checks.push({
+            what: 'onnxruntime F1 output vs cellstate',
+            maxAbsDiff: maxAbsDiff(ref, y),
+          });
+        }
+        ms.push({
+          group: w.id,
+          system: 'onnxruntime',
+          threads: t,
+          kind: 'batch',
+          flops: flopsOf(w),
+          run: (wu, r) => timeAsyncCalls(() => session.run({ X: xt }), wu, r),
+        });
+      }
+    }
+  }
+
+  for (const s of streams) {
+    const layer = new LSTM({ inputSize: s.I, hiddenSize: s.H, numLayers: s.L, seed: 1 });
+    const frames = 64;
+    const xs = randomArray(frames * s.I, 4);
+    const frame = (i) => xs.subarray((i % frames) * s.I, ((i % frames) + 1) * s.I);
+    if (typeof layer.stream === 'function') {
+      const stream = layer.stream({ batch: 1 });
+      let i = 0;
+      ms.push({
+        group: s.id,
+        system: 'cellstate',
+        threads: 1,
+        kind: 'stream',
+        run: async (wu, r) => {
+          setNumThreads(1);
+          return timeCalls(() => stream.step(frame(i++)), wu, r);
+        },
+      });
+    } else if (!notes.some((n) => n.startsWith('cellstate streaming')))
+      notes.push('cellstate streaming not measured: this build has no layer.stream()');
+    if (ort) {
+      const { lstmStepModel } = await import('./baselines/onnx-model.mjs');
+      const session = await ort.ort.InferenceSession.create(
+        lstmStepModel(layer.parameters(), s),
+        ortOptions(1, passive),
+      );
+      const T = ort.ort.Tensor;
+      const xt = Array.from({ length: frames }, (_, k) => new T('float32', frame(k), [1, 1, s.I]));
+      const zeroState = () => {
+        const f = {};
+        for (let l = 0; l < s.L; ++l) {
+          f[`h${l}`] = new T('float32', new Float32Array(s.H), [1, 1, s.H]);
+          f[`c${l}`] = new T('float32', new Float32Array(s.H), [1, 1, s.H]);
+        }
+        return f;
+      };
+      let feeds = zeroState();
+      let last = null;
+      const step = async (k) => {
+        feeds.x = xt[k % frames];
+        last = await session.run(feeds);
+        for (let l = 0; l < s.L; ++l) {
+          feeds[`h${l}`] = last[`hn${l}`];
+          feeds[`c${l}`] = last[`cn${l}`];
+        }
+      };
+      // Check: 5 steps equal cellstate's forward over the same frames.
+      const n = 5;
+      setNumThreads(1);
+      const ref = layer.forward(new Tensor(xs.slice(0, n * s.I), [n, 1, s.I])).output.data;
+      const got = new Float32Array(n * s.H);
+      for (let k = 0; k < n; ++k) {
+        await step(k);
+        got.set(last[`hn${s.L - 1}`].data, k * s.H);
+      }
+      checks.push({
+        what: `onnxruntime ${s.id} steps vs cellstate`,
+        maxAbsDiff: maxAbsDiff(ref, got),
+      });
+      feeds = zeroState();
+      let k = 0;
+      ms.push({
+        group: s.id,
+        system: 'onnxruntime',
+        threads: 1,
+        kind: 'stream',
+        run: (wu, r) => timeAsyncCalls(() => step(k++), wu, r),
+      });
+    }
+  }
+
+  // Warm-up and calibration: one call (100 steps for streaming) sets each one's plan.
+  console.log(`warming up ${ms.length} measurements…`);
+  const roundBudget = opts.quick ? 0 : 0.3; // seconds per measurement and round
+  const totalBudget = opts.quick ? 6 : 45; // seconds per measurement over all rounds
+  for (const m of ms) {
+    m.samples = [];
+    m.roundMedians = [];
+    try {
+      if (m.kind === 'stream') {
+        await m.run(100, 100);
+        m.warmup = 50;
+        m.reps = opts.quick ? 300 : 2000;
+        m.rounds = opts.rounds;
+      } else {
+        const est = (await m.run(0, 1))[0];
+        if (opts.quick && est > 1) {
+          // --quick: a call over a second is its own sample (first-call costs included).
+          m.samples.push(est);
+          m.roundMedians.push(est);
+          m.rounds = 0;
+          continue;
+        }
+        m.reps = Math.max(1, Math.min(10, Math.floor(roundBudget / est)));
+        m.warmup = !opts.quick && est < 0.15 ? 1 : 0;
+        m.rounds = Math.max(1, Math.min(opts.rounds, Math.floor(totalBudget / (est * m.reps))));
+      }
+    } catch (e) {
+      m.error = e.message;
+      notes.push(`${m.group} ${m.system} ${m.threads}t failed: ${e.message}`);
+    }
+  }
+
+  for (let r = 0; r < opts.rounds; ++r) {
+    const t0 = Date.now();
+    const order = r % 2 === 0 ? ms : [...ms].reverse();
+    for (const m of order) {
+      if (m.error || r >= m.rounds) continue;
+      try {
+        const times = await m.run(m.warmup, m.reps);
+        m.samples.push(...times);
+        m.roundMedians.push(median(times));
+      } catch (e) {
+        m.error = e.message;
+        notes.push(`${m.group} ${m.system} ${m.threads}t failed: ${e.message}`);
+      }
+    }
+    console.log(`round ${r + 1}/${opts.rounds}: ${((Date.now() - t0) / 1e3).toFixed(1)} s`);
+  }
+  torch?.close();
+
+  // ---- figures ---------------------------------------------------------------------------
+  const find = (group, system, threads) =>
+    ms.find((m) => m.group === group && m.system === system && m.threads === threads && !m.error);
+  for (const m of ms) {
+    m.median = median(m.samples);
+    if (m.flops) m.gflops = m.flops / m.median / 1e9;
+    if (m.kind === 'stream') {
+      m.p50 = m.median;
+      m.p99 = quantile(m.samples, 0.99);
+    }
+    // Drift: spread of the per-round medians around the median.
+    m.drift =
+      m.roundMedians.length > 1
+        ? (Math.max(...m.roundMedians) - Math.min(...m.roundMedians)) / m.median
+        : NaN;
+  }
+  const ceiling = {};
+  for (const t of threadsUsed) ceiling[t] = find('SGEMM', 'cellstate', t)?.gflops;
+
+  const out = [];
+  const ratios = [];
+  if (batch.length) {
+    out.push('', `SGEMM ceiling, ${GEMM_N}³ (median; GFLOP/s):`);
+    const rows = [['', ...[...threadsUsed].sort().map((t) => `${t} thread${t > 1 ? 's' : ''}`)]];
+    rows.push(['cellstate matmul', ...[...threadsUsed].sort().map((t) => fmt(ceiling[t]))]);
+    if (torch)
+      rows.push([
+        `PyTorch mm (${path.basename(torch.info.blas ?? '?')})`,
+        ...[...threadsUsed].sort().map((t) => fmt(find('SGEMM', 'pytorch', t)?.gflops)),
+      ]);
+    out.push(table(rows));
+
+    out.push(
+      '',
+      'Recurrent workloads (median ms per call; GFLOP/s; % of the same-thread ceiling):',
+    );
+    const head = ['workload', 'thr', 'GFLOP', 'cellstate ms', 'GFLOP/s', '% ceil', 'drift'];
+    if (torch) head.push('PyTorch ms', 'GFLOP/s', 'vs PyTorch');
+    if (ort) head.push('ort ms', 'vs ort');
+    const rows2 = [head];
+    for (const w of batch) {
+      for (const t of w.threads) {
+        const cs = find(w.id, 'cellstate', t);
+        const row = [
+          w.id,
+          t,
+          fmt(flopsOf(w) / 1e9, 2),
+          fmtMs(cs?.median),
+          fmt(cs?.gflops),
+          ceiling[t] && cs ? `${((100 * cs.gflops) / ceiling[t]).toFixed(0)}%` : '-',
+          cs && Number.isFinite(cs.drift) ? `${(100 * cs.drift).toFixed(0)}%` : '-',
+        ];
+        if (torch) {
+          const pt = find(w.id, 'pytorch', t);
+          row.push(
+            fmtMs(pt?.median),
+            fmt(pt?.gflops),
+            cs && pt ? `${fmt(pt.median / cs.median, 2)}×` : '-',
+          );
+          if (cs && pt) ratios.push(`${w.id} ${t}t: ${versus(cs.median, pt.median, 'PyTorch')}`);
+        }
+        if (ort) {
+          const o = find(w.id, 'onnxruntime', t);
+          row.push(fmtMs(o?.median), cs && o ? `${fmt(o.median / cs.median, 2)}×` : '-');
+          if (cs && o)
+            ratios.push(`${w.id} ${t}t: ${versus(cs.median, o.median, 'onnxruntime-node')}`);
+        }
+        rows2.push(row);
+      }
+    }
+    out.push(table(rows2));
+    out.push('(drift: spread of the per-round medians of cellstate, relative to the median)');
+  }
+
+  if (streams.length) {
+    out.push('', 'Streaming, batch 1, one thread (µs per step from JavaScript):');
+    const head = ['workload', 'cellstate p50', 'p99'];
+    if (ort) head.push('ort p50', 'p99', 'vs ort (p50)');
+    const rows = [head];
+    for (const s of streams) {
+      const cs = find(s.id, 'cellstate', 1);
+      const row = [`${s.id} (L=${s.L} I=${s.I} H=${s.H})`, fmtUs(cs?.p50), fmtUs(cs?.p99)];
+      if (ort) {
+        const o = find(s.id, 'onnxruntime', 1);
+        row.push(fmtUs(o?.p50), fmtUs(o?.p99), cs && o ? `${fmt(o.p50 / cs.p50, 2)}×` : '-');
+        if (cs && o) ratios.push(`${s.id} p50: ${versus(cs.p50, o.p50, 'onnxruntime-node')}`);
+      }
+      rows.push(row);
+    }
+    out.push(table(rows));
+  }
+
+  if (ratios.length)
+    out.push('', 'cellstate against the baselines, same run:', ...ratios.map((r) => `  ${r}`));
+  if (checks.length) {
+    out.push('', 'Same function checked:');
+    for (const c of checks)
+      out.push(
+        `  ${c.what}: max |Δ| ${c.maxAbsDiff.toExponential(1)}${c.maxAbsDiff > 1e-4 ? '  <-- MISMATCH' : ''}`,
+      );
+  }
+
+  // Issue 3's targets.
+  const targets = [];
+  const f1 = find('F1', 'cellstate', 2);
+  const best = Math.min(
+    find('F1', 'pytorch', 2)?.median ?? Infinity,
+    find('F1', 'onnxruntime', 2)?.median ?? Infinity,
+  );
+  if (f1 && Number.isFinite(best))
+    targets.push([
+      'F1 2t vs the faster baseline',
+      `${fmt(best / f1.median, 2)}×`,
+      `≥ ${TARGETS.f1VsBest}×`,
+      best / f1.median >= TARGETS.f1VsBest,
+    ]);
+  const t1 = find('T1', 'cellstate', 2);
+  const t1pt = find('T1', 'pytorch', 2);
+  if (t1 && t1pt)
+    targets.push([
+      'T1 2t vs PyTorch',
+      `${fmt(t1pt.median / t1.median, 2)}×`,
+      `≥ ${TARGETS.t1VsTorch}×`,
+      t1pt.median / t1.median >= TARGETS.t1VsTorch,
+    ]);
+  const t2 = find('T2', 'cellstate', 2);
+  if (t2 && ceiling[2])
+    targets.push([
+      'T2 2t of the ceiling',
+      `${((100 * t2.gflops) / ceiling[2]).toFixed(0)}%`,
+      `≥ ${100 * TARGETS.t2Ceiling}%`,
+      t2.gflops / ceiling[2] >= TARGETS.t2Ceiling,
+    ]);
+  for (const s of streams) {
+    const cs = find(s.id, 'cellstate', 1);
+    if (cs)
+      targets.push([
+        `${s.id} p50`,
+        `${fmtUs(cs.p50)} µs`,
+        `≤ ${TARGETS.p50[s.id]} µs`,
+        cs.p50 * 1e6 <= TARGETS.p50[s.id],
+      ]);
+  }
+  if (targets.length) {
+    out.push('', "Issue 3's targets (information only):");
+    out.push(table(targets.map(([a, b, c, ok]) => [`  ${a}`, b, c, ok ? 'met' : 'not met'])));
+  }
+  console.log(out.join('\n'));
+
+  // The streaming engineer's bench (bench/stream.mjs), when it exists.
+  let streamingReport = null;
+  if (streams.length) streamingReport = await runStreamingBench(opts, notes);
+
+  const loadEnd = os.loadavg()[0];
+  const machine = {
+    cpu: cpuModel(),
+    vectorFlags: cpuVectorFlags(),
+    cores,
+    memoryGiB: +(os.totalmem() / 2 ** 30).toFixed(1),
+    platform: `${process.platform}-${process.arch}`,
+    node: process.version,
+    loadAverage: [+loadStart.toFixed(2), +loadEnd.toFixed(2)],
+  };
+  const date = new Date().toISOString();
+  const summary = [
+    [
+      'machine',
+      `${machine.cpu}, ${cores} cores, ${machine.memoryGiB} GiB, ${machine.platform}, load ${loadStart.toFixed(1)} → ${loadEnd.toFixed(1)}`,
+    ],
+    [
+      'cpu flags',
+      `${machine.vectorFlags.join(' ') || '?'} (a baseline may use AVX-512 where cellstate uses ${runtime.isa})`,
+    ],
+    [
+      'cellstate',
+      `${runtime.version}, isa ${runtime.isa} (of ${(runtime.isas ?? []).join(', ')}), default threads ${runtime.threads}, openmp ${runtime.openmp}`,
+    ],
+    ['node', process.version],
+    [
+      'PyTorch',
+      torch
+        ? `${torch.info.torch} (python ${torch.info.python}, BLAS ${torch.info.blas ?? '?'}, OMP_WAIT_POLICY ${torch.info.waitPolicy}, OPENBLAS_CORETYPE ${torch.info.openblasCoretype ?? 'auto'})`
+        : 'not measured',
+    ],
+    ['onnxruntime-node', ort ? ort.version : 'not measured'],
+    ['date', date],
+    [
+      'duration',
+      `${((Date.now() - started) / 1e3).toFixed(0)} s, ${opts.rounds} round(s); timings are medians, shared machines drift`,
+    ],
+  ];
+  console.log(`\n${table(summary, true)}`);
+  if (notes.length) console.log(`\nNotes:\n${notes.map((n) => `  - ${n}`).join('\n')}`);
+
+  if (opts.json) {
+    const results = ms.map((m) => ({
+      workload: m.group,
+      system: m.system,
+      threads: m.threads,
+      kind: m.kind,
+      flops: m.flops ?? null,
+      medianSeconds: m.median ?? null,
+      gflops: m.gflops ?? null,
+      ceilingFraction:
+        m.gflops && m.kind === 'batch' && ceiling[m.threads] ? m.gflops / ceiling[m.threads] : null,
+      p50Seconds: m.p50 ?? null,
+      p99Seconds: m.p99 ?? null,
+      drift: Number.isFinite(m.drift) ? m.drift : null,
+      error: m.error ?? null,
+      samples: m.kind === 'stream' ? undefined : m.samples,
+      sampleCount: m.samples.length,
+    }));
+    const doc = {
+      date,
+      machine,
+      info: runtime,
+      options: { quick: opts.quick, rounds: opts.rounds, only: [...opts.selected] },
+      ceilingGflops: ceiling,
+      pytorch: torch?.info ?? null,
+      onnxruntime: ort ? { version: ort.version } : null,
+      results,
+      ratios,
+      checks,
+      targets: targets.map(([what, value, target, met]) => ({ what, value, target, met })),
+      streaming: streamingReport,
+      notes,
+    };
+    writeFileSync(opts.json, JSON.stringify(doc, null, 2) + '\n');
+    console.log(`\nwrote ${opts.json}`);
+  } // A failing cellstate measurement fails the run (the CI smoke relies on it); a failing
+  // baseline is only a note.
+  if (ms.some((m) => m.system === 'cellstate' && m.error)) process.exitCode = 1;
+}
+
+function ortOptions(threads, passive) {
+  return {
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+    executionMode: 'sequential',
+    graphOptimizationLevel: 'all',
+    logSeverityLevel: 3,
+    ...(passive ? { extra: { session: { intra_op: { allow_spinning: '0' } } } } : {}),
+  };
+}
+
+// bench/stream.mjs may export benchStreaming({ quick, only }) (latency of single streams, pools
+// and the worker path); its result (any JSON) goes into --json as `streaming`.
+async function runStreamingBench(opts, notes) {
+  let mod;
+  try {
+    mod = await import('./stream.mjs');
+  } catch (e) {
+    if (e.code === 'ERR_MODULE_NOT_FOUND' && e.message.includes('stream.mjs'))
+      notes.push('bench/stream.mjs not present: the streaming bench (pools, worker) was skipped');
+    else notes.push(`bench/stream.mjs failed to load: ${e.message}`);
+    return null;
+  }
+  if (typeof mod.benchStreaming !== 'function') {
+    notes.push('bench/stream.mjs exports no benchStreaming(): the streaming bench was skipped');
+    return null;
+  }
+  console.log('\nStreaming bench (bench/stream.mjs):');
+  try {
+    const result = await mod.benchStreaming({
+      quick: opts.quick,
+      only: [...opts.selected],
+      log: (line) => console.log(`  ${line}`),
+    });
+    const rows = Array.isArray(result) ? result : Array.isArray(result?.rows) ? result.rows : null;
+    if (rows?.length && typeof rows[0] === 'object') {
+      const keys = [...new Set(rows.flatMap((r) => Object.keys(r)))];
+      console.log(
+        table([
+          keys,
+          ...rows.map((r) =>
+            keys.map((k) => (typeof r[k] === 'number' ? +r[k].toPrecision(4) : (r[k] ?? ''))),
+          ),
+        ]),
+      );
+    }
+    return result ?? null;
+  } catch (e) {
+    notes.push(`benchStreaming() failed: ${e.message}`);
+    return null;
+  }
+}
+
+main().catch((e) => {
+  console.error(`bench: ${e.stack ?? e}`);
+  process.exit(1);
+});

@@ -22,6 +22,37 @@ export const ErrorCode = {
   UNSUPPORTED: 'ERR_CELLSTATE_UNSUPPORTED',
   /** An allocation failed (Error; from the native kernel). */
   OOM: 'ERR_CELLSTATE_OOM',
+  /** Training met a NaN or infinite loss or gradient (Error; names the step and the layer). */
+  NON_FINITE: 'ERR_CELLSTATE_NON_FINITE',
+  /** A StreamWorker's thread has exited (closed, terminated or crashed) (Error). */
+  WORKER_EXITED: 'ERR_CELLSTATE_WORKER_EXITED',
+  // Files (lib/io): each a CellstateError naming the tensor, offset or field that is wrong.
+  /** The file or buffer ends before its header or a tensor's data does. */
+  FILE_TRUNCATED: 'ERR_CELLSTATE_FILE_TRUNCATED',
+  /** The 8-byte header length is impossible (longer than the file, or than 100 MB). */
+  FILE_HEADER_LENGTH: 'ERR_CELLSTATE_FILE_HEADER_LENGTH',
+  /** The header is not valid JSON, or an entry lacks or mistypes dtype, shape or data_offsets. */
+  FILE_HEADER: 'ERR_CELLSTATE_FILE_HEADER',
+  /** data_offsets out of range, overlapping, leaving a gap, or not covering the data. */
+  FILE_OFFSETS: 'ERR_CELLSTATE_FILE_OFFSETS',
+  /** A dtype cellstate cannot read (it reads F32, F64, F16 and BF16). */
+  FILE_DTYPE: 'ERR_CELLSTATE_FILE_DTYPE',
+  /** A tensor's shape disagrees with its byte size or with the model's parameter. */
+  FILE_SHAPE: 'ERR_CELLSTATE_FILE_SHAPE',
+  /** A parameter the model needs is not in the file. */
+  FILE_MISSING_TENSOR: 'ERR_CELLSTATE_FILE_MISSING_TENSOR',
+  /** The file holds a tensor the model has no parameter for. */
+  FILE_UNKNOWN_TENSOR: 'ERR_CELLSTATE_FILE_UNKNOWN_TENSOR',
+  /** The file's format version is newer than this cellstate reads. */
+  FILE_VERSION: 'ERR_CELLSTATE_FILE_VERSION',
+  /** The stored or given configuration is broken, invalid, or cannot be inferred. */
+  FILE_CONFIG: 'ERR_CELLSTATE_FILE_CONFIG',
+  /** The data does not match the checksum recorded when the file was saved. */
+  FILE_CHECKSUM: 'ERR_CELLSTATE_FILE_CHECKSUM',
+  /** An ONNX file that does not decode, or whose graph is malformed. */
+  ONNX_INVALID: 'ERR_CELLSTATE_ONNX_INVALID',
+  /** An ONNX node, attribute or model option that has no counterpart on the other side. */
+  ONNX_UNSUPPORTED: 'ERR_CELLSTATE_ONNX_UNSUPPORTED',
 } as const;
 
 /** One of the values of {@link ErrorCode}. */

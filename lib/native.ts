@@ -1,9 +1,13 @@
-// Locates and loads the native addon (cellstate.node).
+// Locates and loads the native addon (cellstate.node). There is no install script: the npm
+// package carries prebuilt binaries, found at run time.
 //
 // Search order:
-//   1. CELLSTATE_BINARY: path to a .node file, used as is (for testing a particular build).
-//   2. node-gyp-build on the package root: build/Release, build/Debug, then
-//      prebuilds/<platform>-<arch>/ (CELLSTATE_PREBUILD may name another package-like folder).
+//   1. CELLSTATE_BINARY: path to a .node file, used as is (a build made elsewhere, or a
+//      particular build under test).
+//   2. node-gyp-build on the package root: build/Release, build/Debug (a build from source),
+//      then prebuilds/<platform>-<arch>/cellstate.napi.glibc.node (the published binaries;
+//      CELLSTATE_PREBUILD may name another package-like folder).
+import { readdirSync } from 'node:fs';
 import path from 'node:path';
 
 // node-gyp-build ships no types; this is the one function it exports.
@@ -13,13 +17,35 @@ const packageRoot = path.join(__dirname, '..');
 
 let cached: any;
 
-function buildHint(): string {
+/** "glibc 2.36", "musl or another libc" on Linux; "" elsewhere. Only called on failure. */
+function libc(): string {
+  if (process.platform !== 'linux') return '';
+  const header = (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } })
+    ?.header;
+  return header?.glibcVersionRuntime ? `glibc ${header.glibcVersionRuntime}` : 'not glibc';
+}
+
+/** The <platform>-<arch> folders under prebuilds/, e.g. "linux-arm64, linux-x64". */
+function shipped(): string {
+  try {
+    const dirs = readdirSync(path.join(packageRoot, 'prebuilds')).sort();
+    return dirs.length > 0 ? `${dirs.join(', ')} (glibc >= 2.17)` : 'none';
+  } catch {
+    return 'none';
+  }
+}
+
+function buildHint(override: string | undefined): string {
+  const c = libc();
+  const from = override ? ` from CELLSTATE_BINARY=${override}` : '';
   return (
-    `The cellstate native addon could not be loaded for platform ${process.platform}, ` +
-    `arch ${process.arch} (Node ${process.versions.node}, Node-API ${process.versions.napi}). ` +
-    `Build it from source: run \`npm run build:native\` ` +
-    `in ${packageRoot} (needs cmake >= 3.19 and a C++17 compiler), or set CELLSTATE_BINARY to ` +
-    `the path of a cellstate.node file.`
+    `cellstate: cannot load the native addon${from} for platform ${process.platform}, ` +
+    `arch ${process.arch}${c ? ` (${c})` : ''}, Node ${process.versions.node}, ` +
+    `Node-API ${process.versions.napi}. Prebuilt binaries in this package: ${shipped()}. ` +
+    `Build it from source with\n` +
+    `    node ${JSON.stringify(path.join(packageRoot, 'scripts', 'build-native.mjs'))}\n` +
+    `(needs CMake >= 3.19 and a C++17 compiler), or set CELLSTATE_BINARY to the path of a ` +
+    `cellstate.node built elsewhere.`
   );
 }
 
@@ -35,9 +61,8 @@ export function loadNative(): any {
       cached = nodeGypBuild(packageRoot);
     }
   } catch (cause) {
-    const detail = cause instanceof Error ? cause.message : String(cause);
-    const what = override ? `CELLSTATE_BINARY=${override}: ` : '';
-    throw new Error(`${what}${buildHint()}\nCause: ${detail}`, { cause });
+    const detail = cause instanceof Error ? cause.message.trim() : String(cause);
+    throw new Error(`${buildHint(override)}\nCause: ${detail}`, { cause });
   }
   return cached;
 }

@@ -4,7 +4,10 @@
 // never downloads anything: Node-API headers come from this node's own include/node (or the
 // node-api-headers package when present), napi.h from the node-addon-api dependency.
 //
-//   node scripts/build-native.mjs [--debug] [-DNAME=VALUE ...]
+//   node scripts/build-native.mjs [--debug] [--build-dir=DIR] [-DNAME=VALUE ...]
+//
+// --build-dir: the CMake build folder (default build/; the addon lands in DIR/Release).
+// scripts/prebuild.mjs uses it with -DCMAKE_TOOLCHAIN_FILE=... to cross-compile.
 //
 // Environment: CELLSTATE_NODE_API_INCLUDE (folder of node_api.h), CMAKE_BUILD_PARALLEL_LEVEL.
 import { spawnSync } from 'node:child_process';
@@ -19,7 +22,10 @@ const require = createRequire(path.join(root, 'package.json'));
 const args = process.argv.slice(2);
 const config = args.includes('--debug') ? 'Debug' : 'Release';
 const extra = args.filter((a) => a.startsWith('-D'));
-const buildDir = path.join(root, 'build');
+const buildDirArg = args.find((a) => a.startsWith('--build-dir='));
+const buildDir = buildDirArg
+  ? path.resolve(buildDirArg.slice('--build-dir='.length))
+  : path.join(root, 'build');
 
 function fail(message) {
   console.error(`cellstate: ${message}`);

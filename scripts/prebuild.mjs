@@ -1,29 +1,94 @@
 #!/usr/bin/env node
-// Builds the addon for this machine and stores it where node-gyp-build looks in a published
-// package: prebuilds/<platform>-<arch>/cellstate.napi[.<libc>].node (Node-API, so one binary
-// serves every Node version). prebuildify is not used: it drives node-gyp only and fetches
-// Node headers, while this project builds with CMake from local headers.
+// Builds the prebuilt binaries that go into the npm package, where node-gyp-build finds them at
+// run time: prebuilds/<platform>-<arch>/cellstate.napi.glibc.node (tags: Node-API, so one
+// binary serves every Node and Electron version; glibc, so musl systems do not pick it).
+//
+//   node scripts/prebuild.mjs [--target=linux-x64|linux-arm64 ...]    (npm run prebuilds)
+//
+// On a linux-x64 host the default targets are linux-x64 (native) and linux-arm64 (cross-
+// compiled with Debian's g++-aarch64-linux-gnu through cmake/aarch64-toolchain.cmake, the
+// toolchain that scripts/test-cpp.sh --aarch64 tests under qemu); elsewhere the host only.
+// Each target builds with CMake in build-prebuild/<target>/ (scripts/build-native.mjs: Release,
+// static libstdc++/libgcc, the glibc compatibility shim, no -march), is stripped and then
+// checked by scripts/check-binary.mjs (dependencies, glibc symbol versions, exports).
+//
+// prebuildify is not used: it drives node-gyp (and downloads Node headers), while this project
+// builds with CMake from local headers; placing the CMake output under the names node-gyp-build
+// expects is all prebuildify would add.
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync } from 'node:fs';
+import { copyFileSync, mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const built = spawnSync(process.execPath, [path.join(root, 'scripts', 'build-native.mjs')], {
-  stdio: 'inherit',
-});
-if (built.status !== 0) process.exit(built.status ?? 1);
+const host = `${process.platform}-${process.arch}`;
 
-const tags = ['cellstate', 'napi'];
-if (process.platform === 'linux') {
-  tags.push(process.report.getReport().header.glibcVersionRuntime ? 'glibc' : 'musl');
+// How to cross-compile each target from a linux-x64 host: CMake definitions, strip, compiler.
+const recipes = {
+  'linux-x64': { cmake: [], strip: 'strip', compiler: 'g++' },
+  'linux-arm64': {
+    cmake: [`-DCMAKE_TOOLCHAIN_FILE=${path.join(root, 'cmake', 'aarch64-toolchain.cmake')}`],
+    strip: 'aarch64-linux-gnu-strip',
+    compiler: 'aarch64-linux-gnu-g++',
+    apt: 'g++-aarch64-linux-gnu',
+  },
+};
+
+function fail(message) {
+  console.error(`cellstate prebuild: ${message}`);
+  process.exit(1);
 }
-const dir = path.join(root, 'prebuilds', `${process.platform}-${process.arch}`);
-const file = path.join(dir, `${tags.join('.')}.node`);
-mkdirSync(dir, { recursive: true });
-copyFileSync(path.join(root, 'build', 'Release', 'cellstate.node'), file);
-if (process.platform !== 'win32') {
-  const strip = spawnSync('strip', ['--strip-unneeded', file], { stdio: 'inherit' });
-  if (strip.error) console.warn(`cellstate: strip not run (${strip.error.message})`);
+
+function run(cmd, args) {
+  console.log(`> ${cmd} ${args.join(' ')}`);
+  const r = spawnSync(cmd, args, { stdio: 'inherit', cwd: root });
+  if (r.error) fail(`cannot run ${cmd}: ${r.error.message}`);
+  if (r.status !== 0) fail(`${cmd} failed with status ${r.status}`);
 }
-console.log(`cellstate: wrote ${path.relative(root, file)}`);
+
+function has(cmd) {
+  return !spawnSync(cmd, ['--version'], { stdio: 'ignore' }).error;
+}
+
+const asked = process.argv
+  .slice(2)
+  .filter((a) => a.startsWith('--target='))
+  .map((a) => a.slice('--target='.length));
+const unknown = process.argv.slice(2).filter((a) => !a.startsWith('--target='));
+if (unknown.length > 0) fail(`unknown argument ${unknown[0]} (use --target=<platform>-<arch>)`);
+const targets = asked.length > 0 ? asked : host === 'linux-x64' ? Object.keys(recipes) : [host];
+
+for (const target of targets) {
+  const recipe = recipes[target];
+  const native = target === host;
+  if (!native && (!recipe || host !== 'linux-x64'))
+    fail(`cannot build ${target} on ${host} (cross-compiling is set up for linux-x64 hosts only)`);
+  if (!native && !has(recipe.compiler))
+    fail(
+      `${recipe.compiler} not found: install it (apt-get install ${recipe.apt}) ` +
+        `or build the host only with --target=${host}`,
+    );
+
+  const buildDir = path.join(root, 'build-prebuild', target);
+  run(process.execPath, [
+    path.join(root, 'scripts', 'build-native.mjs'),
+    `--build-dir=${buildDir}`,
+    ...(native ? [] : recipe.cmake),
+  ]);
+
+  const dir = path.join(root, 'prebuilds', target);
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  const tags = ['cellstate', 'napi'];
+  if (target.startsWith('linux-')) tags.push('glibc');
+  const file = path.join(dir, `${tags.join('.')}.node`);
+  copyFileSync(path.join(buildDir, 'Release', 'cellstate.node'), file);
+  if (process.platform === 'linux')
+    run(native ? 'strip' : recipe.strip, ['--strip-unneeded', file]);
+  else if (process.platform === 'darwin') run('strip', ['-x', file]);
+  // On x86-64 also: AVX instructions only inside the dispatched AVX2 kernels.
+  const containment = target === 'linux-x64' ? [`--build-dir=${buildDir}`] : [];
+  if (process.platform === 'linux')
+    run(process.execPath, [path.join(root, 'scripts', 'check-binary.mjs'), ...containment, file]);
+  console.log(`cellstate prebuild: wrote ${path.relative(root, file)}`);
+}

@@ -46,7 +46,8 @@ void Run(const Work& w, const Engine& e) {
   if (!Layer<float>::Create(c, e, &layer).ok()) return;
   std::mt19937 rng(1);
   std::uniform_real_distribution<float> u(-0.1f, 0.1f);
-  for (size_t i = 0; i < cellstate::ParamCount(c); ++i) layer->param_data()[i] = u(rng);
+  const size_t np = cellstate::ParamCount(c);
+  for (size_t i = 0; i < np; ++i) layer->param_data()[i] = u(rng);
   layer->ParamsChanged();
   const int G = c.gates();
   if (w.stream) {

@@ -6,19 +6,26 @@
 #include <vector>
 
 #include "args.h"
+#include "matmul.h"
 #include "native_layer.h"
 #include "status.h"
+#include "stream.h"
 
 namespace cellstate_node {
 
 Addon::Addon(Napi::Env env, Napi::Object exports) {
   MakeEngine(std::clamp(cellstate::DefaultThreads(), 1, kMaxThreads));
-  DefineAddon(exports,
-              {
-                  InstanceMethod("info", &Addon::Info, napi_enumerable),
-                  InstanceMethod("setNumThreads", &Addon::SetNumThreads, napi_enumerable),
-                  InstanceValue("NativeLayer", NativeLayer::DefineClass(env), napi_enumerable),
-              });
+  DefineAddon(
+      exports,
+      {
+          InstanceMethod("info", &Addon::Info, napi_enumerable),
+          InstanceMethod("setNumThreads", &Addon::SetNumThreads, napi_enumerable),
+          InstanceValue("NativeLayer", NativeLayer::DefineClass(env), napi_enumerable),
+          InstanceValue("NativeStream", NativeStream::DefineClass(env), napi_enumerable),
+          InstanceValue("NativeSnapshot", NativeSnapshot::DefineClass(env), napi_enumerable),
+          InstanceValue("matmul", Napi::Function::New(env, Matmul, "matmul"), napi_enumerable),
+          InstanceValue("PackedMatrix", PackedMatrix::DefineClass(env), napi_enumerable),
+      });
 }
 
 void Addon::MakeEngine(int threads) {

@@ -343,7 +343,18 @@ class LayerWorker : public Napi::AsyncWorker {
   Status status_;
 };
 
+// Marks NativeLayer objects, so SharedState never unwraps another class's object as one.
+constexpr napi_type_tag kNativeLayerTag = {0x6365'6c6c'7374'6174ULL, 0x4e61'7469'7665'4c61ULL};
+
 }  // namespace
+
+std::shared_ptr<LayerState> NativeLayer::SharedState(const Napi::Value& v, const char* name,
+                                                     const char* where) {
+  if (!v.IsObject() || !v.As<Napi::Object>().CheckTypeTag(&kNativeLayerTag))
+    throw CodedError(v.Env(), ErrorKind::kTypeError, kCodeInvalidArg,
+                     std::string(where) + ": " + name + " must be a NativeLayer");
+  return Unwrap(v.As<Napi::Object>())->state_;
+}
 
 Napi::Function NativeLayer::DefineClass(Napi::Env env) {
   return ObjectWrap<NativeLayer>::DefineClass(
@@ -376,6 +387,7 @@ NativeLayer::NativeLayer(const Napi::CallbackInfo& info)
     status = cellstate::Layer<float>::Create(cfg, addon->engine(env, where), &state_->layer);
     if (!status.ok()) throw StatusError(env, status, where);
     state_->engine_generation = addon->generation();
+    info.This().As<Napi::Object>().TypeTag(&kNativeLayerTag);
     return env.Undefined();
   });
 }

@@ -46,6 +46,11 @@ class NativeLayer : public Napi::ObjectWrap<NativeLayer> {
   static Napi::Function DefineClass(Napi::Env env);
   explicit NativeLayer(const Napi::CallbackInfo& info);
 
+  // The state behind a NativeLayer object (checked by a type tag), shared with the streams that
+  // step on it (stream.cc). Throws a TypeError naming `name` when v is not a NativeLayer.
+  static std::shared_ptr<LayerState> SharedState(const Napi::Value& v, const char* name,
+                                                 const char* where);
+
  private:
   Napi::Value ParamTable(const Napi::CallbackInfo& info);
   Napi::Value ParamCount(const Napi::CallbackInfo& info);

@@ -23,6 +23,8 @@ import {
 import { OptionReader } from '../options';
 import { Random, randomSeed } from '../random';
 import { Tensor, type TensorLike, toTensor } from '../tensor';
+import { StreamPool, type StreamPoolOptions } from '../stream/pool';
+import { Stream, type StreamOptions } from '../stream/stream';
 
 /** Largest inputSize, hiddenSize and projSize (the kernel's limit). */
 export const MAX_SIZE = 1 << 20;
@@ -530,6 +532,20 @@ export abstract class Recurrent<C extends RecurrentConfig = RecurrentConfig> {
       throw withCallerStack(error, caller);
     }
     return call.result;
+  }
+
+  /**
+   * One time step at a time of `batch` independent sequences (one-direction layers only): see
+   * Stream. Streams share this layer's weights (setParameters applies to them from their next
+   * step) and may step while forwardAsync / backwardAsync runs.
+   */
+  stream(opts?: StreamOptions): Stream {
+    return new Stream(this, this.native, opts);
+  }
+
+  /** Independent streaming sessions stepped together as one batch: see StreamPool. */
+  streamPool(opts?: StreamPoolOptions): StreamPool {
+    return new StreamPool(this, this.native, opts);
   }
 
   private checkIdle(where: string): void {

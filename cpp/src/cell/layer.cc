@@ -829,7 +829,9 @@ Status Layer<T>::Impl::Step(int B, const T* x, T* state, T* scratch, T* out) con
   double flops = 0;
   for (int l = 0; l < L; ++l)
     flops += 2.0 * B * GH * ((l ? R : cfg.input_size) + R + (P ? H : 0));
-  Parallel(engine.pool.get(), Threads(flops), std::is_same<T, float>::value, [&](Part p) {
+  // A single step has two to four barriers and microseconds of work: it takes threads only
+  // when it is much larger than a step of a sequence needs (a pool of many streams).
+  Parallel(engine.pool.get(), Threads(flops / 8), std::is_same<T, float>::value, [&](Part p) {
     const T* xin = x;
     for (int l = 0; l < L; ++l) {
       const Unit& u = units[l];
