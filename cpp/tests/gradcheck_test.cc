@@ -1,0 +1,209 @@
+// Central finite differences in double on Layer<double> (reference kernels) against Backward,
+// on 40 random small configurations covering every option of CELLS.md. The loss is
+// L = Σ output⊙dOut + Σ hN⊙dhN + Σ cN⊙dcN with random upstream gradients; every element of dx,
+// dh0, dc0 and of every parameter is checked.
+#include <cmath>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "layer_util.h"
+#include "test_util.h"
+
+namespace {
+
+using namespace cstest;
+
+// Step and tolerance: central differences have truncation error O(eps²·L''') ≈ 1e-12 and
+// rounding error O(1e-16·|L|/eps) ≈ 1e-9 here, far below the tolerance of 1e-6·max(1, |g|).
+// ReLU has a kink at 0; with random values a pre-activation within eps of 0 is improbable.
+constexpr double kEps = 1e-6;
+constexpr double kTol = 1e-6;
+
+double Dot(const std::vector<double>& a, const std::vector<double>& b) {
+  double s = 0;
+  for (size_t i = 0; i < a.size() && i < b.size(); ++i) s += a[i] * b[i];
+  return s;
+}
+
+class LossFn {
+ public:
+  LossFn(const Problem& p, cellstate::Layer<double>* layer) : p_(p), layer_(layer) {
+    const Dims d = DimsOf(p.cfg, p.T, p.B);
+    out_.resize(d.out);
+    hn_.resize(d.h);
+    cn_.resize(d.c);
+  }
+  // Inference forward with explicit (possibly zero) initial states.
+  double operator()(const std::vector<double>& x, const std::vector<double>& h0,
+                    const std::vector<double>& c0) {
+    cellstate::ForwardArgs fa;
+    fa.seq_len = p_.T;
+    fa.batch = p_.B;
+    fa.batch_first = p_.batch_first;
+    fa.x = x.data();
+    fa.h0 = h0.data();
+    fa.c0 = c0.empty() ? nullptr : c0.data();
+    fa.lengths = PtrOrNull(p_.lengths);
+    fa.train = false;
+    fa.output = out_.data();
+    fa.h_n = hn_.data();
+    fa.c_n = cn_.empty() ? nullptr : cn_.data();
+    cellstate::Status s = layer_->Forward(fa);
+    if (!s.ok()) {
+      ok_ = false;
+      return NAN;
+    }
+    return Dot(out_, p_.d_output) + Dot(hn_, p_.d_hn) + Dot(cn_, p_.d_cn);
+  }
+  bool ok() const { return ok_; }
+  const std::vector<double>& output() const { return out_; }
+
+ private:
+  const Problem& p_;
+  cellstate::Layer<double>* layer_;
+  std::vector<double> out_, hn_, cn_;
+  bool ok_ = true;
+};
+
+// Tracks the worst disagreement of one gradient tensor and reports it once.
+struct Worst {
+  std::string what;
+  double excess = 0;
+  size_t index = 0;
+  double fd = 0, an = 0;
+  void Add(size_t i, double fd_v, double an_v) {
+    double e = std::fabs(fd_v - an_v) / (kTol * std::max(1.0, std::fabs(an_v)));
+    if (!(e <= excess)) {  // also catches NaN
+      if (std::isnan(e)) e = INFINITY;
+      excess = e;
+      index = i;
+      fd = fd_v;
+      an = an_v;
+    }
+  }
+  void Report(const char* file, int line, const std::vector<int>& shape) const {
+    if (Suite::Get().stats_enabled()) Suite::Get().Stat(what, excess);
+    if (excess > 1.0)
+      Suite::Get().Fail(file, line,
+                        what + ": finite difference " + Num(fd) + " vs backward " + Num(an) +
+                            " at " + IndexString(index, shape) + " (|diff| " +
+                            Num(std::fabs(fd - an)) + ", " + Num(excess) + "x the tolerance)");
+  }
+};
+
+void GradCheck(const Problem& p) {
+  const Dims d = DimsOf(p.cfg, p.T, p.B);
+  Result<double> an;
+  Run<double>(p, RefEngineDouble(), &an);
+  if (!CHECK_OK(an.create) || !CHECK_OK(an.forward) || !CHECK_OK(an.backward)) return;
+
+  std::unique_ptr<cellstate::Layer<double>> layer;
+  if (!CHECK_OK(cellstate::Layer<double>::Create(p.cfg, RefEngineDouble(), &layer))) return;
+  double* pd = layer->param_data();
+  std::vector<double> params = p.params;
+  for (size_t i = 0; i < params.size(); ++i) pd[i] = params[i];
+  layer->ParamsChanged();
+  LossFn loss(p, layer.get());
+
+  std::vector<double> x = p.x;
+  std::vector<double> h0 = p.h0.empty() ? std::vector<double>(d.h, 0.0) : p.h0;
+  std::vector<double> c0 = p.c0.empty() ? std::vector<double>(d.c, 0.0) : p.c0;
+
+  // The inference forward (explicit zero states for null ones) equals the training forward.
+  loss(x, h0, c0);
+  if (!CHECK(loss.ok())) return;
+  {
+    Tol t;
+    t.abs = 1e-14;
+    t.rel = 1e-14;
+    CHECK_TENSOR("output (train=false vs train=true)", loss.output().data(), an.output.data(),
+                 an.output.size(), t);
+  }
+
+  auto fd_vec = [&](std::vector<double>* v, size_t i) {
+    const double saved = (*v)[i];
+    (*v)[i] = saved + kEps;
+    const double lp = loss(x, h0, c0);
+    (*v)[i] = saved - kEps;
+    const double lm = loss(x, h0, c0);
+    (*v)[i] = saved;
+    return (lp - lm) / (2 * kEps);
+  };
+  auto check_vec = [&](const char* name, std::vector<double>* v, const std::vector<double>& g,
+                       const std::vector<int>& shape) {
+    Worst w{name};
+    for (size_t i = 0; i < v->size(); ++i) w.Add(i, fd_vec(v, i), g[i]);
+    w.Report(__FILE__, __LINE__, shape);
+  };
+  const std::vector<int> xs =
+      p.batch_first ? std::vector<int>{d.B, d.T, d.I} : std::vector<int>{d.T, d.B, d.I};
+  check_vec("dx", &x, an.dx, xs);
+  check_vec("dh0", &h0, an.dh0, {d.L * d.D, d.B, d.R});
+  if (d.lstm) check_vec("dc0", &c0, an.dc0, {d.L * d.D, d.B, d.H});
+
+  for (const auto& info : cellstate::ParamTable(p.cfg)) {
+    Worst w{"grad " + info.name};
+    for (size_t k = 0; k < info.size; ++k) {
+      const size_t i = info.offset + k;
+      const double saved = pd[i];
+      pd[i] = saved + kEps;
+      layer->ParamsChanged();
+      const double lp = loss(x, h0, c0);
+      pd[i] = saved - kEps;
+      layer->ParamsChanged();
+      const double lm = loss(x, h0, c0);
+      pd[i] = saved;
+      layer->ParamsChanged();
+      w.Add(k, (lp - lm) / (2 * kEps), an.grads[i]);
+    }
+    w.Report(__FILE__, __LINE__, info.shape);
+  }
+  CHECK(loss.ok());
+
+  // dx is exactly 0 at padded steps.
+  for (int b = 0; b < (p.lengths.empty() ? 0 : p.B); ++b)
+    for (int t = p.lengths[b]; t < p.T; ++t)
+      for (int i = 0; i < d.I; ++i)
+        CHECK_MSG(an.dx[SeqOffset(t, b, p.T, p.B, d.I, p.batch_first) + i] == 0.0,
+                  "dx at padded t=" << t << " b=" << b);
+}
+
+}  // namespace
+
+int main() {
+  Suite& suite = Suite::Get();
+  suite.SetName("gradcheck_test");
+  Rng rng(0x5eed0001);
+
+  // Every flavor once, GRU and RNN flavors twice more, then random LSTM flavors: 40 cases.
+  const std::vector<Flavor> flavors = AllFlavors();
+  std::vector<Flavor> plan = flavors;
+  for (const Flavor& f : flavors)
+    if (f.cfg.cell != Cell::kLSTM) {
+      plan.push_back(f);
+      plan.push_back(f);
+    }
+  while (plan.size() < 40) {
+    const Flavor& f = rng.Pick(flavors);
+    if (f.cfg.cell == Cell::kLSTM) plan.push_back(f);
+  }
+
+  for (size_t k = 0; k < plan.size(); ++k) {
+    const Flavor& fl = plan[k];
+    Config cfg = fl.cfg;
+    cfg.num_layers = 1 + static_cast<int>(k % 3);
+    cfg.bidirectional = (k / 3) % 2 == 1;
+    cfg.input_size = rng.Int(1, 6);
+    cfg.hidden_size = rng.Int(fl.proj ? 2 : 1, 6);
+    if (fl.proj) cfg.proj_size = rng.Int(1, cfg.hidden_size - 1);
+    cfg.dropout = 0.f;
+    // Mostly T >= 2 so that every case has a recurrence to differentiate through.
+    const int T = k % 7 == 3 ? 1 : rng.Int(2, 5), B = rng.Int(1, 3);
+    const bool batch_first = rng.Coin(), lengths = rng.Coin(0.6), h0 = rng.Coin(0.6),
+               c0 = rng.Coin(0.6);
+    const Problem p = RandomProblem(cfg, T, B, batch_first, lengths, h0, c0, 0.6, &rng);
+    RunCase("#" + std::to_string(k) + " " + fl.name + ": " + Describe(p), [&] { GradCheck(p); });
+  }
+  return suite.Finish();
+}

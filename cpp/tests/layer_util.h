@@ -1,0 +1,369 @@
+// Running a Layer<T> on one problem (inputs, parameters and upstream gradients in double) and
+// collecting every result, the engines under test, and the option flavors of CELLS.md.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "cellstate/cellstate.h"
+#include "dispatch/pool.h"
+#include "kernels.h"
+#include "test_util.h"
+
+namespace cstest {
+
+using cellstate::Cell;
+using cellstate::Config;
+using cellstate::Engine;
+
+// ---- sizes -------------------------------------------------------------------------------
+
+struct Dims {
+  int T, B, I, H, R, L, D;
+  size_t x, out, h, c;  // element counts
+  bool lstm;
+};
+
+inline Dims DimsOf(const Config& c, int T, int B) {
+  Dims d;
+  d.T = T;
+  d.B = B;
+  d.I = c.input_size;
+  d.H = c.hidden_size;
+  d.lstm = c.cell == Cell::kLSTM;
+  d.R = (d.lstm && c.proj_size > 0) ? c.proj_size : c.hidden_size;
+  d.L = c.num_layers;
+  d.D = c.bidirectional ? 2 : 1;
+  d.x = static_cast<size_t>(T) * B * d.I;
+  d.out = static_cast<size_t>(T) * B * d.D * d.R;
+  d.h = static_cast<size_t>(d.L) * d.D * B * d.R;
+  d.c = d.lstm ? static_cast<size_t>(d.L) * d.D * B * d.H : 0;
+  return d;
+}
+
+// Offset of step t of sequence b in a [T,B,F] or [B,T,F] tensor.
+inline size_t SeqOffset(int t, int b, int T, int B, int F, bool batch_first) {
+  return batch_first ? (static_cast<size_t>(b) * T + t) * F : (static_cast<size_t>(t) * B + b) * F;
+}
+
+// ---- one problem, one run -----------------------------------------------------------------
+
+struct Problem {
+  Config cfg;
+  int T = 1, B = 1;
+  bool batch_first = false;
+  std::vector<int32_t> lengths;  // empty: null (all T)
+  std::vector<double> x;
+  std::vector<double> h0, c0;                // empty: null (zeros)
+  std::vector<double> params;                // flat, ParamTable order
+  std::vector<double> d_output, d_hn, d_cn;  // empty: null
+};
+
+template <typename T>
+struct Result {
+  cellstate::Status create, forward, backward;
+  std::vector<T> output, hn, cn;
+  std::vector<T> dx, dh0, dc0, grads;
+  bool ok() const { return create.ok() && forward.ok() && backward.ok(); }
+};
+
+template <typename T>
+std::vector<T> Cast(const std::vector<double>& v) {
+  return std::vector<T>(v.begin(), v.end());
+}
+
+template <typename T>
+const T* PtrOrNull(const std::vector<T>& v) {
+  return v.empty() ? nullptr : v.data();
+}
+
+// Creates a Layer<T> on engine e, sets the parameters, ZeroGrad (over a NaN-poisoned gradient
+// buffer), a training forward and (when backward) Backward. Output buffers are NaN-poisoned so
+// that an element the kernel forgets to write shows up.
+template <typename T>
+void Run(const Problem& p, const Engine& e, Result<T>* r, bool backward = true) {
+  const T kNaN = std::numeric_limits<T>::quiet_NaN();
+  const Dims d = DimsOf(p.cfg, p.T, p.B);
+  std::unique_ptr<cellstate::Layer<T>> layer;
+  r->create = cellstate::Layer<T>::Create(p.cfg, e, &layer);
+  if (!r->create.ok()) return;
+  if (!layer) {
+    r->create = cellstate::Status::Error(cellstate::Code::kOutOfMemory, "Create returned no layer");
+    return;
+  }
+  const size_t np = cellstate::ParamCount(p.cfg);
+  if (np != p.params.size()) {
+    r->create = cellstate::Status::Error(
+        cellstate::Code::kInvalidArgument,
+        "test: ParamCount " + std::to_string(np) + " != " + std::to_string(p.params.size()));
+    return;
+  }
+  T* pd = layer->param_data();
+  for (size_t i = 0; i < np; ++i) pd[i] = static_cast<T>(p.params[i]);
+  layer->ParamsChanged();
+  T* gd = layer->grad_data();
+  for (size_t i = 0; i < np; ++i) gd[i] = kNaN;
+  layer->ZeroGrad();
+
+  std::vector<T> x = Cast<T>(p.x), h0 = Cast<T>(p.h0), c0 = Cast<T>(p.c0);
+  r->output.assign(d.out, kNaN);
+  r->hn.assign(d.h, kNaN);
+  r->cn.assign(d.c, kNaN);
+  cellstate::ForwardArgs fa;
+  fa.seq_len = p.T;
+  fa.batch = p.B;
+  fa.batch_first = p.batch_first;
+  fa.x = x.data();
+  fa.h0 = PtrOrNull(h0);
+  fa.c0 = PtrOrNull(c0);
+  fa.lengths = PtrOrNull(p.lengths);
+  fa.train = backward;
+  fa.output = r->output.data();
+  fa.h_n = r->hn.data();
+  fa.c_n = d.lstm ? r->cn.data() : nullptr;
+  r->forward = layer->Forward(fa);
+  if (!r->forward.ok() || !backward) return;
+
+  std::vector<T> dout = Cast<T>(p.d_output), dhn = Cast<T>(p.d_hn), dcn = Cast<T>(p.d_cn);
+  r->dx.assign(d.x, kNaN);
+  r->dh0.assign(d.h, kNaN);
+  r->dc0.assign(d.c, kNaN);
+  cellstate::BackwardArgs ba;
+  ba.d_output = PtrOrNull(dout);
+  ba.d_h_n = PtrOrNull(dhn);
+  ba.d_c_n = PtrOrNull(dcn);
+  ba.d_x = r->dx.data();
+  ba.d_h0 = r->dh0.data();
+  ba.d_c0 = d.lstm ? r->dc0.data() : nullptr;
+  r->backward = layer->Backward(ba);
+  if (!r->backward.ok()) return;
+  r->grads.assign(layer->grad_data(), layer->grad_data() + np);
+}
+
+// Output rows and dx rows at padded steps t >= len_b must be exactly 0 (CELLS.md).
+template <typename T>
+bool CheckPadding(const Problem& p, const Result<T>& r, const std::string& what = "") {
+  if (p.lengths.empty()) return true;
+  const Dims d = DimsOf(p.cfg, p.T, p.B);
+  const int F = d.D * d.R;
+  for (int b = 0; b < p.B; ++b) {
+    for (int t = p.lengths[b]; t < p.T; ++t) {
+      const size_t xo = SeqOffset(t, b, p.T, p.B, d.I, p.batch_first);
+      for (int i = 0; i < d.I && !r.dx.empty(); ++i) {
+        if (r.dx[xo + i] != T(0)) {
+          CSTEST_FAIL(what + "dx is " + Num(static_cast<double>(r.dx[xo + i])) +
+                      ", not 0, at padded t=" + std::to_string(t) + " b=" + std::to_string(b) +
+                      " i=" + std::to_string(i));
+          return false;
+        }
+      }
+      const size_t oo = SeqOffset(t, b, p.T, p.B, F, p.batch_first);
+      for (int i = 0; i < F; ++i) {
+        if (r.output[oo + i] != T(0)) {
+          CSTEST_FAIL(what + "output is " + Num(static_cast<double>(r.output[oo + i])) +
+                      ", not 0, at padded t=" + std::to_string(t) + " b=" + std::to_string(b) +
+                      " k=" + std::to_string(i));
+          return false;
+        }
+      }
+    }
+  }
+  return true;
+}
+
+// Random inputs, parameters (uniform in ±param_scale) and upstream gradients for cfg.
+inline Problem RandomProblem(const Config& cfg, int T, int B, bool batch_first, bool lengths,
+                             bool h0, bool c0, double param_scale, Rng* rng) {
+  Problem p;
+  p.cfg = cfg;
+  p.T = T;
+  p.B = B;
+  p.batch_first = batch_first;
+  const Dims d = DimsOf(cfg, T, B);
+  if (lengths)
+    for (int b = 0; b < B; ++b) p.lengths.push_back(rng->Int(1, T));
+  p.x = rng->Vec(d.x);
+  if (h0) p.h0 = rng->Vec(d.h);
+  if (c0 && d.lstm) p.c0 = rng->Vec(d.c);
+  p.params = rng->Vec(cellstate::ParamCount(cfg), -param_scale, param_scale);
+  p.d_output = rng->Vec(d.out);
+  p.d_hn = rng->Vec(d.h);
+  if (d.lstm) p.d_cn = rng->Vec(d.c);
+  return p;
+}
+
+// ---- engines ----------------------------------------------------------------------------
+
+struct NamedEngine {
+  std::string name;  // "ref", "avx2/t2", ...
+  std::string isa;   // "ref" or the ISA name
+  int threads;
+  Engine engine;
+};
+
+inline Engine RefEngineDouble(int threads = 1) {
+  Engine e;
+  e.kernels = cellstate::RefKernels<double>();
+  e.threads = threads;
+  return e;
+}
+
+inline Engine RefEngineFloat(int threads = 1) {
+  Engine e;
+  e.kernels = cellstate::RefKernels<float>();
+  e.threads = threads;
+  if (threads > 1) {
+    e.pool = std::make_shared<cellstate::ThreadPool>(threads);
+    e.parallel_min_flops = 0;  // really split even tiny problems
+  }
+  return e;
+}
+
+// Every ISA the build knows of; those missing from AvailableIsas() are reported as skipped.
+inline const std::vector<std::string>& KnownIsas() {
+  static const std::vector<std::string> k = {"avx2", "neon", "scalar"};
+  return k;
+}
+
+// The float engines: each ISA in AvailableIsas() with 1 thread and with 2 threads (forced to
+// split work whatever the size: parallel_min_flops = 0), preceded by the float reference. Records
+// skipped ISAs (with MakeEngine's reason) in the suite, and a failure when an ISA listed as
+// available cannot be made.
+inline std::vector<NamedEngine> FloatEngines(bool with_ref = true) {
+  std::vector<NamedEngine> out;
+  if (with_ref) {
+    out.push_back({"ref", "ref", 1, RefEngineFloat(1)});
+    out.push_back({"ref/t2", "ref", 2, RefEngineFloat(2)});
+  }
+  const std::vector<std::string> avail = cellstate::AvailableIsas();
+  for (const auto& isa : KnownIsas()) {
+    bool listed = false;
+    for (const auto& a : avail) listed |= a == isa;
+    if (listed) continue;
+    Engine e;
+    cellstate::Status s = cellstate::MakeEngine(isa, 1, &e);
+    std::string reason = s.ok() ? "not in AvailableIsas()" : s.message;
+    if (reason.empty()) reason = std::string("MakeEngine: ") + CodeName(s.code);
+    Suite::Get().Skip(isa, reason);
+  }
+  for (const auto& isa : avail) {
+    for (int th : {1, 2}) {
+      Engine e;
+      cellstate::Status s = cellstate::MakeEngine(isa, th, &e);
+      if (!s.ok()) {
+        Suite::Get().Fail(__FILE__, __LINE__,
+                          "MakeEngine(\"" + isa + "\", " + std::to_string(th) +
+                              ") failed for an available ISA: " + StatusString(s));
+        continue;
+      }
+      if (th > 1) e.parallel_min_flops = 0;  // really split even tiny problems
+      if (e.kernels == nullptr) {
+        Suite::Get().Fail(__FILE__, __LINE__, "MakeEngine(\"" + isa + "\") gave no kernels");
+        continue;
+      }
+      out.push_back({th == 1 ? isa : isa + "/t2", isa, th, e});
+    }
+  }
+  return out;
+}
+
+// ---- option flavors of CELLS.md -----------------------------------------------------------
+
+struct Flavor {
+  std::string name;
+  Config cfg;         // cell and options; sizes, layers and directions set per case
+  bool proj = false;  // LSTM with a projection 0 < P < H (chosen per case)
+};
+
+inline std::vector<Flavor> AllFlavors() {
+  std::vector<Flavor> f;
+  auto lstm = [&](const std::string& name, bool proj, auto setter) {
+    Flavor fl;
+    fl.name = "lstm_" + name;
+    fl.cfg.cell = Cell::kLSTM;
+    fl.proj = proj;
+    setter(fl.cfg);
+    f.push_back(fl);
+  };
+  lstm("std", false, [](Config&) {});
+  lstm("peephole", false, [](Config& c) { c.peephole = true; });
+  lstm("cifg", false, [](Config& c) { c.coupled = true; });
+  lstm("cifg_peephole", false, [](Config& c) { c.coupled = c.peephole = true; });
+  lstm("nig", false, [](Config& c) { c.input_gate = false; });
+  lstm("nfg", false, [](Config& c) { c.forget_gate = false; });
+  lstm("nog", false, [](Config& c) { c.output_gate = false; });
+  lstm("niaf", false, [](Config& c) { c.input_activation = false; });
+  lstm("noaf", false, [](Config& c) { c.output_activation = false; });
+  lstm("proj", true, [](Config&) {});
+  lstm("peephole_proj", true, [](Config& c) { c.peephole = true; });
+  lstm("peephole_nig", false, [](Config& c) { c.peephole = true, c.input_gate = false; });
+  lstm("peephole_nfg", false, [](Config& c) { c.peephole = true, c.forget_gate = false; });
+  lstm("peephole_nog", false, [](Config& c) { c.peephole = true, c.output_gate = false; });
+  lstm("peephole_nig_nog", false,
+       [](Config& c) { c.peephole = true, c.input_gate = false, c.output_gate = false; });
+  lstm("peephole_nig_nfg", false,
+       [](Config& c) { c.peephole = true, c.input_gate = false, c.forget_gate = false; });
+  lstm("no_gates", false,
+       [](Config& c) { c.input_gate = false, c.forget_gate = false, c.output_gate = false; });
+  lstm("cifg_nog_peephole", false,
+       [](Config& c) { c.coupled = true, c.output_gate = false, c.peephole = true; });
+  lstm("niaf_noaf_proj", true,
+       [](Config& c) { c.input_activation = false, c.output_activation = false; });
+  lstm("cifg_peephole_proj_noaf", true,
+       [](Config& c) { c.coupled = c.peephole = true, c.output_activation = false; });
+  lstm("nfg_niaf", false, [](Config& c) { c.forget_gate = false, c.input_activation = false; });
+  {
+    Flavor fl;
+    fl.name = "gru";
+    fl.cfg.cell = Cell::kGRU;
+    fl.cfg.reset_after = true;
+    f.push_back(fl);
+    fl.name = "gru_reset_before";
+    fl.cfg.reset_after = false;
+    f.push_back(fl);
+    fl.name = "rnn_tanh";
+    fl.cfg = Config();
+    fl.cfg.cell = Cell::kRNN;
+    fl.cfg.relu = false;
+    f.push_back(fl);
+    fl.name = "rnn_relu";
+    fl.cfg.relu = true;
+    f.push_back(fl);
+  }
+  return f;
+}
+
+inline std::string Describe(const Problem& p) {
+  const Config& c = p.cfg;
+  std::ostringstream s;
+  s << (c.cell == Cell::kLSTM ? "lstm" : c.cell == Cell::kGRU ? "gru" : "rnn");
+  if (c.cell == Cell::kLSTM) {
+    if (c.proj_size) s << " P" << c.proj_size;
+    if (c.peephole) s << " peephole";
+    if (c.coupled) s << " coupled";
+    if (!c.input_gate) s << " NIG";
+    if (!c.forget_gate) s << " NFG";
+    if (!c.output_gate) s << " NOG";
+    if (!c.input_activation) s << " NIAF";
+    if (!c.output_activation) s << " NOAF";
+  }
+  if (c.cell == Cell::kGRU) s << (c.reset_after ? " resetAfter" : " resetBefore");
+  if (c.cell == Cell::kRNN) s << (c.relu ? " relu" : " tanh");
+  s << " I" << c.input_size << " H" << c.hidden_size << " L" << c.num_layers
+    << (c.bidirectional ? " bidir" : "") << " T" << p.T << " B" << p.B
+    << (p.batch_first ? " batchFirst" : "");
+  if (!p.lengths.empty()) {
+    s << " lengths=";
+    for (size_t i = 0; i < p.lengths.size(); ++i) s << (i ? "," : "") << p.lengths[i];
+  }
+  s << (p.h0.empty() ? " h0=null" : "")
+    << (c.cell == Cell::kLSTM && p.c0.empty() ? " c0=null" : "");
+  return s.str();
+}
+
+}  // namespace cstest
