@@ -1,0 +1,14 @@
+// Files and interop: the cellstate file (safetensors layout), PyTorch state_dicts, ONNX.
+export {
+  FORMAT,
+  FORMAT_VERSION,
+  fromBuffer,
+  load,
+  save,
+  toBuffer,
+  type LoadOptions,
+  type SaveOptions,
+} from './file';
+export { layerFromConfig, modelFromConfig, type Model } from './registry';
+export { ONNX_OPSET, exportOnnx, toOnnx, type OnnxExportOptions } from './onnx-export';
+export { fromOnnx, importOnnx } from './onnx-import';

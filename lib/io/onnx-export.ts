@@ -1,0 +1,539 @@
+// ONNX export: recurrent layers become ONNX LSTM / GRU / RNN nodes (one per layer of a stack,
+// chained), Dense a MatMul + Add (a Gemm on the last step), Embedding a Gather, Dropout nothing
+// (it is the identity at inference). Mapping facts (../shared/spec/ONNX.md):
+//   - LSTM blocks: CELLS.md i, f, g, o → ONNX i, o, f, c; peepholes [p_i, p_f, p_o] → [p_i, p_o, p_f];
+//     B = [bias_ih; bias_hh] with the same permutation. GRU r, z, n → z, r, h.
+//   - coupled (CIFG) → input_forget = 1, and ONNX Runtime computes i from the i slot and
+//     f = 1 − i: the i slot holds −(the f block) for W, R, both biases and P_i = −p_f, which
+//     makes i = 1 − f and f = f. The f slot holds the f block itself, so a runtime that reads
+//     the f slot and sets i = 1 − f computes the same.
+//   - GRU resetAfter → linear_before_reset (1 = true). RNN relu → activations ['Relu'].
+//   - inputActivation / outputActivation false (NIAF / NOAF) → the operator's activations
+//     [f, g, h] with g / h = Affine (alpha 1, beta 0), which ONNX Runtime runs.
+// Refused, naming the option: projSize (ONNX's LSTM has no projection) and inputGate /
+// forgetGate / outputGate false (the operator always computes all three gates).
+import { CellstateError, CellstateTypeError, ErrorCode, describe } from '../errors';
+import { OptionReader } from '../options';
+import { Dense } from '../layers/dense';
+import { Dropout } from '../layers/dropout';
+import { Embedding } from '../layers/embedding';
+import { type GRUConfig, type LSTMConfig, Recurrent, type RNNConfig } from '../layers/recurrent';
+import { Sequential, type SequentialLayer } from '../model/sequential';
+import { writeAtomic } from './file';
+import {
+  type AttributeMsg,
+  AttributeType,
+  DataType,
+  type ModelMsg,
+  type NodeMsg,
+  type TensorMsg,
+  type ValueInfoMsg,
+  modelProto,
+} from './onnx-schema';
+import { type Model, checkModel, modelConfig } from './registry';
+
+/** The opset the exported files import (the LSTM, GRU and RNN operators of opset 14). */
+export const ONNX_OPSET = 17;
+/** Metadata key holding the cellstate config, which importOnnx uses to rebuild the same model. */
+export const ONNX_CONFIG_KEY = 'cellstate.config';
+
+const littleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+function unsupported(message: string): CellstateError {
+  return new CellstateError(ErrorCode.ONNX_UNSUPPORTED, `exportOnnx: ${message}`);
+}
+
+/** Builds a graph: unique value names, initializers, nodes. */
+class GraphBuilder {
+  readonly nodes: NodeMsg[] = [];
+  readonly initializers: TensorMsg[] = [];
+  private readonly used = new Set<string>();
+
+  unique(base: string): string {
+    let name = base;
+    for (let k = 1; this.used.has(name); ++k) name = `${base}_${k}`;
+    this.used.add(name);
+    return name;
+  }
+
+  floats(base: string, dims: number[], data: Float32Array): string {
+    const name = this.unique(base);
+    this.initializers.push({ name, dims, data_type: DataType.FLOAT, raw_data: floatBytes(data) });
+    return name;
+  }
+
+  int32s(base: string, dims: number[], values: number[]): string {
+    const name = this.unique(base);
+    const raw = new Uint8Array(values.length * 4);
+    const view = new DataView(raw.buffer);
+    values.forEach((v, i) => view.setInt32(4 * i, v, true));
+    this.initializers.push({ name, dims, data_type: DataType.INT32, raw_data: raw });
+    return name;
+  }
+
+  int64s(base: string, dims: number[], values: number[]): string {
+    const name = this.unique(base);
+    const raw = new Uint8Array(values.length * 8);
+    const view = new DataView(raw.buffer);
+    values.forEach((v, i) => view.setBigInt64(8 * i, BigInt(v), true));
+    this.initializers.push({ name, dims, data_type: DataType.INT64, raw_data: raw });
+    return name;
+  }
+
+  /** Adds a node; returns its output names (`outputs` of them, named after the node). */
+  node(
+    op: string,
+    base: string,
+    inputs: string[],
+    outputs: number,
+    attribute: AttributeMsg[] = [],
+  ): string[] {
+    const name = this.unique(base);
+    const out = Array.from({ length: outputs }, (_, i) =>
+      this.unique(outputs === 1 ? `${name}_out` : `${name}_out${i}`),
+    );
+    this.nodes.push({ name, op_type: op, input: inputs, output: out, attribute });
+    return out;
+  }
+}
+
+function floatBytes(data: Float32Array): Uint8Array {
+  if (littleEndian)
+    return new Uint8Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength));
+  const out = new Uint8Array(data.length * 4);
+  const view = new DataView(out.buffer);
+  data.forEach((v, i) => view.setFloat32(4 * i, v, true));
+  return out;
+}
+
+const attrInt = (name: string, i: number): AttributeMsg => ({ name, type: AttributeType.INT, i });
+const attrInts = (name: string, ints: number[]): AttributeMsg => ({
+  name,
+  type: AttributeType.INTS,
+  ints,
+});
+const attrString = (name: string, s: string): AttributeMsg => ({
+  name,
+  type: AttributeType.STRING,
+  s: new TextEncoder().encode(s),
+});
+const attrStrings = (name: string, strings: string[]): AttributeMsg => ({
+  name,
+  type: AttributeType.STRINGS,
+  strings: strings.map((s) => new TextEncoder().encode(s)),
+});
+
+type Dim = number | string;
+function valueInfo(name: string, elemType: number, dims: Dim[]): ValueInfoMsg {
+  return {
+    name,
+    type: {
+      tensor_type: {
+        elem_type: elemType,
+        shape: {
+          dim: dims.map((d) => (typeof d === 'number' ? { dim_value: d } : { dim_param: d })),
+        },
+      },
+    },
+  };
+}
+
+/** Rows [from, from + count) of a row-major matrix with `cols` columns. */
+function rows(t: Float32Array, cols: number, from: number, count: number): Float32Array {
+  return t.subarray(from * cols, (from + count) * cols);
+}
+
+function concat(parts: Float32Array[]): Float32Array {
+  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+function negate(a: Float32Array): Float32Array {
+  return a.map((v) => -v);
+}
+
+/** The LSTM gate blocks CELLS.md stacks, in order, for a config. */
+function lstmBlocks(c: LSTMConfig): string[] {
+  const b: string[] = [];
+  if (c.inputGate && !c.coupled) b.push('i');
+  if (c.forgetGate) b.push('f');
+  b.push('g');
+  if (c.outputGate) b.push('o');
+  return b;
+}
+
+function lstmPeepholes(c: LSTMConfig): string[] {
+  const p: string[] = [];
+  if (c.inputGate && !c.coupled) p.push('i');
+  if (c.forgetGate) p.push('f');
+  if (c.outputGate) p.push('o');
+  return p;
+}
+
+/** Refuses the variants ONNX cannot express, naming the option. */
+function checkExportable(layer: Recurrent, index: string): void {
+  const c = layer.config;
+  if (c.cell !== 'lstm') return;
+  const l = c as LSTMConfig;
+  const what = `${index}an LSTM with`;
+  if (l.projSize > 0)
+    throw unsupported(
+      `${what} projSize: ${l.projSize} cannot be exported: ONNX's LSTM operator has no projection`,
+    );
+  for (const opt of ['inputGate', 'forgetGate', 'outputGate'] as const)
+    if (!l[opt])
+      throw unsupported(
+        `${what} ${opt}: false cannot be exported: ONNX's LSTM operator always computes that gate`,
+      );
+}
+
+interface Flow {
+  /** The current value: [T, B, F] (time-major), or [B, F] after a lastStep Dense. */
+  name: string;
+  F: number;
+  perStep: boolean;
+}
+
+/** Emits the nodes of one recurrent stack; returns the output [T, B, D·H] and the states. */
+function emitRecurrent(
+  g: GraphBuilder,
+  layer: Recurrent,
+  x: string,
+  prefix: string,
+  lengths: string | null,
+): { y: string; h: string[]; c: string[] } {
+  const c = layer.config;
+  const params = layer.parameters();
+  const H = c.hiddenSize;
+  const D = c.bidirectional ? 2 : 1;
+  const sfx = ['', '_reverse'];
+  const op = c.cell === 'lstm' ? 'LSTM' : c.cell === 'gru' ? 'GRU' : 'RNN';
+  const hs: string[] = [];
+  const cs: string[] = [];
+  let input = x;
+  for (let l = 0; l < c.numLayers; ++l) {
+    const I = l === 0 ? c.inputSize : D * H;
+    const W: Float32Array[] = [];
+    const R: Float32Array[] = [];
+    const B: Float32Array[] = [];
+    const P: Float32Array[] = [];
+    for (let d = 0; d < D; ++d) {
+      const p = (n: string) => params[`${n}_l${l}${sfx[d]}`].data;
+      const [wih, whh, bih, bhh] = [p('weight_ih'), p('weight_hh'), p('bias_ih'), p('bias_hh')];
+      let slots: ((m: Float32Array, cols: number) => Float32Array)[];
+      if (c.cell === 'lstm') {
+        const lc = c as LSTMConfig;
+        const blocks = lstmBlocks(lc);
+        const block = (m: Float32Array, cols: number, name: string) =>
+          rows(m, cols, blocks.indexOf(name) * H, H);
+        // ONNX i, o, f, c
+        slots = [
+          (m, cols) => (lc.coupled ? negate(block(m, cols, 'f')) : block(m, cols, 'i')),
+          (m, cols) => block(m, cols, 'o'),
+          (m, cols) => block(m, cols, 'f'),
+          (m, cols) => block(m, cols, 'g'),
+        ];
+        if (lc.peephole) {
+          const ph = p('weight_ph');
+          const names = lstmPeepholes(lc);
+          const pv = (n: string) => rows(ph, 1, names.indexOf(n) * H, H);
+          P.push(concat([lc.coupled ? negate(pv('f')) : pv('i'), pv('o'), pv('f')]));
+        }
+      } else if (c.cell === 'gru') {
+        // CELLS r, z, n → ONNX z, r, h
+        slots = [1, 0, 2].map((k) => (m: Float32Array, cols: number) => rows(m, cols, k * H, H));
+      } else {
+        slots = [(m) => m];
+      }
+      W.push(concat(slots.map((s) => s(wih, I))));
+      R.push(concat(slots.map((s) => s(whh, H))));
+      B.push(concat([...slots.map((s) => s(bih, 1)), ...slots.map((s) => s(bhh, 1))]));
+    }
+    const G = c.cell === 'lstm' ? 4 : c.cell === 'gru' ? 3 : 1;
+    const base = `${prefix}l${l}`;
+    const inputs = [
+      input,
+      g.floats(`${base}_W`, [D, G * H, I], concat(W)),
+      g.floats(`${base}_R`, [D, G * H, H], concat(R)),
+      g.floats(`${base}_B`, [D, 2 * G * H], concat(B)),
+    ];
+    if (lengths || P.length > 0) inputs.push(lengths ?? ''); // sequence_lens
+    if (P.length > 0) inputs.push('', '', g.floats(`${base}_P`, [D, 3 * H], concat(P)));
+    const attrs: AttributeMsg[] = [
+      attrInt('hidden_size', H),
+      attrString('direction', D === 2 ? 'bidirectional' : 'forward'),
+    ];
+    if (c.cell === 'lstm' && (c as LSTMConfig).coupled) attrs.push(attrInt('input_forget', 1));
+    if (
+      c.cell === 'lstm' &&
+      !((c as LSTMConfig).inputActivation && (c as LSTMConfig).outputActivation)
+    ) {
+      // NIAF / NOAF: g or h = Affine(x) = 1·x + 0. activation_alpha / _beta get one value per
+      // activation (Sigmoid and Tanh ignore theirs), which reads the same whether a runtime
+      // aligns them with every activation or hands them out to the ones that take them.
+      const lc = c as LSTMConfig;
+      const acts = [
+        'Sigmoid',
+        lc.inputActivation ? 'Tanh' : 'Affine',
+        lc.outputActivation ? 'Tanh' : 'Affine',
+      ];
+      const all = new Array(D).fill(acts).flat() as string[];
+      attrs.push(attrStrings('activations', all));
+      attrs.push({
+        name: 'activation_alpha',
+        type: AttributeType.FLOATS,
+        floats: all.map(() => 1),
+      });
+      attrs.push({ name: 'activation_beta', type: AttributeType.FLOATS, floats: all.map(() => 0) });
+    }
+    if (c.cell === 'gru')
+      attrs.push(attrInt('linear_before_reset', (c as GRUConfig).resetAfter ? 1 : 0));
+    if (c.cell === 'rnn')
+      attrs.push(
+        attrStrings(
+          'activations',
+          new Array(D).fill((c as RNNConfig).nonlinearity === 'relu' ? 'Relu' : 'Tanh'),
+        ),
+      );
+    const outs = g.node(op, base + `_${op}`, inputs, c.cell === 'lstm' ? 3 : 2, attrs);
+    hs.push(outs[1]);
+    if (c.cell === 'lstm') cs.push(outs[2]);
+    // Y [T, D, B, H] → [T, B, D·H]
+    if (D === 1) {
+      input = g.node(
+        'Squeeze',
+        `${base}_squeeze`,
+        [outs[0], g.int64s(`${base}_axes`, [1], [1])],
+        1,
+      )[0];
+    } else {
+      const t = g.node('Transpose', `${base}_transpose`, [outs[0]], 1, [
+        attrInts('perm', [0, 2, 1, 3]),
+      ])[0];
+      input = g.node(
+        'Reshape',
+        `${base}_reshape`,
+        [t, g.int64s(`${base}_shape`, [3], [0, 0, -1])],
+        1,
+      )[0];
+    }
+  }
+  return { y: input, h: hs, c: cs };
+}
+
+function emitDense(
+  g: GraphBuilder,
+  layer: Dense,
+  flow: Flow,
+  prefix: string,
+  lengths: string | null,
+): Flow {
+  const { inputSize: I, outputSize: O, activation, lastStep } = layer.config;
+  const p = layer.parameters();
+  let x = flow.name;
+  let perStep = flow.perStep;
+  let y: string;
+  if (lastStep && perStep && lengths) {
+    // step lengths[b] − 1 of each sequence: GatherND over [B, T, F] with indices [B, 1]
+    const bt = g.node('Transpose', `${prefix}batch_major`, [x], 1, [
+      attrInts('perm', [1, 0, 2]),
+    ])[0];
+    const one = g.int32s(`${prefix}one`, [1], [1]);
+    const last = g.node('Sub', `${prefix}last_index`, [lengths, one], 1)[0];
+    const wide = g.node('Cast', `${prefix}last_index_int64`, [last], 1, [
+      attrInt('to', DataType.INT64),
+    ])[0];
+    const idx = g.node(
+      'Unsqueeze',
+      `${prefix}last_index_column`,
+      [wide, g.int64s(`${prefix}axis1`, [1], [1])],
+      1,
+    )[0];
+    x = g.node('GatherND', `${prefix}last_step`, [bt, idx], 1, [attrInt('batch_dims', 1)])[0];
+    perStep = false;
+  } else if (lastStep && perStep) {
+    x = g.node('Gather', `${prefix}last_step`, [x, g.int64s(`${prefix}last`, [], [-1])], 1, [
+      attrInt('axis', 0),
+    ])[0];
+    perStep = false;
+  }
+  if (!perStep) {
+    const w = g.floats(`${prefix}weight`, [O, I], p.weight.data);
+    const b = g.floats(`${prefix}bias`, [O], p.bias.data);
+    y = g.node('Gemm', `${prefix}gemm`, [x, w, b], 1, [attrInt('transB', 1)])[0];
+  } else {
+    const wt = new Float32Array(I * O);
+    for (let o = 0; o < O; ++o)
+      for (let i = 0; i < I; ++i) wt[i * O + o] = p.weight.data[o * I + i];
+    const m = g.node(
+      'MatMul',
+      `${prefix}matmul`,
+      [x, g.floats(`${prefix}weight_t`, [I, O], wt)],
+      1,
+    )[0];
+    y = g.node('Add', `${prefix}add`, [m, g.floats(`${prefix}bias`, [O], p.bias.data)], 1)[0];
+  }
+  const act = { linear: null, tanh: 'Tanh', sigmoid: 'Sigmoid', relu: 'Relu', softmax: 'Softmax' }[
+    activation
+  ];
+  if (act)
+    y = g.node(
+      act,
+      `${prefix}${activation}`,
+      [y],
+      1,
+      act === 'Softmax' ? [attrInt('axis', -1)] : [],
+    )[0];
+  return { name: y, F: O, perStep };
+}
+
+/** Options of exportOnnx and toOnnx. */
+export interface OnnxExportOptions {
+  /**
+   * Add an input `lengths` (int32 `[B]`, each in [1, T]) feeding every recurrent node's
+   * `sequence_lens`, as forward's `lengths`; a last-step Dense then reads step lengths[b] − 1.
+   * A per-step Dense's output at padded steps is then act(bias) where cellstate gives 0.
+   * Default false.
+   */
+  lengths?: boolean;
+}
+
+/** The model as the bytes of an ONNX file (see exportOnnx). */
+export function toOnnx(value: Model, opts?: OnnxExportOptions): Uint8Array {
+  const model = checkModel(value, 'exportOnnx');
+  const o = new OptionReader(opts, 'exportOnnx', ['lengths'], ErrorCode.INVALID_ARG);
+  const withLengths = o.bool('lengths', false);
+  const layers: SequentialLayer[] = model instanceof Sequential ? [...model.layers] : [model];
+  layers.forEach((l, i) => {
+    if (l instanceof Recurrent)
+      checkExportable(l, model instanceof Sequential ? `layers[${i}] is ` : '');
+  });
+  const g = new GraphBuilder();
+  const inputs: ValueInfoMsg[] = [];
+  const outputs: ValueInfoMsg[] = [];
+  const first = layers[0];
+  const batchFirst = first instanceof Recurrent && first.config.batchFirst;
+  const inputName = g.unique('input');
+  let flow: Flow;
+  if (first instanceof Embedding) {
+    inputs.push(valueInfo(inputName, DataType.INT64, ['T', 'B']));
+    flow = { name: inputName, F: 1, perStep: true };
+  } else if (first instanceof Dropout) {
+    throw unsupported(
+      'a model that starts with Dropout has no input size; start with the layer after it',
+    );
+  } else {
+    const I = first.inputSize;
+    inputs.push(valueInfo(inputName, DataType.FLOAT, batchFirst ? ['B', 'T', I] : ['T', 'B', I]));
+    flow = { name: inputName, F: I, perStep: true };
+    if (batchFirst)
+      flow.name = g.node('Transpose', 'batch_first_in', [inputName], 1, [
+        attrInts('perm', [1, 0, 2]),
+      ])[0];
+  }
+  let lengths: string | null = null;
+  if (withLengths) {
+    lengths = g.unique('lengths');
+    inputs.push(valueInfo(lengths, DataType.INT32, ['B']));
+  }
+  let states: { h: string[]; c: string[] } | null = null;
+  layers.forEach((layer, i) => {
+    const prefix = model instanceof Sequential ? `${i}_` : '';
+    if (layer instanceof Embedding) {
+      const w = layer.parameters().weight;
+      const y = g.node(
+        'Gather',
+        `${prefix}embedding`,
+        [g.floats(`${prefix}weight`, [...w.shape], w.data), flow.name],
+        1,
+        [attrInt('axis', 0)],
+      )[0];
+      flow = { name: y, F: layer.outputSize, perStep: true };
+    } else if (layer instanceof Recurrent) {
+      const r = emitRecurrent(g, layer, flow.name, prefix, lengths);
+      flow = { name: r.y, F: layer.outputSize, perStep: true };
+      states = r;
+    } else if (layer instanceof Dense) {
+      flow = emitDense(g, layer, flow, prefix, lengths);
+    }
+  });
+  let out = flow.name;
+  if (batchFirst)
+    out = g.node('Transpose', 'batch_first_out', [out], 1, [attrInts('perm', [1, 0, 2])])[0];
+  const outputName = 'output';
+  g.nodes.push({
+    name: g.unique('output_identity'),
+    op_type: 'Identity',
+    input: [out],
+    output: [outputName],
+    attribute: [],
+  });
+  outputs.push(
+    valueInfo(
+      outputName,
+      DataType.FLOAT,
+      flow.perStep ? (batchFirst ? ['B', 'T', flow.F] : ['T', 'B', flow.F]) : ['B', flow.F],
+    ),
+  );
+  // A single recurrent layer also gives its final states, as forward does.
+  if (first instanceof Recurrent && layers.length === 1 && states) {
+    const s = states as { h: string[]; c: string[] };
+    const LD = first.config.numLayers * (first.config.bidirectional ? 2 : 1);
+    const stateOut = (names: string[], out: string) => {
+      if (names.length === 1)
+        g.nodes.push({
+          name: g.unique(`${out}_identity`),
+          op_type: 'Identity',
+          input: names,
+          output: [out],
+          attribute: [],
+        });
+      else
+        g.nodes.push({
+          name: g.unique(`${out}_concat`),
+          op_type: 'Concat',
+          input: names,
+          output: [out],
+          attribute: [attrInt('axis', 0)],
+        });
+      outputs.push(valueInfo(out, DataType.FLOAT, [LD, 'B', first.config.hiddenSize]));
+    };
+    stateOut(s.h, 'h');
+    if (s.c.length > 0) stateOut(s.c, 'c');
+  }
+  const msg: ModelMsg = {
+    ir_version: 8,
+    opset_import: [{ domain: '', version: ONNX_OPSET }],
+    producer_name: 'cellstate',
+    graph: {
+      name: 'cellstate',
+      node: g.nodes,
+      initializer: g.initializers,
+      input: inputs,
+      output: outputs,
+    },
+    metadata_props: [{ key: ONNX_CONFIG_KEY, value: JSON.stringify(modelConfig(model)) }],
+  };
+  const T = modelProto();
+  return T.encode(T.fromObject(msg)).finish();
+}
+
+/** Writes the model as an ONNX file (atomically, as save). */
+export async function exportOnnx(
+  model: Model,
+  file: string,
+  opts?: OnnxExportOptions,
+): Promise<void> {
+  if (typeof file !== 'string' || file.length === 0)
+    throw new CellstateTypeError(
+      ErrorCode.INVALID_ARG,
+      `exportOnnx: path must be a non-empty string, got ${describe(file)}`,
+    );
+  const bytes = toOnnx(model, opts);
+  await writeAtomic(file, bytes);
+}

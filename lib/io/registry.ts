@@ -1,0 +1,212 @@
+// What can be saved, and how a model is rebuilt from its `config`: every layer kind has a plain
+// JSON config (recurrent layers tell theirs by `cell`, the others by `type`) that its
+// constructor accepts back, and a Sequential's config is `{ layers: [config, ...] }`.
+import { CellstateError, CellstateTypeError, ErrorCode, describe } from '../errors';
+import { Dense } from '../layers/dense';
+import { Dropout } from '../layers/dropout';
+import { Embedding } from '../layers/embedding';
+import {
+  GRU,
+  LSTM,
+  RNN,
+  Recurrent,
+  type RecurrentConfig,
+  resolveGRUOptions,
+  resolveLSTMOptions,
+  resolveRNNOptions,
+} from '../layers/recurrent';
+import { Sequential, type SequentialLayer } from '../model/sequential';
+import { Tensor } from '../tensor';
+import { fileError } from './safetensors';
+
+/** What save, toBuffer and exportOnnx take and load, fromBuffer and importOnnx return. */
+export type Model = Sequential | SequentialLayer;
+
+/** A layer from its config (`layer.config`); the constructor's own errors pass through. */
+export function layerFromConfig(config: unknown): SequentialLayer {
+  if (config === null || typeof config !== 'object' || Array.isArray(config))
+    throw new CellstateTypeError(
+      ErrorCode.INVALID_ARG,
+      `layerFromConfig: config must be a layer's config object, got ${describe(config)}`,
+    );
+  const c = config as Record<string, unknown>;
+  if ('cell' in c) {
+    switch (c.cell) {
+      case 'lstm':
+        return new LSTM(c as never);
+      case 'gru':
+        return new GRU(c as never);
+      case 'rnn':
+        return new RNN(c as never);
+    }
+    throw new CellstateTypeError(
+      ErrorCode.INVALID_OPTION,
+      `layerFromConfig: cell must be 'lstm', 'gru' or 'rnn', got ${describe(c.cell)}`,
+    );
+  }
+  switch (c.type) {
+    case 'dense':
+      return new Dense(c as never);
+    case 'embedding':
+      return new Embedding(c as never);
+    case 'dropout':
+      return new Dropout(c as never);
+  }
+  throw new CellstateTypeError(
+    ErrorCode.INVALID_OPTION,
+    `layerFromConfig: a layer config needs cell ('lstm', 'gru', 'rnn') or type ('dense', 'embedding', 'dropout'), got ${'type' in c ? `type ${describe(c.type)}` : 'neither'}`,
+  );
+}
+
+/** A model from its config: `{ layers: [...] }` makes a Sequential, anything else one layer. */
+export function modelFromConfig(config: unknown): Model {
+  if (config !== null && typeof config === 'object' && 'layers' in config) {
+    const layers = (config as { layers: unknown }).layers;
+    const keys = Object.keys(config);
+    if (keys.length !== 1)
+      throw new CellstateTypeError(
+        ErrorCode.INVALID_OPTION,
+        `modelFromConfig: a Sequential config has only 'layers', got ${keys.map((k) => `'${k}'`).join(', ')}`,
+      );
+    if (!Array.isArray(layers))
+      throw new CellstateTypeError(
+        ErrorCode.INVALID_OPTION,
+        `modelFromConfig: layers must be an array of layer configs, got ${describe(layers)}`,
+      );
+    return new Sequential(layers.map((l) => layerFromConfig(l)));
+  }
+  return layerFromConfig(config);
+}
+
+/**
+ * How many values a config may ask for beyond those a file holds before it is refused unbuilt:
+ * small mismatches are then named precisely (missing tensor, shape) by the built model's
+ * check, large ones never allocate.
+ */
+export const ALLOCATION_SLACK = 1 << 20;
+
+/**
+ * The parameter count a config describes, computed in doubles without building anything (so
+ * that a file's config can be checked against the values the file really holds before a
+ * model is allocated). A config its constructor would refuse counts 0 here: building it then
+ * reports the real error.
+ */
+export function parameterCountOf(config: unknown): number {
+  if (config === null || typeof config !== 'object') return 0;
+  const c = config as Record<string, unknown>;
+  if (Array.isArray(c.layers)) return c.layers.reduce((n: number, l) => n + parameterCountOf(l), 0);
+  const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) && v > 0 ? v : 0);
+  if (c.type === 'dense') return num(c.outputSize) * (num(c.inputSize) + 1);
+  if (c.type === 'embedding') return num(c.numEmbeddings) * num(c.embeddingDim);
+  let r: RecurrentConfig;
+  try {
+    r =
+      c.cell === 'lstm'
+        ? resolveLSTMOptions({ ...c, seed: 0 })
+        : c.cell === 'gru'
+          ? resolveGRUOptions({ ...c, seed: 0 })
+          : c.cell === 'rnn'
+            ? resolveRNNOptions({ ...c, seed: 0 })
+            : (null as never);
+  } catch {
+    return 0;
+  }
+  if (!r) return 0;
+  // CELLS.md: per layer and direction G·H·(input + R + 2) + P·H + K·H
+  const l = r as RecurrentConfig & Partial<Record<string, unknown>>;
+  const H = r.hiddenSize;
+  const P = typeof l.projSize === 'number' ? l.projSize : 0;
+  const R = P > 0 ? P : H;
+  const D = r.bidirectional ? 2 : 1;
+  let G = 1;
+  let K = 0;
+  if (r.cell === 'gru') G = 3;
+  if (r.cell === 'lstm') {
+    const input = l.inputGate !== false && l.coupled !== true ? 1 : 0;
+    const gates = input + (l.forgetGate !== false ? 1 : 0) + (l.outputGate !== false ? 1 : 0);
+    G = gates + 1;
+    K = l.peephole === true ? gates : 0;
+  }
+  let n = 0;
+  for (let layer = 0; layer < r.numLayers; ++layer) {
+    const input = layer === 0 ? r.inputSize : D * R;
+    n += D * (G * H * (input + R + 2) + P * H + K * H);
+  }
+  return n;
+}
+
+/** Whether `value` is a model this module can save; refuses anything else, naming `arg`. */
+export function checkModel(value: unknown, where: string, arg = 'model'): Model {
+  if (
+    value instanceof Sequential ||
+    value instanceof Recurrent ||
+    value instanceof Dense ||
+    value instanceof Embedding ||
+    value instanceof Dropout
+  )
+    return value;
+  throw new CellstateTypeError(
+    ErrorCode.INVALID_ARG,
+    `${where}: ${arg} must be a Sequential, LSTM, GRU, RNN, Dense, Embedding or Dropout, got ${describe(value)}`,
+  );
+}
+
+/** The model's config as plain JSON (a deep copy). */
+export function modelConfig(model: Model): unknown {
+  return JSON.parse(JSON.stringify(model.config));
+}
+
+/** Wraps a constructor's refusal of a stored config as a FILE_CONFIG error. */
+export function configError(where: string, what: string, error: unknown): CellstateError {
+  const message = error instanceof Error ? error.message : String(error);
+  const e = new CellstateError(ErrorCode.FILE_CONFIG, `${where}: ${what} is invalid: ${message}`);
+  (e as { cause?: unknown }).cause = error;
+  return e;
+}
+
+/**
+ * Checks `tensors` against the model's parameters (missing, unknown, shape) with FILE_* codes,
+ * then sets them.
+ */
+export function setModelParameters(
+  where: string,
+  model: Model,
+  tensors: Map<string, Tensor>,
+): void {
+  const expected = model.parameters();
+  const missing = Object.keys(expected).filter((k) => !tensors.has(k));
+  if (missing.length > 0)
+    throw fileError(
+      ErrorCode.FILE_MISSING_TENSOR,
+      where,
+      `the model needs ${listNames(missing)}, which the file does not hold`,
+    );
+  const unknown = [...tensors.keys()].filter((k) => !Object.hasOwn(expected, k));
+  if (unknown.length > 0)
+    throw fileError(
+      ErrorCode.FILE_UNKNOWN_TENSOR,
+      where,
+      `the file holds ${listNames(unknown)}, which the model has no parameter for (it has ${listNames(Object.keys(expected))})`,
+    );
+  const record: Record<string, Tensor> = {};
+  for (const [name, want] of Object.entries(expected)) {
+    const t = tensors.get(name) as Tensor;
+    if (t.shape.length !== want.shape.length || t.shape.some((d, i) => d !== want.shape[i]))
+      throw fileError(
+        ErrorCode.FILE_SHAPE,
+        where,
+        `tensor '${name}' has shape [${t.shape.join(', ')}], but the model's parameter is [${want.shape.join(', ')}]`,
+      );
+    record[name] = t;
+  }
+  model.setParameters(record);
+}
+
+function listNames(names: string[]): string {
+  const shown = names.slice(0, 8).map((n) => `'${n.length > 60 ? `${n.slice(0, 60)}…` : n}'`);
+  return (
+    (names.length > 1 ? 'tensors ' : 'tensor ') +
+    shown.join(', ') +
+    (names.length > 8 ? ` and ${names.length - 8} more` : '')
+  );
+}
