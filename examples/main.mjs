@@ -1,2 +1,348 @@
-// Demo entry point (npm run demo).
-console.log('no demo yet');
+// cellstate demo (npm run demo): on data shipped with the package, nothing downloaded,
+//   (a) the adding problem at T = 100 (Hochreiter and Schmidhuber 1997): a tanh RNN, an LSTM and
+//       a GRU get the same budget of updates; the RNN stays at the baseline, LSTM and GRU learn;
+//   (b) a character-level LSTM on a page of Alice's Adventures in Wonderland, then text generated
+//       by streaming the model one character at a time;
+//   (c) the learning curves as an SVG (examples/out/curves.svg) and a compact summary.
+// It imports the built package (../dist/index.js), building it first when it is missing.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, '..');
+if (!existsSync(path.join(root, 'dist', 'index.js')) || !hasAddon()) {
+  console.log(
+    'cellstate is not built yet: running `npm run build` (the native addon and dist/) ...',
+  );
+  const r = spawnSync('npm', ['run', 'build'], {
+    cwd: root,
+    stdio: 'inherit',
+    shell: process.platform === 'win32',
+  });
+  if (r.status !== 0) process.exit(r.status ?? 1);
+}
+const { Adam, Dense, Embedding, GRU, LSTM, RNN, Sequential, addingProblem, info } =
+  await import('../dist/index.js');
+
+function hasAddon() {
+  if (process.env.CELLSTATE_BINARY) return true;
+  return (
+    ['build/Release/cellstate.node', 'build/Debug/cellstate.node'].some((p) =>
+      existsSync(path.join(root, p)),
+    ) || existsSync(path.join(root, 'prebuilds', `${process.platform}-${process.arch}`))
+  );
+}
+
+const tty = process.stdout.isTTY === true;
+const started = performance.now();
+const seconds = (t0) => ((performance.now() - t0) / 1000).toFixed(1);
+/** One status line: redrawn in place on a terminal, printed every `every` calls otherwise. */
+function status(text, final = false) {
+  if (tty) process.stdout.write(`\r\x1b[2K${text}${final ? '\n' : ''}`);
+  else if (final) console.log(text);
+}
+
+const rt = info();
+console.log(
+  `cellstate ${rt.version} · ${rt.isa} · ${rt.threads} thread${rt.threads > 1 ? 's' : ''}\n`,
+);
+
+// ---- (a) the adding problem ------------------------------------------------------------------
+const T = 100;
+const HIDDEN = 32;
+const BATCH = 32;
+const BUDGET = 3000; // updates per cell
+const ROUND = 100; // updates per fit call, each on freshly generated sequences
+const val = addingProblem({ n: 1000, T, seed: 999 });
+let baseline = 0;
+for (const v of val.y.data) baseline += (v - 1) ** 2;
+baseline /= val.y.data.length;
+
+console.log(`(a) The adding problem, T = ${T}: two marked values among ${T}, answer their sum.`);
+console.log(
+  `    Answering 1.0 always scores MSE ${baseline.toFixed(3)} (1/6 in theory); the bar to clear is 0.01.`,
+);
+console.log(
+  `    Each cell: ${HIDDEN} hidden units, batches of ${BATCH}, Adam lr 0.01, up to ${BUDGET} updates.\n`,
+);
+
+const adding = [];
+for (const [name, Cell] of [
+  ['RNN (tanh)', RNN],
+  ['LSTM', LSTM],
+  ['GRU', GRU],
+]) {
+  const model = new Sequential([
+    new Cell({ inputSize: 2, hiddenSize: HIDDEN, seed: 1 }),
+    new Dense({ inputSize: HIDDEN, outputSize: 1, lastStep: true, seed: 2 }),
+  ]);
+  const optimizer = new Adam({ lr: 0.01 });
+  const curve = [[0, model.evaluate(val, { loss: 'mse' })]];
+  const t0 = performance.now();
+  let steps = 0;
+  let trainMs = 0;
+  let solvedAt = null;
+  for (let round = 0; steps < BUDGET; ++round) {
+    const data = addingProblem({ n: ROUND * BATCH, T, seed: 1000 + round });
+    const t1 = performance.now();
+    const h = await model.fit(data, {
+      loss: 'mse',
+      optimizer,
+      batchSize: BATCH,
+      seed: round,
+      verbose: 0,
+    });
+    trainMs += performance.now() - t1;
+    steps += h.steps;
+    const mse = model.evaluate(val, { loss: 'mse' });
+    curve.push([steps, mse]);
+    if (solvedAt === null && mse < 0.01) solvedAt = steps;
+    status(
+      `    ${name.padEnd(10)} update ${String(steps).padStart(4)}/${BUDGET}  validation MSE ${mse.toFixed(4)}  ${seconds(t0)}s`,
+    );
+    if (!tty && steps % 1000 === 0)
+      console.log(
+        `    ${name.padEnd(10)} update ${steps}/${BUDGET}  validation MSE ${mse.toFixed(4)}`,
+      );
+    if (mse < 0.001) break; // learnt: no need to spend the rest of the budget
+  }
+  const final = curve[curve.length - 1][1];
+  const rate = (steps * BATCH) / (trainMs / 1000);
+  adding.push({ name, steps, final, solvedAt, curve, rate, secs: Number(seconds(t0)) });
+  status(
+    `    ${name.padEnd(10)} ${solvedAt !== null ? `learnt it: MSE < 0.01 after ${solvedAt} updates` : `did not learn it: MSE ${final.toFixed(3)} after ${steps} updates`} (final ${final.toFixed(4)}; ${Math.round(rate)} sequences/s, ${Math.round(rate * T)} steps/s)`,
+    true,
+  );
+}
+
+// ---- (b) a character-level LSTM -----------------------------------------------------------
+const text = readFileSync(path.join(here, 'data', 'alice.txt'), 'utf8');
+const vocab = [...new Set(text)].sort();
+const V = vocab.length;
+const ids = Int32Array.from(text, (c) => vocab.indexOf(c));
+const counts = new Map();
+for (const c of text) counts.set(c, (counts.get(c) ?? 0) + 1);
+let unigram = 0;
+for (const n of counts.values()) unigram -= (n / text.length) * Math.log2(n / text.length);
+
+const L = 64;
+const N = Math.floor((ids.length - 1) / L);
+const x = new Int32Array(N * L);
+const y = new Int32Array(N * L);
+for (let n = 0; n < N; ++n)
+  for (let t = 0; t < L; ++t) {
+    x[n * L + t] = ids[n * L + t];
+    y[n * L + t] = ids[n * L + t + 1];
+  }
+const EPOCHS = 60;
+const CHAR_HIDDEN = 128;
+console.log(
+  `\n(b) A character-level LSTM on examples/data/alice.txt (${text.length} characters, ${V} distinct;`,
+);
+console.log(`    their unigram entropy is ${unigram.toFixed(2)} bits per character).`);
+console.log(
+  `    Embedding(${V}, 32) → LSTM(128) → Dense(${V}), cross-entropy, windows of ${L}, ${EPOCHS} epochs.\n`,
+);
+
+const charModel = new Sequential([
+  new Embedding({ numEmbeddings: V, embeddingDim: 32, seed: 1 }),
+  new LSTM({ inputSize: 32, hiddenSize: CHAR_HIDDEN, seed: 2 }),
+  new Dense({ inputSize: CHAR_HIDDEN, outputSize: V, seed: 3 }),
+]);
+const charData = { x: { data: x, shape: [N, L] }, y: { data: y, shape: [N, L] } };
+const bpcCurve = [[0, charModel.evaluate(charData, { loss: 'crossEntropy' }) / Math.LN2]];
+const tChar = performance.now();
+const charHistory = await charModel.fit(charData, {
+  loss: 'crossEntropy',
+  optimizer: new Adam({ lr: 0.005 }),
+  epochs: EPOCHS,
+  batchSize: 16,
+  seed: 1,
+  verbose: 0,
+  callbacks: {
+    onEpochEnd: ({ epoch, loss }) => {
+      bpcCurve.push([epoch + 1, loss / Math.LN2]);
+      status(
+        `    epoch ${String(epoch + 1).padStart(2)}/${EPOCHS}  ${(loss / Math.LN2).toFixed(3)} bits per character  ${seconds(tChar)}s`,
+      );
+      if (!tty && (epoch + 1) % 20 === 0)
+        console.log(
+          `    epoch ${epoch + 1}/${EPOCHS}  ${(loss / Math.LN2).toFixed(3)} bits per character`,
+        );
+    },
+  },
+});
+const bpc = charModel.evaluate(charData, { loss: 'crossEntropy' }) / Math.LN2;
+status(
+  `    ${bpc.toFixed(2)} bits per character after ${charHistory.steps} updates (unigram: ${unigram.toFixed(2)}); ${Math.round(charHistory.timestepsPerSecond)} characters/s in training`,
+  true,
+);
+
+// Generation: one character per step through the model's stream (no allocation per step).
+const stream = charModel.stream({ batch: 1 });
+let state = 12345;
+const random = () => (state = (Math.imul(state, 1664525) + 1013904223) >>> 0) / 4294967296;
+const temperature = 0.6;
+const prime = 'Alice ';
+const token = new Float32Array(1);
+let logits = null;
+for (const c of prime) {
+  token[0] = vocab.indexOf(c);
+  logits = stream.step(token);
+}
+let generated = prime;
+const probs = new Float64Array(V);
+const tGen = performance.now();
+for (let i = 0; i < 400; ++i) {
+  let max = -Infinity;
+  for (let k = 0; k < V; ++k) max = Math.max(max, logits[k]);
+  let sum = 0;
+  for (let k = 0; k < V; ++k) sum += probs[k] = Math.exp((logits[k] - max) / temperature);
+  let u = random() * sum;
+  let k = 0;
+  while (k < V - 1 && (u -= probs[k]) > 0) ++k;
+  generated += vocab[k];
+  token[0] = k;
+  logits = stream.step(token);
+}
+const genRate = 400 / ((performance.now() - tGen) / 1000);
+console.log(
+  `\n    Generated by streaming, one character per step (temperature ${temperature}, ${Math.round(genRate)} characters/s):\n`,
+);
+for (const line of wrap(generated, 90)) console.log(`      ${line}`);
+
+// ---- (c) curves and summary ---------------------------------------------------------------
+const outDir = path.join(here, 'out');
+mkdirSync(outDir, { recursive: true });
+const svgPath = path.join(outDir, 'curves.svg');
+writeFileSync(svgPath, curvesSvg());
+
+console.log('\nSummary');
+console.log(
+  '  adding problem, T = 100   updates to MSE < 0.01   updates run   final MSE   sequences/s',
+);
+for (const a of adding)
+  console.log(
+    `  ${a.name.padEnd(24)} ${String(a.solvedAt ?? 'never').padStart(20)}   ${String(a.steps).padStart(11)}   ${a.final.toFixed(4).padStart(9)}   ${String(Math.round(a.rate)).padStart(11)}`,
+  );
+console.log(
+  `  ${'baseline (always 1.0)'.padEnd(24)} ${''.padStart(20)}   ${''.padStart(11)}   ${baseline.toFixed(4).padStart(9)}`,
+);
+console.log(
+  `  character LSTM: ${bpc.toFixed(2)} bits/char (unigram ${unigram.toFixed(2)}), ${Math.round(charHistory.timestepsPerSecond)} chars/s training, ${Math.round(genRate)} chars/s streaming`,
+);
+console.log(`  learning curves: ${path.relative(process.cwd(), svgPath)}`);
+console.log(`  total ${seconds(started)}s`);
+
+function wrap(s, width) {
+  const out = [];
+  for (const para of s.split('\n')) {
+    let line = '';
+    for (const word of para.split(' ')) {
+      if (line.length + word.length + 1 > width && line) {
+        out.push(line);
+        line = word;
+      } else line = line ? `${line} ${word}` : word;
+    }
+    out.push(line);
+  }
+  return out;
+}
+
+function curvesSvg() {
+  const W = 960;
+  const H = 420;
+  const colors = { 'RNN (tanh)': '#d95f02', LSTM: '#1b9e77', GRU: '#7570b3' };
+  const esc = (s) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
+  const parts = [];
+  const panel = (x0, title, xLabel, yLabel, xMax, yMin, yMax, log, series, refs, yTicks) => {
+    const px = x0 + 60;
+    const py = 50;
+    const pw = 380;
+    const ph = 300;
+    const fx = (v) => px + (v / xMax) * pw;
+    const fy = (v) => {
+      const c = Math.min(Math.max(v, yMin), yMax);
+      const r = log
+        ? (Math.log10(c) - Math.log10(yMin)) / (Math.log10(yMax) - Math.log10(yMin))
+        : (c - yMin) / (yMax - yMin);
+      return py + ph - r * ph;
+    };
+    parts.push(
+      `<text x="${px + pw / 2}" y="28" text-anchor="middle" font-size="15" font-weight="bold">${esc(title)}</text>`,
+    );
+    parts.push(
+      `<rect x="${px}" y="${py}" width="${pw}" height="${ph}" fill="none" stroke="#999"/>`,
+    );
+    for (const t of yTicks) {
+      parts.push(`<line x1="${px}" x2="${px + pw}" y1="${fy(t)}" y2="${fy(t)}" stroke="#eee"/>`);
+      parts.push(
+        `<text x="${px - 6}" y="${fy(t) + 4}" text-anchor="end" font-size="11">${t}</text>`,
+      );
+    }
+    for (let i = 0; i <= 5; ++i) {
+      const v = Math.round((xMax * i) / 5);
+      parts.push(
+        `<text x="${fx(v)}" y="${py + ph + 16}" text-anchor="middle" font-size="11">${v}</text>`,
+      );
+    }
+    parts.push(
+      `<text x="${px + pw / 2}" y="${py + ph + 36}" text-anchor="middle" font-size="12">${esc(xLabel)}</text>`,
+    );
+    parts.push(
+      `<text x="${x0 + 14}" y="${py + ph / 2}" text-anchor="middle" font-size="12" transform="rotate(-90 ${x0 + 14} ${py + ph / 2})">${esc(yLabel)}</text>`,
+    );
+    for (const r of refs) {
+      parts.push(
+        `<line x1="${px}" x2="${px + pw}" y1="${fy(r.y)}" y2="${fy(r.y)}" stroke="#555" stroke-dasharray="${r.dash}"/>`,
+      );
+      parts.push(
+        `<text x="${px + pw - 4}" y="${fy(r.y) - 4}" text-anchor="end" font-size="11" fill="#555">${esc(r.label)}</text>`,
+      );
+    }
+    series.forEach((s, i) => {
+      const d = s.points
+        .map(([a, b], k) => `${k ? 'L' : 'M'}${fx(a).toFixed(1)},${fy(b).toFixed(1)}`)
+        .join(' ');
+      parts.push(`<path d="${d}" fill="none" stroke="${s.color}" stroke-width="2"/>`);
+      parts.push(
+        `<line x1="${px + 12}" x2="${px + 32}" y1="${py + 16 + i * 18}" y2="${py + 16 + i * 18}" stroke="${s.color}" stroke-width="2"/>`,
+      );
+      parts.push(
+        `<text x="${px + 38}" y="${py + 20 + i * 18}" font-size="12">${esc(s.label)}</text>`,
+      );
+    });
+  };
+  panel(
+    0,
+    `Adding problem, T = ${T}: validation MSE`,
+    'updates',
+    'mean squared error (log scale)',
+    BUDGET,
+    1e-4,
+    1,
+    true,
+    adding.map((a) => ({ label: a.name, color: colors[a.name], points: a.curve })),
+    [
+      { y: baseline, label: `always 1.0: ${baseline.toFixed(3)}`, dash: '6 4' },
+      { y: 0.01, label: 'solved: 0.01', dash: '2 3' },
+    ],
+    [0.0001, 0.001, 0.01, 0.1, 1],
+  );
+  panel(
+    480,
+    'Character LSTM on alice.txt',
+    'epochs',
+    'bits per character',
+    EPOCHS,
+    0,
+    6,
+    false,
+    [{ label: 'LSTM (training text)', color: colors.LSTM, points: bpcCurve }],
+    [{ y: unigram, label: `unigram entropy: ${unigram.toFixed(2)}`, dash: '6 4' }],
+    [0, 1, 2, 3, 4, 5, 6],
+  );
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif">\n<rect width="100%" height="100%" fill="white"/>\n${parts.join('\n')}\n</svg>\n`;
+}

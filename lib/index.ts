@@ -37,6 +37,7 @@ export {
   type ComposedState,
   type StreamingLayer,
 } from './stream/compose';
+export { ComposedPool, ComposedSession, composePool } from './stream/compose-pool';
 export { over, transform, type OverOptions, type TransformOptions } from './stream/node';
 export { StreamWorker, type ModelDescription, type StreamWorkerOptions } from './stream/worker';
 export type {
@@ -126,6 +127,7 @@ export {
   toOnnx,
   type LoadOptions,
   type Model,
+  type OnnxExportOptions,
   type SaveOptions,
 } from './io/index';
 export { addingProblem, type AddingProblemOptions } from './data/adding';

@@ -1,0 +1,289 @@
+// Embedding: integer tokens [T, B] → vectors [T, B, D], a row of `weight [N, D]` per token.
+import {
+  CellstateRangeError,
+  CellstateTypeError,
+  ErrorCode,
+  NoForwardError,
+  describe,
+  shapeError,
+} from '../errors';
+import {
+  type Activation,
+  type BatchContext,
+  type TokenBatch,
+  type TokensLike,
+  activationTensor,
+  readLengths,
+  readTokens,
+} from '../model/batch';
+import { OptionReader } from '../options';
+import { Random, randomSeed } from '../random';
+import type { LayerStream, LayerStreamOptions } from '../stream/types';
+import { Tensor, type TensorLike, toTensor } from '../tensor';
+import { type FlatParameters, copyRecord, readParameterRecord } from './params';
+
+/** Largest numEmbeddings and embeddingDim. */
+export const MAX_EMBEDDING_SIZE = 1 << 24;
+
+/** Options of an Embedding layer. */
+export interface EmbeddingOptions {
+  /** Size of the vocabulary, `N`: token ids are integers in [0, N). Required; in [1, 2^24]. */
+  numEmbeddings: number;
+  /** Size of each vector, `D`. Required; an integer in [1, 2^24]. */
+  embeddingDim: number;
+  /** Seed of the initialisation (PyTorch's: normal, mean 0, variance 1), an unsigned 32-bit integer. Default: random. */
+  seed?: number;
+  /** Accepted so that a `config` can be passed back; must be 'embedding'. */
+  type?: 'embedding';
+}
+
+/** The resolved options of an Embedding, plain JSON. */
+export interface EmbeddingConfig {
+  type: 'embedding';
+  numEmbeddings: number;
+  embeddingDim: number;
+  seed: number;
+}
+
+interface EmbeddingCache {
+  tokens: Int32Array;
+  T: number;
+  B: number;
+  lengths: Int32Array | null;
+}
+
+/** A lookup table of `numEmbeddings` vectors; PyTorch's name and layout: `weight [N, D]`. */
+export class Embedding {
+  /** The resolved options (frozen). */
+  readonly config: Readonly<EmbeddingConfig>;
+  /** @internal */
+  readonly flat: FlatParameters;
+  /** @internal */
+  version = 0;
+  private cache: EmbeddingCache | null = null;
+
+  constructor(options: EmbeddingOptions) {
+    const where = 'Embedding';
+    const r = new OptionReader(options, where, ['type', 'numEmbeddings', 'embeddingDim', 'seed']);
+    const type = r.raw('type');
+    if (type !== undefined && type !== 'embedding')
+      throw new CellstateTypeError(
+        ErrorCode.INVALID_OPTION,
+        `${where}: type must be 'embedding' when given, got ${describe(type)}`,
+      );
+    const seed = r.int('seed', 0, 0xffffffff, -1);
+    this.config = Object.freeze({
+      type: 'embedding' as const,
+      numEmbeddings: r.int('numEmbeddings', 1, MAX_EMBEDDING_SIZE),
+      embeddingDim: r.int('embeddingDim', 1, MAX_EMBEDDING_SIZE),
+      seed: seed === -1 ? randomSeed() : seed,
+    });
+    const { numEmbeddings: N, embeddingDim: D } = this.config;
+    this.flat = {
+      values: new Float32Array(N * D),
+      grads: new Float32Array(N * D),
+      entries: [{ name: 'weight', shape: [N, D], offset: 0, size: N * D }],
+    };
+    fillNormal(new Random(this.config.seed), this.flat.values);
+  }
+
+  /** Token ids per step: 1. */
+  get inputSize(): number {
+    return 1;
+  }
+
+  /** `D`. */
+  get outputSize(): number {
+    return this.config.embeddingDim;
+  }
+
+  parameters(): Record<string, Tensor> {
+    return copyRecord(this.flat.values, this.flat.entries);
+  }
+
+  setParameters(params: Record<string, Tensor | Float32Array | TensorLike>): void {
+    const flat = readParameterRecord(
+      'setParameters',
+      params,
+      this.flat.entries,
+      this.flat.values.length,
+    );
+    this.flat.values.set(flat);
+    this.cache = null;
+    this.version++;
+  }
+
+  gradients(): Record<string, Tensor> {
+    return copyRecord(this.flat.grads, this.flat.entries);
+  }
+
+  zeroGrad(): void {
+    this.flat.grads.fill(0);
+  }
+
+  /**
+   * `x`: token ids `[T, B]` (`{ data: Int32Array, shape: [T, B] }`, a Tensor of integer values
+   * or nested arrays) → `[T, B, D]`; padded steps (t ≥ lengths[b]) give 0 and their ids are not
+   * read.
+   */
+  forward(
+    x: TokensLike,
+    opts?: { lengths?: number[] | Int32Array; train?: boolean },
+  ): { output: Tensor } {
+    const where = 'forward';
+    const o = new OptionReader(opts, where, ['lengths', 'train'], ErrorCode.INVALID_ARG);
+    const train = o.bool('train', false);
+    const t = readTokens(x, where, 'x', ['T', 'B']);
+    const [T, B] = t.shape;
+    if (T < 1 || B < 1) throw shapeError(where, 'x', ['T', 'B'], t.shape, 'T, B ≥ 1');
+    const raw = o.raw('lengths');
+    const lengths = raw === undefined || raw === null ? null : readLengths(where, raw, T, B);
+    this.checkTokens(where, t.data, T, B, lengths);
+    return {
+      output: activationTensor(this.forwardBatch({ tokens: t.data, T, B }, { lengths, train })),
+    };
+  }
+
+  /** Once per training forward: adds into the gradient of `weight`. Token ids have no gradient: x is null. */
+  backward(grad: { output: TensorLike }): { x: null } {
+    const where = 'backward';
+    const o = new OptionReader(grad, where, ['output'], ErrorCode.INVALID_ARG);
+    const cache = this.cache;
+    if (!cache)
+      throw new NoForwardError(
+        `${where}: no pending training forward; call forward(x, { train: true }) first`,
+      );
+    const shape = [cache.T, cache.B, this.config.embeddingDim];
+    const dy = toTensor(o.raw('output'), where, 'output');
+    if (dy.shape.length !== 3 || dy.shape.some((d, i) => d !== shape[i]))
+      throw shapeError(where, 'output', shape, dy.shape);
+    this.backwardBatch(dy.data);
+    return { x: null };
+  }
+
+  /** @internal Throws a RangeError naming the first id outside [0, N) at a step in use. */
+  checkTokens(
+    where: string,
+    tokens: Int32Array,
+    T: number,
+    B: number,
+    lengths: Int32Array | null,
+  ): void {
+    const N = this.config.numEmbeddings;
+    for (let t = 0; t < T; ++t)
+      for (let b = 0; b < B; ++b) {
+        if (lengths && t >= lengths[b]) continue;
+        const id = tokens[t * B + b];
+        if (!(id >= 0 && id < N))
+          throw new CellstateRangeError(
+            ErrorCode.OUT_OF_RANGE,
+            `${where}: token ids must be integers in [0, numEmbeddings=${N}), got ${id} at step ${t}, sequence ${b}`,
+          );
+      }
+  }
+
+  /** @internal Ids already checked. */
+  forwardBatch(x: TokenBatch, ctx: BatchContext): Activation {
+    const { T, B, tokens } = x;
+    const D = this.config.embeddingDim;
+    const w = this.flat.values;
+    const out = new Float32Array(T * B * D);
+    for (let t = 0; t < T; ++t)
+      for (let b = 0; b < B; ++b) {
+        if (ctx.lengths && t >= ctx.lengths[b]) continue;
+        const src = tokens[t * B + b] * D;
+        const dst = (t * B + b) * D;
+        for (let d = 0; d < D; ++d) out[dst + d] = w[src + d];
+      }
+    this.cache = ctx.train ? { tokens, T, B, lengths: ctx.lengths } : null;
+    return { data: out, T, B, F: D };
+  }
+
+  /** @internal */
+  backwardBatch(dy: Float32Array): null {
+    const cache = this.cache;
+    if (!cache) throw new NoForwardError('backward: no pending training forward');
+    this.cache = null;
+    const { tokens, T, B, lengths } = cache;
+    const D = this.config.embeddingDim;
+    const g = this.flat.grads;
+    for (let t = 0; t < T; ++t)
+      for (let b = 0; b < B; ++b) {
+        if (lengths && t >= lengths[b]) continue;
+        const row = (t * B + b) * D;
+        const off = tokens[t * B + b] * D;
+        for (let d = 0; d < D; ++d) g[off + d] += dy[row + d];
+      }
+    return null;
+  }
+
+  /** @internal */
+  get pending(): boolean {
+    return this.cache !== null;
+  }
+
+  /** @internal */
+  discard(): void {
+    this.cache = null;
+  }
+
+  /**
+   * One time step at a time: `step(ids)` reads `batch` token ids (integers, in a Float32Array
+   * or an Int32Array) and returns `[batch, D]` in a preallocated buffer.
+   */
+  stream(opts?: LayerStreamOptions): LayerStream {
+    const o = new OptionReader(opts, 'stream', ['batch'], ErrorCode.INVALID_ARG);
+    return new EmbeddingStream(this, o.int('batch', 1, 1 << 24, 1));
+  }
+}
+
+class EmbeddingStream implements LayerStream {
+  readonly inputSize = 1;
+  readonly outputSize: number;
+  private readonly out: Float32Array;
+
+  constructor(
+    private readonly layer: Embedding,
+    readonly batch: number,
+  ) {
+    this.outputSize = layer.outputSize;
+    this.out = new Float32Array(batch * this.outputSize);
+  }
+
+  step(ids: Float32Array | Int32Array): Float32Array {
+    const B = this.batch;
+    if (!(ids instanceof Float32Array || ids instanceof Int32Array) || ids.length !== B)
+      throw shapeError(
+        'step',
+        'x',
+        [`B=${B}`],
+        ArrayBuffer.isView(ids) ? [(ids as Float32Array).length] : [],
+        `${B} token ids in a Float32Array or an Int32Array${ArrayBuffer.isView(ids) ? '' : `, got ${describe(ids)}`}`,
+      );
+    const { numEmbeddings: N, embeddingDim: D } = this.layer.config;
+    const w = this.layer.flat.values;
+    for (let b = 0; b < B; ++b) {
+      const id = ids[b];
+      if (!(Number.isInteger(id) && id >= 0 && id < N))
+        throw new CellstateRangeError(
+          ErrorCode.OUT_OF_RANGE,
+          `step: token ids must be integers in [0, numEmbeddings=${N}), got ${id} at row ${b}`,
+        );
+      this.out.set(w.subarray(id * D, id * D + D), b * D);
+    }
+    return this.out;
+  }
+
+  reset(): void {}
+}
+
+/** Standard normal values (Box–Muller on the seeded generator; the same on every machine up to Math.log/cos rounding). */
+export function fillNormal(rng: Random, out: Float32Array): void {
+  for (let i = 0; i < out.length; i += 2) {
+    const u1 = 1 - rng.nextUnit(); // (0, 1]
+    const u2 = rng.nextUnit();
+    const r = Math.sqrt(-2 * Math.log(u1));
+    out[i] = r * Math.cos(2 * Math.PI * u2);
+    if (i + 1 < out.length) out[i + 1] = r * Math.sin(2 * Math.PI * u2);
+  }
+}
