@@ -30,6 +30,10 @@ void HybridWait(Done done, std::mutex& mu, std::condition_variable& cv,
 }
 
 void Wake(std::mutex& mu, std::condition_variable& cv, std::atomic<int>& sleepers) {
+  // The caller's store of the condition must be ordered before this load (Dekker with the
+  // waiter's increment-then-check). seq_cst atomics guarantee it in C++; the explicit fence
+  // also keeps qemu-aarch64's emulation of STLR/LDAR from reordering them.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
   if (sleepers.load() == 0) return;
   std::lock_guard<std::mutex> lock(mu);
   cv.notify_all();

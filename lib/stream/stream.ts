@@ -1,0 +1,290 @@
+// Streaming inference on one recurrent layer stack: a Stream holds the state of `batch`
+// independent sequences in native memory and runs one time step per step() call on the layer's
+// packed weights (cellstate::Layer<float>::Step), writing into an output buffer allocated once.
+// On the success path step() allocates nothing, in JavaScript or natively.
+import type { NativeLayer } from '../binding';
+import {
+  CellstateRangeError,
+  CellstateTypeError,
+  ErrorCode,
+  UnsupportedError,
+  describe,
+  shapeError,
+} from '../errors';
+import { OptionReader } from '../options';
+import { Tensor, type TensorLike, toTensor } from '../tensor';
+import {
+  newNativeSnapshot,
+  newNativeStream,
+  type NativeSnapshot,
+  type NativeStream,
+} from './native';
+import { over, transform, type OverOptions, type TransformOptions } from './node';
+import type { StatefulLayerStream, StreamSnapshotLike, StreamState } from './types';
+
+/** Largest `batch` of a stream (and capacity of a pool). */
+export const MAX_STREAM_ROWS = 1 << 24;
+
+/** Options of `layer.stream()`. */
+export interface StreamOptions {
+  /** Independent sequences stepped together, `B`: step() takes `[B, I]` and returns `[B, R]`. An integer in [1, 2^24]. Default 1. */
+  batch?: number;
+}
+
+/** What a layer needs to expose for streaming (LSTM, GRU, RNN). */
+export interface StreamableLayer {
+  readonly config: { readonly cell: string; readonly bidirectional: boolean };
+}
+
+/**
+ * A copy of the state of a stream (or of a pool session) taken by `snapshot()`, to branch and
+ * come back to it with `restore()` (beam search, rollback). Opaque; it lives in native memory.
+ * A snapshot of one configuration can be restored into any stream of that configuration with
+ * as many rows (a pool session counts as one row).
+ */
+export class StreamSnapshot implements StreamSnapshotLike {
+  /** @internal */
+  readonly native: NativeSnapshot;
+
+  /** @internal Use `stream.snapshot()`. */
+  constructor(nativeSnapshot: NativeSnapshot) {
+    this.native = nativeSnapshot;
+  }
+
+  /** Sequences (rows) whose state this holds; 0 before a first snapshot() into it. */
+  get rows(): number {
+    return this.native.rows;
+  }
+}
+
+/** `x`'s data when it is one frame of `rows × size` values (a Float32Array, a Tensor or nested arrays). */
+export function frameData(
+  where: string,
+  x: unknown,
+  rows: number,
+  size: number,
+  sizeName: string,
+): Float32Array {
+  const expected = [`B=${rows}`, `${sizeName}=${size}`];
+  if (x instanceof Float32Array) {
+    if (x.length !== rows * size)
+      throw shapeError(
+        where,
+        'x',
+        expected,
+        [x.length],
+        `a Float32Array of ${rows * size} elements`,
+      );
+    return x;
+  }
+  if (!(x instanceof Tensor) && !Array.isArray(x))
+    throw new CellstateTypeError(
+      ErrorCode.INVALID_ARG,
+      `${where}: x must be a Float32Array, a Tensor or nested arrays of numbers, got ${describe(x)}`,
+    );
+  const t = toTensor(x, where, 'x');
+  const s = t.shape;
+  const ok =
+    (s.length === 2 && s[0] === rows && s[1] === size) ||
+    (rows === 1 && s.length === 1 && s[0] === size);
+  if (!ok) throw shapeError(where, 'x', expected, s);
+  return t.data;
+}
+
+/** Throws ERR_CELLSTATE_UNSUPPORTED when `layer` cannot stream (a bidirectional layer). */
+export function checkStreamable(layer: StreamableLayer, where: string): void {
+  if (layer.config.bidirectional)
+    throw new UnsupportedError(
+      `${where}: a bidirectional ${layer.config.cell.toUpperCase()} cannot stream: its reverse ` +
+        'direction reads the sequence from its end; stream a one-direction model, or run forward on whole sequences',
+    );
+}
+
+/** One time step at a time of `batch` independent sequences through a recurrent layer stack. */
+export class Stream implements StatefulLayerStream<StreamState, StreamSnapshot> {
+  /** Independent sequences, `B`. */
+  readonly batch: number;
+  /** Features per step of the input, `I`. */
+  readonly inputSize: number;
+  /** Features per step of the output, `R` (projSize when > 0, else hiddenSize). */
+  readonly outputSize: number;
+  /**
+   * The output buffer `[B, R]` that every step() writes and returns: the same array each time,
+   * overwritten by the next step (copy it — `out.slice()` — to keep a step's output).
+   */
+  readonly output: Float32Array;
+
+  private readonly native: NativeStream;
+  private readonly layers: number;
+  private readonly hiddenSize: number;
+  private readonly cellState: boolean;
+
+  /** @internal Use `layer.stream()`. */
+  constructor(layer: StreamableLayer, nativeLayer: NativeLayer, options?: StreamOptions) {
+    const where = 'stream';
+    checkStreamable(layer, where);
+    const r = new OptionReader(options, where, ['batch'], ErrorCode.INVALID_ARG);
+    this.batch = r.int('batch', 1, MAX_STREAM_ROWS, 1);
+    this.native = newNativeStream(nativeLayer, this.batch, false);
+    this.inputSize = this.native.inputSize;
+    this.outputSize = this.native.outputSize;
+    this.layers = this.native.numLayers;
+    this.hiddenSize = this.native.hiddenSize;
+    this.cellState = this.native.cellState;
+    this.output = new Float32Array(this.batch * this.outputSize);
+  }
+
+  /**
+   * One time step: `x` `[B, I]` (a Float32Array of B·I values, or a Tensor `[B, I]`) in, the
+   * output `[B, R]` out, in `this.output`, which is returned and reused by the next step.
+   * Allocates nothing when x is a Float32Array. A wrong size is a RangeError.
+   */
+  step(x: Float32Array | Tensor): Float32Array {
+    const data =
+      x instanceof Float32Array && x.length === this.batch * this.inputSize
+        ? x
+        : frameData('step', x, this.batch, this.inputSize, 'I');
+    this.native.step(data, this.output);
+    return this.output;
+  }
+
+  /** Zero state: every sequence starts again. */
+  reset(): void {
+    this.native.reset();
+  }
+
+  /**
+   * A copy of the state: `h` `[L, B, R]` and, for an LSTM, `c` `[L, B, H]` — the layout of
+   * forward's `h` / `c`, so `forward(x, { h0: h, c0: c })` continues where the stream is.
+   */
+  getState(): StreamState {
+    const { layers: L, batch: B } = this;
+    const h = new Float32Array(L * B * this.outputSize);
+    const c = this.cellState ? new Float32Array(L * B * this.hiddenSize) : null;
+    this.native.readState(h, c, 0, B);
+    const state: StreamState = { h: new Tensor(h, [L, B, this.outputSize]) };
+    if (c) state.c = new Tensor(c, [L, B, this.hiddenSize]);
+    return state;
+  }
+
+  /**
+   * Replaces the state: `h` `[L, B, R]` and, for an LSTM, `c` `[L, B, H]` (absent: zeros), as
+   * Tensors, nested arrays or Float32Arrays of that many values.
+   */
+  setState(state: { h: TensorLike | Float32Array; c?: TensorLike | Float32Array }): void {
+    const where = 'setState';
+    const { h, c } = readState(where, state, this.layers, this.batch, this.outputSize, {
+      cellState: this.cellState,
+      hiddenSize: this.hiddenSize,
+    });
+    this.native.writeState(h, c, 0, this.batch);
+  }
+
+  /**
+   * A copy of the state to come back to with restore(). `into`: a snapshot to overwrite
+   * (reusing its memory, so branching in a loop allocates nothing once sizes are reached).
+   */
+  snapshot(into?: StreamSnapshot): StreamSnapshot {
+    const snap = snapshotTarget('snapshot', into);
+    this.native.snapshot(0, this.batch, snap.native);
+    return snap;
+  }
+
+  /** Puts back the state of a snapshot (of this configuration, with B rows). */
+  restore(snapshot: StreamSnapshot): void {
+    const where = 'restore';
+    checkSnapshot(where, snapshot, this.batch);
+    this.native.restore(snapshot.native, 0);
+  }
+
+  /**
+   * A Node.js Transform stream over this stream: frames in, outputs out, with backpressure.
+   * See `transform()` in lib/stream/node.ts.
+   */
+  transform(options?: TransformOptions) {
+    return transform(this, options);
+  }
+
+  /**
+   * Steps through the frames of `source` (an iterable or async iterable), yielding each output
+   * (a copy, unless `{ copy: false }`): `for await (const y of s.over(frames)) ...`.
+   */
+  over(
+    source: Iterable<Float32Array | Tensor> | AsyncIterable<Float32Array | Tensor>,
+    options?: OverOptions,
+  ): AsyncGenerator<Float32Array, void, undefined> {
+    return over(this, source, options);
+  }
+}
+
+/** The target of snapshot(): `into` when given (checked), else a new snapshot. */
+export function snapshotTarget(where: string, into: unknown): StreamSnapshot {
+  if (into === undefined) return new StreamSnapshot(newNativeSnapshot());
+  if (!(into instanceof StreamSnapshot))
+    throw new CellstateTypeError(
+      ErrorCode.INVALID_ARG,
+      `${where}: into must be a StreamSnapshot (from snapshot()), got ${describe(into)}`,
+    );
+  return into;
+}
+
+/** Checks that `snapshot` is a StreamSnapshot of `rows` rows. */
+export function checkSnapshot(where: string, snapshot: unknown, rows: number): void {
+  if (!(snapshot instanceof StreamSnapshot))
+    throw new CellstateTypeError(
+      ErrorCode.INVALID_ARG,
+      `${where}: snapshot must be a StreamSnapshot (from snapshot()), got ${describe(snapshot)}`,
+    );
+  if (snapshot.rows !== rows)
+    throw new CellstateRangeError(
+      ErrorCode.SHAPE,
+      `${where}: snapshot must hold the state of ${rows} sequence${rows === 1 ? '' : 's'}, got ${snapshot.rows}`,
+    );
+}
+
+/** Reads `{ h, c? }` of `rows` sequences for writeState. */
+export function readState(
+  where: string,
+  state: unknown,
+  layers: number,
+  rows: number,
+  outputSize: number,
+  cell: { cellState: boolean; hiddenSize: number },
+): { h: Float32Array; c: Float32Array | null } {
+  if (state === null || typeof state !== 'object' || Array.isArray(state))
+    throw new CellstateTypeError(
+      ErrorCode.INVALID_ARG,
+      `${where}: state must be an object { h${cell.cellState ? ', c' : ''} }, got ${describe(state)}`,
+    );
+  const o = new OptionReader(state, where, ['h', 'c'], ErrorCode.INVALID_ARG);
+  if (!cell.cellState && o.raw('c') !== undefined)
+    throw new CellstateTypeError(
+      ErrorCode.INVALID_ARG,
+      `${where}: c is a cell state, which only an LSTM has; leave it out`,
+    );
+  const part = (name: string, size: number, symbol: string): Float32Array => {
+    const value = o.raw(name);
+    const shape = [layers, rows, size];
+    const dims = [`L=${layers}`, `B=${rows}`, `${symbol}=${size}`];
+    if (value instanceof Float32Array) {
+      if (value.length !== layers * rows * size)
+        throw shapeError(
+          where,
+          name,
+          dims,
+          [value.length],
+          `a Float32Array of ${layers * rows * size} elements`,
+        );
+      return value;
+    }
+    const t = toTensor(value, where, name);
+    if (t.shape.length !== 3 || t.shape.some((d, i) => d !== shape[i]))
+      throw shapeError(where, name, dims, t.shape);
+    return t.data;
+  };
+  if (o.raw('h') === undefined)
+    throw new CellstateTypeError(ErrorCode.INVALID_ARG, `${where}: state.h is required`);
+  const h = part('h', outputSize, 'R');
+  const c = cell.cellState && o.raw('c') !== undefined ? part('c', cell.hiddenSize, 'H') : null;
+  return { h, c };
+}
