@@ -74,7 +74,7 @@ export interface NativeLayer {
 
 /** What the kernel reports about itself. */
 export interface RuntimeInfo {
-  /** The instruction set the kernels use: 'avx2', 'neon' or 'scalar' (CELLSTATE_ISA overrides). */
+  /** The kernels' instruction set: 'avx512', 'avx2', 'neon' or 'scalar' (CELLSTATE_ISA overrides). */
   isa: string;
   /** Threads a call may use (1 without OpenMP). */
   threads: number;
