@@ -269,7 +269,10 @@ class EmbeddingStream implements LayerStream {
           ErrorCode.OUT_OF_RANGE,
           `step: token ids must be integers in [0, numEmbeddings=${N}), got ${id} at row ${b}`,
         );
-      this.out.set(w.subarray(id * D, id * D + D), b * D);
+      // An element loop rather than set(subarray(...)): no view object per step.
+      const src = id * D;
+      const dst = b * D;
+      for (let j = 0; j < D; ++j) this.out[dst + j] = w[src + j];
     }
     return this.out;
   }

@@ -7,7 +7,7 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 import { describe, expect, it } from 'vitest';
 
-import { Dense, GRU, LSTM, RNN, Sequential } from '../../lib/index';
+import { Dense, Embedding, GRU, LSTM, RNN, Sequential } from '../../lib/index';
 
 v8.setFlagsFromString('--expose-gc');
 const gc = vm.runInNewContext('gc') as () => void;
@@ -132,6 +132,27 @@ describe('no allocation per step', () => {
     });
     expect(collections).toBe(0);
     // Bound: as above, 16 KiB for 10 000 rounds.
+    expect(growth).toBeLessThan(16 * 1024);
+  });
+
+  it('a character model (Embedding → LSTM → Dense) streams without allocating', async () => {
+    const model = new Sequential([
+      new Embedding({ numEmbeddings: 40, embeddingDim: 8, seed: 3 }),
+      new LSTM({ inputSize: 8, hiddenSize: 16, seed: 4 }),
+      new Dense({ inputSize: 16, outputSize: 40, activation: 'softmax', seed: 5 }),
+    ]);
+    const s = model.stream({ batch: 1 });
+    const token = new Float32Array(1); // token ids as floats, as Sequential streams take them
+    const round = (i: number) => {
+      token[0] = i % 40;
+      s.step(token);
+    };
+    for (let i = 0; i < 20000; ++i) round(i); // long enough for the optimizing tier
+    const { growth, collections } = await youngGrowth(() => {
+      for (let i = 0; i < STEPS; ++i) round(i);
+    });
+    expect(collections).toBe(0);
+    // Bound: as above, 16 KiB for 10 000 steps.
     expect(growth).toBeLessThan(16 * 1024);
   });
 
