@@ -74,7 +74,7 @@ export interface NativeLayer {
 
 /** What the kernel reports about itself. */
 export interface RuntimeInfo {
-  /** The kernels' instruction set: 'avx512', 'avx2', 'neon' or 'scalar' (CELLSTATE_ISA overrides). */
+  /** The kernels' ISA: 'avx512', 'avx2', 'neon' or 'scalar' (CELLSTATE_ISA overrides). */
   isa: string;
   /** Threads a call may use (1 without OpenMP). */
   threads: number;

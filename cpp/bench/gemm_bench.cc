@@ -1,11 +1,24 @@
-// GEMM micro-benchmark of the AVX2 kernel (and the scalar one): GFLOP/s for large and
-// recurrent-net shapes with 1 and 2 threads (one region of the kernel's thread pool per call,
-// as the time loop does), ns per call for the batch-1 step, and a naive loop for a same-run
-// ratio. Reports the median (and best) of several runs; `gemm_bench quick` skips 2048^3.
+// GEMM micro-benchmark of the SIMD kernels (avx2, avx512, neon) and the scalar one: GFLOP/s for
+// large and recurrent-net shapes with 1 and 2 threads (one region of the kernel's thread pool
+// per call, as the time loop does), ns per call for the batch-1 step, and a naive loop for a
+// same-run ratio.
+//
+// The ISAs are compared in alternating rounds inside one process (round r runs them in the
+// order A B, round r + 1 in the order B A, ...), so that a drift of the machine's load hits
+// them alike. Per ISA it prints the median over rounds of the wall-clock rate, the best round,
+// and the median rate per CPU-second (the process's CPU time: time the threads were really
+// scheduled, which a loaded machine inflates less than wall time); per pair of ISAs the median
+// of the per-round ratios.
+//
+//   gemm_bench [quick] [rounds=N] [isa,isa,...]
+//     quick: skip 2048^3; rounds: default 9; ISAs: default every SIMD ISA this CPU runs
+//     (plus scalar on the small shapes).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <ctime>
 #include <random>
 #include <string>
 #include <vector>
@@ -19,9 +32,30 @@ namespace {
 using cellstate::Part;
 using GemmFn = void (*)(size_t, size_t, size_t, const float*, size_t, const float*, const float*,
                         float*, size_t, bool, Part);
+using PackedSizeFn = size_t (*)(size_t, size_t);
+using PackFn = void (*)(size_t, size_t, const float*, ptrdiff_t, ptrdiff_t, float*);
+
+struct Isa {
+  const char* name;
+  GemmFn gemm;
+  PackedSizeFn packed_size;
+  PackFn pack;
+};
 
 double Now() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+double CpuNow() {
+  timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 == 1 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
 void Naive(size_t M, size_t N, size_t K, const float* A, const float* B, float* C) {
@@ -32,24 +66,6 @@ void Naive(size_t M, size_t N, size_t K, const float* A, const float* B, float* 
       for (size_t n = 0; n < N; ++n) C[m * N + n] += a * B[k * N + n];
     }
   }
-}
-
-struct Timing {
-  double median, best;  // seconds per call
-};
-
-// Over `runs` runs of `reps` calls each.
-template <typename F>
-Timing Time(int runs, int reps, F&& f) {
-  std::vector<double> t;
-  f();  // warm up
-  for (int r = 0; r < runs; ++r) {
-    const double t0 = Now();
-    for (int i = 0; i < reps; ++i) f();
-    t.push_back((Now() - t0) / reps);
-  }
-  std::sort(t.begin(), t.end());
-  return {t[t.size() / 2], t[0]};
 }
 
 struct Call {
@@ -68,69 +84,172 @@ struct Shape {
   size_t M, N, K;
 };
 
-void Bench(cellstate::ThreadPool* pool, const char* name, GemmFn gemm,
-           size_t (*packed_size)(size_t, size_t),
-           void (*pack)(size_t, size_t, const float*, ptrdiff_t, ptrdiff_t, float*), Shape s,
-           bool naive) {
+// One ISA's data for a shape: its packed B and its own C.
+struct Setup {
+  Isa isa;
+  std::vector<float> Bp, C;
+  std::vector<double> wall, cpu;  // seconds per call, one per round
+};
+
+// ISAs compared in alternating rounds on one shape, nth threads.
+void Compare(cellstate::ThreadPool* pool, std::vector<Setup>& setups, const Shape& s,
+             const std::vector<float>& A, int nth, int rounds) {
+  const double flops = 2.0 * s.M * s.N * s.K;
+  // About 25 ms of work per ISA and round at 50 GFLOP/s.
+  const int reps = std::max(1, static_cast<int>(1.25e9 / flops));
+  for (Setup& st : setups) {
+    st.wall.clear();
+    st.cpu.clear();
+  }
+  auto run = [&](Setup& st) {
+    Call call{st.isa.gemm, s.M, s.N, s.K, A.data(), st.Bp.data(), st.C.data()};
+    if (nth == 1) {
+      RunPart(&call, Part{});
+    } else {
+      pool->Run(nth, RunPart, &call);
+    }
+  };
+  for (Setup& st : setups) run(st);  // warm up
+  for (int r = 0; r < rounds; ++r) {
+    for (size_t q = 0; q < setups.size(); ++q) {
+      Setup& st = setups[r % 2 == 0 ? q : setups.size() - 1 - q];
+      const double c0 = CpuNow(), t0 = Now();
+      for (int i = 0; i < reps; ++i) run(st);
+      st.wall.push_back((Now() - t0) / reps);
+      st.cpu.push_back((CpuNow() - c0) / reps);
+    }
+  }
+  std::printf("M=%-5zu N=%-5zu K=%-5zu %dT", s.M, s.N, s.K, nth);
+  for (const Setup& st : setups) {
+    const double w = Median(st.wall), best = *std::min_element(st.wall.begin(), st.wall.end());
+    const double c = Median(st.cpu);
+    if (s.M == 1) {
+      std::printf("  %s %7.0f ns (best %7.0f, cpu %7.0f)", st.isa.name, w * 1e9, best * 1e9,
+                  c * 1e9);
+    } else {
+      std::printf("  %s %6.1f GFLOP/s (best %6.1f, per cpu-s %6.1f)", st.isa.name, flops / w * 1e-9,
+                  flops / best * 1e-9, flops / c * 1e-9);
+    }
+  }
+  // Paired ratios: the last ISA over each other one (rate ratio = time ratio inverted).
+  for (size_t q = 0; q + 1 < setups.size(); ++q) {
+    const Setup& a = setups[q];
+    const Setup& b = setups.back();
+    std::vector<double> ratio, cratio;
+    for (int r = 0; r < rounds; ++r) {
+      ratio.push_back(a.wall[r] / b.wall[r]);
+      cratio.push_back(a.cpu[r] / b.cpu[r]);
+    }
+    std::printf("  %s/%s %.2fx (cpu %.2fx)", b.isa.name, a.isa.name, Median(ratio), Median(cratio));
+  }
+  std::printf("\n");
+}
+
+void BenchShape(cellstate::ThreadPool* pool, const std::vector<Isa>& isas, const Shape& s,
+                int rounds, bool naive) {
   std::mt19937 rng(1);
   std::uniform_real_distribution<float> d(-1.f, 1.f);
-  std::vector<float> A(s.M * s.K), B(s.K * s.N), C(s.M * s.N), Bp(packed_size(s.K, s.N));
+  std::vector<float> A(s.M * s.K), B(s.K * s.N);
   for (float& x : A) x = d(rng);
   for (float& x : B) x = d(rng);
-  pack(s.K, s.N, B.data(), static_cast<ptrdiff_t>(s.N), 1, Bp.data());
-  const double flops = 2.0 * s.M * s.N * s.K;
-  const int reps = std::max(1, static_cast<int>(2e8 / flops));
-  const int runs = flops > 1e10 ? 5 : 9;
-  std::printf("%-7s M=%-5zu N=%-5zu K=%-5zu", name, s.M, s.N, s.K);
-  Call call{gemm, s.M, s.N, s.K, A.data(), Bp.data(), C.data()};
-  for (int nth = 1; nth <= 2; ++nth) {
-    const Timing t = Time(runs, reps, [&] {
-      if (nth == 1) {
-        RunPart(&call, Part{});
-      } else {
-        pool->Run(nth, RunPart, &call);
-      }
-    });
-    if (s.M == 1) {
-      std::printf("  %dT %7.0f ns (best %7.0f)", nth, t.median * 1e9, t.best * 1e9);
-    } else {
-      std::printf("  %dT %6.1f GFLOP/s (best %6.1f)", nth, flops / t.median * 1e-9,
-                  flops / t.best * 1e-9);
+  std::vector<Setup> setups;
+  for (const Isa& isa : isas) {
+    Setup st;
+    st.isa = isa;
+    st.Bp.resize(isa.packed_size(s.K, s.N));
+    st.C.resize(s.M * s.N);
+    isa.pack(s.K, s.N, B.data(), static_cast<ptrdiff_t>(s.N), 1, st.Bp.data());
+    setups.push_back(std::move(st));
+  }
+  for (int nth = 1; nth <= 2; ++nth) Compare(pool, setups, s, A, nth, rounds);
+  // The SIMD ISAs agree bit for bit (one fused chain per element in each; scalar does not fuse).
+  const Setup* first = nullptr;
+  for (const Setup& st : setups) {
+    if (std::strcmp(st.isa.name, "scalar") == 0) continue;
+    if (first == nullptr) {
+      first = &st;
+    } else if (std::memcmp(st.C.data(), first->C.data(), s.M * s.N * sizeof(float)) != 0) {
+      std::printf("  note: %s and %s results differ\n", first->isa.name, st.isa.name);
     }
   }
   if (naive) {
+    const double flops = 2.0 * s.M * s.N * s.K;
     std::vector<float> Cn(s.M * s.N);
-    const Timing t = Time(3, std::max(1, reps / 8),
-                          [&] { Naive(s.M, s.N, s.K, A.data(), B.data(), Cn.data()); });
-    std::printf("  naive %5.1f GFLOP/s", flops / t.median * 1e-9);
+    std::vector<double> t;
+    for (int r = 0; r < 3; ++r) {
+      const double t0 = Now();
+      Naive(s.M, s.N, s.K, A.data(), B.data(), Cn.data());
+      t.push_back(Now() - t0);
+    }
+    std::printf("  naive %5.1f GFLOP/s\n", flops / Median(t) * 1e-9);
   }
-  std::printf("\n");
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  const bool all = argc < 2 || std::string(argv[1]) != "quick";
+  bool all = true;
+  int rounds = 9;
+  std::vector<std::string> want;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "quick") {
+      all = false;
+    } else if (a.rfind("rounds=", 0) == 0) {
+      rounds = std::max(1, std::atoi(a.c_str() + 7));
+    } else {
+      for (size_t p = 0; p <= a.size();) {
+        const size_t q = std::min(a.find(',', p), a.size());
+        if (q > p) want.push_back(a.substr(p, q - p));
+        p = q + 1;
+      }
+    }
+  }
+  std::vector<Isa> simd;
+#if defined(__x86_64__)
+  if (cellstate::CpuHasAvx2Fma()) {
+    simd.push_back(
+        {"avx2", cellstate::avx2_gemm, cellstate::avx2_packed_size, cellstate::avx2_pack});
+  } else {
+    std::printf("SKIPPED avx2: not supported by this CPU\n");
+  }
+  if (cellstate::CpuHasAvx512()) {
+    simd.push_back(
+        {"avx512", cellstate::avx512_gemm, cellstate::avx512_packed_size, cellstate::avx512_pack});
+  } else {
+    std::printf("SKIPPED avx512: not supported by this CPU\n");
+  }
+#endif
+#if defined(__aarch64__)
+  simd.push_back({"neon", cellstate::neon_gemm, cellstate::neon_packed_size, cellstate::neon_pack});
+#endif
+  const Isa scalar{"scalar", cellstate::scalar_gemm, cellstate::scalar_packed_size,
+                   cellstate::scalar_pack};
+  auto wanted = [&](const char* name) {
+    if (want.empty()) return true;
+    for (const auto& w : want)
+      if (w == name) return true;
+    return false;
+  };
+  std::vector<Isa> isas;
+  for (const Isa& i : simd)
+    if (wanted(i.name)) isas.push_back(i);
+  const bool with_scalar = !want.empty() && wanted("scalar");
+
   std::vector<Shape> shapes = {{32, 1024, 256},   {32, 1024, 512}, {3200, 1024, 256},
                                {3200, 1024, 512}, {1, 512, 128},   {1, 1024, 256},
                                {4, 1024, 256},    {64, 4096, 1024}};
   if (all) shapes.insert(shapes.begin(), Shape{2048, 2048, 2048});
   cellstate::ThreadPool pool(2);
-#if defined(__x86_64__)
-  if (cellstate::CpuHasAvx2Fma()) {
-    for (const Shape& s : shapes) {
-      Bench(&pool, "avx2", cellstate::avx2_gemm, cellstate::avx2_packed_size, cellstate::avx2_pack,
-            s, s.M * s.N * s.K <= 100000000);
-    }
-  } else {
-    std::printf("SKIPPED avx2: not supported by this CPU\n");
-  }
-#endif
+  std::printf("gemm_bench: %d alternating rounds; rates are medians over rounds\n", rounds);
   for (const Shape& s : shapes) {
-    if (s.M * s.N * s.K <= 100000000) {
-      Bench(&pool, "scalar", cellstate::scalar_gemm, cellstate::scalar_packed_size,
-            cellstate::scalar_pack, s, false);
+    std::vector<Isa> run = isas;
+    // The scalar kernel on the small shapes only.
+    if ((with_scalar || want.empty()) && s.M * s.N * s.K <= 100000000) {
+      run.insert(run.begin(), scalar);
     }
+    if (run.empty()) continue;
+    BenchShape(&pool, run, s, rounds, s.M * s.N * s.K <= 100000000);
   }
   return 0;
 }

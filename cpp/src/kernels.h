@@ -37,7 +37,7 @@ struct LstmDesc {
 
 template <typename T>
 struct Kernels {
-  const char* name;  // "ref", "scalar", "avx2", "neon"
+  const char* name;  // "ref", "scalar", "avx2", "avx512", "neon"
 
   // ---- GEMM: C[M,N] (=|+=) bias + A[M,K] · B[K,N] -------------------------------------
   // B is packed once (weights) or per call (activations) into an ISA-specific layout.
@@ -48,8 +48,8 @@ struct Kernels {
   //              + sum_k A[m*lda + k] * B(k, n)
   // Thread part.ith of part.nth computes a disjoint slice of the columns n; the union over
   // all threads is the whole product. Results do not depend on nth. K may be 0.
-  void (*gemm)(size_t M, size_t N, size_t K, const T* A, size_t lda, const T* Bp,
-               const T* bias, T* C, size_t ldc, bool accumulate, Part part);
+  void (*gemm)(size_t M, size_t N, size_t K, const T* A, size_t lda, const T* Bp, const T* bias,
+               T* C, size_t ldc, bool accumulate, Part part);
 
   // ---- post-GEMM, one batch row at a time (n = H) ---------------------------------------
   // LSTM forward. gates: the G·H pre-activations in, the activations out (in place).
@@ -59,15 +59,15 @@ struct Kernels {
   // dc [H]: in, the gradient reaching c_t from step t+1 (and dcN); out, the gradient of
   // c_{t-1}. dgates [G·H] out: gradient of the pre-activations. (Peephole gradients are
   // reduced after the time loop from dgates and the saved cell states, in a fixed order.)
-  void (*lstm_bwd)(const LstmDesc<T>& d, const T* acts, const T* c_prev, const T* c,
-                   const T* dm, T* dc, T* dgates);
+  void (*lstm_bwd)(const LstmDesc<T>& d, const T* acts, const T* c_prev, const T* c, const T* dm,
+                   T* dc, T* dgates);
 
   // GRU, resetAfter: true. gx [3H]: W_ih x + b_ih in, activations r, z, n out (in place).
   // gh [3H]: W_hh h + b_hh (kept: gh_n is needed by backward). h_prev [H] in, h [H] out.
   void (*gru_fwd)(int H, T* gx, const T* gh, const T* h_prev, T* h);
   // dh [H] in. dgx [3H], dgh [3H] out. dh_prev [H] out: the direct part dh ⊙ z.
-  void (*gru_bwd)(int H, const T* acts, const T* gh, const T* h_prev, const T* dh, T* dgx,
-                  T* dgh, T* dh_prev);
+  void (*gru_bwd)(int H, const T* acts, const T* gh, const T* h_prev, const T* dh, T* dgx, T* dgh,
+                  T* dh_prev);
   // GRU, resetAfter: false, in two phases around the GEMM W_hn (r ⊙ h).
   // phase 1: gx[0:2H] += gh[0:2H] then r, z activated in place; rh = r ⊙ h_prev.
   void (*gru_fwd_rz)(int H, T* gx, const T* gh, const T* h_prev, T* rh);
@@ -75,8 +75,7 @@ struct Kernels {
   // h = (1 - z) n + z h_prev.
   void (*gru_fwd_n)(int H, T* gx, const T* gh_n, const T* h_prev, T* h);
   // phase 1: dgx[2H:3H] = dgh[2H:3H] = da_n; dgx[H:2H] = dgh[H:2H] = da_z; dh_prev = dh ⊙ z.
-  void (*gru_bwd_n)(int H, const T* acts, const T* h_prev, const T* dh, T* dgx, T* dgh,
-                    T* dh_prev);
+  void (*gru_bwd_n)(int H, const T* acts, const T* h_prev, const T* dh, T* dgx, T* dgh, T* dh_prev);
   // phase 2, after d_rh = da_n · W_hn: dgx[0:H] = dgh[0:H] = da_r with dr = d_rh ⊙ h_prev;
   // dh_prev += d_rh ⊙ r.
   void (*gru_bwd_r)(int H, const T* acts, const T* h_prev, const T* d_rh, T* dgx, T* dgh,
@@ -97,7 +96,8 @@ struct Kernels {
 template <typename T>
 const Kernels<T>* RefKernels();
 const Kernels<float>* ScalarKernels();
-const Kernels<float>* Avx2Kernels();  // nullptr when not built for x86-64
-const Kernels<float>* NeonKernels();  // nullptr when not built for aarch64
+const Kernels<float>* Avx2Kernels();    // nullptr when not built for x86-64
+const Kernels<float>* Avx512Kernels();  // nullptr when not built for x86-64
+const Kernels<float>* NeonKernels();    // nullptr when not built for aarch64
 
 }  // namespace cellstate

@@ -155,7 +155,8 @@ bool RunCase(const Isa& isa, const Case& c, std::mt19937& rng) {
 }
 
 void RunIsa(const Isa& isa) {
-  static const size_t kSizes[] = {1, 3, 7, 8, 9, 15, 16, 17, 33, 64, 65, 100, 257};
+  // Around the tiles: rows 6 (avx2), 8 (neon), 12 (avx512); panels of 8, 16, 32 columns.
+  static const size_t kSizes[] = {1, 3, 7, 8, 9, 12, 13, 15, 16, 17, 31, 32, 33, 64, 65, 100, 257};
   static const size_t kDepths[] = {0, 1, 3, 7, 8, 9, 15, 16, 17, 33, 64, 65, 100, 257, 300, 600};
   std::mt19937 rng(1234);
   std::uniform_real_distribution<double> coin(0.0, 1.0);
@@ -182,7 +183,10 @@ void RunIsa(const Isa& isa) {
   const Case big[] = {{300, 70, 1100, true, true, true},
                       {150, 33, 1536, false, false, false},
                       {257, 257, 600, false, true, true},
-                      {5, 1030, 513, true, true, false}};
+                      {5, 1030, 513, true, true, false},
+                      // Rows left over after the full tiles of several panels at a time.
+                      {148, 1000, 300, false, true, true},
+                      {100, 600, 520, true, false, true}};
   for (const Case& c : big) {
     if (RunCase(isa, c, rng)) ++passed;
   }
@@ -202,8 +206,14 @@ int main() {
   } else {
     std::printf("SKIPPED avx2: not supported by this CPU\n");
   }
+  if (CpuHasAvx512()) {
+    RunIsa({"avx512", avx512_packed_size, avx512_pack, avx512_gemm});
+  } else {
+    std::printf("SKIPPED avx512: not supported by this CPU\n");
+  }
 #else
   std::printf("SKIPPED avx2: not built for this architecture\n");
+  std::printf("SKIPPED avx512: not built for this architecture\n");
 #endif
 #if defined(__aarch64__)
   if (CpuHasNeon()) {

@@ -264,8 +264,8 @@ int main() {
     RunCase("activations/" + ne.name + "/tanh", [&] { CheckActivation(k, true); });
   }
 
-  // Awkward sizes: each of these for both I and H across the flavors (AVX2 width 8 ± 1,
-  // twice ± 1, and 33 > 4 widths); P in {1, 3, H−1} where valid.
+  // Awkward sizes: each of these for both I and H across the flavors (widths 4, 8, 16 ± 1, and
+  // 33 = 2·16 + 1 = 4·8 + 1); P in {1, 3, H−1} where valid.
   const int kSizes[] = {1, 3, 7, 8, 9, 15, 16, 17, 33};
   const int kT[] = {1, 2, 5};
   const int kB[] = {1, 3, 8};

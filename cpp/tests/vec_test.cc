@@ -1,4 +1,4 @@
-// The vector types of vec-avx2.h and vec-neon.h lane by lane against the contract of
+// The vector types of vec-avx2.h, vec-avx512.h and vec-neon.h lane by lane against the contract of
 // vec-scalar.h, written out in plain C++ (std::fma for the fused operations), on special values:
 // signed zeros, infinities, NaN, subnormals, halfway cases of Round. Bits must match exactly
 // (any NaN matches any NaN). An ISA the CPU lacks is skipped and reported.
@@ -102,13 +102,14 @@ float Expected(int op, float a, float b, float c, float n) {
                    (i / V::kWidth) % V::kWidth);                                                   \
     }                                                                                              \
   }                                                                                                \
-  /* Lanes [m, kWidth) of a partial load are zero. */                                              \
+  /* Lanes [0, m) of a partial load are a's (NaN matching NaN), lanes [m, kWidth) are zero. */     \
   bool PartialZeros(const float* a) {                                                              \
     for (int m = 0; m < V::kWidth; ++m) {                                                          \
       float t[V::kWidth];                                                                          \
       Store(t, LoadPartial(a, m));                                                                 \
       for (int j = 0; j < V::kWidth; ++j) {                                                        \
-        if (j < m ? t[j] != a[j] : t[j] != 0.0f) return false;                                     \
+        const bool same = t[j] == a[j] || (t[j] != t[j] && a[j] != a[j]);                          \
+        if (j < m ? !same : t[j] != 0.0f) return false;                                            \
       }                                                                                            \
     }                                                                                              \
     return true;                                                                                   \
@@ -136,6 +137,28 @@ CELLSTATE_VEC_KERNEL(VecAvx2)
 #endif
 #endif
 
+#if defined(__x86_64__)
+// Likewise the AVX-512 code, run only after CpuHasAvx512().
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx512f,avx512vl,avx512dq,avx512bw,fma"))), \
+                             apply_to = function)
+#elif defined(__GNUC__)
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512vl,avx512dq,avx512bw,fma")
+#endif
+namespace avx512 {
+namespace {
+#include "ukernel/vec-avx512.h"
+CELLSTATE_VEC_KERNEL(VecAvx512)
+}  // namespace
+}  // namespace avx512
+#if defined(__clang__)
+#pragma clang attribute pop
+#elif defined(__GNUC__)
+#pragma GCC pop_options
+#endif
+#endif
+
 #if defined(__aarch64__)
 namespace neon {
 namespace {
@@ -148,9 +171,10 @@ CELLSTATE_VEC_KERNEL(VecNeon)
 namespace {
 
 constexpr int kVals = 26;
-constexpr int kLanes = (kVals * kVals + 7) / 8 * 8;  // every pair (a, b); a multiple of 8
+// Every pair (a, b); a multiple of every width (4, 8, 16).
+constexpr int kLanes = (kVals * kVals + 15) / 16 * 16;
 
-int Check(const char* isa,
+int Check(const char* isa, int width,
           void (*run)(const float*, const float*, const float*, const float*, float*, int),
           bool (*partial_zeros)(const float*)) {
   const float inf = std::numeric_limits<float>::infinity();
@@ -174,7 +198,7 @@ int Check(const char* isa,
     for (int i = 0; i < kLanes; ++i) {
       float want = Expected(op, a[i], b[i], c[i], e[i]);
       if (op == kLoadStore) {
-        const int w = std::strcmp(isa, "avx2") == 0 ? 8 : 4;
+        const int w = width;
         const int m = (i / w) % w;
         want = i % w < m ? a[i] : 0.0f;
       }
@@ -203,18 +227,26 @@ int main() {
   int passed = 0, failed = 0;
 #if defined(__x86_64__)
   if (cellstate::CpuHasAvx2Fma()) {
-    const int f = Check("avx2", avx2::RunOps, avx2::PartialZeros);
+    const int f = Check("avx2", 8, avx2::RunOps, avx2::PartialZeros);
     failed += f;
     passed += f == 0;
   } else {
     std::printf("SKIPPED avx2: not supported by this CPU\n");
   }
+  if (cellstate::CpuHasAvx512()) {
+    const int f = Check("avx512", 16, avx512::RunOps, avx512::PartialZeros);
+    failed += f;
+    passed += f == 0;
+  } else {
+    std::printf("SKIPPED avx512: not supported by this CPU\n");
+  }
 #else
   std::printf("SKIPPED avx2: not built for this architecture\n");
+  std::printf("SKIPPED avx512: not built for this architecture\n");
 #endif
 #if defined(__aarch64__)
   if (cellstate::CpuHasNeon()) {
-    const int f = Check("neon", neon::RunOps, neon::PartialZeros);
+    const int f = Check("neon", 4, neon::RunOps, neon::PartialZeros);
     failed += f;
     passed += f == 0;
   } else {

@@ -80,7 +80,7 @@ size_t ParamCount(const Config& cfg);
 
 // Which implementation runs the float kernels.
 struct Runtime {
-  std::string isa;  // "scalar" | "avx2" | "neon"
+  std::string isa;  // "scalar" | "avx2" | "avx512" | "neon"
   int threads;
   bool openmp;
 };
@@ -98,7 +98,7 @@ struct Engine {
   std::shared_ptr<ThreadPool> pool;
   // A call runs on `threads` threads only when a time step costs at least this many flops
   // (below it a barrier costs more than a second thread saves). Tests set 0 to force threads.
-  double parallel_min_flops = 4.0e5;
+  double parallel_min_flops = 2.0e6;
 };
 
 // The best ISA this CPU supports, or the one named by CELLSTATE_ISA when that is set and usable.

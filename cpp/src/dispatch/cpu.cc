@@ -50,6 +50,17 @@ bool DetectAvx2Fma() {
   if (!Cpuid(7, 0, r)) return false;
   return (r[1] >> 5) & 1;  // EBX bit 5: AVX2
 }
+
+bool DetectAvx512() {
+  if (!DetectAvx2Fma()) return false;  // also checks OSXSAVE before XGETBV is used
+  // XCR0: SSE (1), AVX (2), opmask (5), ZMM_Hi256 (6), Hi16_ZMM (7).
+  if ((Xcr0() & 0xE6) != 0xE6) return false;
+  unsigned r[4];
+  if (!Cpuid(7, 0, r)) return false;
+  const unsigned ebx = r[1];
+  const bool f = (ebx >> 16) & 1, dq = (ebx >> 17) & 1, bw = (ebx >> 30) & 1, vl = (ebx >> 31) & 1;
+  return f && dq && bw && vl;
+}
 #endif
 
 }  // namespace
@@ -57,6 +68,15 @@ bool DetectAvx2Fma() {
 bool CpuHasAvx2Fma() {
 #if defined(CELLSTATE_CPU_X86)
   static const bool has = DetectAvx2Fma();
+  return has;
+#else
+  return false;
+#endif
+}
+
+bool CpuHasAvx512() {
+#if defined(CELLSTATE_CPU_X86)
+  static const bool has = DetectAvx512();
   return has;
 #else
   return false;

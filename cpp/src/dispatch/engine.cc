@@ -11,11 +11,11 @@
 #include "dispatch/pool.h"
 #include "kernels.h"
 
-
 namespace cellstate {
 
 #if !(defined(__x86_64__) || defined(_M_X64))
 const Kernels<float>* Avx2Kernels() { return nullptr; }
+const Kernels<float>* Avx512Kernels() { return nullptr; }
 #endif
 #if !(defined(__aarch64__) || defined(_M_ARM64))
 const Kernels<float>* NeonKernels() { return nullptr; }
@@ -24,6 +24,7 @@ const Kernels<float>* NeonKernels() { return nullptr; }
 namespace {
 
 const Kernels<float>* TableFor(const std::string& isa) {
+  if (isa == "avx512") return CpuHasAvx512() ? Avx512Kernels() : nullptr;
   if (isa == "avx2") return CpuHasAvx2Fma() ? Avx2Kernels() : nullptr;
   if (isa == "neon") return CpuHasNeon() ? NeonKernels() : nullptr;
   if (isa == "scalar") return ScalarKernels();
@@ -35,7 +36,7 @@ const Kernels<float>* TableFor(const std::string& isa) {
 
 std::vector<std::string> AvailableIsas() {
   std::vector<std::string> out;
-  for (const char* isa : {"avx2", "neon", "scalar"})
+  for (const char* isa : {"avx512", "avx2", "neon", "scalar"})
     if (TableFor(isa)) out.push_back(isa);
   return out;
 }
@@ -49,15 +50,16 @@ Status MakeEngine(const std::string& isa, int threads, Engine* out) {
   if (want.empty()) want = AvailableIsas().front();
   const Kernels<float>* k = TableFor(want);
   if (!k)
-    return Status::Error(Code::kUnsupported,
-                         "ISA '" + want +
-                             "' is unknown or not supported by this CPU (available: " +
-                             [] {
-                               std::string s;
-                               for (const auto& n : AvailableIsas()) s += (s.empty() ? "" : ", ") + n;
-                               return s;
-                             }() +
-                             ")");
+    return Status::Error(
+        Code::kUnsupported, "ISA '" + want +
+                                "' is unknown or not supported by this CPU (available: " +
+                                [] {
+                                  std::string s;
+                                  for (const auto& n : AvailableIsas())
+                                    s += (s.empty() ? "" : ", ") + n;
+                                  return s;
+                                }() +
+                                ")");
   out->kernels = k;
   out->threads = threads < 1 ? 1 : threads;
   out->pool.reset();

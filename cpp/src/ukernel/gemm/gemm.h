@@ -3,12 +3,12 @@
 //
 // Packed layout (all ISAs, BLIS style): B is cut into ceil(N / NR) column panels; panel p
 // holds B(k, p*NR + j) at dst[p*K*NR + k*NR + j] for k < K, j < NR, zero past column N - 1.
-// NR is 8 (scalar, neon) or 16 (avx2) and equals packed_size(1, 1), so a packed B belongs to
-// the ISA that packed it. Panels are independent: packing the columns [q*NR, N) alone writes
-// exactly panels q.. of the whole (threads may pack by panels).
+// NR is 8 (scalar, neon), 16 (avx2) or 32 (avx512) and equals packed_size(1, 1), so a packed B
+// belongs to the ISA that packed it. Panels are independent: packing the columns [q*NR, N) alone
+// writes exactly panels q.. of the whole (threads may pack by panels).
 //
 // Every C element is one chain c = init; c = c + A(m,k)·B(k,n) for k = 0, 1, ..., K - 1 in
-// order (init = [C +] [bias]; fused multiply-add on avx2 and neon), whatever the tile, the
+// order (init = [C +] [bias]; fused multiply-add on avx2, avx512 and neon), whatever the tile, the
 // thread count or the K block, so the result depends neither on part.nth nor on M: a row
 // computed alone (the batch-1 step) equals the same row inside a larger product.
 #pragma once
@@ -40,6 +40,11 @@ size_t avx2_packed_size(size_t K, size_t N);
 void avx2_pack(size_t K, size_t N, const float* src, ptrdiff_t rs, ptrdiff_t cs, float* dst);
 void avx2_gemm(size_t M, size_t N, size_t K, const float* A, size_t lda, const float* Bp,
                const float* bias, float* C, size_t ldc, bool accumulate, Part part);
+
+size_t avx512_packed_size(size_t K, size_t N);
+void avx512_pack(size_t K, size_t N, const float* src, ptrdiff_t rs, ptrdiff_t cs, float* dst);
+void avx512_gemm(size_t M, size_t N, size_t K, const float* A, size_t lda, const float* Bp,
+                 const float* bias, float* C, size_t ldc, bool accumulate, Part part);
 #endif
 
 #if defined(__aarch64__)
