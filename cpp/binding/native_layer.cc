@@ -21,23 +21,6 @@ using cellstate::BackwardArgs;
 using cellstate::ForwardArgs;
 using cellstate::Status;
 
-// Runs a method body, turning C++ exceptions other than Napi::Error (an allocation failure in the
-// binding) into JavaScript errors instead of std::terminate.
-template <typename F>
-Napi::Value Guarded(Napi::Env env, const char* where, F&& body) {
-  try {
-    return body();
-  } catch (const Napi::Error&) {
-    throw;
-  } catch (const std::bad_alloc&) {
-    throw CodedError(env, ErrorKind::kError, kCodeOutOfMemory,
-                     std::string(where) + ": out of memory");
-  } catch (const std::exception& e) {
-    throw CodedError(env, ErrorKind::kError, kCodeUnsupported,
-                     std::string(where) + ": " + e.what());
-  }
-}
-
 Napi::Object ExpectObject(const Napi::Value& v, const char* name, const char* where) {
   if (!v.IsObject() || v.IsTypedArray() || v.IsArray())
     throw CodedError(v.Env(), ErrorKind::kTypeError, kCodeInvalidArg,

@@ -3,6 +3,8 @@
 
 #include <napi.h>
 
+#include <exception>
+#include <new>
 #include <string>
 
 #include "cellstate/cellstate.h"
@@ -32,5 +34,22 @@ Napi::Error CodedError(Napi::Env env, ErrorKind kind, const char* code, const st
 //   kOutOfMemory     -> Error ERR_CELLSTATE_OOM
 // `where` ("NativeLayer.forward") prefixes the kernel's message.
 Napi::Error StatusError(Napi::Env env, const cellstate::Status& status, const char* where);
+
+// Runs a method body, turning C++ exceptions other than Napi::Error (an allocation failure in the
+// binding) into JavaScript errors instead of std::terminate.
+template <typename F>
+Napi::Value Guarded(Napi::Env env, const char* where, F&& body) {
+  try {
+    return body();
+  } catch (const Napi::Error&) {
+    throw;
+  } catch (const std::bad_alloc&) {
+    throw CodedError(env, ErrorKind::kError, kCodeOutOfMemory,
+                     std::string(where) + ": out of memory");
+  } catch (const std::exception& e) {
+    throw CodedError(env, ErrorKind::kError, kCodeUnsupported,
+                     std::string(where) + ": " + e.what());
+  }
+}
 
 }  // namespace cellstate_node

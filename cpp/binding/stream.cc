@@ -24,23 +24,6 @@ constexpr int kMaxRows = 1 << 24;
 // Marks NativeSnapshot objects, so restore never unwraps another class's object as one.
 constexpr napi_type_tag kSnapshotTag = {0x6365'6c6c'736e'6170ULL, 0x7368'6f74'0000'0001ULL};
 
-// Runs a method body that may allocate, turning std::bad_alloc into ERR_CELLSTATE_OOM instead
-// of std::terminate.
-template <typename F>
-Napi::Value Guarded(Napi::Env env, const char* where, F&& body) {
-  try {
-    return body();
-  } catch (const Napi::Error&) {
-    throw;
-  } catch (const std::bad_alloc&) {
-    throw CodedError(env, ErrorKind::kError, kCodeOutOfMemory,
-                     std::string(where) + ": out of memory");
-  } catch (const std::exception& e) {
-    throw CodedError(env, ErrorKind::kError, kCodeUnsupported,
-                     std::string(where) + ": " + e.what());
-  }
-}
-
 // The data of a Float32Array with at least `count` elements (count >= 1, so a detached buffer
 // is refused too).
 float* Floats(const Napi::Value& v, size_t count, const char* name, const char* where) {
