@@ -4,9 +4,10 @@
 // of A (an A block stays in L2), then this thread's column panels (a KC x 16 slice of a panel
 // stays in L1), then 6-row tiles. Rows left over (M mod 6, and all of M < 6, e.g. the batch-1
 // step) run an MR x (NP*16) tile over NP panels at once so that every FMA chain has enough
-// independent neighbours to hide the FMA latency. Each C element is one FMA chain from its
-// init value over k in order; K blocks store and reload it exactly, so nothing depends on the
-// tiling, M or part.nth.
+// independent neighbours to hide the FMA latency; panels are visited in groups of NP, the
+// left-over rows right after the full tiles of their group, so that B streams through the cache
+// once per row block. Each C element is one FMA chain from its init value over k in order; K
+// blocks store and reload it exactly, so nothing depends on the tiling, M or part.nth.
 #include <immintrin.h>
 
 #include "ukernel/gemm/gemm.h"
@@ -143,24 +144,27 @@ void RowPanels(const Job& job, const float* a, size_t lda, float* c, size_t ldc,
   PanelRest<MR, NP - 1>(p_end - p, job, a, lda, c, ldc, p);
 }
 
-// Rows [0, mr) with mr < kMr: the widest tile that keeps 8 to 12 accumulators.
+// Panels per tile for mr < kMr rows: the widest tile that keeps 8 to 12 accumulators.
+constexpr size_t kShortPanels[kMr] = {1, 6, 3, 2, 1, 1};
+
+// Rows [0, mr) with mr < kMr over the panels [p, p_end), kShortPanels[mr] panels per tile.
 void ShortRows(size_t mr, const Job& job, const float* a, size_t lda, float* c, size_t ldc,
                size_t p, size_t p_end) {
   switch (mr) {
     case 1:
-      RowPanels<1, 6>(job, a, lda, c, ldc, p, p_end);
+      RowPanels<1, kShortPanels[1]>(job, a, lda, c, ldc, p, p_end);
       break;
     case 2:
-      RowPanels<2, 3>(job, a, lda, c, ldc, p, p_end);
+      RowPanels<2, kShortPanels[2]>(job, a, lda, c, ldc, p, p_end);
       break;
     case 3:
-      RowPanels<3, 2>(job, a, lda, c, ldc, p, p_end);
+      RowPanels<3, kShortPanels[3]>(job, a, lda, c, ldc, p, p_end);
       break;
     case 4:
-      RowPanels<4, 1>(job, a, lda, c, ldc, p, p_end);
+      RowPanels<4, kShortPanels[4]>(job, a, lda, c, ldc, p, p_end);
       break;
     case 5:
-      RowPanels<5, 1>(job, a, lda, c, ldc, p, p_end);
+      RowPanels<5, kShortPanels[5]>(job, a, lda, c, ldc, p, p_end);
       break;
     default:
       break;
@@ -225,28 +229,38 @@ void avx2_gemm(size_t M, size_t N, size_t K, const float* A, size_t lda, const f
     for (size_t i0 = 0; i0 < M; i0 += kMc) {
       const size_t mc = MinSize(kMc, M - i0);
       const size_t mfull = mc / kMr * kMr;
-      if (mfull != 0) {
-        for (size_t p = p_begin; p < p_end; ++p) {
-          const float* b = job.Bp + p * bs;
-          const float* pb = job.bias != nullptr ? job.bias + p * kNr : nullptr;
-          const bool edge = job.last_partial && p == np - 1;
-          // While this panel's slice is in L1, pull the next one in (the first tile of a
-          // panel would otherwise wait on memory: consecutive panels are K * 64 B apart).
-          const float* pf = p + 1 < p_end ? b + bs : b;
-          for (size_t i = i0; i < i0 + mfull; i += kMr) {
-            const float* a = Ak + i * lda;
-            float* c = C + i * ldc + p * kNr;
-            if (edge) {
-              Tile<kMr, 1, true>(job.kc, a, lda, b, bs, c, ldc, pb, job.load_c, job.last_mask, pf);
-            } else {
-              Tile<kMr, 1, false>(job.kc, a, lda, b, bs, c, ldc, pb, job.load_c, job.last_mask, pf);
+      const size_t rest = mc - mfull;
+      // Panels in groups of as many as one tile of the rest rows spans: the full tiles of the
+      // group, then the rest rows over the group while its slices are still in cache. Without
+      // full tiles (M < 6, the batch-1 step) one group: B streams once anyway.
+      const size_t group = rest != 0 && mfull != 0 ? kShortPanels[rest] : p_end - p_begin;
+      for (size_t q = p_begin; q < p_end; q += group) {
+        const size_t q_end = MinSize(q + group, p_end);
+        if (mfull != 0) {
+          for (size_t p = q; p < q_end; ++p) {
+            const float* b = job.Bp + p * bs;
+            const float* pb = job.bias != nullptr ? job.bias + p * kNr : nullptr;
+            const bool edge = job.last_partial && p == np - 1;
+            // While this panel's slice is in L1, pull the next one in (the first tile of a
+            // panel would otherwise wait on memory: consecutive panels are K * 64 B apart).
+            const float* pf = p + 1 < p_end ? b + bs : b;
+            for (size_t i = i0; i < i0 + mfull; i += kMr) {
+              const float* a = Ak + i * lda;
+              float* c = C + i * ldc + p * kNr;
+              if (edge) {
+                Tile<kMr, 1, true>(job.kc, a, lda, b, bs, c, ldc, pb, job.load_c, job.last_mask,
+                                   pf);
+              } else {
+                Tile<kMr, 1, false>(job.kc, a, lda, b, bs, c, ldc, pb, job.load_c, job.last_mask,
+                                    pf);
+              }
             }
           }
         }
-      }
-      if (mc != mfull) {
-        const size_t i = i0 + mfull;
-        ShortRows(mc - mfull, job, Ak + i * lda, lda, C + i * ldc, ldc, p_begin, p_end);
+        if (rest != 0) {
+          const size_t i = i0 + mfull;
+          ShortRows(rest, job, Ak + i * lda, lda, C + i * ldc, ldc, q, q_end);
+        }
       }
     }
     k0 += kKc;
