@@ -20,8 +20,7 @@ using cellstate::Layer;
 namespace {
 
 double Now() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
 double Median(std::vector<double> v) {
@@ -100,6 +99,8 @@ int main(int argc, char** argv) {
   const int threads = argc > 2 ? std::atoi(argv[2]) : cellstate::DefaultThreads();
   Engine e;
   if (!cellstate::MakeEngine(isa, threads, &e).ok()) return 1;
+  if (const char* rows = std::getenv("CELLSTATE_BENCH_ROW_SPLIT"))
+    e.row_split_min_rows = std::atoi(rows);
   const Work all[] = {
       {"F1", Cell::kLSTM, 100, 32, 256, 256, 1, false, false},
       {"F2", Cell::kLSTM, 200, 64, 512, 1024, 1, false, false},

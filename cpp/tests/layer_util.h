@@ -233,7 +233,8 @@ inline const std::vector<std::string>& KnownIsas() {
 }
 
 // The float engines: each ISA in AvailableIsas() with 1 thread and with 2 threads (forced to
-// split work whatever the size: parallel_min_flops = 0), preceded by the float reference. Records
+// split work whatever the size: parallel_min_flops = 0; once splitting GEMM columns and once
+// splitting batch rows), preceded by the float reference. Records
 // skipped ISAs (with MakeEngine's reason) in the suite, and a failure when an ISA listed as
 // available cannot be made.
 inline std::vector<NamedEngine> FloatEngines(bool with_ref = true) {
@@ -241,6 +242,9 @@ inline std::vector<NamedEngine> FloatEngines(bool with_ref = true) {
   if (with_ref) {
     out.push_back({"ref", "ref", 1, RefEngineFloat(1)});
     out.push_back({"ref/t2", "ref", 2, RefEngineFloat(2)});
+    Engine rows = RefEngineFloat(2);
+    rows.row_split_min_rows = 1;
+    out.push_back({"ref/t2rows", "ref", 2, rows});
   }
   const std::vector<std::string> avail = cellstate::AvailableIsas();
   for (const auto& isa : KnownIsas()) {
@@ -269,6 +273,10 @@ inline std::vector<NamedEngine> FloatEngines(bool with_ref = true) {
         continue;
       }
       out.push_back({th == 1 ? isa : isa + "/t2", isa, th, e});
+      if (th > 1) {
+        e.row_split_min_rows = 1;  // steps split batch rows, not columns, from B = 2 on
+        out.push_back({isa + "/t2rows", isa, th, e});
+      }
     }
   }
   return out;

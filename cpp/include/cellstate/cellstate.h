@@ -99,6 +99,10 @@ struct Engine {
   // A call runs on `threads` threads only when a time step costs at least this many flops
   // (below it a barrier costs more than a second thread saves). Tests set 0 to force threads.
   double parallel_min_flops = 2.0e6;
+  // With at least this many batch rows per thread, the time steps split rows among threads
+  // (each thread runs whole sequences, no barrier inside a step); below it they split the
+  // GEMMs' columns. Tests set 1 to exercise the row split on small batches.
+  int row_split_min_rows = 12;
 };
 
 // The best ISA this CPU supports, or the one named by CELLSTATE_ISA when that is set and usable.
@@ -115,15 +119,15 @@ struct ForwardArgs {
   int seq_len = 0;  // T
   int batch = 0;    // B
   bool batch_first = false;
-  const void* x = nullptr;         // [T,B,I] or [B,T,I]
-  const void* h0 = nullptr;        // [L·D,B,R] or null (zeros)
-  const void* c0 = nullptr;        // [L·D,B,H] or null (zeros); LSTM only
+  const void* x = nullptr;           // [T,B,I] or [B,T,I]
+  const void* h0 = nullptr;          // [L·D,B,R] or null (zeros)
+  const void* c0 = nullptr;          // [L·D,B,H] or null (zeros); LSTM only
   const int32_t* lengths = nullptr;  // [B] in [1,T] or null (all T)
-  bool train = false;              // keep what backward needs
-  uint64_t dropout_seed = 0;       // seeds the dropout masks of this call (train only)
-  void* output = nullptr;          // [T,B,D·R] or [B,T,D·R]
-  void* h_n = nullptr;             // [L·D,B,R] (may be null)
-  void* c_n = nullptr;             // [L·D,B,H] (may be null; LSTM only)
+  bool train = false;                // keep what backward needs
+  uint64_t dropout_seed = 0;         // seeds the dropout masks of this call (train only)
+  void* output = nullptr;            // [T,B,D·R] or [B,T,D·R]
+  void* h_n = nullptr;               // [L·D,B,R] (may be null)
+  void* c_n = nullptr;               // [L·D,B,H] (may be null; LSTM only)
 };
 
 struct BackwardArgs {
@@ -147,11 +151,11 @@ class Layer {
 
   const Config& config() const;
   const std::vector<ParamInfo>& params() const;
-  T* param_data();             // user layout; call ParamsChanged() after writing
+  T* param_data();  // user layout; call ParamsChanged() after writing
   const T* param_data() const;
-  T* grad_data();              // accumulated by Backward
+  T* grad_data();  // accumulated by Backward
   const T* grad_data() const;
-  void ParamsChanged();        // repacks weights, invalidates a pending backward
+  void ParamsChanged();  // repacks weights, invalidates a pending backward
   void ZeroGrad();
   void SetEngine(const Engine& e);
   const Engine& engine() const;
@@ -187,18 +191,18 @@ extern template class Layer<double>;
 //   C[M,N] = (accumulate ? C : 0) + (bias ? bias[n] : 0) + op(A)[M,K] · op(B)[K,N]
 // op(A) = A [M,K] or, with a_trans, A^T where A is [K,M]; op(B) = B [K,N] or, with b_trans,
 // B^T where B is [N,K]. All row-major and contiguous. Packs B (and transposes A) per call.
-Status Matmul(const Engine& e, int M, int N, int K, const float* A, bool a_trans,
-              const float* B, bool b_trans, const float* bias, float* C, bool accumulate);
+Status Matmul(const Engine& e, int M, int N, int K, const float* A, bool a_trans, const float* B,
+              bool b_trans, const float* bias, float* C, bool accumulate);
 
 // A weight matrix packed once for repeated C = x · op(W) + bias products with few rows (the
 // streaming path of Dense layers): Apply allocates nothing.
 class PackedMatrix {
  public:
   // W is [K,N] or, with trans, [N,K]; bias [N] or null (copied).
-  static Status Create(const Engine& e, int K, int N, const float* W, bool trans,
-                       const float* bias, std::unique_ptr<PackedMatrix>* out);
-  int rows() const { return K_; }   // K
-  int cols() const { return N_; }   // N
+  static Status Create(const Engine& e, int K, int N, const float* W, bool trans, const float* bias,
+                       std::unique_ptr<PackedMatrix>* out);
+  int rows() const { return K_; }  // K
+  int cols() const { return N_; }  // N
   // C[M,N] = bias + X[M,K] · op(W), single-threaded.
   void Apply(int M, const float* X, float* C) const;
 

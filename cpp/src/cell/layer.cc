@@ -29,8 +29,7 @@ inline uint64_t Mix(uint64_t z) {
 // dst[c, r] = src[r, c] for the columns c in [c0, c1), in 16×16 blocks; sums[c] += Σ_r src[r, c]
 // in row order.
 template <typename T>
-void TransposeCols(size_t rows, size_t cols, const T* src, T* dst, size_t c0, size_t c1,
-                   T* sums) {
+void TransposeCols(size_t rows, size_t cols, const T* src, T* dst, size_t c0, size_t c1, T* sums) {
   constexpr size_t kB = 16;
   for (size_t cb = c0; cb < c1; cb += kB) {
     const size_t ce = std::min(c1, cb + kB);
@@ -67,6 +66,30 @@ void CopyTimeMajor(int Tn, int B, size_t F, bool batch_first, const T* src, T* d
 }
 
 }  // namespace
+
+// The per-step work of one unit split among threads. With enough batch rows per thread, each
+// thread runs whole rows: the recurrent GEMMs of its rows and then their post-GEMM. Rows are
+// independent sequences, so the phases of a step, and the steps, need no barrier. Otherwise the
+// GEMMs split over columns and barriers separate the phases. Each C element is the same FMA
+// chain either way (kernels.h), so the results do not change.
+template <typename T>
+struct StepSplit {
+  const Kernels<T>& k;
+  Part p;
+  size_t b0, b1;
+  bool rows;
+  void Gemm(size_t M, size_t N, size_t K, const T* A, size_t lda, const T* Bp, const T* bias, T* C,
+            size_t ldc, bool acc) const {
+    if (!rows) {
+      k.gemm(M, N, K, A, lda, Bp, bias, C, ldc, acc, p);
+    } else if (b1 > b0) {
+      k.gemm(b1 - b0, N, K, A + b0 * lda, lda, Bp, bias, C + b0 * ldc, ldc, acc, Part{});
+    }
+  }
+  void Sync() const {
+    if (!rows) Barrier(p);
+  }
+};
 
 // ---- weights ------------------------------------------------------------------------------
 
@@ -254,8 +277,13 @@ int Layer<T>::Impl::Threads(double flops_per_step) const {
 }
 
 template <typename T>
-void Layer<T>::Impl::PackPar(size_t K, size_t N, const T* src, ptrdiff_t rs, ptrdiff_t cs,
-                             T* dst, Part p) const {
+bool Layer<T>::Impl::RowSplit(int B, Part p) const {
+  return p.nth > 1 && B >= p.nth * engine.row_split_min_rows;
+}
+
+template <typename T>
+void Layer<T>::Impl::PackPar(size_t K, size_t N, const T* src, ptrdiff_t rs, ptrdiff_t cs, T* dst,
+                             Part p) const {
   // Panel layouts (every ISA) split by panels; the reference's plain layout is packed by one.
   const size_t nr = kern->packed_size(1, 1);
   if (p.nth == 1 || nr <= 1) {
@@ -279,6 +307,7 @@ void Layer<T>::Impl::StepForward(const Unit& u, int B, int t, const int32_t* len
   const T* b_hh = params.data() + u.p_bhh;
   size_t b0, b1;
   Split(B, p, &b0, &b1);
+  const StepSplit<T> ss{k, p, b0, b1, RowSplit(B, p)};
   auto active = [&](size_t b) { return !lens || t < lens[b]; };
   // Per row, before the row's state changes: keep what backward needs.
   auto save = [&](size_t b) {
@@ -295,8 +324,8 @@ void Layer<T>::Impl::StepForward(const Unit& u, int B, int t, const int32_t* len
   };
   switch (cfg.cell) {
     case Cell::kLSTM: {
-      k.gemm(B, GH, R, io.h, R, pk + u.fw_hh_off, nullptr, io.g, GH, true, p);
-      Barrier(p);
+      ss.Gemm(B, GH, R, io.h, R, pk + u.fw_hh_off, nullptr, io.g, GH, true);
+      ss.Sync();
       for (size_t b = b0; b < b1; ++b) {
         save(b);
         if (active(b)) {
@@ -308,33 +337,32 @@ void Layer<T>::Impl::StepForward(const Unit& u, int B, int t, const int32_t* len
         if (io.cst) std::memcpy(io.cst + b * H, io.c + b * H, sizeof(T) * H);
         if (P == 0) emit(b);
       }
-      Barrier(p);
+      ss.Sync();
       if (P > 0) {
-        k.gemm(B, P, H, io.m, H, pk + u.fw_hr_off, nullptr, io.ptmp, P, false, p);
-        Barrier(p);
+        ss.Gemm(B, P, H, io.m, H, pk + u.fw_hr_off, nullptr, io.ptmp, P, false);
+        ss.Sync();
         for (size_t b = b0; b < b1; ++b) {
           if (active(b)) std::memcpy(io.h + b * R, io.ptmp + b * R, sizeof(T) * R);
           emit(b);
         }
-        Barrier(p);
+        ss.Sync();
       }
       break;
     }
     case Cell::kGRU: {
       if (cfg.reset_after) {
-        k.gemm(B, GH, H, io.h, H, pk + u.fw_hh_off, b_hh, io.gh, GH, false, p);
-        Barrier(p);
+        ss.Gemm(B, GH, H, io.h, H, pk + u.fw_hh_off, b_hh, io.gh, GH, false);
+        ss.Sync();
         for (size_t b = b0; b < b1; ++b) {
           save(b);
-          if (active(b))
-            k.gru_fwd(H, io.g + b * GH, io.gh + b * GH, io.h + b * H, io.h + b * H);
+          if (active(b)) k.gru_fwd(H, io.g + b * GH, io.gh + b * GH, io.h + b * H, io.h + b * H);
           emit(b);
         }
-        Barrier(p);
+        ss.Sync();
       } else {
         // gh holds [B, 2H] for r and z, then [B, H] for n.
-        k.gemm(B, 2 * H, H, io.h, H, pk + u.fw_hh_off, b_hh, io.gh, 2 * H, false, p);
-        Barrier(p);
+        ss.Gemm(B, 2 * H, H, io.h, H, pk + u.fw_hh_off, b_hh, io.gh, 2 * H, false);
+        ss.Sync();
         for (size_t b = b0; b < b1; ++b) {
           save(b);
           if (active(b))
@@ -342,27 +370,27 @@ void Layer<T>::Impl::StepForward(const Unit& u, int B, int t, const int32_t* len
           else
             std::fill(io.rh + b * H, io.rh + (b + 1) * H, T(0));
         }
-        Barrier(p);
+        ss.Sync();
         T* ghn = io.gh + size_t(B) * 2 * H;
-        k.gemm(B, H, H, io.rh, H, pk + u.fw_hn_off, b_hh + 2 * H, ghn, H, false, p);
-        Barrier(p);
+        ss.Gemm(B, H, H, io.rh, H, pk + u.fw_hn_off, b_hh + 2 * H, ghn, H, false);
+        ss.Sync();
         for (size_t b = b0; b < b1; ++b) {
           if (active(b)) k.gru_fwd_n(H, io.g + b * GH, ghn + b * H, io.h + b * H, io.h + b * H);
           emit(b);
         }
-        Barrier(p);
+        ss.Sync();
       }
       break;
     }
     case Cell::kRNN: {
-      k.gemm(B, GH, R, io.h, R, pk + u.fw_hh_off, nullptr, io.g, GH, true, p);
-      Barrier(p);
+      ss.Gemm(B, GH, R, io.h, R, pk + u.fw_hh_off, nullptr, io.g, GH, true);
+      ss.Sync();
       for (size_t b = b0; b < b1; ++b) {
         save(b);
         if (active(b)) k.rnn_fwd(H, cfg.relu, io.g + b * GH, io.h + b * H);
         emit(b);
       }
-      Barrier(p);
+      ss.Sync();
       break;
     }
   }
@@ -442,10 +470,9 @@ Status Layer<T>::Impl::Forward(const ForwardArgs& a) {
     for (int b = 0; b < a.batch; ++b) {
       const int32_t len = a.lengths[b];
       if (len < 1 || len > a.seq_len)
-        return Status::Error(Code::kOutOfRange, "lengths[" + std::to_string(b) +
-                                                    "] must be in [1, " +
-                                                    std::to_string(a.seq_len) + "], got " +
-                                                    std::to_string(len));
+        return Status::Error(Code::kOutOfRange,
+                             "lengths[" + std::to_string(b) + "] must be in [1, " +
+                                 std::to_string(a.seq_len) + "], got " + std::to_string(len));
     }
   }
   pending = false;
@@ -521,8 +548,8 @@ void Layer<T>::Impl::ZeroPadded(T* x, size_t F) const {
 // ---- backward -----------------------------------------------------------------------------
 
 template <typename T>
-void Layer<T>::Impl::BackwardUnit(Unit& u, const BackwardArgs& a, const T* xin, const T* dy,
-                                  T* dx, bool dx_accumulate, Part p) {
+void Layer<T>::Impl::BackwardUnit(Unit& u, const BackwardArgs& a, const T* xin, const T* dy, T* dx,
+                                  bool dx_accumulate, Part p) {
   const Kernels<T>& k = *kern;
   const int Tn = ws_T, B = ws_B;
   const int H = cfg.hidden_size, R = cfg.out_size(), D = cfg.directions(), P = cfg.proj_size;
@@ -539,6 +566,7 @@ void Layer<T>::Impl::BackwardUnit(Unit& u, const BackwardArgs& a, const T* xin, 
   T* tmp = V + bw.tmp;
   size_t b0, b1;
   Split(B, p, &b0, &b1);
+  const StepSplit<T> ss{k, p, b0, b1, RowSplit(B, p)};
 
   const size_t sidx = size_t(u.layer) * D + u.dir;
   for (size_t b = b0; b < b1; ++b) {
@@ -577,9 +605,9 @@ void Layer<T>::Impl::BackwardUnit(Unit& u, const BackwardArgs& a, const T* xin, 
             else
               std::fill(dhs + b * P, dhs + (b + 1) * P, T(0));
           }
-          Barrier(p);
-          k.gemm(B, H, P, dh, P, pb + u.bw_hr_off, nullptr, tmp, H, false, p);
-          Barrier(p);
+          ss.Sync();
+          ss.Gemm(B, H, P, dh, P, pb + u.bw_hr_off, nullptr, tmp, H, false);
+          ss.Sync();
           dm = tmp;
         }
         for (size_t b = b0; b < b1; ++b) {
@@ -591,9 +619,9 @@ void Layer<T>::Impl::BackwardUnit(Unit& u, const BackwardArgs& a, const T* xin, 
             std::fill(dgt + b * GH, dgt + (b + 1) * GH, T(0));
           }
         }
-        Barrier(p);
-        k.gemm(B, R, GH, dgt, GH, pb + u.bw_hh_off, nullptr, dh, R, true, p);
-        Barrier(p);
+        ss.Sync();
+        ss.Gemm(B, R, GH, dgt, GH, pb + u.bw_hh_off, nullptr, dh, R, true);
+        ss.Sync();
         break;
       }
       case Cell::kGRU: {
@@ -612,9 +640,9 @@ void Layer<T>::Impl::BackwardUnit(Unit& u, const BackwardArgs& a, const T* xin, 
             else
               inactive(b);
           }
-          Barrier(p);
-          k.gemm(B, H, GH, dght, GH, pb + u.bw_hh_off, nullptr, dh, H, true, p);
-          Barrier(p);
+          ss.Sync();
+          ss.Gemm(B, H, GH, dght, GH, pb + u.bw_hh_off, nullptr, dh, H, true);
+          ss.Sync();
         } else {
           for (size_t b = b0; b < b1; ++b) {
             if (Active(int(b), t))
@@ -623,17 +651,17 @@ void Layer<T>::Impl::BackwardUnit(Unit& u, const BackwardArgs& a, const T* xin, 
             else
               inactive(b);
           }
-          Barrier(p);
+          ss.Sync();
           // d(r ⊙ h) = da_n · W_hn
-          k.gemm(B, H, H, dght + 2 * H, GH, pb + u.bw_hn_off, nullptr, tmp, H, false, p);
-          Barrier(p);
+          ss.Gemm(B, H, H, dght + 2 * H, GH, pb + u.bw_hn_off, nullptr, tmp, H, false);
+          ss.Sync();
           for (size_t b = b0; b < b1; ++b)
             if (Active(int(b), t))
               k.gru_bwd_r(H, acts + b * GH, hp + b * H, tmp + b * H, dgt + b * GH, dght + b * GH,
                           dh + b * H);
-          Barrier(p);
-          k.gemm(B, H, 2 * H, dght, GH, pb + u.bw_hh_off, nullptr, dh, H, true, p);
-          Barrier(p);
+          ss.Sync();
+          ss.Gemm(B, H, 2 * H, dght, GH, pb + u.bw_hh_off, nullptr, dh, H, true);
+          ss.Sync();
         }
         break;
       }
@@ -648,18 +676,18 @@ void Layer<T>::Impl::BackwardUnit(Unit& u, const BackwardArgs& a, const T* xin, 
             std::fill(dgt + b * GH, dgt + (b + 1) * GH, T(0));
           }
         }
-        Barrier(p);
-        k.gemm(B, H, GH, dgt, GH, pb + u.bw_hh_off, nullptr, dh, H, true, p);
-        Barrier(p);
+        ss.Sync();
+        ss.Gemm(B, H, GH, dgt, GH, pb + u.bw_hh_off, nullptr, dh, H, true);
+        ss.Sync();
         break;
       }
     }
   }
+  Barrier(p);  // the reductions below read every row
   for (size_t b = b0; b < b1; ++b) {
     const size_t row = sidx * B + b;
     if (a.d_h0) std::memcpy(static_cast<T*>(a.d_h0) + row * R, dh + b * R, sizeof(T) * R);
-    if (lstm && a.d_c0)
-      std::memcpy(static_cast<T*>(a.d_c0) + row * H, dc + b * H, sizeof(T) * H);
+    if (lstm && a.d_c0) std::memcpy(static_cast<T*>(a.d_c0) + row * H, dc + b * H, sizeof(T) * H);
   }
 
   // After the loop: one large GEMM each for the weight gradients and dx, and the reductions
@@ -673,7 +701,8 @@ void Layer<T>::Impl::BackwardUnit(Unit& u, const BackwardArgs& a, const T* xin, 
   size_t n0, n1;
   Split(GH, p, &n0, &n1);
   TransposeCols(TB, GH, dg, dgT, n0, n1, gp + u.p_bih);
-  if (gru) TransposeCols(TB, GH, dgh, dghT, n0, n1, gp + u.p_bhh);
+  if (gru)
+    TransposeCols(TB, GH, dgh, dghT, n0, n1, gp + u.p_bhh);
   else
     for (size_t n = n0; n < n1; ++n) {
       T sx = 0;
@@ -710,8 +739,8 @@ void Layer<T>::Impl::BackwardUnit(Unit& u, const BackwardArgs& a, const T* xin, 
     Barrier(p);
     PackPar(TB, H, W + w.rh, H, 1, xpack, p);
     Barrier(p);
-    k.gemm(H, H, TB, dghT + size_t(2) * H * TB, TB, xpack, nullptr,
-           gp + u.p_hh + size_t(2) * H * H, H, true, p);
+    k.gemm(H, H, TB, dghT + size_t(2) * H * TB, TB, xpack, nullptr, gp + u.p_hh + size_t(2) * H * H,
+           H, true, p);
   } else {
     k.gemm(GH, R, TB, dghT, TB, xpack, nullptr, gp + u.p_hh, R, true, p);
   }
@@ -796,9 +825,9 @@ Status Layer<T>::Impl::Backward(const BackwardArgs& a) {
 template <typename T>
 size_t Layer<T>::Impl::StreamScratchSize(int B) const {
   const size_t H = cfg.hidden_size, GH = cfg.gates() * H, P = cfg.proj_size;
-  size_t n = B * GH;                                     // gates
-  if (P > 0) n += B * (H + P);                           // m, projected state
-  if (cfg.cell == Cell::kGRU) n += B * 3 * H + B * H;    // gh, rh
+  size_t n = B * GH;                                   // gates
+  if (P > 0) n += B * (H + P);                         // m, projected state
+  if (cfg.cell == Cell::kGRU) n += B * 3 * H + B * H;  // gh, rh
   return n;
 }
 
@@ -827,8 +856,7 @@ Status Layer<T>::Impl::Step(int B, const T* x, T* state, T* scratch, T* out) con
     io.rh = sp;
   }
   double flops = 0;
-  for (int l = 0; l < L; ++l)
-    flops += 2.0 * B * GH * ((l ? R : cfg.input_size) + R + (P ? H : 0));
+  for (int l = 0; l < L; ++l) flops += 2.0 * B * GH * ((l ? R : cfg.input_size) + R + (P ? H : 0));
   // A single step has two to four barriers and microseconds of work: it takes threads only
   // when it is much larger than a step of a sequence needs (a pool of many streams).
   Parallel(engine.pool.get(), Threads(flops / 8), std::is_same<T, float>::value, [&](Part p) {
@@ -840,11 +868,12 @@ Status Layer<T>::Impl::Step(int B, const T* x, T* state, T* scratch, T* out) con
       lio.c = lstm ? lio.h + size_t(B) * R : nullptr;
       lio.out = l == L - 1 ? out : nullptr;
       lio.ldo = R;
-      kern->gemm(B, GH, u.in, xin, u.in, packed.data() + u.fw_ih_off,
-                 packed.data() + u.bias_off, lio.g, GH, false, p);
+      kern->gemm(B, GH, u.in, xin, u.in, packed.data() + u.fw_ih_off, packed.data() + u.bias_off,
+                 lio.g, GH, false, p);
       Barrier(p);
       StepForward(u, B, 0, nullptr, lio, p);
-      xin = lio.h;  // the next layer reads this layer's new state
+      Barrier(p);  // the next layer reads every row of this layer's new state
+      xin = lio.h;
     }
   });
   return Status::Ok();

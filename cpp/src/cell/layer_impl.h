@@ -107,13 +107,14 @@ struct Layer<T>::Impl {
   bool Active(int b, int t) const { return t < lengths[b]; }
   // Threads for a call doing `flops` per time step: small problems stay on one thread.
   int Threads(double flops_per_step) const;
+  // Whether the steps of a call split batch rows among threads (see StepSplit in layer.cc).
+  bool RowSplit(int B, Part p) const;
 
   void SetEngine(const Engine& e);
   void BuildUnits();
   void Pack();
   void PackBackward();
-  void PackPar(size_t K, size_t N, const T* src, ptrdiff_t rs, ptrdiff_t cs, T* dst,
-               Part p) const;
+  void PackPar(size_t K, size_t N, const T* src, ptrdiff_t rs, ptrdiff_t cs, T* dst, Part p) const;
   void PlanForward(int Tn, int B, bool train);
   void PlanBackward();
   Status Forward(const ForwardArgs& a);
