@@ -162,8 +162,9 @@ if [ -n "$arm64_node" ]; then
   command -v qemu-aarch64-static >/dev/null || fail "qemu-aarch64-static not found"
   [ -x "$arm64_node/usr/bin/node" ] || fail "no usr/bin/node in $arm64_node"
   qemu="$(readlink -f "$(command -v qemu-aarch64-static)")"
-  # A time limit turns a hang under emulation into a failure: qemu 7.2 on x86-64 does not keep an
-  # ARM store-release before a later load-acquire, which can lose a thread-pool wakeup.
+  # A time limit turns a hang under emulation into a failure: qemu 7.2 on x86-64 hosts appears
+  # not to keep an ARM store-release before a later load-acquire, which can lose a wakeup of the
+  # kernel's thread pool (an explicit fence there cures it).
   arm_node=("${timeout[@]}" "$qemu" -cpu cortex-a53 -L "$arm64_node" "$arm64_node/usr/bin/node")
   out="$(cd "$app" && run "${arm_node[@]}" consumer.cjs "${cases[@]}")" ||
     fail "arm64: require('cellstate') failed"

@@ -43,7 +43,7 @@
 #define CELLSTATE_GLIBC_BASE "GLIBC_2.17"
 #endif
 
-// Declares cellstate_old_NAME, bound to NAME@<base version>, and defines __wrap_NAME forwarding to it.
+// Declares cellstate_old_NAME, bound to NAME@<base version>, and defines __wrap_NAME calling it.
 #define CELLSTATE_OLD_VERSION(ret, name, params, args)                         \
   extern "C" ret cellstate_old_##name params;                                  \
   __asm__(".symver cellstate_old_" #name ", " #name "@" CELLSTATE_GLIBC_BASE); \
