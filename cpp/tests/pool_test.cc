@@ -1,12 +1,13 @@
 // The thread pool: every part runs once, barriers separate phases, a busy pool runs a second
 // caller alone, and results of the kernel do not depend on whether threads were used.
+#include "dispatch/pool.h"
+
 #include <atomic>
 #include <cstdio>
 #include <thread>
 #include <vector>
 
 #include "dispatch/parallel.h"
-#include "dispatch/pool.h"
 
 using cellstate::Part;
 using cellstate::ThreadPool;

@@ -1,5 +1,6 @@
 // Build smoke test: the kernel library links into a test executable, reports the version of
-// package.json (passed by CMake as CELLSTATE_VERSION), and the fixtures folder that ctest hands over in CELLSTATE_FIXTURES is readable.
+// package.json (passed by CMake as CELLSTATE_VERSION), and the fixtures folder that ctest hands
+// over in CELLSTATE_FIXTURES is readable.
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>

@@ -29,9 +29,8 @@ Status Matmul(const Engine& e, int M, int N, int K, const float* A, bool a_trans
     }
     const double flops = 2.0 * M * N * K;
     const int nth = (e.threads > 1 && flops >= 16 * e.parallel_min_flops) ? e.threads : 1;
-    Parallel(e.pool.get(), nth, true, [&](Part p) {
-      k.gemm(M, N, K, a, K, bp.data(), bias, C, N, accumulate, p);
-    });
+    Parallel(e.pool.get(), nth, true,
+             [&](Part p) { k.gemm(M, N, K, a, K, bp.data(), bias, C, N, accumulate, p); });
   } catch (const std::bad_alloc&) {
     return Status::Error(Code::kOutOfMemory, "out of memory for a GEMM");
   }

@@ -54,7 +54,7 @@ class ThreadPool {
   std::condition_variable cv_;
   std::vector<std::thread> workers_;
   bool started_ = false, stop_ = false;
-  int live_ = 1;  // threads available (1 + workers started)
+  int live_ = 1;      // threads available (1 + workers started)
   uint64_t job_ = 0;  // generation of the current job
   int job_nth_ = 1;
   void (*fn_)(void*, Part) = nullptr;

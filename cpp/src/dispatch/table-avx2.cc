@@ -1,6 +1,7 @@
 // The avx2 kernel table: the avx2 GEMM and the post-GEMM templates instantiated over
 // VecAvx2. Compiled only for targets that have avx2, with its flags on this file alone.
 #include <immintrin.h>
+
 #include <cstddef>
 #include <cstdint>
 

@@ -1,6 +1,7 @@
 // The neon kernel table: the neon GEMM and the post-GEMM templates instantiated over
 // VecNeon. Compiled only for targets that have neon, with its flags on this file alone.
 #include <arm_neon.h>
+
 #include <cstddef>
 #include <cstdint>
 

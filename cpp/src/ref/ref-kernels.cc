@@ -206,9 +206,9 @@ void TanhN(size_t n, const T* x, T* y) {
 
 template <typename T>
 constexpr Kernels<T> kRef = {
-    "ref",           PackedSize<T>, Pack<T>,        Gemm<T>,    LstmFwd<T>, LstmBwd<T>,
-    GruFwd<T>,       GruBwd<T>,     GruFwdRz<T>,    GruFwdN<T>, GruBwdN<T>, GruBwdR<T>,
-    RnnFwd<T>,       RnnBwd<T>,     SigmoidN<T>,    TanhN<T>,
+    "ref",     PackedSize<T>, Pack<T>,     Gemm<T>,    LstmFwd<T>, LstmBwd<T>,
+    GruFwd<T>, GruBwd<T>,     GruFwdRz<T>, GruFwdN<T>, GruBwdN<T>, GruBwdR<T>,
+    RnnFwd<T>, RnnBwd<T>,     SigmoidN<T>, TanhN<T>,
 };
 
 }  // namespace

@@ -34,12 +34,8 @@ static inline VecScalar Mul(VecScalar a, VecScalar b) { return {a.v * b.v}; }
 static inline VecScalar Div(VecScalar a, VecScalar b) { return {a.v / b.v}; }
 static inline VecScalar Min(VecScalar a, VecScalar b) { return {a.v < b.v ? a.v : b.v}; }
 static inline VecScalar Max(VecScalar a, VecScalar b) { return {a.v > b.v ? a.v : b.v}; }
-static inline VecScalar Fmadd(VecScalar a, VecScalar b, VecScalar c) {
-  return {a.v * b.v + c.v};
-}
-static inline VecScalar Fnmadd(VecScalar a, VecScalar b, VecScalar c) {
-  return {c.v - a.v * b.v};
-}
+static inline VecScalar Fmadd(VecScalar a, VecScalar b, VecScalar c) { return {a.v * b.v + c.v}; }
+static inline VecScalar Fnmadd(VecScalar a, VecScalar b, VecScalar c) { return {c.v - a.v * b.v}; }
 static inline VecScalar Round(VecScalar a) { return {std::nearbyint(a.v)}; }
 static inline VecScalar Pow2i(VecScalar n) {
   int32_t bits = (static_cast<int32_t>(n.v) + 127) << 23;

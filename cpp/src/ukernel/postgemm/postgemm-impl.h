@@ -79,8 +79,8 @@ static inline void ForChunks(int H, F body) {
 }
 
 template <class V>
-static void PgLstmFwd(const cellstate::LstmDesc<float>& d, float* a, const float* c_prev,
-                      float* c, float* m) {
+static void PgLstmFwd(const cellstate::LstmDesc<float>& d, float* a, const float* c_prev, float* c,
+                      float* m) {
   const V one = Set1(1.f);
   ForChunks<V>(d.H, [&](int j, int w) {
     const V cp = LoadN<V>(c_prev + j, w);
@@ -285,9 +285,9 @@ static void PgTanh(size_t n, const float* x, float* y) {
 }
 
 // The complete table of an ISA, given its GEMM functions.
-#define CELLSTATE_KERNEL_TABLE(NAME, V, PACKED_SIZE, PACK, GEMM)                          \
-  {                                                                                         \
-    NAME, PACKED_SIZE, PACK, GEMM, PgLstmFwd<V>, PgLstmBwd<V>, PgGruFwd<V>, PgGruBwd<V>,    \
+#define CELLSTATE_KERNEL_TABLE(NAME, V, PACKED_SIZE, PACK, GEMM)                           \
+  {                                                                                        \
+    NAME, PACKED_SIZE, PACK, GEMM, PgLstmFwd<V>, PgLstmBwd<V>, PgGruFwd<V>, PgGruBwd<V>,   \
         PgGruFwdRz<V>, PgGruFwdN<V>, PgGruBwdN<V>, PgGruBwdR<V>, PgRnnFwd<V>, PgRnnBwd<V>, \
-        PgSigmoid<V>, PgTanh<V>                                                             \
+        PgSigmoid<V>, PgTanh<V>                                                            \
   }
