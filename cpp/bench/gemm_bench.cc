@@ -10,9 +10,9 @@
 // scheduled, which a loaded machine inflates less than wall time); per pair of ISAs the median
 // of the per-round ratios.
 //
-//   gemm_bench [quick] [rounds=N] [isa,isa,...]
-//     quick: skip 2048^3; rounds: default 9; ISAs: default every SIMD ISA this CPU runs
-//     (plus scalar on the small shapes).
+//   gemm_bench [quick] [rounds=N] [shapes=MxNxK,...] [isa,isa,...]
+//     quick: skip 2048^3; rounds: default 9; shapes: instead of the built-in list; ISAs:
+//     default every SIMD ISA this CPU runs (plus scalar on the small shapes).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -191,12 +191,27 @@ int main(int argc, char** argv) {
   bool all = true;
   int rounds = 9;
   std::vector<std::string> want;
+  std::vector<Shape> custom;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "quick") {
       all = false;
     } else if (a.rfind("rounds=", 0) == 0) {
       rounds = std::max(1, std::atoi(a.c_str() + 7));
+    } else if (a.rfind("shapes=", 0) == 0) {
+      for (const char* p = a.c_str() + 7; *p;) {
+        char* end;
+        Shape s;
+        s.M = std::strtoul(p, &end, 10);
+        s.N = *end == 'x' ? std::strtoul(end + 1, &end, 10) : 0;
+        s.K = *end == 'x' ? std::strtoul(end + 1, &end, 10) : 0;
+        if (s.M == 0 || s.N == 0 || s.K == 0) {
+          std::fprintf(stderr, "gemm_bench: bad shape list %s\n", a.c_str());
+          return 2;
+        }
+        custom.push_back(s);
+        p = *end == ',' ? end + 1 : end;
+      }
     } else {
       for (size_t p = 0; p <= a.size();) {
         const size_t q = std::min(a.find(',', p), a.size());
@@ -240,6 +255,7 @@ int main(int argc, char** argv) {
                                {3200, 1024, 512}, {1, 512, 128},   {1, 1024, 256},
                                {4, 1024, 256},    {64, 4096, 1024}};
   if (all) shapes.insert(shapes.begin(), Shape{2048, 2048, 2048});
+  if (!custom.empty()) shapes = custom;
   cellstate::ThreadPool pool(2);
   std::printf("gemm_bench: %d alternating rounds; rates are medians over rounds\n", rounds);
   for (const Shape& s : shapes) {
