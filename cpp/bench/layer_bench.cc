@@ -1,6 +1,8 @@
 // Kernel-level benchmark of the workloads, from C++ (the JavaScript benchmark in
 // bench/ measures the same through the addon). Prints medians.
 //   layer_bench [isa] [threads] [workload ...]
+// Environment overrides of the engine's thresholds: CELLSTATE_BENCH_ROW_SPLIT,
+// CELLSTATE_BENCH_PARALLEL_MIN_FLOPS, CELLSTATE_BENCH_WAVEFRONT_MIN_FLOPS.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -99,8 +101,13 @@ int main(int argc, char** argv) {
   const int threads = argc > 2 ? std::atoi(argv[2]) : cellstate::DefaultThreads();
   Engine e;
   if (!cellstate::MakeEngine(isa, threads, &e).ok()) return 1;
+  // Overrides of the engine's thresholds, for experiments.
   if (const char* rows = std::getenv("CELLSTATE_BENCH_ROW_SPLIT"))
     e.row_split_min_rows = std::atoi(rows);
+  if (const char* f = std::getenv("CELLSTATE_BENCH_PARALLEL_MIN_FLOPS"))
+    e.parallel_min_flops = std::atof(f);
+  if (const char* f = std::getenv("CELLSTATE_BENCH_WAVEFRONT_MIN_FLOPS"))
+    e.wavefront_min_flops = std::atof(f);
   const Work all[] = {
       {"F1", Cell::kLSTM, 100, 32, 256, 256, 1, false, false},
       {"F2", Cell::kLSTM, 200, 64, 512, 1024, 1, false, false},
@@ -108,6 +115,8 @@ int main(int argc, char** argv) {
       {"T2", Cell::kLSTM, 100, 64, 512, 512, 1, true, false},
       {"G1F", Cell::kGRU, 100, 32, 256, 256, 1, false, false},
       {"G1T", Cell::kGRU, 100, 32, 256, 256, 1, true, false},
+      {"S3seq", Cell::kLSTM, 1000, 1, 64, 256, 2, false, false},  // S3 fed as a sequence
+      {"F1L2", Cell::kLSTM, 100, 32, 256, 256, 2, false, false},  // F1 with two layers
       {"S1", Cell::kLSTM, 1, 1, 64, 128, 1, false, true},
       {"S2", Cell::kLSTM, 1, 1, 256, 256, 1, false, true},
       {"S3", Cell::kLSTM, 1, 1, 64, 256, 2, false, true},

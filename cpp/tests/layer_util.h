@@ -224,6 +224,14 @@ inline Engine RefEngineFloat(int threads = 1) {
   return e;
 }
 
+// A 2-thread engine that never splits a step and runs every stacked one-direction inference as
+// a wavefront (layer l one step behind layer l-1 on the other thread).
+inline Engine WaveEngine(Engine e) {
+  e.parallel_min_flops = 1e300;
+  e.wavefront_min_flops = 0;
+  return e;
+}
+
 // Every ISA the build knows of; those missing from AvailableIsas() are reported as skipped.
 inline const std::vector<std::string>& KnownIsas() {
   // Keep in step with TableFor() in cpp/src/dispatch/engine.cc; an available ISA missing here is
@@ -234,7 +242,7 @@ inline const std::vector<std::string>& KnownIsas() {
 
 // The float engines: each ISA in AvailableIsas() with 1 thread and with 2 threads (forced to
 // split work whatever the size: parallel_min_flops = 0; once splitting GEMM columns and once
-// splitting batch rows), preceded by the float reference. Records
+// splitting batch rows; and once as a wavefront), preceded by the float reference. Records
 // skipped ISAs (with MakeEngine's reason) in the suite, and a failure when an ISA listed as
 // available cannot be made.
 inline std::vector<NamedEngine> FloatEngines(bool with_ref = true) {
@@ -245,6 +253,7 @@ inline std::vector<NamedEngine> FloatEngines(bool with_ref = true) {
     Engine rows = RefEngineFloat(2);
     rows.row_split_min_rows = 1;
     out.push_back({"ref/t2rows", "ref", 2, rows});
+    out.push_back({"ref/t2wave", "ref", 2, WaveEngine(RefEngineFloat(2))});
   }
   const std::vector<std::string> avail = cellstate::AvailableIsas();
   for (const auto& isa : KnownIsas()) {
@@ -274,6 +283,7 @@ inline std::vector<NamedEngine> FloatEngines(bool with_ref = true) {
       }
       out.push_back({th == 1 ? isa : isa + "/t2", isa, th, e});
       if (th > 1) {
+        out.push_back({isa + "/t2wave", isa, th, WaveEngine(e)});
         e.row_split_min_rows = 1;  // steps split batch rows, not columns, from B = 2 on
         out.push_back({isa + "/t2rows", isa, th, e});
       }

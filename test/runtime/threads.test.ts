@@ -54,4 +54,22 @@ describe('threads', () => {
         expect(same(one.g[name], two.g[name]), name).toBe(true);
     }
   });
+
+  it('runs small stacked inference as a wavefront with the same bits', async () => {
+    // Steps of B = 1 are too small to split, so on 2 threads layer 1 runs one chunk behind
+    // layer 0 on the other thread; with lengths, h0 and c0 as well.
+    const layer = new LSTM({ inputSize: 24, hiddenSize: 64, numLayers: 3, seed: 9 });
+    const x = filled([200, 2, 24]);
+    const opts = { lengths: [200, 137], h0: filled([3, 2, 64]), c0: filled([3, 2, 64]) };
+    setNumThreads(1);
+    const one = layer.forward(x, opts);
+    setNumThreads(2);
+    const two = layer.forward(x, opts);
+    const asyncTwo = await layer.forwardAsync(x, opts);
+    for (const r of [two, asyncTwo]) {
+      expect(same(one.output, r.output)).toBe(true);
+      expect(same(one.h, r.h)).toBe(true);
+      expect(same(one.c!, r.c!)).toBe(true);
+    }
+  });
 });

@@ -103,6 +103,10 @@ struct Engine {
   // (each thread runs whole sequences, no barrier inside a step); below it they split the
   // GEMMs' columns. Tests set 1 to exercise the row split on small batches.
   int row_split_min_rows = 12;
+  // Inference through stacked one-direction layers whose steps are too small to split (below
+  // parallel_min_flops) runs as a wavefront on the threads (layer l one step behind layer l-1,
+  // each on its own thread) when the whole call costs at least this many flops. Tests set 0.
+  double wavefront_min_flops = 4.0e6;
 };
 
 // The best ISA this CPU supports, or the one named by CELLSTATE_ISA when that is set and usable.

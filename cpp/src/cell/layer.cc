@@ -10,6 +10,10 @@
 #include <type_traits>
 #include <vector>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "cell/layer_impl.h"
 #include "cellstate/cellstate.h"
 #include "kernels.h"
@@ -27,14 +31,45 @@ inline uint64_t Mix(uint64_t z) {
 }
 
 // dst[c, r] = src[r, c] for the columns c in [c0, c1), in 16×16 blocks; sums[c] += Σ_r src[r, c]
-// in row order.
+// in row order, and sums2[c] likewise when not null (LSTM and RNN: the two biases have the same
+// gradient). With SSE, 4×4 register transposes (non-temporal stores were slower: the GEMM that
+// reads dst finds part of it in the last-level cache). The sums add the rows in order on either
+// path, so the results do not depend on it or on how the columns are split (callers split them
+// in whole blocks).
+constexpr size_t kTransposeBlock = 16;
+
 template <typename T>
-void TransposeCols(size_t rows, size_t cols, const T* src, T* dst, size_t c0, size_t c1, T* sums) {
-  constexpr size_t kB = 16;
+void TransposeCols(size_t rows, size_t cols, const T* src, T* dst, size_t c0, size_t c1, T* sums,
+                   T* sums2) {
+  constexpr size_t kB = kTransposeBlock;
   for (size_t cb = c0; cb < c1; cb += kB) {
     const size_t ce = std::min(c1, cb + kB);
     T acc[kB] = {};
-    for (size_t rb = 0; rb < rows; rb += kB) {
+    size_t r0 = 0;  // rows [0, r0) done by the vector path
+#if defined(__SSE2__)
+    if constexpr (std::is_same<T, float>::value) {
+      if (ce - cb == kB) {
+        __m128 va[kB / 4];
+        for (auto& v : va) v = _mm_setzero_ps();
+        for (; r0 + 4 <= rows; r0 += 4) {
+          const float* s0 = src + r0 * cols + cb;
+          for (size_t q = 0; q < kB / 4; ++q) {
+            __m128 a = _mm_loadu_ps(s0 + 4 * q), b = _mm_loadu_ps(s0 + cols + 4 * q);
+            __m128 c = _mm_loadu_ps(s0 + 2 * cols + 4 * q), d = _mm_loadu_ps(s0 + 3 * cols + 4 * q);
+            va[q] = _mm_add_ps(_mm_add_ps(_mm_add_ps(_mm_add_ps(va[q], a), b), c), d);
+            _MM_TRANSPOSE4_PS(a, b, c, d);
+            float* d0 = dst + (cb + 4 * q) * rows + r0;
+            _mm_storeu_ps(d0, a);
+            _mm_storeu_ps(d0 + rows, b);
+            _mm_storeu_ps(d0 + 2 * rows, c);
+            _mm_storeu_ps(d0 + 3 * rows, d);
+          }
+        }
+        for (size_t q = 0; q < kB / 4; ++q) _mm_storeu_ps(acc + 4 * q, va[q]);
+      }
+    }
+#endif
+    for (size_t rb = r0; rb < rows; rb += kB) {
       const size_t re = std::min(rows, rb + kB);
       for (size_t r = rb; r < re; ++r)
         for (size_t c = cb; c < ce; ++c) {
@@ -43,8 +78,24 @@ void TransposeCols(size_t rows, size_t cols, const T* src, T* dst, size_t c0, si
           acc[c - cb] += v;
         }
     }
-    for (size_t c = cb; c < ce; ++c) sums[c] += acc[c - cb];
+    for (size_t c = cb; c < ce; ++c) {
+      sums[c] += acc[c - cb];
+      if (sums2) sums2[c] += acc[c - cb];
+    }
   }
+}
+
+// Asks for rows [b0, b1) of a row-major block with n columns (row stride ld) ahead of use: the
+// time loops read each step's slice of the [T, B, ·] buffers (gates, saved states), which were
+// written long before and are out of cache.
+template <typename T>
+void PrefetchRows(const T* p, size_t b0, size_t b1, size_t n, size_t ld) {
+#if defined(__GNUC__)
+  for (size_t b = b0; b < b1; ++b)
+    for (size_t j = 0; j < n; j += 64 / sizeof(T)) __builtin_prefetch(p + b * ld + j, 0, 2);
+#else
+  (void)p, (void)b0, (void)b1, (void)n, (void)ld;
+#endif
 }
 
 // Copies a [T, B, F] tensor from or to [B, T, F] (batch_first) or [T, B, F].
@@ -215,15 +266,23 @@ void Layer<T>::Impl::PlanForward(int Tn, int B, bool train) {
     auto& w = u.ws;
     w = UnitWs{};
     w.gates = train ? take(TB * GH) : shared_gates;
-    w.h = take(size_t(B) * R);
-    w.c = lstm ? take(size_t(B) * H) : kNone;
+    if (!train) {
+      w.h = take(size_t(B) * R);
+      w.c = lstm ? take(size_t(B) * H) : kNone;
+    }
     if (train) {
-      w.hprev = take(TB * R);
+      // Slots s = 0..T in step order; step t reads slot t and writes slot t + 1 (forward) or
+      // reads slot t + 1 and writes slot t (reverse).
+      const size_t hs = take(TB * R + size_t(B) * R);
+      w.hprev = hs + (u.dir ? size_t(B) * R : 0);
+      w.hst = hs + (u.dir ? 0 : size_t(B) * R);
       if (lstm) {
-        w.cprev = take(TB * H);
-        w.cst = take(TB * H);
+        const size_t cs = take(TB * H + size_t(B) * H);
+        w.cprev = cs + (u.dir ? size_t(B) * H : 0);
+        w.cst = cs + (u.dir ? 0 : size_t(B) * H);
       }
     }
+    if (!train && u.layer > 0 && D == 1) w.gstep = take(size_t(WaveChunk(Tn, B)) * B * GH);
     if (lstm) w.m = take((train && cfg.proj_size > 0 ? TB : size_t(B)) * H);
     if (lstm && cfg.proj_size > 0) w.ptmp = take(size_t(B) * cfg.proj_size);
     if (gru) {
@@ -309,16 +368,18 @@ void Layer<T>::Impl::StepForward(const Unit& u, int B, int t, const int32_t* len
   Split(B, p, &b0, &b1);
   const StepSplit<T> ss{k, p, b0, b1, RowSplit(B, p)};
   auto active = [&](size_t b) { return !lens || t < lens[b]; };
-  // Per row, before the row's state changes: keep what backward needs.
-  auto save = [&](size_t b) {
-    if (io.hprev) std::memcpy(io.hprev + b * R, io.h + b * R, sizeof(T) * R);
-    if (io.cprev) std::memcpy(io.cprev + b * H, io.c + b * H, sizeof(T) * H);
+  T* hout = io.hout ? io.hout : io.h;
+  T* cout = io.cout ? io.cout : io.c;
+  // A row past its length keeps its state.
+  auto keep = [&](size_t b) {
+    if (io.hout) std::memcpy(hout + b * R, io.h + b * R, sizeof(T) * R);
+    if (io.cout) std::memcpy(cout + b * H, io.c + b * H, sizeof(T) * H);
   };
   auto emit = [&](size_t b) {
     if (!io.out) return;
     T* o = io.out + b * io.ldo;
     if (active(b))
-      std::memcpy(o, io.h + b * R, sizeof(T) * R);
+      std::memcpy(o, hout + b * R, sizeof(T) * R);
     else
       std::fill(o, o + R, T(0));
   };
@@ -327,14 +388,13 @@ void Layer<T>::Impl::StepForward(const Unit& u, int B, int t, const int32_t* len
       ss.Gemm(B, GH, R, io.h, R, pk + u.fw_hh_off, nullptr, io.g, GH, true);
       ss.Sync();
       for (size_t b = b0; b < b1; ++b) {
-        save(b);
         if (active(b)) {
-          T* m = P > 0 ? io.m + b * H : io.h + b * R;
-          k.lstm_fwd(u.desc, io.g + b * GH, io.c + b * H, io.c + b * H, m);
-        } else if (P > 0) {
-          std::fill(io.m + b * H, io.m + (b + 1) * H, T(0));
+          T* m = P > 0 ? io.m + b * H : hout + b * R;
+          k.lstm_fwd(u.desc, io.g + b * GH, io.c + b * H, cout + b * H, m);
+        } else {
+          keep(b);
+          if (P > 0) std::fill(io.m + b * H, io.m + (b + 1) * H, T(0));
         }
-        if (io.cst) std::memcpy(io.cst + b * H, io.c + b * H, sizeof(T) * H);
         if (P == 0) emit(b);
       }
       ss.Sync();
@@ -342,7 +402,7 @@ void Layer<T>::Impl::StepForward(const Unit& u, int B, int t, const int32_t* len
         ss.Gemm(B, P, H, io.m, H, pk + u.fw_hr_off, nullptr, io.ptmp, P, false);
         ss.Sync();
         for (size_t b = b0; b < b1; ++b) {
-          if (active(b)) std::memcpy(io.h + b * R, io.ptmp + b * R, sizeof(T) * R);
+          if (active(b)) std::memcpy(hout + b * R, io.ptmp + b * R, sizeof(T) * R);
           emit(b);
         }
         ss.Sync();
@@ -354,8 +414,10 @@ void Layer<T>::Impl::StepForward(const Unit& u, int B, int t, const int32_t* len
         ss.Gemm(B, GH, H, io.h, H, pk + u.fw_hh_off, b_hh, io.gh, GH, false);
         ss.Sync();
         for (size_t b = b0; b < b1; ++b) {
-          save(b);
-          if (active(b)) k.gru_fwd(H, io.g + b * GH, io.gh + b * GH, io.h + b * H, io.h + b * H);
+          if (active(b))
+            k.gru_fwd(H, io.g + b * GH, io.gh + b * GH, io.h + b * H, hout + b * H);
+          else
+            keep(b);
           emit(b);
         }
         ss.Sync();
@@ -364,7 +426,6 @@ void Layer<T>::Impl::StepForward(const Unit& u, int B, int t, const int32_t* len
         ss.Gemm(B, 2 * H, H, io.h, H, pk + u.fw_hh_off, b_hh, io.gh, 2 * H, false);
         ss.Sync();
         for (size_t b = b0; b < b1; ++b) {
-          save(b);
           if (active(b))
             k.gru_fwd_rz(H, io.g + b * GH, io.gh + b * 2 * H, io.h + b * H, io.rh + b * H);
           else
@@ -375,7 +436,10 @@ void Layer<T>::Impl::StepForward(const Unit& u, int B, int t, const int32_t* len
         ss.Gemm(B, H, H, io.rh, H, pk + u.fw_hn_off, b_hh + 2 * H, ghn, H, false);
         ss.Sync();
         for (size_t b = b0; b < b1; ++b) {
-          if (active(b)) k.gru_fwd_n(H, io.g + b * GH, ghn + b * H, io.h + b * H, io.h + b * H);
+          if (active(b))
+            k.gru_fwd_n(H, io.g + b * GH, ghn + b * H, io.h + b * H, hout + b * H);
+          else
+            keep(b);
           emit(b);
         }
         ss.Sync();
@@ -386,8 +450,10 @@ void Layer<T>::Impl::StepForward(const Unit& u, int B, int t, const int32_t* len
       ss.Gemm(B, GH, R, io.h, R, pk + u.fw_hh_off, nullptr, io.g, GH, true);
       ss.Sync();
       for (size_t b = b0; b < b1; ++b) {
-        save(b);
-        if (active(b)) k.rnn_fwd(H, cfg.relu, io.g + b * GH, io.h + b * H);
+        if (active(b))
+          k.rnn_fwd(H, cfg.relu, io.g + b * GH, hout + b * H);
+        else
+          keep(b);
         emit(b);
       }
       ss.Sync();
@@ -397,18 +463,9 @@ void Layer<T>::Impl::StepForward(const Unit& u, int B, int t, const int32_t* len
 }
 
 template <typename T>
-void Layer<T>::Impl::ForwardUnit(Unit& u, const ForwardArgs& a, const T* xin, T* out, Part p) {
-  const int Tn = ws_T, B = ws_B;
-  const int H = cfg.hidden_size, R = cfg.out_size(), D = cfg.directions();
-  const size_t GH = size_t(cfg.gates()) * H, TB = size_t(Tn) * B;
-  const bool train = ws_train, lstm = cfg.cell == Cell::kLSTM;
-  T* W = work.data();
-  const UnitWs& w = u.ws;
-  T* h = W + w.h;
-  T* c = lstm ? W + w.c : nullptr;
-  const size_t sidx = size_t(u.layer) * D + u.dir;
-  size_t b0, b1;
-  Split(B, p, &b0, &b1);
+void Layer<T>::Impl::LoadState(const ForwardArgs& a, size_t sidx, size_t b0, size_t b1, T* h,
+                               T* c) const {
+  const int H = cfg.hidden_size, R = cfg.out_size(), B = ws_B;
   for (size_t b = b0; b < b1; ++b) {
     const size_t row = sidx * B + b;
     if (a.h0)
@@ -421,6 +478,38 @@ void Layer<T>::Impl::ForwardUnit(Unit& u, const ForwardArgs& a, const T* xin, T*
     else
       std::fill(c + b * H, c + (b + 1) * H, T(0));
   }
+}
+
+template <typename T>
+void Layer<T>::Impl::StoreState(const ForwardArgs& a, size_t sidx, size_t b0, size_t b1, const T* h,
+                                const T* c) const {
+  const int H = cfg.hidden_size, R = cfg.out_size(), B = ws_B;
+  for (size_t b = b0; b < b1; ++b) {
+    const size_t row = sidx * B + b;
+    if (a.h_n) std::memcpy(static_cast<T*>(a.h_n) + row * R, h + b * R, sizeof(T) * R);
+    if (c && a.c_n) std::memcpy(static_cast<T*>(a.c_n) + row * H, c + b * H, sizeof(T) * H);
+  }
+}
+
+template <typename T>
+void Layer<T>::Impl::ForwardUnit(Unit& u, const ForwardArgs& a, const T* xin, T* out, Part p) {
+  const int Tn = ws_T, B = ws_B;
+  const int H = cfg.hidden_size, R = cfg.out_size(), D = cfg.directions();
+  const size_t GH = size_t(cfg.gates()) * H, TB = size_t(Tn) * B;
+  const bool train = ws_train, lstm = cfg.cell == Cell::kLSTM;
+  T* W = work.data();
+  const UnitWs& w = u.ws;
+  // Training: the state before the first step and after the last are slots of the saved
+  // states; inference: one state updated in place.
+  const size_t first = size_t(u.dir ? Tn - 1 : 0) * B, last = size_t(u.dir ? 0 : Tn - 1) * B;
+  T* h = train ? W + w.hprev + first * R : W + w.h;
+  T* c = !lstm ? nullptr : train ? W + w.cprev + first * H : W + w.c;
+  const T* h_last = train ? W + w.hst + last * R : h;
+  const T* c_last = !lstm ? nullptr : train ? W + w.cst + last * H : c;
+  const size_t sidx = size_t(u.layer) * D + u.dir;
+  size_t b0, b1;
+  Split(B, p, &b0, &b1);
+  LoadState(a, sidx, b0, b1, h, c);
   // The input GEMM over all T·B rows, bias folded in.
   T* gates = W + w.gates;
   kern->gemm(TB, GH, u.in, xin, u.in, packed.data() + u.fw_ih_off, packed.data() + u.bias_off,
@@ -434,29 +523,94 @@ void Layer<T>::Impl::ForwardUnit(Unit& u, const ForwardArgs& a, const T* xin, T*
     const size_t tb = size_t(t) * B;
     StepIo<T> io;
     io.g = gates + tb * GH;
-    io.h = h;
-    io.c = c;
     io.out = out + tb * D * R + size_t(u.dir) * R;
     io.ldo = size_t(D) * R;
     if (train) {
-      io.hprev = W + w.hprev + tb * R;
+      io.h = W + w.hprev + tb * R;
+      io.hout = W + w.hst + tb * R;
       if (lstm) {
-        io.cprev = W + w.cprev + tb * H;
-        io.cst = W + w.cst + tb * H;
+        io.c = W + w.cprev + tb * H;
+        io.cout = W + w.cst + tb * H;
       }
+    } else {
+      io.h = h;
+      io.c = c;
     }
     if (w.m != kNone) io.m = W + w.m + (per_step_m ? tb * H : 0);
     if (w.ptmp != kNone) io.ptmp = W + w.ptmp;
     if (w.gh != kNone) io.gh = W + w.gh + (per_step_gh ? tb * GH : 0);
     if (w.rh != kNone) io.rh = W + w.rh + (train ? tb * H : 0);
+    if (s + 1 < Tn) PrefetchRows(gates + (u.dir ? tb - B : tb + B) * GH, b0, b1, GH, GH);
     StepForward(u, B, t, lens, io, p);
   }
-  for (size_t b = b0; b < b1; ++b) {
-    const size_t row = sidx * B + b;
-    if (a.h_n) std::memcpy(static_cast<T*>(a.h_n) + row * R, h + b * R, sizeof(T) * R);
-    if (c && a.c_n) std::memcpy(static_cast<T*>(a.c_n) + row * H, c + b * H, sizeof(T) * H);
-  }
+  StoreState(a, sidx, b0, b1, h_last, c_last);
   Barrier(p);
+}
+
+// Inference through a stack of one-direction layers can run as a wavefront: layer l on thread
+// l mod nth, its step t beside step t + 1 of layer l - 1 (cuDNN's schedule for stacked RNNs).
+// A layer waits only for the step of the layer below that it reads, never at a barrier, so it
+// pays where the steps are too small to split (small batches, streams fed as sequences).
+template <typename T>
+bool Layer<T>::Impl::Wavefront(bool train, int Tn, double flops_per_step) const {
+  return std::is_same<T, float>::value && !train && cfg.num_layers > 1 && !cfg.bidirectional &&
+         engine.threads > 1 && flops_per_step < engine.parallel_min_flops &&
+         flops_per_step * Tn >= engine.wavefront_min_flops;
+}
+
+// The wavefront's layers above the first take their input projections in chunks of this many
+// steps: one GEMM per chunk instead of a matrix-vector product per step re-reading W_ih.
+int WaveChunk(int Tn, int B) { return std::min(Tn, (kWaveRows + B - 1) / B); }
+
+template <typename T>
+void Layer<T>::Impl::ForwardWavefront(const ForwardArgs& a, const T* x0, T* last_out, Part p) {
+  const int Tn = ws_T, B = ws_B, L = cfg.num_layers;
+  const int H = cfg.hidden_size, R = cfg.out_size();
+  const size_t GH = size_t(cfg.gates()) * H, TB = size_t(Tn) * B;
+  const bool lstm = cfg.cell == Cell::kLSTM;
+  T* W = work.data();
+  const int32_t* lens = has_lengths ? lengths.data() : nullptr;
+  for (int l = 0; l < L; ++l) progress[l].steps.store(0, std::memory_order_relaxed);
+  // The first layer's input GEMM over all T·B rows, split among the threads.
+  const Unit& u0 = units[0];
+  kern->gemm(TB, GH, u0.in, x0, u0.in, packed.data() + u0.fw_ih_off, packed.data() + u0.bias_off,
+             W + u0.ws.gates, GH, false, p);
+  Barrier(p);
+  for (int l = p.ith; l < L; l += p.nth) {
+    const Unit& u = units[l];
+    const UnitWs& w = u.ws;
+    T* h = W + w.h;
+    T* c = lstm ? W + w.c : nullptr;
+    LoadState(a, l, 0, B, h, c);
+    T* out = l == L - 1 ? last_out : W + ws.out[l];
+    const T* xin = l > 0 ? W + ws.out[l - 1] : nullptr;
+    const int chunk = WaveChunk(Tn, B);
+    for (int t = 0; t < Tn; ++t) {
+      const size_t tb = size_t(t) * B;
+      if (l > 0 && t % chunk == 0) {
+        // The next chunk's input projections, once the layer below has written its steps
+        // (the same FMA chains as one GEMM over all rows: results equal the layer-by-layer
+        // order).
+        const int n = std::min(chunk, Tn - t);
+        WaitAtLeast(progress[l - 1].steps, t + n);
+        kern->gemm(size_t(n) * B, GH, u.in, xin + tb * u.in, u.in, packed.data() + u.fw_ih_off,
+                   packed.data() + u.bias_off, W + w.gstep, GH, false, Part{});
+      }
+      StepIo<T> io;
+      io.h = h;
+      io.c = c;
+      io.out = out + tb * R;
+      io.ldo = R;
+      if (w.m != kNone) io.m = W + w.m;
+      if (w.ptmp != kNone) io.ptmp = W + w.ptmp;
+      if (w.gh != kNone) io.gh = W + w.gh;
+      if (w.rh != kNone) io.rh = W + w.rh;
+      io.g = l == 0 ? W + w.gates + tb * GH : W + w.gstep + size_t(t % chunk) * B * GH;
+      StepForward(u, B, t, lens, io, Part{});
+      progress[l].steps.store(t + 1, std::memory_order_release);
+    }
+    StoreState(a, l, 0, B, h, c);
+  }
 }
 
 template <typename T>
@@ -507,6 +661,14 @@ Status Layer<T>::Impl::Forward(const ForwardArgs& a) {
   double flops = 0;
   for (int l = 0; l < L; ++l)
     flops += 2.0 * B * D * cfg.gates() * H * ((l ? ldo : I) + R + (cfg.proj_size ? H : 0));
+  if (Wavefront(a.train, Tn, flops)) {
+    T* last = direct_out ? static_cast<T*>(a.output) : W + ws.out[L - 1];
+    Parallel(engine.pool.get(), std::min(engine.threads, L), std::is_same<T, float>::value,
+             [&](Part p) { ForwardWavefront(a, x0, last, p); });
+    if (!direct_out)
+      CopyTimeMajor(Tn, B, ldo, a.batch_first, last, static_cast<T*>(a.output), false);
+    return Status::Ok();
+  }
   Parallel(engine.pool.get(), Threads(flops), std::is_same<T, float>::value, [&](Part p) {
     for (int l = 0; l < L; ++l) {
       T* out = (direct_out && l == L - 1) ? static_cast<T*>(a.output) : W + ws.out[l];
@@ -588,6 +750,17 @@ void Layer<T>::Impl::BackwardUnit(Unit& u, const BackwardArgs& a, const T* xin, 
     const T* dyt = dy + tb * ldo + size_t(u.dir) * R;
     const T* acts = W + w.gates + tb * GH;
     T* dgt = dg + tb * GH;
+    if (s > 0) {  // the next step's saved tensors
+      const size_t nb = u.dir ? tb + B : tb - B;
+      PrefetchRows(W + w.gates + nb * GH, b0, b1, GH, GH);
+      PrefetchRows(dy + nb * ldo + size_t(u.dir) * R, b0, b1, R, ldo);
+      if (lstm) {
+        PrefetchRows(W + w.cprev + nb * H, b0, b1, H, H);
+        PrefetchRows(W + w.cst + nb * H, b0, b1, H, H);
+      } else if (gru) {
+        PrefetchRows(W + w.hprev + nb * R, b0, b1, R, R);
+      }
+    }
     // dh_t = carried + upstream, on the active rows.
     for (size_t b = b0; b < b1; ++b)
       if (Active(int(b), t))
@@ -698,17 +871,16 @@ void Layer<T>::Impl::BackwardUnit(Unit& u, const BackwardArgs& a, const T* xin, 
   T* xpack = V + bw.xpack;
   // dG^T (and dGh^T) by cache blocks of 16×16, each thread owning a range of gate columns;
   // the bias gradients are the row sums of the transposes, summed in row order.
-  size_t n0, n1;
-  Split(GH, p, &n0, &n1);
-  TransposeCols(TB, GH, dg, dgT, n0, n1, gp + u.p_bih);
-  if (gru)
-    TransposeCols(TB, GH, dgh, dghT, n0, n1, gp + u.p_bhh);
-  else
-    for (size_t n = n0; n < n1; ++n) {
-      T sx = 0;
-      for (size_t m = 0; m < TB; ++m) sx += dgT[n * TB + m];
-      gp[u.p_bhh + n] += sx;
-    }
+  size_t n0, n1;  // whole blocks of columns per thread, so the sums do not depend on nth
+  Split((GH + kTransposeBlock - 1) / kTransposeBlock, p, &n0, &n1);
+  n0 = std::min(GH, n0 * kTransposeBlock);
+  n1 = std::min(GH, n1 * kTransposeBlock);
+  if (gru) {
+    TransposeCols(TB, GH, dg, dgT, n0, n1, gp + u.p_bih, static_cast<T*>(nullptr));
+    TransposeCols(TB, GH, dgh, dghT, n0, n1, gp + u.p_bhh, static_cast<T*>(nullptr));
+  } else {
+    TransposeCols(TB, GH, dg, dgT, n0, n1, gp + u.p_bih, gp + u.p_bhh);
+  }
   if (lstm && cfg.peephole) {
     // dp_x = Σ_{t,b} da_x ⊙ c_{t-1} (c_t for the output gate); padded rows have da = 0.
     const LstmDesc<T>& d = u.desc;
@@ -951,6 +1123,7 @@ void Layer<T>::Impl::BuildUnits() {
       }
       units.push_back(u);
     }
+  progress.reset(new Progress[cfg.num_layers]);
   // The peephole vectors are read in place (params never reallocates).
   for (auto& u : units)
     u.desc.ph = (cfg.cell == Cell::kLSTM && cfg.peephole) ? params.data() + u.p_ph : nullptr;

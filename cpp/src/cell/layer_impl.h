@@ -2,8 +2,10 @@
 // shared by the forward, backward and streaming time loops of layer.cc.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "cellstate/cellstate.h"
@@ -13,6 +15,9 @@
 namespace cellstate {
 
 constexpr size_t kNone = ~size_t(0);
+// Rows of the wavefront's chunked input GEMMs (see ForwardWavefront).
+constexpr int kWaveRows = 32;
+int WaveChunk(int Tn, int B);
 
 template <typename T>
 const Kernels<T>* KernelsFor(const Engine& e);
@@ -31,11 +36,15 @@ struct UnitWs {
   size_t gates = kNone;  // [T,B,G·H] pre-activations, then activations (GRU: gx)
   size_t h = kNone;      // [B,R] running state
   size_t c = kNone;      // [B,H] running cell state (LSTM)
+  // Training: the states in [T+1, B, ·] slots, in the order of the direction's steps (h0
+  // first), seen as two [T, B, ·] arrays: hprev[t] is the state before step t, cst[t] = c_t.
   size_t hprev = kNone;  // [T,B,R] state before each step (train)
+  size_t hst = kNone;    // [T,B,R] h_t (train)
   size_t cprev = kNone;  // [T,B,H] (LSTM train)
   size_t cst = kNone;    // [T,B,H] c_t (LSTM train)
   size_t m = kNone;      // LSTM with projection: [T,B,H] (train) or [B,H]
   size_t ptmp = kNone;   // [B,P] projected state
+  size_t gstep = kNone;  // [B,G·H] one step's gates (wavefront: the layers above the first)
   size_t gh = kNone;     // GRU: [T,B,3H] (resetAfter, train) or [B,3H]
   size_t rh = kNone;     // GRU resetAfter false: [T,B,H] (train) or [B,H]
 };
@@ -53,18 +62,19 @@ struct UnitT {
   UnitWs ws;
 };
 
-// The buffers of one forward step of one unit. Saved tensors (hprev, cprev, cst) are null
-// when not training; out may be null (a stream's inner layer).
+// The buffers of one forward step of one unit. The step reads the state h (and c) and writes
+// the new state to hout (cout), or over h (c) when those are null: training keeps every state
+// in a [T+1, B, ·] buffer, so that the step's input slot is also what backward needs, and
+// inference updates one state in place. out may be null (a stream's inner layer).
 template <typename T>
 struct StepIo {
   T* g = nullptr;  // [B,G·H] this step's input part (bias in); activations out
   T* h = nullptr;  // [B,R] state
   T* c = nullptr;  // [B,H] cell state (LSTM)
+  T* hout = nullptr;
+  T* cout = nullptr;
   T* out = nullptr;
   size_t ldo = 0;
-  T* hprev = nullptr;
-  T* cprev = nullptr;
-  T* cst = nullptr;
   T* m = nullptr;     // [B,H] LSTM with projection
   T* ptmp = nullptr;  // [B,P]
   T* gh = nullptr;    // GRU [B,3H]
@@ -102,6 +112,11 @@ struct Layer<T>::Impl {
   } bw;
   std::vector<T> bwork;
   size_t bw_size = 0;
+  // The wavefront's progress: steps done per layer (see ForwardWavefront), a cache line each.
+  struct alignas(64) Progress {
+    std::atomic<int> steps{0};
+  };
+  std::unique_ptr<Progress[]> progress;
 
   bool gru_reset_before() const { return cfg.cell == Cell::kGRU && !cfg.reset_after; }
   bool Active(int b, int t) const { return t < lengths[b]; }
@@ -119,7 +134,13 @@ struct Layer<T>::Impl {
   void PlanBackward();
   Status Forward(const ForwardArgs& a);
   Status Backward(const BackwardArgs& a);
+  // h0/c0 (or zeros) into rows [b0, b1) of the state of stack index sidx, and back to h_n/c_n.
+  void LoadState(const ForwardArgs& a, size_t sidx, size_t b0, size_t b1, T* h, T* c) const;
+  void StoreState(const ForwardArgs& a, size_t sidx, size_t b0, size_t b1, const T* h,
+                  const T* c) const;
   void ForwardUnit(Unit& u, const ForwardArgs& a, const T* xin, T* out, Part p);
+  bool Wavefront(bool train, int Tn, double flops_per_step) const;
+  void ForwardWavefront(const ForwardArgs& a, const T* x0, T* last_out, Part p);
   void StepForward(const Unit& u, int B, int t, const int32_t* lens, const StepIo<T>& io,
                    Part p) const;
   void BackwardUnit(Unit& u, const BackwardArgs& a, const T* xin, const T* dy, T* dx,

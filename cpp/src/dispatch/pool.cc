@@ -40,6 +40,15 @@ void Wake(std::mutex& mu, std::condition_variable& cv, std::atomic<int>& sleeper
 }
 }  // namespace
 
+void WaitAtLeast(const std::atomic<int>& a, int v) {
+  for (int i = 0; a.load(std::memory_order_acquire) < v; ++i) {
+    if (i < kSpins)
+      CELLSTATE_PAUSE();
+    else
+      std::this_thread::yield();
+  }
+}
+
 void Team::Wait() {
   if (nth <= 1) return;
   const uint32_t g = gen.load(std::memory_order_acquire);

@@ -32,6 +32,10 @@ struct Team {
   void Wait();
 };
 
+// Waits until a >= v (acquire): spins briefly, then yields the core between looks. For the
+// point-to-point hand-offs inside one call (a layer waiting for the step of the layer below).
+void WaitAtLeast(const std::atomic<int>& a, int v);
+
 class ThreadPool {
  public:
   explicit ThreadPool(int threads);
