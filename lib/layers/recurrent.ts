@@ -300,6 +300,13 @@ export interface ForwardOptions {
   lengths?: number[] | Int32Array;
   /** Keep what backward needs, and apply dropout. Default false. */
   train?: boolean;
+  /**
+   * The result of an earlier forward of the same shape, whose tensors this call overwrites and
+   * returns instead of allocating new ones (a loop over equal-sized chunks then allocates
+   * nothing). `h0: into.h` (and `c0: into.c`) carries the state from chunk to chunk. Must not
+   * share memory with x; with forwardAsync, do not read it until the promise settles.
+   */
+  into?: ForwardResult;
 }
 
 /** What forward returns. */
@@ -337,7 +344,7 @@ interface Prepared<A, R> {
   result: R;
 }
 
-const FORWARD_KEYS = ['h0', 'c0', 'lengths', 'train'] as const;
+const FORWARD_KEYS = ['h0', 'c0', 'lengths', 'train', 'into'] as const;
 const BACKWARD_KEYS = ['output', 'h', 'c'] as const;
 
 /** The common base of LSTM, GRU and RNN: a stack of recurrent layers over a native kernel. */
@@ -579,6 +586,13 @@ export abstract class Recurrent<C extends RecurrentConfig = RecurrentConfig> {
     const T = batchFirst ? x.shape[1] : x.shape[0];
     const B = batchFirst ? x.shape[0] : x.shape[1];
 
+    const outShape = batchFirst ? [B, T, this.outputSize] : [T, B, this.outputSize];
+    const outSymbols = batchFirst ? ['B', 'T', 'D·R'] : ['T', 'B', 'D·R'];
+    const into = o.raw('into');
+    const result =
+      into === undefined
+        ? this.newResult(outShape, [LD, B, R], [LD, B, H])
+        : this.intoResult(where, into, x, outShape, outSymbols, [LD, B, R], [LD, B, H]);
     const args: NativeForwardArgs = {
       T,
       B,
@@ -586,28 +600,71 @@ export abstract class Recurrent<C extends RecurrentConfig = RecurrentConfig> {
       train,
       dropoutSeed: train ? this.dropoutSeed() : 0n,
       x: x.data,
-      output: new Float32Array(T * B * this.outputSize),
-      hN: new Float32Array(LD * B * R),
+      output: result.output.data,
+      hN: result.h.data,
     };
     const h0 = o.raw('h0');
     if (h0 !== undefined) args.h0 = this.stateArg(where, 'h0', h0, [LD, B, R], ['L·D', 'B', 'R']);
     const c0 = o.raw('c0');
     if (this.hasCellState) {
-      args.cN = new Float32Array(LD * B * H);
+      args.cN = result.c!.data;
       if (c0 !== undefined) args.c0 = this.stateArg(where, 'c0', c0, [LD, B, H], ['L·D', 'B', 'H']);
     } else if (c0 !== undefined) {
       throw this.noCellState(where, 'c0', c0);
     }
     const lengths = o.raw('lengths');
     if (lengths !== undefined && lengths !== null) args.lengths = readLengths(where, lengths, T, B);
-
-    const outShape = batchFirst ? [B, T, this.outputSize] : [T, B, this.outputSize];
-    const result: ForwardResult = {
-      output: new Tensor(args.output, outShape),
-      h: new Tensor(args.hN, [LD, B, R]),
-    };
-    if (args.cN) result.c = new Tensor(args.cN, [LD, B, H]);
     return { args, result };
+  }
+
+  private newResult(outShape: number[], hShape: number[], cShape: number[]): ForwardResult {
+    const size = (s: number[]) => s.reduce((a, b) => a * b, 1);
+    const result: ForwardResult = {
+      output: new Tensor(new Float32Array(size(outShape)), outShape),
+      h: new Tensor(new Float32Array(size(hShape)), hShape),
+    };
+    if (this.hasCellState) result.c = new Tensor(new Float32Array(size(cShape)), cShape);
+    return result;
+  }
+
+  // `into`: an earlier ForwardResult of this call's shapes, reused as this call's result.
+  private intoResult(
+    where: string,
+    into: unknown,
+    x: Tensor,
+    outShape: number[],
+    outSymbols: string[],
+    hShape: number[],
+    cShape: number[],
+  ): ForwardResult {
+    const r = into as Partial<ForwardResult> | null;
+    const cell = this.hasCellState;
+    if (
+      r === null ||
+      typeof r !== 'object' ||
+      !(r.output instanceof Tensor) ||
+      !(r.h instanceof Tensor) ||
+      (cell && !(r.c instanceof Tensor))
+    )
+      throw new CellstateTypeError(
+        ErrorCode.INVALID_ARG,
+        `${where}: into must be the result of an earlier forward (Tensors output, h${cell ? ' and c' : ''}), got ${describe(into)}`,
+      );
+    const check = (name: string, t: Tensor, shape: number[], symbols: string[]) => {
+      if (!sameShape(t.shape, shape))
+        throw shapeError(where, `into.${name}`, labelled(symbols, shape), t.shape);
+    };
+    check('output', r.output!, outShape, outSymbols);
+    check('h', r.h!, hShape, ['L·D', 'B', 'R']);
+    if (cell) check('c', r.c!, cShape, ['L·D', 'B', 'H']);
+    if (overlaps(r.output!.data, x.data))
+      throw new CellstateRangeError(
+        ErrorCode.INVALID_ARG,
+        `${where}: into.output must not share memory with x`,
+      );
+    const result: ForwardResult = { output: r.output!, h: r.h! };
+    if (cell) result.c = r.c!;
+    return result;
   }
 
   private prepareBackward(
@@ -684,6 +741,14 @@ export abstract class Recurrent<C extends RecurrentConfig = RecurrentConfig> {
     this.trainCalls = (this.trainCalls + 1) >>> 0;
     return (BigInt(this.config.seed) << 32n) | BigInt(call);
   }
+}
+
+function overlaps(a: Float32Array, b: Float32Array): boolean {
+  return (
+    a.buffer === b.buffer &&
+    a.byteOffset < b.byteOffset + b.byteLength &&
+    b.byteOffset < a.byteOffset + a.byteLength
+  );
 }
 
 function sameShape(a: readonly number[], b: readonly number[]): boolean {

@@ -427,6 +427,57 @@ describe('forward', () => {
     expectThrow(() => layer.forward(x, 5 as never), TypeError, 'options');
   });
 
+  it('writes into an earlier result with into, and checks it', async () => {
+    const layer = lstm({ numLayers: 2 });
+    const x = randn([T, B, I]);
+    const fresh = layer.forward(x);
+    const into = layer.forward(randn([T, B, I], 7));
+    const again = layer.forward(x, { into });
+    expect(again.output).toBe(into.output);
+    expect(again.h).toBe(into.h);
+    expect(again.c).toBe(into.c);
+    expect(Array.from(again.output.data)).toEqual(Array.from(fresh.output.data));
+    expect(Array.from(again.c!.data)).toEqual(Array.from(fresh.c!.data));
+    const viaAsync = await layer.forwardAsync(x, { into: layer.forward(randn([T, B, I], 8)) });
+    expect(Array.from(viaAsync.h.data)).toEqual(Array.from(fresh.h.data));
+    // Chunks of 2 steps with the state carried through into equal one forward of all T steps.
+    let r = layer.forward(new Tensor(x.data.slice(0, 2 * B * I), [2, B, I]));
+    const outs = [...r.output.data];
+    for (let t = 2; t < T; t += 2) {
+      const chunk = new Tensor(x.data.slice(t * B * I, (t + 2) * B * I), [2, B, I]);
+      r = layer.forward(chunk, { h0: r.h, c0: r.c, into: r });
+      outs.push(...r.output.data);
+    }
+    expect(outs).toEqual(Array.from(fresh.output.data));
+    expect(Array.from(r.h.data)).toEqual(Array.from(fresh.h.data));
+
+    const short = layer.forward(randn([T - 1, B, I]));
+    expectThrow(
+      () => layer.forward(x, { into: short }),
+      RangeError,
+      'into.output',
+      '[T=6, B=2, D·R=5]',
+      '[5, 2, 5]',
+    );
+    expectThrow(
+      () => layer.forward(x, { into: { output: fresh.output } } as never),
+      TypeError,
+      'into',
+    );
+    expectThrow(() => layer.forward(x, { into: 3 } as never), TypeError, 'into', 'number 3');
+    const shared = new Float32Array(200);
+    const xs = new Tensor(shared.subarray(0, T * B * I), [T, B, I]);
+    const alias = {
+      output: new Tensor(shared.subarray(40, 40 + T * B * H), [T, B, H]),
+      h: fresh.h,
+      c: fresh.c,
+    };
+    expectThrow(() => layer.forward(xs, { into: alias }), RangeError, 'share memory with x');
+    const gru = new GRU({ inputSize: I, hiddenSize: H });
+    const g = gru.forward(x);
+    expect(gru.forward(x, { into: g }).output).toBe(g.output);
+  });
+
   it('forwardAsync rejects the same bad input', async () => {
     const layer = lstm();
     await expectReject(
