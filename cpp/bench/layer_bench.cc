@@ -1,8 +1,10 @@
 // Kernel-level benchmark of the workloads, from C++ (the JavaScript benchmark in
 // bench/ measures the same through the addon). Prints medians.
 //   layer_bench [isa] [threads] [workload ...]
-// Environment overrides of the engine's thresholds: CELLSTATE_BENCH_ROW_SPLIT,
-// CELLSTATE_BENCH_PARALLEL_MIN_FLOPS, CELLSTATE_BENCH_WAVEFRONT_MIN_FLOPS.
+// Environment: CELLSTATE_BENCH_REPS (calls per workload, default 7; e.g. 200 under perf) and
+// overrides of the engine's thresholds: CELLSTATE_BENCH_ROW_SPLIT,
+// CELLSTATE_BENCH_PARALLEL_MIN_FLOPS, CELLSTATE_BENCH_WAVEFRONT_MIN_FLOPS,
+// CELLSTATE_BENCH_WAVEFRONT_CHUNK_ROWS.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -82,8 +84,10 @@ void Run(const Work& w, const Engine& e) {
   double flops = 0;
   for (int l = 0; l < w.L; ++l) flops += 2.0 * TB * G * w.H * ((l ? w.H : w.I) + w.H);
   if (w.train) flops *= 3;
+  const char* reps_env = std::getenv("CELLSTATE_BENCH_REPS");
+  const int reps = reps_env ? std::max(1, std::atoi(reps_env)) : 7;
   std::vector<double> t;
-  for (int r = 0; r < 7; ++r) {
+  for (int r = 0; r < reps; ++r) {
     const double t0 = Now();
     layer->Forward(fa);
     if (w.train) layer->Backward(ba);
@@ -108,6 +112,8 @@ int main(int argc, char** argv) {
     e.parallel_min_flops = std::atof(f);
   if (const char* f = std::getenv("CELLSTATE_BENCH_WAVEFRONT_MIN_FLOPS"))
     e.wavefront_min_flops = std::atof(f);
+  if (const char* r = std::getenv("CELLSTATE_BENCH_WAVEFRONT_CHUNK_ROWS"))
+    e.wavefront_chunk_rows = std::atoi(r);
   const Work all[] = {
       {"F1", Cell::kLSTM, 100, 32, 256, 256, 1, false, false},
       {"F2", Cell::kLSTM, 200, 64, 512, 1024, 1, false, false},

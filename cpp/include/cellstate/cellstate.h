@@ -107,6 +107,11 @@ struct Engine {
   // parallel_min_flops) runs as a wavefront on the threads (layer l one step behind layer l-1,
   // each on its own thread) when the whole call costs at least this many flops. Tests set 0.
   double wavefront_min_flops = 4.0e6;
+  // The wavefront's layers above the first compute their input projections in chunks of about
+  // this many rows (steps × batch): one GEMM per chunk instead of a matrix-vector product per
+  // step. A layer starts one chunk behind the layer below; calls shorter than two chunks run
+  // layer by layer. Tests set 2.
+  int wavefront_chunk_rows = 16;
 };
 
 // The best ISA this CPU supports, or the one named by CELLSTATE_ISA when that is set and usable.

@@ -553,14 +553,19 @@ void Layer<T>::Impl::ForwardUnit(Unit& u, const ForwardArgs& a, const T* xin, T*
 // pays where the steps are too small to split (small batches, streams fed as sequences).
 template <typename T>
 bool Layer<T>::Impl::Wavefront(bool train, int Tn, double flops_per_step) const {
+  // Layer l starts a chunk behind layer l - 1: with fewer than two chunks nothing overlaps.
   return std::is_same<T, float>::value && !train && cfg.num_layers > 1 && !cfg.bidirectional &&
          engine.threads > 1 && flops_per_step < engine.parallel_min_flops &&
-         flops_per_step * Tn >= engine.wavefront_min_flops;
+         flops_per_step * Tn >= engine.wavefront_min_flops && Tn >= 2 * WaveChunk(Tn, ws_B);
 }
 
 // The wavefront's layers above the first take their input projections in chunks of this many
 // steps: one GEMM per chunk instead of a matrix-vector product per step re-reading W_ih.
-int WaveChunk(int Tn, int B) { return std::min(Tn, (kWaveRows + B - 1) / B); }
+template <typename T>
+int Layer<T>::Impl::WaveChunk(int Tn, int B) const {
+  const int rows = std::max(1, engine.wavefront_chunk_rows);
+  return std::max(1, std::min(Tn, (rows + B - 1) / B));
+}
 
 template <typename T>
 void Layer<T>::Impl::ForwardWavefront(const ForwardArgs& a, const T* x0, T* last_out, Part p) {

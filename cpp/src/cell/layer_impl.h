@@ -15,9 +15,6 @@
 namespace cellstate {
 
 constexpr size_t kNone = ~size_t(0);
-// Rows of the wavefront's chunked input GEMMs (see ForwardWavefront).
-constexpr int kWaveRows = 32;
-int WaveChunk(int Tn, int B);
 
 template <typename T>
 const Kernels<T>* KernelsFor(const Engine& e);
@@ -140,6 +137,7 @@ struct Layer<T>::Impl {
                   const T* c) const;
   void ForwardUnit(Unit& u, const ForwardArgs& a, const T* xin, T* out, Part p);
   bool Wavefront(bool train, int Tn, double flops_per_step) const;
+  int WaveChunk(int Tn, int B) const;  // steps per chunk (Engine::wavefront_chunk_rows)
   void ForwardWavefront(const ForwardArgs& a, const T* x0, T* last_out, Part p);
   void StepForward(const Unit& u, int B, int t, const int32_t* lens, const StepIo<T>& io,
                    Part p) const;
