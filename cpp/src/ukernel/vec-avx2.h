@@ -40,21 +40,8 @@ static inline VecAvx2 Fmadd(VecAvx2 a, VecAvx2 b, VecAvx2 c) {
 static inline VecAvx2 Fnmadd(VecAvx2 a, VecAvx2 b, VecAvx2 c) {
   return {_mm256_fnmadd_ps(a.v, b.v, c.v)};
 }
-static inline VecAvx2 Round(VecAvx2 a) {
-  return {_mm256_round_ps(a.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)};
-}
-// 2^n for integral n in [-126, 127]: (n + 127) into the exponent field.
-static inline VecAvx2 Pow2i(VecAvx2 n) {
-  const __m256i e = _mm256_add_epi32(_mm256_cvttps_epi32(n.v), _mm256_set1_epi32(127));
-  return {_mm256_castsi256_ps(_mm256_slli_epi32(e, 23))};
-}
 static inline __m256 Lt(VecAvx2 a, VecAvx2 b) { return _mm256_cmp_ps(a.v, b.v, _CMP_LT_OQ); }
 static inline __m256 IsNan(VecAvx2 a) { return _mm256_cmp_ps(a.v, a.v, _CMP_UNORD_Q); }
 static inline VecAvx2 Select(__m256 m, VecAvx2 a, VecAvx2 b) {
   return {_mm256_blendv_ps(b.v, a.v, m)};
-}
-static inline VecAvx2 Abs(VecAvx2 a) { return {_mm256_andnot_ps(_mm256_set1_ps(-0.0f), a.v)}; }
-static inline VecAvx2 CopySign(VecAvx2 mag, VecAvx2 sign) {
-  const __m256 s = _mm256_set1_ps(-0.0f);
-  return {_mm256_or_ps(_mm256_andnot_ps(s, mag.v), _mm256_and_ps(s, sign.v))};
 }

@@ -51,25 +51,10 @@ static inline VecAvx512 Fnmadd(VecAvx512 a, VecAvx512 b, VecAvx512 c) {
   return {_mm512_fnmadd_ps(a.v, b.v, c.v)};
 }
 // vrndscaleps with scale 0: round to nearest even, no precision exception.
-static inline VecAvx512 Round(VecAvx512 a) {
-  return {_mm512_maskz_roundscale_ps(kVecAvx512All, a.v,
-                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)};
-}
-// 2^n for integral n in [-126, 127]: (n + 127) into the exponent field.
-static inline VecAvx512 Pow2i(VecAvx512 n) {
-  const __m512i e =
-      _mm512_add_epi32(_mm512_maskz_cvttps_epi32(kVecAvx512All, n.v), _mm512_set1_epi32(127));
-  return {_mm512_castsi512_ps(_mm512_maskz_slli_epi32(kVecAvx512All, e, 23))};
-}
 static inline __mmask16 Lt(VecAvx512 a, VecAvx512 b) {
   return _mm512_cmp_ps_mask(a.v, b.v, _CMP_LT_OQ);
 }
 static inline __mmask16 IsNan(VecAvx512 a) { return _mm512_cmp_ps_mask(a.v, a.v, _CMP_UNORD_Q); }
 static inline VecAvx512 Select(__mmask16 m, VecAvx512 a, VecAvx512 b) {
   return {_mm512_mask_blend_ps(m, b.v, a.v)};
-}
-static inline VecAvx512 Abs(VecAvx512 a) { return {_mm512_andnot_ps(_mm512_set1_ps(-0.0f), a.v)}; }
-static inline VecAvx512 CopySign(VecAvx512 mag, VecAvx512 sign) {
-  const __m512 s = _mm512_set1_ps(-0.0f);
-  return {_mm512_or_ps(_mm512_andnot_ps(s, mag.v), _mm512_and_ps(s, sign.v))};
 }

@@ -40,18 +40,8 @@ static inline VecNeon Max(VecNeon a, VecNeon b) {
 }
 static inline VecNeon Fmadd(VecNeon a, VecNeon b, VecNeon c) { return {vfmaq_f32(c.v, a.v, b.v)}; }
 static inline VecNeon Fnmadd(VecNeon a, VecNeon b, VecNeon c) { return {vfmsq_f32(c.v, a.v, b.v)}; }
-static inline VecNeon Round(VecNeon a) { return {vrndnq_f32(a.v)}; }
-// 2^n for integral n in [-126, 127]: (n + 127) into the exponent field.
-static inline VecNeon Pow2i(VecNeon n) {
-  const int32x4_t e = vaddq_s32(vcvtq_s32_f32(n.v), vdupq_n_s32(127));
-  return {vreinterpretq_f32_s32(vshlq_n_s32(e, 23))};
-}
 static inline uint32x4_t Lt(VecNeon a, VecNeon b) { return vcltq_f32(a.v, b.v); }
 static inline uint32x4_t IsNan(VecNeon a) { return vmvnq_u32(vceqq_f32(a.v, a.v)); }
 static inline VecNeon Select(uint32x4_t m, VecNeon a, VecNeon b) {
   return {vbslq_f32(m, a.v, b.v)};
-}
-static inline VecNeon Abs(VecNeon a) { return {vabsq_f32(a.v)}; }
-static inline VecNeon CopySign(VecNeon mag, VecNeon sign) {
-  return {vbslq_f32(vdupq_n_u32(0x80000000u), sign.v, mag.v)};
 }

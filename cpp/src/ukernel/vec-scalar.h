@@ -8,9 +8,7 @@
 //   V LoadPartial(const float*, int n); void StorePartial(float*, V, int n);  // n < kWidth
 //   V Add, Sub, Mul, Div, Min, Max (x86 semantics: Max(a,b) = a > b ? a : b)
 //   V Fmadd(a,b,c) = a*b+c;  V Fnmadd(a,b,c) = c - a*b
-//   V Round(V) (to nearest even); V Pow2i(V n) = 2^n for integral n in [-126, 127]
 //   Mask Lt(a,b); Mask IsNan(a); V Select(Mask m, V a, V b) = m ? a : b
-//   V Abs(V); V CopySign(V mag, V sign)
 #pragma once
 
 #include <cmath>
@@ -36,17 +34,6 @@ static inline VecScalar Min(VecScalar a, VecScalar b) { return {a.v < b.v ? a.v 
 static inline VecScalar Max(VecScalar a, VecScalar b) { return {a.v > b.v ? a.v : b.v}; }
 static inline VecScalar Fmadd(VecScalar a, VecScalar b, VecScalar c) { return {a.v * b.v + c.v}; }
 static inline VecScalar Fnmadd(VecScalar a, VecScalar b, VecScalar c) { return {c.v - a.v * b.v}; }
-static inline VecScalar Round(VecScalar a) { return {std::nearbyint(a.v)}; }
-static inline VecScalar Pow2i(VecScalar n) {
-  int32_t bits = (static_cast<int32_t>(n.v) + 127) << 23;
-  float f;
-  std::memcpy(&f, &bits, sizeof f);
-  return {f};
-}
 static inline bool Lt(VecScalar a, VecScalar b) { return a.v < b.v; }
 static inline bool IsNan(VecScalar a) { return a.v != a.v; }
 static inline VecScalar Select(bool m, VecScalar a, VecScalar b) { return m ? a : b; }
-static inline VecScalar Abs(VecScalar a) { return {std::fabs(a.v)}; }
-static inline VecScalar CopySign(VecScalar mag, VecScalar sign) {
-  return {std::copysign(mag.v, sign.v)};
-}
