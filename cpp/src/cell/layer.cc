@@ -341,22 +341,6 @@ bool Layer<T>::Impl::RowSplit(int B, Part p) const {
 }
 
 template <typename T>
-void Layer<T>::Impl::PackPar(size_t K, size_t N, const T* src, ptrdiff_t rs, ptrdiff_t cs, T* dst,
-                             Part p) const {
-  // Panel layouts (every ISA) split by panels; the reference's plain layout is packed by one.
-  const size_t nr = kern->packed_size(1, 1);
-  if (p.nth == 1 || nr <= 1) {
-    if (p.ith == 0) kern->pack(K, N, src, rs, cs, dst);
-    return;
-  }
-  size_t a, b;
-  Split((N + nr - 1) / nr, p, &a, &b);
-  if (a < b)
-    kern->pack(K, std::min(N, b * nr) - a * nr, src + ptrdiff_t(a * nr) * cs, rs, cs,
-               dst + a * nr * K);
-}
-
-template <typename T>
 void Layer<T>::Impl::StepForward(const Unit& u, int B, int t, const int32_t* lens,
                                  const StepIo<T>& io, Part p) const {
   const Kernels<T>& k = *kern;
@@ -905,16 +889,16 @@ void Layer<T>::Impl::BackwardUnit(Unit& u, const BackwardArgs& a, const T* xin, 
       }
     }
   }
-  PackPar(TB, u.in, xin, u.in, 1, xpack, p);
+  PackParallel(*kern, TB, u.in, xin, u.in, 1, xpack, p);
   Barrier(p);
   k.gemm(GH, u.in, TB, dgT, TB, xpack, nullptr, gp + u.p_ih, u.in, true, p);
   Barrier(p);
-  PackPar(TB, R, W + w.hprev, R, 1, xpack, p);
+  PackParallel(*kern, TB, R, W + w.hprev, R, 1, xpack, p);
   Barrier(p);
   if (gru && !cfg.reset_after) {
     k.gemm(2 * H, H, TB, dghT, TB, xpack, nullptr, gp + u.p_hh, H, true, p);
     Barrier(p);
-    PackPar(TB, H, W + w.rh, H, 1, xpack, p);
+    PackParallel(*kern, TB, H, W + w.rh, H, 1, xpack, p);
     Barrier(p);
     k.gemm(H, H, TB, dghT + size_t(2) * H * TB, TB, xpack, nullptr, gp + u.p_hh + size_t(2) * H * H,
            H, true, p);
@@ -929,7 +913,7 @@ void Layer<T>::Impl::BackwardUnit(Unit& u, const BackwardArgs& a, const T* xin, 
     Split(P, p, &q0, &q1);
     for (size_t q = q0; q < q1; ++q)
       for (size_t m = 0; m < TB; ++m) dhsT[q * TB + m] = dhs[m * P + q];
-    PackPar(TB, H, W + w.m, H, 1, xpack, p);
+    PackParallel(*kern, TB, H, W + w.m, H, 1, xpack, p);
     Barrier(p);
     k.gemm(P, H, TB, dhsT, TB, xpack, nullptr, gp + u.p_hr, H, true, p);
   }

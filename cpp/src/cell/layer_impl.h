@@ -2,12 +2,14 @@
 // shared by the forward, backward and streaming time loops of layer.cc.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <vector>
 
+#include "cell/huge_alloc.h"
 #include "cellstate/cellstate.h"
 #include "dispatch/parallel.h"
 #include "kernels.h"
@@ -26,6 +28,22 @@ inline const Kernels<float>* KernelsFor<float>(const Engine& e) {
 template <>
 inline const Kernels<double>* KernelsFor<double>(const Engine&) {
   return RefKernels<double>();
+}
+
+// k.pack split among the threads of a parallel region by column panels (every ISA's layout);
+// the reference's plain layout is packed by one thread. Callers put a barrier before reading.
+template <typename T>
+void PackParallel(const Kernels<T>& k, size_t K, size_t N, const T* src, ptrdiff_t rs, ptrdiff_t cs,
+                  T* dst, Part p) {
+  const size_t nr = k.packed_size(1, 1);  // panel width
+  if (p.nth == 1 || nr <= 1) {
+    if (p.ith == 0) k.pack(K, N, src, rs, cs, dst);
+    return;
+  }
+  size_t a, b;
+  Split((N + nr - 1) / nr, p, &a, &b);
+  if (a < b)
+    k.pack(K, std::min(N, b * nr) - a * nr, src + ptrdiff_t(a * nr) * cs, rs, cs, dst + a * nr * K);
 }
 
 // Offsets (in elements) of one unit's buffers inside the forward workspace.
@@ -88,7 +106,7 @@ struct Layer<T>::Impl {
   std::vector<ParamInfo> table;
   std::vector<T> params, grads;
   std::vector<Unit> units;
-  std::vector<T> packed, packed_bwd;  // weights in the kernels' layout
+  std::vector<T, HugeAlloc<T>> packed, packed_bwd;  // weights in the kernels' layout
   bool packed_bwd_valid = false;
 
   // Forward workspace, sized once per shape; valid for one backward while `pending`.
@@ -96,7 +114,7 @@ struct Layer<T>::Impl {
     size_t x0 = 0;
     std::vector<size_t> out, xin, mask;
   } ws;
-  std::vector<T> work;
+  std::vector<T, HugeAlloc<T>> work;
   size_t ws_size = 0;
   int ws_T = 0, ws_B = 0;
   bool ws_train = false, ws_batch_first = false, has_lengths = false, pending = false;
@@ -107,7 +125,7 @@ struct Layer<T>::Impl {
     size_t dy[2] = {kNone, kNone};
     size_t dh = kNone, dc = kNone, tmp = kNone, dhs = kNone, dhsT = kNone;
   } bw;
-  std::vector<T> bwork;
+  std::vector<T, HugeAlloc<T>> bwork;
   size_t bw_size = 0;
   // The wavefront's progress: steps done per layer (see ForwardWavefront), a cache line each.
   struct alignas(64) Progress {
@@ -126,7 +144,6 @@ struct Layer<T>::Impl {
   void BuildUnits();
   void Pack();
   void PackBackward();
-  void PackPar(size_t K, size_t N, const T* src, ptrdiff_t rs, ptrdiff_t cs, T* dst, Part p) const;
   void PlanForward(int Tn, int B, bool train);
   void PlanBackward();
   Status Forward(const ForwardArgs& a);

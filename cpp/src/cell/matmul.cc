@@ -16,10 +16,8 @@ Status Matmul(const Engine& e, int M, int N, int K, const float* A, bool a_trans
   if (M == 0 || N == 0) return Status::Ok();
   const Kernels<float>& k = *KernelsFor<float>(e);
   try {
-    std::vector<float> bp(k.packed_size(K, N));
+    HugeArray<float> bp(k.packed_size(K, N));  // every element is written by the pack
     std::vector<float> at;
-    // B(k, n) = B[k*N + n], or B[n*K + k] when transposed.
-    k.pack(K, N, B, b_trans ? 1 : N, b_trans ? K : 1, bp.data());
     const float* a = A;
     if (a_trans) {
       at.resize(size_t(M) * K);
@@ -29,8 +27,12 @@ Status Matmul(const Engine& e, int M, int N, int K, const float* A, bool a_trans
     }
     const double flops = 2.0 * M * N * K;
     const int nth = (e.threads > 1 && flops >= 16 * e.parallel_min_flops) ? e.threads : 1;
-    Parallel(e.pool.get(), nth, true,
-             [&](Part p) { k.gemm(M, N, K, a, K, bp.data(), bias, C, N, accumulate, p); });
+    Parallel(e.pool.get(), nth, true, [&](Part p) {
+      // B(k, n) = B[k*N + n], or B[n*K + k] when transposed.
+      PackParallel(k, K, N, B, b_trans ? 1 : N, b_trans ? K : 1, bp.data(), p);
+      Barrier(p);
+      k.gemm(M, N, K, a, K, bp.data(), bias, C, N, accumulate, p);
+    });
   } catch (const std::bad_alloc&) {
     return Status::Error(Code::kOutOfMemory, "out of memory for a GEMM");
   }
