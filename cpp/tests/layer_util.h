@@ -225,7 +225,7 @@ inline Engine RefEngineFloat(int threads = 1) {
 }
 
 // A 2-thread engine that never splits a step and runs every stacked one-direction inference as
-// a wavefront (layer l one step behind layer l-1 on the other thread).
+// a wavefront (layer l one chunk of 1 or 2 steps behind layer l-1 on another thread).
 inline Engine WaveEngine(Engine e) {
   e.parallel_min_flops = 1e300;
   e.wavefront_min_flops = 0;

@@ -586,13 +586,28 @@ export abstract class Recurrent<C extends RecurrentConfig = RecurrentConfig> {
     const T = batchFirst ? x.shape[1] : x.shape[0];
     const B = batchFirst ? x.shape[0] : x.shape[1];
 
+    const h0v = o.raw('h0');
+    const h0 =
+      h0v === undefined
+        ? undefined
+        : this.stateArg(where, 'h0', h0v, [LD, B, R], ['L·D', 'B', 'R']);
+    const c0v = o.raw('c0');
+    if (c0v !== undefined && !this.hasCellState) throw this.noCellState(where, 'c0', c0v);
+    const c0 =
+      c0v === undefined
+        ? undefined
+        : this.stateArg(where, 'c0', c0v, [LD, B, H], ['L·D', 'B', 'H']);
     const outShape = batchFirst ? [B, T, this.outputSize] : [T, B, this.outputSize];
     const outSymbols = batchFirst ? ['B', 'T', 'D·R'] : ['T', 'B', 'D·R'];
     const into = o.raw('into');
     const result =
       into === undefined
         ? this.newResult(outShape, [LD, B, R], [LD, B, H])
-        : this.intoResult(where, into, x, outShape, outSymbols, [LD, B, R], [LD, B, H]);
+        : this.intoResult(where, into, outShape, outSymbols, [LD, B, R], [LD, B, H], {
+            x: x.data,
+            h0,
+            c0,
+          });
     const args: NativeForwardArgs = {
       T,
       B,
@@ -603,15 +618,9 @@ export abstract class Recurrent<C extends RecurrentConfig = RecurrentConfig> {
       output: result.output.data,
       hN: result.h.data,
     };
-    const h0 = o.raw('h0');
-    if (h0 !== undefined) args.h0 = this.stateArg(where, 'h0', h0, [LD, B, R], ['L·D', 'B', 'R']);
-    const c0 = o.raw('c0');
-    if (this.hasCellState) {
-      args.cN = result.c!.data;
-      if (c0 !== undefined) args.c0 = this.stateArg(where, 'c0', c0, [LD, B, H], ['L·D', 'B', 'H']);
-    } else if (c0 !== undefined) {
-      throw this.noCellState(where, 'c0', c0);
-    }
+    if (h0) args.h0 = h0;
+    if (result.c) args.cN = result.c.data;
+    if (c0) args.c0 = c0;
     const lengths = o.raw('lengths');
     if (lengths !== undefined && lengths !== null) args.lengths = readLengths(where, lengths, T, B);
     return { args, result };
@@ -631,11 +640,11 @@ export abstract class Recurrent<C extends RecurrentConfig = RecurrentConfig> {
   private intoResult(
     where: string,
     into: unknown,
-    x: Tensor,
     outShape: number[],
     outSymbols: string[],
     hShape: number[],
     cShape: number[],
+    inputs: { x: Float32Array; h0?: Float32Array; c0?: Float32Array },
   ): ForwardResult {
     const r = into as Partial<ForwardResult> | null;
     const cell = this.hasCellState;
@@ -657,13 +666,33 @@ export abstract class Recurrent<C extends RecurrentConfig = RecurrentConfig> {
     check('output', r.output!, outShape, outSymbols);
     check('h', r.h!, hShape, ['L·D', 'B', 'R']);
     if (cell) check('c', r.c!, cShape, ['L·D', 'B', 'H']);
-    if (overlaps(r.output!.data, x.data))
-      throw new CellstateRangeError(
-        ErrorCode.INVALID_ARG,
-        `${where}: into.output must not share memory with x`,
-      );
     const result: ForwardResult = { output: r.output!, h: r.h! };
     if (cell) result.c = r.c!;
+    // The kernel reads x, h0 and c0 while it writes the results, so none of them may share
+    // memory with a result, nor the results with each other; except that h0 may be exactly
+    // into.h and c0 exactly into.c (each state row is read before the same unit writes it).
+    const outs: [string, Float32Array][] = [
+      ['into.output', result.output.data],
+      ['into.h', result.h.data],
+    ];
+    if (result.c) outs.push(['into.c', result.c.data]);
+    const ins: [string, Float32Array | undefined, string][] = [
+      ['x', inputs.x, ''],
+      ['h0', inputs.h0, 'into.h'],
+      ['c0', inputs.c0, 'into.c'],
+    ];
+    const clash = (a: string, b: string) =>
+      new CellstateRangeError(
+        ErrorCode.INVALID_ARG,
+        `${where}: ${a} must not share memory with ${b}`,
+      );
+    outs.forEach(([name, data], i) => {
+      for (const [other, od] of outs.slice(i + 1)) if (overlaps(data, od)) throw clash(other, name);
+    });
+    for (const [name, data, mayBe] of ins)
+      for (const [outName, out] of outs)
+        if (data && overlaps(out, data) && !(outName === mayBe && sameView(out, data)))
+          throw clash(outName, name);
     return result;
   }
 
@@ -741,6 +770,10 @@ export abstract class Recurrent<C extends RecurrentConfig = RecurrentConfig> {
     this.trainCalls = (this.trainCalls + 1) >>> 0;
     return (BigInt(this.config.seed) << 32n) | BigInt(call);
   }
+}
+
+function sameView(a: Float32Array, b: Float32Array): boolean {
+  return a.buffer === b.buffer && a.byteOffset === b.byteOffset && a.length === b.length;
 }
 
 function overlaps(a: Float32Array, b: Float32Array): boolean {

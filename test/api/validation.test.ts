@@ -472,7 +472,42 @@ describe('forward', () => {
       h: fresh.h,
       c: fresh.c,
     };
-    expectThrow(() => layer.forward(xs, { into: alias }), RangeError, 'share memory with x');
+    expectThrow(
+      () => layer.forward(xs, { into: alias }),
+      RangeError,
+      'into.output',
+      'share memory with x',
+    );
+    // States: h0 may be exactly into.h (as in the chunk loop above), nothing else may overlap.
+    const hs = new Tensor(shared.subarray(40, 40 + 2 * B * H), [2, B, H]);
+    const intoH = { output: fresh.output, h: hs, c: fresh.c };
+    expectThrow(
+      () => layer.forward(xs, { into: intoH }),
+      RangeError,
+      'into.h',
+      'share memory with x',
+    );
+    const h0 = new Tensor(fresh.output.data.subarray(0, 2 * B * H), [2, B, H]);
+    expectThrow(
+      () => layer.forward(x, { h0, into: fresh }),
+      RangeError,
+      'into.output',
+      'share memory with h0',
+    );
+    const h0Shifted = new Tensor(shared.subarray(41, 41 + 2 * B * H), [2, B, H]);
+    expectThrow(
+      () => layer.forward(x, { h0: h0Shifted, into: intoH }),
+      RangeError,
+      'into.h',
+      'share memory with h0',
+    );
+    const twice = { output: fresh.output, h: hs, c: new Tensor(hs.data, [2, B, H]) };
+    expectThrow(
+      () => layer.forward(x, { into: twice }),
+      RangeError,
+      'into.c',
+      'share memory with into.h',
+    );
     const gru = new GRU({ inputSize: I, hiddenSize: H });
     const g = gru.forward(x);
     expect(gru.forward(x, { into: g }).output).toBe(g.output);

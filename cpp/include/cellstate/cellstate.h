@@ -104,7 +104,7 @@ struct Engine {
   // GEMMs' columns. Tests set 1 to exercise the row split on small batches.
   int row_split_min_rows = 12;
   // Inference through stacked one-direction layers whose steps are too small to split (below
-  // parallel_min_flops) runs as a wavefront on the threads (layer l one step behind layer l-1,
+  // parallel_min_flops) runs as a wavefront on the threads (layer l one chunk behind layer l-1,
   // each on its own thread) when the whole call costs at least this many flops. Tests set 0.
   double wavefront_min_flops = 4.0e6;
   // The wavefront's layers above the first compute their input projections in chunks of about

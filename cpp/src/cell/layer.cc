@@ -40,7 +40,7 @@ constexpr size_t kTransposeBlock = 16;
 
 template <typename T>
 void TransposeCols(size_t rows, size_t cols, const T* src, T* dst, size_t c0, size_t c1, T* sums,
-                   T* sums2) {
+                   T* sums2 = nullptr) {
   constexpr size_t kB = kTransposeBlock;
   for (size_t cb = c0; cb < c1; cb += kB) {
     const size_t ce = std::min(c1, cb + kB);
@@ -228,7 +228,7 @@ void Layer<T>::Impl::PackBackward() {
 // ---- workspace plan -----------------------------------------------------------------------
 
 template <typename T>
-void Layer<T>::Impl::PlanForward(int Tn, int B, bool train) {
+void Layer<T>::Impl::PlanForward(int Tn, int B, bool train, bool wave) {
   const size_t TB = size_t(Tn) * B;
   const int H = cfg.hidden_size, R = cfg.out_size(), G = cfg.gates(), D = cfg.directions();
   const size_t GH = size_t(G) * H;
@@ -282,7 +282,7 @@ void Layer<T>::Impl::PlanForward(int Tn, int B, bool train) {
         w.cst = cs + (u.dir ? 0 : size_t(B) * H);
       }
     }
-    if (!train && u.layer > 0 && D == 1) w.gstep = take(size_t(WaveChunk(Tn, B)) * B * GH);
+    if (wave && u.layer > 0) w.gstep = take(size_t(WaveChunk(Tn, B)) * B * GH);
     if (lstm) w.m = take((train && cfg.proj_size > 0 ? TB : size_t(B)) * H);
     if (lstm && cfg.proj_size > 0) w.ptmp = take(size_t(B) * cfg.proj_size);
     if (gru) {
@@ -447,6 +447,34 @@ void Layer<T>::Impl::StepForward(const Unit& u, int B, int t, const int32_t* len
 }
 
 template <typename T>
+StepIo<T> Layer<T>::Impl::StepBuffers(const Unit& u, size_t tb, bool train) {
+  const int H = cfg.hidden_size, R = cfg.out_size();
+  const size_t GH = size_t(cfg.gates()) * H;
+  T* W = work.data();
+  const UnitWs& w = u.ws;
+  StepIo<T> io;
+  if (train) {  // the state slots of the step (see UnitWs)
+    io.h = W + w.hprev + tb * R;
+    io.hout = W + w.hst + tb * R;
+    if (w.cprev != kNone) {
+      io.c = W + w.cprev + tb * H;
+      io.cout = W + w.cst + tb * H;
+    }
+  } else {  // one state, updated in place
+    io.h = W + w.h;
+    if (w.c != kNone) io.c = W + w.c;
+  }
+  // Training keeps per step what backward reads again; inference reuses one [B, ·] each.
+  const bool per_step_m = train && cfg.proj_size > 0;
+  const bool per_step_gh = train && cfg.cell == Cell::kGRU && cfg.reset_after;
+  if (w.m != kNone) io.m = W + w.m + (per_step_m ? tb * H : 0);
+  if (w.ptmp != kNone) io.ptmp = W + w.ptmp;
+  if (w.gh != kNone) io.gh = W + w.gh + (per_step_gh ? tb * GH : 0);
+  if (w.rh != kNone) io.rh = W + w.rh + (train ? tb * H : 0);
+  return io;
+}
+
+template <typename T>
 void Layer<T>::Impl::LoadState(const ForwardArgs& a, size_t sidx, size_t b0, size_t b1, T* h,
                                T* c) const {
   const int H = cfg.hidden_size, R = cfg.out_size(), B = ws_B;
@@ -480,67 +508,47 @@ void Layer<T>::Impl::ForwardUnit(Unit& u, const ForwardArgs& a, const T* xin, T*
   const int Tn = ws_T, B = ws_B;
   const int H = cfg.hidden_size, R = cfg.out_size(), D = cfg.directions();
   const size_t GH = size_t(cfg.gates()) * H, TB = size_t(Tn) * B;
-  const bool train = ws_train, lstm = cfg.cell == Cell::kLSTM;
+  const bool train = ws_train;
   T* W = work.data();
   const UnitWs& w = u.ws;
-  // Training: the state before the first step and after the last are slots of the saved
-  // states; inference: one state updated in place.
-  const size_t first = size_t(u.dir ? Tn - 1 : 0) * B, last = size_t(u.dir ? 0 : Tn - 1) * B;
-  T* h = train ? W + w.hprev + first * R : W + w.h;
-  T* c = !lstm ? nullptr : train ? W + w.cprev + first * H : W + w.c;
-  const T* h_last = train ? W + w.hst + last * R : h;
-  const T* c_last = !lstm ? nullptr : train ? W + w.cst + last * H : c;
+  // The state before the first step, and after the last (the slots of the saved states when
+  // training, else the one state).
+  const StepIo<T> first = StepBuffers(u, size_t(u.dir ? Tn - 1 : 0) * B, train);
+  const StepIo<T> last = StepBuffers(u, size_t(u.dir ? 0 : Tn - 1) * B, train);
   const size_t sidx = size_t(u.layer) * D + u.dir;
   size_t b0, b1;
   Split(B, p, &b0, &b1);
-  LoadState(a, sidx, b0, b1, h, c);
+  LoadState(a, sidx, b0, b1, first.h, first.c);
   // The input GEMM over all T·B rows, bias folded in.
   T* gates = W + w.gates;
   kern->gemm(TB, GH, u.in, xin, u.in, packed.data() + u.fw_ih_off, packed.data() + u.bias_off,
              gates, GH, false, p);
   Barrier(p);
   const int32_t* lens = has_lengths ? lengths.data() : nullptr;
-  const bool per_step_m = train && cfg.proj_size > 0;
-  const bool per_step_gh = train && cfg.cell == Cell::kGRU && cfg.reset_after;
   for (int s = 0; s < Tn; ++s) {
     const int t = u.dir ? Tn - 1 - s : s;
     const size_t tb = size_t(t) * B;
-    StepIo<T> io;
+    StepIo<T> io = StepBuffers(u, tb, train);
     io.g = gates + tb * GH;
     io.out = out + tb * D * R + size_t(u.dir) * R;
     io.ldo = size_t(D) * R;
-    if (train) {
-      io.h = W + w.hprev + tb * R;
-      io.hout = W + w.hst + tb * R;
-      if (lstm) {
-        io.c = W + w.cprev + tb * H;
-        io.cout = W + w.cst + tb * H;
-      }
-    } else {
-      io.h = h;
-      io.c = c;
-    }
-    if (w.m != kNone) io.m = W + w.m + (per_step_m ? tb * H : 0);
-    if (w.ptmp != kNone) io.ptmp = W + w.ptmp;
-    if (w.gh != kNone) io.gh = W + w.gh + (per_step_gh ? tb * GH : 0);
-    if (w.rh != kNone) io.rh = W + w.rh + (train ? tb * H : 0);
     if (s + 1 < Tn) PrefetchRows(gates + (u.dir ? tb - B : tb + B) * GH, b0, b1, GH, GH);
     StepForward(u, B, t, lens, io, p);
   }
-  StoreState(a, sidx, b0, b1, h_last, c_last);
+  StoreState(a, sidx, b0, b1, train ? last.hout : last.h, train ? last.cout : last.c);
   Barrier(p);
 }
 
 // Inference through a stack of one-direction layers can run as a wavefront: layer l on thread
-// l mod nth, its step t beside step t + 1 of layer l - 1 (cuDNN's schedule for stacked RNNs).
+// l mod nth, one chunk of steps behind layer l - 1 (cuDNN's schedule for stacked RNNs).
 // A layer waits only for the step of the layer below that it reads, never at a barrier, so it
 // pays where the steps are too small to split (small batches, streams fed as sequences).
 template <typename T>
-bool Layer<T>::Impl::Wavefront(bool train, int Tn, double flops_per_step) const {
+bool Layer<T>::Impl::Wavefront(bool train, int Tn, int B, double flops_per_step) const {
   // Layer l starts a chunk behind layer l - 1: with fewer than two chunks nothing overlaps.
   return std::is_same<T, float>::value && !train && cfg.num_layers > 1 && !cfg.bidirectional &&
          engine.threads > 1 && flops_per_step < engine.parallel_min_flops &&
-         flops_per_step * Tn >= engine.wavefront_min_flops && Tn >= 2 * WaveChunk(Tn, ws_B);
+         flops_per_step * Tn >= engine.wavefront_min_flops && Tn >= 2 * WaveChunk(Tn, B);
 }
 
 // The wavefront's layers above the first take their input projections in chunks of this many
@@ -556,10 +564,10 @@ void Layer<T>::Impl::ForwardWavefront(const ForwardArgs& a, const T* x0, T* last
   const int Tn = ws_T, B = ws_B, L = cfg.num_layers;
   const int H = cfg.hidden_size, R = cfg.out_size();
   const size_t GH = size_t(cfg.gates()) * H, TB = size_t(Tn) * B;
-  const bool lstm = cfg.cell == Cell::kLSTM;
   T* W = work.data();
   const int32_t* lens = has_lengths ? lengths.data() : nullptr;
-  for (int l = 0; l < L; ++l) progress[l].steps.store(0, std::memory_order_relaxed);
+  if (p.ith == 0)
+    for (int l = 0; l < L; ++l) progress[l].Reset();  // the barrier below publishes it
   // The first layer's input GEMM over all T·B rows, split among the threads.
   const Unit& u0 = units[0];
   kern->gemm(TB, GH, u0.in, x0, u0.in, packed.data() + u0.fw_ih_off, packed.data() + u0.bias_off,
@@ -568,9 +576,8 @@ void Layer<T>::Impl::ForwardWavefront(const ForwardArgs& a, const T* x0, T* last
   for (int l = p.ith; l < L; l += p.nth) {
     const Unit& u = units[l];
     const UnitWs& w = u.ws;
-    T* h = W + w.h;
-    T* c = lstm ? W + w.c : nullptr;
-    LoadState(a, l, 0, B, h, c);
+    const StepIo<T> state = StepBuffers(u, 0, false);
+    LoadState(a, l, 0, B, state.h, state.c);
     T* out = l == L - 1 ? last_out : W + ws.out[l];
     const T* xin = l > 0 ? W + ws.out[l - 1] : nullptr;
     const int chunk = WaveChunk(Tn, B);
@@ -581,24 +588,18 @@ void Layer<T>::Impl::ForwardWavefront(const ForwardArgs& a, const T* x0, T* last
         // (the same FMA chains as one GEMM over all rows: results equal the layer-by-layer
         // order).
         const int n = std::min(chunk, Tn - t);
-        WaitAtLeast(progress[l - 1].steps, t + n);
+        progress[l - 1].WaitAtLeast(t + n);
         kern->gemm(size_t(n) * B, GH, u.in, xin + tb * u.in, u.in, packed.data() + u.fw_ih_off,
                    packed.data() + u.bias_off, W + w.gstep, GH, false, Part{});
       }
-      StepIo<T> io;
-      io.h = h;
-      io.c = c;
+      StepIo<T> io = StepBuffers(u, tb, false);
       io.out = out + tb * R;
       io.ldo = R;
-      if (w.m != kNone) io.m = W + w.m;
-      if (w.ptmp != kNone) io.ptmp = W + w.ptmp;
-      if (w.gh != kNone) io.gh = W + w.gh;
-      if (w.rh != kNone) io.rh = W + w.rh;
       io.g = l == 0 ? W + w.gates + tb * GH : W + w.gstep + size_t(t % chunk) * B * GH;
       StepForward(u, B, t, lens, io, Part{});
-      progress[l].steps.store(t + 1, std::memory_order_release);
+      progress[l].Set(t + 1);
     }
-    StoreState(a, l, 0, B, h, c);
+    StoreState(a, l, 0, B, state.h, state.c);
   }
 }
 
@@ -619,8 +620,15 @@ Status Layer<T>::Impl::Forward(const ForwardArgs& a) {
     }
   }
   pending = false;
+  const int Tn = a.seq_len, B = a.batch, I = cfg.input_size, D = cfg.directions();
+  const int R = cfg.out_size(), L = cfg.num_layers, H = cfg.hidden_size;
+  const size_t TB = size_t(Tn) * B, ldo = size_t(D) * R;
+  double flops = 0;  // per time step
+  for (int l = 0; l < L; ++l)
+    flops += 2.0 * B * D * cfg.gates() * H * ((l ? ldo : I) + R + (cfg.proj_size ? H : 0));
+  const bool wave = Wavefront(a.train, Tn, B, flops);
   try {
-    PlanForward(a.seq_len, a.batch, a.train);
+    PlanForward(Tn, B, a.train, wave);
     if (work.size() < ws_size) work.resize(ws_size);
     lengths.assign(a.batch, a.seq_len);
     if (a.lengths) std::copy(a.lengths, a.lengths + a.batch, lengths.begin());
@@ -631,9 +639,6 @@ Status Layer<T>::Impl::Forward(const ForwardArgs& a) {
   }
   has_lengths = a.lengths != nullptr;
   ws_batch_first = a.batch_first;
-  const int Tn = a.seq_len, B = a.batch, I = cfg.input_size, D = cfg.directions();
-  const int R = cfg.out_size(), L = cfg.num_layers, H = cfg.hidden_size;
-  const size_t TB = size_t(Tn) * B, ldo = size_t(D) * R;
   T* W = work.data();
   // Inference on time-major input reads x and writes the output in place; otherwise x is
   // copied (training keeps it for dW_ih, padded steps are zeroed, batch-first is transposed).
@@ -647,10 +652,7 @@ Status Layer<T>::Impl::Forward(const ForwardArgs& a) {
   }
   const bool drop = a.train && cfg.dropout > 0.f && L > 1;
   const T keep_scale = T(1) / (T(1) - T(cfg.dropout));
-  double flops = 0;
-  for (int l = 0; l < L; ++l)
-    flops += 2.0 * B * D * cfg.gates() * H * ((l ? ldo : I) + R + (cfg.proj_size ? H : 0));
-  if (Wavefront(a.train, Tn, flops)) {
+  if (wave) {
     T* last = direct_out ? static_cast<T*>(a.output) : W + ws.out[L - 1];
     Parallel(engine.pool.get(), std::min(engine.threads, L), std::is_same<T, float>::value,
              [&](Part p) { ForwardWavefront(a, x0, last, p); });
@@ -748,6 +750,8 @@ void Layer<T>::Impl::BackwardUnit(Unit& u, const BackwardArgs& a, const T* xin, 
         PrefetchRows(W + w.cst + nb * H, b0, b1, H, H);
       } else if (gru) {
         PrefetchRows(W + w.hprev + nb * R, b0, b1, R, R);
+      } else {
+        PrefetchRows(W + w.hst + nb * R, b0, b1, R, R);
       }
     }
     // dh_t = carried + upstream, on the active rows.
@@ -828,11 +832,10 @@ void Layer<T>::Impl::BackwardUnit(Unit& u, const BackwardArgs& a, const T* xin, 
         break;
       }
       case Cell::kRNN: {
-        // h_t is the layer's output at t.
-        const T* ht = W + ws.out[u.layer] + tb * ldo + size_t(u.dir) * R;
+        const T* ht = W + w.hst + tb * R;  // h_t (the output at t on the active rows)
         for (size_t b = b0; b < b1; ++b) {
           if (Active(int(b), t)) {
-            k.rnn_bwd(H, cfg.relu, ht + b * ldo, dh + b * H, dgt + b * GH);
+            k.rnn_bwd(H, cfg.relu, ht + b * R, dh + b * H, dgt + b * GH);
             std::fill(dh + b * H, dh + (b + 1) * H, T(0));
           } else {
             std::fill(dgt + b * GH, dgt + (b + 1) * GH, T(0));
@@ -865,8 +868,8 @@ void Layer<T>::Impl::BackwardUnit(Unit& u, const BackwardArgs& a, const T* xin, 
   n0 = std::min(GH, n0 * kTransposeBlock);
   n1 = std::min(GH, n1 * kTransposeBlock);
   if (gru) {
-    TransposeCols(TB, GH, dg, dgT, n0, n1, gp + u.p_bih, static_cast<T*>(nullptr));
-    TransposeCols(TB, GH, dgh, dghT, n0, n1, gp + u.p_bhh, static_cast<T*>(nullptr));
+    TransposeCols(TB, GH, dg, dgT, n0, n1, gp + u.p_bih);
+    TransposeCols(TB, GH, dgh, dghT, n0, n1, gp + u.p_bhh);
   } else {
     TransposeCols(TB, GH, dg, dgT, n0, n1, gp + u.p_bih, gp + u.p_bhh);
   }

@@ -127,10 +127,7 @@ struct Layer<T>::Impl {
   } bw;
   std::vector<T, HugeAlloc<T>> bwork;
   size_t bw_size = 0;
-  // The wavefront's progress: steps done per layer (see ForwardWavefront), a cache line each.
-  struct alignas(64) Progress {
-    std::atomic<int> steps{0};
-  };
+  // The wavefront's progress: steps done per layer (see ForwardWavefront).
   std::unique_ptr<Progress[]> progress;
 
   bool gru_reset_before() const { return cfg.cell == Cell::kGRU && !cfg.reset_after; }
@@ -144,16 +141,18 @@ struct Layer<T>::Impl {
   void BuildUnits();
   void Pack();
   void PackBackward();
-  void PlanForward(int Tn, int B, bool train);
+  void PlanForward(int Tn, int B, bool train, bool wave);
   void PlanBackward();
   Status Forward(const ForwardArgs& a);
   Status Backward(const BackwardArgs& a);
+  // A step's state and scratch buffers (StepIo without g, out and ldo) in the workspace.
+  StepIo<T> StepBuffers(const Unit& u, size_t tb, bool train);
   // h0/c0 (or zeros) into rows [b0, b1) of the state of stack index sidx, and back to h_n/c_n.
   void LoadState(const ForwardArgs& a, size_t sidx, size_t b0, size_t b1, T* h, T* c) const;
   void StoreState(const ForwardArgs& a, size_t sidx, size_t b0, size_t b1, const T* h,
                   const T* c) const;
   void ForwardUnit(Unit& u, const ForwardArgs& a, const T* xin, T* out, Part p);
-  bool Wavefront(bool train, int Tn, double flops_per_step) const;
+  bool Wavefront(bool train, int Tn, int B, double flops_per_step) const;
   int WaveChunk(int Tn, int B) const;  // steps per chunk (Engine::wavefront_chunk_rows)
   void ForwardWavefront(const ForwardArgs& a, const T* x0, T* last_out, Part p);
   void StepForward(const Unit& u, int B, int t, const int32_t* lens, const StepIo<T>& io,

@@ -40,13 +40,13 @@ void Wake(std::mutex& mu, std::condition_variable& cv, std::atomic<int>& sleeper
 }
 }  // namespace
 
-void WaitAtLeast(const std::atomic<int>& a, int v) {
-  for (int i = 0; a.load(std::memory_order_acquire) < v; ++i) {
-    if (i < kSpins)
-      CELLSTATE_PAUSE();
-    else
-      std::this_thread::yield();
-  }
+void Progress::Set(int v) {
+  value.store(v);  // seq_cst: pairs with a sleeper's increment-then-check (see Wake)
+  Wake(mu, cv, sleepers);
+}
+
+void Progress::WaitAtLeast(int v) {
+  HybridWait([&] { return value.load(std::memory_order_acquire) >= v; }, mu, cv, sleepers);
 }
 
 void Team::Wait() {

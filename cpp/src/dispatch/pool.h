@@ -32,9 +32,18 @@ struct Team {
   void Wait();
 };
 
-// Waits until a >= v (acquire): spins briefly, then yields the core between looks. For the
-// point-to-point hand-offs inside one call (a layer waiting for the step of the layer below).
-void WaitAtLeast(const std::atomic<int>& a, int v);
+// A count that one thread raises and others wait on: the point-to-point hand-offs inside one
+// call (the wavefront: a layer waiting for the steps of the layer below). A waiter spins
+// briefly, then sleeps like a barrier's waiter.
+struct Progress {
+  std::atomic<int> value{0};
+  std::atomic<int> sleepers{0};
+  std::mutex mu;
+  std::condition_variable cv;
+  void Reset() { value.store(0, std::memory_order_relaxed); }
+  void Set(int v);          // publishes v (release) and wakes sleepers
+  void WaitAtLeast(int v);  // until value >= v (acquire)
+};
 
 class ThreadPool {
  public:
