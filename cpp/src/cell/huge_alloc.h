@@ -77,19 +77,4 @@ bool operator!=(const HugeAlloc<T>&, const HugeAlloc<U>&) {
   return false;
 }
 
-// An uninitialised array from HugeAlloc, for scratch that is written before it is read.
-template <typename T>
-class HugeArray {
- public:
-  explicit HugeArray(size_t n) : n_(n), p_(HugeAlloc<T>().allocate(n)) {}
-  ~HugeArray() { HugeAlloc<T>().deallocate(p_, n_); }
-  HugeArray(const HugeArray&) = delete;
-  HugeArray& operator=(const HugeArray&) = delete;
-  T* data() { return p_; }
-
- private:
-  size_t n_;
-  T* p_;
-};
-
 }  // namespace cellstate

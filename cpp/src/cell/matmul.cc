@@ -1,5 +1,6 @@
 // General GEMM entry points on the engine's micro-kernels (Dense layers, heads).
 #include <algorithm>
+#include <memory>
 #include <new>
 #include <vector>
 
@@ -16,7 +17,9 @@ Status Matmul(const Engine& e, int M, int N, int K, const float* A, bool a_trans
   if (M == 0 || N == 0) return Status::Ok();
   const Kernels<float>& k = *KernelsFor<float>(e);
   try {
-    HugeArray<float> bp(k.packed_size(K, N));  // every element is written by the pack
+    // Uninitialised (the pack writes every element) and from the heap, which reuses the block
+    // call after call: a fresh mapping per call would cost page faults on every call.
+    std::unique_ptr<float[]> bp(new float[k.packed_size(K, N)]);
     std::vector<float> at;
     const float* a = A;
     if (a_trans) {
@@ -29,9 +32,9 @@ Status Matmul(const Engine& e, int M, int N, int K, const float* A, bool a_trans
     const int nth = (e.threads > 1 && flops >= 16 * e.parallel_min_flops) ? e.threads : 1;
     Parallel(e.pool.get(), nth, true, [&](Part p) {
       // B(k, n) = B[k*N + n], or B[n*K + k] when transposed.
-      PackParallel(k, K, N, B, b_trans ? 1 : N, b_trans ? K : 1, bp.data(), p);
+      PackParallel(k, K, N, B, b_trans ? 1 : N, b_trans ? K : 1, bp.get(), p);
       Barrier(p);
-      k.gemm(M, N, K, a, K, bp.data(), bias, C, N, accumulate, p);
+      k.gemm(M, N, K, a, K, bp.get(), bias, C, N, accumulate, p);
     });
   } catch (const std::bad_alloc&) {
     return Status::Error(Code::kOutOfMemory, "out of memory for a GEMM");
