@@ -9,9 +9,9 @@
 //
 // Workloads (GFLOP counted as 2·T·B·G·H·(I+H) for a forward, three times that for a training
 // step; G = 4 for the LSTM, 3 for the GRU):
-//   F1  LSTM inference      B=32 T=100 I=256  H=256    1 and 2 threads (inference writes into
-//                                                      the last call's result, forward's
-//                                                      `into`; F1 also with a new one per call)
+//   F1  LSTM inference      B=32 T=100 I=256  H=256    1 and 2 threads (every workload writes
+//                                                      into the last call's results, `into`;
+//                                                      F1 also with new ones per call)
 //   F2  LSTM inference      B=64 T=200 I=512  H=1024   2 threads
 //   T1  LSTM training step  B=32 T=100 I=256  H=256    1 and 2 threads (forward train:true +
 //                                                      backward with every gradient)
@@ -376,15 +376,16 @@ async function main() {
     const xData = randomArray(w.T * w.B * w.I, 2);
     const x = new Tensor(xData, [w.T, w.B, w.I]);
     const g = new Tensor(randomArray(w.T * w.B * w.H, 3), [w.T, w.B, w.H]);
-    // Inference writes into the previous call's result (forward's `into`), as a loop over
-    // equal-sized batches would; F1 is also measured with a new result per call.
-    const into = w.mode === 'infer' ? layer.forward(x) : null;
+    // Calls write into the previous call's results (forward's and backward's `into`), as a
+    // loop over equal-sized batches would; F1 is also measured with a new result per call.
+    let fwd;
+    let bwd;
     const call =
       w.mode === 'infer'
-        ? () => layer.forward(x, { into })
+        ? () => (fwd = layer.forward(x, { into: fwd }))
         : () => {
-            layer.forward(x, { train: true });
-            layer.backward({ output: g });
+            fwd = layer.forward(x, { train: true, into: fwd });
+            bwd = layer.backward({ output: g }, { into: bwd });
           };
     for (const t of w.threads) {
       const variants = [['cellstate', call]];

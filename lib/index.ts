@@ -15,6 +15,7 @@ export {
   RNN,
   Recurrent,
   type BackwardGradients,
+  type BackwardOptions,
   type BackwardResult,
   type ForwardOptions,
   type ForwardResult,

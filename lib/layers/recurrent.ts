@@ -329,6 +329,12 @@ export interface BackwardGradients {
   c?: TensorLike;
 }
 
+/** Options of backward / backwardAsync. */
+export interface BackwardOptions {
+  /** The result of an earlier backward of the same shapes, overwritten and returned (as forward's `into`). */
+  into?: BackwardResult;
+}
+
 /** What backward returns: gradients of the inputs of the training forward. */
 export interface BackwardResult {
   /** Gradient of `x`, its shape; 0 at padded steps. */
@@ -346,6 +352,7 @@ interface Prepared<A, R> {
 
 const FORWARD_KEYS = ['h0', 'c0', 'lengths', 'train', 'into'] as const;
 const BACKWARD_KEYS = ['output', 'h', 'c'] as const;
+const BACKWARD_OPTION_KEYS = ['into'] as const;
 
 /** The common base of LSTM, GRU and RNN: a stack of recurrent layers over a native kernel. */
 export abstract class Recurrent<C extends RecurrentConfig = RecurrentConfig> {
@@ -521,18 +528,18 @@ export abstract class Recurrent<C extends RecurrentConfig = RecurrentConfig> {
    * Backpropagation through time for the last training forward, once per such forward. Adds
    * into the parameter gradients and returns the gradients of x, h0 (and c0).
    */
-  backward(grad?: BackwardGradients): BackwardResult {
+  backward(grad?: BackwardGradients, opts?: BackwardOptions): BackwardResult {
     this.checkIdle('backward');
-    const call = this.prepareBackward('backward', grad);
+    const call = this.prepareBackward('backward', grad, opts);
     this.native.backward(call.args);
     return call.result;
   }
 
   /** backward off the event loop: the same validation and bit-identical results. */
-  async backwardAsync(grad?: BackwardGradients): Promise<BackwardResult> {
+  async backwardAsync(grad?: BackwardGradients, opts?: BackwardOptions): Promise<BackwardResult> {
     const caller = new Error();
     this.checkIdle('backwardAsync');
-    const call = this.prepareBackward('backwardAsync', grad);
+    const call = this.prepareBackward('backwardAsync', grad, opts);
     try {
       await this.native.backwardAsync(call.args);
     } catch (error) {
@@ -597,17 +604,22 @@ export abstract class Recurrent<C extends RecurrentConfig = RecurrentConfig> {
       c0v === undefined
         ? undefined
         : this.stateArg(where, 'c0', c0v, [LD, B, H], ['L·D', 'B', 'H']);
-    const outShape = batchFirst ? [B, T, this.outputSize] : [T, B, this.outputSize];
-    const outSymbols = batchFirst ? ['B', 'T', 'D·R'] : ['T', 'B', 'D·R'];
-    const into = o.raw('into');
-    const result =
-      into === undefined
-        ? this.newResult(outShape, [LD, B, R], [LD, B, H])
-        : this.intoResult(where, into, outShape, outSymbols, [LD, B, R], [LD, B, H], {
-            x: x.data,
-            h0,
-            c0,
-          });
+    const slots: Slot[] = [
+      {
+        key: 'output',
+        shape: batchFirst ? [B, T, this.outputSize] : [T, B, this.outputSize],
+        symbols: batchFirst ? ['B', 'T', 'D·R'] : ['T', 'B', 'D·R'],
+      },
+      { key: 'h', shape: [LD, B, R], symbols: ['L·D', 'B', 'R'] },
+    ];
+    if (this.hasCellState) slots.push({ key: 'c', shape: [LD, B, H], symbols: ['L·D', 'B', 'H'] });
+    const t = resultTensors(where, 'forward', o.raw('into'), slots, [
+      ['x', x.data],
+      ['h0', h0, 'h'],
+      ['c0', c0, 'c'],
+    ]);
+    const result: ForwardResult = { output: t.output, h: t.h };
+    if (t.c) result.c = t.c;
     const args: NativeForwardArgs = {
       T,
       B,
@@ -626,81 +638,13 @@ export abstract class Recurrent<C extends RecurrentConfig = RecurrentConfig> {
     return { args, result };
   }
 
-  private newResult(outShape: number[], hShape: number[], cShape: number[]): ForwardResult {
-    const size = (s: number[]) => s.reduce((a, b) => a * b, 1);
-    const result: ForwardResult = {
-      output: new Tensor(new Float32Array(size(outShape)), outShape),
-      h: new Tensor(new Float32Array(size(hShape)), hShape),
-    };
-    if (this.hasCellState) result.c = new Tensor(new Float32Array(size(cShape)), cShape);
-    return result;
-  }
-
-  // `into`: an earlier ForwardResult of this call's shapes, reused as this call's result.
-  private intoResult(
-    where: string,
-    into: unknown,
-    outShape: number[],
-    outSymbols: string[],
-    hShape: number[],
-    cShape: number[],
-    inputs: { x: Float32Array; h0?: Float32Array; c0?: Float32Array },
-  ): ForwardResult {
-    const r = into as Partial<ForwardResult> | null;
-    const cell = this.hasCellState;
-    if (
-      r === null ||
-      typeof r !== 'object' ||
-      !(r.output instanceof Tensor) ||
-      !(r.h instanceof Tensor) ||
-      (cell && !(r.c instanceof Tensor))
-    )
-      throw new CellstateTypeError(
-        ErrorCode.INVALID_ARG,
-        `${where}: into must be the result of an earlier forward (Tensors output, h${cell ? ' and c' : ''}), got ${describe(into)}`,
-      );
-    const check = (name: string, t: Tensor, shape: number[], symbols: string[]) => {
-      if (!sameShape(t.shape, shape))
-        throw shapeError(where, `into.${name}`, labelled(symbols, shape), t.shape);
-    };
-    check('output', r.output!, outShape, outSymbols);
-    check('h', r.h!, hShape, ['L·D', 'B', 'R']);
-    if (cell) check('c', r.c!, cShape, ['L·D', 'B', 'H']);
-    const result: ForwardResult = { output: r.output!, h: r.h! };
-    if (cell) result.c = r.c!;
-    // The kernel reads x, h0 and c0 while it writes the results, so none of them may share
-    // memory with a result, nor the results with each other; except that h0 may be exactly
-    // into.h and c0 exactly into.c (each state row is read before the same unit writes it).
-    const outs: [string, Float32Array][] = [
-      ['into.output', result.output.data],
-      ['into.h', result.h.data],
-    ];
-    if (result.c) outs.push(['into.c', result.c.data]);
-    const ins: [string, Float32Array | undefined, string][] = [
-      ['x', inputs.x, ''],
-      ['h0', inputs.h0, 'into.h'],
-      ['c0', inputs.c0, 'into.c'],
-    ];
-    const clash = (a: string, b: string) =>
-      new CellstateRangeError(
-        ErrorCode.INVALID_ARG,
-        `${where}: ${a} must not share memory with ${b}`,
-      );
-    outs.forEach(([name, data], i) => {
-      for (const [other, od] of outs.slice(i + 1)) if (overlaps(data, od)) throw clash(other, name);
-    });
-    for (const [name, data, mayBe] of ins)
-      for (const [outName, out] of outs)
-        if (data && overlaps(out, data) && !(outName === mayBe && sameView(out, data)))
-          throw clash(outName, name);
-    return result;
-  }
-
   private prepareBackward(
     where: string,
     grad: unknown,
+    opts: unknown,
   ): Prepared<NativeBackwardArgs, BackwardResult> {
     const o = new OptionReader(grad, where, BACKWARD_KEYS, ErrorCode.INVALID_ARG);
+    const bo = new OptionReader(opts, where, BACKWARD_OPTION_KEYS, ErrorCode.INVALID_ARG);
     if (!this.native.pendingBackward || !this.pendingShape)
       throw new NoForwardError(
         `${where}: no pending training forward; call forward(x, { train: true }) first ` +
@@ -712,34 +656,47 @@ export abstract class Recurrent<C extends RecurrentConfig = RecurrentConfig> {
     const LD = this.stateRows;
     const DR = this.outputSize;
 
-    const args: NativeBackwardArgs = {
-      dx: new Float32Array(T * B * I),
-      dh0: new Float32Array(LD * B * R),
-    };
-    const dOutput = o.raw('output');
-    if (dOutput !== undefined) {
-      const t = toTensor(dOutput, where, 'output');
+    const dOutputValue = o.raw('output');
+    let dOutput: Float32Array | undefined;
+    if (dOutputValue !== undefined) {
+      const t = toTensor(dOutputValue, where, 'output');
       const shape = batchFirst ? [B, T, DR] : [T, B, DR];
       const dims = batchFirst ? ['B', 'T', 'D·R'] : ['T', 'B', 'D·R'];
       if (!sameShape(t.shape, shape))
         throw shapeError(where, 'output', labelled(dims, shape), t.shape);
-      args.dOutput = t.data;
+      dOutput = t.data;
     }
     const dh = o.raw('h');
-    if (dh !== undefined) args.dhN = this.stateArg(where, 'h', dh, [LD, B, R], ['L·D', 'B', 'R']);
+    const dhN =
+      dh === undefined ? undefined : this.stateArg(where, 'h', dh, [LD, B, R], ['L·D', 'B', 'R']);
     const dc = o.raw('c');
-    if (this.hasCellState) {
-      args.dc0 = new Float32Array(LD * B * H);
-      if (dc !== undefined) args.dcN = this.stateArg(where, 'c', dc, [LD, B, H], ['L·D', 'B', 'H']);
-    } else if (dc !== undefined) {
-      throw this.noCellState(where, 'c', dc);
-    }
+    if (dc !== undefined && !this.hasCellState) throw this.noCellState(where, 'c', dc);
+    const dcN =
+      dc === undefined ? undefined : this.stateArg(where, 'c', dc, [LD, B, H], ['L·D', 'B', 'H']);
 
-    const result: BackwardResult = {
-      x: new Tensor(args.dx, batchFirst ? [B, T, I] : [T, B, I]),
-      h0: new Tensor(args.dh0, [LD, B, R]),
-    };
-    if (args.dc0) result.c0 = new Tensor(args.dc0, [LD, B, H]);
+    const slots: Slot[] = [
+      {
+        key: 'x',
+        shape: batchFirst ? [B, T, I] : [T, B, I],
+        symbols: batchFirst ? ['B', 'T', 'I'] : ['T', 'B', 'I'],
+      },
+      { key: 'h0', shape: [LD, B, R], symbols: ['L·D', 'B', 'R'] },
+    ];
+    if (this.hasCellState) slots.push({ key: 'c0', shape: [LD, B, H], symbols: ['L·D', 'B', 'H'] });
+    const t = resultTensors(where, 'backward', bo.raw('into'), slots, [
+      ['output', dOutput],
+      ['h', dhN, 'h0'],
+      ['c', dcN, 'c0'],
+    ]);
+    const args: NativeBackwardArgs = { dx: t.x.data, dh0: t.h0.data };
+    if (dOutput) args.dOutput = dOutput;
+    if (dhN) args.dhN = dhN;
+    if (dcN) args.dcN = dcN;
+    const result: BackwardResult = { x: t.x, h0: t.h0 };
+    if (t.c0) {
+      result.c0 = t.c0;
+      args.dc0 = t.c0.data;
+    }
     return { args, result };
   }
 
@@ -770,6 +727,63 @@ export abstract class Recurrent<C extends RecurrentConfig = RecurrentConfig> {
     this.trainCalls = (this.trainCalls + 1) >>> 0;
     return (BigInt(this.config.seed) << 32n) | BigInt(call);
   }
+}
+
+/** One tensor of a result: its key, shape and the symbols naming its dimensions. */
+interface Slot {
+  key: string;
+  shape: number[];
+  symbols: string[];
+}
+
+/**
+ * The tensors of a forward's or backward's result: new ones, or those of `into`, an earlier
+ * result of the same shapes, each checked against its shape. The kernel reads its inputs while
+ * it writes the result, so no result tensor may share memory with an input or with another
+ * result tensor, except an input that is exactly the slot named beside it (a state row is read
+ * before the same unit writes it).
+ */
+function resultTensors(
+  where: string,
+  what: string,
+  into: unknown,
+  slots: Slot[],
+  inputs: [string, Float32Array | undefined, string?][],
+): Record<string, Tensor> {
+  const out: Record<string, Tensor> = {};
+  if (into === undefined) {
+    for (const s of slots)
+      out[s.key] = new Tensor(new Float32Array(s.shape.reduce((a, b) => a * b, 1)), s.shape);
+    return out;
+  }
+  const r = into as Record<string, unknown> | null;
+  if (r === null || typeof r !== 'object' || slots.some((s) => !(r[s.key] instanceof Tensor)))
+    throw new CellstateTypeError(
+      ErrorCode.INVALID_ARG,
+      `${where}: into must be the result of an earlier ${what} (Tensors ${slots.map((s) => s.key).join(', ')}), got ${describe(into)}`,
+    );
+  for (const s of slots) {
+    const t = r[s.key] as Tensor;
+    if (!sameShape(t.shape, s.shape))
+      throw shapeError(where, `into.${s.key}`, labelled(s.symbols, s.shape), t.shape);
+    out[s.key] = t;
+  }
+  const clash = (a: string, b: string) =>
+    new CellstateRangeError(
+      ErrorCode.INVALID_ARG,
+      `${where}: ${a} must not share memory with ${b}`,
+    );
+  slots.forEach((s, i) => {
+    for (const o of slots.slice(i + 1))
+      if (overlaps(out[s.key].data, out[o.key].data)) throw clash(`into.${o.key}`, `into.${s.key}`);
+  });
+  for (const [name, data, mayBe] of inputs)
+    for (const s of slots) {
+      const t = out[s.key].data;
+      if (data && overlaps(t, data) && !(s.key === mayBe && sameView(t, data)))
+        throw clash(`into.${s.key}`, name);
+    }
+  return out;
 }
 
 function sameView(a: Float32Array, b: Float32Array): boolean {

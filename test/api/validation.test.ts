@@ -513,6 +513,53 @@ describe('forward', () => {
     expect(gru.forward(x, { into: g }).output).toBe(g.output);
   });
 
+  it('backward writes into an earlier result with into, and checks it', async () => {
+    const layer = lstm({ numLayers: 2 });
+    const x = randn([T, B, I]);
+    const g = randn([T, B, H], 5);
+    layer.forward(x, { train: true });
+    const fresh = layer.backward({ output: g });
+    layer.forward(x, { train: true });
+    const into = layer.backward({ output: randn([T, B, H], 6) });
+    layer.forward(x, { train: true });
+    const again = layer.backward({ output: g }, { into });
+    expect(again.x).toBe(into.x);
+    expect(again.c0).toBe(into.c0);
+    expect(Array.from(again.x.data)).toEqual(Array.from(fresh.x.data));
+    expect(Array.from(again.h0.data)).toEqual(Array.from(fresh.h0.data));
+    layer.forward(x, { train: true });
+    const viaAsync = await layer.backwardAsync({ output: g }, { into });
+    expect(Array.from(viaAsync.c0!.data)).toEqual(Array.from(fresh.c0!.data));
+
+    layer.forward(x, { train: true });
+    expectThrow(
+      () => layer.backward({ output: g }, { into: { x: into.h0, h0: into.h0, c0: into.c0 } }),
+      RangeError,
+      'into.x',
+      '[T=6, B=2, I=4]',
+    );
+    expectThrow(
+      () => layer.backward({ output: g }, { into: fresh as never, x: 1 } as never),
+      TypeError,
+      "'x'",
+    );
+    const gAlias = {
+      x: new Tensor(g.data.subarray(0, T * B * I), [T, B, I]),
+      h0: into.h0,
+      c0: into.c0,
+    };
+    expectThrow(
+      () => layer.backward({ output: g }, { into: gAlias }),
+      RangeError,
+      'into.x',
+      'share memory with output',
+    );
+    // The refused calls changed nothing: the pending forward is still there.
+    expect(Array.from(layer.backward({ output: g }, { into }).x.data)).toEqual(
+      Array.from(fresh.x.data),
+    );
+  });
+
   it('forwardAsync rejects the same bad input', async () => {
     const layer = lstm();
     await expectReject(
