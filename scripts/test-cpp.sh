@@ -3,6 +3,7 @@
 #
 #   scripts/test-cpp.sh              Release build in build-tests/
 #   scripts/test-cpp.sh --sanitize   ASan + UBSan build in build-asan/
+#   scripts/test-cpp.sh --tsan       ThreadSanitizer build in build-tsan/ (the threaded tests)
 #   scripts/test-cpp.sh --aarch64    cross-compiled for aarch64 in build-aarch64/, run under
 #                                    qemu; prints SKIPPED and exits 0 when the cross g++ or
 #                                    qemu-aarch64-static is missing
@@ -19,8 +20,9 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --sanitize) mode=asan ;;
     --aarch64) mode=aarch64 ;;
+    --tsan) mode=tsan ;;
     --) shift; ctest_args=("$@"); break ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
     *) echo "test-cpp.sh: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -38,6 +40,13 @@ case "$mode" in
     cmake_args+=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DCELLSTATE_SANITIZE=ON)
     export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:strict_string_checks=1}"
     export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+    ;;
+  tsan)
+    dir=build-tsan
+    cmake_args+=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DCELLSTATE_TSAN=ON)
+    export TSAN_OPTIONS="${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}"
+    # The tests that run the kernel's threads (pool, barriers, row/column splits, wavefront).
+    [ ${#ctest_args[@]} -gt 0 ] || ctest_args=(-R "isa_test|pool_test|fixtures_test")
     ;;
   aarch64)
     dir=build-aarch64
