@@ -303,8 +303,9 @@ export interface ForwardOptions {
   /**
    * The result of an earlier forward of the same shape, whose tensors this call overwrites and
    * returns instead of allocating new ones (a loop over equal-sized chunks then allocates
-   * nothing). `h0: into.h` (and `c0: into.c`) carries the state from chunk to chunk. Must not
-   * share memory with x; with forwardAsync, do not read it until the promise settles.
+   * nothing). `h0: into.h` (and `c0: into.c`) carries the state from chunk to chunk; otherwise
+   * its tensors must not share memory with x, h0, c0 or each other (a RangeError). With
+   * forwardAsync, do not read it until the promise settles.
    */
   into?: ForwardResult;
 }
