@@ -842,6 +842,7 @@ async function runStreamingBench(opts, notes) {
   try {
     const result = await mod.benchStreaming({
       quick: opts.quick,
+      rounds: opts.quick ? undefined : opts.rounds,
       only: [...opts.selected],
       log: (line) => console.log(`  ${line}`),
     });

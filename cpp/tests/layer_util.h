@@ -285,6 +285,11 @@ inline std::vector<NamedEngine> FloatEngines(bool with_ref = true) {
       out.push_back({th == 1 ? isa : isa + "/t2", isa, th, e});
       if (th > 1) {
         out.push_back({isa + "/t2wave", isa, th, WaveEngine(e)});
+        // Three threads: the layers of a 3-layer stack all run at once (layers 0 and 2 share
+        // an inference buffer that layer 1 reads in between).
+        Engine e3;
+        if (cellstate::MakeEngine(isa, 3, &e3).ok())
+          out.push_back({isa + "/t3wave", isa, 3, WaveEngine(e3)});
         e.row_split_min_rows = 1;  // steps split batch rows, not columns, from B = 2 on
         out.push_back({isa + "/t2rows", isa, th, e});
       }
