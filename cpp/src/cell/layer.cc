@@ -541,8 +541,9 @@ void Layer<T>::Impl::ForwardUnit(Unit& u, const ForwardArgs& a, const T* xin, T*
 
 // Inference through a stack of one-direction layers can run as a wavefront: layer l on thread
 // l mod nth, one chunk of steps behind layer l - 1 (cuDNN's schedule for stacked RNNs).
-// A layer waits only for the step of the layer below that it reads, never at a barrier, so it
-// pays where the steps are too small to split (small batches, streams fed as sequences).
+// A layer waits only for the steps of the layer below that its next chunk reads, never at a
+// barrier, so it pays where the steps are too small to split (small batches, streams fed as
+// sequences).
 template <typename T>
 bool Layer<T>::Impl::Wavefront(bool train, int Tn, int B, double flops_per_step) const {
   // Layer l starts a chunk behind layer l - 1: with fewer than two chunks nothing overlaps.
