@@ -1,7 +1,7 @@
 // The native addon's interface (cpp/binding), typed. Only lib/ talks to it, after validating.
 import { loadNative } from './native';
 
-/** One parameter inside the flat parameter buffer (CELLS.md name, PyTorch order). */
+/** One parameter inside the flat parameter buffer (docs/cells.md name, PyTorch order). */
 export interface ParamEntry {
   name: string;
   shape: number[];

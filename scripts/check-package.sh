@@ -21,7 +21,7 @@
 #   scripts/check-package.sh [--arm64-node DIR] [--no-source-build]
 #                                             (needs npm run build and npm run prebuilds first)
 #
-# Fixtures: $CELLSTATE_FIXTURES, else ../shared/fixtures beside the repository. npm may fetch the
+# Fixtures: $CELLSTATE_FIXTURES, else the repository's test/fixtures. npm may fetch the
 # dependencies (node-gyp-build, node-addon-api) from its cache or the registry.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -36,7 +36,7 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-fixtures="${CELLSTATE_FIXTURES:-$root/../shared/fixtures}"
+fixtures="${CELLSTATE_FIXTURES:-$root/test/fixtures}"
 [ -d "$fixtures" ] || { echo "check-package.sh: fixtures not found at $fixtures" >&2; exit 1; }
 cases=("$fixtures/lstm_basic.json" "$fixtures/gru_bidir_2layers_lengths.json" "$fixtures/rnn_tanh.json")
 

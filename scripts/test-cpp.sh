@@ -9,7 +9,8 @@
 #                                    qemu-aarch64-static is missing
 #   anything after -- goes to ctest (e.g. -- -R lstm)
 #
-# Tests run from the repository root with CELLSTATE_FIXTURES=<root>/../shared/fixtures.
+# Tests run from the repository root and read test/fixtures (CELLSTATE_FIXTURES=<dir> reads another
+# fixture set with the same schema instead).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -62,9 +63,6 @@ case "$mode" in
                  -DCMAKE_TOOLCHAIN_FILE="$root/cmake/aarch64-toolchain.cmake")
     ;;
 esac
-
-fixtures="$root/../shared/fixtures"
-[ -d "$fixtures" ] || echo "test-cpp.sh: warning: $fixtures not found; fixture tests will fail" >&2
 
 echo "== C++ tests ($mode) in $dir"
 cmake -S . -B "$dir" "${cmake_args[@]}"

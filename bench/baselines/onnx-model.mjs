@@ -6,7 +6,7 @@
 //   lstmSequenceModel(params, { T, B, I, H })   F1: X [T,B,I] -> Y [T,1,B,H], zero initial state
 //   lstmStepModel(params, { L, I, H })           S1–S3: one step of an L-layer stack, batch 1:
 //       inputs x [1,1,I], h0..h{L-1}, c0..c{L-1} [1,1,H]; outputs hn0.., cn0.. [1,1,H]
-// params: cellstate's parameters() (CELLS.md / PyTorch names and layouts, gate order i,f,g,o);
+// params: cellstate's parameters() (docs/cells.md / PyTorch names and layouts, gate order i,f,g,o);
 // ONNX orders the gate blocks i,o,f,c and stacks both biases in B [1, 8H].
 
 const WIRE_VARINT = 0;

@@ -19,7 +19,7 @@ struct Part {
 };
 
 // ---- LSTM post-GEMM descriptor --------------------------------------------------------
-// Gate blocks inside a gates row of G·H values, in CELLS.md order i, f, g, o (absent
+// Gate blocks inside a gates row of G·H values, in docs/cells.md order i, f, g, o (absent
 // blocks have offset -1). Peephole vectors are null when absent.
 template <typename T>
 struct LstmDesc {

@@ -1,5 +1,5 @@
 // Central finite differences in double on Layer<double> (reference kernels) against Backward,
-// on 40 random small configurations covering every option of CELLS.md. The loss is
+// on 40 random small configurations covering every option of docs/cells.md. The loss is
 // L = Σ output⊙dOut + Σ hN⊙dhN + Σ cN⊙dcN with random upstream gradients; every element of dx,
 // dh0, dc0 and of every parameter is checked.
 #include <cmath>

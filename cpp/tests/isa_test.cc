@@ -1,6 +1,6 @@
 // Every ISA of AvailableIsas() (float) against the float reference kernels and the double
-// reference on awkward sizes, for every option flavor of CELLS.md, both directions, 1–2 layers,
-// with and without lengths: forward outputs and states, backward dx, dh0, dc0 and parameter
+// reference on awkward sizes, for every option flavor of docs/cells.md, both directions, 1–2
+// layers, with and without lengths: forward outputs and states, backward dx, dh0, dc0 and parameter
 // gradients. threads=2 must be bit-identical to threads=1 for the same ISA. The activation
 // kernels (sigmoid, tanh) of each ISA against the double functions, special values and tails.
 // Streaming (Step) equals Forward on every engine.

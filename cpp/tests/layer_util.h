@@ -1,5 +1,5 @@
 // Running a Layer<T> on one problem (inputs, parameters and upstream gradients in double) and
-// collecting every result, the engines under test, and the option flavors of CELLS.md.
+// collecting every result, the engines under test, and the option flavors of docs/cells.md.
 #pragma once
 
 #include <cmath>
@@ -145,7 +145,7 @@ void Run(const Problem& p, const Engine& e, Result<T>* r, bool backward = true) 
   r->grads.assign(layer->grad_data(), layer->grad_data() + np);
 }
 
-// Output rows and dx rows at padded steps t >= len_b must be exactly 0 (CELLS.md).
+// Output rows and dx rows at padded steps t >= len_b must be exactly 0 (docs/cells.md).
 template <typename T>
 bool CheckPadding(const Problem& p, const Result<T>& r, const std::string& what = "") {
   if (p.lengths.empty()) return true;
@@ -298,7 +298,7 @@ inline std::vector<NamedEngine> FloatEngines(bool with_ref = true) {
   return out;
 }
 
-// ---- option flavors of CELLS.md -----------------------------------------------------------
+// ---- option flavors of docs/cells.md -----------------------------------------------------------
 
 struct Flavor {
   std::string name;

@@ -1,6 +1,6 @@
 // Build smoke test: the kernel library links into a test executable, reports the version of
-// package.json (passed by CMake as CELLSTATE_VERSION), and the fixtures folder that ctest hands
-// over in CELLSTATE_FIXTURES is readable.
+// package.json (passed by CMake as CELLSTATE_VERSION), and the fixtures folder (test/fixtures, or
+// CELLSTATE_FIXTURES when set) is readable.
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -26,10 +26,10 @@ int main() {
   Check(version != nullptr && std::strcmp(version, CELLSTATE_VERSION) == 0,
         "Version() equals package.json's version");
 
-  const char* fixtures = std::getenv("CELLSTATE_FIXTURES");
-  if (fixtures == nullptr) fixtures = CELLSTATE_FIXTURES_DIR;
-  std::ifstream readme(std::string(fixtures) + "/README.md");
-  Check(readme.good(), "CELLSTATE_FIXTURES/README.md is readable");
+  const char* env = std::getenv("CELLSTATE_FIXTURES");
+  const std::string fixtures = env != nullptr && env[0] != '\0' ? env : CELLSTATE_FIXTURES_DIR;
+  std::ifstream readme(fixtures + "/README.md");
+  Check(readme.good(), "the fixtures' README.md is readable");
 
   return failures == 0 ? 0 : 1;
 }

@@ -1,6 +1,6 @@
 // Shared helpers of the C++ tests: a tiny harness (named cases, CHECK macros, skipped ISAs, the
 // summary line), a seeded RNG, error measures and tensor comparisons, and fixture loading
-// (../shared/fixtures, schema in its README.md).
+// (test/fixtures, schema in its README.md).
 //
 // Output contract (read by CI): failures print "file:line: [case] message"; at the end each
 // skipped ISA prints "SKIPPED <isa>: <reason>" and the last line is "<suite>: N passed, M failed"
@@ -606,10 +606,17 @@ inline Fixture LoadFixture(const std::string& path) {
   return f;
 }
 
-// CELLSTATE_FIXTURES, or "" when unset.
+// The fixtures directory: $CELLSTATE_FIXTURES when set and not empty (another set with the same
+// schema), else the repository's test/fixtures (CELLSTATE_FIXTURES_DIR, an absolute path set by
+// CMake).
 inline std::string FixturesDir() {
   const char* d = std::getenv("CELLSTATE_FIXTURES");
-  return d ? std::string(d) : std::string();
+  if (d != nullptr && d[0] != '\0') return std::string(d);
+#ifdef CELLSTATE_FIXTURES_DIR
+  return std::string(CELLSTATE_FIXTURES_DIR);
+#else
+  return std::string();
+#endif
 }
 
 // Sorted *.json paths in dir (README.md and others ignored). Empty when dir is unusable.

@@ -1,6 +1,6 @@
-// Validate's refusals (CELLS.md), ParamTable names, shapes and offsets, and the status contract
-// of Forward and Backward (lengths out of range, backward without a pending training forward,
-// gradient accumulation, null upstream gradients).
+// Validate's refusals (docs/cells.md), ParamTable names, shapes and offsets, and the status
+// contract of Forward and Backward (lengths out of range, backward without a pending training
+// forward, gradient accumulation, null upstream gradients).
 #include <climits>
 #include <cmath>
 #include <cstdlib>
@@ -99,7 +99,7 @@ void CheckRefusals() {
   c = Of(Cell::kRNN, 3, 4);
   c.proj_size = 2;
   add("rnn projSize 2", c, Code::kInvalidArgument, {"projSize"});
-  // Contradictions of CELLS.md: a RangeError naming both options.
+  // Contradictions of docs/cells.md: a RangeError naming both options.
   c = Lstm(3, 4);
   c.coupled = true;
   c.input_gate = false;

@@ -4,7 +4,7 @@
 //   config   the model's config as JSON (a layer's `config`, or a Sequential's { layers })
 //   checksum "crc32:<8 hex digits>" of the data section, then config, then optimizer (UTF-8)
 //   optimizer (optional) JSON { type, options, step } of the optimizer saved with the model
-// and whose tensors are the model's parameters under their CELLS.md names (`weight_ih_l0`;
+// and whose tensors are the model's parameters under their docs/cells.md names (`weight_ih_l0`;
 // `0.weight_ih_l0` in a Sequential), float32, followed by the optimizer's buffers as
 // `optimizer.<parameter>.<buffer>` (`optimizer.0.weight_ih_l0.exp_avg`).
 //

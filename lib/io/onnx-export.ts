@@ -1,8 +1,8 @@
 // ONNX export: recurrent layers become ONNX LSTM / GRU / RNN nodes (one per layer of a stack,
 // chained), Dense a MatMul + Add (a Gemm on the last step), Embedding a Gather, Dropout nothing
-// (it is the identity at inference). Mapping facts (../shared/spec/ONNX.md):
-//   - LSTM blocks: CELLS.md i, f, g, o → ONNX i, o, f, c; peepholes [p_i, p_f, p_o] → [p_i, p_o, p_f];
-//     B = [bias_ih; bias_hh] with the same permutation. GRU r, z, n → z, r, h.
+// (it is the identity at inference). Mapping facts (docs/onnx.md):
+//   - LSTM blocks: cellstate's i, f, g, o → ONNX i, o, f, c; peepholes [p_i, p_f, p_o] →
+//     [p_i, p_o, p_f]; B = [bias_ih; bias_hh] with the same permutation. GRU r, z, n → z, r, h.
 //   - coupled (CIFG) → input_forget = 1, and ONNX Runtime computes i from the i slot and
 //     f = 1 − i: the i slot holds −(the f block) for W, R, both biases and P_i = −p_f, which
 //     makes i = 1 − f and f = f. The f slot holds the f block itself, so a runtime that reads
@@ -157,7 +157,7 @@ function negate(a: Float32Array): Float32Array {
   return a.map((v) => -v);
 }
 
-/** The LSTM gate blocks CELLS.md stacks, in order, for a config. */
+/** The LSTM gate blocks docs/cells.md stacks, in order, for a config. */
 function lstmBlocks(c: LSTMConfig): string[] {
   const b: string[] = [];
   if (c.inputGate && !c.coupled) b.push('i');

@@ -5,10 +5,10 @@
 // Concat, ConstantOfShape, Slice, Expand, as PyTorch's exporter writes them) are followed
 // symbolically. Anything else is refused with the node's name and op type.
 //
-// The inverse of onnx-export.ts's mapping (../shared/spec/ONNX.md): ONNX LSTM blocks i, o, f, c
-// → CELLS.md i, f, g, o; peepholes [p_i, p_o, p_f] → [p_i, p_f, p_o]; GRU z, r, h → r, z, n;
-// input_forget = 1 → coupled, with CELLS.md's f block = −(ONNX's i slot) and p_f = −P_i (ONNX
-// Runtime computes i from the i slot and f = 1 − i; the f slot is never read).
+// The inverse of onnx-export.ts's mapping (docs/onnx.md): ONNX LSTM blocks i, o, f, c
+// → cellstate's i, f, g, o (docs/cells.md); peepholes [p_i, p_o, p_f] → [p_i, p_f, p_o]; GRU
+// z, r, h → r, z, n; input_forget = 1 → coupled, with cellstate's f block = −(ONNX's i slot) and
+// p_f = −P_i (ONNX Runtime computes i from the i slot and f = 1 − i; the f slot is never read).
 import { readFile } from 'node:fs/promises';
 
 import { CellstateError, CellstateTypeError, ErrorCode, describe } from '../errors';
@@ -830,7 +830,7 @@ class Importer {
       options.nonlinearity = dirActs ? dirActs[0] : 'tanh';
     }
 
-    // weights, ONNX → CELLS.md
+    // weights, ONNX → docs/cells.md
     const params: Record<string, Tensor> = {};
     const sfx = ['', '_reverse'];
     for (let d = 0; d < D; ++d) {

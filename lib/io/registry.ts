@@ -112,7 +112,7 @@ export function parameterCountOf(config: unknown): number {
     return 0;
   }
   if (!r) return 0;
-  // CELLS.md: per layer and direction G·H·(input + R + 2) + P·H + K·H
+  // docs/cells.md: per layer and direction G·H·(input + R + 2) + P·H + K·H
   const l = r as RecurrentConfig & Partial<Record<string, unknown>>;
   const H = r.hiddenSize;
   const P = typeof l.projSize === 'number' ? l.projSize : 0;

@@ -53,7 +53,7 @@ export interface RecurrentOptions {
   seed?: number;
 }
 
-/** LSTM options (CELLS.md); a removed gate's block is left out of the parameters. */
+/** LSTM options (docs/cells.md); a removed gate's block is left out of the parameters. */
 export interface LSTMOptions extends RecurrentOptions {
   /** Accepted so that a `config` can be passed back; must be 'lstm'. */
   cell?: 'lstm';
@@ -165,7 +165,7 @@ function withSeed<C extends RecurrentConfig>(config: C): C {
   return config.seed === -1 ? { ...config, seed: randomSeed() } : config;
 }
 
-/** Resolves and validates LSTM options (CELLS.md's refusals included). */
+/** Resolves and validates LSTM options (docs/cells.md's refusals included). */
 export function resolveLSTMOptions(options: unknown): LSTMConfig {
   const where = 'LSTM';
   const r = new OptionReader(options, where, [
@@ -360,7 +360,7 @@ export abstract class Recurrent<C extends RecurrentConfig = RecurrentConfig> {
   /** The resolved options, plain JSON (frozen), seed included: `new LSTM(layer.config)` rebuilds the same layer. */
   readonly config: Readonly<C>;
 
-  /** The parameter table (CELLS.md names, shapes, offsets into the flat buffer). */
+  /** The parameter table (docs/cells.md names, shapes, offsets into the flat buffer). */
   protected readonly parameterTable: readonly ParamEntry[];
   private readonly native: NativeLayer;
   private readonly paramCount: number;
@@ -430,7 +430,7 @@ export abstract class Recurrent<C extends RecurrentConfig = RecurrentConfig> {
     return out;
   }
 
-  /** Every parameter under its CELLS.md name: copies, not live views. */
+  /** Every parameter under its docs/cells.md name: copies, not live views. */
   parameters(): Record<string, Tensor> {
     const flat = new Float32Array(this.paramCount);
     this.native.readParams(flat);
@@ -835,7 +835,7 @@ function readLengths(where: string, value: unknown, T: number, B: number): Int32
 
 // ---- the cells -----------------------------------------------------------------------------
 
-/** Long short-term memory with the variants of Greff et al. (CELLS.md). */
+/** Long short-term memory with the variants of Greff et al. (docs/cells.md). */
 export class LSTM extends Recurrent<LSTMConfig> {
   constructor(options: LSTMOptions) {
     super(resolveLSTMOptions(options));

@@ -1,5 +1,6 @@
-// Reading the float64 reference fixtures of ../shared/fixtures (schema in its README.md) and
-// comparing float32 results against them.
+// Reading the float64 reference fixtures of test/fixtures (schema and how to regenerate them in its
+// README.md) and comparing float32 results against them. CELLSTATE_FIXTURES=<dir> reads another
+// set with the same schema instead.
 import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 
@@ -7,8 +8,9 @@ import { GRU, LSTM, RNN, Tensor } from '../../lib/index';
 import type { Recurrent } from '../../lib/layers/recurrent';
 
 export const repoRoot = path.resolve(__dirname, '../..');
-export const fixturesDir =
-  process.env.CELLSTATE_FIXTURES ?? path.resolve(repoRoot, '../shared/fixtures');
+export const fixturesDir = process.env.CELLSTATE_FIXTURES
+  ? path.resolve(process.env.CELLSTATE_FIXTURES)
+  : path.resolve(repoRoot, 'test/fixtures');
 
 export interface FixtureTensor {
   shape: number[];

@@ -25,7 +25,7 @@ import {
 const dir = mkdtempSync(path.join(tmpdir(), 'cellstate-io-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-// Every option of CELLS.md, alone and in the combinations that touch the file layout.
+// Every option of docs/cells.md, alone and in the combinations that touch the file layout.
 const recurrentConfigs: [string, () => Recurrent][] = [
   ['lstm', () => new LSTM({ inputSize: 3, hiddenSize: 5, seed: 1 })],
   [

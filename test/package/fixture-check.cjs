@@ -1,4 +1,4 @@
-// Runs one reference fixture (../shared/fixtures, float64) through an installed cellstate, as a
+// Runs one reference fixture (test/fixtures, float64) through an installed cellstate, as a
 // user's code would: new layer, setParameters, forward with h0 / c0 / lengths, backward.
 // Used by consumer.cjs and consumer.mjs, which scripts/check-package.sh copies into an empty
 // project that installed the packed tarball.

@@ -8,7 +8,7 @@ import { Tensor, info, setNumThreads } from '../../lib/index';
 import { fixtureFiles, loadFixture, layerFor, relativeError, tensor } from '../helpers/fixtures';
 import { type AnyConfig, Lcg, firstDifference, frame, makeLayer, stateRows } from './helpers';
 
-// Every streaming option of CELLS.md, each on its own and in combinations.
+// Every streaming option of docs/cells.md, each on its own and in combinations.
 const LSTM_VARIANTS: Record<string, unknown>[] = [
   {},
   { projSize: 1 },

@@ -1,6 +1,6 @@
 // cellstate kernel API: plain C++17, no Node types. Every entry returns a Status and never
-// throws, prints, exits or aborts. The semantics of every cell are those of
-// ../shared/spec/CELLS.md; parameter names and the flat parameter layout follow it too.
+// throws, prints, exits or aborts. The semantics of every cell are those of docs/cells.md;
+// parameter names and the flat parameter layout follow it too.
 #pragma once
 
 #include <cstddef>
@@ -62,12 +62,12 @@ struct Config {
   bool has_cell_state() const { return cell == Cell::kLSTM; }
 };
 
-// Refuses impossible or contradictory configurations (CELLS.md).
+// Refuses impossible or contradictory configurations (docs/cells.md).
 Status Validate(const Config& cfg);
 
 // One parameter tensor inside the flat parameter buffer, in PyTorch's order.
 struct ParamInfo {
-  std::string name;  // CELLS.md name, e.g. "weight_ih_l0_reverse"
+  std::string name;  // docs/cells.md name, e.g. "weight_ih_l0_reverse"
   std::vector<int> shape;
   size_t offset;  // in elements, into the flat buffer
   size_t size;    // element count

@@ -1,4 +1,4 @@
-// Configuration rules and the parameter table of CELLS.md.
+// Configuration rules and the parameter table of docs/cells.md.
 #include <string>
 #include <vector>
 

@@ -1,4 +1,4 @@
-// The reference micro-kernels: naive loops and <cmath>, written straight from CELLS.md,
+// The reference micro-kernels: naive loops and <cmath>, written straight from docs/cells.md,
 // templated on float and double. The double instance is the oracle of the gradient checks;
 // every ISA table is tested against these. Built with -ffp-contract=off.
 #include <algorithm>
