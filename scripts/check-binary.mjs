@@ -109,7 +109,7 @@ function checkIsaContainment(buildDir) {
   const node = path.join(buildDir, 'Release', 'cellstate.node');
   if (!existsSync(node)) return { problems: [`${node} not found`], summary: '' };
   // Objects by ISA: "avx2" for *-avx2.cc, "avx512" for *-avx512.cc, "baseline" for the rest.
-  const isaOf = (o) => /-(avx[0-9a-z]*)\.cc\.obj?$/.exec(o)?.[1] ?? 'baseline';
+  const isaOf = (o) => /-(avx[0-9a-z]*)\.cc\.o(bj)?$/.exec(o)?.[1] ?? 'baseline';
   const objects = objectFiles(path.join(buildDir, 'CMakeFiles'));
   const definedIn = new Map(); // symbol -> Set of ISAs defining it
   const weakIn = new Map(); // inline/template symbol -> Set of ISAs defining it
@@ -161,7 +161,7 @@ function checkIsaContainment(buildDir) {
   const isaObjects = objects.filter((o) => isaOf(o) !== 'baseline');
   const summary =
     `${level.size} functions with AVX or AVX-512 instructions; ISA objects: ` +
-    `${isaObjects.map((o) => path.basename(o).replace(/\.cc\.obj?$/, '')).join(', ')}`;
+    `${isaObjects.map((o) => path.basename(o).replace(/\.cc\.o(bj)?$/, '')).join(', ')}`;
   return { problems, summary };
 }
 
