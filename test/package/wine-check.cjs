@@ -32,8 +32,12 @@ function fail(message) {
   throw new Error(`wine-check: ${message}`);
 }
 
-/** Inputs and a layer that every check below rebuilds the same way (seeded). */
-const SHAPE = { T: 7, B: 3, I: 5, H: 9 };
+/**
+ * Inputs and a layer that every check below rebuilds the same way (seeded). Large enough that the
+ * forward workspace (T·B·4H floats, 2.5 MiB) takes the large-block path of the platform layer
+ * (VirtualAlloc on Windows).
+ */
+const SHAPE = { T: 80, B: 16, I: 32, H: 128 };
 function sequence() {
   const { T, B, I } = SHAPE;
   const x = new Float32Array(T * B * I);
