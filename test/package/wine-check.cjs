@@ -6,14 +6,16 @@
 //   3. a stream stepped one frame at a time equals forward over the whole sequence;
 //   4. the addon loads in a worker thread and computes there what it computes here;
 //   5. save writes a file (then replaces it: the atomic rename over an existing file, MoveFileEx
-//      semantics on Windows) and load reads it back to the same layer.
+//      semantics on Windows) and load reads it back to the same layer;
+//   6. with no Windows binary where node-gyp-build looks (CELLSTATE_PREBUILD: a folder with the
+//      Linux prebuilds only), loading fails with code ERR_CELLSTATE_NO_BINARY naming them.
 // Prints one JSON line; exits 1 on any failure.
 //
 //   node wine-check.cjs fixture.json ...            (the checks above)
 //   node wine-check.cjs --fixtures fixture.json ... (step 2's child: the fixtures, this ISA)
 'use strict';
 const { spawnSync } = require('node:child_process');
-const { mkdtempSync, rmSync, statSync } = require('node:fs');
+const { cpSync, mkdtempSync, readdirSync, rmSync, statSync } = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { Worker } = require('node:worker_threads');
@@ -123,6 +125,30 @@ async function main() {
     report.file = { bytes: statSync(file).size, path: file };
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+
+  // 6. No binary for this platform: the load error.
+  const bare = mkdtempSync(path.join(os.tmpdir(), 'cellstate-wine-'));
+  try {
+    const others = readdirSync(path.join(root, 'prebuilds')).filter((d) => d !== 'win32-x64');
+    for (const d of others)
+      cpSync(path.join(root, 'prebuilds', d), path.join(bare, 'prebuilds', d), { recursive: true });
+    const code =
+      "try { require('cellstate').info(); } catch (e) {" +
+      ' console.log(JSON.stringify({ code: e.code, message: e.message })); }';
+    const r = spawnSync(process.execPath, ['-e', code], {
+      env: { ...process.env, CELLSTATE_PREBUILD: bare, CELLSTATE_BINARY: '' },
+      encoding: 'utf8',
+    });
+    if (r.status !== 0) fail(`the load-error child exited with ${r.status}\n${r.stderr}`);
+    const e = JSON.parse(r.stdout || 'null');
+    if (!e || e.code !== 'ERR_CELLSTATE_NO_BINARY')
+      fail(`no ERR_CELLSTATE_NO_BINARY without a win32-x64 binary: ${r.stdout}`);
+    for (const want of ['platform win32', 'arch x64', ...others])
+      if (!e.message.includes(want)) fail(`the load error does not name ${want}: ${e.message}`);
+    report.noBinary = { code: e.code, named: others };
+  } finally {
+    rmSync(bare, { recursive: true, force: true });
   }
   console.log(JSON.stringify(report));
 }
