@@ -18,3 +18,7 @@ set(CMAKE_FIND_ROOT_PATH_MODE_PROGRAM NEVER)
 set(CMAKE_FIND_ROOT_PATH_MODE_LIBRARY ONLY)
 set(CMAKE_FIND_ROOT_PATH_MODE_INCLUDE ONLY)
 set(CMAKE_FIND_ROOT_PATH_MODE_PACKAGE ONLY)
+
+# Executables (the C++ tests, scripts/test-cpp.sh --win64) link the MinGW runtime statically too,
+# so that wine finds no DLL missing.
+set(CMAKE_EXE_LINKER_FLAGS_INIT "-static")

@@ -12,6 +12,7 @@
 #      node and with node.exe under wine, alternating, to compare the two binaries.
 #
 #   scripts/wine-test.sh [--fixtures DIR] [--tarball FILE] [--cache DIR] [--bench [ROUNDS]]
+#   scripts/wine-test.sh --setup-only      (the prefix and node.exe only: scripts/test-cpp.sh --win64)
 #
 # --fixtures: the reference fixtures (default $CELLSTATE_FIXTURES, else test/fixtures, else
 # ../shared/fixtures). --tarball: a packed cellstate (default: npm pack, which needs all
@@ -27,6 +28,7 @@ fixtures="${CELLSTATE_FIXTURES:-}"
 tarball=""
 cache="$root/build-wine"
 bench_rounds=0
+setup_only=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --fixtures) fixtures="$2"; shift ;;
@@ -35,22 +37,25 @@ while [ $# -gt 0 ]; do
     --bench)
       bench_rounds=3
       if [[ "${2:-}" =~ ^[0-9]+$ ]]; then bench_rounds="$2"; shift; fi ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    --setup-only) setup_only=1 ;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
     *) echo "wine-test.sh: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
 done
-if [ -z "$fixtures" ]; then
-  fixtures="$root/test/fixtures"
-  [ -d "$fixtures" ] || fixtures="$root/../shared/fixtures"
-fi
-[ -d "$fixtures" ] || { echo "wine-test.sh: fixtures not found at $fixtures" >&2; exit 1; }
-fixtures="$(cd "$fixtures" && pwd)"
 cases=()
-for f in lstm_everything lstm_medium_peephole_lengths lstm_proj_bidir_2layers \
-         gru_bidir_2layers_lengths rnn_relu_bidir_2layers_lengths; do
-  cases+=("$fixtures/$f.json")
-done
+if [ "$setup_only" = 0 ]; then
+  if [ -z "$fixtures" ]; then
+    fixtures="$root/test/fixtures"
+    [ -d "$fixtures" ] || fixtures="$root/../shared/fixtures"
+  fi
+  [ -d "$fixtures" ] || { echo "wine-test.sh: fixtures not found at $fixtures" >&2; exit 1; }
+  fixtures="$(cd "$fixtures" && pwd)"
+  for f in lstm_everything lstm_medium_peephole_lengths lstm_proj_bidir_2layers \
+           gru_bidir_2layers_lengths rnn_relu_bidir_2layers_lengths; do
+    cases+=("$fixtures/$f.json")
+  done
+fi
 
 fail() { echo "wine-test.sh: FAIL: $*" >&2; exit 1; }
 wine="$(command -v wine64 || true)"
@@ -106,6 +111,8 @@ if [ ! -f "$node_exe" ]; then
   mv "$tmp/package/bin/node.exe" "$node_exe"
   rm -rf "$tmp"
 fi
+[ "$setup_only" = 0 ] || exit 0
+
 # The same executable under another name: a host that is not node.exe, as an Electron app is.
 [ -f "$node_dir/renamed-host.exe" ] || ln -f "$node_exe" "$node_dir/renamed-host.exe"
 
