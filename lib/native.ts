@@ -7,8 +7,14 @@
 //   2. node-gyp-build on the package root: build/Release, build/Debug (a build from source),
 //      then prebuilds/<platform>-<arch>/cellstate.napi.glibc.node (the published binaries;
 //      CELLSTATE_PREBUILD may name another package-like folder).
+//
+// When nothing loads, the Error thrown has code ERR_CELLSTATE_NO_BINARY and says what was tried:
+// platform, arch, libc, Node and Node-API versions, the prebuilt binaries present, and how to
+// build from source.
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
+
+import { CellstateError, type ErrorCode } from './errors';
 
 // node-gyp-build ships no types; this is the one function it exports.
 type NodeGypBuild = (dir: string) => unknown;
@@ -25,11 +31,19 @@ function libc(): string {
   return header?.glibcVersionRuntime ? `glibc ${header.glibcVersionRuntime}` : 'not glibc';
 }
 
-/** The <platform>-<arch> folders under prebuilds/, e.g. "linux-arm64, linux-x64". */
+/** The code of the load error (also to be listed in lib/errors.ts's ErrorCode as NO_BINARY). */
+const NO_BINARY = 'ERR_CELLSTATE_NO_BINARY' as ErrorCode;
+
+/**
+ * The <platform>-<arch> folders under prebuilds/ where node-gyp-build looked (the package, or
+ * CELLSTATE_PREBUILD), e.g. "linux-arm64 (glibc >= 2.17), linux-x64 (glibc >= 2.17), win32-x64".
+ */
 function shipped(): string {
   try {
-    const dirs = readdirSync(path.join(packageRoot, 'prebuilds')).sort();
-    return dirs.length > 0 ? `${dirs.join(', ')} (glibc >= 2.17)` : 'none';
+    const root = process.env.CELLSTATE_PREBUILD || packageRoot;
+    const dirs = readdirSync(path.join(root, 'prebuilds')).sort();
+    const named = dirs.map((d) => (d.startsWith('linux-') ? `${d} (glibc >= 2.17)` : d));
+    return named.length > 0 ? named.join(', ') : 'none';
   } catch {
     return 'none';
   }
@@ -49,7 +63,11 @@ function buildHint(override: string | undefined): string {
   );
 }
 
-/** The addon's exports, loaded once per instance of this module. Throws an Error that says how to build the addon. */
+/**
+ * The addon's exports, loaded once per instance of this module. Throws a CellstateError with code
+ * `ERR_CELLSTATE_NO_BINARY` that names the prebuilt binaries present and says how to build the
+ * addon; its `cause` is the loader's error.
+ */
 export function loadNative(): any {
   if (cached !== undefined) return cached;
   const override = process.env.CELLSTATE_BINARY;
@@ -62,7 +80,9 @@ export function loadNative(): any {
     }
   } catch (cause) {
     const detail = cause instanceof Error ? cause.message.trim() : String(cause);
-    throw new Error(`${buildHint(override)}\nCause: ${detail}`, { cause });
+    const error = new CellstateError(NO_BINARY, `${buildHint(override)}\nCause: ${detail}`);
+    error.cause = cause;
+    throw error;
   }
   return cached;
 }

@@ -71,6 +71,16 @@ function nodeApiInclude() {
 }
 
 const addonApiInclude = path.dirname(require.resolve('node-addon-api/napi.h'));
+// Windows builds with MinGW-w64 (scripts/prebuild.mjs --target=win32-x64) link against import
+// libraries made from node-api-headers' def files.
+let defDir = [];
+try {
+  defDir = [
+    `-DCELLSTATE_NODE_API_DEF_DIR=${path.dirname(require('node-api-headers').def_paths.node_api_def)}`,
+  ];
+} catch {
+  // optional: only MinGW builds need it
+}
 // Outside a git checkout (a user building the published package with an unknown compiler)
 // warnings stay warnings.
 const werror = existsSync(path.join(root, '.git')) ? 'ON' : 'OFF';
@@ -86,6 +96,7 @@ run('cmake', [
   `-DCELLSTATE_WERROR=${werror}`,
   `-DCELLSTATE_NODE_API_INCLUDE=${nodeApiInclude()}`,
   `-DCELLSTATE_NODE_ADDON_API_INCLUDE=${addonApiInclude}`,
+  ...defDir,
   ...extra,
 ]);
 const jobs =

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Checks that Linux builds of cellstate.node are portable, with readelf (binutils):
+// Checks that the builds of cellstate.node are portable. Linux (ELF) ones with readelf (binutils):
 //   - dynamic dependencies only libc, libm, libpthread, libdl and the dynamic loader (libstdc++
 //     and libgcc are linked in statically, there is no OpenMP runtime);
 //   - no GLIBC_ symbol version above the floor (2.17 unless --max-glibc=X.Y) and no GLIBCXX_,
@@ -14,13 +14,24 @@
 //     in objects of two ISAs (the linker could keep the AVX copy for everyone), so a CPU without
 //     AVX2 meets no AVX instruction outside the dispatched kernels.
 //
+// Windows (PE, cross-built with MinGW-w64) ones with objdump -p (binutils) and a reading of the
+// delay-import descriptors, which objdump does not list:
+//   - a PE32+ x86-64 DLL, stripped (no COFF symbol table);
+//   - imports only Windows system DLLs (KERNEL32, the C runtime: msvcrt or the UCRT's
+//     api-ms-win-crt-*); libstdc++, libgcc and winpthreads are linked in statically;
+//   - node.exe delay-loaded (so cpp/compat/win-delay-load-hook.cc can hand back the running
+//     executable: Electron, a renamed node.exe), and from it only Node-API functions, no
+//     external ArrayBuffers or Buffers;
+//   - exports only the module entry points.
+//
 //   node scripts/check-binary.mjs [--max-glibc=2.17] [--build-dir=DIR] [file.node ...]
-//                                              (default files: prebuilds/linux-*/*.node)
-//   node scripts/check-binary.mjs --package    also requires dist/ and prebuilds for linux-x64 and
-//                                              linux-arm64 (npm runs it before `npm pack`)
+//                                 (default files: prebuilds/linux-*/*.node, prebuilds/win32-*/*.node)
+//   node scripts/check-binary.mjs --package    also requires dist/ and prebuilds for linux-x64,
+//                                              linux-arm64 and win32-x64 (npm runs it before
+//                                              `npm pack`)
 // Exits 1 and names every problem when a check fails.
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -38,7 +49,11 @@ if (unknown.length > 0) {
   process.exit(2);
 }
 
-const PACKAGE_TARGETS = ['linux-x64', 'linux-arm64'];
+const PACKAGE_TARGETS = ['linux-x64', 'linux-arm64', 'win32-x64'];
+// DLLs a Windows build may import (case-insensitive): the kernel and the C runtime.
+const ALLOWED_DLLS = /^(kernel32|msvcrt|ucrtbase|api-ms-win-(crt|core)-[a-z0-9-]+)\.dll$/i;
+// The MinGW runtime DLLs, which must be linked in statically.
+const MINGW_RUNTIME = /^(libstdc\+\+|libgcc|libwinpthread)/i;
 const ALLOWED_NEEDED = new Set([
   'libc.so.6',
   'libm.so.6',
@@ -83,7 +98,7 @@ function objectFiles(dir) {
   for (const e of readdirSync(dir, { withFileTypes: true })) {
     const p = path.join(dir, e.name);
     if (e.isDirectory()) out.push(...objectFiles(p));
-    else if (e.name.endsWith('.o')) out.push(p);
+    else if (e.name.endsWith('.o') || e.name.endsWith('.obj')) out.push(p);
   }
   return out;
 }
@@ -94,7 +109,7 @@ function checkIsaContainment(buildDir) {
   const node = path.join(buildDir, 'Release', 'cellstate.node');
   if (!existsSync(node)) return { problems: [`${node} not found`], summary: '' };
   // Objects by ISA: "avx2" for *-avx2.cc, "avx512" for *-avx512.cc, "baseline" for the rest.
-  const isaOf = (o) => /-(avx[0-9a-z]*)\.cc\.o$/.exec(o)?.[1] ?? 'baseline';
+  const isaOf = (o) => /-(avx[0-9a-z]*)\.cc\.o(bj)?$/.exec(o)?.[1] ?? 'baseline';
   const objects = objectFiles(path.join(buildDir, 'CMakeFiles'));
   const definedIn = new Map(); // symbol -> Set of ISAs defining it
   const weakIn = new Map(); // inline/template symbol -> Set of ISAs defining it
@@ -146,12 +161,119 @@ function checkIsaContainment(buildDir) {
   const isaObjects = objects.filter((o) => isaOf(o) !== 'baseline');
   const summary =
     `${level.size} functions with AVX or AVX-512 instructions; ISA objects: ` +
-    `${isaObjects.map((o) => path.basename(o, '.cc.o')).join(', ')}`;
+    `${isaObjects.map((o) => path.basename(o).replace(/\.cc\.o(bj)?$/, '')).join(', ')}`;
+  return { problems, summary };
+}
+
+/**
+ * The delay-load imports of a PE32+ file: [{ dll, functions }]. GNU ld leaves the Delay Import
+ * data directory empty for dlltool's delay libraries, so the descriptors (ImgDelayDescr: attributes
+ * 1 = RVAs, then the RVAs of the DLL name, module handle, IAT and name table) are found by
+ * scanning the sections for them; a candidate must point at a DLL-like name and at name-table
+ * entries inside the image.
+ */
+function peDelayImports(buf) {
+  const pe = buf.readUInt32LE(0x3c);
+  const sections = buf.readUInt16LE(pe + 6);
+  const optSize = buf.readUInt16LE(pe + 20);
+  const opt = pe + 24;
+  const imageSize = buf.readUInt32LE(opt + 56);
+  const table = [];
+  for (let i = 0; i < sections; ++i) {
+    const h = opt + optSize + 40 * i;
+    table.push({
+      va: buf.readUInt32LE(h + 12),
+      rawSize: buf.readUInt32LE(h + 16),
+      raw: buf.readUInt32LE(h + 20),
+    });
+  }
+  const offset = (rva) => {
+    const sec = table.find((t) => rva >= t.va && rva < t.va + t.rawSize);
+    return sec ? sec.raw + (rva - sec.va) : -1;
+  };
+  const cString = (rva) => {
+    const o = offset(rva);
+    if (o < 0) return '';
+    const end = buf.indexOf(0, o);
+    return end < 0 || end - o > 256 ? '' : buf.toString('latin1', o, end);
+  };
+  const inImage = (rva) => rva > 0 && rva < imageSize;
+  const found = [];
+  for (const sec of table) {
+    for (let o = sec.raw; o + 32 <= sec.raw + sec.rawSize; o += 4) {
+      if (buf.readUInt32LE(o) !== 1) continue;
+      const [name, hmod, iat, int] = [4, 8, 12, 16].map((d) => buf.readUInt32LE(o + d));
+      if (![name, hmod, iat, int].every(inImage)) continue;
+      const dll = cString(name);
+      if (!/^[\w.-]+\.(dll|exe)$/i.test(dll)) continue;
+      const functions = [];
+      for (let e = offset(int); e >= 0 && e + 8 <= buf.length; e += 8) {
+        const lo = buf.readUInt32LE(e);
+        const hi = buf.readUInt32LE(e + 4);
+        if (lo === 0 && hi === 0) break;
+        functions.push(hi & 0x80000000 ? `#${lo & 0xffff}` : cString(lo + 2));
+      }
+      if (functions.length > 0 && functions.every(Boolean)) found.push({ dll, functions });
+    }
+  }
+  return found;
+}
+
+/** Checks one Windows (PE) file; returns { problems, summary }. */
+function checkPe(file) {
+  const problems = [];
+  const dump = tool('objdump', ['-p', file]);
+  const format = /file format (\S+)/.exec(dump)?.[1] ?? '?';
+  if (format !== 'pei-x86-64') problems.push(`format ${format}, expected pei-x86-64 (PE32+ x64)`);
+  if (!/^\s+DLL$/m.test(dump)) problems.push('not a DLL');
+  const dlls = [...dump.matchAll(/^\s*DLL Name: (\S+)/gm)].map((m) => m[1]);
+  for (const dll of dlls) {
+    if (/^node\.exe$/i.test(dll))
+      problems.push('imports node.exe directly: it must be delay-loaded (Electron, renamed hosts)');
+    else if (MINGW_RUNTIME.test(dll))
+      problems.push(`imports ${dll}: the MinGW runtime must be linked statically`);
+    else if (!ALLOWED_DLLS.test(dll))
+      problems.push(`imports ${dll} (allowed: KERNEL32, msvcrt, the UCRT, node.exe delay-loaded)`);
+  }
+  const buf = readFileSync(file);
+  const delayed = peDelayImports(buf);
+  const fromNode = delayed.filter((d) => /^node\.exe$/i.test(d.dll));
+  for (const d of delayed)
+    if (!/^node\.exe$/i.test(d.dll)) problems.push(`delay-loads ${d.dll} (only node.exe may be)`);
+  if (fromNode.length === 0) problems.push('no delay-load import of node.exe found');
+  const napi = fromNode.flatMap((d) => d.functions);
+  for (const fn of napi) {
+    if (FORBIDDEN_NAPI.has(fn))
+      problems.push(`imports ${fn}: no external ArrayBuffers (Electron refuses them)`);
+    else if (!/^(napi|node_api)_\w+$/.test(fn)) problems.push(`imports ${fn} from node.exe`);
+  }
+  // The export name table: "[   0] name" lines after "[Ordinal/Name Pointer] Table".
+  const names = dump.split('[Ordinal/Name Pointer] Table')[1] ?? '';
+  const exported = [];
+  for (const line of names.split('\n').slice(1)) {
+    const m = /^\s*\[\s*\d+\]\s+(\S+)$/.exec(line);
+    if (!m) break;
+    exported.push(m[1]);
+  }
+  for (const name of exported)
+    if (!EXPORTS.has(name)) problems.push(`exports ${name} (only the module entry points may be)`);
+  if (!exported.includes('napi_register_module_v1'))
+    problems.push('does not export napi_register_module_v1 (not a Node-API module)');
+  const tuple = /prebuilds[\\/]([a-z0-9]+)-([a-z0-9]+)[\\/][^\\/]+$/.exec(path.resolve(file));
+  const symtab = buf.readUInt32LE(buf.readUInt32LE(0x3c) + 12);
+  if (tuple && symtab !== 0) problems.push('not stripped (has a COFF symbol table)');
+  const kib = Math.round(statSync(file).size / 1024);
+  const summary =
+    `${format}, ${kib} KiB, imports ${dlls.join(' ')}, delay-loads ` +
+    `${fromNode.map((d) => d.dll).join(' ') || 'nothing'} (${napi.length} Node-API functions); ` +
+    `exports ${exported.sort().join(', ')}`;
   return { problems, summary };
 }
 
 /** Checks one file; returns { problems, summary }. */
 function check(file) {
+  const magic = readFileSync(file).subarray(0, 2).toString('latin1');
+  if (magic === 'MZ') return checkPe(file);
   const problems = [];
   const header = readelf(['-h'], file);
   const machine = /Machine:\s+(.+)/.exec(header)?.[1].trim() ?? '?';
@@ -243,12 +365,12 @@ if (packageMode) {
 if (files.length === 0) {
   const dir = path.join(root, 'prebuilds');
   for (const t of existsSync(dir) ? readdirSync(dir) : []) {
-    if (!t.startsWith('linux-')) continue;
+    if (!t.startsWith('linux-') && !t.startsWith('win32-')) continue;
     for (const f of readdirSync(path.join(dir, t)))
       if (f.endsWith('.node')) files.push(path.join(dir, t, f));
   }
   if (files.length === 0 && !packageMode && !buildDirArg) {
-    console.error('check-binary: no prebuilds/linux-*/*.node found (run npm run prebuilds)');
+    console.error('check-binary: no prebuilds/*/*.node found (run npm run prebuilds)');
     process.exit(1);
   }
 }

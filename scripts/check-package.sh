@@ -53,6 +53,7 @@ tar -tzf "$tarball" > "$work/contents.txt"
 for want in package/dist/index.js package/dist/index.mjs package/dist/index.d.ts \
             package/prebuilds/linux-x64/cellstate.napi.glibc.node \
             package/prebuilds/linux-arm64/cellstate.napi.glibc.node \
+            package/prebuilds/win32-x64/cellstate.napi.node \
             package/scripts/build-native.mjs package/CMakeLists.txt; do
   grep -qx "$want" "$work/contents.txt" || fail "$want is not in the tarball"
 done

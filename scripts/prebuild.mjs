@@ -3,11 +3,14 @@
 // run time: prebuilds/<platform>-<arch>/cellstate.napi.glibc.node (tags: Node-API, so one
 // binary serves every Node and Electron version; glibc, so musl systems do not pick it).
 //
-//   node scripts/prebuild.mjs [--target=linux-x64|linux-arm64 ...]    (npm run prebuilds)
+//   node scripts/prebuild.mjs [--target=linux-x64|linux-arm64|win32-x64 ...]  (npm run prebuilds)
 //
-// On a linux-x64 host the default targets are linux-x64 (native) and linux-arm64 (cross-
-// compiled with Debian's g++-aarch64-linux-gnu through cmake/aarch64-toolchain.cmake, the
-// toolchain that scripts/test-cpp.sh --aarch64 tests under qemu); elsewhere the host only.
+// On a linux-x64 host the default targets are linux-x64 (native), linux-arm64 (cross-compiled
+// with Debian's g++-aarch64-linux-gnu through cmake/aarch64-toolchain.cmake, the toolchain that
+// scripts/test-cpp.sh --aarch64 tests under qemu) and win32-x64 (cross-compiled with Debian's
+// g++-mingw-w64-x86-64-posix through cmake/mingw-w64-toolchain.cmake; scripts/wine-test.sh runs
+// it in Node for Windows under wine); elsewhere the host only. The Windows binary is
+// prebuilds/win32-x64/cellstate.napi.node (no libc tag).
 // Each target builds with CMake in build-prebuild/<target>/ (scripts/build-native.mjs: Release,
 // static libstdc++/libgcc, the glibc compatibility shim, no -march), is stripped and then
 // checked by scripts/check-binary.mjs (dependencies, glibc symbol versions, exports).
@@ -31,6 +34,12 @@ const recipes = {
     strip: 'aarch64-linux-gnu-strip',
     compiler: 'aarch64-linux-gnu-g++',
     apt: 'g++-aarch64-linux-gnu',
+  },
+  'win32-x64': {
+    cmake: [`-DCMAKE_TOOLCHAIN_FILE=${path.join(root, 'cmake', 'mingw-w64-toolchain.cmake')}`],
+    strip: 'x86_64-w64-mingw32-strip',
+    compiler: 'x86_64-w64-mingw32-g++-posix',
+    apt: 'g++-mingw-w64-x86-64-posix',
   },
 };
 
@@ -83,11 +92,12 @@ for (const target of targets) {
   if (target.startsWith('linux-')) tags.push('glibc');
   const file = path.join(dir, `${tags.join('.')}.node`);
   copyFileSync(path.join(buildDir, 'Release', 'cellstate.node'), file);
-  if (process.platform === 'linux')
-    run(native ? 'strip' : recipe.strip, ['--strip-unneeded', file]);
+  // PE: --strip-unneeded keeps a COFF symbol table of the import symbols, --strip-all does not.
+  const stripMode = target.startsWith('win32-') ? '--strip-all' : '--strip-unneeded';
+  if (process.platform === 'linux') run(native ? 'strip' : recipe.strip, [stripMode, file]);
   else if (process.platform === 'darwin') run('strip', ['-x', file]);
   // On x86-64 also: AVX instructions only inside the dispatched AVX2 kernels.
-  const containment = target === 'linux-x64' ? [`--build-dir=${buildDir}`] : [];
+  const containment = target.endsWith('-x64') ? [`--build-dir=${buildDir}`] : [];
   if (process.platform === 'linux')
     run(process.execPath, [path.join(root, 'scripts', 'check-binary.mjs'), ...containment, file]);
   console.log(`cellstate prebuild: wrote ${path.relative(root, file)}`);

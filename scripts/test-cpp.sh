@@ -7,6 +7,9 @@
 #   scripts/test-cpp.sh --aarch64    cross-compiled for aarch64 in build-aarch64/, run under
 #                                    qemu; prints SKIPPED and exits 0 when the cross g++ or
 #                                    qemu-aarch64-static is missing
+#   scripts/test-cpp.sh --win64      cross-compiled for Windows x64 with MinGW-w64 in
+#                                    build-win64/, run under wine (the prefix of
+#                                    scripts/wine-test.sh); SKIPPED like --aarch64
 #   anything after -- goes to ctest (e.g. -- -R lstm)
 #
 # Tests run from the repository root and read test/fixtures (CELLSTATE_FIXTURES=<dir> reads another
@@ -22,8 +25,9 @@ while [ $# -gt 0 ]; do
     --sanitize) mode=asan ;;
     --aarch64) mode=aarch64 ;;
     --tsan) mode=tsan ;;
+    --win64) mode=win64 ;;
     --) shift; ctest_args=("$@"); break ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     *) echo "test-cpp.sh: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -61,6 +65,22 @@ case "$mode" in
     fi
     cmake_args+=(-DCMAKE_BUILD_TYPE=Release
                  -DCMAKE_TOOLCHAIN_FILE="$root/cmake/aarch64-toolchain.cmake")
+    ;;
+  win64)
+    dir=build-win64
+    wine="$(command -v wine64 || echo /usr/lib/wine/wine64)"
+    missing=()
+    command -v x86_64-w64-mingw32-g++-posix >/dev/null || missing+=(x86_64-w64-mingw32-g++-posix)
+    [ -x "$wine" ] || missing+=(wine64)
+    if [ ${#missing[@]} -gt 0 ]; then
+      echo "SKIPPED: MinGW-w64 or wine missing (${missing[*]}); install g++-mingw-w64-x86-64-posix wine64"
+      exit 0
+    fi
+    bash "$root/scripts/wine-test.sh" --setup-only
+    export WINEPREFIX="$root/build-wine/prefix" WINEDEBUG=-all
+    cmake_args+=(-DCMAKE_BUILD_TYPE=Release
+                 -DCMAKE_TOOLCHAIN_FILE="$root/cmake/mingw-w64-toolchain.cmake"
+                 -DCMAKE_CROSSCOMPILING_EMULATOR="$wine")
     ;;
 esac
 

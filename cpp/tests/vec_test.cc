@@ -1,5 +1,5 @@
 // The vector types of vec-avx2.h, vec-avx512.h and vec-neon.h lane by lane against the contract of
-// vec-scalar.h, written out in plain C++ (std::fma for the fused operations), on special values:
+// vec-scalar.h, written out in plain C++ (Fmaf below for the fused operations), on special values:
 // signed zeros, infinities, NaN, subnormals. Bits must match exactly
 // (any NaN matches any NaN). An ISA the CPU lacks is skipped and reported.
 #include <cmath>
@@ -37,6 +37,27 @@ const char* const kOpNames[kNumOps] = {"Add",       "Sub",          "Mul",      
                                        "Min",       "Max",          "Fmadd",     "Fnmadd",
                                        "Lt/Select", "IsNan/Select", "Load/Store"};
 
+// a·b + c rounded once to float, without libm: MinGW-w64's software fmaf is not fused (it gives
+// NaN for 1.5·3.4e38 − ∞). The product of two floats is exact in double; the sum is rounded to
+// odd (53 bits ≥ 2·24 + 2), so that rounding it to float then rounds once.
+float Fmaf(float a, float b, float c) {
+  const double p = double(a) * double(b);
+  const double s = p + double(c);
+  if (!std::isfinite(s) || !std::isfinite(p)) return float(s);
+  // TwoSum: s + e == p + c exactly.
+  const double bv = s - p;
+  const double e = (p - (s - bv)) + (double(c) - bv);
+  if (e == 0) return float(s);
+  uint64_t bits;
+  std::memcpy(&bits, &s, sizeof bits);
+  if ((bits & 1) == 0) {
+    // Round to odd: of s's two neighbours, the one on e's side has an odd last bit.
+    const double toward = std::nextafter(s, e > 0 ? HUGE_VAL : -HUGE_VAL);
+    return float(toward);
+  }
+  return float(s);
+}
+
 float Expected(int op, float a, float b, float c) {
   switch (op) {
     case kAdd:
@@ -52,9 +73,9 @@ float Expected(int op, float a, float b, float c) {
     case kMax:
       return a > b ? a : b;
     case kFmadd:
-      return std::fma(a, b, c);
+      return Fmaf(a, b, c);
     case kFnmadd:
-      return std::fma(-a, b, c);
+      return Fmaf(-a, b, c);
     case kSelLt:
       return a < b ? c : b;
     case kSelNan:

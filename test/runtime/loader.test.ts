@@ -3,7 +3,7 @@
 // Each case runs in a child process loading the built package (dist/): the addon is loaded once
 // per process.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -67,6 +67,42 @@ describe('loading the addon', () => {
       expect(r.status).not.toBe(0);
       expectBuildHint(r.stderr);
       expect(r.stderr).toContain('No native build was found');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('throws ERR_CELLSTATE_NO_BINARY naming the prebuilds present when none fits', () => {
+    // A package-like folder with binaries for other platforms only (files that are never
+    // loaded: node-gyp-build picks by folder name first).
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'cellstate-loader-'));
+    try {
+      const others = ['win32-x64', 'linux-arm64', 'linux-x64'].filter(
+        (t) => t !== `${process.platform}-${process.arch}`,
+      );
+      for (const t of others) {
+        mkdirSync(path.join(dir, 'prebuilds', t), { recursive: true });
+        writeFileSync(path.join(dir, 'prebuilds', t, 'cellstate.napi.node'), 'not loaded');
+      }
+      const code =
+        `try { require(${JSON.stringify(packageDir)}).info(); }` +
+        ` catch (e) { console.log(JSON.stringify({ name: e.name, code: e.code, message: e.message,` +
+        ` cause: e.cause instanceof Error })); }`;
+      const r = spawnSync(process.execPath, ['-e', code], {
+        env: { ...process.env, CELLSTATE_PREBUILD: dir, CELLSTATE_BINARY: '' },
+        encoding: 'utf8',
+      });
+      expect(r.status).toBe(0);
+      const e = JSON.parse(r.stdout);
+      expect(e.code).toBe('ERR_CELLSTATE_NO_BINARY');
+      expect(e.name).toBe('Error');
+      expect(e.cause).toBe(true);
+      const present = [...others]
+        .sort()
+        .map((t) => (t.startsWith('linux-') ? `${t} (glibc >= 2.17)` : t))
+        .join(', ');
+      expect(e.message).toContain(`Prebuilt binaries in this package: ${present}.`);
+      expectBuildHint(e.message + '\nCause:');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

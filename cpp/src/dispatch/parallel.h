@@ -4,12 +4,9 @@
 // the phases of a call. Without a pool, or for nth = 1, everything runs on the caller.
 #pragma once
 
+#include "dispatch/platform.h"
 #include "dispatch/pool.h"
 #include "kernels.h"
-
-#if defined(__x86_64__) || defined(_M_X64)
-#include <xmmintrin.h>
-#endif
 
 namespace cellstate {
 
@@ -17,26 +14,10 @@ namespace cellstate {
 class DenormalGuard {
  public:
   explicit DenormalGuard(bool on) : on_(on) {
-    if (!on_) return;
-#if defined(__x86_64__) || defined(_M_X64)
-    saved_ = _mm_getcsr();
-    _mm_setcsr(static_cast<unsigned>(saved_) | 0x8040u);  // FTZ (bit 15) | DAZ (bit 6)
-#elif defined(__aarch64__)
-    unsigned long fpcr;
-    __asm__ __volatile__("mrs %0, fpcr" : "=r"(fpcr));
-    saved_ = fpcr;
-    fpcr |= (1ul << 24);  // FZ
-    __asm__ __volatile__("msr fpcr, %0" : : "r"(fpcr));
-#endif
+    if (on_) saved_ = platform::FlushDenormals();
   }
   ~DenormalGuard() {
-    if (!on_) return;
-#if defined(__x86_64__) || defined(_M_X64)
-    _mm_setcsr(static_cast<unsigned>(saved_));
-#elif defined(__aarch64__)
-    unsigned long fpcr = saved_;
-    __asm__ __volatile__("msr fpcr, %0" : : "r"(fpcr));
-#endif
+    if (on_) platform::RestoreFloatMode(saved_);
   }
   DenormalGuard(const DenormalGuard&) = delete;
   DenormalGuard& operator=(const DenormalGuard&) = delete;

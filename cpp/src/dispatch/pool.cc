@@ -1,13 +1,6 @@
 #include "dispatch/pool.h"
 
-#if defined(__x86_64__) || defined(_M_X64)
-#include <immintrin.h>
-#define CELLSTATE_PAUSE() _mm_pause()
-#elif defined(__aarch64__)
-#define CELLSTATE_PAUSE() __asm__ __volatile__("yield")
-#else
-#define CELLSTATE_PAUSE() ((void)0)
-#endif
+#include "dispatch/platform.h"
 
 namespace cellstate {
 
@@ -21,7 +14,7 @@ void HybridWait(Done done, std::mutex& mu, std::condition_variable& cv,
                 std::atomic<int>& sleepers) {
   for (int i = 0; i < kSpins; ++i) {
     if (done()) return;
-    CELLSTATE_PAUSE();
+    platform::CpuRelax();
   }
   std::unique_lock<std::mutex> lock(mu);
   sleepers.fetch_add(1);  // seq_cst: pairs with the waker's store-then-load
