@@ -894,7 +894,7 @@ async function main() {
       const tol = c.tolerance ?? 1e-4;
       const scale = c.maxAbsRef !== undefined ? ` (max |ref| ${c.maxAbsRef.toExponential(1)})` : '';
       out.push(
-        `  ${c.what}: max |Δ| ${c.maxAbsDiff.toExponential(1)}${scale}${c.maxAbsDiff > tol ? `  <-- MISMATCH (tolerance ${tol.toExponential(1)})` : ''}`,
+        `  ${c.what}: max |Δ| ${c.maxAbsDiff.toExponential(1)}${scale}${!(c.maxAbsDiff <= tol) ? `  <-- MISMATCH (tolerance ${tol.toExponential(1)})` : ''}`,
       );
     }
   }
@@ -1035,9 +1035,18 @@ async function main() {
     };
     writeFileSync(opts.json, JSON.stringify(doc, null, 2) + '\n');
     console.log(`\nwrote ${opts.json}`);
-  } // A failing cellstate measurement fails the run (the CI smoke relies on it); a failing
-  // baseline is only a note.
+  }
+  // A failing cellstate measurement fails the run (the CI smoke relies on it), and so does a
+  // same-function mismatch (cellstate and a peer computing different things is a bug in one of
+  // them, or in the mapping between them); a missing or failing baseline is only a note.
   if (ms.some((m) => m.system === 'cellstate' && m.error)) process.exitCode = 1;
+  const mismatches = checks.filter((c) => !(c.maxAbsDiff <= (c.tolerance ?? 1e-4)));
+  if (mismatches.length) {
+    console.error(
+      `bench: ${mismatches.length} same-function check(s) failed: ${mismatches.map((c) => c.what).join('; ')}`,
+    );
+    process.exitCode = 1;
+  }
 }
 
 function ortOptions(threads, passive) {

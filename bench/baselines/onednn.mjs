@@ -93,6 +93,12 @@ export async function startOnednn({ passive = false, log = () => {} } = {}) {
   const waiting = [];
   let exited = null;
   lines.on('line', (line) => {
+    // Answers are JSON objects; anything else is oneDNN's own output (ONEDNN_VERBOSE=1 or
+    // DNNL_VERBOSE=1 print which implementation each primitive uses), passed on to stderr.
+    if (!line.startsWith('{')) {
+      process.stderr.write(`${line}\n`);
+      return;
+    }
     const w = waiting.shift();
     if (w) w.resolve(line);
   });
