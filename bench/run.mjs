@@ -838,7 +838,10 @@ async function main() {
   }
 
   if (streams.length) {
-    out.push('', 'Streaming, batch 1, one thread (µs per step from JavaScript):');
+    out.push(
+      '',
+      `Streaming, batch 1, one thread (µs per step from JavaScript${onednn ? "; oneDNN's inside its C++ harness" : ''}):`,
+    );
     const head = ['workload', 'cellstate p50', 'p99'];
     if (onednn) head.push('oneDNN p50', 'p99', 'vs oneDNN (p50)');
     if (ort) head.push('ort p50', 'p99', 'vs ort (p50)');
@@ -882,7 +885,7 @@ async function main() {
         t,
         time(od),
         time(cs),
-        `${fmt(r, 2)}×`,
+        `${fmt(r, 3)}×`,
         r >= TARGETS.vsOnednn ? 'met' : 'not met',
       ]);
     }
