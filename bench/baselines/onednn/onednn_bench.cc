@@ -58,6 +58,7 @@
 #include <vector>
 
 #include "oneapi/dnnl/dnnl.hpp"
+#include "oneapi/dnnl/dnnl_version.h"
 
 namespace {
 
@@ -227,22 +228,40 @@ Descs MakeDescs(Kind k, int T, int B, int I, int H) {
   return d;
 }
 
+// oneDNN 2.x builds a primitive descriptor from an operation descriptor (P::desc); oneDNN 3
+// removed those and takes the same arguments after the engine (and the forward hint last).
+#if DNNL_VERSION_MAJOR >= 3
+template <class P, class... A>
+typename P::primitive_desc MakePd(const dnnl::engine& e, const A&... a) {
+  return typename P::primitive_desc(e, a...);
+}
+template <class P, class Hint, class... A>
+typename P::primitive_desc MakeBwdPd(const dnnl::engine& e, const Hint& hint, const A&... a) {
+  return typename P::primitive_desc(e, a..., hint);
+}
+#else
+template <class P, class... A>
+typename P::primitive_desc MakePd(const dnnl::engine& e, const A&... a) {
+  return typename P::primitive_desc(typename P::desc(a...), e);
+}
+template <class P, class Hint, class... A>
+typename P::primitive_desc MakeBwdPd(const dnnl::engine& e, const Hint& hint, const A&... a) {
+  return typename P::primitive_desc(typename P::desc(a...), e, hint);
+}
+#endif
+
 dnnl::primitive_desc FwdPd(Ctx& c, Kind k, dnnl::prop_kind pk, const Descs& d) {
   const auto dir = dnnl::rnn_direction::unidirectional_left2right;
   switch (k) {
     case Kind::kLstm:
-      return dnnl::lstm_forward::primitive_desc(
-          dnnl::lstm_forward::desc(pk, dir, d.x, d.iter, d.iter, d.wl, d.wi, d.bias, d.y,
-                                   d.iter_any, d.iter_any),
-          c.eng);
+      return MakePd<dnnl::lstm_forward>(c.eng, pk, dir, d.x, d.iter, d.iter, d.wl, d.wi, d.bias,
+                                        d.y, d.iter_any, d.iter_any);
     case Kind::kGru:
-      return dnnl::gru_forward::primitive_desc(
-          dnnl::gru_forward::desc(pk, dir, d.x, d.iter, d.wl, d.wi, d.bias, d.y, d.iter_any),
-          c.eng);
+      return MakePd<dnnl::gru_forward>(c.eng, pk, dir, d.x, d.iter, d.wl, d.wi, d.bias, d.y,
+                                       d.iter_any);
     case Kind::kLbrGru:
-      return dnnl::lbr_gru_forward::primitive_desc(
-          dnnl::lbr_gru_forward::desc(pk, dir, d.x, d.iter, d.wl, d.wi, d.bias, d.y, d.iter_any),
-          c.eng);
+      return MakePd<dnnl::lbr_gru_forward>(c.eng, pk, dir, d.x, d.iter, d.wl, d.wi, d.bias, d.y,
+                                           d.iter_any);
   }
   throw std::logic_error("kind");
 }
@@ -252,21 +271,18 @@ dnnl::primitive_desc BwdPd(Ctx& c, Kind k, const Descs& d, const dnnl::primitive
   const auto bk = dnnl::prop_kind::backward;
   switch (k) {
     case Kind::kLstm:
-      return dnnl::lstm_backward::primitive_desc(
-          dnnl::lstm_backward::desc(bk, dir, d.x, d.iter, d.iter, d.wl, d.wi, d.bias, d.y,
-                                    d.iter_any, d.iter_any, d.x, d.iter, d.iter, d.wl, d.wi, d.bias,
-                                    d.y, d.iter_any, d.iter_any),
-          c.eng, dnnl::lstm_forward::primitive_desc(fwd.get()));
+      return MakeBwdPd<dnnl::lstm_backward>(c.eng, dnnl::lstm_forward::primitive_desc(fwd.get()),
+                                            bk, dir, d.x, d.iter, d.iter, d.wl, d.wi, d.bias, d.y,
+                                            d.iter_any, d.iter_any, d.x, d.iter, d.iter, d.wl, d.wi,
+                                            d.bias, d.y, d.iter_any, d.iter_any);
     case Kind::kGru:
-      return dnnl::gru_backward::primitive_desc(
-          dnnl::gru_backward::desc(bk, dir, d.x, d.iter, d.wl, d.wi, d.bias, d.y, d.iter_any, d.x,
-                                   d.iter, d.wl, d.wi, d.bias, d.y, d.iter_any),
-          c.eng, dnnl::gru_forward::primitive_desc(fwd.get()));
+      return MakeBwdPd<dnnl::gru_backward>(c.eng, dnnl::gru_forward::primitive_desc(fwd.get()), bk,
+                                           dir, d.x, d.iter, d.wl, d.wi, d.bias, d.y, d.iter_any,
+                                           d.x, d.iter, d.wl, d.wi, d.bias, d.y, d.iter_any);
     case Kind::kLbrGru:
-      return dnnl::lbr_gru_backward::primitive_desc(
-          dnnl::lbr_gru_backward::desc(bk, dir, d.x, d.iter, d.wl, d.wi, d.bias, d.y, d.iter_any,
-                                       d.x, d.iter, d.wl, d.wi, d.bias, d.y, d.iter_any),
-          c.eng, dnnl::lbr_gru_forward::primitive_desc(fwd.get()));
+      return MakeBwdPd<dnnl::lbr_gru_backward>(
+          c.eng, dnnl::lbr_gru_forward::primitive_desc(fwd.get()), bk, dir, d.x, d.iter, d.wl, d.wi,
+          d.bias, d.y, d.iter_any, d.x, d.iter, d.wl, d.wi, d.bias, d.y, d.iter_any);
   }
   throw std::logic_error("kind");
 }
