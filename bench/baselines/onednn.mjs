@@ -135,6 +135,8 @@ export async function startOnednn({ passive = false, log = () => {} } = {}) {
   // The protocol separates words by spaces: a temporary folder with one goes under build/.
   const base = /\s/.test(os.tmpdir()) ? path.dirname(harnessBinary) : os.tmpdir();
   const folder = mkdtempSync(path.join(base, 'cellstate-onednn-'));
+  // Removed by close(), and at exit when a crash skipped it.
+  process.once('exit', () => rmSync(folder, { recursive: true, force: true }));
   const dirOf = (name) => {
     const d = path.join(folder, name);
     mkdirSync(d, { recursive: true });
