@@ -1,11 +1,13 @@
 #!/usr/bin/env node
 // `npm run bench`: the workloads of issue 3 through the public API, with the machine's SGEMM
-// ceiling and the baselines (PyTorch, onnxruntime-node) measured in the same run, in alternating
-// rounds. A benchmark, never a test: it asserts nothing about time and builds nothing (run
-// `npm run build` first; `npm run bench:setup` installs onnxruntime-node in bench/baselines/ort).
+// ceiling and the baselines (oneDNN, PyTorch, onnxruntime-node) measured in the same run, in
+// alternating rounds. A benchmark, never a test: it asserts nothing about time and builds nothing
+// of cellstate (run `npm run build` first; `npm run bench:setup` installs onnxruntime-node in
+// bench/baselines/ort and builds the oneDNN harness, which this script also builds on demand into
+// build/bench/ when libdnnl-dev is installed). bench/README.md describes every workload and peer.
 //
 //   npm run bench [-- --quick] [--only F1,T1,S1] [--json out.json] [--rounds N]
-//                 [--no-torch] [--no-ort]
+//                 [--threads 1,2] [--no-onednn] [--no-torch] [--no-ort]
 //
 // Workloads (GFLOP counted as 2·T·B·G·H·(I+H) for a forward, three times that for a training
 // step; G = 4 for the LSTM, 3 for the GRU):
@@ -16,7 +18,8 @@
 //   T1  LSTM training step  B=32 T=100 I=256  H=256    1 and 2 threads (forward train:true +
 //                                                      backward with every gradient)
 //   T2  LSTM training step  B=64 T=100 I=512  H=512    2 threads
-//   G1  F1 and T1 for the GRU (G1-F, G1-T)
+//   G1  F1 and T1 for the GRU (G1-F, G1-T; resetAfter, oneDNN's lbr_gru)
+//   G1B G1 with resetAfter: false (G1B-F, G1B-T; oneDNN's vanilla_gru; PyTorch has no such GRU)
 //   S1–S3 streaming step, batch 1, one thread: I=64 H=128; I=256 H=256; 2 layers I=64 H=256
 //         (p50 and p99 per step from JavaScript)
 //   SGEMM 2048³ through the binding's matmul (cellstate::Matmul, packing included): the ceiling
@@ -32,6 +35,8 @@
 // spinning workers that the OS deschedules make their 2-thread figures collapse (PyTorch's F1
 // went from ~0.15 s to ~1–4 s here): the comparison is then of kernels, not of spin policies.
 // CELLSTATE_BENCH_BASELINE_WAIT=passive|default forces either choice.
+// oneDNN (bench/baselines/onednn.mjs): its RNN primitives on cellstate's weights and inputs, so a
+// same-function check compares outputs, final state and (training) every gradient.
 // Environment: CELLSTATE_BENCH_PYTHON (python with torch), CELLSTATE_BENCH_TORCH_BLAS=system
 // (see bench/baselines/pytorch.mjs), and everything cellstate reads (CELLSTATE_ISA, ...).
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -53,6 +58,29 @@ const BATCH = [
   { id: 'T2', cell: 'lstm', mode: 'train', T: 100, B: 64, I: 512, H: 512, threads: [2] },
   { id: 'G1-F', cell: 'gru', mode: 'infer', T: 100, B: 32, I: 256, H: 256, threads: [1, 2] },
   { id: 'G1-T', cell: 'gru', mode: 'train', T: 100, B: 32, I: 256, H: 256, threads: [1, 2] },
+  // The GRU of Cho et al. (reset before the recurrent product): oneDNN's vanilla_gru.
+  {
+    id: 'G1B-F',
+    cell: 'gru',
+    resetAfter: false,
+    mode: 'infer',
+    T: 100,
+    B: 32,
+    I: 256,
+    H: 256,
+    threads: [1, 2],
+  },
+  {
+    id: 'G1B-T',
+    cell: 'gru',
+    resetAfter: false,
+    mode: 'train',
+    T: 100,
+    B: 32,
+    I: 256,
+    H: 256,
+    threads: [1, 2],
+  },
 ];
 const STREAMS = [
   { id: 'S1', L: 1, I: 64, H: 128 },
@@ -61,18 +89,36 @@ const STREAMS = [
 ];
 const GEMM_N = 2048;
 // Issue 3's targets, printed for the reader (never a failure).
-const TARGETS = { f1VsBest: 1.05, t1VsTorch: 1.9, t2Ceiling: 0.95, p50: { S1: 7, S2: 35, S3: 55 } };
+const TARGETS = {
+  f1VsBest: 1.05,
+  t1VsTorch: 1.9,
+  t2Ceiling: 0.95,
+  p50: { S1: 7, S2: 35, S3: 55 },
+  vsOnednn: 1.05, // issue 16, every workload and thread count
+};
 
 const USAGE = `usage: npm run bench [-- options]
   --quick          one round, fewer steps (a smoke run: under a minute)
-  --only LIST      comma-separated: F1 F2 T1 T2 G1 (= G1-F,G1-T) G1-F G1-T S1 S2 S3 S (= S1-S3)
+  --only LIST      comma-separated: F1 F2 T1 T2 G1 (= G1-F,G1-T) G1-F G1-T G1B (= G1B-F,G1B-T)
+                   G1B-F G1B-T S1 S2 S3 S (= S1-S3)
   --json FILE      also write every sample and figure to FILE
   --rounds N       alternating rounds (default 5, --quick 1)
+  --threads LIST   thread counts for every batch workload (default: each one's own, 1,2 or 2)
+  --no-onednn      skip the oneDNN baseline
   --no-torch       skip the PyTorch baseline
   --no-ort         skip the onnxruntime-node baseline`;
 
 function parseArgs(argv) {
-  const o = { quick: false, only: null, json: null, rounds: null, torch: true, ort: true };
+  const o = {
+    quick: false,
+    only: null,
+    json: null,
+    rounds: null,
+    threads: null,
+    onednn: true,
+    torch: true,
+    ort: true,
+  };
   const value = (i, name) => {
     if (i >= argv.length || argv[i].startsWith('--')) usage(`${name} needs a value`);
     return argv[i];
@@ -81,13 +127,16 @@ function parseArgs(argv) {
     const a = argv[i];
     if (a === '--quick') o.quick = true;
     else if (a === '--no-torch') o.torch = false;
+    else if (a === '--no-onednn') o.onednn = false;
     else if (a === '--no-ort') o.ort = false;
     else if (a === '--only') o.only = value(++i, a);
     else if (a === '--json') o.json = value(++i, a);
     else if (a === '--rounds') o.rounds = Number(value(++i, a));
+    else if (a === '--threads') o.threads = value(++i, a);
     else if (a.startsWith('--only=')) o.only = a.slice(7);
     else if (a.startsWith('--json=')) o.json = a.slice(7);
     else if (a.startsWith('--rounds=')) o.rounds = Number(a.slice(9));
+    else if (a.startsWith('--threads=')) o.threads = a.slice(10);
     else if (a === '--help' || a === '-h') {
       console.log(USAGE);
       process.exit(0);
@@ -96,6 +145,12 @@ function parseArgs(argv) {
   if (o.rounds === null) o.rounds = o.quick ? 1 : 5;
   else if (!Number.isInteger(o.rounds) || o.rounds < 1 || o.rounds > 100)
     usage(`--rounds must be an integer in [1, 100], got ${o.rounds}`);
+  if (o.threads !== null) {
+    const list = o.threads.split(',').map((t) => Number(t.trim()));
+    if (!list.length || list.some((t) => !Number.isInteger(t) || t < 1 || t > 256))
+      usage(`--threads must list integers in [1, 256], got ${o.threads}`);
+    o.threads = [...new Set(list)].sort((a, b) => a - b);
+  }
   const known = new Set([...BATCH.map((w) => w.id), ...STREAMS.map((s) => s.id)]);
   let selected = known;
   if (o.only !== null) {
@@ -104,9 +159,10 @@ function parseArgs(argv) {
       const n = raw.trim().toUpperCase();
       if (!n) continue;
       if (n === 'G1') ['G1-F', 'G1-T'].forEach((x) => selected.add(x));
+      else if (n === 'G1B') ['G1B-F', 'G1B-T'].forEach((x) => selected.add(x));
       else if (n === 'S') STREAMS.forEach((s) => selected.add(s.id));
       else if (known.has(n)) selected.add(n);
-      else usage(`--only: unknown workload ${raw}; known: ${[...known].join(', ')}, G1, S`);
+      else usage(`--only: unknown workload ${raw}; known: ${[...known].join(', ')}, G1, G1B, S`);
     }
     if (!selected.size) usage('--only: no workload named');
   }
@@ -237,6 +293,63 @@ function maxAbsDiff(a, b) {
   return d;
 }
 
+// A same-function check: the largest difference, with the largest reference value for scale.
+// Tolerance: 1e-4 relative to max(1, max |ref|): float32 results of sums over up to T·B = 12800
+// products, added in other orders by the two libraries (gradients reach |values| of tens).
+function sameFunction(what, ref, got) {
+  let maxRef = 0;
+  for (let i = 0; i < ref.length; ++i) maxRef = Math.max(maxRef, Math.abs(ref[i]));
+  return {
+    what,
+    maxAbsDiff: maxAbsDiff(ref, got),
+    maxAbsRef: maxRef,
+    tolerance: 1e-4 * Math.max(1, maxRef),
+  };
+}
+
+// oneDNN against cellstate on one batch workload (both at 1 thread, from zero state and zero
+// gradients): output and final state, and for training dx, dh0 (dc0) and every gradient.
+async function onednnBatchCheck(onednn, w, kind, layer, x, g) {
+  const lstm = w.cell === 'lstm';
+  const ref = {};
+  if (w.mode === 'train') {
+    layer.zeroGrad();
+    const f = layer.forward(x, { train: true });
+    const b = layer.backward({ output: g });
+    const grads = layer.gradients();
+    layer.zeroGrad();
+    Object.assign(ref, { y: f.output, hn: f.h, dx: b.x, dh0: b.h0 });
+    if (lstm) Object.assign(ref, { cn: f.c, dc0: b.c0 });
+    for (const [file, name] of [
+      ['dw_ih', 'weight_ih_l0'],
+      ['dw_hh', 'weight_hh_l0'],
+      ['db_ih', 'bias_ih_l0'],
+      ['db_hh', 'bias_hh_l0'],
+    ])
+      ref[file] = grads[name];
+  } else {
+    const f = layer.forward(x);
+    Object.assign(ref, { y: f.output, hn: f.h });
+    if (lstm) ref.cn = f.c;
+  }
+  const got = await onednn.check(w.id, Object.keys(ref));
+  const label = {
+    y: 'output',
+    hn: 'h',
+    cn: 'c',
+    dx: 'dx',
+    dh0: 'dh0',
+    dc0: 'dc0',
+    dw_ih: 'd weight_ih',
+    dw_hh: 'd weight_hh',
+    db_ih: 'd bias_ih',
+    db_hh: 'd bias_hh',
+  };
+  return Object.keys(ref).map((k) =>
+    sameFunction(`oneDNN ${w.id} (${kind}) ${label[k]} vs cellstate`, ref[k].data, got[k]),
+  );
+}
+
 // ---- the systems -------------------------------------------------------------------------
 
 async function loadCellstate() {
@@ -292,7 +405,9 @@ async function main() {
   const runtime = info();
   const cores = os.availableParallelism?.() ?? os.cpus().length;
 
-  const batch = BATCH.filter((w) => opts.selected.has(w.id));
+  const batch = BATCH.filter((w) => opts.selected.has(w.id)).map((w) =>
+    opts.threads ? { ...w, threads: opts.threads } : w,
+  );
   const streams = STREAMS.filter((s) => opts.selected.has(s.id));
   console.log(
     `cellstate ${runtime.version} bench: ${cpuModel()}, ${cores} cores, isa ${runtime.isa}, ` +
@@ -310,12 +425,26 @@ async function main() {
     );
   if (passive)
     notes.push(
-      'baselines waited passively (PyTorch OMP_WAIT_POLICY=' +
+      'baselines waited passively (oneDNN and PyTorch OMP_WAIT_POLICY=' +
         `${process.env.OMP_WAIT_POLICY ?? 'PASSIVE'}, onnxruntime allow_spinning=0)` +
         (waitChoice === 'auto' ? ' because the machine was busy' : ''),
     );
 
   // Baselines.
+  let onednn = null;
+  if (opts.onednn && (batch.length || streams.length)) {
+    const { startOnednn } = await import('./baselines/onednn.mjs');
+    const o = await startOnednn({ passive, log: (line) => console.log(`  ${line}`) });
+    if (o.skip) notes.push(`oneDNN skipped: ${o.skip}`);
+    else {
+      onednn = o;
+      if (streams.length)
+        notes.push(
+          "oneDNN's stream steps are timed inside its harness (C++, no call from JavaScript); " +
+            "cellstate's from JavaScript, the binding's call included",
+        );
+    }
+  } else if (!opts.onednn) notes.push('oneDNN skipped (--no-onednn)');
   let torch = null;
   if (opts.torch && batch.length) {
     const { startPytorch } = await import('./baselines/pytorch.mjs');
@@ -372,7 +501,12 @@ async function main() {
 
   for (const w of batch) {
     const Cls = w.cell === 'lstm' ? LSTM : GRU;
-    const layer = new Cls({ inputSize: w.I, hiddenSize: w.H, seed: 1 });
+    const layer = new Cls({
+      inputSize: w.I,
+      hiddenSize: w.H,
+      seed: 1,
+      ...(w.resetAfter === false ? { resetAfter: false } : {}),
+    });
     const xData = randomArray(w.T * w.B * w.I, 2);
     const x = new Tensor(xData, [w.T, w.B, w.I]);
     const g = new Tensor(randomArray(w.T * w.B * w.H, 3), [w.T, w.B, w.H]);
@@ -402,7 +536,7 @@ async function main() {
             return timeCalls(fn, wu, r);
           },
         });
-      if (torch) {
+      if (torch && w.resetAfter !== false) {
         const spec = { kind: w.cell, mode: w.mode, T: w.T, B: w.B, I: w.I, H: w.H };
         ms.push({
           group: w.id,
@@ -412,6 +546,26 @@ async function main() {
           flops: flopsOf(w),
           run: (wu, r) => torch.run(spec, t, wu, r),
         });
+      }
+    }
+    if (onednn) {
+      const kind = w.cell === 'lstm' ? 'lstm' : w.resetAfter === false ? 'gru' : 'lbr_gru';
+      const spec = { kind, mode: w.mode, T: w.T, B: w.B, I: w.I, H: w.H };
+      try {
+        await onednn.loadBatch(w.id, spec, layer.parameters(), xData, g.data);
+        setNumThreads(1);
+        checks.push(...(await onednnBatchCheck(onednn, w, kind, layer, x, g)));
+        for (const t of w.threads)
+          ms.push({
+            group: w.id,
+            system: 'onednn',
+            threads: t,
+            kind: 'batch',
+            flops: flopsOf(w),
+            run: (wu, r) => onednn.run(w.id, t, wu, r),
+          });
+      } catch (e) {
+        notes.push(`oneDNN ${w.id} failed: ${e.message}`);
       }
     }
     if (ort && w.id === 'F1') {
@@ -461,6 +615,25 @@ async function main() {
       });
     } else if (!notes.some((n) => n.startsWith('cellstate streaming')))
       notes.push('cellstate streaming not measured: this build has no layer.stream()');
+    if (onednn) {
+      try {
+        await onednn.loadStream(s.id, s, layer.parameters(), frames, xs);
+        // Check: 5 steps from a zero state equal cellstate's forward over the same frames.
+        setNumThreads(1);
+        const ref = layer.forward(new Tensor(xs.slice(0, 5 * s.I), [5, 1, s.I])).output.data;
+        const got = (await onednn.check(s.id, ['y'])).y;
+        checks.push(sameFunction(`oneDNN ${s.id} (lstm) 5 steps vs cellstate forward`, ref, got));
+        ms.push({
+          group: s.id,
+          system: 'onednn',
+          threads: 1,
+          kind: 'stream',
+          run: (wu, r) => onednn.run(s.id, 1, wu, r),
+        });
+      } catch (e) {
+        notes.push(`oneDNN ${s.id} failed: ${e.message}`);
+      }
+    }
     if (ort) {
       const { lstmStepModel } = await import('./baselines/onnx-model.mjs');
       const session = await ort.ort.InferenceSession.create(
@@ -561,6 +734,7 @@ async function main() {
     console.log(`round ${r + 1}/${opts.rounds}: ${((Date.now() - t0) / 1e3).toFixed(1)} s`);
   }
   torch?.close();
+  onednn?.close();
 
   // ---- figures ---------------------------------------------------------------------------
   const find = (group, system, threads) =>
@@ -588,6 +762,7 @@ async function main() {
 
   const out = [];
   const ratios = [];
+  const versusOnednn = []; // [workload, threads, cellstate, oneDNN] measurements
   if (batch.length) {
     out.push('', `SGEMM ceiling, ${GEMM_N}³ (median; GFLOP/s):`);
     const rows = [['', ...[...threadsUsed].sort().map((t) => `${t} thread${t > 1 ? 's' : ''}`)]];
@@ -604,6 +779,7 @@ async function main() {
       'Recurrent workloads (median ms per call; GFLOP/s; % of the same-thread ceiling and speed-ups round by round):',
     );
     const head = ['workload', 'thr', 'GFLOP', 'cellstate ms', 'GFLOP/s', '% ceil', 'drift'];
+    if (onednn) head.push('oneDNN ms', 'GFLOP/s', 'vs oneDNN');
     if (torch) head.push('PyTorch ms', 'GFLOP/s', 'vs PyTorch');
     if (ort) head.push('ort ms', 'vs ort');
     const rows2 = [head];
@@ -619,6 +795,18 @@ async function main() {
           ceiling[t] && cs ? `${(100 * ceilingFraction(cs)).toFixed(0)}%` : '-',
           cs && Number.isFinite(cs.drift) ? `${(100 * cs.drift).toFixed(0)}%` : '-',
         ];
+        if (onednn) {
+          const od = find(w.id, 'onednn', t);
+          row.push(
+            fmtMs(od?.median),
+            fmt(od?.gflops),
+            cs && od ? `${fmt(speedup(cs, od), 2)}×` : '-',
+          );
+          if (cs && od) {
+            ratios.push(`${w.id} ${t}t: ${versus(speedup(cs, od), 'oneDNN')}`);
+            versusOnednn.push([w, t, cs, od]);
+          }
+        }
         if (torch) {
           const pt = find(w.id, 'pytorch', t);
           row.push(
@@ -650,13 +838,25 @@ async function main() {
   }
 
   if (streams.length) {
-    out.push('', 'Streaming, batch 1, one thread (µs per step from JavaScript):');
+    out.push(
+      '',
+      `Streaming, batch 1, one thread (µs per step from JavaScript${onednn ? "; oneDNN's inside its C++ harness" : ''}):`,
+    );
     const head = ['workload', 'cellstate p50', 'p99'];
+    if (onednn) head.push('oneDNN p50', 'p99', 'vs oneDNN (p50)');
     if (ort) head.push('ort p50', 'p99', 'vs ort (p50)');
     const rows = [head];
     for (const s of streams) {
       const cs = find(s.id, 'cellstate', 1);
       const row = [`${s.id} (L=${s.L} I=${s.I} H=${s.H})`, fmtUs(cs?.p50), fmtUs(cs?.p99)];
+      if (onednn) {
+        const od = find(s.id, 'onednn', 1);
+        row.push(fmtUs(od?.p50), fmtUs(od?.p99), cs && od ? `${fmt(speedup(cs, od), 2)}×` : '-');
+        if (cs && od) {
+          ratios.push(`${s.id} p50: ${versus(speedup(cs, od), 'oneDNN')}`);
+          versusOnednn.push([s, 1, cs, od]);
+        }
+      }
       if (ort) {
         const o = find(s.id, 'onnxruntime', 1);
         row.push(fmtUs(o?.p50), fmtUs(o?.p99), cs && o ? `${fmt(speedup(cs, o), 2)}×` : '-');
@@ -669,12 +869,37 @@ async function main() {
 
   if (ratios.length)
     out.push('', 'cellstate against the baselines, same run:', ...ratios.map((r) => `  ${r}`));
+  if (versusOnednn.length) {
+    // Issue 16's table: cellstate's speed-up over oneDNN, the median of per-round ratios.
+    out.push(
+      '',
+      `cellstate against oneDNN (speed-up: median over rounds of the per-round ratio; issue 16 asks ≥ ${TARGETS.vsOnednn}×):`,
+    );
+    const rows = [['workload', 'thr', 'oneDNN', 'cellstate', 'speed-up', '']];
+    for (const [w, t, cs, od] of versusOnednn) {
+      const stream = cs.kind === 'stream';
+      const time = (m) => (stream ? `${fmtUs(m.p50)} µs p50` : `${fmtMs(m.median)} ms`);
+      const r = speedup(cs, od);
+      rows.push([
+        w.id,
+        t,
+        time(od),
+        time(cs),
+        `${fmt(r, 3)}×`,
+        r >= TARGETS.vsOnednn ? 'met' : 'not met',
+      ]);
+    }
+    out.push(table(rows));
+  }
   if (checks.length) {
     out.push('', 'Same function checked:');
-    for (const c of checks)
+    for (const c of checks) {
+      const tol = c.tolerance ?? 1e-4;
+      const scale = c.maxAbsRef !== undefined ? ` (max |ref| ${c.maxAbsRef.toExponential(1)})` : '';
       out.push(
-        `  ${c.what}: max |Δ| ${c.maxAbsDiff.toExponential(1)}${c.maxAbsDiff > 1e-4 ? '  <-- MISMATCH' : ''}`,
+        `  ${c.what}: max |Δ| ${c.maxAbsDiff.toExponential(1)}${scale}${!(c.maxAbsDiff <= tol) ? `  <-- MISMATCH (tolerance ${tol.toExponential(1)})` : ''}`,
       );
+    }
   }
 
   // Issue 3's targets.
@@ -756,6 +981,12 @@ async function main() {
     ],
     ['node', process.version],
     [
+      'oneDNN',
+      onednn
+        ? `${onednn.info.version} (${onednn.info.cpu_runtime} runtime, isa ${onednn.info.isa}, OMP_WAIT_POLICY ${onednn.info.omp_wait_policy}; ${path.relative(root, onednn.info.binary)})`
+        : 'not measured',
+    ],
+    [
       'PyTorch',
       torch
         ? `${torch.info.torch} (python ${torch.info.python}, BLAS ${torch.info.blas ?? '?'}, OMP_WAIT_POLICY ${torch.info.waitPolicy}, OPENBLAS_CORETYPE ${torch.info.openblasCoretype ?? 'auto'})`
@@ -795,6 +1026,7 @@ async function main() {
       info: runtime,
       options: { quick: opts.quick, rounds: opts.rounds, only: [...opts.selected] },
       ceilingGflops: ceiling,
+      onednn: onednn?.info ?? null,
       pytorch: torch?.info ?? null,
       onnxruntime: ort ? { version: ort.version } : null,
       results,
@@ -806,9 +1038,18 @@ async function main() {
     };
     writeFileSync(opts.json, JSON.stringify(doc, null, 2) + '\n');
     console.log(`\nwrote ${opts.json}`);
-  } // A failing cellstate measurement fails the run (the CI smoke relies on it); a failing
-  // baseline is only a note.
+  }
+  // A failing cellstate measurement fails the run (the CI smoke relies on it), and so does a
+  // same-function mismatch (cellstate and a peer computing different things is a bug in one of
+  // them, or in the mapping between them); a missing or failing baseline is only a note.
   if (ms.some((m) => m.system === 'cellstate' && m.error)) process.exitCode = 1;
+  const mismatches = checks.filter((c) => !(c.maxAbsDiff <= (c.tolerance ?? 1e-4)));
+  if (mismatches.length) {
+    console.error(
+      `bench: ${mismatches.length} same-function check(s) failed: ${mismatches.map((c) => c.what).join('; ')}`,
+    );
+    process.exitCode = 1;
+  }
 }
 
 function ortOptions(threads, passive) {

@@ -6,6 +6,9 @@
 //     and win32-x64/arm64; its install script would only fetch CUDA providers from outside npm.
 //   - PyTorch is not installed here (root and apt): Debian's python3-torch, plus
 //     libopenblas0-openmp so that torch does not run on the reference BLAS.
+//   - oneDNN is not installed here either (apt-get install libdnnl-dev); when it is, its harness
+//     (bench/baselines/onednn/onednn_bench.cc) is built into build/bench/onednn_bench, as
+//     `npm run bench` would do on demand.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
@@ -81,5 +84,20 @@ if (process.platform === 'linux' && triplet && torch.status === 0) {
       'OpenBLAS (OpenMP) not installed: PyTorch uses the system libblas.so.3 ' +
         '(apt-get install libopenblas0-openmp for a fair baseline)',
     );
+}
+const { buildOnednnHarness } = await import('./baselines/onednn.mjs');
+const onednn = buildOnednnHarness({ log: (line) => console.log(line), force: true });
+if (onednn.skip) console.log(`oneDNN: ${onednn.skip}; the bench will skip it`);
+else {
+  const info = spawnSync(onednn.binary, [], { input: 'info\n', encoding: 'utf8' });
+  const v = info.status === 0 ? JSON.parse(info.stdout.split('\n')[0]).info : null;
+  if (v)
+    console.log(
+      `oneDNN ${v.version} (${v.cpu_runtime} runtime, isa ${v.isa}): ${path.relative(process.cwd(), onednn.binary)}`,
+    );
+  else {
+    console.log(`oneDNN harness does not run: ${info.stderr || info.error?.message}`);
+    ok = false;
+  }
 }
 process.exit(ok ? 0 : 1);
