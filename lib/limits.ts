@@ -36,11 +36,11 @@ export const MAX_MODEL_LAYERS = 4096;
 export const MAX_CONFIG_DEPTH = 32;
 
 /**
- * The largest file `load` and `importOnnx` read from a path: 2^33 bytes (8 GiB), above what
- * MAX_ELEMENTS lets any model hold in float64 with its optimizer state. A larger file is
- * refused with ERR_CELLSTATE_FILE_TOO_LARGE before it is read.
+ * The largest file `load` and `importOnnx` read from a path: 2^32 − 1 bytes (4 GiB), the most
+ * a Uint8Array holds. A larger file is refused with ERR_CELLSTATE_FILE_TOO_LARGE before any of
+ * it is read.
  */
-export const MAX_FILE_BYTES = 2 ** 33;
+export const MAX_FILE_BYTES = 2 ** 32 - 1;
 
 /**
  * Refuses `count` elements beyond `limit` (MAX_ELEMENTS unless given) with a RangeError naming
@@ -74,14 +74,22 @@ export function checkResult(count: number, where: string, what: string): void {
  */
 export function jsonDepth(value: unknown, max: number = MAX_CONFIG_DEPTH): number {
   let deepest = 0;
-  const stack: [unknown, number][] = [[value, 0]];
-  while (stack.length > 0) {
-    const [v, d] = stack.pop() as [unknown, number];
+  const values: unknown[] = [value];
+  const depths: number[] = [0];
+  while (values.length > 0) {
+    const v = values.pop();
+    const d = (depths.pop() as number) + 1;
     if (v === null || typeof v !== 'object') continue;
-    const depth = d + 1;
-    if (depth > max) return -1;
-    if (depth > deepest) deepest = depth;
-    for (const child of Array.isArray(v) ? v : Object.values(v)) stack.push([child, depth]);
+    if (d > max) return -1;
+    if (d > deepest) deepest = d;
+    const children = Array.isArray(v) ? v : Object.values(v);
+    for (let i = 0; i < children.length; ++i) {
+      const c = children[i];
+      if (c !== null && typeof c === 'object') {
+        values.push(c);
+        depths.push(d);
+      }
+    }
   }
   return deepest;
 }

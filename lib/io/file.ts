@@ -1,26 +1,34 @@
 // The cellstate file: a safetensors file whose __metadata__ holds
+//   checksum "crc32:<8 hex digits>": the CRC-32 of every byte of the file, the 8 digits read as
+//            "00000000" (see fileChecksum); it is the first key of __metadata__, which is the
+//            first key of the header, so it sits at a fixed offset (CHECKSUM_AT)
 //   format   "cellstate"
-//   version  "1.0" (major.minor; a reader refuses a newer major)
+//   version  "2.0" (major.minor; a reader refuses a major it does not know)
 //   config   the model's config as JSON (a layer's `config`, or a Sequential's { layers })
-//   checksum "crc32:<8 hex digits>" of the data section, then config, then optimizer (UTF-8)
 //   optimizer (optional) JSON { type, options, step } of the optimizer saved with the model
 // and whose tensors are the model's parameters under their CELLS.md names (`weight_ih_l0`;
 // `0.weight_ih_l0` in a Sequential), float32, followed by the optimizer's buffers as
 // `optimizer.<parameter>.<buffer>` (`optimizer.0.weight_ih_l0.exp_avg`).
 //
+// Format 1.x (cellstate 0.1) had the same layout, but its checksum covered only the data section,
+// the config and the optimizer metadata (not the tensor names, shapes or offsets): such files
+// are still read, checked with that checksum (legacyChecksum); saving them again writes 2.0.
+//
 // A safetensors file without cellstate's metadata is read as a PyTorch state_dict (pytorch.ts).
 import { randomBytes } from 'node:crypto';
-import { open, readFile, rename, unlink } from 'node:fs/promises';
+import { open, rename, unlink } from 'node:fs/promises';
 import path from 'node:path';
 
-import { CellstateTypeError, ErrorCode, describe } from '../errors';
+import { CellstateRangeError, CellstateTypeError, ErrorCode, describe } from '../errors';
+import { MAX_CONFIG_DEPTH, jsonDepth } from '../limits';
 import { OptionReader } from '../options';
 import { Tensor } from '../tensor';
 import { Optimizer, type OptimizerState } from '../train/optimizers';
-import { crc32Hex } from './crc32';
+import { CRC32_INIT, crc32Final, crc32Hex, crc32Update, hex8 } from './crc32';
 import { fromStateDict } from './pytorch';
 import {
   checkModel,
+  checkStoredConfig,
   configError,
   type Model,
   modelConfig,
@@ -31,16 +39,20 @@ import {
 } from './registry';
 import {
   type SafetensorsContent,
+  type SafetensorsHeader,
   decodeSafetensors,
   encodeSafetensors,
   fileError,
 } from './safetensors';
+import { readSafetensorsFile } from './read';
 
 /** The format name in `__metadata__.format`. */
 export const FORMAT = 'cellstate';
-/** The format version written; a file whose major version is higher is refused. */
-export const FORMAT_VERSION = '1.0';
-const MAJOR = 1;
+/** The format version written. Files of major version 1 and 2 are read; any other is refused. */
+export const FORMAT_VERSION = '2.0';
+const MAJOR = 2;
+/** The oldest major version read (1.x: the checksum covers data, config and optimizer only). */
+const OLDEST_MAJOR = 1;
 /** Prefix of the optimizer's tensors. */
 const OPTIMIZER_PREFIX = 'optimizer.';
 
@@ -110,22 +122,27 @@ export async function writeAtomic(file: string, bytes: Uint8Array): Promise<void
 /**
  * A model from a cellstate file, or from a PyTorch state_dict saved with safetensors. `source`
  * is a path or the file's bytes. A new model is created; nothing else changes on failure.
+ *
+ * A path must name a regular file (a FIFO, a device such as /dev/zero, a directory or a socket
+ * is refused with ERR_CELLSTATE_FILE_NOT_REGULAR, checked on the opened descriptor) of at most
+ * MAX_FILE_BYTES; its header length is read and checked, then its header, then exactly the data
+ * the header declares, so no file makes load read or allocate more than its declared sizes.
  */
 export async function load(
   source: string | Uint8Array | ArrayBuffer,
   opts?: LoadOptions,
 ): Promise<Model> {
   const where = 'load';
-  let bytes = asBytes(source);
-  if (!bytes) {
-    if (typeof source !== 'string' || source.length === 0)
-      throw new CellstateTypeError(
-        ErrorCode.INVALID_ARG,
-        `${where}: source must be a path or the bytes of a file (Uint8Array, Buffer, ArrayBuffer), got ${describe(source)}`,
-      );
-    bytes = await readFile(source);
-  }
-  return decodeModel(where, bytes, opts);
+  const bytes = asBytes(source);
+  if (bytes) return decodeModel(where, bytes, opts);
+  if (typeof source !== 'string' || source.length === 0)
+    throw new CellstateTypeError(
+      ErrorCode.INVALID_ARG,
+      `${where}: source must be a path or the bytes of a file (Uint8Array, Buffer, ArrayBuffer), got ${describe(source)}`,
+    );
+  checkLoadOptions(where, opts);
+  const file = await readSafetensorsFile(source, where);
+  return decodeModel(where, file.bytes, opts, file.header);
 }
 
 /** The model in the bytes of a cellstate file or PyTorch safetensors state_dict (load, synchronously). */
@@ -153,12 +170,20 @@ function encodeModel(where: string, value: unknown, opts: unknown): Uint8Array {
   const params = model.parameters();
   const tensors: [string, Tensor][] = Object.entries(params);
   const config = JSON.stringify(modelConfig(model));
-  const metadata: Record<string, string> = { format: FORMAT, version: FORMAT_VERSION, config };
-  let optimizerMeta = '';
+  // checksum first (at CHECKSUM_AT), a placeholder until the bytes are known
+  const metadata: Record<string, string> = {
+    checksum: CHECKSUM_PLACEHOLDER,
+    format: FORMAT,
+    version: FORMAT_VERSION,
+    config,
+  };
   if (optimizer) {
     const state = optimizer.state();
-    optimizerMeta = JSON.stringify({ type: state.type, options: state.options, step: state.step });
-    metadata.optimizer = optimizerMeta;
+    metadata.optimizer = JSON.stringify({
+      type: state.type,
+      options: state.options,
+      step: state.step,
+    });
     for (const [name, buffers] of Object.entries(state.buffers)) {
       const shape = Object.hasOwn(params, name) ? params[name].shape : undefined;
       for (const [buf, data] of Object.entries(buffers))
@@ -171,20 +196,52 @@ function encodeModel(where: string, value: unknown, opts: unknown): Uint8Array {
         ]);
     }
   }
-  // The checksum covers the data section (whose layout encodeSafetensors fixes from the
-  // tensors alone), so it is computed on a first encoding and the header written once more.
-  const draft = encodeSafetensors(tensors, metadata);
-  metadata.checksum = checksum(dataSection(draft), config, optimizerMeta);
-  return encodeSafetensors(tensors, metadata);
+  const bytes = encodeSafetensors(tensors, metadata);
+  if (!hasChecksumSlot(bytes))
+    throw new Error(`${where}: internal error: the checksum is not at the start of the header`);
+  bytes.set(new TextEncoder().encode(fileChecksum(bytes)), CHECKSUM_AT - CHECKSUM_PREFIX.length);
+  return bytes;
 }
 
-function dataSection(bytes: Uint8Array): Uint8Array {
-  const n = new DataView(bytes.buffer, bytes.byteOffset, 8).getUint32(0, true);
-  return bytes.subarray(8 + n);
+/** How every format 2 header begins: `{"__metadata__":{"checksum":"crc32:`, then 8 hex digits. */
+const CHECKSUM_START = new TextEncoder().encode('{"__metadata__":{"checksum":"crc32:');
+/** The prefix of the checksum's value. */
+const CHECKSUM_PREFIX = 'crc32:';
+/** The 8 hex digits' offset in a format 2 file: after the header length and CHECKSUM_START. */
+export const CHECKSUM_AT = 8 + CHECKSUM_START.length;
+const CHECKSUM_PLACEHOLDER = `${CHECKSUM_PREFIX}00000000`;
+const ZEROS = new TextEncoder().encode('00000000');
+
+/** Whether `bytes` has the checksum where format 2 puts it (8 hex digits and a closing quote). */
+function hasChecksumSlot(bytes: Uint8Array): boolean {
+  if (bytes.length < CHECKSUM_AT + 9) return false;
+  for (let i = 0; i < CHECKSUM_START.length; ++i)
+    if (bytes[8 + i] !== CHECKSUM_START[i]) return false;
+  for (let i = CHECKSUM_AT; i < CHECKSUM_AT + 8; ++i) {
+    const c = bytes[i];
+    if (!((c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66))) return false;
+  }
+  return bytes[CHECKSUM_AT + 8] === 0x22; // "
 }
 
-/** The checksum of a cellstate file: CRC-32 of the data section, the config, '\\n' and the optimizer metadata. */
-export function checksum(data: Uint8Array, config: string, optimizer: string): string {
+/**
+ * The checksum of a format 2 cellstate file: `crc32:` and the CRC-32 (IEEE) of all its bytes —
+ * header length, header, data — with the 8 hex digits of the checksum itself (at CHECKSUM_AT)
+ * read as "00000000". Every byte but those 8 is covered: tensor names, shapes, offsets,
+ * metadata, padding and data.
+ */
+export function fileChecksum(bytes: Uint8Array): string {
+  let c = crc32Update(CRC32_INIT, bytes.subarray(0, CHECKSUM_AT));
+  c = crc32Update(c, ZEROS);
+  c = crc32Update(c, bytes.subarray(CHECKSUM_AT + 8));
+  return `${CHECKSUM_PREFIX}${hex8(crc32Final(c))}`;
+}
+
+/**
+ * The checksum of a format 1 file (cellstate 0.1): CRC-32 of the data section, the config,
+ * '\\n' and the optimizer metadata. It does not cover tensor names, shapes or offsets.
+ */
+export function legacyChecksum(data: Uint8Array, config: string, optimizer: string): string {
   const text = new TextEncoder().encode(`${config}\n${optimizer}`);
   const all = new Uint8Array(data.length + text.length);
   all.set(data);
@@ -194,7 +251,11 @@ export function checksum(data: Uint8Array, config: string, optimizer: string): s
 
 // ---- reading -------------------------------------------------------------------------------
 
-function decodeModel(where: string, bytes: Uint8Array, opts: unknown): Model {
+/** The options of load / fromBuffer, checked. */
+function checkLoadOptions(
+  where: string,
+  opts: unknown,
+): { config: Record<string, unknown> | undefined; optimizer: Optimizer | undefined } {
   const o = new OptionReader(opts, where, ['config', 'optimizer'], ErrorCode.INVALID_ARG);
   const config = o.raw('config');
   if (
@@ -205,14 +266,31 @@ function decodeModel(where: string, bytes: Uint8Array, opts: unknown): Model {
       ErrorCode.INVALID_ARG,
       `${where}: config must be an object of layer options, got ${describe(config)}`,
     );
+  if (config !== undefined && jsonDepth(config) < 0)
+    throw new CellstateRangeError(
+      ErrorCode.INVALID_ARG,
+      `${where}: config is nested more than ${MAX_CONFIG_DEPTH} levels deep (MAX_CONFIG_DEPTH)`,
+    );
   const optimizer = o.raw('optimizer');
   if (optimizer !== undefined && !(optimizer instanceof Optimizer))
     throw new CellstateTypeError(
       ErrorCode.INVALID_ARG,
       `${where}: optimizer must be an Optimizer to restore the saved state into, got ${describe(optimizer)}`,
     );
+  return {
+    config: config as Record<string, unknown> | undefined,
+    optimizer: optimizer as Optimizer | undefined,
+  };
+}
 
-  const content = decodeSafetensors(bytes, where);
+function decodeModel(
+  where: string,
+  bytes: Uint8Array,
+  opts: unknown,
+  header?: SafetensorsHeader,
+): Model {
+  const { config, optimizer } = checkLoadOptions(where, opts);
+  const content = decodeSafetensors(bytes, where, header);
   const meta = content.metadata;
   const format = meta?.format;
   if (format !== FORMAT) {
@@ -234,23 +312,19 @@ function decodeModel(where: string, bytes: Uint8Array, opts: unknown): Model {
         where,
         'a PyTorch state_dict holds no optimizer state to restore',
       );
-    return fromStateDict(where, content, config as Record<string, unknown> | undefined);
+    return fromStateDict(where, content, config);
   }
   if (config !== undefined)
     throw new CellstateTypeError(
       ErrorCode.INVALID_ARG,
       `${where}: config applies to PyTorch state_dicts; this is a cellstate file, which carries its own configuration`,
     );
-  return decodeCellstate(
-    where,
-    content,
-    meta as Record<string, string>,
-    optimizer as Optimizer | undefined,
-  );
+  return decodeCellstate(where, bytes, content, meta as Record<string, string>, optimizer);
 }
 
 function decodeCellstate(
   where: string,
+  bytes: Uint8Array,
   content: SafetensorsContent,
   meta: Record<string, string>,
   optimizer: Optimizer | undefined,
@@ -263,12 +337,13 @@ function decodeCellstate(
       ErrorCode.FILE_HEADER,
       `__metadata__.version must be "major.minor", got ${version === undefined ? 'nothing' : JSON.stringify(version.slice(0, 40))}`,
     );
-  if (Number(m[1]) !== MAJOR)
+  const major = Number(m[1]);
+  if (major > MAJOR || major < OLDEST_MAJOR)
     throw err(
       ErrorCode.FILE_VERSION,
-      Number(m[1]) > MAJOR
-        ? `the file has cellstate format version ${version}, newer than this cellstate reads (${MAJOR}.x); update cellstate to load it`
-        : `the file has cellstate format version ${version}, older than this cellstate reads (${MAJOR}.x)`,
+      major > MAJOR
+        ? `the file has cellstate format version ${version}, newer than this cellstate reads (${OLDEST_MAJOR}.x to ${MAJOR}.x); update cellstate to load it`
+        : `the file has cellstate format version ${version}, older than this cellstate reads (${OLDEST_MAJOR}.x to ${MAJOR}.x)`,
     );
   const configText = meta.config;
   if (typeof configText !== 'string')
@@ -279,12 +354,33 @@ function decodeCellstate(
       ErrorCode.FILE_CHECKSUM,
       '__metadata__ has no checksum, which every cellstate file carries: the file is corrupt or was not written by cellstate',
     );
-  const actual = checksum(content.data, configText, optimizerText);
-  if (actual !== meta.checksum)
-    throw err(
-      ErrorCode.FILE_CHECKSUM,
-      `the data and configuration do not match the checksum recorded when the file was saved (${JSON.stringify(meta.checksum.slice(0, 40))}, computed ${actual}): the file is corrupt`,
-    );
+  if (major >= 2) {
+    // The checksum must sit where the writer puts it, and be the one JSON.parse read (a
+    // second "checksum" key would otherwise hide the covered one).
+    if (
+      !hasChecksumSlot(bytes) ||
+      new TextDecoder().decode(
+        bytes.subarray(CHECKSUM_AT - CHECKSUM_PREFIX.length, CHECKSUM_AT + 8),
+      ) !== meta.checksum
+    )
+      throw err(
+        ErrorCode.FILE_CHECKSUM,
+        `the header does not begin with __metadata__.checksum, as every cellstate file of format ${MAJOR}.x does: the file is corrupt or was rewritten by another program`,
+      );
+    const actual = fileChecksum(bytes);
+    if (actual !== meta.checksum)
+      throw err(
+        ErrorCode.FILE_CHECKSUM,
+        `the file's bytes do not match the checksum recorded when it was saved (${meta.checksum}, computed ${actual}): the file is corrupt`,
+      );
+  } else {
+    const actual = legacyChecksum(content.data, configText, optimizerText);
+    if (actual !== meta.checksum)
+      throw err(
+        ErrorCode.FILE_CHECKSUM,
+        `the data and configuration do not match the checksum recorded when the file was saved (${JSON.stringify(meta.checksum.slice(0, 40))}, computed ${actual}): the file is corrupt`,
+      );
+  }
 
   let configValue: unknown;
   try {
@@ -295,6 +391,7 @@ function decodeCellstate(
       `__metadata__.config is not valid JSON (${(e as Error).message})`,
     );
   }
+  checkStoredConfig(where, '__metadata__.config', configValue);
   let saved: { type: string; options: Record<string, unknown>; step: number } | null = null;
   if (optimizerText !== '') {
     try {

@@ -9,8 +9,6 @@
 // → CELLS.md i, f, g, o; peepholes [p_i, p_o, p_f] → [p_i, p_f, p_o]; GRU z, r, h → r, z, n;
 // input_forget = 1 → coupled, with CELLS.md's f block = −(ONNX's i slot) and p_f = −P_i (ONNX
 // Runtime computes i from the i slot and f = 1 − i; the f slot is never read).
-import { readFile } from 'node:fs/promises';
-
 import { CellstateError, CellstateTypeError, ErrorCode, describe } from '../errors';
 import { Sequential, type SequentialLayer } from '../model/sequential';
 import { Tensor } from '../tensor';
@@ -25,6 +23,7 @@ import {
   modelProto,
 } from './onnx-schema';
 import { type Model, layerFromConfig, setModelParameters } from './registry';
+import { readRegularFile } from './read';
 import { halfToFloat } from './safetensors';
 
 const WHERE = 'importOnnx';
@@ -37,12 +36,16 @@ function unsupported(message: string): CellstateError {
   return new CellstateError(ErrorCode.ONNX_UNSUPPORTED, `${WHERE}: ${message}`);
 }
 
-/** A model from an ONNX file (a path or its bytes). */
+/**
+ * A model from an ONNX file (a path or its bytes). A path must name a regular file of at most
+ * MAX_FILE_BYTES (a FIFO or a device is refused with ERR_CELLSTATE_FILE_NOT_REGULAR).
+ */
 export async function importOnnx(source: string | Uint8Array | ArrayBuffer): Promise<Model> {
   let bytes: Uint8Array;
   if (source instanceof Uint8Array) bytes = source;
   else if (source instanceof ArrayBuffer) bytes = new Uint8Array(source);
-  else if (typeof source === 'string' && source.length > 0) bytes = await readFile(source);
+  else if (typeof source === 'string' && source.length > 0)
+    bytes = await readRegularFile(source, WHERE);
   else
     throw new CellstateTypeError(
       ErrorCode.INVALID_ARG,
