@@ -53,6 +53,8 @@ export const ErrorCode = {
   FILE_CONFIG: 'ERR_CELLSTATE_FILE_CONFIG',
   /** The file's bytes do not match the checksum recorded when it was saved, or it has none. */
   FILE_CHECKSUM: 'ERR_CELLSTATE_FILE_CHECKSUM',
+  /** A stored value out of its range: a NaN, infinite or negative optimizer moment, a step count past MAX_OPTIMIZER_STEP. */
+  FILE_VALUE: 'ERR_CELLSTATE_FILE_VALUE',
   /** An ONNX file that does not decode, or whose graph is malformed. */
   ONNX_INVALID: 'ERR_CELLSTATE_ONNX_INVALID',
   /** An ONNX node, attribute or model option that has no counterpart on the other side. */

@@ -23,7 +23,14 @@ import { CellstateRangeError, CellstateTypeError, ErrorCode, describe } from '..
 import { MAX_CONFIG_DEPTH, jsonDepth } from '../limits';
 import { OptionReader } from '../options';
 import { Tensor } from '../tensor';
-import { Optimizer, type OptimizerState } from '../train/optimizers';
+import {
+  OPTIMIZER_BUFFERS,
+  Optimizer,
+  type OptimizerName,
+  type OptimizerState,
+  bufferProblem,
+  stepProblem,
+} from '../train/optimizers';
 import { CRC32_INIT, crc32Final, crc32Hex, crc32Update, hex8 } from './crc32';
 import { fromStateDict } from './pytorch';
 import {
@@ -405,11 +412,32 @@ function decodeCellstate(
     if (
       saved === null ||
       typeof saved !== 'object' ||
-      typeof saved.type !== 'string' ||
-      !Number.isSafeInteger(saved.step) ||
-      saved.step < 0
+      Array.isArray(saved) ||
+      typeof saved.type !== 'string'
     )
       throw err(ErrorCode.FILE_CONFIG, '__metadata__.optimizer must be { type, options, step }');
+    if (!Object.hasOwn(OPTIMIZER_BUFFERS, saved.type))
+      throw err(
+        ErrorCode.FILE_CONFIG,
+        `__metadata__.optimizer.type must be one of ${Object.keys(OPTIMIZER_BUFFERS)
+          .map((k) => `'${k}'`)
+          .join(', ')}, got ${describe(saved.type)}`,
+      );
+    const badStep = stepProblem(saved.step);
+    if (badStep) throw err(ErrorCode.FILE_VALUE, `__metadata__.optimizer: ${badStep}`);
+    const options: unknown = saved.options;
+    if (
+      options === null ||
+      typeof options !== 'object' ||
+      Array.isArray(options) ||
+      !Object.values(options).every(
+        (v) => typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v)),
+      )
+    )
+      throw err(
+        ErrorCode.FILE_CONFIG,
+        '__metadata__.optimizer.options must be an object of finite numbers and booleans',
+      );
   }
   if (optimizer) {
     if (!saved)
@@ -460,35 +488,61 @@ function decodeCellstate(
   return model;
 }
 
+/**
+ * The optimizer state the file holds, checked as parameters are: every tensor names a parameter
+ * of the model and a buffer its optimizer keeps, has the parameter's shape, holds finite values
+ * (running averages of squares ≥ 0), and every parameter has every buffer name the file uses.
+ */
 function optimizerState(
   where: string,
   saved: { type: string; options: Record<string, unknown>; step: number },
   tensors: Map<string, Tensor>,
   model: Model,
 ): OptimizerState {
+  const type = saved.type as OptimizerName;
   const params = model.parameters();
   const buffers: OptimizerState['buffers'] = {};
+  const names = new Set<string>();
   for (const [key, t] of tensors) {
+    const tensor = `tensor '${OPTIMIZER_PREFIX}${key.length > 80 ? `${key.slice(0, 80)}…` : key}'`;
     const dot = key.lastIndexOf('.');
     const name = key.slice(0, dot);
     const buf = key.slice(dot + 1);
     const p = dot > 0 && Object.hasOwn(params, name) ? params[name] : undefined;
-    if (!p || buf.length === 0)
+    if (!p)
       throw fileError(
         ErrorCode.FILE_UNKNOWN_TENSOR,
         where,
-        `tensor '${OPTIMIZER_PREFIX}${key}' names no parameter of the model`,
+        `${tensor} names no parameter of the model`,
       );
-    if (t.size !== p.size)
+    if (!OPTIMIZER_BUFFERS[type].includes(buf))
+      throw fileError(
+        ErrorCode.FILE_UNKNOWN_TENSOR,
+        where,
+        `${tensor}: ${bufferProblem(type, buf, t.data)}`,
+      );
+    if (t.shape.length !== p.shape.length || t.shape.some((d, i) => d !== p.shape[i]))
       throw fileError(
         ErrorCode.FILE_SHAPE,
         where,
-        `tensor '${OPTIMIZER_PREFIX}${key}' has ${t.size} elements, but parameter '${name}' has ${p.size}`,
+        `${tensor} has shape [${t.shape.join(', ')}], but parameter '${name}' is [${p.shape.join(', ')}]`,
       );
+    const bad = bufferProblem(type, buf, t.data);
+    if (bad) throw fileError(ErrorCode.FILE_VALUE, where, `${tensor}: ${bad}`);
     (buffers[name] ??= {})[buf] = t.data;
+    names.add(buf);
   }
+  // like parameters: a buffer the file keeps for one parameter, it keeps for all
+  for (const buf of names)
+    for (const name of Object.keys(params))
+      if (!buffers[name]?.[buf])
+        throw fileError(
+          ErrorCode.FILE_MISSING_TENSOR,
+          where,
+          `the optimizer state has '${buf}' buffers but none for parameter '${name}' (tensor '${OPTIMIZER_PREFIX}${name}.${buf}' is missing)`,
+        );
   return {
-    type: saved.type as OptimizerState['type'],
+    type,
     options: saved.options as OptimizerState['options'],
     step: saved.step,
     buffers,
