@@ -16,7 +16,7 @@
 //
 // A safetensors file without cellstate's metadata is read as a PyTorch state_dict (pytorch.ts).
 import { randomBytes } from 'node:crypto';
-import { open, rename, unlink } from 'node:fs/promises';
+import { lstat, open, rename, unlink } from 'node:fs/promises';
 import path from 'node:path';
 
 import { CellstateRangeError, CellstateTypeError, ErrorCode, describe } from '../errors';
@@ -94,7 +94,10 @@ export function toBuffer(model: Model, opts?: SaveOptions): Uint8Array {
   return encodeModel('toBuffer', model, opts);
 }
 
-/** Writes the cellstate file atomically: a temporary file beside `file`, synced, then renamed onto it. */
+/**
+ * Writes the cellstate file atomically (see writeAtomic): a reader sees the old file or the new
+ * one, never a mix, whatever fails and however many saves run at once.
+ */
 export async function save(model: Model, file: string, opts?: SaveOptions): Promise<void> {
   if (typeof file !== 'string' || file.length === 0)
     throw new CellstateTypeError(
@@ -102,18 +105,45 @@ export async function save(model: Model, file: string, opts?: SaveOptions): Prom
       `save: path must be a non-empty string, got ${describe(file)}`,
     );
   const bytes = encodeModel('save', model, opts);
-  await writeAtomic(file, bytes);
+  await writeAtomic(file, bytes, 'save');
 }
 
-/** Writes `bytes` to `file` through a temporary file in the same directory and a rename. */
-export async function writeAtomic(file: string, bytes: Uint8Array): Promise<void> {
+/**
+ * Writes `bytes` to `file` atomically: into a new temporary file beside it (same directory),
+ * fsynced, renamed onto `file`, then the directory fsynced, so that after the promise resolves
+ * the new file survives a crash or power loss, and at every moment `file` is the old file or
+ * the new one. Concurrent writes to one path each stay whole (the last rename wins).
+ *
+ * - An existing regular file is replaced and its permission bits are kept (not its owner).
+ * - A symbolic link is replaced by the new file; the link's target is left as it was (the write
+ *   never follows a link, so it never lands outside the directory named by `file`).
+ * - A directory, FIFO, device or socket at `file` is refused with
+ *   ERR_CELLSTATE_FILE_NOT_REGULAR and left as it was.
+ * - On failure the temporary file is removed and `file` is untouched.
+ */
+export async function writeAtomic(file: string, bytes: Uint8Array, where = 'save'): Promise<void> {
+  let mode: number | undefined;
+  try {
+    const st = await lstat(file);
+    if (st.isFile()) mode = st.mode & 0o777;
+    else if (!st.isSymbolicLink())
+      throw fileError(
+        ErrorCode.FILE_NOT_REGULAR,
+        where,
+        `${JSON.stringify(file)} exists and is not a regular file or a symbolic link; it is left as it is`,
+      );
+  } catch (e) {
+    if ((e as { code?: unknown }).code !== 'ENOENT') throw e;
+  }
+  const dir = path.dirname(file);
   const tmp = path.join(
-    path.dirname(file),
+    dir,
     `.${path.basename(file)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`,
   );
   const handle = await open(tmp, 'wx');
   try {
     try {
+      if (mode !== undefined) await handle.chmod(mode);
       await handle.writeFile(bytes);
       await handle.sync();
     } finally {
@@ -123,6 +153,22 @@ export async function writeAtomic(file: string, bytes: Uint8Array): Promise<void
   } catch (error) {
     await unlink(tmp).catch(() => undefined);
     throw error;
+  }
+  await syncDirectory(dir);
+}
+
+/** fsyncs a directory, so that a rename in it is durable (a no-op where directories cannot be synced). */
+async function syncDirectory(dir: string): Promise<void> {
+  if (process.platform === 'win32') return; // no directory handles to sync on Windows
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } catch (e) {
+    // file systems that cannot sync a directory say so; anything else is a real failure
+    const code = (e as { code?: unknown }).code;
+    if (code !== 'EINVAL' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP') throw e;
+  } finally {
+    await handle.close();
   }
 }
 
