@@ -87,6 +87,7 @@ export {
 export {
   Adam,
   AdamW,
+  MAX_OPTIMIZER_STEP,
   Optimizer,
   RMSprop,
   SGD,
