@@ -9,6 +9,7 @@
 // (as the reference implementation requires). Every refusal is a CellstateError with a FILE_*
 // code whose message names the tensor, offset or field that is wrong.
 import { CellstateError, ErrorCode } from '../errors';
+import { MAX_ELEMENTS } from '../limits';
 import { Tensor } from '../tensor';
 
 /** Largest header accepted, in bytes (the reference implementation's limit). */
@@ -274,6 +275,12 @@ function readEntry(
     throw err(
       ErrorCode.FILE_SHAPE,
       `${what}: shape [${shape.join(', ')}] of ${dtype} needs ${count * itemSize} bytes, but data_offsets [${begin}, ${end}] hold ${end - begin}`,
+    );
+  // no layer has a parameter this large: refused before its data is read or converted
+  if (count > MAX_ELEMENTS)
+    throw err(
+      ErrorCode.FILE_SHAPE,
+      `${what}: shape [${shape.join(', ')}] holds ${count} values, more than the memory limit of ${MAX_ELEMENTS} (MAX_ELEMENTS)`,
     );
   return { name, dtype, shape: shape as number[], begin, end };
 }

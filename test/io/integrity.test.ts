@@ -24,6 +24,7 @@ import {
   GRU,
   LSTM,
   MAX_CONFIG_DEPTH,
+  MAX_ELEMENTS,
   MAX_FILE_BYTES,
   MAX_MODEL_LAYERS,
   RNN,
@@ -119,6 +120,18 @@ describe('load reads regular files only, and only their declared sizes', () => {
       expect(e).toMatchObject({ code: 'ERR_CELLSTATE_FILE_TOO_LARGE' });
       expect(e.message).toMatch(/more than the limit of 4294967295/);
     }
+  });
+
+  it('a tensor of more than MAX_ELEMENTS values is refused before its data is read', async () => {
+    const n = MAX_ELEMENTS + 1;
+    const header = { big: { dtype: 'F16', shape: [n], data_offsets: [0, 2 * n] } };
+    const json = new TextEncoder().encode(JSON.stringify(header));
+    const file = path.join(dir, 'huge-tensor.safetensors');
+    writeFileSync(file, joinFile(header, new Uint8Array(0)));
+    truncateSync(file, 8 + json.length + 2 * n); // sparse: the 512 MiB of data are never read
+    const e = await rejection(load(file));
+    expect(e).toMatchObject({ code: 'ERR_CELLSTATE_FILE_SHAPE' });
+    expect(e.message).toContain(`holds ${n} values, more than the memory limit of ${MAX_ELEMENTS}`);
   });
 
   it('a symlink to a regular file loads it; a missing file is ENOENT', async () => {
