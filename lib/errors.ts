@@ -27,6 +27,10 @@ export const ErrorCode = {
   /** A StreamWorker's thread has exited (closed, terminated or crashed) (Error). */
   WORKER_EXITED: 'ERR_CELLSTATE_WORKER_EXITED',
   // Files (lib/io): each a CellstateError naming the tensor, offset or field that is wrong.
+  /** The path names a FIFO, a device, a directory or a socket: models are read from regular files only. */
+  FILE_NOT_REGULAR: 'ERR_CELLSTATE_FILE_NOT_REGULAR',
+  /** The file is larger than MAX_FILE_BYTES (8 GiB). */
+  FILE_TOO_LARGE: 'ERR_CELLSTATE_FILE_TOO_LARGE',
   /** The file or buffer ends before its header or a tensor's data does. */
   FILE_TRUNCATED: 'ERR_CELLSTATE_FILE_TRUNCATED',
   /** The 8-byte header length is impossible (longer than the file, or than 100 MB). */
@@ -43,12 +47,14 @@ export const ErrorCode = {
   FILE_MISSING_TENSOR: 'ERR_CELLSTATE_FILE_MISSING_TENSOR',
   /** The file holds a tensor the model has no parameter for. */
   FILE_UNKNOWN_TENSOR: 'ERR_CELLSTATE_FILE_UNKNOWN_TENSOR',
-  /** The file's format version is newer than this cellstate reads. */
+  /** The file's format version is one this cellstate does not read (a newer major version). */
   FILE_VERSION: 'ERR_CELLSTATE_FILE_VERSION',
   /** The stored or given configuration is broken, invalid, or cannot be inferred. */
   FILE_CONFIG: 'ERR_CELLSTATE_FILE_CONFIG',
-  /** The data does not match the checksum recorded when the file was saved. */
+  /** The file's bytes do not match the checksum recorded when it was saved, or it has none. */
   FILE_CHECKSUM: 'ERR_CELLSTATE_FILE_CHECKSUM',
+  /** A stored value out of its range: a NaN, infinite or negative optimizer moment, a step count past MAX_OPTIMIZER_STEP. */
+  FILE_VALUE: 'ERR_CELLSTATE_FILE_VALUE',
   /** An ONNX file that does not decode, or whose graph is malformed. */
   ONNX_INVALID: 'ERR_CELLSTATE_ONNX_INVALID',
   /** An ONNX node, attribute or model option that has no counterpart on the other side. */

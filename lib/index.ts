@@ -29,6 +29,13 @@ export {
   type RecurrentOptions,
 } from './layers/recurrent';
 export { info, setNumThreads, type RuntimeInfo } from './runtime';
+export {
+  MAX_CONFIG_DEPTH,
+  MAX_ELEMENTS,
+  MAX_FILE_BYTES,
+  MAX_MODEL_LAYERS,
+  MAX_TENSOR_ELEMENTS,
+} from './limits';
 export { Stream, StreamSnapshot, type StreamOptions } from './stream/stream';
 export { PoolSession, StreamPool, type StreamPoolOptions } from './stream/pool';
 export {
@@ -80,6 +87,7 @@ export {
 export {
   Adam,
   AdamW,
+  MAX_OPTIMIZER_STEP,
   Optimizer,
   RMSprop,
   SGD,

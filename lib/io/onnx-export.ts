@@ -535,5 +535,5 @@ export async function exportOnnx(
       `exportOnnx: path must be a non-empty string, got ${describe(file)}`,
     );
   const bytes = toOnnx(model, opts);
-  await writeAtomic(file, bytes);
+  await writeAtomic(file, bytes, 'exportOnnx');
 }

@@ -9,14 +9,15 @@
 // → cellstate's i, f, g, o (docs/cells.md); peepholes [p_i, p_o, p_f] → [p_i, p_f, p_o]; GRU
 // z, r, h → r, z, n; input_forget = 1 → coupled, with cellstate's f block = −(ONNX's i slot) and
 // p_f = −P_i (ONNX Runtime computes i from the i slot and f = 1 − i; the f slot is never read).
-import { readFile } from 'node:fs/promises';
 
 import { CellstateError, CellstateTypeError, ErrorCode, describe } from '../errors';
+import { resolveGRUOptions, resolveLSTMOptions, resolveRNNOptions } from '../layers/recurrent';
 import { Sequential, type SequentialLayer } from '../model/sequential';
 import { Tensor } from '../tensor';
 import { ONNX_CONFIG_KEY } from './onnx-export';
 import {
   type AttributeMsg,
+  AttributeType,
   DataType,
   type GraphMsg,
   type ModelMsg,
@@ -24,7 +25,8 @@ import {
   type TensorMsg,
   modelProto,
 } from './onnx-schema';
-import { type Model, layerFromConfig, setModelParameters } from './registry';
+import { type Model, checkStoredConfig, layerFromConfig, setModelParameters } from './registry';
+import { readRegularFile } from './read';
 import { halfToFloat } from './safetensors';
 
 const WHERE = 'importOnnx';
@@ -37,12 +39,16 @@ function unsupported(message: string): CellstateError {
   return new CellstateError(ErrorCode.ONNX_UNSUPPORTED, `${WHERE}: ${message}`);
 }
 
-/** A model from an ONNX file (a path or its bytes). */
+/**
+ * A model from an ONNX file (a path or its bytes). A path must name a regular file of at most
+ * MAX_FILE_BYTES (a FIFO or a device is refused with ERR_CELLSTATE_FILE_NOT_REGULAR).
+ */
 export async function importOnnx(source: string | Uint8Array | ArrayBuffer): Promise<Model> {
   let bytes: Uint8Array;
   if (source instanceof Uint8Array) bytes = source;
   else if (source instanceof ArrayBuffer) bytes = new Uint8Array(source);
-  else if (typeof source === 'string' && source.length > 0) bytes = await readFile(source);
+  else if (typeof source === 'string' && source.length > 0)
+    bytes = await readRegularFile(source, WHERE);
   else
     throw new CellstateTypeError(
       ErrorCode.INVALID_ARG,
@@ -192,8 +198,72 @@ function tensorValue(t: TensorMsg, what: string): Value {
   return { kind: 'const', dims, data, isInt: type === DataType.INT64 || type === DataType.INT32 };
 }
 
+/** The ONNX type of every attribute the importer reads (one per name across the ops it reads). */
+const ATTRIBUTE_TYPES: Readonly<Record<string, number>> = {
+  direction: AttributeType.STRING,
+  hidden_size: AttributeType.INT,
+  layout: AttributeType.INT,
+  input_forget: AttributeType.INT,
+  linear_before_reset: AttributeType.INT,
+  activations: AttributeType.STRINGS,
+  activation_alpha: AttributeType.FLOATS,
+  activation_beta: AttributeType.FLOATS,
+  clip: AttributeType.FLOAT,
+  start: AttributeType.INT,
+  end: AttributeType.INT,
+  axis: AttributeType.INT,
+  axes: AttributeType.INTS,
+  perm: AttributeType.INTS,
+  batch_dims: AttributeType.INT,
+  transA: AttributeType.INT,
+  transB: AttributeType.INT,
+  alpha: AttributeType.FLOAT,
+  beta: AttributeType.FLOAT,
+  value: AttributeType.TENSOR,
+  value_int: AttributeType.INT,
+  value_ints: AttributeType.INTS,
+  value_float: AttributeType.FLOAT,
+};
+
+const TYPE_NAMES: Readonly<Record<number, string>> = Object.fromEntries(
+  Object.entries(AttributeType).map(([k, v]) => [v, k]),
+);
+
+/** The field that holds a value of each attribute type. */
+const TYPE_FIELDS: Readonly<Record<number, keyof AttributeMsg>> = {
+  [AttributeType.FLOAT]: 'f',
+  [AttributeType.INT]: 'i',
+  [AttributeType.STRING]: 's',
+  [AttributeType.TENSOR]: 't',
+  [AttributeType.FLOATS]: 'floats',
+  [AttributeType.INTS]: 'ints',
+  [AttributeType.STRINGS]: 'strings',
+};
+
+/**
+ * The node's attributes by name, each one the importer reads checked to be of its ONNX type:
+ * `direction` given as an INT or `activations` as INTS is refused, not read as a default.
+ */
 function attrs(node: NodeMsg): Map<string, AttributeMsg> {
-  return new Map((node.attribute ?? []).map((a) => [a.name ?? '', a]));
+  const out = new Map<string, AttributeMsg>();
+  for (const a of node.attribute ?? []) {
+    const name = a.name ?? '';
+    const want = ATTRIBUTE_TYPES[name];
+    if (want !== undefined) {
+      // the declared type, or (an old file without one) the kind of value it holds
+      const fields = Object.entries(TYPE_FIELDS).filter(
+        ([, f]) => a[f] !== undefined && !(Array.isArray(a[f]) && (a[f] as unknown[]).length === 0),
+      );
+      const declared = a.type ? a.type : fields.length === 1 ? Number(fields[0][0]) : want;
+      const foreign = fields.some(([t]) => Number(t) !== want);
+      if (declared !== want || foreign)
+        throw invalid(
+          `node '${node.name ?? ''}' (${node.op_type ?? ''}): attribute '${name}' must be of type ${TYPE_NAMES[want]}, got ${TYPE_NAMES[declared] ?? `type ${declared}`}${foreign && declared === want ? ' holding another kind of value' : ''}`,
+        );
+    }
+    out.set(name, a);
+  }
+  return out;
 }
 
 function attrInt(a: Map<string, AttributeMsg>, name: string, fallback: number): number {
@@ -970,15 +1040,20 @@ class Importer {
     let configs: Record<string, unknown>[] | null = null;
     let single = false;
     if (meta !== undefined) {
+      let c: unknown;
       try {
-        const c = JSON.parse(meta);
-        configs = Array.isArray(c?.layers) ? c.layers : [c];
-        single = !Array.isArray(c?.layers);
-      } catch {
-        configs = null;
+        c = JSON.parse(meta);
+      } catch (e) {
+        throw invalid(
+          `the '${ONNX_CONFIG_KEY}' metadata is not valid JSON (${(e as Error).message})`,
+        );
       }
+      checkStoredConfig(WHERE, `the '${ONNX_CONFIG_KEY}' metadata`, c, ErrorCode.ONNX_INVALID);
+      const layers = (c as { layers?: unknown } | null)?.layers;
+      configs = (Array.isArray(layers) ? layers : [c]) as Record<string, unknown>[];
+      single = !Array.isArray(layers);
     }
-    const plan = configs ? this.planFromConfig(configs) : this.planInferred(batchFirst);
+    const plan = configs ? this.planFromConfig(configs, batchFirst) : this.planInferred(batchFirst);
     if (!plan)
       throw invalid(`the '${ONNX_CONFIG_KEY}' metadata does not describe this graph's layers`);
     const layers: SequentialLayer[] = [];
@@ -1063,14 +1138,27 @@ class Importer {
     return plan;
   }
 
-  /** Layers as the exporter's metadata says, checked against the graph; null if they disagree. */
+  /**
+   * Layers as the exporter's metadata says, checked against the graph: null if their sizes
+   * disagree; refused, naming the option, if an option the graph expresses (an activation, a
+   * gate, peepholes, the layout, a Dense's activation or lastStep) disagrees. The metadata only
+   * adds what the graph cannot hold: seeds, dropout, forgetBias.
+   */
   private planFromConfig(
     configs: Record<string, unknown>[],
+    batchFirst: boolean,
   ): { config: Record<string, unknown>; units: Unit[] }[] | null {
     const plan: { config: Record<string, unknown>; units: Unit[] }[] = [];
+    const recurrentCount = configs.filter(
+      (c) => c !== null && typeof c === 'object' && 'cell' in c,
+    ).length;
+    if (batchFirst && (configs.length !== 1 || recurrentCount !== 1))
+      throw unsupported(
+        'a batch-first graph imports as one recurrent layer only (a Sequential is time-major)',
+      );
     let k = 0;
     for (const c of configs) {
-      if (c === null || typeof c !== 'object') return null;
+      if (c === null || typeof c !== 'object' || Array.isArray(c)) return null;
       if (c.type === 'dropout') {
         plan.push({ config: c, units: [] });
         continue;
@@ -1090,12 +1178,19 @@ class Importer {
             (l > 0 || u.I === c.inputSize),
         );
         if (!ok || (c.projSize !== undefined && c.projSize !== 0)) return null;
+        agreeRecurrent(c, us, batchFirst);
         plan.push({ config: c, units: us });
         k += n;
       } else {
         const u = this.units[k++];
         if (!u || u.kind !== c.type) return null;
         if (u.kind === 'dense' && (c.inputSize !== u.I || c.outputSize !== u.O)) return null;
+        if (u.kind === 'dense') {
+          const graph = { activation: u.activation, lastStep: u.lastStep };
+          const stored = { activation: c.activation ?? 'linear', lastStep: c.lastStep ?? false };
+          for (const key of ['activation', 'lastStep'] as const)
+            if (stored[key] !== graph[key]) throw disagree([u], key, stored[key], graph[key]);
+        }
         if (
           u.kind === 'embedding' &&
           (c.numEmbeddings !== u.weight.shape[0] || c.embeddingDim !== u.weight.shape[1])
@@ -1106,6 +1201,61 @@ class Importer {
     }
     return k === this.units.length ? plan : null;
   }
+}
+
+/** Options a graph cannot express: the metadata gives them (initialisation and training only). */
+const METADATA_ONLY = new Set(['seed', 'dropout', 'forgetBias']);
+
+/** The refusal of metadata whose `key` is not what the graph computes. */
+function disagree(units: Unit[], key: string, stored: unknown, graph: unknown): CellstateError {
+  const nodes = units.map((u) => `'${u.node}'`).join(', ');
+  return invalid(
+    `the '${ONNX_CONFIG_KEY}' metadata says ${key}: ${JSON.stringify(stored)} for the layer of node${units.length > 1 ? 's' : ''} ${nodes}, but the graph computes ${key}: ${JSON.stringify(graph)}; the graph decides, so the file is refused as inconsistent`,
+  );
+}
+
+/**
+ * Refuses a recurrent layer's metadata config that disagrees with what its nodes compute: every
+ * resolved option but METADATA_ONLY's must be the one the graph's nodes give.
+ */
+function agreeRecurrent(
+  c: Record<string, unknown>,
+  units: RecurrentUnit[],
+  batchFirst: boolean,
+): void {
+  const first = units[0];
+  for (const u of units.slice(1))
+    if (!same(Object.entries(u.options).flat(), Object.entries(first.options).flat()))
+      throw unsupported(
+        `nodes '${first.node}' and '${u.node}' have different options but the metadata makes them one layer`,
+      );
+  const resolve =
+    c.cell === 'lstm'
+      ? resolveLSTMOptions
+      : c.cell === 'gru'
+        ? resolveGRUOptions
+        : resolveRNNOptions;
+  let stored: Record<string, unknown>;
+  try {
+    stored = resolve({ ...c, seed: 0 }) as unknown as Record<string, unknown>;
+  } catch (e) {
+    throw invalid(
+      `the '${ONNX_CONFIG_KEY}' metadata of the layer of node '${first.node}' is invalid: ${(e as Error).message}`,
+    );
+  }
+  const graph = resolve({
+    cell: c.cell,
+    inputSize: first.I,
+    hiddenSize: first.H,
+    numLayers: units.length,
+    bidirectional: first.D === 2,
+    batchFirst,
+    ...first.options,
+    seed: 0,
+  }) as unknown as Record<string, unknown>;
+  for (const key of Object.keys(graph))
+    if (!METADATA_ONLY.has(key) && stored[key] !== graph[key])
+      throw disagree(units, key, stored[key], graph[key]);
 }
 
 /** The parameters of a planned layer, named as the layer names them. */

@@ -1,7 +1,13 @@
 // What can be saved, and how a model is rebuilt from its `config`: every layer kind has a plain
 // JSON config (recurrent layers tell theirs by `cell`, the others by `type`) that its
 // constructor accepts back, and a Sequential's config is `{ layers: [config, ...] }`.
-import { CellstateError, CellstateTypeError, ErrorCode, describe } from '../errors';
+import {
+  CellstateError,
+  CellstateRangeError,
+  CellstateTypeError,
+  ErrorCode,
+  describe,
+} from '../errors';
 import { Dense } from '../layers/dense';
 import { Dropout } from '../layers/dropout';
 import { Embedding } from '../layers/embedding';
@@ -15,6 +21,7 @@ import {
   resolveLSTMOptions,
   resolveRNNOptions,
 } from '../layers/recurrent';
+import { MAX_CONFIG_DEPTH, MAX_MODEL_LAYERS, jsonDepth } from '../limits';
 import { Sequential, type SequentialLayer } from '../model/sequential';
 import { Tensor } from '../tensor';
 import { fileError } from './safetensors';
@@ -58,7 +65,10 @@ export function layerFromConfig(config: unknown): SequentialLayer {
   );
 }
 
-/** A model from its config: `{ layers: [...] }` makes a Sequential, anything else one layer. */
+/**
+ * A model from its config: `{ layers: [...] }` makes a Sequential (of at most MAX_MODEL_LAYERS
+ * layers), anything else one layer.
+ */
 export function modelFromConfig(config: unknown): Model {
   if (config !== null && typeof config === 'object' && 'layers' in config) {
     const layers = (config as { layers: unknown }).layers;
@@ -72,6 +82,11 @@ export function modelFromConfig(config: unknown): Model {
       throw new CellstateTypeError(
         ErrorCode.INVALID_OPTION,
         `modelFromConfig: layers must be an array of layer configs, got ${describe(layers)}`,
+      );
+    if (layers.length > MAX_MODEL_LAYERS)
+      throw new CellstateRangeError(
+        ErrorCode.INVALID_OPTION,
+        `modelFromConfig: layers has ${layers.length} layer configs, more than the limit of ${MAX_MODEL_LAYERS} (MAX_MODEL_LAYERS)`,
       );
     return new Sequential(layers.map((l) => layerFromConfig(l)));
   }
@@ -94,7 +109,13 @@ export const ALLOCATION_SLACK = 1 << 20;
 export function parameterCountOf(config: unknown): number {
   if (config === null || typeof config !== 'object') return 0;
   const c = config as Record<string, unknown>;
-  if (Array.isArray(c.layers)) return c.layers.reduce((n: number, l) => n + parameterCountOf(l), 0);
+  // a Sequential's layers are layers, never Sequentials: one level, no recursion
+  if (Array.isArray(c.layers))
+    return c.layers.reduce(
+      (n: number, l) =>
+        n + (l !== null && typeof l === 'object' && !('layers' in l) ? parameterCountOf(l) : 0),
+      0,
+    );
   const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) && v > 0 ? v : 0);
   if (c.type === 'dense') return num(c.outputSize) * (num(c.inputSize) + 1);
   if (c.type === 'embedding') return num(c.numEmbeddings) * num(c.embeddingDim);
@@ -133,6 +154,32 @@ export function parameterCountOf(config: unknown): number {
     n += D * (G * H * (input + R + 2) + P * H + K * H);
   }
   return n;
+}
+
+/**
+ * Refuses a stored config (parsed JSON) nested deeper than MAX_CONFIG_DEPTH or describing more
+ * than MAX_MODEL_LAYERS layers, before anything else reads it: `what` names it in the message.
+ */
+export function checkStoredConfig(
+  where: string,
+  what: string,
+  config: unknown,
+  code: ErrorCode = ErrorCode.FILE_CONFIG,
+): void {
+  const layers =
+    config !== null && typeof config === 'object' ? (config as { layers?: unknown }).layers : null;
+  if (Array.isArray(layers) && layers.length > MAX_MODEL_LAYERS)
+    throw fileError(
+      code,
+      where,
+      `${what} describes ${layers.length} layers, more than the limit of ${MAX_MODEL_LAYERS} (MAX_MODEL_LAYERS)`,
+    );
+  if (jsonDepth(config) < 0)
+    throw fileError(
+      code,
+      where,
+      `${what} is nested more than ${MAX_CONFIG_DEPTH} levels deep (MAX_CONFIG_DEPTH); a model's config nests 3`,
+    );
 }
 
 /** Whether `value` is a model this module can save; refuses anything else, naming `arg`. */

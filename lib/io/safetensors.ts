@@ -9,6 +9,7 @@
 // (as the reference implementation requires). Every refusal is a CellstateError with a FILE_*
 // code whose message names the tensor, offset or field that is wrong.
 import { CellstateError, ErrorCode } from '../errors';
+import { MAX_ELEMENTS } from '../limits';
 import { Tensor } from '../tensor';
 
 /** Largest header accepted, in bytes (the reference implementation's limit). */
@@ -54,7 +55,8 @@ export function fileError(code: ErrorCode, where: string, message: string): Cell
   return new CellstateError(code, `${where}: ${message}`);
 }
 
-interface Entry {
+/** One tensor of a header. */
+export interface Entry {
   name: string;
   dtype: string;
   shape: number[];
@@ -64,15 +66,29 @@ interface Entry {
 
 const littleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
-/** Parses and validates a safetensors buffer; `where` names the caller in messages. */
-export function decodeSafetensors(bytes: Uint8Array, where: string): SafetensorsContent {
+/** The header of a safetensors file, parsed and checked on its own (the data not yet read). */
+export interface SafetensorsHeader {
+  /** N, the length of the JSON header in bytes. */
+  length: number;
+  metadata: Record<string, string> | null;
+  /** The tensors in the order of their data offsets, tiling [0, dataLength) with no overlap or gap. */
+  entries: readonly Entry[];
+  /** The bytes of data the tensors declare (the data section must hold exactly these). */
+  dataLength: number;
+}
+
+/**
+ * N from the first 8 bytes of a file of `size` bytes, checked: at most MAX_HEADER_BYTES, and
+ * leaving room for the header in the file.
+ */
+export function readHeaderLength(prefix: Uint8Array, size: number, where: string): number {
   const err = (code: ErrorCode, message: string) => fileError(code, where, message);
-  if (bytes.length < 8)
+  if (prefix.length < 8 || size < 8)
     throw err(
       ErrorCode.FILE_TRUNCATED,
-      `the file has ${bytes.length} bytes, fewer than the 8 of its header length (truncated, or not a safetensors file)`,
+      `the file has ${Math.min(prefix.length, size)} bytes, fewer than the 8 of its header length (truncated, or not a safetensors file)`,
     );
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const view = new DataView(prefix.buffer, prefix.byteOffset, 8);
   const lo = view.getUint32(0, true);
   const hi = view.getUint32(4, true);
   const n = hi * 2 ** 32 + lo;
@@ -81,20 +97,29 @@ export function decodeSafetensors(bytes: Uint8Array, where: string): Safetensors
       ErrorCode.FILE_HEADER_LENGTH,
       `the header length field says ${n} bytes, more than the limit of ${MAX_HEADER_BYTES} (not a safetensors file, or a corrupt one)`,
     );
-  if (n > bytes.length - 8)
+  if (n > size - 8)
     throw err(
       ErrorCode.FILE_HEADER_LENGTH,
-      `the header length field says ${n} bytes, but only ${bytes.length - 8} bytes follow it (a wrong header length, or a truncated file)`,
+      `the header length field says ${n} bytes, but only ${size - 8} bytes follow it (a wrong header length, or a truncated file)`,
     );
   if (n < 2)
     throw err(
       ErrorCode.FILE_HEADER_LENGTH,
       `the header length field says ${n} bytes, too few for a JSON object`,
     );
+  return n;
+}
 
+/**
+ * Parses and checks the N bytes of a header (`json`): every entry, and the tiling of the data
+ * section they declare. Nothing is allocated from the declared sizes.
+ */
+export function parseHeader(json: Uint8Array, where: string): SafetensorsHeader {
+  const err = (code: ErrorCode, message: string) => fileError(code, where, message);
+  const n = json.length;
   let text: string;
   try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + n));
+    text = new TextDecoder('utf-8', { fatal: true }).decode(json);
   } catch {
     throw err(ErrorCode.FILE_HEADER, `the ${n}-byte header is not valid UTF-8`);
   }
@@ -110,7 +135,6 @@ export function decodeSafetensors(bytes: Uint8Array, where: string): Safetensors
   if (header === null || typeof header !== 'object' || Array.isArray(header))
     throw err(ErrorCode.FILE_HEADER, 'the header must be a JSON object of tensors by name');
 
-  const data = bytes.subarray(8 + n);
   let metadata: Record<string, string> | null = null;
   const entries: Entry[] = [];
   for (const [name, value] of Object.entries(header as Record<string, unknown>)) {
@@ -138,24 +162,46 @@ export function decodeSafetensors(bytes: Uint8Array, where: string): Safetensors
       );
     pos = e.end;
   }
-  if (pos > data.length)
-    throw err(
-      ErrorCode.FILE_TRUNCATED,
-      `the tensors need ${pos} bytes of data but the file has ${data.length} after its header (truncated; the last tensor is '${entries[entries.length - 1].name}')`,
-    );
-  if (pos < data.length)
-    throw err(
-      ErrorCode.FILE_OFFSETS,
-      `${data.length - pos} bytes after the last tensor are not covered by any data_offsets`,
-    );
+  return { length: n, metadata, entries, dataLength: pos };
+}
 
+/** Refuses a data section of `available` bytes that is not exactly the `header`'s. */
+export function checkDataLength(header: SafetensorsHeader, available: number, where: string): void {
+  const pos = header.dataLength;
+  if (pos > available)
+    throw fileError(
+      ErrorCode.FILE_TRUNCATED,
+      where,
+      `the tensors need ${pos} bytes of data but the file has ${available} after its header (truncated; the last tensor is '${header.entries[header.entries.length - 1].name}')`,
+    );
+  if (pos < available)
+    throw fileError(
+      ErrorCode.FILE_OFFSETS,
+      where,
+      `${available - pos} bytes after the last tensor are not covered by any data_offsets`,
+    );
+}
+
+/**
+ * Parses and validates a safetensors buffer; `where` names the caller in messages. `header` is
+ * the buffer's header when the caller has parsed it already (a file read from a path).
+ */
+export function decodeSafetensors(
+  bytes: Uint8Array,
+  where: string,
+  header?: SafetensorsHeader,
+): SafetensorsContent {
+  const n = readHeaderLength(bytes, bytes.length, where);
+  const h = header ?? parseHeader(bytes.subarray(8, 8 + n), where);
+  const data = bytes.subarray(8 + n);
+  checkDataLength(h, data.length, where);
   const tensors = new Map<string, Tensor>();
   const dtypes = new Map<string, string>();
-  for (const e of entries) {
+  for (const e of h.entries) {
     tensors.set(e.name, new Tensor(convert(data, e), e.shape));
     dtypes.set(e.name, e.dtype);
   }
-  return { metadata, tensors, dtypes, data };
+  return { metadata: h.metadata, tensors, dtypes, data };
 }
 
 function readMetadata(
@@ -206,7 +252,7 @@ function readEntry(
     if (typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0)
       throw err(
         ErrorCode.FILE_HEADER,
-        `${what}: shape must hold non-negative integers, got [${shape.map((x) => JSON.stringify(x)).join(', ')}]`,
+        `${what}: shape must hold non-negative integers, got [${shape.map(shapeItem).join(', ')}]`,
       );
     count *= d;
   }
@@ -230,7 +276,20 @@ function readEntry(
       ErrorCode.FILE_SHAPE,
       `${what}: shape [${shape.join(', ')}] of ${dtype} needs ${count * itemSize} bytes, but data_offsets [${begin}, ${end}] hold ${end - begin}`,
     );
+  // no layer has a parameter this large: refused before its data is read or converted
+  if (count > MAX_ELEMENTS)
+    throw err(
+      ErrorCode.FILE_SHAPE,
+      `${what}: shape [${shape.join(', ')}] holds ${count} values, more than the memory limit of ${MAX_ELEMENTS} (MAX_ELEMENTS)`,
+    );
   return { name, dtype, shape: shape as number[], begin, end };
+}
+
+/** One item of a refused shape, for messages (never recursing into a nested value). */
+function shapeItem(x: unknown): string {
+  if (Array.isArray(x)) return '[…]';
+  if (x !== null && typeof x === 'object') return '{…}';
+  return typeof x === 'string' ? JSON.stringify(x.slice(0, 20)) : String(x);
 }
 
 function convert(data: Uint8Array, e: Entry): Float32Array {

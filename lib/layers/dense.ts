@@ -9,6 +9,7 @@ import {
   rowsOf,
   zeroPadded,
 } from '../model/batch';
+import { checkElements, checkResult } from '../limits';
 import { OptionReader } from '../options';
 import { Random, randomSeed } from '../random';
 import type { LayerStream, LayerStreamOptions } from '../stream/types';
@@ -24,7 +25,7 @@ const ACTIVATIONS: readonly DenseActivation[] = ['linear', 'tanh', 'sigmoid', 'r
 /** Largest inputSize and outputSize. */
 export const MAX_DENSE_SIZE = 1 << 24;
 
-/** Options of a Dense layer. */
+/** Options of a Dense layer (its parameters, `O·(I + 1)` values, at most MAX_ELEMENTS). */
 export interface DenseOptions {
   /** Features in, `I`. Required; an integer in [1, 2^24]. */
   inputSize: number;
@@ -107,6 +108,7 @@ export class Dense {
       seed: seed === -1 ? randomSeed() : seed,
     });
     const { inputSize: I, outputSize: O } = this.config;
+    checkElements(O * I + O, where, `inputSize ${I} × outputSize ${O} (weight and bias)`);
     const entries = [
       { name: 'weight', shape: [O, I], offset: 0, size: O * I },
       { name: 'bias', shape: [O], offset: O * I, size: O },
@@ -233,6 +235,7 @@ export class Dense {
       T = 0;
     }
     const rows = T > 0 ? T * B : B;
+    checkResult(rows * O, 'forward', `output [${T > 0 ? `${T}, ` : ''}${B}, ${O}]`);
     const y = new Float32Array(rows * O);
     matmul(rows, O, I, x, false, this.weight, true, this.bias, y, false);
     const logits = ctx.logits === true && (activation === 'softmax' || activation === 'sigmoid');
@@ -290,6 +293,12 @@ export class Dense {
   stream(opts?: LayerStreamOptions): LayerStream {
     const o = new OptionReader(opts, 'stream', ['batch'], ErrorCode.INVALID_ARG);
     const batch = o.int('batch', 1, 1 << 24, 1);
+    checkElements(
+      batch * this.outputSize,
+      'stream',
+      `batch ${batch} × outputSize ${this.outputSize} (the output)`,
+      ErrorCode.INVALID_ARG,
+    );
     return new DenseStream(this, batch);
   }
 

@@ -1,6 +1,7 @@
 // Dropout: while training, each value is zeroed with probability `rate` and the others scaled by
 // 1 / (1 − rate) ("inverted" dropout, as PyTorch); at inference it is the identity.
 import { CellstateTypeError, ErrorCode, NoForwardError, describe, shapeError } from '../errors';
+import { checkElements } from '../limits';
 import { type Activation, type BatchContext, zeroPadded } from '../model/batch';
 import { OptionReader } from '../options';
 import { Random, randomSeed } from '../random';
@@ -146,6 +147,12 @@ export class Dropout {
     const o = new OptionReader(opts, 'stream', ['batch', 'size'], ErrorCode.INVALID_ARG);
     const batch = o.int('batch', 1, 1 << 24, 1);
     const size = o.int('size', 1, 1 << 24);
+    checkElements(
+      batch * size,
+      'stream',
+      `batch ${batch} × size ${size} (the output)`,
+      ErrorCode.INVALID_ARG,
+    );
     return new IdentityStream(batch, size);
   }
 }

@@ -16,6 +16,7 @@ import {
   readLengths,
   readTokens,
 } from '../model/batch';
+import { checkElements, checkResult } from '../limits';
 import { OptionReader } from '../options';
 import { Random, randomSeed } from '../random';
 import type { LayerStream, LayerStreamOptions } from '../stream/types';
@@ -25,7 +26,7 @@ import { type FlatParameters, copyRecord, readParameterRecord } from './params';
 /** Largest numEmbeddings and embeddingDim. */
 export const MAX_EMBEDDING_SIZE = 1 << 24;
 
-/** Options of an Embedding layer. */
+/** Options of an Embedding layer (its weight, `N·D` values, at most MAX_ELEMENTS). */
 export interface EmbeddingOptions {
   /** Size of the vocabulary, `N`: token ids are integers in [0, N). Required; in [1, 2^24]. */
   numEmbeddings: number;
@@ -79,6 +80,7 @@ export class Embedding {
       seed: seed === -1 ? randomSeed() : seed,
     });
     const { numEmbeddings: N, embeddingDim: D } = this.config;
+    checkElements(N * D, where, `numEmbeddings ${N} × embeddingDim ${D} (weight)`);
     this.flat = {
       values: new Float32Array(N * D),
       grads: new Float32Array(N * D),
@@ -187,6 +189,7 @@ export class Embedding {
     const { T, B, tokens } = x;
     const D = this.config.embeddingDim;
     const w = this.flat.values;
+    checkResult(T * B * D, 'forward', `output [${T}, ${B}, ${D}]`);
     const out = new Float32Array(T * B * D);
     for (let t = 0; t < T; ++t)
       for (let b = 0; b < B; ++b) {
@@ -233,7 +236,14 @@ export class Embedding {
    */
   stream(opts?: LayerStreamOptions): LayerStream {
     const o = new OptionReader(opts, 'stream', ['batch'], ErrorCode.INVALID_ARG);
-    return new EmbeddingStream(this, o.int('batch', 1, 1 << 24, 1));
+    const batch = o.int('batch', 1, 1 << 24, 1);
+    checkElements(
+      batch * this.outputSize,
+      'stream',
+      `batch ${batch} × embeddingDim ${this.outputSize} (the output)`,
+      ErrorCode.INVALID_ARG,
+    );
+    return new EmbeddingStream(this, batch);
   }
 }
 

@@ -20,6 +20,7 @@ import {
   shapeError,
   withCallerStack,
 } from '../errors';
+import { MAX_ELEMENTS, checkResult } from '../limits';
 import { OptionReader } from '../options';
 import { Random, randomSeed } from '../random';
 import { Tensor, type TensorLike, toTensor } from '../tensor';
@@ -30,8 +31,8 @@ import { Stream, type StreamOptions } from '../stream/stream';
 export const MAX_SIZE = 1 << 20;
 /** Largest numLayers (the kernel's limit). */
 export const MAX_LAYERS = 1024;
-/** Largest parameter count of one layer stack: 2^28 float32 values, 1 GiB. */
-export const MAX_PARAMETERS = 2 ** 28;
+/** Largest parameter count of one layer stack: MAX_ELEMENTS, 2^28 float32 values, 1 GiB. */
+export const MAX_PARAMETERS = MAX_ELEMENTS;
 
 // ---- options and configs ------------------------------------------------------------------
 
@@ -753,8 +754,9 @@ function resultTensors(
 ): Record<string, Tensor> {
   const out: Record<string, Tensor> = {};
   if (into === undefined) {
-    for (const s of slots)
-      out[s.key] = new Tensor(new Float32Array(s.shape.reduce((a, b) => a * b, 1)), s.shape);
+    const sizes = slots.map((s) => s.shape.reduce((a, b) => a * b, 1));
+    slots.forEach((s, i) => checkResult(sizes[i], where, `${s.key} [${s.shape.join(', ')}]`));
+    slots.forEach((s, i) => (out[s.key] = new Tensor(new Float32Array(sizes[i]), s.shape)));
     return out;
   }
   const r = into as Record<string, unknown> | null;

@@ -101,6 +101,7 @@ export class Sequential {
     let size: number | null = null; // features flowing out of the previous layer
     let perStep = true;
     let tokens = false;
+    const seen = new Map<unknown, number>(); // each layer's first index: a linear duplicate check
     layers.forEach((layer, i) => {
       const name = `layers[${i}]`;
       if (
@@ -113,11 +114,13 @@ export class Sequential {
           ErrorCode.INVALID_ARG,
           `${where}: ${name} must be an LSTM, GRU, RNN, Dense, Embedding or Dropout, got ${describe(layer)}`,
         );
-      if (layers.indexOf(layer) !== i)
+      const first = seen.get(layer);
+      if (first !== undefined)
         throw new CellstateTypeError(
           ErrorCode.INVALID_ARG,
-          `${where}: ${name} is the same layer as layers[${layers.indexOf(layer)}]; create a separate layer`,
+          `${where}: ${name} is the same layer as layers[${first}]; create a separate layer`,
         );
+      seen.set(layer, i);
       if (layer instanceof Embedding) {
         if (i !== 0)
           throw new CellstateTypeError(

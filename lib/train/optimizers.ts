@@ -30,6 +30,59 @@ export interface OptimizerState {
   buffers: Record<string, Record<string, Float32Array>>;
 }
 
+/**
+ * The most steps an optimizer state may count: 2^40 (a step per microsecond for 12 days).
+ * A larger step count (from a file or loadState) is refused as corrupt.
+ */
+export const MAX_OPTIMIZER_STEP = 2 ** 40;
+
+/** The buffers each optimizer keeps per parameter (PyTorch's names). */
+export const OPTIMIZER_BUFFERS: Readonly<Record<OptimizerName, readonly string[]>> = Object.freeze({
+  sgd: ['momentum_buffer'],
+  adam: ['exp_avg', 'exp_avg_sq'],
+  adamw: ['exp_avg', 'exp_avg_sq'],
+  rmsprop: ['square_avg', 'momentum_buffer'],
+});
+
+/** Buffers holding running averages of squares, which are never negative. */
+const NON_NEGATIVE_BUFFERS: ReadonlySet<string> = new Set(['exp_avg_sq', 'square_avg']);
+
+/**
+ * What is wrong with a step count of a saved state, or null: a safe integer in
+ * [0, MAX_OPTIMIZER_STEP].
+ */
+export function stepProblem(step: unknown): string | null {
+  if (typeof step !== 'number' || !Number.isSafeInteger(step) || step < 0)
+    return `step must be an integer ≥ 0, got ${describe(step)}`;
+  if (step > MAX_OPTIMIZER_STEP)
+    return `step must be at most ${MAX_OPTIMIZER_STEP} (MAX_OPTIMIZER_STEP), got ${step}`;
+  return null;
+}
+
+/**
+ * What is wrong with buffer `name` of a `type` optimizer's saved state, or null: the name must
+ * be one of OPTIMIZER_BUFFERS[type], every value finite, and running averages of squares
+ * (`exp_avg_sq`, `square_avg`) ≥ 0.
+ */
+export function bufferProblem(
+  type: OptimizerName,
+  name: string,
+  data: Float32Array,
+): string | null {
+  const known = OPTIMIZER_BUFFERS[type];
+  if (!known.includes(name))
+    return `'${name.length > 40 ? `${name.slice(0, 40)}…` : name}' is not a buffer of ${type} (it keeps ${known.map((k) => `'${k}'`).join(', ')})`;
+  const nonNegative = NON_NEGATIVE_BUFFERS.has(name);
+  for (let i = 0; i < data.length; ++i) {
+    const v = data[i];
+    if (!Number.isFinite(v))
+      return `'${name}' holds ${v} at index ${i}; every value must be finite`;
+    if (nonNegative && v < 0)
+      return `'${name}' holds ${v} at index ${i}; a running average of squares is never negative`;
+  }
+  return null;
+}
+
 interface Bound {
   group: ParameterGroup;
   buffers: Float32Array[]; // one per buffer name, the group's size
@@ -125,7 +178,10 @@ export abstract class Optimizer {
 
   /**
    * Restores a state from state(): the step count and buffers (matched to parameters by name
-   * on the next step; the options stay this optimizer's). Throws if the type differs.
+   * on the next step; the options stay this optimizer's). Throws, changing nothing, if the type
+   * differs, the step is not an integer in [0, MAX_OPTIMIZER_STEP], or a buffer is not one this
+   * type keeps, is not a Float32Array, holds a NaN or infinity, or (`exp_avg_sq`, `square_avg`)
+   * a negative value.
    */
   loadState(state: OptimizerState): void {
     if (!state || typeof state !== 'object')
@@ -138,19 +194,33 @@ export abstract class Optimizer {
         ErrorCode.INVALID_ARG,
         `loadState: the state is of a '${String(state.type)}' optimizer, this one is '${this.type}'`,
       );
-    if (!Number.isInteger(state.step) || state.step < 0)
-      throw new CellstateRangeError(
-        ErrorCode.INVALID_ARG,
-        `loadState: step must be an integer ≥ 0, got ${describe(state.step)}`,
-      );
+    const badStep = stepProblem(state.step);
+    if (badStep) throw new CellstateRangeError(ErrorCode.INVALID_ARG, `loadState: ${badStep}`);
     const buffers: OptimizerState['buffers'] = {};
-    for (const [name, rec] of Object.entries(state.buffers ?? {})) {
+    const given = state.buffers ?? {};
+    if (given === null || typeof given !== 'object')
+      throw new CellstateTypeError(
+        ErrorCode.INVALID_ARG,
+        `loadState: buffers must be an object of buffers by parameter name, got ${describe(given)}`,
+      );
+    for (const [name, rec] of Object.entries(given)) {
+      if (rec === null || typeof rec !== 'object')
+        throw new CellstateTypeError(
+          ErrorCode.INVALID_ARG,
+          `loadState: buffers['${name}'] must be an object of Float32Arrays, got ${describe(rec)}`,
+        );
       buffers[name] = {};
       for (const [k, v] of Object.entries(rec)) {
         if (!(v instanceof Float32Array))
           throw new CellstateTypeError(
             ErrorCode.INVALID_ARG,
             `loadState: buffers['${name}'].${k} must be a Float32Array, got ${describe(v)}`,
+          );
+        const bad = bufferProblem(this.type, k, v);
+        if (bad)
+          throw new CellstateRangeError(
+            ErrorCode.INVALID_ARG,
+            `loadState: buffers['${name}']: ${bad}`,
           );
         buffers[name][k] = v.slice();
       }

@@ -2,7 +2,7 @@
 import { expect } from 'vitest';
 
 import { Tensor } from '../../lib/index';
-import { checksum } from '../../lib/io/file';
+import { CHECKSUM_AT, fileChecksum, legacyChecksum } from '../../lib/io/file';
 
 /** A deterministic pseudo-random Float32Array in [−1, 1) (a small LCG; not the library's). */
 export function randomData(n: number, seed: number): Float32Array {
@@ -72,9 +72,32 @@ export function thrown(fn: () => unknown): any {
   throw new Error('expected an error, none was thrown');
 }
 
-/** Sets `__metadata__.checksum` of a (modified) cellstate header as cellstate computes it. */
-export function resign(header: Record<string, any>, data: Uint8Array): Record<string, any> {
+/**
+ * Signs a (modified) cellstate file in place as cellstate does: the CRC-32 of every byte with
+ * the checksum's 8 digits read as zeros, written at CHECKSUM_AT. A file whose header does not
+ * begin with `{"__metadata__":{"checksum":"crc32:` is returned unchanged.
+ */
+export function sign(bytes: Uint8Array): Uint8Array {
+  const start = '{"__metadata__":{"checksum":"crc32:';
+  if (new TextDecoder().decode(bytes.subarray(8, CHECKSUM_AT)) !== start) return bytes;
+  bytes.set(new TextEncoder().encode(fileChecksum(bytes).slice(6)), CHECKSUM_AT);
+  return bytes;
+}
+
+/** A safetensors file from a header and data, signed (see sign). */
+export function signedFile(header: Record<string, any> | string, data: Uint8Array): Uint8Array {
+  return sign(joinFile(header, data));
+}
+
+/**
+ * The same model as a format 1.0 file (cellstate 0.1): version "1.0" and the checksum of the
+ * data, config and optimizer metadata, as the last key of __metadata__.
+ */
+export function legacyFile(bytes: Uint8Array): Uint8Array {
+  const { header, data } = splitFile(bytes);
   const m = header.__metadata__;
-  m.checksum = checksum(data, m.config ?? '', m.optimizer ?? '');
-  return header;
+  delete m.checksum;
+  m.version = '1.0';
+  m.checksum = legacyChecksum(data, m.config ?? '', m.optimizer ?? '');
+  return joinFile(header, data);
 }
