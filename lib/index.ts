@@ -29,7 +29,7 @@ export {
   type RecurrentOptions,
 } from './layers/recurrent';
 export { info, setNumThreads, type RuntimeInfo } from './runtime';
-export { Stream, StreamSnapshot, type StreamOptions } from './stream/stream';
+export { Stream, StreamSnapshot, type SnapshotSource, type StreamOptions } from './stream/stream';
 export { PoolSession, StreamPool, type StreamPoolOptions } from './stream/pool';
 export {
   ComposedSnapshot,
