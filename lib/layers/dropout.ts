@@ -2,6 +2,7 @@
 // 1 / (1 − rate) ("inverted" dropout, as PyTorch); at inference it is the identity.
 import { CellstateTypeError, ErrorCode, NoForwardError, describe, shapeError } from '../errors';
 import { type Activation, type BatchContext, zeroPadded } from '../model/batch';
+import { checkNotHeld } from '../hold';
 import { OptionReader } from '../options';
 import { Random, randomSeed } from '../random';
 import type { LayerStream, LayerStreamOptions } from '../stream/types';
@@ -56,6 +57,7 @@ export class Dropout {
 
   /** Accepts only an empty record. */
   setParameters(params: Record<string, Tensor | Float32Array>): void {
+    checkNotHeld(this, 'setParameters', 'layer');
     const names = params && typeof params === 'object' ? Object.keys(params) : null;
     if (!names || names.length > 0)
       throw new CellstateTypeError(
@@ -72,6 +74,7 @@ export class Dropout {
 
   /** Any shape in, the same shape out: masked and scaled with `train: true`, else a copy. */
   forward(x: TensorLike, opts?: { train?: boolean }): { output: Tensor } {
+    checkNotHeld(this, 'forward', 'layer');
     const o = new OptionReader(opts, 'forward', ['train'], ErrorCode.INVALID_ARG);
     const train = o.bool('train', false);
     const t = toTensor(x, 'forward', 'x');
@@ -84,6 +87,7 @@ export class Dropout {
 
   /** Once per training forward: the gradient of x (same shape as the output). */
   backward(grad: { output: TensorLike }): { x: Tensor } {
+    checkNotHeld(this, 'backward', 'layer');
     const o = new OptionReader(grad, 'backward', ['output'], ErrorCode.INVALID_ARG);
     const dy = toTensor(o.raw('output'), 'backward', 'output');
     if (this.pendingSize < 0)

@@ -12,6 +12,7 @@ import {
 import { Dense } from '../layers/dense';
 import { Dropout } from '../layers/dropout';
 import { Embedding } from '../layers/embedding';
+import { checkNotHeld } from '../hold';
 import {
   type BackwardResult,
   type ForwardResult,
@@ -200,6 +201,7 @@ export class Sequential {
    */
   setParameters(params: Record<string, Tensor | Float32Array | TensorLike>): void {
     const where = 'setParameters';
+    this.checkFree(where);
     if (params === null || typeof params !== 'object' || Array.isArray(params))
       throw new CellstateTypeError(
         ErrorCode.INVALID_ARG,
@@ -242,6 +244,7 @@ export class Sequential {
 
   /** The accumulated gradients under the names of parameters(). */
   gradients(): Record<string, Tensor> {
+    this.checkFree('gradients');
     const out: Record<string, Tensor> = {};
     this.layers.forEach((layer, i) => {
       for (const [name, t] of Object.entries(layer.gradients())) out[`${i}.${name}`] = t;
@@ -251,6 +254,7 @@ export class Sequential {
 
   /** Sets every gradient to zero. */
   zeroGrad(): void {
+    this.checkFree('zeroGrad');
     for (const layer of this.layers) layer.zeroGrad();
   }
 
@@ -303,11 +307,13 @@ export class Sequential {
 
   /** The model's output for a dataset (sample-first, as fit): `[N, O]` or `[N, T, O]`. Inference: no dropout. */
   predict(x: TensorLike | TokensLike, opts?: PredictOptions): Tensor {
+    this.checkFree('predict');
     return predictModel(this, x, opts);
   }
 
   /** The mean loss over a dataset (as fit computes it), at inference. */
   evaluate(data: FitData, opts: EvaluateOptions): number {
+    this.checkFree('evaluate');
     return evaluateModel(this, data, opts);
   }
 
@@ -327,7 +333,17 @@ export class Sequential {
 
   // ---- internals ---------------------------------------------------------------------------
 
+  /**
+   * @internal Throws ERR_CELLSTATE_BUSY when this model or one of its layers is held by a
+   * running fit (of this model or of another that shares a layer), outside fit's own calls.
+   */
+  checkFree(where: string): void {
+    checkNotHeld(this, where, 'model');
+    for (const layer of this.layers) checkNotHeld(layer, where, 'layer');
+  }
+
   private prepareForward(where: string, x: unknown, opts: unknown) {
+    this.checkFree(where);
     const o = new OptionReader(opts, where, ['lengths', 'train', 'state'], ErrorCode.INVALID_ARG);
     const train = o.bool('train', false);
     let input: Activation | TokenBatch;
@@ -412,6 +428,7 @@ export class Sequential {
   }
 
   private prepareBackward(where: string, grad: unknown): Float32Array {
+    this.checkFree(where);
     const o = new OptionReader(grad, where, ['output'], ErrorCode.INVALID_ARG);
     const p = this.pendingInfo;
     if (!p)
