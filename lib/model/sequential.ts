@@ -300,6 +300,14 @@ export class Sequential {
    * `[N, O]` for a model ending in a lastStep Dense, else `[N, T, O]` (class indices `[N]` or
    * `[N, T]` for crossEntropy), `lengths` `[N]`. See FitOptions for the options and History for
    * the result. Runs off the event loop; an AbortSignal stops it.
+   *
+   * Until the returned promise settles (resolves, rejects or is aborted), fit holds this model
+   * and every one of its layers (also as layers of another model): forward, forwardAsync,
+   * backward, backwardAsync, predict, evaluate, fit, setParameters, zeroGrad and gradients on
+   * them throw (or reject) ERR_CELLSTATE_BUSY — from fit's callbacks too — so nothing else can
+   * change what fit computes. Read-only calls stay available: `config`, the sizes, `layers`,
+   * `parameters()` (the weights of the latest update), save / toBuffer / ONNX export, and
+   * opening or stepping streams (on the weights of the latest update).
    */
   fit(data: FitData, options: FitOptions): Promise<History> {
     return fitModel(this, data, options);

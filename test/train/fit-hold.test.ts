@@ -12,6 +12,8 @@ import {
   LSTM,
   Sequential,
   Tensor,
+  fromBuffer,
+  toBuffer,
   type History,
 } from '../../lib/index';
 import { lcg } from '../helpers/fd';
@@ -130,6 +132,11 @@ function expectReadsWork(m: Sequential): void {
   const s = m.stream();
   expect(s.step(new Float32Array([0.5, -0.5])).length).toBe(1);
   expect((m.layers[0] as LSTM).stream().step(new Float32Array(2)).length).toBe(6);
+  // A checkpoint: the weights of the latest update.
+  const copy = fromBuffer(toBuffer(m)) as Sequential;
+  expect(Array.from(copy.parameters()['2.weight'].data)).toEqual(
+    Array.from(m.parameters()['2.weight'].data),
+  );
 }
 
 describe('fit holds its model', () => {
