@@ -16,7 +16,7 @@ export const ErrorCode = {
   OUT_OF_RANGE: 'ERR_CELLSTATE_OUT_OF_RANGE',
   /** backward without a pending training forward (RangeError). */
   NO_FORWARD: 'ERR_CELLSTATE_NO_FORWARD',
-  /** The layer is running forwardAsync / backwardAsync (Error). */
+  /** The layer is running forwardAsync / backwardAsync, or the model or layer is held by a fit that has not settled (Error). */
   BUSY: 'ERR_CELLSTATE_BUSY',
   /** An operation this layer cannot do (Error). */
   UNSUPPORTED: 'ERR_CELLSTATE_UNSUPPORTED',
@@ -91,7 +91,7 @@ export class CellstateRangeError extends RangeError {
   }
 }
 
-/** The layer has forwardAsync / backwardAsync in flight; await it first. */
+/** The layer has forwardAsync / backwardAsync in flight, or a fit holds it; await it first. */
 export class BusyError extends CellstateError {
   constructor(message: string) {
     super(ErrorCode.BUSY, message);

@@ -36,7 +36,7 @@ export {
   MAX_MODEL_LAYERS,
   MAX_TENSOR_ELEMENTS,
 } from './limits';
-export { Stream, StreamSnapshot, type StreamOptions } from './stream/stream';
+export { Stream, StreamSnapshot, type SnapshotSource, type StreamOptions } from './stream/stream';
 export { PoolSession, StreamPool, type StreamPoolOptions } from './stream/pool';
 export {
   ComposedSnapshot,

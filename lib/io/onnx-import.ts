@@ -9,7 +9,6 @@
 // → cellstate's i, f, g, o (docs/cells.md); peepholes [p_i, p_o, p_f] → [p_i, p_f, p_o]; GRU
 // z, r, h → r, z, n; input_forget = 1 → coupled, with cellstate's f block = −(ONNX's i slot) and
 // p_f = −P_i (ONNX Runtime computes i from the i slot and f = 1 − i; the f slot is never read).
-
 import { CellstateError, CellstateTypeError, ErrorCode, describe } from '../errors';
 import { resolveGRUOptions, resolveLSTMOptions, resolveRNNOptions } from '../layers/recurrent';
 import { Sequential, type SequentialLayer } from '../model/sequential';

@@ -10,6 +10,7 @@ import {
   zeroPadded,
 } from '../model/batch';
 import { checkElements, checkResult } from '../limits';
+import { checkNotHeld } from '../hold';
 import { OptionReader } from '../options';
 import { Random, randomSeed } from '../random';
 import type { LayerStream, LayerStreamOptions } from '../stream/types';
@@ -147,6 +148,7 @@ export class Dense {
 
   /** Replaces both parameters (Tensors of the exact shape or Float32Arrays of the right size); nothing changes on an error. */
   setParameters(params: Record<string, Tensor | Float32Array | TensorLike>): void {
+    checkNotHeld(this, 'setParameters', 'layer');
     const flat = readParameterRecord(
       'setParameters',
       params,
@@ -160,11 +162,13 @@ export class Dense {
 
   /** The accumulated gradients under the names of parameters(). */
   gradients(): Record<string, Tensor> {
+    checkNotHeld(this, 'gradients', 'layer');
     return copyRecord(this.flat.grads, this.flat.entries);
   }
 
   /** Sets every gradient to zero. */
   zeroGrad(): void {
+    checkNotHeld(this, 'zeroGrad', 'layer');
     this.flat.grads.fill(0);
   }
 
@@ -174,6 +178,7 @@ export class Dense {
    */
   forward(x: TensorLike, opts?: DenseForwardOptions): { output: Tensor } {
     const where = 'forward';
+    checkNotHeld(this, where, 'layer');
     const o = new OptionReader(opts, where, ['lengths', 'train'], ErrorCode.INVALID_ARG);
     const train = o.bool('train', false);
     const t = toTensor(x, where, 'x');
@@ -200,6 +205,7 @@ export class Dense {
   /** Once per training forward: adds into the gradients and returns the gradient of x. */
   backward(grad: { output: TensorLike }): { x: Tensor } {
     const where = 'backward';
+    checkNotHeld(this, where, 'layer');
     const o = new OptionReader(grad, where, ['output'], ErrorCode.INVALID_ARG);
     const cache = this.cache;
     if (!cache)

@@ -3,6 +3,7 @@
 import { CellstateTypeError, ErrorCode, NoForwardError, describe, shapeError } from '../errors';
 import { checkElements } from '../limits';
 import { type Activation, type BatchContext, zeroPadded } from '../model/batch';
+import { checkNotHeld } from '../hold';
 import { OptionReader } from '../options';
 import { Random, randomSeed } from '../random';
 import type { LayerStream, LayerStreamOptions } from '../stream/types';
@@ -57,6 +58,7 @@ export class Dropout {
 
   /** Accepts only an empty record. */
   setParameters(params: Record<string, Tensor | Float32Array>): void {
+    checkNotHeld(this, 'setParameters', 'layer');
     const names = params && typeof params === 'object' ? Object.keys(params) : null;
     if (!names || names.length > 0)
       throw new CellstateTypeError(
@@ -73,6 +75,7 @@ export class Dropout {
 
   /** Any shape in, the same shape out: masked and scaled with `train: true`, else a copy. */
   forward(x: TensorLike, opts?: { train?: boolean }): { output: Tensor } {
+    checkNotHeld(this, 'forward', 'layer');
     const o = new OptionReader(opts, 'forward', ['train'], ErrorCode.INVALID_ARG);
     const train = o.bool('train', false);
     const t = toTensor(x, 'forward', 'x');
@@ -85,6 +88,7 @@ export class Dropout {
 
   /** Once per training forward: the gradient of x (same shape as the output). */
   backward(grad: { output: TensorLike }): { x: Tensor } {
+    checkNotHeld(this, 'backward', 'layer');
     const o = new OptionReader(grad, 'backward', ['output'], ErrorCode.INVALID_ARG);
     const dy = toTensor(o.raw('output'), 'backward', 'output');
     if (this.pendingSize < 0)

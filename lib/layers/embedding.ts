@@ -17,6 +17,7 @@ import {
   readTokens,
 } from '../model/batch';
 import { checkElements, checkResult } from '../limits';
+import { checkNotHeld } from '../hold';
 import { OptionReader } from '../options';
 import { Random, randomSeed } from '../random';
 import type { LayerStream, LayerStreamOptions } from '../stream/types';
@@ -104,6 +105,7 @@ export class Embedding {
   }
 
   setParameters(params: Record<string, Tensor | Float32Array | TensorLike>): void {
+    checkNotHeld(this, 'setParameters', 'layer');
     const flat = readParameterRecord(
       'setParameters',
       params,
@@ -116,10 +118,12 @@ export class Embedding {
   }
 
   gradients(): Record<string, Tensor> {
+    checkNotHeld(this, 'gradients', 'layer');
     return copyRecord(this.flat.grads, this.flat.entries);
   }
 
   zeroGrad(): void {
+    checkNotHeld(this, 'zeroGrad', 'layer');
     this.flat.grads.fill(0);
   }
 
@@ -133,6 +137,7 @@ export class Embedding {
     opts?: { lengths?: number[] | Int32Array; train?: boolean },
   ): { output: Tensor } {
     const where = 'forward';
+    checkNotHeld(this, where, 'layer');
     const o = new OptionReader(opts, where, ['lengths', 'train'], ErrorCode.INVALID_ARG);
     const train = o.bool('train', false);
     const t = readTokens(x, where, 'x', ['T', 'B']);
@@ -149,6 +154,7 @@ export class Embedding {
   /** Once per training forward: adds into the gradient of `weight`. Token ids have no gradient: x is null. */
   backward(grad: { output: TensorLike }): { x: null } {
     const where = 'backward';
+    checkNotHeld(this, where, 'layer');
     const o = new OptionReader(grad, where, ['output'], ErrorCode.INVALID_ARG);
     const cache = this.cache;
     if (!cache)

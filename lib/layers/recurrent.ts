@@ -21,6 +21,7 @@ import {
   withCallerStack,
 } from '../errors';
 import { MAX_ELEMENTS, checkResult } from '../limits';
+import { checkNotHeld } from '../hold';
 import { OptionReader } from '../options';
 import { Random, randomSeed } from '../random';
 import { Tensor, type TensorLike, toTensor } from '../tensor';
@@ -487,6 +488,7 @@ export abstract class Recurrent<C extends RecurrentConfig = RecurrentConfig> {
 
   /** The accumulated parameter gradients, under the names of parameters(). */
   gradients(): Record<string, Tensor> {
+    checkNotHeld(this, 'gradients', 'layer');
     if (this.native.busy === 'backward')
       throw new BusyError('gradients: the layer is busy with backwardAsync; await it first');
     const flat = new Float32Array(this.paramCount);
@@ -565,6 +567,7 @@ export abstract class Recurrent<C extends RecurrentConfig = RecurrentConfig> {
   }
 
   private checkIdle(where: string): void {
+    checkNotHeld(this, where, 'layer');
     const busy = this.native.busy;
     if (busy)
       throw new BusyError(

@@ -12,6 +12,7 @@ import {
 import { Dense } from '../layers/dense';
 import { Dropout } from '../layers/dropout';
 import { Embedding } from '../layers/embedding';
+import { checkNotHeld } from '../hold';
 import {
   type BackwardResult,
   type ForwardResult,
@@ -203,6 +204,7 @@ export class Sequential {
    */
   setParameters(params: Record<string, Tensor | Float32Array | TensorLike>): void {
     const where = 'setParameters';
+    this.checkFree(where);
     if (params === null || typeof params !== 'object' || Array.isArray(params))
       throw new CellstateTypeError(
         ErrorCode.INVALID_ARG,
@@ -245,6 +247,7 @@ export class Sequential {
 
   /** The accumulated gradients under the names of parameters(). */
   gradients(): Record<string, Tensor> {
+    this.checkFree('gradients');
     const out: Record<string, Tensor> = {};
     this.layers.forEach((layer, i) => {
       for (const [name, t] of Object.entries(layer.gradients())) out[`${i}.${name}`] = t;
@@ -254,6 +257,7 @@ export class Sequential {
 
   /** Sets every gradient to zero. */
   zeroGrad(): void {
+    this.checkFree('zeroGrad');
     for (const layer of this.layers) layer.zeroGrad();
   }
 
@@ -299,6 +303,14 @@ export class Sequential {
    * `[N, O]` for a model ending in a lastStep Dense, else `[N, T, O]` (class indices `[N]` or
    * `[N, T]` for crossEntropy), `lengths` `[N]`. See FitOptions for the options and History for
    * the result. Runs off the event loop; an AbortSignal stops it.
+   *
+   * Until the returned promise settles (resolves, rejects or is aborted), fit holds this model
+   * and every one of its layers (also as layers of another model): forward, forwardAsync,
+   * backward, backwardAsync, predict, evaluate, fit, setParameters, zeroGrad and gradients on
+   * them throw (or reject) ERR_CELLSTATE_BUSY — from fit's callbacks too — so nothing else can
+   * change what fit computes. Read-only calls stay available: `config`, the sizes, `layers`,
+   * `parameters()` (the weights of the latest update), save / toBuffer / ONNX export, and
+   * opening or stepping streams (on the weights of the latest update).
    */
   fit(data: FitData, options: FitOptions): Promise<History> {
     return fitModel(this, data, options);
@@ -306,11 +318,13 @@ export class Sequential {
 
   /** The model's output for a dataset (sample-first, as fit): `[N, O]` or `[N, T, O]`. Inference: no dropout. */
   predict(x: TensorLike | TokensLike, opts?: PredictOptions): Tensor {
+    this.checkFree('predict');
     return predictModel(this, x, opts);
   }
 
   /** The mean loss over a dataset (as fit computes it), at inference. */
   evaluate(data: FitData, opts: EvaluateOptions): number {
+    this.checkFree('evaluate');
     return evaluateModel(this, data, opts);
   }
 
@@ -330,7 +344,17 @@ export class Sequential {
 
   // ---- internals ---------------------------------------------------------------------------
 
+  /**
+   * @internal Throws ERR_CELLSTATE_BUSY when this model or one of its layers is held by a
+   * running fit (of this model or of another that shares a layer), outside fit's own calls.
+   */
+  checkFree(where: string): void {
+    checkNotHeld(this, where, 'model');
+    for (const layer of this.layers) checkNotHeld(layer, where, 'layer');
+  }
+
   private prepareForward(where: string, x: unknown, opts: unknown) {
+    this.checkFree(where);
     const o = new OptionReader(opts, where, ['lengths', 'train', 'state'], ErrorCode.INVALID_ARG);
     const train = o.bool('train', false);
     let input: Activation | TokenBatch;
@@ -415,6 +439,7 @@ export class Sequential {
   }
 
   private prepareBackward(where: string, grad: unknown): Float32Array {
+    this.checkFree(where);
     const o = new OptionReader(grad, where, ['output'], ErrorCode.INVALID_ARG);
     const p = this.pendingInfo;
     if (!p)

@@ -13,9 +13,21 @@ import {
 } from '../errors';
 import { OptionReader } from '../options';
 import type { Tensor } from '../tensor';
-import { ComposedSnapshot, type ComposedState, type StreamingLayer } from './compose';
+import {
+  ComposedSnapshot,
+  checkComposedSnapshot,
+  layerSource,
+  type ComposedState,
+  type StreamingLayer,
+} from './compose';
 import type { PoolSession, StreamPool, StreamPoolOptions } from './pool';
-import { MAX_STREAM_ROWS, StreamSnapshot, checkStreamable, frameData } from './stream';
+import {
+  MAX_STREAM_ROWS,
+  StreamSnapshot,
+  checkStreamable,
+  frameData,
+  type SnapshotSource,
+} from './stream';
 import type { LayerStream, LayerStreamOptions, StreamState } from './types';
 
 /** A layer that can be pooled: a recurrent one has streamPool(). */
@@ -133,23 +145,23 @@ export class ComposedSession {
     const parts = this.parts.map((p, i) =>
       p ? p.snapshot((into?.parts[i] as StreamSnapshot | null | undefined) ?? undefined) : null,
     );
-    return new ComposedSnapshot(parts, 1);
+    return new ComposedSnapshot(parts, 1, this.pool.sources);
   }
 
-  /** Puts back a snapshot's state (one sequence of these layers). */
+  /**
+   * Puts back a snapshot's state: one sequence of layers of the same sources (from a session
+   * or a batch-1 `model.stream()`); another is refused before any layer's state changes.
+   */
   restore(snapshot: ComposedSnapshot): void {
     const where = 'restore';
     this.check(where);
-    if (!(snapshot instanceof ComposedSnapshot) || snapshot.parts.length !== this.parts.length)
-      throw new CellstateTypeError(
-        ErrorCode.INVALID_ARG,
-        `${where}: snapshot must be a snapshot of these layers, got ${describe(snapshot)}`,
-      );
-    if (snapshot.rows !== 1)
-      throw new CellstateRangeError(
-        ErrorCode.SHAPE,
-        `${where}: snapshot must hold the state of 1 sequence, got ${snapshot.rows}`,
-      );
+    checkComposedSnapshot(
+      where,
+      snapshot,
+      1,
+      this.pool.sources,
+      this.parts.map((p) => (p ? (w: string, part: unknown) => p.checkRestore(w, part) : null)),
+    );
     this.parts.forEach((p, i) => {
       const part = snapshot.parts[i];
       if (p && part) p.restore(part as StreamSnapshot);
@@ -176,6 +188,8 @@ export class ComposedPool {
   readonly inputSize: number;
   /** Features per step of each session's output. */
   readonly outputSize: number;
+  /** @internal Per layer index, what its sessions' snapshots are taken from. */
+  readonly sources: readonly SnapshotSource[];
 
   private readonly stages: Stage[];
   private readonly tokens: number; // numEmbeddings of an Embedding first, else 0
@@ -248,6 +262,9 @@ export class ComposedPool {
     const first = this.stages[0];
     this.inputSize = first.pool ? first.pool.inputSize : first.stream!.inputSize;
     this.outputSize = this.stages[this.stages.length - 1].outputSize;
+    this.sources = Object.freeze(
+      this.stages.map((st, i) => (st.pool ? st.pool.source : layerSource(layers[i], st.stream!))),
+    );
     const config = layers[0].config as { type?: string; numEmbeddings?: number };
     this.tokens = config.type === 'embedding' ? (config.numEmbeddings ?? 0) : 0;
     this.allocate(this.capacity);

@@ -5,7 +5,14 @@ import { CellstateRangeError, CellstateTypeError, ErrorCode, describe } from '..
 import { OptionReader } from '../options';
 import type { Tensor } from '../tensor';
 import { over, transform, type OverOptions, type TransformOptions } from './node';
-import { MAX_STREAM_ROWS, checkStreamable, frameData } from './stream';
+import {
+  MAX_STREAM_ROWS,
+  checkStreamable,
+  frameData,
+  snapshotSource,
+  sourceMismatch,
+  type SnapshotSource,
+} from './stream';
 import type {
   LayerStream,
   LayerStreamOptions,
@@ -23,6 +30,12 @@ export interface StreamingLayer {
 /** Per layer index: the state of each recurrent layer's stream, null for the other layers. */
 export type ComposedState = (StreamState | null)[];
 
+/** A stateful stream's check of a snapshot part (its checkRestore, when it has one). */
+function partChecker(s: StatefulLayerStream): (where: string, part: unknown) => void {
+  const t = s as { checkRestore?: (where: string, part: unknown) => void };
+  return typeof t.checkRestore === 'function' ? (w, p) => t.checkRestore!(w, p) : () => {};
+}
+
 function isStateful(s: LayerStream): s is StatefulLayerStream {
   const t = s as Partial<StatefulLayerStream>;
   return (
@@ -33,18 +46,90 @@ function isStateful(s: LayerStream): s is StatefulLayerStream {
   );
 }
 
-/** A snapshot of every stateful layer's stream of a ComposedStream. */
+/**
+ * A snapshot of every stateful layer's stream of a ComposedStream (or of a ComposedPool
+ * session). It records what it was taken from — per layer, a recurrent layer's SnapshotSource
+ * or a stateless layer's `{ type, inputSize, outputSize }` — and restores only into a stream
+ * or session of layers with the same sources, in the same order, with as many rows.
+ */
 export class ComposedSnapshot implements StreamSnapshotLike {
   /** @internal Per layer index, the layer stream's snapshot (null: a stateless layer). */
   readonly parts: (StreamSnapshotLike | null)[];
   /** Sequences whose state it holds. */
   readonly rows: number;
+  /** Per layer index, what the snapshot was taken from. */
+  readonly sources: readonly SnapshotSource[];
 
   /** @internal */
-  constructor(parts: (StreamSnapshotLike | null)[], rows: number) {
+  constructor(
+    parts: (StreamSnapshotLike | null)[],
+    rows: number,
+    sources: readonly SnapshotSource[],
+  ) {
     this.parts = parts;
     this.rows = rows;
+    this.sources = sources;
   }
+}
+
+/** The per-layer sources of a composed stream's snapshots: a recurrent layer's or `{ type, inputSize, outputSize }`. */
+export function layerSources(
+  layers: readonly StreamingLayer[],
+  streams: readonly LayerStream[],
+): readonly SnapshotSource[] {
+  return Object.freeze(layers.map((layer, i) => layerSource(layer, streams[i])));
+}
+
+/** One layer's part of a composed snapshot's source (`stream`: a stream on it). */
+export function layerSource(layer: StreamingLayer, stream: LayerStream): SnapshotSource {
+  const config = layer.config as { cell?: string; type?: string };
+  if (config.cell !== undefined) return snapshotSource(layer as never);
+  return Object.freeze({
+    type: String(config.type),
+    inputSize: stream.inputSize,
+    outputSize: stream.outputSize,
+  });
+}
+
+/**
+ * Throws what restoring `snapshot` into layers of `sources` with `rows` rows would refuse (null
+ * `checkPart` entries: stateless layers), before anything is changed.
+ */
+export function checkComposedSnapshot(
+  where: string,
+  snapshot: unknown,
+  rows: number,
+  sources: readonly SnapshotSource[],
+  checkPart: (((where: string, part: unknown) => void) | null)[],
+): asserts snapshot is ComposedSnapshot {
+  if (!(snapshot instanceof ComposedSnapshot))
+    throw new CellstateTypeError(
+      ErrorCode.INVALID_ARG,
+      `${where}: snapshot must be a snapshot of a stream of these layers (from snapshot()), got ${describe(snapshot)}`,
+    );
+  if (snapshot.sources.length !== sources.length || snapshot.parts.length !== sources.length)
+    throw new CellstateTypeError(
+      ErrorCode.INVALID_ARG,
+      `${where}: the snapshot is of another configuration: it was taken from ${snapshot.sources.length} layers, this model has ${sources.length}`,
+    );
+  if (snapshot.rows !== rows)
+    throw new CellstateRangeError(
+      ErrorCode.SHAPE,
+      `${where}: snapshot must hold the state of ${rows} sequence${rows === 1 ? '' : 's'}, got ${snapshot.rows}`,
+    );
+  sources.forEach((source, i) => {
+    const error = sourceMismatch(where, snapshot.sources[i], source, `layer ${i}`);
+    if (error) throw error;
+  });
+  checkPart.forEach((check, i) => {
+    const part = snapshot.parts[i];
+    if (!check !== !part)
+      throw new CellstateTypeError(
+        ErrorCode.INVALID_ARG,
+        `${where}: the snapshot is of another configuration: layer ${i} ${check ? 'has' : 'has no'} state`,
+      );
+    check?.(where, part);
+  });
 }
 
 /** One time step at a time through layers in order. */
@@ -57,11 +142,14 @@ export class ComposedStream implements StatefulLayerStream<ComposedState, Compos
   readonly outputSize: number;
   /** The layers' streams, in order. */
   readonly streams: readonly LayerStream[];
+  /** @internal Per layer index, what this stream's snapshots are taken from. */
+  readonly sources: readonly SnapshotSource[];
   private last: Float32Array;
 
   /** @internal Use `composeStreams(layers)` or `model.stream()`. */
-  constructor(streams: LayerStream[], batch: number) {
+  constructor(streams: LayerStream[], batch: number, sources: readonly SnapshotSource[]) {
     this.streams = Object.freeze(streams);
+    this.sources = sources;
     this.batch = batch;
     this.inputSize = streams[0].inputSize;
     this.outputSize = streams[streams.length - 1].outputSize;
@@ -137,22 +225,24 @@ export class ComposedStream implements StatefulLayerStream<ComposedState, Compos
     const parts = this.streams.map((s, i) =>
       isStateful(s) ? s.snapshot(into?.parts[i] ?? undefined) : null,
     );
-    return new ComposedSnapshot(parts, this.batch);
+    return new ComposedSnapshot(parts, this.batch, this.sources);
   }
 
-  /** Puts back the state of a snapshot of a stream of these layers. */
+  /**
+   * Puts back the state of a snapshot of a stream (or pool session, when B = 1) of layers of
+   * the same sources with B rows. Another is refused before any layer's state changes (a
+   * RangeError ERR_CELLSTATE_SHAPE for other sizes or rows, a TypeError
+   * ERR_CELLSTATE_INVALID_ARG for other cells or kinds of layer).
+   */
   restore(snapshot: ComposedSnapshot): void {
     const where = 'restore';
-    if (!(snapshot instanceof ComposedSnapshot) || snapshot.parts.length !== this.streams.length)
-      throw new CellstateTypeError(
-        ErrorCode.INVALID_ARG,
-        `${where}: snapshot must be a snapshot of a stream of these layers, got ${describe(snapshot)}`,
-      );
-    if (snapshot.rows !== this.batch)
-      throw new CellstateRangeError(
-        ErrorCode.SHAPE,
-        `${where}: snapshot must hold the state of ${this.batch} sequences, got ${snapshot.rows}`,
-      );
+    checkComposedSnapshot(
+      where,
+      snapshot,
+      this.batch,
+      this.sources,
+      this.streams.map((s) => (isStateful(s) ? partChecker(s) : null)),
+    );
     this.streams.forEach((s, i) => {
       const part = snapshot.parts[i];
       if (part && isStateful(s)) s.restore(part);
@@ -217,5 +307,5 @@ export function composeStreams(
       );
     streams.push(layer.stream({ batch, size } as LayerStreamOptions));
   });
-  return new ComposedStream(streams, batch);
+  return new ComposedStream(streams, batch, layerSources(layers, streams));
 }

@@ -18,7 +18,9 @@ import {
   checkStreamable,
   frameData,
   readState,
+  snapshotSource,
   snapshotTarget,
+  type SnapshotSource,
   type StreamableLayer,
 } from './stream';
 import type { StreamState } from './types';
@@ -97,13 +99,23 @@ export class PoolSession {
   snapshot(into?: StreamSnapshot): StreamSnapshot {
     const snap = snapshotTarget('snapshot', into);
     this.pool.sessionCall(this, 'snapshot', (row, n) => n.snapshot(row, 1, snap.native));
+    snap.setSource(this.pool.source);
     return snap;
   }
 
-  /** Puts back a snapshot's state (one row, of this configuration). */
+  /**
+   * Puts back a snapshot's state: one row taken from a session or a batch-1 stream of this
+   * configuration (the same source); another is refused, changing nothing (see Stream.restore).
+   */
   restore(snapshot: StreamSnapshot): void {
-    checkSnapshot('restore', snapshot, 1);
+    this.checkRestore('restore', snapshot);
     this.pool.sessionCall(this, 'restore', (row, n) => n.restore(snapshot.native, row));
+  }
+
+  /** @internal Throws what restore(snapshot) would refuse, changing nothing. */
+  checkRestore(where: string, snapshot: unknown): void {
+    this.pool.checkOpen(this, where);
+    checkSnapshot(where, snapshot, 1, this.pool.source);
   }
 
   /** Leaves the pool: the last session's row moves into this one's. Idempotent. */
@@ -118,6 +130,8 @@ export class StreamPool {
   readonly inputSize: number;
   /** Features per step of each session's output, `R`. */
   readonly outputSize: number;
+  /** @internal What its sessions' snapshots are taken from. */
+  readonly source: SnapshotSource;
 
   private readonly native: NativeStream;
   private readonly layers: number;
@@ -141,6 +155,7 @@ export class StreamPool {
     this.capacity = r.int('capacity', 1, MAX_STREAM_ROWS, 16);
     this.native = newNativeStream(nativeLayer, this.capacity, true);
     this.native.setRows(0);
+    this.source = snapshotSource(layer);
     this.inputSize = this.native.inputSize;
     this.outputSize = this.native.outputSize;
     this.layers = this.native.numLayers;
@@ -339,6 +354,11 @@ export class StreamPool {
   /** @internal The output batch `[capacity, R]` (replaced when the pool grows). */
   stepBatchOutput(): Float32Array {
     return this.out;
+  }
+
+  /** @internal Throws when `s` is closed. */
+  checkOpen(s: PoolSession, where: string): void {
+    this.checkSession(s, where);
   }
 
   // ---- internals ----------------------------------------------------------------------------

@@ -37,18 +37,84 @@ export interface StreamableLayer {
 }
 
 /**
+ * What a snapshot was taken from: the recurrent layer stack's architecture — its config apart
+ * from the weights' seed, forgetBias (an initial value), dropout (training only) and batchFirst
+ * (the layout of forward's tensors) — so `cell`, the sizes, `numLayers`, `bidirectional` and
+ * the cell's variant options (an LSTM's projSize, peephole, gates and activations, a GRU's
+ * resetAfter, an RNN's nonlinearity). A snapshot restores only into a stream or session whose
+ * layer has the same source (the weights may differ).
+ */
+export type SnapshotSource = Readonly<Record<string, string | number | boolean>>;
+
+/** Config keys that are not part of a snapshot's source. */
+const NOT_SOURCE = new Set(['seed', 'forgetBias', 'dropout', 'batchFirst']);
+
+/** The source of the snapshots of streams on `layer` (frozen; keys in the config's order). */
+export function snapshotSource(layer: StreamableLayer): SnapshotSource {
+  const out: Record<string, string | number | boolean> = {};
+  for (const [key, value] of Object.entries(layer.config))
+    if (!NOT_SOURCE.has(key) && ['string', 'number', 'boolean'].includes(typeof value))
+      out[key] = value as string | number | boolean;
+  return Object.freeze(out);
+}
+
+/**
+ * The first difference between the source a snapshot was taken from (`got`) and the one a
+ * stream needs (`want`), as an error (null when they are the same): a RangeError
+ * ERR_CELLSTATE_SHAPE for a size, a TypeError ERR_CELLSTATE_INVALID_ARG for the cell or a
+ * variant. `what` names the target ("this stream's layer", "layer 2").
+ */
+export function sourceMismatch(
+  where: string,
+  got: SnapshotSource | null,
+  want: SnapshotSource,
+  what: string,
+): Error | null {
+  if (got === null)
+    return new CellstateTypeError(
+      ErrorCode.INVALID_ARG,
+      `${where}: the snapshot holds no state yet (it was never filled by snapshot())`,
+    );
+  const keys = [...new Set([...Object.keys(want), ...Object.keys(got)])];
+  const key = keys.find((k) => got[k] !== want[k]);
+  if (key === undefined) return null;
+  const message =
+    `${where}: the snapshot is of another configuration: it was taken with ${key} ` +
+    `${show(got[key])}, ${what} has ${key} ${show(want[key])}`;
+  return typeof want[key] === 'number' && typeof got[key] === 'number'
+    ? new CellstateRangeError(ErrorCode.SHAPE, message)
+    : new CellstateTypeError(ErrorCode.INVALID_ARG, message);
+}
+
+function show(value: unknown): string {
+  return value === undefined ? '(none)' : typeof value === 'string' ? `'${value}'` : String(value);
+}
+
+/**
  * A copy of the state of a stream (or of a pool session) taken by `snapshot()`, to branch and
  * come back to it with `restore()` (beam search, rollback). Opaque; it lives in native memory.
- * A snapshot of one configuration can be restored into any stream of that configuration with
- * as many rows (a pool session counts as one row).
+ * It records what it was taken from (`source`: the cell, sizes, layers, directions) and
+ * restores only into a stream or pool session on a layer of that same source, with as many
+ * rows (a pool session counts as one row); anything else is refused before any state changes.
  */
 export class StreamSnapshot implements StreamSnapshotLike {
   /** @internal */
   readonly native: NativeSnapshot;
+  private taken: SnapshotSource | null = null;
 
   /** @internal Use `stream.snapshot()`. */
   constructor(nativeSnapshot: NativeSnapshot) {
     this.native = nativeSnapshot;
+  }
+
+  /** The architecture of the layer it was taken from (see SnapshotSource); null before a first snapshot() into it. */
+  get source(): SnapshotSource | null {
+    return this.taken;
+  }
+
+  /** @internal Records the source after a snapshot() into this. */
+  setSource(source: SnapshotSource): void {
+    this.taken = source;
   }
 
   /** Sequences (rows) whose state this holds; 0 before a first snapshot() into it. */
@@ -114,6 +180,9 @@ export class Stream implements StatefulLayerStream<StreamState, StreamSnapshot> 
    */
   readonly output: Float32Array;
 
+  /** @internal What this stream's snapshots are taken from. */
+  readonly source: SnapshotSource;
+
   private readonly native: NativeStream;
   private readonly layers: number;
   private readonly hiddenSize: number;
@@ -126,6 +195,7 @@ export class Stream implements StatefulLayerStream<StreamState, StreamSnapshot> 
     const r = new OptionReader(options, where, ['batch'], ErrorCode.INVALID_ARG);
     this.batch = r.int('batch', 1, MAX_STREAM_ROWS, 1);
     this.native = newNativeStream(nativeLayer, this.batch, false);
+    this.source = snapshotSource(layer);
     this.inputSize = this.native.inputSize;
     this.outputSize = this.native.outputSize;
     this.layers = this.native.numLayers;
@@ -187,14 +257,24 @@ export class Stream implements StatefulLayerStream<StreamState, StreamSnapshot> 
   snapshot(into?: StreamSnapshot): StreamSnapshot {
     const snap = snapshotTarget('snapshot', into);
     this.native.snapshot(0, this.batch, snap.native);
+    snap.setSource(this.source);
     return snap;
   }
 
-  /** Puts back the state of a snapshot (of this configuration, with B rows). */
+  /**
+   * Puts back the state of a snapshot taken from a stream of this configuration (the same
+   * source: cell, sizes, layers) with B rows, or from a pool session when B = 1. Another
+   * snapshot is refused (a RangeError ERR_CELLSTATE_SHAPE for other sizes or rows, a TypeError
+   * ERR_CELLSTATE_INVALID_ARG for another cell or kind) and the state is left as it was.
+   */
   restore(snapshot: StreamSnapshot): void {
-    const where = 'restore';
-    checkSnapshot(where, snapshot, this.batch);
+    this.checkRestore('restore', snapshot);
     this.native.restore(snapshot.native, 0);
+  }
+
+  /** @internal Throws what restore(snapshot) would refuse, changing nothing. */
+  checkRestore(where: string, snapshot: unknown): void {
+    checkSnapshot(where, snapshot, this.batch, this.source);
   }
 
   /**
@@ -228,8 +308,13 @@ export function snapshotTarget(where: string, into: unknown): StreamSnapshot {
   return into;
 }
 
-/** Checks that `snapshot` is a StreamSnapshot of `rows` rows. */
-export function checkSnapshot(where: string, snapshot: unknown, rows: number): void {
+/** Checks that `snapshot` is a StreamSnapshot of `rows` rows taken from `source`. */
+export function checkSnapshot(
+  where: string,
+  snapshot: unknown,
+  rows: number,
+  source: SnapshotSource,
+): void {
   if (!(snapshot instanceof StreamSnapshot))
     throw new CellstateTypeError(
       ErrorCode.INVALID_ARG,
@@ -240,6 +325,8 @@ export function checkSnapshot(where: string, snapshot: unknown, rows: number): v
       ErrorCode.SHAPE,
       `${where}: snapshot must hold the state of ${rows} sequence${rows === 1 ? '' : 's'}, got ${snapshot.rows}`,
     );
+  const error = sourceMismatch(where, snapshot.source, source, "this stream's layer");
+  if (error) throw error;
 }
 
 /** Reads `{ h, c? }` of `rows` sequences for writeState. */

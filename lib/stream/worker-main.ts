@@ -90,13 +90,15 @@ function main(): void {
     control = new Int32Array(buffer, 0, CONTROL_BYTES / 4);
     x = new Float32Array(buffer, CONTROL_BYTES, inputs);
     out = new Float32Array(buffer, CONTROL_BYTES + 4 * inputs, outputs);
+    Atomics.store(control, Slot.REQUEST, init.firstRequest);
+    Atomics.store(control, Slot.DONE, init.firstRequest);
   } catch (error) {
     post({ type: 'error', request: 0, ...describeError(error) });
     return;
   }
   post({ type: 'ready', inputSize: stream.inputSize, outputSize: stream.outputSize, buffer });
 
-  let seen = 0;
+  let seen = init.firstRequest;
   for (;;) {
     Atomics.wait(control, Slot.REQUEST, seen);
     seen = Atomics.load(control, Slot.REQUEST);

@@ -5,10 +5,14 @@
 // the command, then bumps REQUEST and notifies; the worker (blocked in Atomics.wait) runs it,
 // sets STATUS, bumps DONE to the request's number and notifies; the main side waits for DONE
 // with Atomics.waitAsync, so its thread stays free. Errors travel as a message before DONE.
+//
+// Request numbers are int32 and wrap: after 2^31 - 1 comes -2^31, after -1 comes 0 (`(n + 1) | 0`).
+// One request is in flight at a time (the main side queues the rest), so a number is never
+// reused while an earlier use of it is pending; both sides compare numbers only for equality.
 
 /** Int32 slots of the control block. */
 export const Slot = {
-  /** Number of the latest request (main → worker). */
+  /** Number of the latest request (main → worker), an int32 that wraps. */
   REQUEST: 0,
   /** Number of the latest request done (worker → main). */
   DONE: 1,
@@ -53,6 +57,13 @@ export interface WorkerInit {
   model: ModelDescription;
   batch: number;
   threads: number;
+  /** Number of the request before the first one (REQUEST and DONE start at it); 0 unless a test sets it. */
+  firstRequest: number;
+}
+
+/** The request number after `n`: int32 arithmetic, so 2^31 - 1 is followed by -2^31. */
+export function nextRequest(n: number): number {
+  return (n + 1) | 0;
 }
 
 /** Messages from the worker. */

@@ -25,6 +25,7 @@ import {
   CONTROL_BYTES,
   Command,
   Slot,
+  nextRequest,
   type LayerDescription,
   type ModelDescription,
   type WorkerInit,
@@ -44,6 +45,11 @@ export interface StreamWorkerOptions {
    * must be a real file (in Electron, unpack the package from the asar archive).
    */
   script?: string;
+  /**
+   * @internal Test hook, not API: the number of the request before the first one, an int32
+   * (default 0). Request numbers wrap from 2^31 - 1 to -2^31; tests start near the wrap.
+   */
+  firstRequest?: number;
 }
 
 /** A layer or model that can be rebuilt in a worker: it has `config` and `parameters()`. */
@@ -149,7 +155,8 @@ export class StreamWorker {
   private readonly exit: Promise<number>;
   private readonly errors = new Map<number, Failure>();
   private readonly errorWaiters = new Map<number, (f: Failure) => void>();
-  private requests = 0;
+  // Number of the latest request sent (an int32 that wraps; see worker-protocol.ts).
+  private requests: number;
   private queue: Promise<unknown> = Promise.resolve();
   private queued = 0;
   private exitCode: number | null = null;
@@ -168,6 +175,7 @@ export class StreamWorker {
     this.control = new Int32Array(ready.buffer, 0, CONTROL_BYTES / 4);
     this.x = new Float32Array(ready.buffer, CONTROL_BYTES, inputs);
     this.out = new Float32Array(ready.buffer, CONTROL_BYTES + 4 * inputs, batch * ready.outputSize);
+    this.requests = Atomics.load(this.control, Slot.DONE);
     worker.on('message', (m: WorkerMessage) => {
       if (m.type !== 'error') return;
       const waiter = this.errorWaiters.get(m.request);
@@ -204,11 +212,12 @@ export class StreamWorker {
     const o = new OptionReader(
       options,
       where,
-      ['batch', 'threads', 'script'],
+      ['batch', 'threads', 'script', 'firstRequest'],
       ErrorCode.INVALID_ARG,
     );
     const batch = o.int('batch', 1, MAX_STREAM_ROWS, 1);
     const threads = o.int('threads', 1, 1024, 1);
+    const firstRequest = o.int('firstRequest', -(2 ** 31), 2 ** 31 - 1, 0);
     const given = o.raw('script');
     if (given !== undefined && typeof given !== 'string')
       throw new CellstateTypeError(
@@ -217,7 +226,7 @@ export class StreamWorker {
       );
     const description = describeModel(where, model);
     const script = given ?? defaultScript();
-    const init: WorkerInit = { model: description, batch, threads };
+    const init: WorkerInit = { model: description, batch, threads, firstRequest };
     const worker = new Worker(script, { workerData: init });
     try {
       const ready = await new Promise<Extract<WorkerMessage, { type: 'ready' }>>(
@@ -344,7 +353,11 @@ export class StreamWorker {
 
   private async request(command: number): Promise<void> {
     if (this.exitCode !== null) throw this.exitedError();
-    const n = ++this.requests;
+    const previous = this.requests;
+    const n = nextRequest(previous);
+    this.requests = n;
+    // A number comes back after 2^32 requests: no error of an earlier use may linger under it.
+    this.errors.delete(n);
     const control = this.control;
     Atomics.store(control, Slot.COMMAND, command);
     Atomics.store(control, Slot.REQUEST, n);
@@ -358,12 +371,12 @@ export class StreamWorker {
       done = Atomics.load(control, Slot.DONE)
     ) {
       if (this.exitCode !== null) throw this.exitedError();
-      if (done !== n - 1)
+      if (done !== previous)
         throw new CellstateError(
           ErrorCode.WORKER_EXITED,
           `StreamWorker: the worker answered request ${done} while request ${n} was expected`,
         );
-      const wait = waitAsync(control, Slot.DONE, n - 1);
+      const wait = waitAsync(control, Slot.DONE, previous);
       if (wait.async) await wait.value;
     }
     if (Atomics.load(control, Slot.STATUS) !== 0) throw errorFrom(await this.failure(n));

@@ -7,7 +7,6 @@
 // [T, B, ·] for the layers. The recurrent layers run in forwardAsync / backwardAsync and fit yields
 // to the event loop between batches, so the process stays responsive while it trains.
 import {
-  BusyError,
   CellstateError,
   CellstateRangeError,
   CellstateTypeError,
@@ -15,6 +14,7 @@ import {
   describe,
   shapeError,
 } from '../errors';
+import { type Hold, acquire, release } from '../hold';
 import { Dense } from '../layers/dense';
 import { Dropout } from '../layers/dropout';
 import { Embedding } from '../layers/embedding';
@@ -607,8 +607,6 @@ const FIT_KEYS = [
   'output',
 ] as const;
 
-const training = new WeakSet<Sequential>();
-
 function optionalPositive(o: OptionReader, key: string, fallback: number | null): number | null {
   const v = o.raw(key);
   if (v === undefined) return fallback;
@@ -714,8 +712,10 @@ export async function fitModel(
       ErrorCode.INVALID_ARG,
       `${where}: earlyStopping monitors 'valLoss' but there is no validationData or validationSplit`,
     );
-  if (training.has(model))
-    throw new BusyError(`${where}: this model is already training; await that fit first`);
+  // From here until fit settles, the model and its layers are fit's alone (lib/hold.ts).
+  const hold = acquire(where, [model, ...model.layers], (i) =>
+    i === 0 ? 'this model' : `its layer ${i - 1}`,
+  );
 
   const history: History = {
     epochs: 0,
@@ -733,11 +733,11 @@ export async function fitModel(
     seed,
   };
   if (signal?.aborted) {
+    release(hold);
     history.stopReason = 'aborted';
     throw new AbortError(history, signal.reason);
   }
 
-  training.add(model);
   const started = performance.now();
   let trainMs = 0;
   let samplesDone = 0;
@@ -770,9 +770,9 @@ export async function fitModel(
       epoch: number,
       batch: number,
     ) => {
-      model.zeroGrad();
+      hold.run(() => model.zeroGrad());
       const ctx: BatchContext = { lengths: b.lengths, train: true, logits: fuse };
-      const fwd = await runAsyncGen(model.forwardGen(b.input, ctx, state), (c) =>
+      const fwd = await runAsyncGen(hold, model.forwardGen(b.input, ctx, state), (c) =>
         c.layer.forwardAsync(c.x, c.opts),
       );
       const pred = fwd.output;
@@ -807,8 +807,10 @@ export async function fitModel(
           { ...at, layer: bad >= 0 ? bad : null },
         );
       }
-      await runAsyncGen(model.backwardGen(grad), (c) => c.layer.backwardAsync(c.grad));
-      for (const g of groups) g.pull();
+      await runAsyncGen(hold, model.backwardGen(grad), (c) => c.layer.backwardAsync(c.grad));
+      hold.run(() => {
+        for (const g of groups) g.pull();
+      });
       let norm = gradNorm(paramGroups);
       if (!Number.isFinite(norm)) {
         if (nanPolicy === 'skip') return { value, units: 0, state: fwd.state, lr, skipped: true };
@@ -828,7 +830,9 @@ export async function fitModel(
       }
       if (clipNorm !== null) clipGradNorm(paramGroups, clipNorm, norm);
       optimizer.step(paramGroups, lr);
-      for (const g of groups) g.push();
+      hold.run(() => {
+        for (const g of groups) g.push();
+      });
       history.steps++;
       history.batchLoss.push(value);
       return { value, units, state: fwd.state, lr, skipped: false };
@@ -915,7 +919,7 @@ export async function fitModel(
       }
       const epochLoss = lossUnits > 0 ? lossSum / lossUnits : NaN;
       let valLoss: number | undefined;
-      if (val) valLoss = await evaluateAsync(model, val, loss, batchSize, fuse);
+      if (val) valLoss = await evaluateAsync(hold, model, val, loss, batchSize, fuse);
       history.epochs++;
       history.loss.push(epochLoss);
       if (valLoss !== undefined) history.valLoss.push(valLoss);
@@ -957,10 +961,11 @@ export async function fitModel(
         break;
       }
     }
-    if (bestParams && history.stopReason === 'earlyStopping') model.setParameters(bestParams);
+    if (bestParams && history.stopReason === 'earlyStopping')
+      hold.run(() => model.setParameters(bestParams!));
     return finish(history, started, trainMs, samplesDone, timestepsDone);
   } finally {
-    training.delete(model);
+    release(hold);
   }
 }
 
@@ -1005,20 +1010,24 @@ function readEarlyStopping(
   };
 }
 
+/** Drives a forwardGen / backwardGen with async calls, each step as `hold`'s own call. */
 async function runAsyncGen<C, R, Y>(
+  hold: Hold,
   gen: Generator<C, R, Y>,
   call: (c: C) => Promise<Y>,
 ): Promise<R> {
-  let s = gen.next(undefined as unknown as Y);
+  let s = hold.run(() => gen.next(undefined as unknown as Y));
   while (!s.done) {
     let v: Y;
     try {
-      v = await call(s.value);
+      const c = s.value;
+      v = await hold.run(() => call(c));
     } catch (error) {
-      gen.return(undefined as unknown as R);
+      hold.run(() => gen.return(undefined as unknown as R));
       throw error;
     }
-    s = gen.next(v);
+    const value = v;
+    s = hold.run(() => gen.next(value));
   }
   return s.value;
 }
@@ -1057,6 +1066,7 @@ function lossOver(
 }
 
 async function evaluateAsync(
+  hold: Hold,
   model: Sequential,
   d: Dataset,
   loss: Loss,
@@ -1072,7 +1082,7 @@ async function evaluateAsync(
   for (let from = 0; from < d.N; from += batchSize) {
     const b = gather(d, order, from, Math.min(d.N, from + batchSize), perStep, O);
     const ctx: BatchContext = { lengths: b.lengths, train: false, logits: fuse };
-    const r = await runAsyncGen(model.forwardGen(b.input, ctx, null), (c) =>
+    const r = await runAsyncGen(hold, model.forwardGen(b.input, ctx, null), (c) =>
       c.layer.forwardAsync(c.x, c.opts),
     );
     const pred = r.output;

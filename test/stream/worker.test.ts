@@ -10,7 +10,16 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 import { describe, expect, it } from 'vitest';
 
-import { ErrorCode, GRU, LSTM, RNN, StreamWorker, Tensor, UnsupportedError } from '../../lib/index';
+import {
+  Embedding,
+  ErrorCode,
+  GRU,
+  LSTM,
+  RNN,
+  StreamWorker,
+  Tensor,
+  UnsupportedError,
+} from '../../lib/index';
 import { repoRoot } from '../helpers/fixtures';
 import { Lcg, firstDifference } from './helpers';
 
@@ -90,6 +99,74 @@ describe('StreamWorker', () => {
     expect(got.map((y) => Array.from(y))).toEqual(want.map((y) => Array.from(y)));
     await w.close();
     await w.close(); // idempotent
+  });
+
+  // Request numbers are int32s that wrap (2^31 - 1 → -2^31, -1 → 0); the internal option
+  // firstRequest starts the counter next to a wrap, so the wrap comes after a few calls.
+  it.each([
+    ['2^31 - 1 to -2^31', 2 ** 31 - 4],
+    ['-1 to 0', -4],
+  ])('keeps answering across the wrap of its request numbers (%s)', async (_name, first) => {
+    const layer = new LSTM({ inputSize: 3, hiddenSize: 4, seed: 11 });
+    const w = await StreamWorker.create(layer, { firstRequest: first });
+    const s = layer.stream();
+    const rng = new Lcg(7);
+    try {
+      // One at a time across the wrap, then 12 in flight at once across it a second time.
+      for (let t = 0; t < 8; ++t) {
+        const x = rng.floats(3);
+        expect(firstDifference(await w.step(x), s.step(x))).toBe(-1);
+      }
+      await w.reset();
+      s.reset();
+      const pending: Promise<Float32Array>[] = [];
+      const want: Float32Array[] = [];
+      for (let t = 0; t < 12; ++t) {
+        const x = rng.floats(3);
+        pending.push(w.step(x));
+        want.push(s.step(x).slice());
+      }
+      const got = await Promise.all(pending);
+      got.forEach((y, t) => expect(firstDifference(y, want[t]), `step ${t}`).toBe(-1));
+    } finally {
+      await w.close();
+    }
+    expect(w.closed).toBe(true);
+  });
+
+  it('gives each failed request its own error across the wrap, with calls in flight', async () => {
+    // A token id out of range fails in the worker (the error travels as a message keyed by the
+    // request number); the good ids between them must still get their rows.
+    const emb = new Embedding({ numEmbeddings: 5, embeddingDim: 2, seed: 3 });
+    const w = await StreamWorker.create(emb, { firstRequest: 2 ** 31 - 5 });
+    const weight = emb.parameters().weight.data;
+    try {
+      const ids = [0, 9, 1, 7, 2, 3, 8, 4, 6, 0];
+      const calls = ids.map((id) => w.step(new Float32Array([id])));
+      const settled = await Promise.allSettled(calls);
+      settled.forEach((r, i) => {
+        const id = ids[i];
+        if (id < 5) {
+          expect(r.status, `call ${i}`).toBe('fulfilled');
+          const y = (r as PromiseFulfilledResult<Float32Array>).value;
+          expect(Array.from(y)).toEqual(Array.from(weight.subarray(id * 2, id * 2 + 2)));
+        } else {
+          expect(r.status, `call ${i}`).toBe('rejected');
+          const e = (r as PromiseRejectedResult).reason as Error & { code?: string };
+          expect(e).toBeInstanceOf(RangeError);
+          expect(e.code).toBe(ErrorCode.OUT_OF_RANGE);
+          expect(e.message).toContain(`got ${id}`);
+        }
+      });
+    } finally {
+      await w.close();
+    }
+  });
+
+  it('refuses a firstRequest that is not an int32', async () => {
+    const layer = new GRU({ inputSize: 3, hiddenSize: 2, seed: 1 });
+    await expect(StreamWorker.create(layer, { firstRequest: 2 ** 31 })).rejects.toThrow(RangeError);
+    await expect(StreamWorker.create(layer, { firstRequest: 0.5 })).rejects.toThrow(RangeError);
   });
 
   it('validates frames, options and models', async () => {
