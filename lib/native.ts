@@ -10,6 +10,8 @@
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 
+import { CellstateError, ErrorCode } from './errors';
+
 // node-gyp-build ships no types; this is the one function it exports.
 type NodeGypBuild = (dir: string) => unknown;
 // The package root: lib/ (sources under vitest) and dist/ (the build) both sit directly in it.
@@ -49,7 +51,10 @@ function buildHint(override: string | undefined): string {
   );
 }
 
-/** The addon's exports, loaded once per instance of this module. Throws an Error that says how to build the addon. */
+/**
+ * The addon's exports, loaded once per instance of this module. Throws a CellstateError with
+ * code ERR_CELLSTATE_NO_BINARY that names the prebuilt binaries present and says how to build one.
+ */
 export function loadNative(): any {
   if (cached !== undefined) return cached;
   const override = process.env.CELLSTATE_BINARY;
@@ -62,7 +67,9 @@ export function loadNative(): any {
     }
   } catch (cause) {
     const detail = cause instanceof Error ? cause.message.trim() : String(cause);
-    throw new Error(`${buildHint(override)}\nCause: ${detail}`, { cause });
+    throw new CellstateError(ErrorCode.NO_BINARY, `${buildHint(override)}\nCause: ${detail}`, {
+      cause,
+    });
   }
   return cached;
 }

@@ -21,8 +21,12 @@ import { crc32Hex } from './crc32';
 import { fromStateDict } from './pytorch';
 import {
   checkModel,
+  checkLoaded,
   configError,
+  type LoadedModel,
   type Model,
+  type ModelClass,
+  readExpect,
   modelConfig,
   ALLOCATION_SLACK,
   modelFromConfig,
@@ -61,6 +65,12 @@ export interface LoadOptions {
   config?: Record<string, unknown>;
   /** Restore the optimizer state stored in the file into this optimizer (of the same type). */
   optimizer?: Optimizer;
+  /**
+   * The class the model must be (Sequential, LSTM, GRU, RNN, Dense, Embedding): another is
+   * refused with ERR_CELLSTATE_FILE_CONFIG before anything else changes, and the result is typed
+   * by it. Default: any.
+   */
+  expect?: ModelClass;
 }
 
 /** The bytes of a source given as a Buffer, Uint8Array or ArrayBuffer; null for anything else. */
@@ -111,10 +121,18 @@ export async function writeAtomic(file: string, bytes: Uint8Array): Promise<void
  * A model from a cellstate file, or from a PyTorch state_dict saved with safetensors. `source`
  * is a path or the file's bytes. A new model is created; nothing else changes on failure.
  */
+export async function load<M extends LoadedModel>(
+  source: string | Uint8Array | ArrayBuffer,
+  opts: LoadOptions & { expect: ModelClass<M> },
+): Promise<M>;
 export async function load(
   source: string | Uint8Array | ArrayBuffer,
   opts?: LoadOptions,
-): Promise<Model> {
+): Promise<LoadedModel>;
+export async function load(
+  source: string | Uint8Array | ArrayBuffer,
+  opts?: LoadOptions,
+): Promise<LoadedModel> {
   const where = 'load';
   let bytes = asBytes(source);
   if (!bytes) {
@@ -129,7 +147,12 @@ export async function load(
 }
 
 /** The model in the bytes of a cellstate file or PyTorch safetensors state_dict (load, synchronously). */
-export function fromBuffer(bytes: Uint8Array | ArrayBuffer, opts?: LoadOptions): Model {
+export function fromBuffer<M extends LoadedModel>(
+  bytes: Uint8Array | ArrayBuffer,
+  opts: LoadOptions & { expect: ModelClass<M> },
+): M;
+export function fromBuffer(bytes: Uint8Array | ArrayBuffer, opts?: LoadOptions): LoadedModel;
+export function fromBuffer(bytes: Uint8Array | ArrayBuffer, opts?: LoadOptions): LoadedModel {
   const b = asBytes(bytes);
   if (!b)
     throw new CellstateTypeError(
@@ -194,8 +217,9 @@ export function checksum(data: Uint8Array, config: string, optimizer: string): s
 
 // ---- reading -------------------------------------------------------------------------------
 
-function decodeModel(where: string, bytes: Uint8Array, opts: unknown): Model {
-  const o = new OptionReader(opts, where, ['config', 'optimizer'], ErrorCode.INVALID_ARG);
+function decodeModel(where: string, bytes: Uint8Array, opts: unknown): LoadedModel {
+  const o = new OptionReader(opts, where, ['config', 'optimizer', 'expect'], ErrorCode.INVALID_ARG);
+  const expect = readExpect(where, o.raw('expect'));
   const config = o.raw('config');
   if (
     config !== undefined &&
@@ -234,7 +258,9 @@ function decodeModel(where: string, bytes: Uint8Array, opts: unknown): Model {
         where,
         'a PyTorch state_dict holds no optimizer state to restore',
       );
-    return fromStateDict(where, content, config as Record<string, unknown> | undefined);
+    const model = fromStateDict(where, content, config as Record<string, unknown> | undefined);
+    checkLoaded(where, model, expect);
+    return model as LoadedModel;
   }
   if (config !== undefined)
     throw new CellstateTypeError(
@@ -246,7 +272,8 @@ function decodeModel(where: string, bytes: Uint8Array, opts: unknown): Model {
     content,
     meta as Record<string, string>,
     optimizer as Optimizer | undefined,
-  );
+    expect,
+  ) as LoadedModel;
 }
 
 function decodeCellstate(
@@ -254,6 +281,7 @@ function decodeCellstate(
   content: SafetensorsContent,
   meta: Record<string, string>,
   optimizer: Optimizer | undefined,
+  expect: ModelClass | undefined,
 ): Model {
   const err = (code: ErrorCode, message: string) => fileError(code, where, message);
   const version = meta.version;
@@ -356,6 +384,7 @@ function decodeCellstate(
   } catch (e) {
     throw configError(where, 'the stored config', e);
   }
+  checkLoaded(where, model, expect);
   setModelParameters(where, model, params);
 
   const state = saved && optimizerState(where, saved, optTensors, model);

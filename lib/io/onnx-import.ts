@@ -24,7 +24,22 @@ import {
   type TensorMsg,
   modelProto,
 } from './onnx-schema';
-import { type Model, layerFromConfig, setModelParameters } from './registry';
+import {
+  type LoadedModel,
+  type Model,
+  type ModelClass,
+  checkLoaded,
+  layerFromConfig,
+  readExpect,
+  setModelParameters,
+} from './registry';
+import { OptionReader } from '../options';
+
+/** Options of importOnnx and fromOnnx. */
+export interface OnnxImportOptions {
+  /** The class the model must be (as load's `expect`); the result is typed by it. Default: any. */
+  expect?: ModelClass;
+}
 import { halfToFloat } from './safetensors';
 
 const WHERE = 'importOnnx';
@@ -38,7 +53,19 @@ function unsupported(message: string): CellstateError {
 }
 
 /** A model from an ONNX file (a path or its bytes). */
-export async function importOnnx(source: string | Uint8Array | ArrayBuffer): Promise<Model> {
+export async function importOnnx<M extends LoadedModel>(
+  source: string | Uint8Array | ArrayBuffer,
+  opts: OnnxImportOptions & { expect: ModelClass<M> },
+): Promise<M>;
+export async function importOnnx(
+  source: string | Uint8Array | ArrayBuffer,
+  opts?: OnnxImportOptions,
+): Promise<LoadedModel>;
+export async function importOnnx(
+  source: string | Uint8Array | ArrayBuffer,
+  opts?: OnnxImportOptions,
+): Promise<LoadedModel> {
+  new OptionReader(opts, WHERE, ['expect'], ErrorCode.INVALID_ARG);
   let bytes: Uint8Array;
   if (source instanceof Uint8Array) bytes = source;
   else if (source instanceof ArrayBuffer) bytes = new Uint8Array(source);
@@ -48,11 +75,26 @@ export async function importOnnx(source: string | Uint8Array | ArrayBuffer): Pro
       ErrorCode.INVALID_ARG,
       `${WHERE}: source must be a path or the bytes of an ONNX file (Uint8Array, Buffer, ArrayBuffer), got ${describe(source)}`,
     );
-  return fromOnnx(bytes);
+  return fromOnnx(bytes, opts);
 }
 
 /** importOnnx on bytes, synchronously. */
-export function fromOnnx(bytes: Uint8Array): Model {
+export function fromOnnx<M extends LoadedModel>(
+  bytes: Uint8Array,
+  opts: OnnxImportOptions & { expect: ModelClass<M> },
+): M;
+export function fromOnnx(bytes: Uint8Array, opts?: OnnxImportOptions): LoadedModel;
+export function fromOnnx(bytes: Uint8Array, opts?: OnnxImportOptions): LoadedModel {
+  const expect = readExpect(
+    WHERE,
+    new OptionReader(opts, WHERE, ['expect'], ErrorCode.INVALID_ARG).raw('expect'),
+  );
+  const model = decodeOnnx(bytes);
+  checkLoaded(WHERE, model, expect);
+  return model as LoadedModel;
+}
+
+function decodeOnnx(bytes: Uint8Array): Model {
   const T = modelProto();
   let msg: ModelMsg;
   try {

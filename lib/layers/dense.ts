@@ -195,6 +195,13 @@ export class Dense {
     return { output: activationTensor(this.forwardBatch(input, { lengths, train })) };
   }
 
+  /** The output of forward at inference (nothing kept for backward): `[T, B, O]` or `[B, O]`. */
+  predict(x: TensorLike, opts?: { lengths?: number[] | Int32Array }): Tensor {
+    const o = new OptionReader(opts, 'predict', ['lengths'], ErrorCode.INVALID_ARG);
+    const lengths = o.raw('lengths') as number[] | Int32Array | undefined;
+    return this.forward(x, lengths === undefined ? {} : { lengths }).output;
+  }
+
   /** Once per training forward: adds into the gradients and returns the gradient of x. */
   backward(grad: { output: TensorLike }): { x: Tensor } {
     const where = 'backward';

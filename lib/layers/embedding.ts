@@ -144,6 +144,13 @@ export class Embedding {
     };
   }
 
+  /** The output of forward at inference (nothing kept for backward): token ids `[T, B]` give `[T, B, D]`. */
+  predict(x: TokensLike, opts?: { lengths?: number[] | Int32Array }): Tensor {
+    const o = new OptionReader(opts, 'predict', ['lengths'], ErrorCode.INVALID_ARG);
+    const lengths = o.raw('lengths') as number[] | Int32Array | undefined;
+    return this.forward(x, lengths === undefined ? {} : { lengths }).output;
+  }
+
   /** Once per training forward: adds into the gradient of `weight`. Token ids have no gradient: x is null. */
   backward(grad: { output: TensorLike }): { x: null } {
     const where = 'backward';

@@ -22,7 +22,7 @@ import {
 } from '../errors';
 import { OptionReader } from '../options';
 import { Random, randomSeed } from '../random';
-import { Tensor, type TensorLike, toTensor } from '../tensor';
+import { type ShapeOf, Tensor, type TensorLike, toTensor } from '../tensor';
 import { StreamPool, type StreamPoolOptions } from '../stream/pool';
 import { Stream, type StreamOptions } from '../stream/stream';
 
@@ -310,14 +310,28 @@ export interface ForwardOptions {
   into?: ForwardResult;
 }
 
-/** What forward returns. */
+/** What forward returns: {@link LSTMForwardResult} for an LSTM, {@link HiddenForwardResult} for a GRU or RNN. */
 export interface ForwardResult {
   /** `[T, B, D·R]` (or `[B, T, D·R]` with batchFirst); 0 at padded steps. */
-  output: Tensor;
+  output: Tensor<3>;
   /** Final hidden state `[L·D, B, R]`, layer-major, forward before reverse. */
-  h: Tensor;
+  h: Tensor<3>;
   /** Final cell state `[L·D, B, H]` (LSTM only). */
-  c?: Tensor;
+  c?: Tensor<3>;
+}
+
+/** What an LSTM's forward returns: the output and the final `h` and `c`. */
+export interface LSTMForwardResult extends ForwardResult {
+  /** Final cell state `[L·D, B, H]`. */
+  c: Tensor<3>;
+}
+
+/** What a GRU's or an RNN's forward returns: the output and the final `h` (no cell state). */
+export interface HiddenForwardResult {
+  /** `[T, B, D·R]` (or `[B, T, D·R]` with batchFirst); 0 at padded steps. */
+  output: Tensor<3>;
+  /** Final hidden state `[L·D, B, R]`, layer-major, forward before reverse. */
+  h: Tensor<3>;
 }
 
 /** Upstream gradients for backward; an absent one is zero. */
@@ -339,11 +353,25 @@ export interface BackwardOptions {
 /** What backward returns: gradients of the inputs of the training forward. */
 export interface BackwardResult {
   /** Gradient of `x`, its shape; 0 at padded steps. */
-  x: Tensor;
+  x: Tensor<3>;
   /** Gradient of `h0`, `[L·D, B, R]`. */
-  h0: Tensor;
+  h0: Tensor<3>;
   /** Gradient of `c0`, `[L·D, B, H]` (LSTM only). */
-  c0?: Tensor;
+  c0?: Tensor<3>;
+}
+
+/** What an LSTM's backward returns: the gradients of x, h0 and c0. */
+export interface LSTMBackwardResult extends BackwardResult {
+  /** Gradient of `c0`, `[L·D, B, H]`. */
+  c0: Tensor<3>;
+}
+
+/** What a GRU's or an RNN's backward returns: the gradients of x and h0. */
+export interface HiddenBackwardResult {
+  /** Gradient of `x`, its shape; 0 at padded steps. */
+  x: Tensor<3>;
+  /** Gradient of `h0`, `[L·D, B, R]`. */
+  h0: Tensor<3>;
 }
 
 interface Prepared<A, R> {
@@ -355,8 +383,15 @@ const FORWARD_KEYS = ['h0', 'c0', 'lengths', 'train', 'into'] as const;
 const BACKWARD_KEYS = ['output', 'h', 'c'] as const;
 const BACKWARD_OPTION_KEYS = ['into'] as const;
 
-/** The common base of LSTM, GRU and RNN: a stack of recurrent layers over a native kernel. */
-export abstract class Recurrent<C extends RecurrentConfig = RecurrentConfig> {
+/**
+ * The common base of LSTM, GRU and RNN: a stack of recurrent layers over a native kernel. `F` and
+ * `G` are the results of forward and backward (with `c` / `c0` for an LSTM only).
+ */
+export abstract class Recurrent<
+  C extends RecurrentConfig = RecurrentConfig,
+  F extends ForwardResult = ForwardResult,
+  G extends BackwardResult = BackwardResult,
+> {
   /** The resolved options, plain JSON (frozen), seed included: `new LSTM(layer.config)` rebuilds the same layer. */
   readonly config: Readonly<C>;
 
@@ -503,16 +538,16 @@ export abstract class Recurrent<C extends RecurrentConfig = RecurrentConfig> {
    * Runs the layer over `x` `[T, B, I]` (`[B, T, I]` with batchFirst). With `train: true` it
    * keeps what one following backward needs, and applies dropout.
    */
-  forward(x: TensorLike, opts?: ForwardOptions): ForwardResult {
+  forward(x: TensorLike, opts?: ForwardOptions): F {
     this.checkIdle('forward');
     const call = this.prepareForward('forward', x, opts);
     this.native.forward(call.args);
     this.afterForward(call.args);
-    return call.result;
+    return call.result as F;
   }
 
   /** forward off the event loop: the same validation and bit-identical results. */
-  async forwardAsync(x: TensorLike, opts?: ForwardOptions): Promise<ForwardResult> {
+  async forwardAsync(x: TensorLike, opts?: ForwardOptions): Promise<F> {
     const caller = new Error();
     this.checkIdle('forwardAsync');
     const call = this.prepareForward('forwardAsync', x, opts);
@@ -522,22 +557,32 @@ export abstract class Recurrent<C extends RecurrentConfig = RecurrentConfig> {
       throw withCallerStack(error, caller);
     }
     this.afterForward(call.args);
-    return call.result;
+    return call.result as F;
+  }
+
+  /**
+   * The output of forward at inference (no dropout, nothing kept for backward), in the layer's
+   * layout: `x` `[T, B, I]` gives `[T, B, D·R]` (`[B, T, ·]` with batchFirst).
+   */
+  predict(x: TensorLike, opts?: { lengths?: number[] | Int32Array }): Tensor<3> {
+    const o = new OptionReader(opts, 'predict', ['lengths'], ErrorCode.INVALID_ARG);
+    const lengths = o.raw('lengths') as number[] | Int32Array | undefined;
+    return this.forward(x, lengths === undefined ? {} : { lengths }).output;
   }
 
   /**
    * Backpropagation through time for the last training forward, once per such forward. Adds
    * into the parameter gradients and returns the gradients of x, h0 (and c0).
    */
-  backward(grad?: BackwardGradients, opts?: BackwardOptions): BackwardResult {
+  backward(grad?: BackwardGradients, opts?: BackwardOptions): G {
     this.checkIdle('backward');
     const call = this.prepareBackward('backward', grad, opts);
     this.native.backward(call.args);
-    return call.result;
+    return call.result as G;
   }
 
   /** backward off the event loop: the same validation and bit-identical results. */
-  async backwardAsync(grad?: BackwardGradients, opts?: BackwardOptions): Promise<BackwardResult> {
+  async backwardAsync(grad?: BackwardGradients, opts?: BackwardOptions): Promise<G> {
     const caller = new Error();
     this.checkIdle('backwardAsync');
     const call = this.prepareBackward('backwardAsync', grad, opts);
@@ -546,7 +591,7 @@ export abstract class Recurrent<C extends RecurrentConfig = RecurrentConfig> {
     } catch (error) {
       throw withCallerStack(error, caller);
     }
-    return call.result;
+    return call.result as G;
   }
 
   /**
@@ -750,11 +795,15 @@ function resultTensors(
   into: unknown,
   slots: Slot[],
   inputs: [string, Float32Array | undefined, string?][],
-): Record<string, Tensor> {
-  const out: Record<string, Tensor> = {};
+): Record<string, Tensor<3>> {
+  // every result tensor (output, states, their gradients) has rank 3
+  const out: Record<string, Tensor<3>> = {};
   if (into === undefined) {
     for (const s of slots)
-      out[s.key] = new Tensor(new Float32Array(s.shape.reduce((a, b) => a * b, 1)), s.shape);
+      out[s.key] = new Tensor(
+        new Float32Array(s.shape.reduce((a, b) => a * b, 1)),
+        s.shape as ShapeOf<3>,
+      );
     return out;
   }
   const r = into as Record<string, unknown> | null;
@@ -764,7 +813,7 @@ function resultTensors(
       `${where}: into must be the result of an earlier ${what} (Tensors ${slots.map((s) => s.key).join(', ')}), got ${describe(into)}`,
     );
   for (const s of slots) {
-    const t = r[s.key] as Tensor;
+    const t = r[s.key] as Tensor<3>;
     if (!sameShape(t.shape, s.shape))
       throw shapeError(where, `into.${s.key}`, labelled(s.symbols, s.shape), t.shape);
     out[s.key] = t;
@@ -836,7 +885,7 @@ function readLengths(where: string, value: unknown, T: number, B: number): Int32
 // ---- the cells -----------------------------------------------------------------------------
 
 /** Long short-term memory with the variants of Greff et al. (CELLS.md). */
-export class LSTM extends Recurrent<LSTMConfig> {
+export class LSTM extends Recurrent<LSTMConfig, LSTMForwardResult, LSTMBackwardResult> {
   constructor(options: LSTMOptions) {
     super(resolveLSTMOptions(options));
   }
@@ -856,14 +905,14 @@ export class LSTM extends Recurrent<LSTMConfig> {
 }
 
 /** Gated recurrent unit; resetAfter chooses PyTorch's (default) or Cho et al.'s form. */
-export class GRU extends Recurrent<GRUConfig> {
+export class GRU extends Recurrent<GRUConfig, HiddenForwardResult, HiddenBackwardResult> {
   constructor(options: GRUOptions) {
     super(resolveGRUOptions(options));
   }
 }
 
 /** Elman RNN with tanh or relu. */
-export class RNN extends Recurrent<RNNConfig> {
+export class RNN extends Recurrent<RNNConfig, HiddenForwardResult, HiddenBackwardResult> {
   constructor(options: RNNOptions) {
     super(resolveRNNOptions(options));
   }

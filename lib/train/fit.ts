@@ -9,6 +9,7 @@
 import {
   BusyError,
   CellstateError,
+  brandError,
   CellstateRangeError,
   CellstateTypeError,
   ErrorCode,
@@ -232,13 +233,14 @@ export class NonFiniteError extends CellstateError {
 
 /** fit was stopped by its AbortSignal. `name` is 'AbortError' and `code` 'ABORT_ERR', as Node's. */
 export class AbortError extends Error {
-  readonly code = 'ABORT_ERR';
+  readonly code = ErrorCode.ABORTED;
   /** The History up to the last completed update (stopReason 'aborted'). */
   readonly history: History;
   constructor(history: History, cause?: unknown) {
     super('fit: aborted by its signal', cause === undefined ? undefined : { cause });
     this.name = 'AbortError';
     this.history = history;
+    brandError(this);
   }
 }
 
