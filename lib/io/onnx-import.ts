@@ -638,6 +638,15 @@ class Importer {
               this.data({ f: 'seq', layout: layout === 'TBF' ? 'BTF' : 'TBF', F: f.F }),
             );
           }
+          if (f.f === 'tokens' && same(perm, [1, 0])) {
+            // token ids [B, T] ⇄ [T, B] (a batch-first model with an Embedding)
+            const layout = this.layoutOf(f, true);
+            return this.set(
+              node,
+              0,
+              this.data({ f: 'tokens', layout: layout === 'TBF' ? 'BTF' : 'TBF' }),
+            );
+          }
           if (f.f === 'Y' && same(perm, [0, 2, 1, 3]))
             return this.set(node, 0, this.derive(x, { f: 'Yt', D: f.D, H: f.H }));
         }
@@ -1037,8 +1046,17 @@ class Importer {
       layers.push(layer);
     }
     if (layers.length === 1 && (single || !configs)) return layers[0];
+    // a Sequential's layout: from the exporter's metadata, else from the graph's input
+    let seqBatchFirst: boolean | undefined = batchFirst ? true : undefined;
+    if (configs && !single) {
+      const b = (JSON.parse(meta as string) as { batchFirst?: unknown }).batchFirst;
+      seqBatchFirst = typeof b === 'boolean' ? b : undefined;
+    }
     try {
-      return new Sequential(layers);
+      return new Sequential(
+        layers,
+        seqBatchFirst === undefined ? undefined : { batchFirst: seqBatchFirst },
+      );
     } catch (e) {
       throw unsupported(`the layers do not make a Sequential: ${(e as Error).message}`);
     }
@@ -1095,11 +1113,11 @@ class Importer {
         });
       }
     }
-    if (batchFirst) {
-      if (plan.length !== 1 || plan[0].units[0].kind !== 'recurrent')
-        throw unsupported(
-          'a batch-first graph imports as one recurrent layer only (a Sequential is time-major)',
-        );
+    // a batch-first graph: one recurrent layer with batchFirst, else a Sequential with
+    // batchFirst (build)
+    if (batchFirst && plan.length === 1) {
+      if (plan[0].units[0].kind !== 'recurrent')
+        throw unsupported('a batch-first graph of one layer imports as a recurrent layer only');
       plan[0].config.batchFirst = true;
     }
     return plan;

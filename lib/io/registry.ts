@@ -127,19 +127,22 @@ export function layerFromConfig(config: unknown): SequentialLayer {
 /** A model from its config: `{ layers: [...] }` makes a Sequential, anything else one layer. */
 export function modelFromConfig(config: unknown): Model {
   if (config !== null && typeof config === 'object' && 'layers' in config) {
-    const layers = (config as { layers: unknown }).layers;
+    const { layers, batchFirst } = config as { layers: unknown; batchFirst?: unknown };
     const keys = Object.keys(config);
-    if (keys.length !== 1)
+    if (keys.some((k) => k !== 'layers' && k !== 'batchFirst'))
       throw new CellstateTypeError(
         ErrorCode.INVALID_OPTION,
-        `modelFromConfig: a Sequential config has only 'layers', got ${keys.map((k) => `'${k}'`).join(', ')}`,
+        `modelFromConfig: a Sequential config has only 'layers' and 'batchFirst', got ${keys.map((k) => `'${k}'`).join(', ')}`,
       );
     if (!Array.isArray(layers))
       throw new CellstateTypeError(
         ErrorCode.INVALID_OPTION,
         `modelFromConfig: layers must be an array of layer configs, got ${describe(layers)}`,
       );
-    return new Sequential(layers.map((l) => layerFromConfig(l)));
+    const built = layers.map((l) => layerFromConfig(l));
+    return 'batchFirst' in config
+      ? new Sequential(built, { batchFirst: batchFirst as boolean })
+      : new Sequential(built);
   }
   return layerFromConfig(config);
 }

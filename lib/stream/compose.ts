@@ -5,7 +5,7 @@ import { CellstateRangeError, CellstateTypeError, ErrorCode, describe } from '..
 import { OptionReader } from '../options';
 import type { Tensor } from '../tensor';
 import { over, transform, type OverOptions, type TransformOptions } from './node';
-import { MAX_STREAM_ROWS, checkStreamable, frameData } from './stream';
+import { MAX_STREAM_ROWS, checkStreamable, frameInput } from './stream';
 import type {
   LayerStream,
   LayerStreamOptions,
@@ -59,8 +59,12 @@ export class ComposedStream implements StatefulLayerStream<ComposedState, Compos
   readonly streams: readonly LayerStream[];
   private last: Float32Array;
 
+  // whether the first layer is an Embedding (the input is token ids)
+  private readonly tokens: boolean;
+
   /** @internal Use `composeStreams(layers)` or `model.stream()`. */
-  constructor(streams: LayerStream[], batch: number) {
+  constructor(streams: LayerStream[], batch: number, tokens = false) {
+    this.tokens = tokens;
     this.streams = Object.freeze(streams);
     this.batch = batch;
     this.inputSize = streams[0].inputSize;
@@ -74,14 +78,15 @@ export class ComposedStream implements StatefulLayerStream<ComposedState, Compos
   }
 
   /**
-   * One time step: `x` `[B, I]` (a Float32Array of B·I values, or a Tensor `[B, I]`) through
-   * every layer. Returns the last layer's output buffer `[B, O]`, reused by the next step.
+   * One time step: `x` `[B, I]` (a Float32Array of B·I values, or a Tensor `[B, I]`; token ids
+   * `[B]` also as an Int32Array when the first layer is an Embedding) through every layer. Returns the last layer's output buffer `[B, O]`, reused by the next step.
    */
-  step(x: Float32Array | Tensor): Float32Array {
+  step(x: Float32Array | Int32Array | Tensor): Float32Array {
+    // An Int32Array of B token ids goes to an Embedding's stream as it is.
     let y =
       x instanceof Float32Array && x.length === this.batch * this.inputSize
         ? x
-        : frameData('step', x, this.batch, this.inputSize, 'I');
+        : (frameInput('step', x, this.batch, this.inputSize, this.tokens) as Float32Array);
     const streams = this.streams;
     for (let i = 0; i < streams.length; ++i) y = streams[i].step(y);
     this.last = y;
@@ -217,5 +222,6 @@ export function composeStreams(
       );
     streams.push(layer.stream({ batch, size } as LayerStreamOptions));
   });
-  return new ComposedStream(streams, batch);
+  const tokens = (layers[0].config as { type?: string }).type === 'embedding';
+  return new ComposedStream(streams, batch, tokens);
 }

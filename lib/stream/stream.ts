@@ -57,6 +57,25 @@ export class StreamSnapshot implements StreamSnapshotLike {
   }
 }
 
+/**
+ * A frame for a model's stream: an Int32Array of `rows` token ids, as given, when the model reads
+ * token ids (starts with an Embedding); else as frameData.
+ */
+export function frameInput(
+  where: string,
+  x: unknown,
+  rows: number,
+  size: number,
+  tokens: boolean,
+): Float32Array | Int32Array {
+  if (tokens && x instanceof Int32Array) {
+    if (x.length !== rows)
+      throw shapeError(where, 'x', [`B=${rows}`], [x.length], `${rows} token ids`);
+    return x;
+  }
+  return frameData(where, x, rows, size, 'I');
+}
+
 /** `x`'s data when it is one frame of `rows × size` values (a Float32Array, a Tensor or nested arrays). */
 export function frameData(
   where: string,

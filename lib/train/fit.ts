@@ -29,6 +29,7 @@ import {
   type TokensLike,
   readLengths,
   readTokens,
+  swapAxes,
 } from '../model/batch';
 import type { Sequential, SequentialState } from '../model/sequential';
 import { OptionReader } from '../options';
@@ -263,17 +264,24 @@ function readX(
   where: string,
   x: unknown,
 ): Pick<Dataset, 'N' | 'T' | 'x' | 'I' | 'tokens'> {
+  // Datasets are sample-first [N, T, ·] unless the model is time-major (batchFirst: false); a
+  // time-major one is copied sample-first here, and everything after works sample-first.
+  const tm = model.batchFirst === false;
+  const layout = tm ? 'time-major: batchFirst false' : 'sample-first';
   if (model.tokenInput) {
-    const t = readTokens(x, where, 'x', ['N', 'T']);
-    const [N, T] = t.shape;
-    if (N < 1 || T < 1) throw shapeError(where, 'x', ['N', 'T'], t.shape, 'N, T ≥ 1');
-    return { N, T, x: t.data, I: 1, tokens: true };
+    const dims = tm ? ['T', 'N'] : ['N', 'T'];
+    const t = readTokens(x, where, 'x', dims);
+    const [N, T] = tm ? [t.shape[1], t.shape[0]] : t.shape;
+    if (N < 1 || T < 1) throw shapeError(where, 'x', dims, t.shape, `N, T ≥ 1; ${layout}`);
+    return { N, T, x: tm ? swapAxes(t.data, T, N, 1) : t.data, I: 1, tokens: true };
   }
   const t = toTensor(x, where, 'x');
   const I = model.inputSize;
+  const dims = tm ? ['T', 'N', `I=${I}`] : ['N', 'T', `I=${I}`];
   if (t.shape.length !== 3 || t.shape[2] !== I || t.shape[0] < 1 || t.shape[1] < 1)
-    throw shapeError(where, 'x', ['N', 'T', `I=${I}`], t.shape, 'N, T ≥ 1; sample-first');
-  return { N: t.shape[0], T: t.shape[1], x: t.data, I, tokens: false };
+    throw shapeError(where, 'x', dims, t.shape, `N, T ≥ 1; ${layout}`);
+  const [N, T] = tm ? [t.shape[1], t.shape[0]] : [t.shape[0], t.shape[1]];
+  return { N, T, x: tm ? swapAxes(t.data, T, N, I) : t.data, I, tokens: false };
 }
 
 function readY(
@@ -284,10 +292,32 @@ function readY(
   N: number,
   T: number,
 ): LossTarget {
+  const target = readYAs(model, loss, where, y, N, T);
+  // a time-major model's per-step targets [T, N, ·] are copied sample-first, as x is
+  if (model.batchFirst !== false || !model.perStepOutput) return target;
+  const F = target.kind === 'values' ? target.data.length / (N * T) : 1;
+  return target.kind === 'values'
+    ? { kind: 'values', data: swapAxes(target.data, T, N, F) }
+    : { kind: 'indices', data: swapAxes(target.data, T, N, 1) };
+}
+
+function readYAs(
+  model: Sequential,
+  loss: Loss,
+  where: string,
+  y: unknown,
+  N: number,
+  T: number,
+): LossTarget {
   const O = model.outputSize;
-  const rowShape = model.perStepOutput ? [N, T] : [N];
+  const tm = model.batchFirst === false;
+  const rowShape = model.perStepOutput ? (tm ? [T, N] : [N, T]) : [N];
   const fullShape = [...rowShape, O];
-  const dims = model.perStepOutput ? ['N', 'T', `O=${O}`] : ['N', `O=${O}`];
+  const dims = model.perStepOutput
+    ? tm
+      ? ['T', 'N', `O=${O}`]
+      : ['N', 'T', `O=${O}`]
+    : ['N', `O=${O}`];
   const rows = rowShape.reduce((a, b) => a * b, 1);
   const int =
     y instanceof Int32Array
@@ -325,7 +355,7 @@ function readY(
     }
     if (O === 1) return { kind: 'values', data: t.data };
   }
-  const rowDims = model.perStepOutput ? 'N, T' : 'N';
+  const rowDims = model.perStepOutput ? (tm ? 'T, N' : 'N, T') : 'N';
   throw shapeError(
     where,
     'y',
@@ -1145,5 +1175,6 @@ export function predictModel(
       out.set(r.data, from * O);
     }
   }
+  if (perStep && model.batchFirst === false) return new Tensor(swapAxes(out, N, T, O), [T, N, O]);
   return new Tensor(out, perStep ? [N, T, O] : [N, O]);
 }
