@@ -85,10 +85,12 @@ export type { Tokens, TokensLike } from './model/batch';
 export {
   Sequential,
   type RecurrentState,
+  type SequentialConfig,
   type SequentialForwardOptions,
   type SequentialForwardResult,
   type SequentialLayer,
   type SequentialLayerConfig,
+  type SequentialOptions,
   type SequentialState,
 } from './model/sequential';
 export {
