@@ -284,6 +284,20 @@ function readX(
   return { N, T, x: tm ? swapAxes(t.data, T, N, I) : t.data, I, tokens: false };
 }
 
+/**
+ * lengths has one entry per sequence: when it fits the time axis of x rather than N, x is in the
+ * other layout (refused, naming the model's).
+ */
+function checkLayout(model: Sequential, where: string, raw: unknown, N: number, T: number): void {
+  const n = raw instanceof Int32Array || Array.isArray(raw) ? raw.length : -1;
+  if (n < 0 || n === N || n !== T) return;
+  const tm = model.batchFirst === false;
+  throw new CellstateRangeError(
+    ErrorCode.SHAPE,
+    `${where}: lengths has ${n} entries, the number of time steps of x rather than its ${N} sequences: x looks ${tm ? 'sample-first [N, T, ·]' : 'time-major [T, N, ·]'}, but this model's datasets are ${tm ? '[T, N, ·] (batchFirst: false)' : '[N, T, ·] (sample-first)'}`,
+  );
+}
+
 function readY(
   model: Sequential,
   loss: Loss,
@@ -385,6 +399,7 @@ function readDataset(
   );
   const xs = readX(model, where, o.raw('x'));
   const rawLengths = o.raw('lengths');
+  checkLayout(model, where, rawLengths, xs.N, xs.T);
   const lengths =
     rawLengths === undefined || rawLengths === null
       ? null
@@ -1151,6 +1166,7 @@ export function predictModel(
   const batchSize = o.int('batchSize', 1, 1 << 24, 256);
   const xs = readX(model, where, x);
   const raw = o.raw('lengths');
+  checkLayout(model, where, raw, xs.N, xs.T);
   const lengths = raw === undefined || raw === null ? null : readLengths(where, raw, xs.T, xs.N);
   if (xs.tokens) checkTokenIds(model, where, xs.x as Int32Array, xs.N, xs.T, lengths);
   const d: Dataset = { ...xs, y: null, lengths };
