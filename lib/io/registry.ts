@@ -73,7 +73,8 @@ export function readExpect(where: string, value: unknown): ModelClass | undefine
  * (both ERR_CELLSTATE_FILE_CONFIG).
  */
 export function checkLoaded(where: string, model: Model, expect: ModelClass | undefined): void {
-  const kind = model instanceof Sequential ? 'a Sequential' : `a ${model.constructor.name}`;
+  const name = model.constructor.name;
+  const kind = `${/^(LSTM|RNN|Embedding)$/.test(name) ? 'an' : 'a'} ${name}`;
   if (model instanceof Dropout)
     throw fileError(
       ErrorCode.FILE_CONFIG,
