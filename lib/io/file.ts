@@ -51,7 +51,7 @@ const OPTIMIZER_PREFIX = 'optimizer.';
 /** Options of save and toBuffer. */
 export interface SaveOptions {
   /** Also store this optimizer's state (step count and buffers), so that training resumes exactly. Default: none. */
-  optimizer?: Optimizer;
+  optimizer?: Optimizer | undefined;
 }
 
 /** Options of load and fromBuffer. */
@@ -62,15 +62,15 @@ export interface LoadOptions {
    * or for a module of several layers `{ layers: [{ module: 'lstm', ... }, ...] }`. Refused
    * for a cellstate file, which carries its own configuration.
    */
-  config?: Record<string, unknown>;
+  config?: Record<string, unknown> | undefined;
   /** Restore the optimizer state stored in the file into this optimizer (of the same type). */
-  optimizer?: Optimizer;
+  optimizer?: Optimizer | undefined;
   /**
    * The class the model must be (Sequential, LSTM, GRU, RNN, Dense, Embedding): another is
    * refused with ERR_CELLSTATE_FILE_CONFIG before anything else changes, and the result is typed
    * by it. Default: any.
    */
-  expect?: ModelClass;
+  expect?: ModelClass | undefined;
 }
 
 /** The bytes of a source given as a Buffer, Uint8Array or ArrayBuffer; null for anything else. */

@@ -400,7 +400,7 @@ export interface OnnxExportOptions {
    * A per-step Dense's output at padded steps is then act(bias) where cellstate gives 0.
    * Default false.
    */
-  lengths?: boolean;
+  lengths?: boolean | undefined;
 }
 
 /** The model as the bytes of an ONNX file (see exportOnnx). */

@@ -38,7 +38,7 @@ import { OptionReader } from '../options';
 /** Options of importOnnx and fromOnnx. */
 export interface OnnxImportOptions {
   /** The class the model must be (as load's `expect`); the result is typed by it. Default: any. */
-  expect?: ModelClass;
+  expect?: ModelClass | undefined;
 }
 import { halfToFloat } from './safetensors';
 

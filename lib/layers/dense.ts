@@ -31,16 +31,16 @@ export interface DenseOptions {
   /** Features out, `O`. Required; an integer in [1, 2^24]. */
   outputSize: number;
   /** The activation: 'linear', 'tanh', 'sigmoid', 'relu' or 'softmax' (over the O outputs). Default 'linear'. */
-  activation?: DenseActivation;
+  activation?: DenseActivation | undefined;
   /**
    * On sequences `[T, B, I]`, apply to the last step of each sequence only (step `len_b − 1`
    * with lengths, else `T − 1`) and return `[B, O]`. Default false (every step: `[T, B, O]`).
    */
-  lastStep?: boolean;
+  lastStep?: boolean | undefined;
   /** Seed of the initialisation, an unsigned 32-bit integer. Default: random (recorded in `config`). */
-  seed?: number;
+  seed?: number | undefined;
   /** Accepted so that a `config` can be passed back; must be 'dense'. */
-  type?: 'dense';
+  type?: 'dense' | undefined;
 }
 
 /** The resolved options of a Dense layer, plain JSON. */
@@ -56,9 +56,9 @@ export interface DenseConfig {
 /** Options of Dense.forward. */
 export interface DenseForwardOptions {
   /** Lengths of the sequences of a `[T, B, I]` input (B integers in [1, T]); padded steps give 0. */
-  lengths?: number[] | Int32Array;
+  lengths?: number[] | Int32Array | undefined;
   /** Keep what one following backward needs. Default false. */
-  train?: boolean;
+  train?: boolean | undefined;
 }
 
 interface DenseCache {

@@ -10,11 +10,11 @@ import { Tensor, type TensorLike, toTensor } from '../tensor';
 /** Options of a Dropout layer. */
 export interface DropoutOptions {
   /** Probability of zeroing each value while training, in [0, 1). Default 0.5. */
-  rate?: number;
+  rate?: number | undefined;
   /** Seed of the masks, an unsigned 32-bit integer; the masks of successive training calls follow from it. Default: random. */
-  seed?: number;
+  seed?: number | undefined;
   /** Accepted so that a `config` can be passed back; must be 'dropout'. */
-  type?: 'dropout';
+  type?: 'dropout' | undefined;
 }
 
 /** The resolved options of a Dropout layer, plain JSON. */

@@ -32,9 +32,9 @@ export interface EmbeddingOptions {
   /** Size of each vector, `D`. Required; an integer in [1, 2^24]. */
   embeddingDim: number;
   /** Seed of the initialisation (PyTorch's: normal, mean 0, variance 1), an unsigned 32-bit integer. Default: random. */
-  seed?: number;
+  seed?: number | undefined;
   /** Accepted so that a `config` can be passed back; must be 'embedding'. */
-  type?: 'embedding';
+  type?: 'embedding' | undefined;
 }
 
 /** The resolved options of an Embedding, plain JSON. */

@@ -42,55 +42,55 @@ export interface RecurrentOptions {
   /** Hidden units of each layer and direction, `H`. Required; an integer in [1, 2^20]. */
   hiddenSize: number;
   /** Stacked layers, `L`; layer l > 0 reads layer l − 1's output. Default 1. */
-  numLayers?: number;
+  numLayers?: number | undefined;
   /** Run a second, reverse direction and concatenate its output (`D = 2`). Default false. */
-  bidirectional?: boolean;
+  bidirectional?: boolean | undefined;
   /** `x`, `output` and their gradients are `[B, T, ·]` instead of `[T, B, ·]`. Default false. */
-  batchFirst?: boolean;
+  batchFirst?: boolean | undefined;
   /** Dropout probability on the input of layers l > 0, training only; in [0, 1). Default 0. */
-  dropout?: number;
+  dropout?: number | undefined;
   /** Seed of the initialisation and of the dropout masks, an unsigned 32-bit integer. Default: random (recorded in `config`). */
-  seed?: number;
+  seed?: number | undefined;
 }
 
 /** LSTM options (CELLS.md); a removed gate's block is left out of the parameters. */
 export interface LSTMOptions extends RecurrentOptions {
   /** Accepted so that a `config` can be passed back; must be 'lstm'. */
-  cell?: 'lstm';
+  cell?: 'lstm' | undefined;
   /** Size `P` of the projection h = W_hr m; 0 (none) or 0 < P < hiddenSize. Default 0. */
-  projSize?: number;
+  projSize?: number | undefined;
   /** Peephole connections from the cell state into the gates (`weight_ph`). Default false. */
-  peephole?: boolean;
+  peephole?: boolean | undefined;
   /** CIFG: no input-gate block, i = 1 − f. Default false. */
-  coupled?: boolean;
+  coupled?: boolean | undefined;
   /** The input gate; false (NIG) means i = 1. Default true. */
-  inputGate?: boolean;
+  inputGate?: boolean | undefined;
   /** The forget gate; false (NFG) means f = 1. Default true. */
-  forgetGate?: boolean;
+  forgetGate?: boolean | undefined;
   /** The output gate; false (NOG) means o = 1. Default true. */
-  outputGate?: boolean;
+  outputGate?: boolean | undefined;
   /** g = tanh(a_g); false (NIAF) means g = a_g. Default true. */
-  inputActivation?: boolean;
+  inputActivation?: boolean | undefined;
   /** m = o ⊙ tanh(c); false (NOAF) means m = o ⊙ c. Default true. */
-  outputActivation?: boolean;
+  outputActivation?: boolean | undefined;
   /** Initial value of bias_ih's forget block (bias_hh's starts at 0); finite. Default 1. */
-  forgetBias?: number;
+  forgetBias?: number | undefined;
 }
 
 /** GRU options. */
 export interface GRUOptions extends RecurrentOptions {
   /** Accepted so that a `config` can be passed back; must be 'gru'. */
-  cell?: 'gru';
+  cell?: 'gru' | undefined;
   /** n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn)) (PyTorch, cuDNN); false: Cho et al. Default true. */
-  resetAfter?: boolean;
+  resetAfter?: boolean | undefined;
 }
 
 /** Simple RNN options. */
 export interface RNNOptions extends RecurrentOptions {
   /** Accepted so that a `config` can be passed back; must be 'rnn'. */
-  cell?: 'rnn';
+  cell?: 'rnn' | undefined;
   /** The activation. Default 'tanh'. */
-  nonlinearity?: 'tanh' | 'relu';
+  nonlinearity?: 'tanh' | 'relu' | undefined;
 }
 
 /** Resolved options common to every cell, plain JSON. */
@@ -293,13 +293,13 @@ function nativeConfig(c: RecurrentConfig): NativeConfig {
 /** Options of forward / forwardAsync. */
 export interface ForwardOptions {
   /** Initial hidden state `[L·D, B, R]`. Default: zeros. */
-  h0?: TensorLike;
+  h0?: TensorLike | undefined;
   /** Initial cell state `[L·D, B, H]`, LSTM only. Default: zeros. */
-  c0?: TensorLike;
+  c0?: TensorLike | undefined;
   /** Length of each sequence, B integers in [1, T]; steps past a length output 0 and leave the state unchanged. Default: every sequence has length T. */
-  lengths?: number[] | Int32Array;
+  lengths?: number[] | Int32Array | undefined;
   /** Keep what backward needs, and apply dropout. Default false. */
-  train?: boolean;
+  train?: boolean | undefined;
   /**
    * The result of an earlier forward of the same shape, whose tensors this call overwrites and
    * returns instead of allocating new ones (a loop over equal-sized chunks then allocates
@@ -307,7 +307,7 @@ export interface ForwardOptions {
    * its tensors must not share memory with x, h0, c0 or each other (a RangeError). With
    * forwardAsync, do not read it until the promise settles.
    */
-  into?: ForwardResult;
+  into?: ForwardResult | undefined;
 }
 
 /** What forward returns: {@link LSTMForwardResult} for an LSTM, {@link HiddenForwardResult} for a GRU or RNN. */
@@ -337,17 +337,17 @@ export interface HiddenForwardResult {
 /** Upstream gradients for backward; an absent one is zero. */
 export interface BackwardGradients {
   /** Gradient of `output`, its shape. */
-  output?: TensorLike;
+  output?: TensorLike | undefined;
   /** Gradient of the final `h`, `[L·D, B, R]`. */
-  h?: TensorLike;
+  h?: TensorLike | undefined;
   /** Gradient of the final `c`, `[L·D, B, H]` (LSTM only). */
-  c?: TensorLike;
+  c?: TensorLike | undefined;
 }
 
 /** Options of backward / backwardAsync. */
 export interface BackwardOptions {
   /** The result of an earlier backward of the same shapes, overwritten and returned (as forward's `into`). */
-  into?: BackwardResult;
+  into?: BackwardResult | undefined;
 }
 
 /** What backward returns: gradients of the inputs of the training forward. */

@@ -54,7 +54,7 @@ export interface SequentialOptions {
    * sample-first — with a one-time warning (code CELLSTATE_LAYOUT) at the first forward or
    * backward; give it explicitly.
    */
-  batchFirst?: boolean;
+  batchFirst?: boolean | undefined;
 }
 
 let layoutWarned = false;
@@ -97,11 +97,11 @@ export type SequentialState = (RecurrentState | null)[];
 /** Options of Sequential.forward. */
 export interface SequentialForwardOptions {
   /** Length of each sequence, B integers in [1, T]. Default: every sequence has length T. */
-  lengths?: number[] | Int32Array;
+  lengths?: number[] | Int32Array | undefined;
   /** Keep what one following backward needs, and apply dropout. Default false. */
-  train?: boolean;
+  train?: boolean | undefined;
   /** Initial state per layer index (from a previous forward's `state`), e.g. to carry it across chunks of a long sequence. Default: zeros. */
-  state?: SequentialState;
+  state?: SequentialState | undefined;
 }
 
 /** What Sequential.forward returns. */

@@ -28,7 +28,7 @@ export const MAX_STREAM_ROWS = 1 << 24;
 /** Options of `layer.stream()`. */
 export interface StreamOptions {
   /** Independent sequences stepped together, `B`: step() takes `[B, I]` and returns `[B, R]`. An integer in [1, 2^24]. Default 1. */
-  batch?: number;
+  batch?: number | undefined;
 }
 
 /** What a layer needs to expose for streaming (LSTM, GRU, RNN). */

@@ -68,19 +68,19 @@ export interface FitData {
    */
   y: TensorLike | Int32Array | Tokens;
   /** Length of each sequence, N integers in [1, T]; padded steps do not count in the loss. Default: all T. */
-  lengths?: number[] | Int32Array;
+  lengths?: number[] | Int32Array | undefined;
 }
 
 /** Options of early stopping. */
 export interface EarlyStoppingOptions {
   /** Epochs without improvement before stopping; an integer ≥ 1. Default 5. */
-  patience?: number;
+  patience?: number | undefined;
   /** An improvement must lower the monitored loss by more than this, ≥ 0. Default 0. */
-  minDelta?: number;
+  minDelta?: number | undefined;
   /** The loss watched. Default 'valLoss' with validation data, else 'loss'. */
-  monitor?: 'loss' | 'valLoss';
+  monitor?: 'loss' | 'valLoss' | undefined;
   /** At the end, put back the parameters of the best epoch. Default true. */
-  restoreBest?: boolean;
+  restoreBest?: boolean | undefined;
 }
 
 /** What onBatchEnd receives. */
@@ -117,8 +117,8 @@ export interface EpochEndInfo {
 
 /** Callbacks; each may be async (fit awaits it) and may return false to stop training. */
 export interface FitCallbacks {
-  onBatchEnd?: (info: BatchEndInfo) => unknown;
-  onEpochEnd?: (info: EpochEndInfo) => unknown;
+  onBatchEnd?: ((info: BatchEndInfo) => unknown) | undefined;
+  onEpochEnd?: ((info: EpochEndInfo) => unknown) | undefined;
 }
 
 /** Options of fit. */
@@ -126,44 +126,44 @@ export interface FitOptions {
   /** 'mse', 'crossEntropy' (on logits; a final Dense 'softmax' is fused), 'binaryCrossEntropy' (on logits; a final Dense 'sigmoid' is fused) or a Loss instance. Required. */
   loss: LossName | Loss;
   /** 'adam' (lr 0.001), 'adamw', 'sgd', 'rmsprop' or an instance (new Adam({ lr: 0.01 })). Default 'adam'. */
-  optimizer?: OptimizerName | Optimizer;
+  optimizer?: OptimizerName | Optimizer | undefined;
   /** Passes over the data; an integer ≥ 1. Default 1. */
-  epochs?: number;
+  epochs?: number | undefined;
   /** Sequences per batch; an integer ≥ 1. Default 32. */
-  batchSize?: number;
+  batchSize?: number | undefined;
   /** Shuffle the samples before each epoch (seeded). Default true. */
-  shuffle?: boolean;
+  shuffle?: boolean | undefined;
   /** Seed of the shuffling, an unsigned 32-bit integer. Default: random (recorded in the History). Layers have their own seeds. */
-  seed?: number;
+  seed?: number | undefined;
   /** Data to compute the validation loss on after each epoch. */
-  validationData?: FitData;
+  validationData?: FitData | undefined;
   /** Fraction in [0, 1) of the samples, taken from the end before shuffling, held out for validation. Default 0. */
-  validationSplit?: number;
+  validationSplit?: number | undefined;
   /**
    * Truncated BPTT: cut each batch's sequences into chunks of this many steps, one update per
    * chunk, carrying the recurrent state (detached) from chunk to chunk. Needs a model with an
    * output at every step. Default: whole sequences.
    */
-  bpttLength?: number;
+  bpttLength?: number | undefined;
   /** Stop when the monitored loss stops improving: true (defaults) or options. Default off. */
-  earlyStopping?: boolean | EarlyStoppingOptions;
+  earlyStopping?: boolean | EarlyStoppingOptions | undefined;
   /** Learning-rate schedule (StepDecay, ExponentialDecay, CosineDecay). Default: constant. */
-  schedule?: Schedule;
+  schedule?: Schedule | undefined;
   /** Clip gradients to this global L2 norm; null or Infinity: off. Default 5. */
-  clipNorm?: number | null;
+  clipNorm?: number | null | undefined;
   /** Clip each gradient value to [−clipValue, clipValue]; null: off. Default null. */
-  clipValue?: number | null;
+  clipValue?: number | null | undefined;
   /** A NaN or infinite loss or gradient: 'throw' a NonFiniteError naming the step and layer, or 'skip' that update. Default 'throw'. */
-  nanPolicy?: 'throw' | 'skip';
+  nanPolicy?: 'throw' | 'skip' | undefined;
   /** Stop after this many optimizer updates; an integer ≥ 1. Default: no limit. */
-  maxSteps?: number;
-  callbacks?: FitCallbacks;
+  maxSteps?: number | undefined;
+  callbacks?: FitCallbacks | undefined;
   /** Aborting stops training between two batches: fit rejects with an AbortError carrying the History so far. */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
   /** 0: silent; 1: a progress bar when the output is a terminal; 2: also a line per epoch when it is not. Default 1. */
-  verbose?: 0 | 1 | 2;
+  verbose?: 0 | 1 | 2 | undefined;
   /** Where progress goes. Default process.stdout. */
-  output?: ProgressOutput;
+  output?: ProgressOutput | undefined;
 }
 
 /** What fit resolves to. */
@@ -199,16 +199,16 @@ export interface History {
 /** Options of predict. */
 export interface PredictOptions {
   /** Length of each sequence, N integers in [1, T]. */
-  lengths?: number[] | Int32Array;
+  lengths?: number[] | Int32Array | undefined;
   /** Sequences per forward; an integer ≥ 1. Default 256. */
-  batchSize?: number;
+  batchSize?: number | undefined;
 }
 
 /** Options of evaluate. */
 export interface EvaluateOptions {
   loss: LossName | Loss;
   /** Sequences per forward; an integer ≥ 1. Default 256. */
-  batchSize?: number;
+  batchSize?: number | undefined;
 }
 
 /** A NaN or infinite loss or gradient stopped training. */

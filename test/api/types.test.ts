@@ -8,6 +8,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
+import { Dense, LSTM, Sequential, Tensor, fromBuffer, toBuffer } from '../../lib/index';
 import { repoRoot } from '../helpers/fixtures';
 
 const tsc = path.join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc');
@@ -37,5 +38,30 @@ describe('published types', () => {
       'utf8',
     );
     expect(sequential).not.toMatch(/\bforwardGen\b|\blastOutputs\b|\btokenInput\b/);
+  });
+});
+
+describe('options given as undefined are absent, as their types say (| undefined)', () => {
+  it('constructors, forward, fit, predict and load', async () => {
+    const u = undefined;
+    const lstm = new LSTM({ inputSize: 2, hiddenSize: 3, seed: 1, numLayers: u, dropout: u });
+    expect(lstm.config.numLayers).toBe(1);
+    const x = new Tensor(new Float32Array(2 * 3 * 2).fill(0.5), [2, 3, 2]);
+    const r = lstm.forward(x, { lengths: u, h0: u, c0: u, train: u, into: u });
+    expect(r.output.data).toEqual(lstm.forward(x).output.data);
+    const m = new Sequential(
+      [lstm, new Dense({ inputSize: 3, outputSize: 1, lastStep: u, activation: u, seed: 2 })],
+      { batchFirst: u },
+    );
+    expect(m.batchFirst).toBeUndefined();
+    const h = await m.fit(
+      { x, y: new Tensor(new Float32Array(2 * 3), [2, 3, 1]), lengths: u },
+      { loss: 'mse', epochs: u, clipNorm: u, verbose: 0, seed: 1, schedule: u, signal: u },
+    );
+    expect(h.loss).toHaveLength(1);
+    expect(m.predict(x, { lengths: u, batchSize: u }).shape).toEqual([2, 3, 1]);
+    expect(
+      fromBuffer(toBuffer(m, { optimizer: u }), { config: u, optimizer: u, expect: u }),
+    ).toBeInstanceOf(Sequential);
   });
 });

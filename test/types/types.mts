@@ -111,7 +111,7 @@ expectTypeOf<CellstateRangeError>().toMatchTypeOf<RangeError>();
 expectTypeOf(ErrorCode.NO_BINARY).toEqualTypeOf<'ERR_CELLSTATE_NO_BINARY'>();
 
 // ---- layout, streams, options --------------------------------------------------------------
-expectTypeOf<SequentialOptions>().toEqualTypeOf<{ batchFirst?: boolean }>();
+expectTypeOf<SequentialOptions>().toEqualTypeOf<{ batchFirst?: boolean | undefined }>();
 const seq = new Sequential([new Embedding({ numEmbeddings: 5, embeddingDim: 2 })], {
   batchFirst: true,
 });
@@ -122,3 +122,9 @@ declare const worker: StreamWorker;
 expectTypeOf(worker.step(new Int32Array(1))).resolves.toEqualTypeOf<Float32Array>();
 const progress: ProgressOutput = process.stdout;
 void progress;
+
+// ---- exactOptionalPropertyTypes: an option given as undefined is absent, as at run time ------
+declare const maybeLengths: number[] | undefined;
+declare const maybeSeed: number | undefined;
+new LSTM({ inputSize: 2, hiddenSize: 3, seed: maybeSeed }).forward(x, { lengths: maybeLengths });
+new Sequential([lstm], { batchFirst: undefined }).predict(x, { lengths: maybeLengths });
