@@ -197,8 +197,10 @@ export function fromStateDict(
   return model;
 }
 
+const warned = new Set<string>();
+
 /**
- * Warns (once per load, code CELLSTATE_PYTORCH_GUESS) when the import assumed what a state_dict
+ * Warns (once per distinct message, code CELLSTATE_PYTORCH_GUESS) when the import assumed what a state_dict
  * does not record: an RNN's nonlinearity ('tanh') or the layout (time-major, batch_first=False).
  */
 function warnGuesses(
@@ -227,8 +229,11 @@ function warnGuesses(
       "batch_first is not in the file: the model's forward takes time-major [T, B, I], PyTorch's default (give { layers, batchFirst: true } for batch_first=True, or batchFirst: false to confirm)",
     );
   }
-  if (guesses.length === 0) return;
-  process.emitWarning(`${where}: PyTorch state_dict: ${guesses.join('; ')}`, {
+  const message = `${where}: PyTorch state_dict: ${guesses.join('; ')}`;
+  // once per distinct message and process (a program loading many such files is told once)
+  if (guesses.length === 0 || warned.has(message)) return;
+  warned.add(message);
+  process.emitWarning(message, {
     type: 'CellstateWarning',
     code: 'CELLSTATE_PYTORCH_GUESS',
   });
