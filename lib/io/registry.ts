@@ -42,10 +42,13 @@ export interface LoadedModel {
   /** One batch in the model's layout (see each class); `output` is the model's output. */
   forward(
     x: TensorLike | TokensLike,
-    opts?: { lengths?: number[] | Int32Array },
+    opts?: { lengths?: number[] | Int32Array | undefined },
   ): { output: Tensor };
   /** The output at inference (no dropout), in the model's layout. */
-  predict(x: TensorLike | TokensLike, opts?: { lengths?: number[] | Int32Array }): Tensor;
+  predict(
+    x: TensorLike | TokensLike,
+    opts?: { lengths?: number[] | Int32Array | undefined },
+  ): Tensor;
 }
 
 /** A class load may be asked for (`expect`): Sequential, LSTM, GRU, RNN, Recurrent, Dense, Embedding. */

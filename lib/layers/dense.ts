@@ -196,7 +196,7 @@ export class Dense {
   }
 
   /** The output of forward at inference (nothing kept for backward): `[T, B, O]` or `[B, O]`. */
-  predict(x: TensorLike, opts?: { lengths?: number[] | Int32Array }): Tensor {
+  predict(x: TensorLike, opts?: { lengths?: number[] | Int32Array | undefined }): Tensor {
     const o = new OptionReader(opts, 'predict', ['lengths'], ErrorCode.INVALID_ARG);
     const lengths = o.raw('lengths') as number[] | Int32Array | undefined;
     return this.forward(x, lengths === undefined ? {} : { lengths }).output;

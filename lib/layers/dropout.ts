@@ -71,7 +71,7 @@ export class Dropout {
   zeroGrad(): void {}
 
   /** Any shape in, the same shape out: masked and scaled with `train: true`, else a copy. */
-  forward(x: TensorLike, opts?: { train?: boolean }): { output: Tensor } {
+  forward(x: TensorLike, opts?: { train?: boolean | undefined }): { output: Tensor } {
     const o = new OptionReader(opts, 'forward', ['train'], ErrorCode.INVALID_ARG);
     const train = o.bool('train', false);
     const t = toTensor(x, 'forward', 'x');

@@ -128,7 +128,7 @@ export class Embedding {
    */
   forward(
     x: TokensLike,
-    opts?: { lengths?: number[] | Int32Array; train?: boolean },
+    opts?: { lengths?: number[] | Int32Array | undefined; train?: boolean | undefined },
   ): { output: Tensor } {
     const where = 'forward';
     const o = new OptionReader(opts, where, ['lengths', 'train'], ErrorCode.INVALID_ARG);
@@ -145,7 +145,7 @@ export class Embedding {
   }
 
   /** The output of forward at inference (nothing kept for backward): token ids `[T, B]` give `[T, B, D]`. */
-  predict(x: TokensLike, opts?: { lengths?: number[] | Int32Array }): Tensor {
+  predict(x: TokensLike, opts?: { lengths?: number[] | Int32Array | undefined }): Tensor {
     const o = new OptionReader(opts, 'predict', ['lengths'], ErrorCode.INVALID_ARG);
     const lengths = o.raw('lengths') as number[] | Int32Array | undefined;
     return this.forward(x, lengths === undefined ? {} : { lengths }).output;

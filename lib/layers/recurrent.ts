@@ -564,7 +564,7 @@ export abstract class Recurrent<
    * The output of forward at inference (no dropout, nothing kept for backward), in the layer's
    * layout: `x` `[T, B, I]` gives `[T, B, D·R]` (`[B, T, ·]` with batchFirst).
    */
-  predict(x: TensorLike, opts?: { lengths?: number[] | Int32Array }): Tensor<3> {
+  predict(x: TensorLike, opts?: { lengths?: number[] | Int32Array | undefined }): Tensor<3> {
     const o = new OptionReader(opts, 'predict', ['lengths'], ErrorCode.INVALID_ARG);
     const lengths = o.raw('lengths') as number[] | Int32Array | undefined;
     return this.forward(x, lengths === undefined ? {} : { lengths }).output;

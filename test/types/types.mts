@@ -128,3 +128,5 @@ declare const maybeLengths: number[] | undefined;
 declare const maybeSeed: number | undefined;
 new LSTM({ inputSize: 2, hiddenSize: 3, seed: maybeSeed }).forward(x, { lengths: maybeLengths });
 new Sequential([lstm], { batchFirst: undefined }).predict(x, { lengths: maybeLengths });
+fromBuffer(bytes).predict(x, { lengths: maybeLengths });
+lstm.predict(x, { lengths: maybeLengths });
