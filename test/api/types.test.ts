@@ -41,6 +41,35 @@ describe('published types', () => {
   });
 });
 
+// Types declared in dist/ that are internal (between modules of lib/, never in a public
+// signature): every other declared interface, type or class must be exported by the index.
+const INTERNAL_TYPES = new Set(
+  (
+    'NativeConfig NativeForwardArgs NativeBackwardArgs NativeLayer NativeAddon Dim OptionReader ' +
+    'Random TensorMsg AttributeMsg NodeMsg DimMsg ValueInfoMsg GraphMsg ModelMsg ' +
+    'SafetensorsContent NativePackedMatrix FlatParameters Activation TokenBatch BatchContext ' +
+    'NativeSnapshot NativeStream WorkerInit WorkerMessage ProgressBar'
+  ).split(' '),
+);
+
+describe('every public type is exported', () => {
+  it('each interface, type and class of the declarations is exported by the index, or internal', () => {
+    const index = readFileSync(path.join(repoRoot, 'dist', 'index.d.ts'), 'utf8');
+    const exported = new Set([...index.matchAll(/\b(\w+)\b/g)].map((m) => m[1]));
+    const missing: string[] = [];
+    for (const file of declarations(path.join(repoRoot, 'dist'))) {
+      const text = readFileSync(file, 'utf8');
+      for (const m of text.matchAll(
+        /^export (?:declare )?(?:abstract )?(?:interface|type|class) (\w+)/gm,
+      ))
+        if (!exported.has(m[1]) && !INTERNAL_TYPES.has(m[1]))
+          missing.push(`${m[1]} (${path.relative(repoRoot, file)})`);
+    }
+    expect(missing).toEqual([]);
+    for (const name of INTERNAL_TYPES) expect(exported.has(name), name).toBe(false);
+  });
+});
+
 describe('options given as undefined are absent, as their types say (| undefined)', () => {
   it('constructors, forward, fit, predict and load', async () => {
     const u = undefined;
