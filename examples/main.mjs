@@ -1,10 +1,15 @@
-// cellstate demo (npm run demo): on data shipped with the package, nothing downloaded,
+#!/usr/bin/env node
+// cellstate demo (npm run demo in a clone; npx cellstate-demo where cellstate is installed): on
+// data shipped with the package, nothing downloaded,
 //   (a) the adding problem at T = 100 (Hochreiter and Schmidhuber 1997): a tanh RNN, an LSTM and
 //       a GRU get the same budget of updates; the RNN stays at the baseline, LSTM and GRU learn;
 //   (b) a character-level LSTM on a page of Alice's Adventures in Wonderland, then text generated
 //       by streaming the model one character at a time;
 //   (c) the learning curves as an SVG (examples/out/curves.svg) and a compact summary.
-// It imports the built package (../dist/index.js), building it first when it is missing.
+// It imports the built package (../dist/index.js); in a clone it builds it first when it is
+// missing. Options: --quick (a few updates of each part: a check that it runs, not a result),
+// --out DIR (where curves.svg goes; default examples/out in a clone, ./cellstate-demo where the
+// package is installed, as node_modules may not be writable).
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -12,7 +17,16 @@ import { fileURLToPath } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..');
-if (!existsSync(path.join(root, 'dist', 'index.js')) || !hasAddon()) {
+// A clone has the TypeScript sources; the installed package has only dist/.
+const isClone = existsSync(path.join(root, 'lib', 'index.ts'));
+const args = process.argv.slice(2);
+const quick = args.includes('--quick');
+const outArg = args.indexOf('--out');
+if (args.includes('--help') || (outArg >= 0 && !args[outArg + 1])) {
+  console.log('usage: cellstate-demo [--quick] [--out DIR]');
+  process.exit(args.includes('--help') ? 0 : 2);
+}
+if (isClone && (!existsSync(path.join(root, 'dist', 'index.js')) || !hasAddon())) {
   console.log(
     'cellstate is not built yet: running `npm run build` (the native addon and dist/) ...',
   );
@@ -53,8 +67,8 @@ console.log(
 const T = 100;
 const HIDDEN = 32;
 const BATCH = 32;
-const BUDGET = 3000; // updates per cell
-const ROUND = 100; // updates per fit call, each on freshly generated sequences
+const BUDGET = quick ? 20 : 3000; // updates per cell
+const ROUND = quick ? 10 : 100; // updates per fit call, each on freshly generated sequences
 const val = addingProblem({ n: 1000, T, seed: 999 });
 let baseline = 0;
 for (const v of val.y.data) baseline += (v - 1) ** 2;
@@ -136,7 +150,7 @@ for (let n = 0; n < N; ++n)
     x[n * L + t] = ids[n * L + t];
     y[n * L + t] = ids[n * L + t + 1];
   }
-const EPOCHS = 60;
+const EPOCHS = quick ? 1 : 60;
 const CHAR_HIDDEN = 128;
 console.log(
   `\n(b) A character-level LSTM on examples/data/alice.txt (${text.length} characters, ${V} distinct;`,
@@ -214,7 +228,12 @@ console.log(
 for (const line of wrap(generated, 90)) console.log(`      ${line}`);
 
 // ---- (c) curves and summary ---------------------------------------------------------------
-const outDir = path.join(here, 'out');
+const outDir =
+  outArg >= 0
+    ? path.resolve(args[outArg + 1])
+    : isClone
+      ? path.join(here, 'out')
+      : path.resolve('cellstate-demo');
 mkdirSync(outDir, { recursive: true });
 const svgPath = path.join(outDir, 'curves.svg');
 writeFileSync(svgPath, curvesSvg());

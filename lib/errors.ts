@@ -3,6 +3,10 @@
 // Bad input is a TypeError (wrong kind of value) or a RangeError (wrong shape, size or value);
 // other refusals are an Error. Every error cellstate throws carries a stable `code`; the
 // native addon sets the same codes on the errors it throws (cpp/binding/status.h).
+//
+// `e instanceof CellstateError` is true for all of them, the TypeErrors and RangeErrors and the
+// addon's errors included: CellstateError's Symbol.hasInstance recognises an error by its brand
+// (set by every error class here) or by an `ERR_CELLSTATE_` code (set by the addon).
 
 /** The stable `code` of every error cellstate throws. */
 export const ErrorCode = {
@@ -59,36 +63,90 @@ export const ErrorCode = {
   ONNX_INVALID: 'ERR_CELLSTATE_ONNX_INVALID',
   /** An ONNX node, attribute or model option that has no counterpart on the other side. */
   ONNX_UNSUPPORTED: 'ERR_CELLSTATE_ONNX_UNSUPPORTED',
+  /**
+   * The native addon cannot be loaded: no prebuilt binary for this platform, architecture or
+   * libc, and no build from source (Error; the message names the prebuilds present and how to
+   * build one).
+   */
+  NO_BINARY: 'ERR_CELLSTATE_NO_BINARY',
+  /** fit was stopped by its AbortSignal (AbortError; Node's own code for an aborted operation). */
+  ABORTED: 'ABORT_ERR',
 } as const;
 
 /** One of the values of {@link ErrorCode}. */
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
-/** A refusal that is not about the input: a busy layer, an unsupported operation. */
+// The brand of every error cellstate creates in JavaScript (shared by every copy of the package
+// loaded in one realm, so an error of one copy is recognised by another).
+const BRAND: unique symbol = Symbol.for('cellstate.error') as never;
+const CODE_PREFIX = 'ERR_CELLSTATE_';
+
+function brand(error: Error): void {
+  Object.defineProperty(error, BRAND, { value: true });
+}
+
+/**
+ * Whether `value` is an error cellstate threw: one of its error classes (TypeError and RangeError
+ * kinds included), an AbortError of fit, or an error of the native addon (code `ERR_CELLSTATE_*`).
+ */
+export function isCellstateError(value: unknown): value is CellstateError {
+  if (!(value instanceof Error)) return false;
+  if ((value as { [BRAND]?: unknown })[BRAND] === true) return true;
+  const code = (value as { code?: unknown }).code;
+  return typeof code === 'string' && code.startsWith(CODE_PREFIX);
+}
+
+/**
+ * The base of cellstate's errors, and the test for all of them: `e instanceof CellstateError` is
+ * true for every error cellstate throws, including its TypeErrors and RangeErrors (which stay
+ * `instanceof TypeError` / `RangeError`) and the native addon's errors. Its own instances are
+ * refusals that are not about the input: a busy layer, an unsupported operation, a bad file.
+ * Subclasses (BusyError, ...) test by their prototype, as usual.
+ */
 export class CellstateError extends Error {
+  /** The stable code, one of {@link ErrorCode}. */
   readonly code: ErrorCode;
-  constructor(code: ErrorCode, message: string) {
-    super(message);
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
     this.code = code;
+    brand(this);
+  }
+
+  static override [Symbol.hasInstance]<T>(
+    this: abstract new (...args: never[]) => T,
+    value: unknown,
+  ): value is T {
+    if ((this as unknown) !== CellstateError)
+      return Function.prototype[Symbol.hasInstance].call(this, value);
+    return isCellstateError(value);
   }
 }
 
-/** A value of the wrong kind: not a Tensor, not a number, an unknown option or name. */
+/** A value of the wrong kind: not a Tensor, not a number, an unknown option or name. Also `instanceof CellstateError`. */
 export class CellstateTypeError extends TypeError {
+  /** The stable code, one of {@link ErrorCode}. */
   readonly code: ErrorCode;
   constructor(code: ErrorCode, message: string) {
     super(message);
     this.code = code;
+    brand(this);
   }
 }
 
-/** A value of the right kind but the wrong shape, size or range. */
+/** A value of the right kind but the wrong shape, size or range. Also `instanceof CellstateError`. */
 export class CellstateRangeError extends RangeError {
+  /** The stable code, one of {@link ErrorCode}. */
   readonly code: ErrorCode;
   constructor(code: ErrorCode, message: string) {
     super(message);
     this.code = code;
+    brand(this);
   }
+}
+
+/** Marks an error created elsewhere (AbortError) as one cellstate throws. @internal */
+export function brandError(error: Error): void {
+  brand(error);
 }
 
 /** The layer has forwardAsync / backwardAsync in flight, or a fit holds it; await it first. */

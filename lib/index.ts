@@ -1,5 +1,11 @@
 // cellstate: recurrent neural networks on the CPU. Everything public is exported here.
-export { Tensor, type NestedArray, type TensorLike } from './tensor';
+export {
+  Tensor,
+  type DeepNestedArray,
+  type NestedArray,
+  type ShapeOf,
+  type TensorLike,
+} from './tensor';
 export {
   BusyError,
   CellstateError,
@@ -8,6 +14,7 @@ export {
   ErrorCode,
   NoForwardError,
   UnsupportedError,
+  isCellstateError,
 } from './errors';
 export {
   GRU,
@@ -19,6 +26,10 @@ export {
   type BackwardResult,
   type ForwardOptions,
   type ForwardResult,
+  type HiddenBackwardResult,
+  type HiddenForwardResult,
+  type LSTMBackwardResult,
+  type LSTMForwardResult,
   type GRUConfig,
   type GRUOptions,
   type LSTMConfig,
@@ -28,6 +39,8 @@ export {
   type RecurrentConfig,
   type RecurrentOptions,
 } from './layers/recurrent';
+export type { ParamEntry } from './binding';
+export type { ParamSlot } from './layers/params';
 export { info, setNumThreads, type RuntimeInfo } from './runtime';
 export {
   MAX_CONFIG_DEPTH,
@@ -36,7 +49,7 @@ export {
   MAX_MODEL_LAYERS,
   MAX_TENSOR_ELEMENTS,
 } from './limits';
-export { Stream, StreamSnapshot, type SnapshotSource, type StreamOptions } from './stream/stream';
+export { Stream, StreamSnapshot, type SnapshotSource, type StreamOptions, type StreamableLayer } from './stream/stream';
 export { PoolSession, StreamPool, type StreamPoolOptions } from './stream/pool';
 export {
   ComposedSnapshot,
@@ -47,7 +60,18 @@ export {
 } from './stream/compose';
 export { ComposedPool, ComposedSession, composePool } from './stream/compose-pool';
 export { over, transform, type OverOptions, type TransformOptions } from './stream/node';
-export { StreamWorker, type ModelDescription, type StreamWorkerOptions } from './stream/worker';
+export {
+  StreamWorker,
+  type ModelDescription,
+  type StreamWorkerOptions,
+  type WorkerModel,
+  type WorkerSequential,
+} from './stream/worker';
+export type {
+  BufferDescription,
+  LayerDescription,
+  SequentialDescription,
+} from './stream/worker-protocol';
 export type {
   LayerStream,
   LayerStreamOptions,
@@ -68,10 +92,12 @@ export type { Tokens, TokensLike } from './model/batch';
 export {
   Sequential,
   type RecurrentState,
+  type SequentialConfig,
   type SequentialForwardOptions,
   type SequentialForwardResult,
   type SequentialLayer,
   type SequentialLayerConfig,
+  type SequentialOptions,
   type SequentialState,
 } from './model/sequential';
 export {
@@ -83,6 +109,7 @@ export {
   type LossComputeOptions,
   type LossName,
   type LossResult,
+  type LossTarget,
 } from './train/losses';
 export {
   Adam,
@@ -123,7 +150,10 @@ export {
   type History,
   type PredictOptions,
 } from './train/fit';
+export type { ProgressOutput } from './train/progress';
 export {
+  FORMAT_VERSION,
+  ONNX_OPSET,
   exportOnnx,
   fromBuffer,
   fromOnnx,
@@ -135,8 +165,12 @@ export {
   toBuffer,
   toOnnx,
   type LoadOptions,
+  type LoadedModel,
   type Model,
+  type ModelClass,
+  type ModelConfig,
   type OnnxExportOptions,
+  type OnnxImportOptions,
   type SaveOptions,
 } from './io/index';
 export { addingProblem, type AddingProblemOptions } from './data/adding';

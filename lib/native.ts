@@ -14,7 +14,7 @@
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 
-import { CellstateError, type ErrorCode } from './errors';
+import { CellstateError, ErrorCode } from './errors';
 
 // node-gyp-build ships no types; this is the one function it exports.
 type NodeGypBuild = (dir: string) => unknown;
@@ -31,8 +31,6 @@ function libc(): string {
   return header?.glibcVersionRuntime ? `glibc ${header.glibcVersionRuntime}` : 'not glibc';
 }
 
-/** The code of the load error (also to be listed in lib/errors.ts's ErrorCode as NO_BINARY). */
-const NO_BINARY = 'ERR_CELLSTATE_NO_BINARY' as ErrorCode;
 
 /**
  * The <platform>-<arch> folders under prebuilds/ where node-gyp-build looked (the package, or
@@ -80,9 +78,9 @@ export function loadNative(): any {
     }
   } catch (cause) {
     const detail = cause instanceof Error ? cause.message.trim() : String(cause);
-    const error = new CellstateError(NO_BINARY, `${buildHint(override)}\nCause: ${detail}`);
-    error.cause = cause;
-    throw error;
+    throw new CellstateError(ErrorCode.NO_BINARY, `${buildHint(override)}\nCause: ${detail}`, {
+      cause,
+    });
   }
   return cached;
 }

@@ -4,21 +4,34 @@ import { CellstateRangeError, CellstateTypeError, ErrorCode, describe } from './
 /** Nested number arrays of one to three levels (deeper nesting is accepted too). */
 export type NestedArray = number[] | number[][] | number[][][];
 
+/** Nested number arrays of any depth: what `toArray()` returns for a tensor of unknown rank. */
+export type DeepNestedArray = number[] | DeepNestedArray[];
+
+/**
+ * The shape of a tensor of rank `R`: `readonly number[]` whose `length` is `R` (a literal when
+ * the rank is known from the type, `number` otherwise).
+ */
+export type ShapeOf<R extends number> = readonly number[] & { readonly length: R };
+
 /** What a method taking a tensor accepts: a Tensor or nested number arrays. */
 export type TensorLike = Tensor | NestedArray;
 
-/** Float32 data with a shape; row-major, the last dimension contiguous. */
-export class Tensor {
+/**
+ * Float32 data with a shape; row-major, the last dimension contiguous. `R` is the rank when it is
+ * known from the type (`Tensor<3>` from a recurrent layer's forward, `Tensor.from` of nested
+ * arrays); `shape` and `toArray()` are typed by it.
+ */
+export class Tensor<R extends number = number> {
   /** The elements, row-major. The array is the caller's, not a copy. */
   readonly data: Float32Array;
   /** The dimensions (frozen). */
-  readonly shape: readonly number[];
+  readonly shape: ShapeOf<R>;
 
   /**
    * @param data the elements, row-major; kept, not copied
    * @param shape non-negative integers whose product is `data.length`
    */
-  constructor(data: Float32Array, shape: readonly number[]) {
+  constructor(data: Float32Array, shape: ShapeOf<R>) {
     if (!(data instanceof Float32Array))
       throw new CellstateTypeError(
         ErrorCode.INVALID_ARG,
@@ -44,7 +57,7 @@ export class Tensor {
         `Tensor: shape [${shape.join(', ')}] needs ${size} elements, got a Float32Array of ${data.length}`,
       );
     this.data = data;
-    this.shape = Object.freeze([...shape]);
+    this.shape = Object.freeze([...shape]) as unknown as ShapeOf<R>;
     Object.freeze(this);
   }
 
@@ -54,12 +67,24 @@ export class Tensor {
   }
 
   /** A Tensor from nested number arrays (or typed arrays at the innermost level), copied. */
-  static from(nested: NestedArray): Tensor {
+  static from(nested: readonly number[] | Float32Array): Tensor<1>;
+  static from(nested: readonly (readonly number[] | Float32Array)[]): Tensor<2>;
+  static from(nested: readonly (readonly (readonly number[] | Float32Array)[])[]): Tensor<3>;
+  static from(nested: NestedArray): Tensor;
+  static from(nested: unknown): Tensor {
     return fromNested(nested, 'Tensor.from', 'nested');
   }
 
-  /** The elements as nested arrays of the tensor's shape (a flat array for rank 0 and 1). */
-  toArray(): number[] | number[][] | number[][][] {
+  /**
+   * The elements as nested arrays of the tensor's shape (a flat array for rank 0 and 1), typed
+   * by the rank where the type knows it: `number[][][]` for a `Tensor<3>`, any depth otherwise.
+   */
+  toArray(this: Tensor<0> | Tensor<1>): number[];
+  toArray(this: Tensor<2>): number[][];
+  toArray(this: Tensor<3>): number[][][];
+  toArray(this: Tensor<4>): number[][][][];
+  toArray(): DeepNestedArray;
+  toArray(): DeepNestedArray {
     const { data, shape } = this;
     if (shape.length <= 1) return Array.from(data);
     const build = (dim: number, offset: number): unknown[] => {
@@ -70,7 +95,7 @@ export class Tensor {
         out[i] = dim === shape.length - 1 ? data[offset + i] : build(dim + 1, offset + i * stride);
       return out;
     };
-    return build(0, 0) as number[][];
+    return build(0, 0) as DeepNestedArray;
   }
 }
 

@@ -14,7 +14,11 @@
 #      picks the scalar kernels by itself (qemu does not refuse AVX instructions, so this checks
 #      the dispatch; scripts/check-binary.mjs --build-dir checks that no AVX instruction lies
 #      outside the AVX2 kernels);
-#   6. with an arm64 Node sysroot (scripts/arm64-node-sysroot.sh) and qemu-aarch64-static, the
+#   6. package hygiene: require.resolve('cellstate/worker') names the worker script and
+#      StreamWorker runs it; protobufjs is not loaded until the first ONNX call; every source
+#      map carries its sources; the cellstate-demo bin runs (--quick); a strict nodenext
+#      TypeScript consumer (test/types/readme.mts, require.cts) compiles against the package;
+#   7. with an arm64 Node sysroot (scripts/arm64-node-sysroot.sh) and qemu-aarch64-static, the
 #      same project runs under arm64 Node on an emulated Cortex-A53 (ARMv8.0-A: qemu refuses
 #      later instructions) and loads prebuilds/linux-arm64.
 #
@@ -31,7 +35,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --arm64-node) arm64_node="$(cd "$2" && pwd)"; shift ;;
     --no-source-build) source_build=0 ;;
-    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
     *) echo "check-package.sh: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -51,6 +55,8 @@ tarball="$work/$(tail -n 1 "$work/pack.txt")"
 [ -f "$tarball" ] || fail "npm pack wrote no tarball (output: $(cat "$work/pack.txt"))"
 tar -tzf "$tarball" > "$work/contents.txt"
 for want in package/dist/index.js package/dist/index.mjs package/dist/index.d.ts \
+            package/dist/stream/worker-main.js package/examples/main.mjs \
+            package/examples/data/alice.txt \
             package/prebuilds/linux-x64/cellstate.napi.glibc.node \
             package/prebuilds/linux-arm64/cellstate.napi.glibc.node \
             package/prebuilds/win32-x64/cellstate.napi.node \
@@ -112,6 +118,47 @@ out="$(cd "$app" && run node consumer.cjs "${cases[@]}")" || fail "require('cell
 check_json "$out" "$native_isa" "$host"
 out="$(cd "$app" && run node consumer.mjs "${cases[@]}")" || fail "import 'cellstate' failed"
 check_json "$out" "$native_isa" ""
+
+echo "== package hygiene: cellstate/worker, ONNX on first use, source maps, the demo bin, types"
+(cd "$app" && run node -e '
+  const loaded = () => Object.keys(require.cache).some((k) => k.includes("protobufjs"));
+  const script = require.resolve("cellstate/worker");
+  const c = require("cellstate");
+  if (loaded()) throw new Error("protobufjs is loaded with cellstate");
+  c.fromOnnx(c.toOnnx(new c.Dense({ inputSize: 2, outputSize: 1 })));
+  if (!loaded()) throw new Error("protobufjs is not loaded by the ONNX calls");
+  const fs = require("node:fs"), path = require("node:path");
+  const dist = path.dirname(require.resolve("cellstate"));
+  for (const f of fs.readdirSync(dist, { recursive: true }).filter((f) => f.endsWith(".js.map"))) {
+    const m = JSON.parse(fs.readFileSync(path.join(dist, f), "utf8"));
+    if (!m.sourcesContent || m.sourcesContent.length !== m.sources.length || m.sourcesContent.some((s) => typeof s !== "string"))
+      throw new Error(`${f}: the source map does not carry its sources`);
+  }
+  (async () => {
+    const w = await c.StreamWorker.create(new c.LSTM({ inputSize: 2, hiddenSize: 3 }), { script });
+    await w.step(Float32Array.of(1, 2));
+    await w.close();
+    console.log(`  cellstate/worker: ${path.relative(process.cwd(), script)} runs; protobufjs loaded on first ONNX call; source maps carry their sources`);
+  })();
+') || fail "package hygiene (above)"
+(cd "$app" && run node_modules/.bin/cellstate-demo --quick --out "$work/demo" > "$work/demo.log" 2>&1) ||
+  { tail -20 "$work/demo.log" >&2; fail "node_modules/.bin/cellstate-demo --quick failed"; }
+[ -f "$work/demo/curves.svg" ] || fail "cellstate-demo wrote no curves.svg"
+echo "  cellstate-demo --quick: OK ($(grep -c . "$work/demo.log") lines)"
+types="$app/types-check"
+mkdir -p "$types" "$app/node_modules/@types"
+cp "$root/test/types/readme.mts" "$root/test/types/require.cts" "$types/"
+ln -s "$root/node_modules/@types/node" "$app/node_modules/@types/node"
+node -e '
+  const c = { compilerOptions: { target: "ES2022", lib: ["ES2022"], module: "nodenext",
+    moduleResolution: "nodenext", strict: true, exactOptionalPropertyTypes: true,
+    noUncheckedIndexedAccess: true, noEmit: true, skipLibCheck: false, types: ["node"] },
+    include: ["*.mts", "*.cts"] };
+  require("node:fs").writeFileSync(process.argv[1], JSON.stringify(c));
+' "$types/tsconfig.json"
+(cd "$types" && run node "$root/node_modules/typescript/bin/tsc" -p .) ||
+  fail "a strict TypeScript consumer does not compile against the package (above)"
+echo "  strict nodenext TypeScript consumer (README examples, require('cellstate')): OK"
 
 echo "== CELLSTATE_ISA=scalar"
 out="$(cd "$app" && run CELLSTATE_ISA=scalar node consumer.cjs "${cases[@]}")" ||

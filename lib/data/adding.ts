@@ -12,9 +12,9 @@ export interface AddingProblemOptions {
   /** Sequences, an integer ≥ 1. Required. */
   n: number;
   /** Steps per sequence, an even integer ≥ 2. Default 100. */
-  T?: number;
+  T?: number | undefined;
   /** Seed, an unsigned 32-bit integer. Default 0. */
-  seed?: number;
+  seed?: number | undefined;
 }
 
 /** `{ x [n, T, 2], y [n, 1] }`, sample-first (the layout of Sequential.fit). */

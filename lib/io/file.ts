@@ -36,8 +36,12 @@ import { fromStateDict } from './pytorch';
 import {
   checkModel,
   checkStoredConfig,
+  checkLoaded,
   configError,
+  type LoadedModel,
   type Model,
+  type ModelClass,
+  readExpect,
   modelConfig,
   ALLOCATION_SLACK,
   modelFromConfig,
@@ -66,7 +70,7 @@ const OPTIMIZER_PREFIX = 'optimizer.';
 /** Options of save and toBuffer. */
 export interface SaveOptions {
   /** Also store this optimizer's state (step count and buffers), so that training resumes exactly. Default: none. */
-  optimizer?: Optimizer;
+  optimizer?: Optimizer | undefined;
 }
 
 /** Options of load and fromBuffer. */
@@ -77,9 +81,15 @@ export interface LoadOptions {
    * or for a module of several layers `{ layers: [{ module: 'lstm', ... }, ...] }`. Refused
    * for a cellstate file, which carries its own configuration.
    */
-  config?: Record<string, unknown>;
+  config?: Record<string, unknown> | undefined;
   /** Restore the optimizer state stored in the file into this optimizer (of the same type). */
-  optimizer?: Optimizer;
+  optimizer?: Optimizer | undefined;
+  /**
+   * The class the model must be (Sequential, LSTM, GRU, RNN, Dense, Embedding): another is
+   * refused with ERR_CELLSTATE_FILE_CONFIG before anything else changes, and the result is typed
+   * by it. Default: any.
+   */
+  expect?: ModelClass | undefined;
 }
 
 /** The bytes of a source given as a Buffer, Uint8Array or ArrayBuffer; null for anything else. */
@@ -181,10 +191,18 @@ async function syncDirectory(dir: string): Promise<void> {
  * MAX_FILE_BYTES; its header length is read and checked, then its header, then exactly the data
  * the header declares, so no file makes load read or allocate more than its declared sizes.
  */
+export async function load<M extends LoadedModel>(
+  source: string | Uint8Array | ArrayBuffer,
+  opts: LoadOptions & { expect: ModelClass<M> },
+): Promise<M>;
 export async function load(
   source: string | Uint8Array | ArrayBuffer,
   opts?: LoadOptions,
-): Promise<Model> {
+): Promise<LoadedModel>;
+export async function load(
+  source: string | Uint8Array | ArrayBuffer,
+  opts?: LoadOptions,
+): Promise<LoadedModel> {
   const where = 'load';
   const bytes = asBytes(source);
   if (bytes) return decodeModel(where, bytes, opts);
@@ -199,7 +217,12 @@ export async function load(
 }
 
 /** The model in the bytes of a cellstate file or PyTorch safetensors state_dict (load, synchronously). */
-export function fromBuffer(bytes: Uint8Array | ArrayBuffer, opts?: LoadOptions): Model {
+export function fromBuffer<M extends LoadedModel>(
+  bytes: Uint8Array | ArrayBuffer,
+  opts: LoadOptions & { expect: ModelClass<M> },
+): M;
+export function fromBuffer(bytes: Uint8Array | ArrayBuffer, opts?: LoadOptions): LoadedModel;
+export function fromBuffer(bytes: Uint8Array | ArrayBuffer, opts?: LoadOptions): LoadedModel {
   const b = asBytes(bytes);
   if (!b)
     throw new CellstateTypeError(
@@ -308,8 +331,13 @@ export function legacyChecksum(data: Uint8Array, config: string, optimizer: stri
 function checkLoadOptions(
   where: string,
   opts: unknown,
-): { config: Record<string, unknown> | undefined; optimizer: Optimizer | undefined } {
-  const o = new OptionReader(opts, where, ['config', 'optimizer'], ErrorCode.INVALID_ARG);
+): {
+  config: Record<string, unknown> | undefined;
+  optimizer: Optimizer | undefined;
+  expect: ModelClass | undefined;
+} {
+  const o = new OptionReader(opts, where, ['config', 'optimizer', 'expect'], ErrorCode.INVALID_ARG);
+  const expect = readExpect(where, o.raw('expect'));
   const config = o.raw('config');
   if (
     config !== undefined &&
@@ -333,6 +361,7 @@ function checkLoadOptions(
   return {
     config: config as Record<string, unknown> | undefined,
     optimizer: optimizer as Optimizer | undefined,
+    expect,
   };
 }
 
@@ -341,8 +370,8 @@ function decodeModel(
   bytes: Uint8Array,
   opts: unknown,
   header?: SafetensorsHeader,
-): Model {
-  const { config, optimizer } = checkLoadOptions(where, opts);
+): LoadedModel {
+  const { config, optimizer, expect } = checkLoadOptions(where, opts);
   const content = decodeSafetensors(bytes, where, header);
   const meta = content.metadata;
   const format = meta?.format;
@@ -365,14 +394,23 @@ function decodeModel(
         where,
         'a PyTorch state_dict holds no optimizer state to restore',
       );
-    return fromStateDict(where, content, config);
+    const model = fromStateDict(where, content, config);
+    checkLoaded(where, model, expect);
+    return model as LoadedModel;
   }
   if (config !== undefined)
     throw new CellstateTypeError(
       ErrorCode.INVALID_ARG,
       `${where}: config applies to PyTorch state_dicts; this is a cellstate file, which carries its own configuration`,
     );
-  return decodeCellstate(where, bytes, content, meta as Record<string, string>, optimizer);
+  return decodeCellstate(
+    where,
+    bytes,
+    content,
+    meta as Record<string, string>,
+    optimizer,
+    expect,
+  ) as LoadedModel;
 }
 
 function decodeCellstate(
@@ -381,6 +419,7 @@ function decodeCellstate(
   content: SafetensorsContent,
   meta: Record<string, string>,
   optimizer: Optimizer | undefined,
+  expect: ModelClass | undefined,
 ): Model {
   const err = (code: ErrorCode, message: string) => fileError(code, where, message);
   const version = meta.version;
@@ -527,6 +566,7 @@ function decodeCellstate(
   } catch (e) {
     throw configError(where, 'the stored config', e);
   }
+  checkLoaded(where, model, expect);
   setModelParameters(where, model, params);
 
   const state = saved && optimizerState(where, saved, optTensors, model);

@@ -9,6 +9,13 @@ export {
   type LoadOptions,
   type SaveOptions,
 } from './file';
-export { layerFromConfig, modelFromConfig, type Model } from './registry';
+export {
+  layerFromConfig,
+  modelFromConfig,
+  type LoadedModel,
+  type Model,
+  type ModelClass,
+  type ModelConfig,
+} from './registry';
 export { ONNX_OPSET, exportOnnx, toOnnx, type OnnxExportOptions } from './onnx-export';
-export { fromOnnx, importOnnx } from './onnx-import';
+export { fromOnnx, importOnnx, type OnnxImportOptions } from './onnx-import';

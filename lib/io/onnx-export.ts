@@ -400,7 +400,7 @@ export interface OnnxExportOptions {
    * A per-step Dense's output at padded steps is then act(bias) where cellstate gives 0.
    * Default false.
    */
-  lengths?: boolean;
+  lengths?: boolean | undefined;
 }
 
 /** The model as the bytes of an ONNX file (see exportOnnx). */
@@ -417,12 +417,20 @@ export function toOnnx(value: Model, opts?: OnnxExportOptions): Uint8Array {
   const inputs: ValueInfoMsg[] = [];
   const outputs: ValueInfoMsg[] = [];
   const first = layers[0];
-  const batchFirst = first instanceof Recurrent && first.config.batchFirst;
+  // The graph's layout is the model's: a Sequential's batchFirst, or a layer's.
+  const batchFirst =
+    model instanceof Sequential
+      ? model.batchFirst === true
+      : first instanceof Recurrent && first.config.batchFirst;
   const inputName = g.unique('input');
   let flow: Flow;
   if (first instanceof Embedding) {
-    inputs.push(valueInfo(inputName, DataType.INT64, ['T', 'B']));
+    inputs.push(valueInfo(inputName, DataType.INT64, batchFirst ? ['B', 'T'] : ['T', 'B']));
     flow = { name: inputName, F: 1, perStep: true };
+    if (batchFirst)
+      flow.name = g.node('Transpose', 'batch_first_in', [inputName], 1, [
+        attrInts('perm', [1, 0]),
+      ])[0];
   } else if (first instanceof Dropout) {
     throw unsupported(
       'a model that starts with Dropout has no input size; start with the layer after it',
@@ -463,7 +471,7 @@ export function toOnnx(value: Model, opts?: OnnxExportOptions): Uint8Array {
     }
   });
   let out = flow.name;
-  if (batchFirst)
+  if (batchFirst && flow.perStep)
     out = g.node('Transpose', 'batch_first_out', [out], 1, [attrInts('perm', [1, 0, 2])])[0];
   const outputName = 'output';
   g.nodes.push({

@@ -24,9 +24,25 @@ import {
   type TensorMsg,
   modelProto,
 } from './onnx-schema';
-import { type Model, checkStoredConfig, layerFromConfig, setModelParameters } from './registry';
+import {
+  type LoadedModel,
+  type Model,
+  type ModelClass,
+  checkLoaded,
+  checkStoredConfig,
+  layerFromConfig,
+  readExpect,
+  setModelParameters,
+} from './registry';
 import { readRegularFile } from './read';
+import { OptionReader } from '../options';
 import { halfToFloat } from './safetensors';
+
+/** Options of importOnnx and fromOnnx. */
+export interface OnnxImportOptions {
+  /** The class the model must be (as load's `expect`); the result is typed by it. Default: any. */
+  expect?: ModelClass | undefined;
+}
 
 const WHERE = 'importOnnx';
 
@@ -42,7 +58,19 @@ function unsupported(message: string): CellstateError {
  * A model from an ONNX file (a path or its bytes). A path must name a regular file of at most
  * MAX_FILE_BYTES (a FIFO or a device is refused with ERR_CELLSTATE_FILE_NOT_REGULAR).
  */
-export async function importOnnx(source: string | Uint8Array | ArrayBuffer): Promise<Model> {
+export async function importOnnx<M extends LoadedModel>(
+  source: string | Uint8Array | ArrayBuffer,
+  opts: OnnxImportOptions & { expect: ModelClass<M> },
+): Promise<M>;
+export async function importOnnx(
+  source: string | Uint8Array | ArrayBuffer,
+  opts?: OnnxImportOptions,
+): Promise<LoadedModel>;
+export async function importOnnx(
+  source: string | Uint8Array | ArrayBuffer,
+  opts?: OnnxImportOptions,
+): Promise<LoadedModel> {
+  new OptionReader(opts, WHERE, ['expect'], ErrorCode.INVALID_ARG);
   let bytes: Uint8Array;
   if (source instanceof Uint8Array) bytes = source;
   else if (source instanceof ArrayBuffer) bytes = new Uint8Array(source);
@@ -53,11 +81,26 @@ export async function importOnnx(source: string | Uint8Array | ArrayBuffer): Pro
       ErrorCode.INVALID_ARG,
       `${WHERE}: source must be a path or the bytes of an ONNX file (Uint8Array, Buffer, ArrayBuffer), got ${describe(source)}`,
     );
-  return fromOnnx(bytes);
+  return fromOnnx(bytes, opts);
 }
 
 /** importOnnx on bytes, synchronously. */
-export function fromOnnx(bytes: Uint8Array): Model {
+export function fromOnnx<M extends LoadedModel>(
+  bytes: Uint8Array,
+  opts: OnnxImportOptions & { expect: ModelClass<M> },
+): M;
+export function fromOnnx(bytes: Uint8Array, opts?: OnnxImportOptions): LoadedModel;
+export function fromOnnx(bytes: Uint8Array, opts?: OnnxImportOptions): LoadedModel {
+  const expect = readExpect(
+    WHERE,
+    new OptionReader(opts, WHERE, ['expect'], ErrorCode.INVALID_ARG).raw('expect'),
+  );
+  const model = decodeOnnx(bytes);
+  checkLoaded(WHERE, model, expect);
+  return model as LoadedModel;
+}
+
+function decodeOnnx(bytes: Uint8Array): Model {
   const T = modelProto();
   let msg: ModelMsg;
   try {
@@ -665,6 +708,15 @@ class Importer {
               this.data({ f: 'seq', layout: layout === 'TBF' ? 'BTF' : 'TBF', F: f.F }),
             );
           }
+          if (f.f === 'tokens' && same(perm, [1, 0])) {
+            // token ids [B, T] ⇄ [T, B] (a batch-first model with an Embedding)
+            const layout = this.layoutOf(f, true);
+            return this.set(
+              node,
+              0,
+              this.data({ f: 'tokens', layout: layout === 'TBF' ? 'BTF' : 'TBF' }),
+            );
+          }
           if (f.f === 'Y' && same(perm, [0, 2, 1, 3]))
             return this.set(node, 0, this.derive(x, { f: 'Yt', D: f.D, H: f.H }));
         }
@@ -1069,8 +1121,17 @@ class Importer {
       layers.push(layer);
     }
     if (layers.length === 1 && (single || !configs)) return layers[0];
+    // a Sequential's layout: from the exporter's metadata, else from the graph's input
+    let seqBatchFirst: boolean | undefined = batchFirst ? true : undefined;
+    if (configs && !single) {
+      const b = (JSON.parse(meta as string) as { batchFirst?: unknown }).batchFirst;
+      seqBatchFirst = typeof b === 'boolean' ? b : undefined;
+    }
     try {
-      return new Sequential(layers);
+      return new Sequential(
+        layers,
+        seqBatchFirst === undefined ? undefined : { batchFirst: seqBatchFirst },
+      );
     } catch (e) {
       throw unsupported(`the layers do not make a Sequential: ${(e as Error).message}`);
     }
@@ -1127,11 +1188,11 @@ class Importer {
         });
       }
     }
-    if (batchFirst) {
-      if (plan.length !== 1 || plan[0].units[0].kind !== 'recurrent')
-        throw unsupported(
-          'a batch-first graph imports as one recurrent layer only (a Sequential is time-major)',
-        );
+    // a batch-first graph: one recurrent layer with batchFirst, else a Sequential with
+    // batchFirst (build)
+    if (batchFirst && plan.length === 1) {
+      if (plan[0].units[0].kind !== 'recurrent')
+        throw unsupported('a batch-first graph of one layer imports as a recurrent layer only');
       plan[0].config.batchFirst = true;
     }
     return plan;

@@ -1,8 +1,9 @@
 // The part of ONNX's schema (onnx/onnx.proto, proto3 syntax as ONNX publishes onnx.proto3)
 // that cellstate reads and writes, parsed by protobufjs. Field numbers are ONNX's; messages and
 // fields not listed here are skipped by the decoder (protobuf's rule for unknown fields), so
-// files that use them still decode.
-import * as protobuf from 'protobufjs';
+// files that use them still decode. protobufjs is loaded on first use (modelProto), not when
+// cellstate is loaded: most programs never touch ONNX.
+import type * as protobuf from 'protobufjs';
 
 const ONNX_PROTO = `
 syntax = "proto3";
@@ -140,7 +141,11 @@ let root: protobuf.Root | undefined;
 
 /** The ModelProto message type (parsed once). */
 export function modelProto(): protobuf.Type {
-  if (!root) root = protobuf.parse(ONNX_PROTO, { keepCase: true }).root;
+  if (!root) {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const pb = require('protobufjs') as typeof protobuf;
+    root = pb.parse(ONNX_PROTO, { keepCase: true }).root;
+  }
   return root.lookupType('onnx.ModelProto');
 }
 

@@ -12,7 +12,10 @@
 //   Linear         weight [O, I] and bias [O] → Dense; Embedding: weight [N, D] alone
 // and not from the shapes: an RNN's nonlinearity (tanh unless config says 'relu'), a Dense's
 // activation ('linear') and lastStep (false), and the order of several modules (the one order
-// in which their sizes chain, or the numeric order of nn.Sequential's `0.`, `1.`, ...).
+// in which their sizes chain, or the numeric order of nn.Sequential's `0.`, `1.`, ...). Nor
+// does a state_dict record batch_first: the model is time-major (PyTorch's default) unless
+// config says batchFirst. When an RNN's nonlinearity or the layout had to be assumed, a
+// warning (code CELLSTATE_PYTORCH_GUESS) names what was assumed and the option that settles it.
 import { ErrorCode, describe } from '../errors';
 import { Dense } from '../layers/dense';
 import { Sequential, type SequentialLayer } from '../model/sequential';
@@ -84,13 +87,23 @@ export function fromStateDict(
   const prefixes = [...groups.keys()];
   const given = new Map<string, Record<string, unknown>>();
   let order: string[] | null = null;
+  let modelBatchFirst: boolean | undefined;
   if (config && 'layers' in config) {
     const layers = config.layers;
-    if (!Array.isArray(layers) || Object.keys(config).length !== 1)
+    const extra = Object.keys(config).filter((k) => k !== 'layers' && k !== 'batchFirst');
+    if (!Array.isArray(layers) || extra.length > 0)
       throw err(
         ErrorCode.FILE_CONFIG,
-        `config for a module of several layers must be { layers: [{ module: '<prefix>', ...options }, ...] } in the order the model applies them, got ${describe(layers)}`,
+        `config for a module of several layers must be { layers: [{ module: '<prefix>', ...options }, ...], batchFirst? } in the order the model applies them, got ${Array.isArray(layers) ? `also ${extra.map((k) => `'${k}'`).join(', ')}` : describe(layers)}`,
       );
+    if ('batchFirst' in config) {
+      if (typeof config.batchFirst !== 'boolean')
+        throw err(
+          ErrorCode.FILE_CONFIG,
+          `config.batchFirst must be a boolean, got ${describe(config.batchFirst)}`,
+        );
+      modelBatchFirst = config.batchFirst;
+    }
     order = [];
     for (const [i, entry] of layers.entries()) {
       const module = (entry as { module?: unknown } | null)?.module;
@@ -160,7 +173,10 @@ export function fromStateDict(
     model = layers[0];
   } else {
     try {
-      model = new Sequential(layers);
+      model = new Sequential(
+        layers,
+        modelBatchFirst === undefined ? undefined : { batchFirst: modelBatchFirst },
+      );
     } catch (e) {
       throw configError(
         where,
@@ -177,7 +193,50 @@ export function fromStateDict(
       tensors.set('bias', new Tensor(new Float32Array(layer.outputSize), [layer.outputSize]));
     setModelParameters(m.prefix ? `${where}: module '${m.prefix}'` : where, layer, tensors);
   });
+  warnGuesses(where, ordered, given, layers.length > 1 ? modelBatchFirst : undefined);
   return model;
+}
+
+const warned = new Set<string>();
+
+/**
+ * Warns (once per distinct message, code CELLSTATE_PYTORCH_GUESS) when the import assumed what a state_dict
+ * does not record: an RNN's nonlinearity ('tanh') or the layout (time-major, batch_first=False).
+ */
+function warnGuesses(
+  where: string,
+  ordered: Module[],
+  given: Map<string, Record<string, unknown>>,
+  modelBatchFirst: boolean | undefined,
+): void {
+  const guesses: string[] = [];
+  const name = (m: Module) => (m.prefix ? `module '${m.prefix}'` : 'the layer');
+  for (const m of ordered) {
+    const options = given.get(m.prefix) ?? {};
+    if (m.kind === 'recurrent' && m.config.cell === 'rnn' && options.nonlinearity === undefined)
+      guesses.push(
+        `${name(m)} is an RNN whose nonlinearity is not in the file: 'tanh' assumed (give nonlinearity: 'relu' for nn.RNN(nonlinearity='relu'))`,
+      );
+  }
+  const recurrent = ordered.filter((m) => m.kind === 'recurrent');
+  if (ordered.length === 1 && recurrent.length === 1) {
+    if ((given.get(recurrent[0].prefix) ?? {}).batchFirst === undefined)
+      guesses.push(
+        "batch_first is not in the file: time-major [T, B, I] assumed, PyTorch's default (give batchFirst: true for batch_first=True)",
+      );
+  } else if (ordered.length > 1 && recurrent.length > 0 && modelBatchFirst === undefined) {
+    guesses.push(
+      "batch_first is not in the file: the model's forward takes time-major [T, B, I], PyTorch's default (give { layers, batchFirst: true } for batch_first=True, or batchFirst: false to confirm)",
+    );
+  }
+  const message = `${where}: PyTorch state_dict: ${guesses.join('; ')}`;
+  // once per distinct message and process (a program loading many such files is told once)
+  if (guesses.length === 0 || warned.has(message)) return;
+  warned.add(message);
+  process.emitWarning(message, {
+    type: 'CellstateWarning',
+    code: 'CELLSTATE_PYTORCH_GUESS',
+  });
 }
 
 function recurrentModule(

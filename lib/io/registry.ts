@@ -22,12 +22,82 @@ import {
   resolveRNNOptions,
 } from '../layers/recurrent';
 import { MAX_CONFIG_DEPTH, MAX_MODEL_LAYERS, jsonDepth } from '../limits';
-import { Sequential, type SequentialLayer } from '../model/sequential';
-import { Tensor } from '../tensor';
+import type { TokensLike } from '../model/batch';
+import { Sequential, type SequentialLayer, type SequentialLayerConfig } from '../model/sequential';
+import { Tensor, type TensorLike } from '../tensor';
 import { fileError } from './safetensors';
 
-/** What save, toBuffer and exportOnnx take and load, fromBuffer and importOnnx return. */
+/** What save, toBuffer and exportOnnx take: a Sequential or one layer (not a Dropout alone). */
 export type Model = Sequential | SequentialLayer;
+
+/** The config of a model: a Sequential's `{ layers, batchFirst? }` or one layer's config. */
+export type ModelConfig =
+  { layers: SequentialLayerConfig[]; batchFirst?: boolean } | Readonly<SequentialLayerConfig>;
+
+/**
+ * What load, fromBuffer and importOnnx return: the members every model they can return has
+ * (a Sequential, an LSTM, GRU, RNN, Dense or Embedding). Narrow it with `instanceof`, or pass
+ * `expect: LSTM` (any of those classes) to have the class checked and the result typed by it.
+ */
+export interface LoadedModel {
+  /** The resolved options, plain JSON; `modelFromConfig(config)` rebuilds the model (new weights). */
+  readonly config: ModelConfig;
+  /** Features of the output. */
+  readonly outputSize: number;
+  /** Every parameter by name: copies. */
+  parameters(): Record<string, Tensor>;
+  /** One batch in the model's layout (see each class); `output` is the model's output. */
+  forward(
+    x: TensorLike | TokensLike,
+    opts?: { lengths?: number[] | Int32Array | undefined },
+  ): { output: Tensor };
+  /** The output at inference (no dropout), in the model's layout. */
+  predict(
+    x: TensorLike | TokensLike,
+    opts?: { lengths?: number[] | Int32Array | undefined },
+  ): Tensor;
+}
+
+/** A class load may be asked for (`expect`): Sequential, LSTM, GRU, RNN, Recurrent, Dense, Embedding. */
+export type ModelClass<M extends LoadedModel = LoadedModel> = abstract new (...args: never[]) => M;
+
+const LOADABLE = [Sequential, Recurrent, Dense, Embedding] as const;
+
+/** Reads the `expect` option of load / fromBuffer / importOnnx: a model class, or undefined. */
+export function readExpect(where: string, value: unknown): ModelClass | undefined {
+  if (value === undefined) return undefined;
+  if (
+    typeof value === 'function' &&
+    LOADABLE.some((c) => c === value || c.prototype.isPrototypeOf(value.prototype))
+  )
+    return value as ModelClass;
+  throw new CellstateTypeError(
+    ErrorCode.INVALID_ARG,
+    `${where}: expect must be a model class (Sequential, LSTM, GRU, RNN, Dense or Embedding), got ${describe(value)}`,
+  );
+}
+
+/**
+ * The model read from a file, checked before anything else happens: a Dropout alone is not a
+ * model (it has no parameters and no size), and with `expect` the model must be of that class
+ * (both ERR_CELLSTATE_FILE_CONFIG).
+ */
+export function checkLoaded(where: string, model: Model, expect: ModelClass | undefined): void {
+  const name = model.constructor.name;
+  const kind = `${/^(LSTM|RNN|Embedding)$/.test(name) ? 'an' : 'a'} ${name}`;
+  if (model instanceof Dropout)
+    throw fileError(
+      ErrorCode.FILE_CONFIG,
+      where,
+      'the file holds a Dropout layer alone, which is not a model (no parameters, no size)',
+    );
+  if (expect && !(model instanceof expect))
+    throw fileError(
+      ErrorCode.FILE_CONFIG,
+      where,
+      `the file holds ${kind}, not the ${expect.name} given as expect`,
+    );
+}
 
 /** A layer from its config (`layer.config`); the constructor's own errors pass through. */
 export function layerFromConfig(config: unknown): SequentialLayer {
@@ -71,12 +141,12 @@ export function layerFromConfig(config: unknown): SequentialLayer {
  */
 export function modelFromConfig(config: unknown): Model {
   if (config !== null && typeof config === 'object' && 'layers' in config) {
-    const layers = (config as { layers: unknown }).layers;
+    const { layers, batchFirst } = config as { layers: unknown; batchFirst?: unknown };
     const keys = Object.keys(config);
-    if (keys.length !== 1)
+    if (keys.some((k) => k !== 'layers' && k !== 'batchFirst'))
       throw new CellstateTypeError(
         ErrorCode.INVALID_OPTION,
-        `modelFromConfig: a Sequential config has only 'layers', got ${keys.map((k) => `'${k}'`).join(', ')}`,
+        `modelFromConfig: a Sequential config has only 'layers' and 'batchFirst', got ${keys.map((k) => `'${k}'`).join(', ')}`,
       );
     if (!Array.isArray(layers))
       throw new CellstateTypeError(
@@ -88,7 +158,10 @@ export function modelFromConfig(config: unknown): Model {
         ErrorCode.INVALID_OPTION,
         `modelFromConfig: layers has ${layers.length} layer configs, more than the limit of ${MAX_MODEL_LAYERS} (MAX_MODEL_LAYERS)`,
       );
-    return new Sequential(layers.map((l) => layerFromConfig(l)));
+    const built = layers.map((l) => layerFromConfig(l));
+    return 'batchFirst' in config
+      ? new Sequential(built, { batchFirst: batchFirst as boolean })
+      : new Sequential(built);
   }
   return layerFromConfig(config);
 }
@@ -182,19 +255,24 @@ export function checkStoredConfig(
     );
 }
 
-/** Whether `value` is a model this module can save; refuses anything else, naming `arg`. */
+/**
+ * Whether `value` is a model this module can save; refuses anything else, naming `arg`. A Dropout
+ * alone is refused: it has no parameters and no size (save the Sequential that holds it).
+ */
 export function checkModel(value: unknown, where: string, arg = 'model'): Model {
   if (
     value instanceof Sequential ||
     value instanceof Recurrent ||
     value instanceof Dense ||
-    value instanceof Embedding ||
-    value instanceof Dropout
+    value instanceof Embedding
   )
     return value;
   throw new CellstateTypeError(
     ErrorCode.INVALID_ARG,
-    `${where}: ${arg} must be a Sequential, LSTM, GRU, RNN, Dense, Embedding or Dropout, got ${describe(value)}`,
+    `${where}: ${arg} must be a Sequential, LSTM, GRU, RNN, Dense or Embedding, got ${describe(value)}` +
+      (value instanceof Dropout
+        ? ' (a Dropout alone has no parameters and no size: save the Sequential that holds it)'
+        : ''),
   );
 }
 

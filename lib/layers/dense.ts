@@ -33,16 +33,16 @@ export interface DenseOptions {
   /** Features out, `O`. Required; an integer in [1, 2^24]. */
   outputSize: number;
   /** The activation: 'linear', 'tanh', 'sigmoid', 'relu' or 'softmax' (over the O outputs). Default 'linear'. */
-  activation?: DenseActivation;
+  activation?: DenseActivation | undefined;
   /**
    * On sequences `[T, B, I]`, apply to the last step of each sequence only (step `len_b − 1`
    * with lengths, else `T − 1`) and return `[B, O]`. Default false (every step: `[T, B, O]`).
    */
-  lastStep?: boolean;
+  lastStep?: boolean | undefined;
   /** Seed of the initialisation, an unsigned 32-bit integer. Default: random (recorded in `config`). */
-  seed?: number;
+  seed?: number | undefined;
   /** Accepted so that a `config` can be passed back; must be 'dense'. */
-  type?: 'dense';
+  type?: 'dense' | undefined;
 }
 
 /** The resolved options of a Dense layer, plain JSON. */
@@ -58,9 +58,9 @@ export interface DenseConfig {
 /** Options of Dense.forward. */
 export interface DenseForwardOptions {
   /** Lengths of the sequences of a `[T, B, I]` input (B integers in [1, T]); padded steps give 0. */
-  lengths?: number[] | Int32Array;
+  lengths?: number[] | Int32Array | undefined;
   /** Keep what one following backward needs. Default false. */
-  train?: boolean;
+  train?: boolean | undefined;
 }
 
 interface DenseCache {
@@ -200,6 +200,13 @@ export class Dense {
       lengths = readLengths(where, rawLengths, input.T, input.B);
     }
     return { output: activationTensor(this.forwardBatch(input, { lengths, train })) };
+  }
+
+  /** The output of forward at inference (nothing kept for backward): `[T, B, O]` or `[B, O]`. */
+  predict(x: TensorLike, opts?: { lengths?: number[] | Int32Array | undefined }): Tensor {
+    const o = new OptionReader(opts, 'predict', ['lengths'], ErrorCode.INVALID_ARG);
+    const lengths = o.raw('lengths') as number[] | Int32Array | undefined;
+    return this.forward(x, lengths === undefined ? {} : { lengths }).output;
   }
 
   /** Once per training forward: adds into the gradients and returns the gradient of x. */

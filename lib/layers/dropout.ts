@@ -12,11 +12,11 @@ import { Tensor, type TensorLike, toTensor } from '../tensor';
 /** Options of a Dropout layer. */
 export interface DropoutOptions {
   /** Probability of zeroing each value while training, in [0, 1). Default 0.5. */
-  rate?: number;
+  rate?: number | undefined;
   /** Seed of the masks, an unsigned 32-bit integer; the masks of successive training calls follow from it. Default: random. */
-  seed?: number;
+  seed?: number | undefined;
   /** Accepted so that a `config` can be passed back; must be 'dropout'. */
-  type?: 'dropout';
+  type?: 'dropout' | undefined;
 }
 
 /** The resolved options of a Dropout layer, plain JSON. */
@@ -74,7 +74,7 @@ export class Dropout {
   zeroGrad(): void {}
 
   /** Any shape in, the same shape out: masked and scaled with `train: true`, else a copy. */
-  forward(x: TensorLike, opts?: { train?: boolean }): { output: Tensor } {
+  forward(x: TensorLike, opts?: { train?: boolean | undefined }): { output: Tensor } {
     checkNotHeld(this, 'forward', 'layer');
     const o = new OptionReader(opts, 'forward', ['train'], ErrorCode.INVALID_ARG);
     const train = o.bool('train', false);

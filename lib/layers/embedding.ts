@@ -34,9 +34,9 @@ export interface EmbeddingOptions {
   /** Size of each vector, `D`. Required; an integer in [1, 2^24]. */
   embeddingDim: number;
   /** Seed of the initialisation (PyTorch's: normal, mean 0, variance 1), an unsigned 32-bit integer. Default: random. */
-  seed?: number;
+  seed?: number | undefined;
   /** Accepted so that a `config` can be passed back; must be 'embedding'. */
-  type?: 'embedding';
+  type?: 'embedding' | undefined;
 }
 
 /** The resolved options of an Embedding, plain JSON. */
@@ -134,7 +134,7 @@ export class Embedding {
    */
   forward(
     x: TokensLike,
-    opts?: { lengths?: number[] | Int32Array; train?: boolean },
+    opts?: { lengths?: number[] | Int32Array | undefined; train?: boolean | undefined },
   ): { output: Tensor } {
     const where = 'forward';
     checkNotHeld(this, where, 'layer');
@@ -149,6 +149,13 @@ export class Embedding {
     return {
       output: activationTensor(this.forwardBatch({ tokens: t.data, T, B }, { lengths, train })),
     };
+  }
+
+  /** The output of forward at inference (nothing kept for backward): token ids `[T, B]` give `[T, B, D]`. */
+  predict(x: TokensLike, opts?: { lengths?: number[] | Int32Array | undefined }): Tensor {
+    const o = new OptionReader(opts, 'predict', ['lengths'], ErrorCode.INVALID_ARG);
+    const lengths = o.raw('lengths') as number[] | Int32Array | undefined;
+    return this.forward(x, lengths === undefined ? {} : { lengths }).output;
   }
 
   /** Once per training forward: adds into the gradient of `weight`. Token ids have no gradient: x is null. */

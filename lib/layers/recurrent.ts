@@ -24,7 +24,7 @@ import { MAX_ELEMENTS, checkResult } from '../limits';
 import { checkNotHeld } from '../hold';
 import { OptionReader } from '../options';
 import { Random, randomSeed } from '../random';
-import { Tensor, type TensorLike, toTensor } from '../tensor';
+import { type ShapeOf, Tensor, type TensorLike, toTensor } from '../tensor';
 import { StreamPool, type StreamPoolOptions } from '../stream/pool';
 import { Stream, type StreamOptions } from '../stream/stream';
 
@@ -44,55 +44,55 @@ export interface RecurrentOptions {
   /** Hidden units of each layer and direction, `H`. Required; an integer in [1, 2^20]. */
   hiddenSize: number;
   /** Stacked layers, `L`; layer l > 0 reads layer l − 1's output. Default 1. */
-  numLayers?: number;
+  numLayers?: number | undefined;
   /** Run a second, reverse direction and concatenate its output (`D = 2`). Default false. */
-  bidirectional?: boolean;
+  bidirectional?: boolean | undefined;
   /** `x`, `output` and their gradients are `[B, T, ·]` instead of `[T, B, ·]`. Default false. */
-  batchFirst?: boolean;
+  batchFirst?: boolean | undefined;
   /** Dropout probability on the input of layers l > 0, training only; in [0, 1). Default 0. */
-  dropout?: number;
+  dropout?: number | undefined;
   /** Seed of the initialisation and of the dropout masks, an unsigned 32-bit integer. Default: random (recorded in `config`). */
-  seed?: number;
+  seed?: number | undefined;
 }
 
 /** LSTM options (docs/cells.md); a removed gate's block is left out of the parameters. */
 export interface LSTMOptions extends RecurrentOptions {
   /** Accepted so that a `config` can be passed back; must be 'lstm'. */
-  cell?: 'lstm';
+  cell?: 'lstm' | undefined;
   /** Size `P` of the projection h = W_hr m; 0 (none) or 0 < P < hiddenSize. Default 0. */
-  projSize?: number;
+  projSize?: number | undefined;
   /** Peephole connections from the cell state into the gates (`weight_ph`). Default false. */
-  peephole?: boolean;
+  peephole?: boolean | undefined;
   /** CIFG: no input-gate block, i = 1 − f. Default false. */
-  coupled?: boolean;
+  coupled?: boolean | undefined;
   /** The input gate; false (NIG) means i = 1. Default true. */
-  inputGate?: boolean;
+  inputGate?: boolean | undefined;
   /** The forget gate; false (NFG) means f = 1. Default true. */
-  forgetGate?: boolean;
+  forgetGate?: boolean | undefined;
   /** The output gate; false (NOG) means o = 1. Default true. */
-  outputGate?: boolean;
+  outputGate?: boolean | undefined;
   /** g = tanh(a_g); false (NIAF) means g = a_g. Default true. */
-  inputActivation?: boolean;
+  inputActivation?: boolean | undefined;
   /** m = o ⊙ tanh(c); false (NOAF) means m = o ⊙ c. Default true. */
-  outputActivation?: boolean;
+  outputActivation?: boolean | undefined;
   /** Initial value of bias_ih's forget block (bias_hh's starts at 0); finite. Default 1. */
-  forgetBias?: number;
+  forgetBias?: number | undefined;
 }
 
 /** GRU options. */
 export interface GRUOptions extends RecurrentOptions {
   /** Accepted so that a `config` can be passed back; must be 'gru'. */
-  cell?: 'gru';
+  cell?: 'gru' | undefined;
   /** n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn)) (PyTorch, cuDNN); false: Cho et al. Default true. */
-  resetAfter?: boolean;
+  resetAfter?: boolean | undefined;
 }
 
 /** Simple RNN options. */
 export interface RNNOptions extends RecurrentOptions {
   /** Accepted so that a `config` can be passed back; must be 'rnn'. */
-  cell?: 'rnn';
+  cell?: 'rnn' | undefined;
   /** The activation. Default 'tanh'. */
-  nonlinearity?: 'tanh' | 'relu';
+  nonlinearity?: 'tanh' | 'relu' | undefined;
 }
 
 /** Resolved options common to every cell, plain JSON. */
@@ -295,13 +295,13 @@ function nativeConfig(c: RecurrentConfig): NativeConfig {
 /** Options of forward / forwardAsync. */
 export interface ForwardOptions {
   /** Initial hidden state `[L·D, B, R]`. Default: zeros. */
-  h0?: TensorLike;
+  h0?: TensorLike | undefined;
   /** Initial cell state `[L·D, B, H]`, LSTM only. Default: zeros. */
-  c0?: TensorLike;
+  c0?: TensorLike | undefined;
   /** Length of each sequence, B integers in [1, T]; steps past a length output 0 and leave the state unchanged. Default: every sequence has length T. */
-  lengths?: number[] | Int32Array;
+  lengths?: number[] | Int32Array | undefined;
   /** Keep what backward needs, and apply dropout. Default false. */
-  train?: boolean;
+  train?: boolean | undefined;
   /**
    * The result of an earlier forward of the same shape, whose tensors this call overwrites and
    * returns instead of allocating new ones (a loop over equal-sized chunks then allocates
@@ -309,43 +309,71 @@ export interface ForwardOptions {
    * its tensors must not share memory with x, h0, c0 or each other (a RangeError). With
    * forwardAsync, do not read it until the promise settles.
    */
-  into?: ForwardResult;
+  into?: ForwardResult | undefined;
 }
 
-/** What forward returns. */
+/** What forward returns: {@link LSTMForwardResult} for an LSTM, {@link HiddenForwardResult} for a GRU or RNN. */
 export interface ForwardResult {
   /** `[T, B, D·R]` (or `[B, T, D·R]` with batchFirst); 0 at padded steps. */
-  output: Tensor;
+  output: Tensor<3>;
   /** Final hidden state `[L·D, B, R]`, layer-major, forward before reverse. */
-  h: Tensor;
+  h: Tensor<3>;
   /** Final cell state `[L·D, B, H]` (LSTM only). */
-  c?: Tensor;
+  c?: Tensor<3>;
+}
+
+/** What an LSTM's forward returns: the output and the final `h` and `c`. */
+export interface LSTMForwardResult extends ForwardResult {
+  /** Final cell state `[L·D, B, H]`. */
+  c: Tensor<3>;
+}
+
+/** What a GRU's or an RNN's forward returns: the output and the final `h` (no cell state). */
+export interface HiddenForwardResult {
+  /** `[T, B, D·R]` (or `[B, T, D·R]` with batchFirst); 0 at padded steps. */
+  output: Tensor<3>;
+  /** Final hidden state `[L·D, B, R]`, layer-major, forward before reverse. */
+  h: Tensor<3>;
 }
 
 /** Upstream gradients for backward; an absent one is zero. */
 export interface BackwardGradients {
   /** Gradient of `output`, its shape. */
-  output?: TensorLike;
+  output?: TensorLike | undefined;
   /** Gradient of the final `h`, `[L·D, B, R]`. */
-  h?: TensorLike;
+  h?: TensorLike | undefined;
   /** Gradient of the final `c`, `[L·D, B, H]` (LSTM only). */
-  c?: TensorLike;
+  c?: TensorLike | undefined;
 }
 
 /** Options of backward / backwardAsync. */
 export interface BackwardOptions {
   /** The result of an earlier backward of the same shapes, overwritten and returned (as forward's `into`). */
-  into?: BackwardResult;
+  into?: BackwardResult | undefined;
 }
 
 /** What backward returns: gradients of the inputs of the training forward. */
 export interface BackwardResult {
   /** Gradient of `x`, its shape; 0 at padded steps. */
-  x: Tensor;
+  x: Tensor<3>;
   /** Gradient of `h0`, `[L·D, B, R]`. */
-  h0: Tensor;
+  h0: Tensor<3>;
   /** Gradient of `c0`, `[L·D, B, H]` (LSTM only). */
-  c0?: Tensor;
+  c0?: Tensor<3>;
+}
+
+/** What an LSTM's backward returns: the gradients of x, h0 and c0. */
+export interface LSTMBackwardResult extends BackwardResult {
+  /** Gradient of `c0`, `[L·D, B, H]`. */
+  c0: Tensor<3>;
+}
+
+/** What a GRU's or an RNN's backward returns: the gradients of x and h0. */
+export interface HiddenBackwardResult {
+  /** Gradient of `x`, its shape; 0 at padded steps. */
+  x: Tensor<3>;
+  /** Gradient of `h0`, `[L·D, B, R]`. */
+  h0: Tensor<3>;
 }
 
 interface Prepared<A, R> {
@@ -357,8 +385,15 @@ const FORWARD_KEYS = ['h0', 'c0', 'lengths', 'train', 'into'] as const;
 const BACKWARD_KEYS = ['output', 'h', 'c'] as const;
 const BACKWARD_OPTION_KEYS = ['into'] as const;
 
-/** The common base of LSTM, GRU and RNN: a stack of recurrent layers over a native kernel. */
-export abstract class Recurrent<C extends RecurrentConfig = RecurrentConfig> {
+/**
+ * The common base of LSTM, GRU and RNN: a stack of recurrent layers over a native kernel. `F` and
+ * `G` are the results of forward and backward (with `c` / `c0` for an LSTM only).
+ */
+export abstract class Recurrent<
+  C extends RecurrentConfig = RecurrentConfig,
+  F extends ForwardResult = ForwardResult,
+  G extends BackwardResult = BackwardResult,
+> {
   /** The resolved options, plain JSON (frozen), seed included: `new LSTM(layer.config)` rebuilds the same layer. */
   readonly config: Readonly<C>;
 
@@ -506,16 +541,16 @@ export abstract class Recurrent<C extends RecurrentConfig = RecurrentConfig> {
    * Runs the layer over `x` `[T, B, I]` (`[B, T, I]` with batchFirst). With `train: true` it
    * keeps what one following backward needs, and applies dropout.
    */
-  forward(x: TensorLike, opts?: ForwardOptions): ForwardResult {
+  forward(x: TensorLike, opts?: ForwardOptions): F {
     this.checkIdle('forward');
     const call = this.prepareForward('forward', x, opts);
     this.native.forward(call.args);
     this.afterForward(call.args);
-    return call.result;
+    return call.result as F;
   }
 
   /** forward off the event loop: the same validation and bit-identical results. */
-  async forwardAsync(x: TensorLike, opts?: ForwardOptions): Promise<ForwardResult> {
+  async forwardAsync(x: TensorLike, opts?: ForwardOptions): Promise<F> {
     const caller = new Error();
     this.checkIdle('forwardAsync');
     const call = this.prepareForward('forwardAsync', x, opts);
@@ -525,22 +560,32 @@ export abstract class Recurrent<C extends RecurrentConfig = RecurrentConfig> {
       throw withCallerStack(error, caller);
     }
     this.afterForward(call.args);
-    return call.result;
+    return call.result as F;
+  }
+
+  /**
+   * The output of forward at inference (no dropout, nothing kept for backward), in the layer's
+   * layout: `x` `[T, B, I]` gives `[T, B, D·R]` (`[B, T, ·]` with batchFirst).
+   */
+  predict(x: TensorLike, opts?: { lengths?: number[] | Int32Array | undefined }): Tensor<3> {
+    const o = new OptionReader(opts, 'predict', ['lengths'], ErrorCode.INVALID_ARG);
+    const lengths = o.raw('lengths') as number[] | Int32Array | undefined;
+    return this.forward(x, lengths === undefined ? {} : { lengths }).output;
   }
 
   /**
    * Backpropagation through time for the last training forward, once per such forward. Adds
    * into the parameter gradients and returns the gradients of x, h0 (and c0).
    */
-  backward(grad?: BackwardGradients, opts?: BackwardOptions): BackwardResult {
+  backward(grad?: BackwardGradients, opts?: BackwardOptions): G {
     this.checkIdle('backward');
     const call = this.prepareBackward('backward', grad, opts);
     this.native.backward(call.args);
-    return call.result;
+    return call.result as G;
   }
 
   /** backward off the event loop: the same validation and bit-identical results. */
-  async backwardAsync(grad?: BackwardGradients, opts?: BackwardOptions): Promise<BackwardResult> {
+  async backwardAsync(grad?: BackwardGradients, opts?: BackwardOptions): Promise<G> {
     const caller = new Error();
     this.checkIdle('backwardAsync');
     const call = this.prepareBackward('backwardAsync', grad, opts);
@@ -549,7 +594,7 @@ export abstract class Recurrent<C extends RecurrentConfig = RecurrentConfig> {
     } catch (error) {
       throw withCallerStack(error, caller);
     }
-    return call.result;
+    return call.result as G;
   }
 
   /**
@@ -754,12 +799,15 @@ function resultTensors(
   into: unknown,
   slots: Slot[],
   inputs: [string, Float32Array | undefined, string?][],
-): Record<string, Tensor> {
-  const out: Record<string, Tensor> = {};
+): Record<string, Tensor<3>> {
+  // every result tensor (output, states, their gradients) has rank 3
+  const out: Record<string, Tensor<3>> = {};
   if (into === undefined) {
     const sizes = slots.map((s) => s.shape.reduce((a, b) => a * b, 1));
     slots.forEach((s, i) => checkResult(sizes[i], where, `${s.key} [${s.shape.join(', ')}]`));
-    slots.forEach((s, i) => (out[s.key] = new Tensor(new Float32Array(sizes[i]), s.shape)));
+    slots.forEach(
+      (s, i) => (out[s.key] = new Tensor(new Float32Array(sizes[i]), s.shape as ShapeOf<3>)),
+    );
     return out;
   }
   const r = into as Record<string, unknown> | null;
@@ -769,7 +817,7 @@ function resultTensors(
       `${where}: into must be the result of an earlier ${what} (Tensors ${slots.map((s) => s.key).join(', ')}), got ${describe(into)}`,
     );
   for (const s of slots) {
-    const t = r[s.key] as Tensor;
+    const t = r[s.key] as Tensor<3>;
     if (!sameShape(t.shape, s.shape))
       throw shapeError(where, `into.${s.key}`, labelled(s.symbols, s.shape), t.shape);
     out[s.key] = t;
@@ -841,7 +889,7 @@ function readLengths(where: string, value: unknown, T: number, B: number): Int32
 // ---- the cells -----------------------------------------------------------------------------
 
 /** Long short-term memory with the variants of Greff et al. (docs/cells.md). */
-export class LSTM extends Recurrent<LSTMConfig> {
+export class LSTM extends Recurrent<LSTMConfig, LSTMForwardResult, LSTMBackwardResult> {
   constructor(options: LSTMOptions) {
     super(resolveLSTMOptions(options));
   }
@@ -861,14 +909,14 @@ export class LSTM extends Recurrent<LSTMConfig> {
 }
 
 /** Gated recurrent unit; resetAfter chooses PyTorch's (default) or Cho et al.'s form. */
-export class GRU extends Recurrent<GRUConfig> {
+export class GRU extends Recurrent<GRUConfig, HiddenForwardResult, HiddenBackwardResult> {
   constructor(options: GRUOptions) {
     super(resolveGRUOptions(options));
   }
 }
 
 /** Elman RNN with tanh or relu. */
-export class RNN extends Recurrent<RNNConfig> {
+export class RNN extends Recurrent<RNNConfig, HiddenForwardResult, HiddenBackwardResult> {
   constructor(options: RNNOptions) {
     super(resolveRNNOptions(options));
   }

@@ -39,6 +39,21 @@ export interface BatchContext {
   logits?: boolean;
 }
 
+/** Swaps the first two axes of `[A, B, F]` data into a new array `[B, A, F]`. */
+export function swapAxes<T extends Float32Array | Int32Array>(
+  data: T,
+  A: number,
+  B: number,
+  F: number,
+): T {
+  const out = new (data.constructor as new (n: number) => T)(data.length);
+  for (let a = 0; a < A; ++a)
+    for (let b = 0; b < B; ++b)
+      for (let f = 0, src = (a * B + b) * F, dst = (b * A + a) * F; f < F; ++f)
+        out[dst + f] = data[src + f];
+  return out;
+}
+
 /** Rows of an activation: T·B per step, B otherwise. */
 export function rowsOf(a: Activation): number {
   return a.T > 0 ? a.T * a.B : a.B;

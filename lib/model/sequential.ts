@@ -1,6 +1,11 @@
 // Sequential: layers applied one after another — recurrent stacks (LSTM, GRU, RNN), Dense,
-// Embedding and Dropout. Batches are time-major [T, B, F] (an Embedding first: token ids
-// [T, B]); datasets given to fit / evaluate / predict are sample-first (see lib/train/fit.ts).
+// Embedding and Dropout. Inside, batches flow time-major [T, B, F] (an Embedding first: token
+// ids [T, B]); the model's `batchFirst` sets the layout of what it takes and returns:
+//   true       forward / backward [B, T, ·]; fit / evaluate / predict datasets [N, T, ·]
+//   false      forward / backward [T, B, ·]; fit / evaluate / predict datasets [T, N, ·]
+//   not given  cellstate 0.1's layout: forward / backward [T, B, ·], datasets [N, T, ·];
+//              forward and backward warn once (CELLSTATE_LAYOUT)
+// A lastStep Dense's output [B, O] ([N, O]) and lengths [B] ([N]) have no time axis.
 import {
   CellstateRangeError,
   CellstateTypeError,
@@ -35,7 +40,38 @@ import {
   activationTensor,
   readLengths,
   readTokens,
+  swapAxes,
 } from './batch';
+
+/** Options of a Sequential. */
+export interface SequentialOptions {
+  /**
+   * The layout of every batch and dataset the model takes and returns. `true`: sample-first —
+   * forward / backward `x` `[B, T, I]` (token ids `[B, T]`), output `[B, T, O]`; fit / evaluate /
+   * predict `x` `[N, T, I]`, `y` `[N, T, O]`. `false`: time-major — forward / backward
+   * `[T, B, I]`; fit / evaluate / predict `x` `[T, N, I]`, `y` `[T, N, O]` (class indices
+   * `[T, N]`). A lastStep Dense's output `[B, O]` and `lengths` `[B]` have no time axis.
+   * Default: not given, cellstate 0.1's layout — forward / backward time-major and datasets
+   * sample-first — with a one-time warning (code CELLSTATE_LAYOUT) at the first forward or
+   * backward; give it explicitly.
+   */
+  batchFirst?: boolean | undefined;
+}
+
+let layoutWarned = false;
+
+/** The one-time warning of a Sequential without batchFirst whose forward / backward is called. */
+function warnLayout(where: string): void {
+  if (layoutWarned) return;
+  layoutWarned = true;
+  process.emitWarning(
+    `Sequential.${where} takes [T, B, I] (time-major) because this model was built without ` +
+      'batchFirst, while its fit / evaluate / predict take [N, T, I]. Build it with ' +
+      '{ batchFirst: true } (everything sample-first) or { batchFirst: false } (everything ' +
+      'time-major) to choose one layout and silence this warning.',
+    { type: 'CellstateWarning', code: 'CELLSTATE_LAYOUT' },
+  );
+}
 
 /** A layer a Sequential can hold. */
 export type SequentialLayer = Recurrent | Dense | Embedding | Dropout;
@@ -43,6 +79,12 @@ export type SequentialLayer = Recurrent | Dense | Embedding | Dropout;
 /** The resolved options of one layer of a Sequential, as its `config`. */
 export type SequentialLayerConfig =
   RecurrentConfig | Dense['config'] | Embedding['config'] | Dropout['config'];
+
+/** A Sequential's `config`: its layers' configs, and batchFirst when it was given. */
+export interface SequentialConfig {
+  layers: SequentialLayerConfig[];
+  batchFirst?: boolean;
+}
 
 /** The state of one recurrent layer: its `h` (and an LSTM's `c`), as forward returns them. */
 export interface RecurrentState {
@@ -56,16 +98,16 @@ export type SequentialState = (RecurrentState | null)[];
 /** Options of Sequential.forward. */
 export interface SequentialForwardOptions {
   /** Length of each sequence, B integers in [1, T]. Default: every sequence has length T. */
-  lengths?: number[] | Int32Array;
+  lengths?: number[] | Int32Array | undefined;
   /** Keep what one following backward needs, and apply dropout. Default false. */
-  train?: boolean;
+  train?: boolean | undefined;
   /** Initial state per layer index (from a previous forward's `state`), e.g. to carry it across chunks of a long sequence. Default: zeros. */
-  state?: SequentialState;
+  state?: SequentialState | undefined;
 }
 
 /** What Sequential.forward returns. */
 export interface SequentialForwardResult {
-  /** `[T, B, O]`, or `[B, O]` after a lastStep Dense. */
+  /** `[T, B, O]` (`[B, T, O]` with batchFirst: true), or `[B, O]` after a lastStep Dense. */
   output: Tensor;
   /** The final state of each recurrent layer (null for the other layers). */
   state: SequentialState;
@@ -92,8 +134,17 @@ export class Sequential {
   /** @internal The last training forward's output of each layer (to name the layer of a NaN). */
   lastOutputs: (Float32Array | null)[] = [];
 
-  constructor(layers: SequentialLayer[]) {
+  /**
+   * The layout of what the model takes and returns (see SequentialOptions): true sample-first,
+   * false time-major, undefined cellstate 0.1's mixed layout.
+   */
+  readonly batchFirst: boolean | undefined;
+
+  constructor(layers: SequentialLayer[], options?: SequentialOptions) {
     const where = 'Sequential';
+    const opts = new OptionReader(options, where, ['batchFirst']);
+    const batchFirst =
+      opts.raw('batchFirst') === undefined ? undefined : opts.bool('batchFirst', false);
     if (!Array.isArray(layers) || layers.length === 0)
       throw new CellstateTypeError(
         ErrorCode.INVALID_ARG,
@@ -137,7 +188,7 @@ export class Sequential {
         if (layer.config.batchFirst)
           throw new CellstateTypeError(
             ErrorCode.INVALID_ARG,
-            `${where}: ${name} has batchFirst: true; a Sequential works time-major [T, B, F], so build it with batchFirst: false`,
+            `${where}: ${name} has batchFirst: true; a Sequential sets the layout of all its layers: build the layer with batchFirst: false and the model with new Sequential(layers, { batchFirst: true })`,
           );
         if (!perStep)
           throw new CellstateTypeError(
@@ -159,6 +210,7 @@ export class Sequential {
         `${where}: layers must include a layer with a size (only Dropout was given)`,
       );
     this.layers = Object.freeze([...layers]);
+    this.batchFirst = batchFirst;
     this.tokenInput = tokens;
     this.perStepOutput = perStep;
     this.outSize = size;
@@ -184,9 +236,10 @@ export class Sequential {
     return this.outSize;
   }
 
-  /** The resolved options of every layer, plain JSON: `{ layers: [config, ...] }`. */
-  get config(): { layers: SequentialLayerConfig[] } {
-    return { layers: this.layers.map((l) => ({ ...l.config }) as SequentialLayerConfig) };
+  /** The resolved options of every layer, plain JSON: `{ layers: [config, ...] }` (and `batchFirst` when given). */
+  get config(): SequentialConfig {
+    const layers = this.layers.map((l) => ({ ...l.config }) as SequentialLayerConfig);
+    return this.batchFirst === undefined ? { layers } : { layers, batchFirst: this.batchFirst };
   }
 
   /** Every parameter, named `<layer index>.<name>` (`0.weight_ih_l0`, `1.weight`): copies. */
@@ -262,13 +315,15 @@ export class Sequential {
   }
 
   /**
-   * Runs the layers over `x` `[T, B, I]` (token ids `[T, B]` when the first layer is an
-   * Embedding). Returns the output `[T, B, O]` (`[B, O]` after a lastStep Dense) and the final
-   * state of each recurrent layer.
+   * Runs the layers over `x` `[T, B, I]` (`[B, T, I]` with batchFirst: true; token ids `[T, B]`
+   * / `[B, T]` when the first layer is an Embedding). Returns the output in the same layout
+   * (`[B, O]` after a lastStep Dense) and the final state of each recurrent layer.
    */
   forward(x: TensorLike | TokensLike, opts?: SequentialForwardOptions): SequentialForwardResult {
     const { input, ctx, state } = this.prepareForward('forward', x, opts);
-    return finish(runSync(this.forwardGen(input, ctx, state), (c) => c.layer.forward(c.x, c.opts)));
+    return this.finish(
+      runSync(this.forwardGen(input, ctx, state), (c) => c.layer.forward(c.x, c.opts)),
+    );
   }
 
   /** forward with the recurrent layers' work off the event loop. */
@@ -280,29 +335,32 @@ export class Sequential {
     const result = await runAsync(this.forwardGen(input, ctx, state), (c) =>
       c.layer.forwardAsync(c.x, c.opts),
     );
-    return finish(result);
+    return this.finish(result);
   }
 
   /**
-   * Once per training forward: backpropagates the gradient of the output through every layer,
-   * adds into the parameter gradients and returns the gradient of x (null for token ids).
+   * Once per training forward: backpropagates the gradient of the output (the output's shape
+   * and layout) through every layer, adds into the parameter gradients and returns the gradient
+   * of x (null for token ids).
    */
   backward(grad: { output: TensorLike }): { x: Tensor | null } {
     const dy = this.prepareBackward('backward', grad);
-    return { x: runSync(this.backwardGen(dy), (c) => c.layer.backward(c.grad)) };
+    return { x: this.inputGrad(runSync(this.backwardGen(dy), (c) => c.layer.backward(c.grad))) };
   }
 
   /** backward with the recurrent layers' work off the event loop. */
   async backwardAsync(grad: { output: TensorLike }): Promise<{ x: Tensor | null }> {
     const dy = this.prepareBackward('backwardAsync', grad);
-    return { x: await runAsync(this.backwardGen(dy), (c) => c.layer.backwardAsync(c.grad)) };
+    const g = await runAsync(this.backwardGen(dy), (c) => c.layer.backwardAsync(c.grad));
+    return { x: this.inputGrad(g) };
   }
 
   /**
-   * Trains the model on a dataset, sample-first: `x` `[N, T, I]` (token ids `[N, T]`), `y`
-   * `[N, O]` for a model ending in a lastStep Dense, else `[N, T, O]` (class indices `[N]` or
-   * `[N, T]` for crossEntropy), `lengths` `[N]`. See FitOptions for the options and History for
-   * the result. Runs off the event loop; an AbortSignal stops it.
+   * Trains the model on a dataset, sample-first (time-major with batchFirst: false): `x`
+   * `[N, T, I]` (token ids `[N, T]`), `y` `[N, O]` for a model ending in a lastStep Dense, else
+   * `[N, T, O]` (class indices `[N]` or `[N, T]` for crossEntropy), `lengths` `[N]`. See
+   * FitOptions for the options and History for the result. Runs off the event loop; an
+   * AbortSignal stops it.
    *
    * Until the returned promise settles (resolves, rejects or is aborted), fit holds this model
    * and every one of its layers (also as layers of another model): forward, forwardAsync,
@@ -316,7 +374,10 @@ export class Sequential {
     return fitModel(this, data, options);
   }
 
-  /** The model's output for a dataset (sample-first, as fit): `[N, O]` or `[N, T, O]`. Inference: no dropout. */
+  /**
+   * The model's output for a dataset in the layout of fit: `[N, O]` or `[N, T, O]` (`[T, N, O]`
+   * with batchFirst: false). Inference: no dropout.
+   */
   predict(x: TensorLike | TokensLike, opts?: PredictOptions): Tensor {
     this.checkFree('predict');
     return predictModel(this, x, opts);
@@ -357,20 +418,38 @@ export class Sequential {
     this.checkFree(where);
     const o = new OptionReader(opts, where, ['lengths', 'train', 'state'], ErrorCode.INVALID_ARG);
     const train = o.bool('train', false);
+    if (this.batchFirst === undefined) warnLayout(where);
+    const bf = this.batchFirst === true;
+    const layout = bf
+      ? 'batchFirst: true'
+      : this.batchFirst === false
+        ? 'batchFirst: false'
+        : 'batchFirst not given';
     let input: Activation | TokenBatch;
     if (this.tokenInput) {
-      const t = readTokens(x, where, 'x', ['T', 'B']);
-      const [T, B] = t.shape;
-      if (T < 1 || B < 1) throw shapeError(where, 'x', ['T', 'B'], t.shape, 'T, B ≥ 1');
-      input = { tokens: t.data, T, B };
+      const dims = bf ? ['B', 'T'] : ['T', 'B'];
+      const t = readTokens(x, where, 'x', dims);
+      const [T, B] = bf ? [t.shape[1], t.shape[0]] : t.shape;
+      if (T < 1 || B < 1) throw shapeError(where, 'x', dims, t.shape, `T, B ≥ 1; ${layout}`);
+      input = { tokens: bf ? swapAxes(t.data, B, T, 1) : t.data, T, B };
     } else {
       const t = toTensor(x, where, 'x');
       const I = this.inputSize;
+      const dims = bf ? ['B', 'T', `I=${I}`] : ['T', 'B', `I=${I}`];
       if (t.shape.length !== 3 || t.shape[2] !== I || t.shape[0] < 1 || t.shape[1] < 1)
-        throw shapeError(where, 'x', ['T', 'B', `I=${I}`], t.shape, 'T, B ≥ 1');
-      input = { data: t.data, T: t.shape[0], B: t.shape[1], F: I };
+        throw shapeError(where, 'x', dims, t.shape, `T, B ≥ 1; ${layout}`);
+      const [T, B] = bf ? [t.shape[1], t.shape[0]] : [t.shape[0], t.shape[1]];
+      input = { data: bf ? swapAxes(t.data, B, T, I) : t.data, T, B, F: I };
     }
     const raw = o.raw('lengths');
+    // lengths has one entry per sequence: when it fits the other axis of x and not B, x is in
+    // the other layout (a silent wrong answer otherwise when T happens to be a valid length)
+    const n = raw instanceof Int32Array || Array.isArray(raw) ? raw.length : -1;
+    if (n >= 0 && n !== input.B && n === input.T)
+      throw new CellstateRangeError(
+        ErrorCode.SHAPE,
+        `${where}: lengths has ${n} entries, the number of time steps of x rather than its ${input.B} sequences: x looks ${bf ? 'time-major [T, B, ·]' : 'sample-first [B, T, ·]'}, but this model takes ${bf ? '[B, T, ·]' : '[T, B, ·]'} (${layout})`,
+      );
     const lengths =
       raw === undefined || raw === null ? null : readLengths(where, raw, input.T, input.B);
     if (input.T > 0 && this.tokenInput) {
@@ -446,10 +525,31 @@ export class Sequential {
       throw new NoForwardError(
         `${where}: no pending training forward; call forward(x, { train: true }) first (once per forward)`,
       );
+    if (this.batchFirst === undefined) warnLayout(where);
     const dy = toTensor(o.raw('output'), where, 'output');
-    if (dy.shape.length !== p.outputShape.length || dy.shape.some((d, i) => d !== p.outputShape[i]))
-      throw shapeError(where, 'output', p.outputShape, dy.shape);
-    return dy.data;
+    const swap = this.batchFirst === true && p.outputShape.length === 3;
+    const want = swap ? [p.outputShape[1], p.outputShape[0], p.outputShape[2]] : p.outputShape;
+    if (dy.shape.length !== want.length || dy.shape.some((d, i) => d !== want[i]))
+      throw shapeError(where, 'output', want, dy.shape);
+    return swap ? swapAxes(dy.data, want[0], want[1], want[2]) : dy.data;
+  }
+
+  /** The forward result in the model's layout. */
+  private finish(r: { output: Activation; state: SequentialState }): SequentialForwardResult {
+    const a = r.output;
+    if (this.batchFirst === true && a.T > 0)
+      return {
+        output: new Tensor(swapAxes(a.data, a.T, a.B, a.F), [a.B, a.T, a.F]),
+        state: r.state,
+      };
+    return { output: activationTensor(a), state: r.state };
+  }
+
+  /** The gradient of x in the model's layout. */
+  private inputGrad(g: Tensor | null): Tensor | null {
+    if (!g || this.batchFirst !== true) return g;
+    const [T, B, F] = g.shape;
+    return new Tensor(swapAxes(g.data, T, B, F), [B, T, F]);
   }
 
   /** @internal The backward of the last training forwardGen: the gradient of x (null for token ids). */
@@ -477,10 +577,6 @@ export class Sequential {
   get pending(): boolean {
     return this.pendingInfo !== null;
   }
-}
-
-function finish(r: { output: Activation; state: SequentialState }): SequentialForwardResult {
-  return { output: activationTensor(r.output), state: r.state };
 }
 
 function runSync<C, R, Y>(gen: Generator<C, R, Y>, call: (c: C) => Y): R {

@@ -25,7 +25,7 @@ import {
   MAX_STREAM_ROWS,
   StreamSnapshot,
   checkStreamable,
-  frameData,
+  frameInput,
   type SnapshotSource,
 } from './stream';
 import type { LayerStream, LayerStreamOptions, StreamState } from './types';
@@ -78,8 +78,8 @@ export class ComposedSession {
     return this.open && this.ready;
   }
 
-  /** Gives the session its next frame `[I]`; the next pool.step() steps it. Copied. */
-  write(x: Float32Array | Tensor): void {
+  /** Gives the session its next frame `[I]` (a token id: also an Int32Array of 1); the next pool.step() steps it. Copied. */
+  write(x: Float32Array | Int32Array | Tensor): void {
     this.pool.write(this, x);
   }
 
@@ -92,7 +92,7 @@ export class ComposedSession {
   }
 
   /** Steps this session alone, now; returns its output. */
-  step(x: Float32Array | Tensor): Float32Array {
+  step(x: Float32Array | Int32Array | Tensor): Float32Array {
     this.pool.write(this, x);
     return this.pool.stepOne(this);
   }
@@ -310,10 +310,13 @@ export class ComposedPool {
     return k;
   }
 
-  /** One step of every session with the frames of `x` `[size, I]`; returns `[size, O]` (reused). */
-  stepAll(x: Float32Array | Tensor): Float32Array {
+  /**
+   * One step of every session with the frames of `x` `[size, I]` (token ids `[size]` also as an
+   * Int32Array when the first layer is an Embedding); returns `[size, O]` (reused).
+   */
+  stepAll(x: Float32Array | Int32Array | Tensor): Float32Array {
     const n = this.sessions.length;
-    const data = frameData('stepAll', x, n, this.inputSize, 'I');
+    const data = frameInput('stepAll', x, n, this.inputSize, this.tokens > 0);
     for (let i = 0; i < n; ++i) this.checkTokens('stepAll', data, i);
     this.x.set(data);
     for (let i = 0; i < n; ++i) this.sessions[i].ready = false;
@@ -341,12 +344,12 @@ export class ComposedPool {
   // ---- session operations -------------------------------------------------------------------
 
   /** @internal */
-  write(s: ComposedSession, x: Float32Array | Tensor): void {
+  write(s: ComposedSession, x: Float32Array | Int32Array | Tensor): void {
     this.checkSession(s, 'write');
     const data =
       x instanceof Float32Array && x.length === this.inputSize
         ? x
-        : frameData('write', x, 1, this.inputSize, 'I');
+        : frameInput('write', x, 1, this.inputSize, this.tokens > 0);
     this.checkTokens('write', data, 0);
     this.xRows[s.row].set(data);
     if (!s.ready) {
@@ -416,7 +419,7 @@ export class ComposedPool {
     }
   }
 
-  private checkTokens(where: string, data: Float32Array, row: number): void {
+  private checkTokens(where: string, data: Float32Array | Int32Array, row: number): void {
     if (this.tokens === 0) return;
     const id = data[row];
     if (!(Number.isInteger(id) && id >= 0 && id < this.tokens))

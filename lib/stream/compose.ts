@@ -8,7 +8,7 @@ import { over, transform, type OverOptions, type TransformOptions } from './node
 import {
   MAX_STREAM_ROWS,
   checkStreamable,
-  frameData,
+  frameInput,
   snapshotSource,
   sourceMismatch,
   type SnapshotSource,
@@ -146,8 +146,17 @@ export class ComposedStream implements StatefulLayerStream<ComposedState, Compos
   readonly sources: readonly SnapshotSource[];
   private last: Float32Array;
 
+  // whether the first layer is an Embedding (the input is token ids)
+  private readonly tokens: boolean;
+
   /** @internal Use `composeStreams(layers)` or `model.stream()`. */
-  constructor(streams: LayerStream[], batch: number, sources: readonly SnapshotSource[]) {
+  constructor(
+    streams: LayerStream[],
+    batch: number,
+    sources: readonly SnapshotSource[],
+    tokens = false,
+  ) {
+    this.tokens = tokens;
     this.streams = Object.freeze(streams);
     this.sources = sources;
     this.batch = batch;
@@ -162,14 +171,15 @@ export class ComposedStream implements StatefulLayerStream<ComposedState, Compos
   }
 
   /**
-   * One time step: `x` `[B, I]` (a Float32Array of B·I values, or a Tensor `[B, I]`) through
-   * every layer. Returns the last layer's output buffer `[B, O]`, reused by the next step.
+   * One time step: `x` `[B, I]` (a Float32Array of B·I values, or a Tensor `[B, I]`; token ids
+   * `[B]` also as an Int32Array when the first layer is an Embedding) through every layer. Returns the last layer's output buffer `[B, O]`, reused by the next step.
    */
-  step(x: Float32Array | Tensor): Float32Array {
+  step(x: Float32Array | Int32Array | Tensor): Float32Array {
+    // An Int32Array of B token ids goes to an Embedding's stream as it is.
     let y =
       x instanceof Float32Array && x.length === this.batch * this.inputSize
         ? x
-        : frameData('step', x, this.batch, this.inputSize, 'I');
+        : (frameInput('step', x, this.batch, this.inputSize, this.tokens) as Float32Array);
     const streams = this.streams;
     for (let i = 0; i < streams.length; ++i) y = streams[i].step(y);
     this.last = y;
@@ -307,5 +317,6 @@ export function composeStreams(
       );
     streams.push(layer.stream({ batch, size } as LayerStreamOptions));
   });
-  return new ComposedStream(streams, batch, layerSources(layers, streams));
+  const tokens = (layers[0].config as { type?: string }).type === 'embedding';
+  return new ComposedStream(streams, batch, layerSources(layers, streams), tokens);
 }

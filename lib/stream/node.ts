@@ -17,12 +17,12 @@ export interface TransformOptions {
    * whatever the chunking; each chunk read is a Buffer holding one output frame.
    * Default true.
    */
-  objectMode?: boolean;
+  objectMode?: boolean | undefined;
   /**
    * Frames (objectMode) or bytes buffered on each side before backpressure applies. Default:
    * Node's (16 frames, or 16 KiB).
    */
-  highWaterMark?: number;
+  highWaterMark?: number | undefined;
 }
 
 /** Options of `stream.over()`. */
@@ -32,7 +32,7 @@ export interface OverOptions {
    * step overwrites (false: no allocation per step; use each value before asking for the
    * next). Default true.
    */
-  copy?: boolean;
+  copy?: boolean | undefined;
 }
 
 /** A frame as the Float32Array that LayerStream.step reads (a Tensor's data). */

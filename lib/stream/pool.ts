@@ -28,7 +28,7 @@ import type { StreamState } from './types';
 /** Options of `layer.streamPool()`. */
 export interface StreamPoolOptions {
   /** Rows allocated at first; the pool doubles them when more sessions open. An integer in [1, 2^24]. Default 16. */
-  capacity?: number;
+  capacity?: number | undefined;
 }
 
 /** One session of a StreamPool: the state of one sequence, and its latest frame and output. */

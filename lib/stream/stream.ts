@@ -28,7 +28,7 @@ export const MAX_STREAM_ROWS = 1 << 24;
 /** Options of `layer.stream()`. */
 export interface StreamOptions {
   /** Independent sequences stepped together, `B`: step() takes `[B, I]` and returns `[B, R]`. An integer in [1, 2^24]. Default 1. */
-  batch?: number;
+  batch?: number | undefined;
 }
 
 /** What a layer needs to expose for streaming (LSTM, GRU, RNN). */
@@ -121,6 +121,25 @@ export class StreamSnapshot implements StreamSnapshotLike {
   get rows(): number {
     return this.native.rows;
   }
+}
+
+/**
+ * A frame for a model's stream: an Int32Array of `rows` token ids, as given, when the model reads
+ * token ids (starts with an Embedding); else as frameData.
+ */
+export function frameInput(
+  where: string,
+  x: unknown,
+  rows: number,
+  size: number,
+  tokens: boolean,
+): Float32Array | Int32Array {
+  if (tokens && x instanceof Int32Array) {
+    if (x.length !== rows)
+      throw shapeError(where, 'x', [`B=${rows}`], [x.length], `${rows} token ids`);
+    return x;
+  }
+  return frameData(where, x, rows, size, 'I');
 }
 
 /** `x`'s data when it is one frame of `rows × size` values (a Float32Array, a Tensor or nested arrays). */

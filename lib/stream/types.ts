@@ -8,7 +8,7 @@
 /** Options of `layer.stream(opts)`. */
 export interface LayerStreamOptions {
   /** Independent sequences stepped together, `B`; an integer ≥ 1. Default 1. */
-  batch?: number;
+  batch?: number | undefined;
 }
 
 /**

@@ -20,7 +20,7 @@ import {
 } from '../errors';
 import { OptionReader } from '../options';
 import type { Tensor } from '../tensor';
-import { MAX_STREAM_ROWS, checkStreamable, frameData } from './stream';
+import { MAX_STREAM_ROWS, checkStreamable, frameInput } from './stream';
 import {
   CONTROL_BYTES,
   Command,
@@ -79,6 +79,16 @@ function describeLayer(where: string, layer: unknown, name: string): LayerDescri
   const given = (layer as unknown as WorkerModel).parameters();
   for (const [key, t] of Object.entries(given)) params[key] = t.data;
   return { kind: 'layer', config: { ...config }, params };
+}
+
+/**
+ * Whether the model reads token ids (starts with an Embedding). A model given as file bytes is
+ * not decoded here: one input feature per row stands for a token id then.
+ */
+function readsTokens(d: ModelDescription, inputSize: number): boolean {
+  if (d.kind === 'buffer') return inputSize === 1;
+  const first = d.kind === 'sequential' ? d.layers[0] : d;
+  return first?.config.type === 'embedding';
 }
 
 /** What the worker rebuilds `model` from. */
@@ -166,6 +176,7 @@ export class StreamWorker {
     worker: Worker,
     ready: Extract<WorkerMessage, { type: 'ready' }>,
     batch: number,
+    private readonly tokens: boolean,
   ) {
     this.worker = worker;
     this.batch = batch;
@@ -259,7 +270,7 @@ export class StreamWorker {
           worker.on('exit', onExit);
         },
       );
-      return new StreamWorker(worker, ready, batch);
+      return new StreamWorker(worker, ready, batch, readsTokens(description, ready.inputSize));
     } catch (error) {
       await worker.terminate();
       throw error;
@@ -272,15 +283,16 @@ export class StreamWorker {
   }
 
   /**
-   * One time step in the worker: `x` `[B, I]` (a Float32Array of B·I values or a Tensor) in;
+   * One time step in the worker: `x` `[B, I]` (a Float32Array of B·I values or a Tensor; token
+   * ids `[B]` also as an Int32Array for a model that starts with an Embedding) in;
    * resolves to the output `[B, O]`, written into `out` when given (a Float32Array of B·O
    * values), else into a new array. Calls are queued: each runs after the previous one. `x` is
    * read before step returns, so the caller may reuse it at once.
    */
-  step(x: Float32Array | Tensor, out?: Float32Array): Promise<Float32Array> {
-    let frame: Float32Array;
+  step(x: Float32Array | Int32Array | Tensor, out?: Float32Array): Promise<Float32Array> {
+    let frame: Float32Array | Int32Array;
     try {
-      frame = frameData('step', x, this.batch, this.inputSize, 'I');
+      frame = frameInput('step', x, this.batch, this.inputSize, this.tokens);
       if (out !== undefined) {
         if (!(out instanceof Float32Array))
           throw new CellstateTypeError(

@@ -8,6 +8,7 @@
 // to the event loop between batches, so the process stays responsive while it trains.
 import {
   CellstateError,
+  brandError,
   CellstateRangeError,
   CellstateTypeError,
   ErrorCode,
@@ -28,6 +29,7 @@ import {
   type TokensLike,
   readLengths,
   readTokens,
+  swapAxes,
 } from '../model/batch';
 import type { Sequential, SequentialState } from '../model/sequential';
 import { OptionReader } from '../options';
@@ -66,19 +68,19 @@ export interface FitData {
    */
   y: TensorLike | Int32Array | Tokens;
   /** Length of each sequence, N integers in [1, T]; padded steps do not count in the loss. Default: all T. */
-  lengths?: number[] | Int32Array;
+  lengths?: number[] | Int32Array | undefined;
 }
 
 /** Options of early stopping. */
 export interface EarlyStoppingOptions {
   /** Epochs without improvement before stopping; an integer ≥ 1. Default 5. */
-  patience?: number;
+  patience?: number | undefined;
   /** An improvement must lower the monitored loss by more than this, ≥ 0. Default 0. */
-  minDelta?: number;
+  minDelta?: number | undefined;
   /** The loss watched. Default 'valLoss' with validation data, else 'loss'. */
-  monitor?: 'loss' | 'valLoss';
+  monitor?: 'loss' | 'valLoss' | undefined;
   /** At the end, put back the parameters of the best epoch. Default true. */
-  restoreBest?: boolean;
+  restoreBest?: boolean | undefined;
 }
 
 /** What onBatchEnd receives. */
@@ -115,8 +117,8 @@ export interface EpochEndInfo {
 
 /** Callbacks; each may be async (fit awaits it) and may return false to stop training. */
 export interface FitCallbacks {
-  onBatchEnd?: (info: BatchEndInfo) => unknown;
-  onEpochEnd?: (info: EpochEndInfo) => unknown;
+  onBatchEnd?: ((info: BatchEndInfo) => unknown) | undefined;
+  onEpochEnd?: ((info: EpochEndInfo) => unknown) | undefined;
 }
 
 /** Options of fit. */
@@ -124,44 +126,44 @@ export interface FitOptions {
   /** 'mse', 'crossEntropy' (on logits; a final Dense 'softmax' is fused), 'binaryCrossEntropy' (on logits; a final Dense 'sigmoid' is fused) or a Loss instance. Required. */
   loss: LossName | Loss;
   /** 'adam' (lr 0.001), 'adamw', 'sgd', 'rmsprop' or an instance (new Adam({ lr: 0.01 })). Default 'adam'. */
-  optimizer?: OptimizerName | Optimizer;
+  optimizer?: OptimizerName | Optimizer | undefined;
   /** Passes over the data; an integer ≥ 1. Default 1. */
-  epochs?: number;
+  epochs?: number | undefined;
   /** Sequences per batch; an integer ≥ 1. Default 32. */
-  batchSize?: number;
+  batchSize?: number | undefined;
   /** Shuffle the samples before each epoch (seeded). Default true. */
-  shuffle?: boolean;
+  shuffle?: boolean | undefined;
   /** Seed of the shuffling, an unsigned 32-bit integer. Default: random (recorded in the History). Layers have their own seeds. */
-  seed?: number;
+  seed?: number | undefined;
   /** Data to compute the validation loss on after each epoch. */
-  validationData?: FitData;
+  validationData?: FitData | undefined;
   /** Fraction in [0, 1) of the samples, taken from the end before shuffling, held out for validation. Default 0. */
-  validationSplit?: number;
+  validationSplit?: number | undefined;
   /**
    * Truncated BPTT: cut each batch's sequences into chunks of this many steps, one update per
    * chunk, carrying the recurrent state (detached) from chunk to chunk. Needs a model with an
    * output at every step. Default: whole sequences.
    */
-  bpttLength?: number;
+  bpttLength?: number | undefined;
   /** Stop when the monitored loss stops improving: true (defaults) or options. Default off. */
-  earlyStopping?: boolean | EarlyStoppingOptions;
+  earlyStopping?: boolean | EarlyStoppingOptions | undefined;
   /** Learning-rate schedule (StepDecay, ExponentialDecay, CosineDecay). Default: constant. */
-  schedule?: Schedule;
+  schedule?: Schedule | undefined;
   /** Clip gradients to this global L2 norm; null or Infinity: off. Default 5. */
-  clipNorm?: number | null;
+  clipNorm?: number | null | undefined;
   /** Clip each gradient value to [−clipValue, clipValue]; null: off. Default null. */
-  clipValue?: number | null;
+  clipValue?: number | null | undefined;
   /** A NaN or infinite loss or gradient: 'throw' a NonFiniteError naming the step and layer, or 'skip' that update. Default 'throw'. */
-  nanPolicy?: 'throw' | 'skip';
+  nanPolicy?: 'throw' | 'skip' | undefined;
   /** Stop after this many optimizer updates; an integer ≥ 1. Default: no limit. */
-  maxSteps?: number;
-  callbacks?: FitCallbacks;
+  maxSteps?: number | undefined;
+  callbacks?: FitCallbacks | undefined;
   /** Aborting stops training between two batches: fit rejects with an AbortError carrying the History so far. */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
   /** 0: silent; 1: a progress bar when the output is a terminal; 2: also a line per epoch when it is not. Default 1. */
-  verbose?: 0 | 1 | 2;
+  verbose?: 0 | 1 | 2 | undefined;
   /** Where progress goes. Default process.stdout. */
-  output?: ProgressOutput;
+  output?: ProgressOutput | undefined;
 }
 
 /** What fit resolves to. */
@@ -197,16 +199,16 @@ export interface History {
 /** Options of predict. */
 export interface PredictOptions {
   /** Length of each sequence, N integers in [1, T]. */
-  lengths?: number[] | Int32Array;
+  lengths?: number[] | Int32Array | undefined;
   /** Sequences per forward; an integer ≥ 1. Default 256. */
-  batchSize?: number;
+  batchSize?: number | undefined;
 }
 
 /** Options of evaluate. */
 export interface EvaluateOptions {
   loss: LossName | Loss;
   /** Sequences per forward; an integer ≥ 1. Default 256. */
-  batchSize?: number;
+  batchSize?: number | undefined;
 }
 
 /** A NaN or infinite loss or gradient stopped training. */
@@ -232,13 +234,14 @@ export class NonFiniteError extends CellstateError {
 
 /** fit was stopped by its AbortSignal. `name` is 'AbortError' and `code` 'ABORT_ERR', as Node's. */
 export class AbortError extends Error {
-  readonly code = 'ABORT_ERR';
+  readonly code = ErrorCode.ABORTED;
   /** The History up to the last completed update (stopReason 'aborted'). */
   readonly history: History;
   constructor(history: History, cause?: unknown) {
     super('fit: aborted by its signal', cause === undefined ? undefined : { cause });
     this.name = 'AbortError';
     this.history = history;
+    brandError(this);
   }
 }
 
@@ -261,17 +264,38 @@ function readX(
   where: string,
   x: unknown,
 ): Pick<Dataset, 'N' | 'T' | 'x' | 'I' | 'tokens'> {
+  // Datasets are sample-first [N, T, ·] unless the model is time-major (batchFirst: false); a
+  // time-major one is copied sample-first here, and everything after works sample-first.
+  const tm = model.batchFirst === false;
+  const layout = tm ? 'time-major: batchFirst false' : 'sample-first';
   if (model.tokenInput) {
-    const t = readTokens(x, where, 'x', ['N', 'T']);
-    const [N, T] = t.shape;
-    if (N < 1 || T < 1) throw shapeError(where, 'x', ['N', 'T'], t.shape, 'N, T ≥ 1');
-    return { N, T, x: t.data, I: 1, tokens: true };
+    const dims = tm ? ['T', 'N'] : ['N', 'T'];
+    const t = readTokens(x, where, 'x', dims);
+    const [N, T] = tm ? [t.shape[1], t.shape[0]] : t.shape;
+    if (N < 1 || T < 1) throw shapeError(where, 'x', dims, t.shape, `N, T ≥ 1; ${layout}`);
+    return { N, T, x: tm ? swapAxes(t.data, T, N, 1) : t.data, I: 1, tokens: true };
   }
   const t = toTensor(x, where, 'x');
   const I = model.inputSize;
+  const dims = tm ? ['T', 'N', `I=${I}`] : ['N', 'T', `I=${I}`];
   if (t.shape.length !== 3 || t.shape[2] !== I || t.shape[0] < 1 || t.shape[1] < 1)
-    throw shapeError(where, 'x', ['N', 'T', `I=${I}`], t.shape, 'N, T ≥ 1; sample-first');
-  return { N: t.shape[0], T: t.shape[1], x: t.data, I, tokens: false };
+    throw shapeError(where, 'x', dims, t.shape, `N, T ≥ 1; ${layout}`);
+  const [N, T] = tm ? [t.shape[1], t.shape[0]] : [t.shape[0], t.shape[1]];
+  return { N, T, x: tm ? swapAxes(t.data, T, N, I) : t.data, I, tokens: false };
+}
+
+/**
+ * lengths has one entry per sequence: when it fits the time axis of x rather than N, x is in the
+ * other layout (refused, naming the model's).
+ */
+function checkLayout(model: Sequential, where: string, raw: unknown, N: number, T: number): void {
+  const n = raw instanceof Int32Array || Array.isArray(raw) ? raw.length : -1;
+  if (n < 0 || n === N || n !== T) return;
+  const tm = model.batchFirst === false;
+  throw new CellstateRangeError(
+    ErrorCode.SHAPE,
+    `${where}: lengths has ${n} entries, the number of time steps of x rather than its ${N} sequences: x looks ${tm ? 'sample-first [N, T, ·]' : 'time-major [T, N, ·]'}, but this model's datasets are ${tm ? '[T, N, ·] (batchFirst: false)' : '[N, T, ·] (sample-first)'}`,
+  );
 }
 
 function readY(
@@ -282,10 +306,32 @@ function readY(
   N: number,
   T: number,
 ): LossTarget {
+  const target = readYAs(model, loss, where, y, N, T);
+  // a time-major model's per-step targets [T, N, ·] are copied sample-first, as x is
+  if (model.batchFirst !== false || !model.perStepOutput) return target;
+  const F = target.kind === 'values' ? target.data.length / (N * T) : 1;
+  return target.kind === 'values'
+    ? { kind: 'values', data: swapAxes(target.data, T, N, F) }
+    : { kind: 'indices', data: swapAxes(target.data, T, N, 1) };
+}
+
+function readYAs(
+  model: Sequential,
+  loss: Loss,
+  where: string,
+  y: unknown,
+  N: number,
+  T: number,
+): LossTarget {
   const O = model.outputSize;
-  const rowShape = model.perStepOutput ? [N, T] : [N];
+  const tm = model.batchFirst === false;
+  const rowShape = model.perStepOutput ? (tm ? [T, N] : [N, T]) : [N];
   const fullShape = [...rowShape, O];
-  const dims = model.perStepOutput ? ['N', 'T', `O=${O}`] : ['N', `O=${O}`];
+  const dims = model.perStepOutput
+    ? tm
+      ? ['T', 'N', `O=${O}`]
+      : ['N', 'T', `O=${O}`]
+    : ['N', `O=${O}`];
   const rows = rowShape.reduce((a, b) => a * b, 1);
   const int =
     y instanceof Int32Array
@@ -323,7 +369,7 @@ function readY(
     }
     if (O === 1) return { kind: 'values', data: t.data };
   }
-  const rowDims = model.perStepOutput ? 'N, T' : 'N';
+  const rowDims = model.perStepOutput ? (tm ? 'T, N' : 'N, T') : 'N';
   throw shapeError(
     where,
     'y',
@@ -353,6 +399,7 @@ function readDataset(
   );
   const xs = readX(model, where, o.raw('x'));
   const rawLengths = o.raw('lengths');
+  checkLayout(model, where, rawLengths, xs.N, xs.T);
   const lengths =
     rawLengths === undefined || rawLengths === null
       ? null
@@ -1129,6 +1176,7 @@ export function predictModel(
   const batchSize = o.int('batchSize', 1, 1 << 24, 256);
   const xs = readX(model, where, x);
   const raw = o.raw('lengths');
+  checkLayout(model, where, raw, xs.N, xs.T);
   const lengths = raw === undefined || raw === null ? null : readLengths(where, raw, xs.T, xs.N);
   if (xs.tokens) checkTokenIds(model, where, xs.x as Int32Array, xs.N, xs.T, lengths);
   const d: Dataset = { ...xs, y: null, lengths };
@@ -1153,5 +1201,6 @@ export function predictModel(
       out.set(r.data, from * O);
     }
   }
+  if (perStep && model.batchFirst === false) return new Tensor(swapAxes(out, N, T, O), [T, N, O]);
   return new Tensor(out, perStep ? [N, T, O] : [N, O]);
 }

@@ -42,7 +42,7 @@ export interface LossResult {
 /** Options of `loss.compute`. */
 export interface LossComputeOptions {
   /** For predictions `[T, B, C]`: the length of each sequence; rows t ≥ lengths[b] do not count. */
-  lengths?: number[] | Int32Array;
+  lengths?: number[] | Int32Array | undefined;
 }
 
 /** The common base of the built-in losses. */
@@ -290,7 +290,7 @@ export class CrossEntropy extends Loss {
 /** Options of BinaryCrossEntropy. */
 export interface BinaryCrossEntropyOptions {
   /** Predictions are logits z, p = σ(z) (stable, and fit fuses a final Dense 'sigmoid'); false: probabilities in [0, 1]. Default true. */
-  fromLogits?: boolean;
+  fromLogits?: boolean | undefined;
 }
 
 /** Binary cross-entropy, mean over every element; targets in [0, 1]. */

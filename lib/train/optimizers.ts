@@ -244,15 +244,15 @@ const lrOption = (r: OptionReader, fallback: number) =>
 /** Options of SGD. */
 export interface SGDOptions {
   /** Learning rate, ≥ 0. Default 0.01. */
-  lr?: number;
+  lr?: number | undefined;
   /** Momentum factor in [0, 1). Default 0. */
-  momentum?: number;
+  momentum?: number | undefined;
   /** Dampening of the momentum in [0, 1]. Default 0. */
-  dampening?: number;
+  dampening?: number | undefined;
   /** Nesterov momentum (needs momentum > 0 and dampening 0). Default false. */
-  nesterov?: boolean;
+  nesterov?: boolean | undefined;
   /** L2 penalty added to the gradient, ≥ 0. Default 0. */
-  weightDecay?: number;
+  weightDecay?: number | undefined;
 }
 
 /** Stochastic gradient descent with optional (Nesterov) momentum, as torch.optim.SGD. */
@@ -325,15 +325,15 @@ export class SGD extends Optimizer {
 /** Options of Adam and AdamW. */
 export interface AdamOptions {
   /** Learning rate, ≥ 0. Default 0.001. */
-  lr?: number;
+  lr?: number | undefined;
   /** β1 in [0, 1). Default 0.9. */
-  beta1?: number;
+  beta1?: number | undefined;
   /** β2 in [0, 1). Default 0.999. */
-  beta2?: number;
+  beta2?: number | undefined;
   /** ε > 0. Default 1e-8. */
-  eps?: number;
+  eps?: number | undefined;
   /** Adam: L2 penalty added to the gradient; AdamW: decoupled decay. ≥ 0. Default 0 (Adam), 0.01 (AdamW). */
-  weightDecay?: number;
+  weightDecay?: number | undefined;
 }
 
 /** Adam (Kingma and Ba), as torch.optim.Adam. */
@@ -402,15 +402,15 @@ export class AdamW extends Adam {
 /** Options of RMSprop. */
 export interface RMSpropOptions {
   /** Learning rate, ≥ 0. Default 0.01. */
-  lr?: number;
+  lr?: number | undefined;
   /** Smoothing constant α in [0, 1). Default 0.99. */
-  alpha?: number;
+  alpha?: number | undefined;
   /** ε > 0. Default 1e-8. */
-  eps?: number;
+  eps?: number | undefined;
   /** Momentum factor in [0, 1). Default 0. */
-  momentum?: number;
+  momentum?: number | undefined;
   /** L2 penalty added to the gradient, ≥ 0. Default 0. */
-  weightDecay?: number;
+  weightDecay?: number | undefined;
 }
 
 /** RMSprop (Hinton), as torch.optim.RMSprop (not centered). */

@@ -21,9 +21,9 @@ export interface StepDecayOptions {
   /** Epochs (or updates) between decays; an integer ≥ 1. Required. */
   stepSize: number;
   /** Factor applied at each decay, in (0, 1]. Default 0.1. */
-  gamma?: number;
+  gamma?: number | undefined;
   /** Default 'epoch'. */
-  every?: ScheduleUnit;
+  every?: ScheduleUnit | undefined;
 }
 
 /** factor = gamma^floor(i / stepSize), as torch.optim.lr_scheduler.StepLR. */
@@ -49,7 +49,7 @@ export interface ExponentialDecayOptions {
   /** Factor per epoch (or update), in (0, 1]. Required. */
   gamma: number;
   /** Default 'epoch'. */
-  every?: ScheduleUnit;
+  every?: ScheduleUnit | undefined;
 }
 
 /** factor = gamma^i, as torch.optim.lr_scheduler.ExponentialLR. */
@@ -78,11 +78,11 @@ export interface CosineDecayOptions {
   /** Epochs (or updates) from the base rate down to the minimum; an integer ≥ 1. Required. */
   period: number;
   /** The factor at the end of the period (and after it), in [0, 1]. Default 0. */
-  minFactor?: number;
+  minFactor?: number | undefined;
   /** Epochs (or updates) of linear warm-up from 0 before the decay starts; an integer ≥ 0. Default 0. */
-  warmup?: number;
+  warmup?: number | undefined;
   /** Default 'epoch'. */
-  every?: ScheduleUnit;
+  every?: ScheduleUnit | undefined;
 }
 
 /** Cosine annealing (as torch.optim.lr_scheduler.CosineAnnealingLR, without restarts), optionally after a linear warm-up. */

@@ -171,6 +171,56 @@ describe('exportOnnx: Sequential models', () => {
     expectSameParameters(back.parameters(), model.parameters());
   });
 
+  it('a batchFirst Sequential: the graph takes and gives [B, T, ·] and imports back batch-first', async () => {
+    const T = modelProto();
+    const bare = (bytes: Uint8Array) => {
+      const msg = T.toObject(T.decode(bytes)) as { metadata_props?: unknown[] };
+      delete msg.metadata_props;
+      return fromOnnx(T.encode(T.fromObject(msg)).finish(), { expect: Sequential });
+    };
+    const floats = new Sequential(
+      [
+        new LSTM({ inputSize: 3, hiddenSize: 4, seed: 1 }),
+        new GRU({ inputSize: 4, hiddenSize: 4, seed: 2 }),
+        new Dense({ inputSize: 4, outputSize: 2, seed: 3 }),
+      ],
+      { batchFirst: true },
+    );
+    const x = randomTensor([2, 5, 3], 7); // [B, T, I]
+    const want = floats.forward(x).output;
+    const bytes = toOnnx(floats);
+    const got = await runOrt(bytes, { input: new ort.Tensor('float32', x.data, [2, 5, 3]) });
+    expect(got.output.dims).toEqual([2, 5, 2]);
+    expect(maxDiff(got.output.data as Float32Array, want.data)).toBeLessThan(ORT_TOL);
+    for (const back of [fromOnnx(bytes, { expect: Sequential }), bare(bytes)]) {
+      expect(back.batchFirst).toBe(true);
+      expect(back.forward(x).output.data).toEqual(want.data);
+    }
+
+    const tokens = new Sequential(
+      [
+        new Embedding({ numEmbeddings: 6, embeddingDim: 3, seed: 4 }),
+        new LSTM({ inputSize: 3, hiddenSize: 4, seed: 5 }),
+        new Dense({ inputSize: 4, outputSize: 2, lastStep: true, seed: 6 }),
+      ],
+      { batchFirst: true },
+    );
+    const ids = [
+      [1, 2, 3, 4],
+      [5, 0, 1, 2],
+    ]; // [B, T]
+    const wantIds = tokens.forward(ids).output;
+    const idBytes = toOnnx(tokens);
+    const feed = new ort.Tensor('int64', new BigInt64Array(ids.flat().map(BigInt)), [2, 4]);
+    const gotIds = await runOrt(idBytes, { input: feed });
+    expect(gotIds.output.dims).toEqual([2, 2]);
+    expect(maxDiff(gotIds.output.data as Float32Array, wantIds.data)).toBeLessThan(ORT_TOL);
+    for (const back of [fromOnnx(idBytes, { expect: Sequential }), bare(idBytes)]) {
+      expect(back.batchFirst).toBe(true);
+      expect(back.forward(ids).output.data).toEqual(wantIds.data);
+    }
+  });
+
   it('RNN then a per-step sigmoid Dense; without the metadata the graph alone rebuilds it', async () => {
     const model = new Sequential([
       new RNN({ inputSize: 3, hiddenSize: 4, numLayers: 2, seed: 1 }),

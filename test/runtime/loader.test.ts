@@ -59,6 +59,34 @@ describe('loading the addon', () => {
     }
   });
 
+  it('the failure is a CellstateError with code ERR_CELLSTATE_NO_BINARY naming the prebuilds present', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'cellstate-loader-'));
+    try {
+      const code =
+        `const c = require(${JSON.stringify(packageDir)});` +
+        'try { c.info(); } catch (e) {' +
+        ' console.log(JSON.stringify({ code: e.code, base: e instanceof c.CellstateError, name: e.name, message: e.message })); }';
+      const r = spawnSync(process.execPath, ['-e', code], {
+        env: { ...process.env, CELLSTATE_PREBUILD: dir, CELLSTATE_BINARY: '' },
+        encoding: 'utf8',
+      });
+      expect(r.status).toBe(0);
+      const e = JSON.parse(r.stdout) as {
+        code: string;
+        base: boolean;
+        name: string;
+        message: string;
+      };
+      expect(e.code).toBe('ERR_CELLSTATE_NO_BINARY');
+      expect(e.base).toBe(true);
+      expect(e.name).toBe('Error');
+      expect(e.message).toContain('Prebuilt binaries in this package:');
+      expect(e.message).toContain('build-native.mjs');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('names platform, arch and the build command when no binary is found', () => {
     // node-gyp-build searches CELLSTATE_PREBUILD instead of the package: an empty folder.
     const dir = mkdtempSync(path.join(os.tmpdir(), 'cellstate-loader-'));
