@@ -205,14 +205,14 @@ describe('documentation code blocks', () => {
         const dir = path.join(tmp, name.replace(/[^A-Za-z0-9]+/g, '-'));
         mkdirSync(dir);
         writeFileSync(path.join(dir, 'snippet.mjs'), toModule(b));
-        const r = await limited(() => run('snippet.mjs', dir, 40_000));
+        const r = await limited(() => run('snippet.mjs', dir, 60_000));
         if (r.code !== 0)
           throw new Error(
             `${name} exited with ${r.code ?? r.signal}:\n${r.out}\n--- the block ---\n${b.code}`,
           );
         // SNIPPETS_LOG=1 shows what each block printed (to check the comments in the docs).
         if (process.env.SNIPPETS_LOG) console.log(`--- ${name}\n${r.out}`);
-      });
+      }, 600_000); // waits for a slot first; each child has its own limit of 60 s
     },
   );
 });
