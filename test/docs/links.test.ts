@@ -115,3 +115,50 @@ describe('the README', () => {
     expect(readme).toMatch(/^npm test\b/m);
   });
 });
+
+describe('docs/how-it-works.md', () => {
+  // The page points at code by function name and quoted source rather than line numbers; these
+  // checks keep the quotes true when the code changes.
+  const page = readFileSync(path.join(root, 'docs/how-it-works.md'), 'utf8');
+  const sources = ['cpp/src/ref/ref-kernels.cc', 'cpp/src/cell/layer.cc']
+    .map((f) => readFileSync(path.join(root, f), 'utf8'))
+    .join('\n');
+  const norm = (s: string) => s.replace(/\s+/g, ' ');
+  const code = norm(sources);
+
+  it('names functions that exist', () => {
+    const names = [
+      ...new Set(
+        [
+          ...page.matchAll(/`((?:Lstm|Gru|Rnn)(?:Fwd|Bwd)\w*|\w+Unit|StepForward|TransposeCols)`/g),
+        ].map((m) => m[1]),
+      ),
+    ];
+    expect(names.length).toBeGreaterThan(8);
+    expect(names.filter((n) => !new RegExp(`\\b${n}\\(`).test(sources))).toEqual([]);
+  });
+
+  it('quotes code that exists', () => {
+    const quotes = new Set<string>();
+    // Inline quotes that are statements: `const T dao = dm[j] * tc * o * (1 - o);`
+    for (const m of page.matchAll(/`([^`\n]*;)`/g)) quotes.add(m[1]);
+    // In the ```text blocks: GEMM calls, and code in the right-hand column after the equation.
+    for (const block of page.matchAll(/```text\n([\s\S]*?)```/g))
+      for (const line of block[1].split('\n')) {
+        const t = line.trim();
+        if (/^(ss\.|k\.|kern->)/.test(t)) quotes.add(t.replace(/\s*\/\/.*$/, ''));
+        else {
+          const right = /\s{2,}((?:const |T |d\w+\[|ss\.)[^/]*;)/.exec(line);
+          if (right) quotes.add(right[1]);
+        }
+      }
+    expect(quotes.size).toBeGreaterThan(25);
+    const missing = [...quotes].filter((q) =>
+      q
+        .split('...')
+        .map((p) => norm(p).trim())
+        .some((p) => p && !code.includes(p)),
+    );
+    expect(missing).toEqual([]);
+  });
+});
