@@ -142,8 +142,8 @@ describe('docs/how-it-works.md', () => {
     const quotes = new Set<string>();
     // Inline quotes that are statements: `const T dao = dm[j] * tc * o * (1 - o);`
     for (const m of page.matchAll(/`([^`\n]*;)`/g)) quotes.add(m[1]);
-    // In the ```text blocks: GEMM calls, and code in the right-hand column after the equation.
-    for (const block of page.matchAll(/```text\n([\s\S]*?)```/g))
+    // In the ```text and ```cpp blocks: GEMM calls, and code in the right-hand column after the equation.
+    for (const block of page.matchAll(/```(?:text|cpp)\n([\s\S]*?)```/g))
       for (const line of block[1].split('\n')) {
         const t = line.trim();
         if (/^(ss\.|k\.|kern->)/.test(t)) quotes.add(t.replace(/\s*\/\/.*$/, ''));
