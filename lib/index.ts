@@ -28,7 +28,7 @@ export {
   type RecurrentConfig,
   type RecurrentOptions,
 } from './layers/recurrent';
-export { info, setNumThreads, type RuntimeInfo } from './runtime';
+export { info, maxThreads, setNumThreads, type RuntimeInfo } from './runtime';
 export { Stream, StreamSnapshot, type StreamOptions } from './stream/stream';
 export { PoolSession, StreamPool, type StreamPoolOptions } from './stream/pool';
 export {

@@ -19,6 +19,7 @@ import {
   shapeError,
 } from '../errors';
 import { OptionReader } from '../options';
+import { maxThreads } from '../runtime';
 import type { Tensor } from '../tensor';
 import { MAX_STREAM_ROWS, checkStreamable, frameData } from './stream';
 import {
@@ -37,7 +38,7 @@ export type { ModelDescription };
 export interface StreamWorkerOptions {
   /** Independent sequences per step, `B`; an integer in [1, 2^24]. Default 1. */
   batch?: number;
-  /** Threads of the worker's kernel (its setNumThreads); an integer in [1, 1024]. Default 1. */
+  /** Threads of the worker's kernel (its setNumThreads); an integer in [1, maxThreads()] (8 per hardware thread, at most 256). Default 1. */
   threads?: number;
   /**
    * Path of the worker script. Default: `dist/stream/worker-main.js` of this package, which
@@ -208,7 +209,7 @@ export class StreamWorker {
       ErrorCode.INVALID_ARG,
     );
     const batch = o.int('batch', 1, MAX_STREAM_ROWS, 1);
-    const threads = o.int('threads', 1, 1024, 1);
+    const threads = o.int('threads', 1, maxThreads(), 1);
     const given = o.raw('script');
     if (given !== undefined && typeof given !== 'string')
       throw new CellstateTypeError(
