@@ -5,6 +5,7 @@ export {
   CellstateError,
   CellstateRangeError,
   CellstateTypeError,
+  DisposedError,
   ErrorCode,
   NoForwardError,
   UnsupportedError,

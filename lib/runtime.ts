@@ -26,7 +26,8 @@ export function info(): RuntimeInfo {
 export function maxThreads(): number {
   const fromAddon = native().info().maxThreads;
   if (typeof fromAddon === 'number') return fromAddon;
-  const hardware = typeof availableParallelism === 'function' ? availableParallelism() : cpus().length;
+  const hardware =
+    typeof availableParallelism === 'function' ? availableParallelism() : cpus().length;
   return Math.min(MAX_THREADS, THREADS_PER_HARDWARE_THREAD * Math.max(1, hardware));
 }
 

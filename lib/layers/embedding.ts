@@ -6,6 +6,8 @@ import {
   NoForwardError,
   describe,
   shapeError,
+  disposeSymbol,
+  disposedError,
 } from '../errors';
 import {
   type Activation,
@@ -98,10 +100,12 @@ export class Embedding {
   }
 
   parameters(): Record<string, Tensor> {
+    this.live('parameters');
     return copyRecord(this.flat.values, this.flat.entries);
   }
 
   setParameters(params: Record<string, Tensor | Float32Array | TensorLike>): void {
+    this.live('setParameters');
     const flat = readParameterRecord(
       'setParameters',
       params,
@@ -114,10 +118,12 @@ export class Embedding {
   }
 
   gradients(): Record<string, Tensor> {
+    this.live('gradients');
     return copyRecord(this.flat.grads, this.flat.entries);
   }
 
   zeroGrad(): void {
+    this.live('zeroGrad');
     this.flat.grads.fill(0);
   }
 
@@ -130,6 +136,7 @@ export class Embedding {
     x: TokensLike,
     opts?: { lengths?: number[] | Int32Array; train?: boolean },
   ): { output: Tensor } {
+    this.live('forward');
     const where = 'forward';
     const o = new OptionReader(opts, where, ['lengths', 'train'], ErrorCode.INVALID_ARG);
     const train = o.bool('train', false);
@@ -146,6 +153,7 @@ export class Embedding {
 
   /** Once per training forward: adds into the gradient of `weight`. Token ids have no gradient: x is null. */
   backward(grad: { output: TensorLike }): { x: null } {
+    this.live('backward');
     const where = 'backward';
     const o = new OptionReader(grad, where, ['output'], ErrorCode.INVALID_ARG);
     const cache = this.cache;
@@ -184,6 +192,7 @@ export class Embedding {
 
   /** @internal Ids already checked. */
   forwardBatch(x: TokenBatch, ctx: BatchContext): Activation {
+    this.live('forwardBatch');
     const { T, B, tokens } = x;
     const D = this.config.embeddingDim;
     const w = this.flat.values;
@@ -201,6 +210,7 @@ export class Embedding {
 
   /** @internal */
   backwardBatch(dy: Float32Array): null {
+    this.live('backwardBatch');
     const cache = this.cache;
     if (!cache) throw new NoForwardError('backward: no pending training forward');
     this.cache = null;
@@ -215,6 +225,35 @@ export class Embedding {
         for (let d = 0; d < D; ++d) g[off + d] += dy[row + d];
       }
     return null;
+  }
+
+  private disposedFlag = false;
+
+  /** Whether dispose() was called. */
+  get disposed(): boolean {
+    return this.disposedFlag;
+  }
+
+  /**
+   * Frees the layer now: its weight and gradient buffers.
+   * Every later call throws an Error with code ERR_CELLSTATE_DISPOSED; a second dispose() does
+   * nothing.
+   */
+  dispose(): void {
+    if (this.disposedFlag) return;
+    this.disposedFlag = true;
+    this.cache = null;
+    const empty = new Float32Array(0);
+    (this as { flat: FlatParameters }).flat = { values: empty, grads: empty, entries: [] };
+  }
+
+  /** dispose(), for `using`. */
+  [disposeSymbol](): void {
+    this.dispose();
+  }
+
+  private live(where: string): void {
+    if (this.disposedFlag) throw disposedError(where, 'layer');
   }
 
   /** @internal */
@@ -232,6 +271,7 @@ export class Embedding {
    * or an Int32Array) and returns `[batch, D]` in a preallocated buffer.
    */
   stream(opts?: LayerStreamOptions): LayerStream {
+    this.live('stream');
     const o = new OptionReader(opts, 'stream', ['batch'], ErrorCode.INVALID_ARG);
     return new EmbeddingStream(this, o.int('batch', 1, 1 << 24, 1));
   }

@@ -1,7 +1,14 @@
 // A stream through layers applied one after another (Sequential.stream()): each step runs every
 // layer's stream on the previous one's output buffer. Nothing is allocated per step beyond what
 // the layers' streams allocate (nothing).
-import { CellstateRangeError, CellstateTypeError, ErrorCode, describe } from '../errors';
+import {
+  CellstateRangeError,
+  CellstateTypeError,
+  ErrorCode,
+  describe,
+  disposeSymbol,
+  disposedError,
+} from '../errors';
 import { OptionReader } from '../options';
 import type { Tensor } from '../tensor';
 import { over, transform, type OverOptions, type TransformOptions } from './node';
@@ -45,6 +52,21 @@ export class ComposedSnapshot implements StreamSnapshotLike {
     this.parts = parts;
     this.rows = rows;
   }
+
+  /** Whether dispose() was called. */
+  get disposed(): boolean {
+    return this.parts.some((p) => (p as { disposed?: boolean } | null)?.disposed === true);
+  }
+
+  /** Frees every layer's snapshot now (restoring it is then ERR_CELLSTATE_DISPOSED). */
+  dispose(): void {
+    for (const p of this.parts) (p as { dispose?: () => void } | null)?.dispose?.();
+  }
+
+  /** dispose(), for `using`. */
+  [disposeSymbol](): void {
+    this.dispose();
+  }
 }
 
 /** One time step at a time through layers in order. */
@@ -78,6 +100,7 @@ export class ComposedStream implements StatefulLayerStream<ComposedState, Compos
    * every layer. Returns the last layer's output buffer `[B, O]`, reused by the next step.
    */
   step(x: Float32Array | Tensor): Float32Array {
+    this.live('step');
     let y =
       x instanceof Float32Array && x.length === this.batch * this.inputSize
         ? x
@@ -90,11 +113,39 @@ export class ComposedStream implements StatefulLayerStream<ComposedState, Compos
 
   /** Zero state in every layer. */
   reset(): void {
+    this.live('reset');
     for (let i = 0; i < this.streams.length; ++i) this.streams[i].reset();
+  }
+
+  private disposedFlag = false;
+
+  /** Whether dispose() was called. */
+  get disposed(): boolean {
+    return this.disposedFlag;
+  }
+
+  /**
+   * Frees every layer's stream now (the recurrent ones' native state). Every later call throws
+   * an Error with code ERR_CELLSTATE_DISPOSED; a second dispose() does nothing.
+   */
+  dispose(): void {
+    if (this.disposedFlag) return;
+    this.disposedFlag = true;
+    for (const s of this.streams) s.dispose?.();
+  }
+
+  /** dispose(), for `using`. */
+  [disposeSymbol](): void {
+    this.dispose();
+  }
+
+  private live(where: string): void {
+    if (this.disposedFlag) throw disposedError(where, 'stream');
   }
 
   /** A copy of the state: per layer index, `{ h, c? }` for a recurrent layer, else null. */
   getState(): ComposedState {
+    this.live('getState');
     return this.streams.map((s) => (isStateful(s) ? (s.getState() as StreamState) : null));
   }
 
@@ -103,6 +154,7 @@ export class ComposedStream implements StatefulLayerStream<ComposedState, Compos
    * setState takes; null or undefined entries (and stateless layers) are left as they are.
    */
   setState(state: ComposedState): void {
+    this.live('setState');
     const where = 'setState';
     if (!Array.isArray(state) || state.length !== this.streams.length)
       throw new CellstateTypeError(
@@ -126,6 +178,7 @@ export class ComposedStream implements StatefulLayerStream<ComposedState, Compos
 
   /** A copy of every layer's state (`into`: a snapshot of this stream to reuse). */
   snapshot(into?: ComposedSnapshot): ComposedSnapshot {
+    this.live('snapshot');
     if (
       into !== undefined &&
       !(into instanceof ComposedSnapshot && into.parts.length === this.streams.length)
@@ -142,6 +195,7 @@ export class ComposedStream implements StatefulLayerStream<ComposedState, Compos
 
   /** Puts back the state of a snapshot of a stream of these layers. */
   restore(snapshot: ComposedSnapshot): void {
+    this.live('restore');
     const where = 'restore';
     if (!(snapshot instanceof ComposedSnapshot) || snapshot.parts.length !== this.streams.length)
       throw new CellstateTypeError(

@@ -9,6 +9,8 @@ import {
   ErrorCode,
   UnsupportedError,
   describe,
+  disposeSymbol,
+  disposedError,
   shapeError,
 } from '../errors';
 import { OptionReader } from '../options';
@@ -54,6 +56,24 @@ export class StreamSnapshot implements StreamSnapshotLike {
   /** Sequences (rows) whose state this holds; 0 before a first snapshot() into it. */
   get rows(): number {
     return this.native.rows;
+  }
+
+  /** Whether dispose() was called. */
+  get disposed(): boolean {
+    return this.native.disposed;
+  }
+
+  /**
+   * Frees the snapshot's native memory now. Restoring it, or snapshotting into it, then throws
+   * an Error with code ERR_CELLSTATE_DISPOSED; a second dispose() does nothing.
+   */
+  dispose(): void {
+    this.native.dispose();
+  }
+
+  /** dispose(), for `using`. */
+  [disposeSymbol](): void {
+    this.dispose();
   }
 }
 
@@ -140,6 +160,7 @@ export class Stream implements StatefulLayerStream<StreamState, StreamSnapshot> 
    * Allocates nothing when x is a Float32Array. A wrong size is a RangeError.
    */
   step(x: Float32Array | Tensor): Float32Array {
+    if (this.native.disposed) throw this.disposedError('step');
     const data =
       x instanceof Float32Array && x.length === this.batch * this.inputSize
         ? x
@@ -150,7 +171,30 @@ export class Stream implements StatefulLayerStream<StreamState, StreamSnapshot> 
 
   /** Zero state: every sequence starts again. */
   reset(): void {
+    if (this.native.disposed) throw this.disposedError('reset');
     this.native.reset();
+  }
+
+  /** Whether dispose() was called on this stream or on its layer. */
+  get disposed(): boolean {
+    return this.native.disposed;
+  }
+
+  /**
+   * Frees the stream's state (native memory) now. Every later call throws an Error with code
+   * ERR_CELLSTATE_DISPOSED; a second dispose() does nothing. The layer is not disposed.
+   */
+  dispose(): void {
+    this.native.dispose();
+  }
+
+  /** dispose(), for `using`. */
+  [disposeSymbol](): void {
+    this.dispose();
+  }
+
+  private disposedError(where: string): Error {
+    return disposedError(where, this.native.disposed ? 'stream (or its layer)' : 'stream');
   }
 
   /**
@@ -158,6 +202,7 @@ export class Stream implements StatefulLayerStream<StreamState, StreamSnapshot> 
    * forward's `h` / `c`, so `forward(x, { h0: h, c0: c })` continues where the stream is.
    */
   getState(): StreamState {
+    if (this.native.disposed) throw this.disposedError('getState');
     const { layers: L, batch: B } = this;
     const h = new Float32Array(L * B * this.outputSize);
     const c = this.cellState ? new Float32Array(L * B * this.hiddenSize) : null;
@@ -173,6 +218,7 @@ export class Stream implements StatefulLayerStream<StreamState, StreamSnapshot> 
    */
   setState(state: { h: TensorLike | Float32Array; c?: TensorLike | Float32Array }): void {
     const where = 'setState';
+    if (this.native.disposed) throw this.disposedError(where);
     const { h, c } = readState(where, state, this.layers, this.batch, this.outputSize, {
       cellState: this.cellState,
       hiddenSize: this.hiddenSize,
@@ -185,6 +231,7 @@ export class Stream implements StatefulLayerStream<StreamState, StreamSnapshot> 
    * (reusing its memory, so branching in a loop allocates nothing once sizes are reached).
    */
   snapshot(into?: StreamSnapshot): StreamSnapshot {
+    if (this.native.disposed) throw this.disposedError('snapshot');
     const snap = snapshotTarget('snapshot', into);
     this.native.snapshot(0, this.batch, snap.native);
     return snap;
@@ -193,6 +240,7 @@ export class Stream implements StatefulLayerStream<StreamState, StreamSnapshot> 
   /** Puts back the state of a snapshot (of this configuration, with B rows). */
   restore(snapshot: StreamSnapshot): void {
     const where = 'restore';
+    if (this.native.disposed) throw this.disposedError(where);
     checkSnapshot(where, snapshot, this.batch);
     this.native.restore(snapshot.native, 0);
   }
@@ -225,6 +273,7 @@ export function snapshotTarget(where: string, into: unknown): StreamSnapshot {
       ErrorCode.INVALID_ARG,
       `${where}: into must be a StreamSnapshot (from snapshot()), got ${describe(into)}`,
     );
+  if (into.disposed) throw disposedError(where, 'snapshot given as into');
   return into;
 }
 
@@ -235,6 +284,7 @@ export function checkSnapshot(where: string, snapshot: unknown, rows: number): v
       ErrorCode.INVALID_ARG,
       `${where}: snapshot must be a StreamSnapshot (from snapshot()), got ${describe(snapshot)}`,
     );
+  if (snapshot.disposed) throw disposedError(where, 'snapshot');
   if (snapshot.rows !== rows)
     throw new CellstateRangeError(
       ErrorCode.SHAPE,

@@ -16,6 +16,8 @@ import {
   CellstateTypeError,
   ErrorCode,
   describe,
+  disposeSymbol,
+  disposedError,
   shapeError,
 } from '../errors';
 import { OptionReader } from '../options';
@@ -272,6 +274,7 @@ export class StreamWorker {
   step(x: Float32Array | Tensor, out?: Float32Array): Promise<Float32Array> {
     let frame: Float32Array;
     try {
+      this.live('step');
       frame = frameData('step', x, this.batch, this.inputSize, 'I');
       if (out !== undefined) {
         if (!(out instanceof Float32Array))
@@ -304,6 +307,7 @@ export class StreamWorker {
 
   /** Zero state in the worker. */
   reset(): Promise<void> {
+    if (this.disposedFlag) return Promise.reject(disposedError('reset', 'StreamWorker'));
     return this.enqueue(() => this.request(Command.RESET));
   }
 
@@ -322,6 +326,35 @@ export class StreamWorker {
   async terminate(): Promise<void> {
     await this.worker.terminate();
     await this.exit;
+  }
+
+  private disposedFlag = false;
+
+  /** Whether dispose() was called. */
+  get disposed(): boolean {
+    return this.disposedFlag;
+  }
+
+  /**
+   * Terminates the worker thread now, which frees everything it holds (its layers, streams and
+   * native memory go with its environment); queued calls reject with
+   * ERR_CELLSTATE_WORKER_EXITED, and every later step / reset rejects with
+   * ERR_CELLSTATE_DISPOSED (close / terminate resolve). A second dispose() does nothing. Await
+   * `terminate()` instead to know when the thread has exited.
+   */
+  dispose(): void {
+    if (this.disposedFlag) return;
+    this.disposedFlag = true;
+    this.worker.terminate().catch(() => undefined);
+  }
+
+  /** dispose(), for `using`. */
+  [disposeSymbol](): void {
+    this.dispose();
+  }
+
+  private live(where: string): void {
+    if (this.disposedFlag) throw disposedError(where, 'StreamWorker');
   }
 
   private enqueue<T>(task: () => Promise<T>): Promise<T> {
