@@ -160,7 +160,7 @@ export class Stream implements StatefulLayerStream<StreamState, StreamSnapshot> 
    * Allocates nothing when x is a Float32Array. A wrong size is a RangeError.
    */
   step(x: Float32Array | Tensor): Float32Array {
-    if (this.native.disposed) throw this.disposedError('step');
+    // A disposed stream (or layer) is refused by the binding: no extra call on this hot path.
     const data =
       x instanceof Float32Array && x.length === this.batch * this.inputSize
         ? x

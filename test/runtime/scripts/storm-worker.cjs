@@ -62,7 +62,14 @@ const kinds = {
   },
   dispose() {
     const l = new GRU({ inputSize: 8, hiddenSize: 16, seed: 6 });
-    if (typeof l.dispose === 'function') l.dispose();
+    const s = l.stream({ batch: 2 });
+    const snap = s.snapshot();
+    const pool = l.streamPool({ capacity: 2 });
+    pool.open();
+    snap.dispose();
+    s.dispose();
+    pool.dispose();
+    l.dispose();
   },
   error(l) {
     try {
