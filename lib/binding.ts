@@ -62,6 +62,8 @@ export interface NativeLayer {
   readonly busy: 'forward' | 'backward' | null;
   /** Whether a training forward awaits its backward. */
   readonly pendingBackward: boolean;
+  /** Whether dispose() freed the kernel layer. */
+  readonly disposed: boolean;
   readParams(out: Float32Array): void;
   writeParams(src: Float32Array): void;
   readGrads(out: Float32Array): void;
@@ -70,6 +72,8 @@ export interface NativeLayer {
   backward(args: NativeBackwardArgs): void;
   forwardAsync(args: NativeForwardArgs): Promise<void>;
   backwardAsync(args: NativeBackwardArgs): Promise<void>;
+  /** Frees the kernel layer now (ERR_CELLSTATE_BUSY while async work runs; twice: no-op). */
+  dispose(): void;
 }
 
 /** What the kernel reports about itself. */
@@ -78,6 +82,8 @@ export interface RuntimeInfo {
   isa: string;
   /** Threads a call may use (1 without OpenMP). */
   threads: number;
+  /** The largest thread count setNumThreads accepts here: 8 per hardware thread, at most 256. */
+  maxThreads: number;
   /** Whether the kernel was built with OpenMP. */
   openmp: boolean;
   /** The kernel's version. */

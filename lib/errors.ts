@@ -22,6 +22,8 @@ export const ErrorCode = {
   NO_FORWARD: 'ERR_CELLSTATE_NO_FORWARD',
   /** The layer is running forwardAsync / backwardAsync, or the model or layer is held by a fit that has not settled (Error). */
   BUSY: 'ERR_CELLSTATE_BUSY',
+  /** A call on a layer, model, stream, pool, session, snapshot or worker after its dispose() (Error). */
+  DISPOSED: 'ERR_CELLSTATE_DISPOSED',
   /** An operation this layer cannot do (Error). */
   UNSUPPORTED: 'ERR_CELLSTATE_UNSUPPORTED',
   /** An allocation failed (Error; from the native kernel). */
@@ -155,6 +157,27 @@ export class BusyError extends CellstateError {
     super(ErrorCode.BUSY, message);
   }
 }
+
+/** A call on an object after its dispose(): create a new one. */
+export class DisposedError extends CellstateError {
+  constructor(message: string) {
+    super(ErrorCode.DISPOSED, message);
+  }
+}
+
+/** The DisposedError of a call `where` on a disposed `what` ('layer', 'stream', ...). */
+export function disposedError(where: string, what: string): DisposedError {
+  return new DisposedError(`${where}: the ${what} was disposed; create a new one`);
+}
+
+/**
+ * `Symbol.dispose` (for `using`), or on Node versions without it the symbol Node's own
+ * polyfill uses (`Symbol.for('nodejs.dispose')`), so `[disposeSymbol]()` is the method `using`
+ * calls wherever it exists.
+ */
+export const disposeSymbol: typeof Symbol.dispose =
+  (Symbol as { dispose?: typeof Symbol.dispose }).dispose ??
+  (Symbol.for('nodejs.dispose') as typeof Symbol.dispose);
 
 /**
  * backward without a pending training forward. A RangeError, as API.md counts it among the bad

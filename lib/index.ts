@@ -11,6 +11,7 @@ export {
   CellstateError,
   CellstateRangeError,
   CellstateTypeError,
+  DisposedError,
   ErrorCode,
   NoForwardError,
   UnsupportedError,
@@ -41,7 +42,7 @@ export {
 } from './layers/recurrent';
 export type { ParamEntry } from './binding';
 export type { ParamSlot } from './layers/params';
-export { info, setNumThreads, type RuntimeInfo } from './runtime';
+export { info, maxThreads, setNumThreads, type RuntimeInfo } from './runtime';
 export {
   MAX_CONFIG_DEPTH,
   MAX_ELEMENTS,
@@ -49,7 +50,13 @@ export {
   MAX_MODEL_LAYERS,
   MAX_TENSOR_ELEMENTS,
 } from './limits';
-export { Stream, StreamSnapshot, type SnapshotSource, type StreamOptions, type StreamableLayer } from './stream/stream';
+export {
+  Stream,
+  StreamSnapshot,
+  type SnapshotSource,
+  type StreamOptions,
+  type StreamableLayer,
+} from './stream/stream';
 export { PoolSession, StreamPool, type StreamPoolOptions } from './stream/pool';
 export {
   ComposedSnapshot,

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "args.h"
@@ -13,8 +14,13 @@
 
 namespace cellstate_node {
 
-Addon::Addon(Napi::Env env, Napi::Object exports) {
-  MakeEngine(std::clamp(cellstate::DefaultThreads(), 1, kMaxThreads));
+int MaxThreads() {
+  const unsigned hardware = std::max(1u, std::thread::hardware_concurrency());
+  return static_cast<int>(std::min<unsigned>(kMaxThreadsCap, kThreadsPerHardwareThread * hardware));
+}
+
+Addon::Addon(Napi::Env env, Napi::Object exports) : max_threads_(MaxThreads()) {
+  MakeEngine(std::clamp(cellstate::DefaultThreads(), 1, max_threads_));
   DefineAddon(
       exports,
       {
@@ -46,6 +52,7 @@ Napi::Value Addon::Info(const Napi::CallbackInfo& info) {
   Napi::Object out = Napi::Object::New(env);
   out.Set("isa", cellstate::IsaName(e));
   out.Set("threads", e.threads);
+  out.Set("maxThreads", max_threads_);
   out.Set("openmp", cellstate::HasOpenMP());
   out.Set("version", cellstate::Version());
   const std::vector<std::string> isas = cellstate::AvailableIsas();
@@ -56,7 +63,7 @@ Napi::Value Addon::Info(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value Addon::SetNumThreads(const Napi::CallbackInfo& info) {
-  const int threads = ToInt(info[0], 1, kMaxThreads, "n", "setNumThreads");
+  const int threads = ToInt(info[0], 1, max_threads_, "n", "setNumThreads");
   if (threads != engine_.threads || !engine_status_.ok()) MakeEngine(threads);
   return info.Env().Undefined();
 }

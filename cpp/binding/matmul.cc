@@ -58,6 +58,7 @@ Napi::Function PackedMatrix::DefineClass(Napi::Env env) {
           InstanceMethod("apply", &PackedMatrix::Apply),
           InstanceAccessor("rows", &PackedMatrix::Rows, nullptr),
           InstanceAccessor("cols", &PackedMatrix::Cols, nullptr),
+          InstanceMethod("dispose", &PackedMatrix::Dispose),
       });
 }
 
@@ -79,11 +80,18 @@ PackedMatrix::PackedMatrix(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Pa
     ThrowOom(env, where);
   }
   if (!status.ok()) throw StatusError(env, status, where);
+  rows_ = matrix_->rows();
+  cols_ = matrix_->cols();
+  memory_.Bind(env);
+  memory_.Set(sizeof(cellstate::PackedMatrix) + matrix_->MemoryBytes());
+  registration_.Register(env.GetInstanceData<Addon>()->owners(), env, info.This(), this,
+                         memory_.reported());
 }
 
 Napi::Value PackedMatrix::Apply(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const char* where = "PackedMatrix.apply";
+  if (!matrix_) ThrowDisposed(env, where);
   const Napi::Value m_v = info[0], x_v = info[1], c_v = info[2];
   const int M = ToInt(m_v, 1, kMaxDim, "M", where);
   const float* x = ArrayData<float>(x_v, Product(M, matrix_->rows()), "X", where);
@@ -93,11 +101,16 @@ Napi::Value PackedMatrix::Apply(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value PackedMatrix::Rows(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), matrix_->rows());
+  return Napi::Number::New(info.Env(), rows_);
 }
 
 Napi::Value PackedMatrix::Cols(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), matrix_->cols());
+  return Napi::Number::New(info.Env(), cols_);
+}
+
+Napi::Value PackedMatrix::Dispose(const Napi::CallbackInfo& info) {
+  ReleaseNative();
+  return info.Env().Undefined();
 }
 
 }  // namespace cellstate_node

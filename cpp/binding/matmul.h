@@ -8,6 +8,8 @@
 //       W [K,N] (or [N,K] with trans) packed once; bias [N] copied.
 //   packedMatrix.apply(M, X, C)     C[M,N] = bias + X[M,K] · op(W), one thread, no allocation
 //   packedMatrix.rows (K) · packedMatrix.cols (N)
+//   packedMatrix.dispose(): frees the packed weights now; apply is then ERR_CELLSTATE_DISPOSED
+// A PackedMatrix reports the memory it holds to V8.
 #pragma once
 
 #include <napi.h>
@@ -15,12 +17,13 @@
 #include <memory>
 
 #include "cellstate/cellstate.h"
+#include "memory.h"
 
 namespace cellstate_node {
 
 Napi::Value Matmul(const Napi::CallbackInfo& info);
 
-class PackedMatrix : public Napi::ObjectWrap<PackedMatrix> {
+class PackedMatrix : public Napi::ObjectWrap<PackedMatrix>, public Owner {
  public:
   static Napi::Function DefineClass(Napi::Env env);
   explicit PackedMatrix(const Napi::CallbackInfo& info);
@@ -29,8 +32,16 @@ class PackedMatrix : public Napi::ObjectWrap<PackedMatrix> {
   Napi::Value Apply(const Napi::CallbackInfo& info);
   Napi::Value Rows(const Napi::CallbackInfo& info);
   Napi::Value Cols(const Napi::CallbackInfo& info);
+  Napi::Value Dispose(const Napi::CallbackInfo& info);
+  void ReleaseNative() override {
+    matrix_.reset();
+    memory_.Set(0);
+  }
 
-  std::unique_ptr<cellstate::PackedMatrix> matrix_;
+  std::unique_ptr<cellstate::PackedMatrix> matrix_;  // null once disposed
+  int rows_ = 0, cols_ = 0;
+  ExternalMemory memory_;
+  Registration registration_;
 };
 
 }  // namespace cellstate_node

@@ -1,8 +1,10 @@
 #include "native_layer.h"
 
 #include <climits>
+#include <cstdint>
 #include <cstring>
 #include <exception>
+#include <initializer_list>
 #include <new>
 #include <string>
 #include <type_traits>
@@ -81,6 +83,7 @@ cellstate::Config ReadConfig(const Napi::Value& value) {
 // argument struct at other memory (the staging copies of async work).
 template <typename Args>
 struct Slot {
+  const char* name;  // the argument's name in messages
   Napi::Value array;
   void* data;
   size_t count;  // elements (4 bytes each)
@@ -117,6 +120,35 @@ Sizes SizesOf(const cellstate::Config& cfg, int seq_len, int batch) {
       std::string(where) + ": " + name + " is a cell state, which only an LSTM has; leave it out");
 }
 
+// The kernel reads its inputs while it writes its outputs, so no output may share memory with
+// an input or another output, except an input that is exactly the output paired with it (a
+// state row is read before the same unit writes it: h0 and hN may be one array). Compared by
+// address, whatever the JavaScript objects: two SharedArrayBuffer objects over one memory
+// (structuredClone), or views of one ArrayBuffer, are caught alike.
+template <typename Args>
+void CheckOverlaps(Napi::Env env, const std::vector<Slot<Args>>& slots,
+                   std::initializer_list<std::pair<const char*, const char*>> same_ok,
+                   const char* where) {
+  auto begin = [](const Slot<Args>& s) { return reinterpret_cast<uintptr_t>(s.data); };
+  auto end = [&](const Slot<Args>& s) { return begin(s) + s.count * 4; };
+  for (size_t i = 0; i < slots.size(); ++i) {
+    for (size_t j = 0; j < slots.size(); ++j) {
+      const Slot<Args>& out = slots[i];
+      const Slot<Args>& other = slots[j];
+      if (i == j || !out.output || (other.output && j < i)) continue;
+      if (!(begin(out) < end(other) && begin(other) < end(out))) continue;
+      bool allowed = false;
+      for (const auto& [in, o] : same_ok)
+        allowed |= std::strcmp(in, other.name) == 0 && std::strcmp(o, out.name) == 0 &&
+                   begin(out) == begin(other) && out.count == other.count;
+      if (!allowed)
+        throw CodedError(env, ErrorKind::kRangeError, kCodeInvalidArg,
+                         std::string(where) + ": " + out.name + " must not share memory with " +
+                             other.name + " (they overlap in memory)");
+    }
+  }
+}
+
 Call<ForwardArgs> ParseForward(const Napi::Value& value, const LayerState& state,
                                const char* where) {
   Napi::Object obj = ExpectObject(value, "args", where);
@@ -126,7 +158,7 @@ Call<ForwardArgs> ParseForward(const Napi::Value& value, const LayerState& state
                     seed = obj.Get("dropoutSeed"), x = obj.Get("x"), h0 = obj.Get("h0"),
                     c0 = obj.Get("c0"), lengths = obj.Get("lengths"), output = obj.Get("output"),
                     h_n = obj.Get("hN"), c_n = obj.Get("cN");
-  const cellstate::Config& cfg = state.layer->config();
+  const cellstate::Config& cfg = state.Live(obj.Env(), where).config();
   Call<ForwardArgs> call;
   ForwardArgs& a = call.args;
   a.seq_len = call.seq_len = ToInt(seq_len, 1, INT_MAX, "T", where);
@@ -149,7 +181,7 @@ Call<ForwardArgs> ParseForward(const Napi::Value& value, const LayerState& state
       return;
     }
     void* data = ArrayData<float>(v, count, name, where);
-    call.slots.push_back({v, data, count, false, output, point});
+    call.slots.push_back({name, v, data, count, false, output, point});
     point(a, data);
   };
   add(x, "x", n.x, true, false, [](ForwardArgs& f, void* p) { f.x = p; });
@@ -166,10 +198,11 @@ Call<ForwardArgs> ParseForward(const Napi::Value& value, const LayerState& state
                          std::string(where) + ": lengths[" + std::to_string(b) +
                              "] must be an integer in [1, T=" + std::to_string(a.seq_len) +
                              "], got " + std::to_string(len[b]));
-    call.slots.push_back({lengths, len, static_cast<size_t>(a.batch), true, false,
+    call.slots.push_back({"lengths", lengths, len, static_cast<size_t>(a.batch), true, false,
                           [](ForwardArgs& f, void* p) { f.lengths = static_cast<int32_t*>(p); }});
     a.lengths = len;
   }
+  CheckOverlaps(obj.Env(), call.slots, {{"h0", "hN"}, {"c0", "cN"}}, where);
   return call;
 }
 
@@ -178,13 +211,14 @@ Call<BackwardArgs> ParseBackward(const Napi::Value& value, const LayerState& sta
   Napi::Object obj = ExpectObject(value, "args", where);
   const Napi::Value d_output = obj.Get("dOutput"), d_h_n = obj.Get("dhN"), d_c_n = obj.Get("dcN"),
                     d_x = obj.Get("dx"), d_h0 = obj.Get("dh0"), d_c0 = obj.Get("dc0");
-  if (!state.layer->has_pending_backward() || state.seq_len < 1)
+  const cellstate::Layer<float>& layer = state.Live(obj.Env(), where);
+  if (!layer.has_pending_backward() || state.seq_len < 1)
     throw StatusError(obj.Env(),
                       Status::Error(cellstate::Code::kNoForward,
                                     "no pending training forward: call forward(x, { train: true "
                                     "}) before backward (once per forward)"),
                       where);
-  const cellstate::Config& cfg = state.layer->config();
+  const cellstate::Config& cfg = layer.config();
   if (!cfg.has_cell_state()) {
     if (!Absent(d_c_n)) ThrowNotLstm(obj.Env(), "dcN", where);
     if (!Absent(d_c0)) ThrowNotLstm(obj.Env(), "dc0", where);
@@ -196,7 +230,7 @@ Call<BackwardArgs> ParseBackward(const Napi::Value& value, const LayerState& sta
                  void (*point)(BackwardArgs&, void*)) {
     if (Absent(v)) return;
     void* data = ArrayData<float>(v, count, name, where);
-    call.slots.push_back({v, data, count, false, output, point});
+    call.slots.push_back({name, v, data, count, false, output, point});
     point(a, data);
   };
   add(d_output, "dOutput", n.output, false, [](BackwardArgs& b, void* p) { b.d_output = p; });
@@ -205,6 +239,7 @@ Call<BackwardArgs> ParseBackward(const Napi::Value& value, const LayerState& sta
   add(d_x, "dx", n.x, true, [](BackwardArgs& b, void* p) { b.d_x = p; });
   add(d_h0, "dh0", n.h, true, [](BackwardArgs& b, void* p) { b.d_h0 = p; });
   add(d_c0, "dc0", n.c, true, [](BackwardArgs& b, void* p) { b.d_c0 = p; });
+  CheckOverlaps(obj.Env(), call.slots, {{"dhN", "dh0"}, {"dcN", "dc0"}}, where);
   return call;
 }
 
@@ -264,6 +299,7 @@ class LayerWorker : public Napi::AsyncWorker {
   // nobody is left to observe it.
   void OnOK() override {
     state_->busy = LayerState::Busy::kIdle;
+    state_->Account();
     try {
       Settle();
     } catch (const Napi::Error&) {
@@ -272,6 +308,7 @@ class LayerWorker : public Napi::AsyncWorker {
 
   void OnError(const Napi::Error& error) override {
     state_->busy = LayerState::Busy::kIdle;
+    state_->Account();
     try {
       deferred_.Reject(error.Value());
     } catch (const Napi::Error&) {
@@ -285,11 +322,38 @@ class LayerWorker : public Napi::AsyncWorker {
     Napi::ObjectReference target;  // the caller's output array (outputs only)
   };
 
+  // All or nothing: every output array is checked before any is written, so a call that fails
+  // writes none of them.
   void Settle() {
     Napi::Env env = Env();
     if (!status_.ok()) {
       deferred_.Reject(StatusError(env, status_, where_).Value());
       return;
+    }
+    std::vector<float*> targets;
+    for (Staged& staged : staged_) {
+      if (staged.target.IsEmpty()) continue;
+      const Napi::Value target = staged.target.Value();
+      if (!target.IsTypedArray() ||
+          target.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array ||
+          target.As<Napi::TypedArray>().ElementLength() != staged.floats.size()) {
+        // The kernel ran: its pending backward (if any) belongs to results nobody received.
+        if constexpr (std::is_same_v<Args, ForwardArgs>) {
+          if (state_->layer) state_->layer->DiscardPendingBackward();
+        }
+        deferred_.Reject(CodedError(env, ErrorKind::kError, kCodeInvalidArg,
+                                    std::string(where_) +
+                                        ": an output array was detached or resized while the "
+                                        "work ran; no result was written")
+                             .Value());
+        return;
+      }
+      targets.push_back(target.As<Napi::Float32Array>().Data());
+    }
+    size_t k = 0;
+    for (Staged& staged : staged_) {
+      if (staged.target.IsEmpty()) continue;
+      std::memcpy(targets[k++], staged.floats.data(), staged.floats.size() * 4);
     }
     if constexpr (std::is_same_v<Args, ForwardArgs>) {
       if (args_.train) {
@@ -297,21 +361,6 @@ class LayerWorker : public Napi::AsyncWorker {
         state_->batch = batch_;
         state_->batch_first = batch_first_;
       }
-    }
-    for (Staged& staged : staged_) {
-      if (staged.target.IsEmpty()) continue;
-      const Napi::Value target = staged.target.Value();
-      const size_t count = staged.floats.size();
-      if (!target.IsTypedArray() ||
-          target.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array ||
-          target.As<Napi::TypedArray>().ElementLength() != count) {
-        deferred_.Reject(
-            CodedError(env, ErrorKind::kError, kCodeInvalidArg,
-                       std::string(where_) + ": an output array was detached while the work ran")
-                .Value());
-        return;
-      }
-      std::memcpy(target.As<Napi::Float32Array>().Data(), staged.floats.data(), count * 4);
     }
     deferred_.Resolve(env.Undefined());
   }
@@ -331,6 +380,11 @@ constexpr napi_type_tag kNativeLayerTag = {0x6365'6c6c'7374'6174ULL, 0x4e61'7469
 
 }  // namespace
 
+cellstate::Layer<float>& LayerState::Live(Napi::Env env, const char* where) const {
+  if (!layer) ThrowDisposed(env, where);
+  return *layer;
+}
+
 std::shared_ptr<LayerState> NativeLayer::SharedState(const Napi::Value& v, const char* name,
                                                      const char* where) {
   if (!v.IsObject() || !v.As<Napi::Object>().CheckTypeTag(&kNativeLayerTag))
@@ -347,6 +401,7 @@ Napi::Function NativeLayer::DefineClass(Napi::Env env) {
           InstanceAccessor("paramCount", &NativeLayer::ParamCount, nullptr),
           InstanceAccessor("busy", &NativeLayer::Busy, nullptr),
           InstanceAccessor("pendingBackward", &NativeLayer::PendingBackward, nullptr),
+          InstanceAccessor("disposed", &NativeLayer::Disposed, nullptr),
           InstanceMethod("readParams", &NativeLayer::ReadParams),
           InstanceMethod("writeParams", &NativeLayer::WriteParams),
           InstanceMethod("readGrads", &NativeLayer::ReadGrads),
@@ -355,6 +410,7 @@ Napi::Function NativeLayer::DefineClass(Napi::Env env) {
           InstanceMethod("backward", &NativeLayer::Backward),
           InstanceMethod("forwardAsync", &NativeLayer::ForwardAsync),
           InstanceMethod("backwardAsync", &NativeLayer::BackwardAsync),
+          InstanceMethod("dispose", &NativeLayer::Dispose),
       });
 }
 
@@ -370,7 +426,10 @@ NativeLayer::NativeLayer(const Napi::CallbackInfo& info)
     status = cellstate::Layer<float>::Create(cfg, addon->engine(env, where), &state_->layer);
     if (!status.ok()) throw StatusError(env, status, where);
     state_->engine_generation = addon->generation();
+    state_->memory.Bind(env);
+    state_->Account();
     info.This().As<Napi::Object>().TypeTag(&kNativeLayerTag);
+    registration_.Register(addon->owners(), env, info.This(), this, state_->memory.reported());
     return env.Undefined();
   });
 }
@@ -386,14 +445,15 @@ void NativeLayer::CheckIdle(Napi::Env env, const char* where) const {
 void NativeLayer::SyncEngine(Napi::Env env, const char* where) {
   const Addon* addon = env.GetInstanceData<Addon>();
   if (addon->generation() == state_->engine_generation) return;
-  state_->layer->SetEngine(addon->engine(env, where));
+  state_->Live(env, where).SetEngine(addon->engine(env, where));
   state_->engine_generation = addon->generation();
 }
 
 Napi::Value NativeLayer::ParamTable(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  return Guarded(env, "NativeLayer.paramTable", [&]() -> Napi::Value {
-    const auto& table = state_->layer->params();
+  const char* where = "NativeLayer.paramTable";
+  return Guarded(env, where, [&]() -> Napi::Value {
+    const auto& table = state_->Live(env, where).params();
     Napi::Array out = Napi::Array::New(env, table.size());
     for (size_t i = 0; i < table.size(); ++i) {
       const cellstate::ParamInfo& p = table[i];
@@ -411,8 +471,8 @@ Napi::Value NativeLayer::ParamTable(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value NativeLayer::ParamCount(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(),
-                           static_cast<double>(cellstate::ParamCount(state_->layer->config())));
+  const cellstate::Layer<float>& layer = state_->Live(info.Env(), "NativeLayer.paramCount");
+  return Napi::Number::New(info.Env(), static_cast<double>(cellstate::ParamCount(layer.config())));
 }
 
 Napi::Value NativeLayer::Busy(const Napi::CallbackInfo& info) {
@@ -428,39 +488,48 @@ Napi::Value NativeLayer::Busy(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value NativeLayer::PendingBackward(const Napi::CallbackInfo& info) {
-  return Napi::Boolean::New(info.Env(), state_->layer->has_pending_backward());
+  return Napi::Boolean::New(info.Env(), state_->layer && state_->layer->has_pending_backward());
+}
+
+Napi::Value NativeLayer::Disposed(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), !state_->layer);
 }
 
 Napi::Value NativeLayer::ReadParams(const Napi::CallbackInfo& info) {
   const char* where = "NativeLayer.readParams";
-  const size_t count = cellstate::ParamCount(state_->layer->config());
+  cellstate::Layer<float>& layer = state_->Live(info.Env(), where);
+  const size_t count = cellstate::ParamCount(layer.config());
   float* out = ArrayData<float>(info[0], count, "out", where);
-  std::memcpy(out, state_->layer->param_data(), count * sizeof(float));
+  std::memcpy(out, layer.param_data(), count * sizeof(float));
   return info.Env().Undefined();
 }
 
 Napi::Value NativeLayer::WriteParams(const Napi::CallbackInfo& info) {
   const char* where = "NativeLayer.writeParams";
   CheckIdle(info.Env(), where);
-  const size_t count = cellstate::ParamCount(state_->layer->config());
+  cellstate::Layer<float>& layer = state_->Live(info.Env(), where);
+  const size_t count = cellstate::ParamCount(layer.config());
   const float* src = ArrayData<float>(info[0], count, "src", where);
-  std::memcpy(state_->layer->param_data(), src, count * sizeof(float));
-  state_->layer->ParamsChanged();
+  std::memcpy(layer.param_data(), src, count * sizeof(float));
+  layer.ParamsChanged();
+  state_->Account();
   return info.Env().Undefined();
 }
 
 Napi::Value NativeLayer::ReadGrads(const Napi::CallbackInfo& info) {
   const char* where = "NativeLayer.readGrads";
   if (state_->busy == LayerState::Busy::kBackward) CheckIdle(info.Env(), where);
-  const size_t count = cellstate::ParamCount(state_->layer->config());
+  cellstate::Layer<float>& layer = state_->Live(info.Env(), where);
+  const size_t count = cellstate::ParamCount(layer.config());
   float* out = ArrayData<float>(info[0], count, "out", where);
-  std::memcpy(out, state_->layer->grad_data(), count * sizeof(float));
+  std::memcpy(out, layer.grad_data(), count * sizeof(float));
   return info.Env().Undefined();
 }
 
 Napi::Value NativeLayer::ZeroGrad(const Napi::CallbackInfo& info) {
-  CheckIdle(info.Env(), "NativeLayer.zeroGrad");
-  state_->layer->ZeroGrad();
+  const char* where = "NativeLayer.zeroGrad";
+  CheckIdle(info.Env(), where);
+  state_->Live(info.Env(), where).ZeroGrad();
   return info.Env().Undefined();
 }
 
@@ -472,7 +541,8 @@ Napi::Value NativeLayer::Forward(const Napi::CallbackInfo& info) {
     const Call<ForwardArgs> call = ParseForward(info[0], *state_, where);
     CheckIdle(env, where);  // a getter on args may have started async work
     SyncEngine(env, where);
-    const Status status = state_->layer->Forward(call.args);
+    const Status status = state_->Live(env, where).Forward(call.args);
+    state_->Account();
     if (!status.ok()) throw StatusError(env, status, where);
     if (call.args.train) {
       state_->seq_len = call.seq_len;
@@ -491,7 +561,8 @@ Napi::Value NativeLayer::Backward(const Napi::CallbackInfo& info) {
     const Call<BackwardArgs> call = ParseBackward(info[0], *state_, where);
     CheckIdle(env, where);
     SyncEngine(env, where);
-    const Status status = state_->layer->Backward(call.args);
+    const Status status = state_->Live(env, where).Backward(call.args);
+    state_->Account();
     if (!status.ok()) throw StatusError(env, status, where);
     return env.Undefined();
   });
@@ -505,6 +576,7 @@ Napi::Value NativeLayer::ForwardAsync(const Napi::CallbackInfo& info) {
     Call<ForwardArgs> call = ParseForward(info[0], *state_, where);
     CheckIdle(env, where);
     SyncEngine(env, where);
+    state_->Live(env, where);  // a getter on args may have disposed the layer
     auto* worker = new LayerWorker<ForwardArgs>(env, state_, std::move(call), where);
     state_->busy = LayerState::Busy::kForward;
     worker->Queue();
@@ -520,11 +592,24 @@ Napi::Value NativeLayer::BackwardAsync(const Napi::CallbackInfo& info) {
     Call<BackwardArgs> call = ParseBackward(info[0], *state_, where);
     CheckIdle(env, where);
     SyncEngine(env, where);
+    state_->Live(env, where);
     auto* worker = new LayerWorker<BackwardArgs>(env, state_, std::move(call), where);
     state_->busy = LayerState::Busy::kBackward;
     worker->Queue();
     return worker->Promise();
   });
+}
+
+// Refused while async work runs (it would free what the worker thread computes on); the
+// TypeScript layer documents the same. Streams on the layer keep the (now empty) state and
+// refuse their calls from then on.
+Napi::Value NativeLayer::Dispose(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!state_->layer) return env.Undefined();
+  CheckIdle(env, "NativeLayer.dispose");
+  state_->layer.reset();
+  state_->Account();
+  return env.Undefined();
 }
 
 }  // namespace cellstate_node

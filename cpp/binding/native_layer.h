@@ -9,6 +9,9 @@
 //   readParams(out: Float32Array) · writeParams(src: Float32Array) · readGrads(out) · zeroGrad()
 //   forward(args) · backward(args) · forwardAsync(args): Promise · backwardAsync(args): Promise
 //   busy (getter): 'forward' | 'backward' | null      pendingBackward (getter): boolean
+//   dispose(): frees the kernel layer now (ERR_CELLSTATE_BUSY while async work is in flight; a
+//   second call does nothing); every later call, and every call of a stream on it, is an Error
+//   with code ERR_CELLSTATE_DISPOSED.      disposed (getter): boolean
 //
 // forward args:  { T, B, batchFirst, train, dropoutSeed (number | bigint), x, h0?, c0?, lengths?,
 //                  output, hN?, cN? }
@@ -23,6 +26,7 @@
 #include <memory>
 
 #include "cellstate/cellstate.h"
+#include "memory.h"
 
 namespace cellstate_node {
 
@@ -31,7 +35,9 @@ namespace cellstate_node {
 struct LayerState {
   enum class Busy { kIdle, kForward, kBackward };
 
-  std::unique_ptr<cellstate::Layer<float>> layer;
+  std::unique_ptr<cellstate::Layer<float>> layer;  // null once disposed
+  // The layer's memory as reported to V8 (Account() after anything that may resize it).
+  ExternalMemory memory;
   uint64_t engine_generation = 0;  // of the Addon engine the layer runs on
   Busy busy = Busy::kIdle;
   // Shape of the last successful training forward (backward's sizes), valid while the kernel
@@ -39,9 +45,13 @@ struct LayerState {
   int seq_len = 0;
   int batch = 0;
   bool batch_first = false;
+
+  // The kernel layer, or ERR_CELLSTATE_DISPOSED.
+  cellstate::Layer<float>& Live(Napi::Env env, const char* where) const;
+  void Account() { memory.Set(layer ? layer->MemoryBytes() : 0); }
 };
 
-class NativeLayer : public Napi::ObjectWrap<NativeLayer> {
+class NativeLayer : public Napi::ObjectWrap<NativeLayer>, public Owner {
  public:
   static Napi::Function DefineClass(Napi::Env env);
   explicit NativeLayer(const Napi::CallbackInfo& info);
@@ -64,13 +74,18 @@ class NativeLayer : public Napi::ObjectWrap<NativeLayer> {
   Napi::Value Backward(const Napi::CallbackInfo& info);
   Napi::Value ForwardAsync(const Napi::CallbackInfo& info);
   Napi::Value BackwardAsync(const Napi::CallbackInfo& info);
+  Napi::Value Dispose(const Napi::CallbackInfo& info);
+  Napi::Value Disposed(const Napi::CallbackInfo& info);
 
   // Throws ERR_CELLSTATE_BUSY while async work is in flight.
   void CheckIdle(Napi::Env env, const char* where) const;
   // Moves the layer to the environment's engine when setNumThreads made a new one.
   void SyncEngine(Napi::Env env, const char* where);
+  // The object was collected: lets go of the layer (streams on it keep it alive).
+  void ReleaseNative() override { state_.reset(); }
 
-  std::shared_ptr<LayerState> state_;
+  std::shared_ptr<LayerState> state_;  // null once collected (ReleaseNative)
+  Registration registration_;
 };
 
 }  // namespace cellstate_node

@@ -20,6 +20,11 @@ Napi::Error CodedError(Napi::Env env, ErrorKind kind, const char* code,
   return error;
 }
 
+void ThrowDisposed(Napi::Env env, const char* where) {
+  throw CodedError(env, ErrorKind::kError, kCodeDisposed,
+                   std::string(where) + ": the object was disposed; create a new one");
+}
+
 Napi::Error StatusError(Napi::Env env, const cellstate::Status& status, const char* where) {
   using cellstate::Code;
   const std::string message = std::string(where) + ": " + status.message;

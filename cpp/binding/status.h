@@ -18,11 +18,21 @@ inline constexpr const char* kCodeNoForward = "ERR_CELLSTATE_NO_FORWARD";
 inline constexpr const char* kCodeUnsupported = "ERR_CELLSTATE_UNSUPPORTED";
 inline constexpr const char* kCodeOutOfMemory = "ERR_CELLSTATE_OOM";
 inline constexpr const char* kCodeBusy = "ERR_CELLSTATE_BUSY";
+inline constexpr const char* kCodeDisposed = "ERR_CELLSTATE_DISPOSED";
+
+// node-addon-api must drop, not rethrow, errors it cannot throw while a worker's environment is
+// torn down (CMakeLists.txt defines this); otherwise a terminated worker aborts the process.
+#ifndef NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS
+#error "build the binding with NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS (node-addon-api >= 8)"
+#endif
 
 enum class ErrorKind { kError, kTypeError, kRangeError };
 
 // A JavaScript Error / TypeError / RangeError with `code` set.
 Napi::Error CodedError(Napi::Env env, ErrorKind kind, const char* code, const std::string& message);
+
+// The Error (code ERR_CELLSTATE_DISPOSED) of any call on an object after its dispose().
+[[noreturn]] void ThrowDisposed(Napi::Env env, const char* where);
 
 // Maps a failed cellstate::Status. The rule, following the kernel's own use of the codes:
 //   kInvalidArgument -> TypeError  (wrong kind of value: unknown cell, an option of another cell)

@@ -54,12 +54,40 @@ Napi::Function NativeSnapshot::DefineClass(Napi::Env env) {
       {
           InstanceAccessor("rows", &NativeSnapshot::Rows, nullptr),
           InstanceAccessor("rowSize", &NativeSnapshot::RowSize, nullptr),
+          InstanceAccessor("disposed", &NativeSnapshot::Disposed, nullptr),
+          InstanceMethod("dispose", &NativeSnapshot::Dispose),
       });
 }
 
 NativeSnapshot::NativeSnapshot(const Napi::CallbackInfo& info)
     : Napi::ObjectWrap<NativeSnapshot>(info) {
+  memory.Bind(info.Env());
+  Account();
   info.This().As<Napi::Object>().TypeTag(&kSnapshotTag);
+  registration_.Register(info.Env().GetInstanceData<Addon>()->owners(), info.Env(), info.This(),
+                         this, memory.reported());
+}
+
+void NativeSnapshot::Account() {
+  memory.Set(sizeof(NativeSnapshot) + data.capacity() * sizeof(float));
+}
+
+NativeSnapshot* NativeSnapshot::Live(const Napi::Value& v, const char* name, const char* where) {
+  NativeSnapshot* snap = From(v, name, where);
+  if (snap->disposed) ThrowDisposed(v.Env(), (std::string(where) + ": " + name).c_str());
+  return snap;
+}
+
+Napi::Value NativeSnapshot::Dispose(const Napi::CallbackInfo& info) {
+  disposed = true;
+  std::vector<float>().swap(data);
+  rows = 0;
+  Account();
+  return info.Env().Undefined();
+}
+
+Napi::Value NativeSnapshot::Disposed(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), disposed);
 }
 
 NativeSnapshot* NativeSnapshot::From(const Napi::Value& v, const char* name, const char* where) {
@@ -100,6 +128,8 @@ Napi::Function NativeStream::DefineClass(Napi::Env env) {
           InstanceMethod("writeState", &NativeStream::WriteState),
           InstanceMethod("snapshot", &NativeStream::Snapshot),
           InstanceMethod("restore", &NativeStream::Restore),
+          InstanceMethod("dispose", &NativeStream::Dispose),
+          InstanceAccessor("disposed", &NativeStream::Disposed, nullptr),
       });
 }
 
@@ -110,7 +140,7 @@ NativeStream::NativeStream(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Na
     layer_ = NativeLayer::SharedState(info[0], "layer", where);
     const int capacity = ToInt(info[1], 1, kMaxRows, "capacity", where);
     pooled_ = !Absent(info[2]) && ToBool(info[2], "pooled", where);
-    const cellstate::Layer<float>& layer = *layer_->layer;
+    const cellstate::Layer<float>& layer = layer_->Live(env, where);
     const cellstate::Config& cfg = layer.config();
     if (cfg.bidirectional)
       throw StatusError(env,
@@ -137,6 +167,10 @@ NativeStream::NativeStream(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Na
       xg_.assign(Product(capacity_, I_), 0.f);
       outg_.assign(Product(capacity_, R_), 0.f);
     }
+    memory_.Bind(env);
+    Account();
+    registration_.Register(env.GetInstanceData<Addon>()->owners(), env, info.This(), this,
+                           memory_.reported());
     return env.Undefined();
   });
 }
@@ -147,6 +181,34 @@ void NativeStream::CopyRow(const float* src, size_t n, size_t b, float* dst, siz
     std::memcpy(dst + HOffset(m, l, d), src + HOffset(n, l, b), R_ * sizeof(float));
     if (C_) std::memcpy(dst + COffset(m, l, d), src + COffset(n, l, b), C_ * sizeof(float));
   }
+}
+
+void NativeStream::Live(Napi::Env env, const char* where) const {
+  if (disposed_) ThrowDisposed(env, where);
+  layer_->Live(env, where);  // the layer it steps on was disposed
+}
+
+void NativeStream::Account() {
+  memory_.Set(sizeof(NativeStream) +
+              sizeof(float) * (state_.capacity() + scratch_.capacity() + spare_.capacity() +
+                               xg_.capacity() + outg_.capacity()));
+}
+
+void NativeStream::ReleaseNative() {
+  disposed_ = true;
+  for (std::vector<float>* v : {&state_, &scratch_, &spare_, &xg_, &outg_})
+    std::vector<float>().swap(*v);
+  rows_ = capacity_ = 0;
+  Account();
+}
+
+Napi::Value NativeStream::Dispose(const Napi::CallbackInfo& info) {
+  ReleaseNative();
+  return info.Env().Undefined();
+}
+
+Napi::Value NativeStream::Disposed(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), disposed_ || !layer_->layer);
 }
 
 void NativeStream::SyncEngine(Napi::Env env, const char* where) {
@@ -197,6 +259,7 @@ Napi::Value NativeStream::CellState(const Napi::CallbackInfo& info) {
 Napi::Value NativeStream::Step(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const char* where = "NativeStream.step";
+  Live(env, where);
   if (rows_ == 0) return env.Undefined();
   const Napi::Value xv = info[0], outv = info[1];
   const float* x = Floats(xv, rows_ * I_, "x", where);
@@ -211,6 +274,7 @@ Napi::Value NativeStream::Step(const Napi::CallbackInfo& info) {
 Napi::Value NativeStream::StepRows(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const char* where = "NativeStream.stepRows";
+  Live(env, where);
   RequirePooled(env, where);
   const Napi::Value xv = info[0], outv = info[1], indexv = info[2], kv = info[3];
   const int k = ToInt(kv, 0, static_cast<int>(rows_), "k", where);
@@ -251,6 +315,7 @@ Napi::Value NativeStream::StepRows(const Napi::CallbackInfo& info) {
 Napi::Value NativeStream::SetRows(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const char* where = "NativeStream.setRows";
+  Live(env, where);
   RequirePooled(env, where);
   const size_t n =
       static_cast<size_t>(ToInt(info[0], 0, static_cast<int>(capacity_), "rows", where));
@@ -272,6 +337,7 @@ Napi::Value NativeStream::SetRows(const Napi::CallbackInfo& info) {
 Napi::Value NativeStream::Reserve(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const char* where = "NativeStream.reserve";
+  Live(env, where);
   return Guarded(env, where, [&]() -> Napi::Value {
     RequirePooled(env, where);
     const int capacity = ToInt(info[0], 1, kMaxRows, "capacity", where);
@@ -290,6 +356,7 @@ Napi::Value NativeStream::Reserve(const Napi::CallbackInfo& info) {
     xg_.swap(next_xg);
     outg_.swap(next_outg);
     capacity_ = cap;
+    Account();
     return env.Undefined();
   });
 }
@@ -297,6 +364,7 @@ Napi::Value NativeStream::Reserve(const Napi::CallbackInfo& info) {
 Napi::Value NativeStream::MoveRow(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const char* where = "NativeStream.moveRow";
+  Live(env, where);
   const int rows = static_cast<int>(rows_);
   if (rows == 0) ThrowRange(env, where, "the stream has no rows");
   const size_t from = static_cast<size_t>(ToInt(info[0], 0, rows - 1, "from", where));
@@ -308,6 +376,7 @@ Napi::Value NativeStream::MoveRow(const Napi::CallbackInfo& info) {
 Napi::Value NativeStream::Reset(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const char* where = "NativeStream.reset";
+  Live(env, where);
   if (Absent(info[0])) {
     std::fill(state_.begin(), state_.end(), 0.f);
     return env.Undefined();
@@ -326,6 +395,7 @@ Napi::Value NativeStream::Reset(const Napi::CallbackInfo& info) {
 Napi::Value NativeStream::ReadState(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const char* where = "NativeStream.readState";
+  Live(env, where);
   const Napi::Value hv = info[0], cv = info[1];
   size_t row0, count;
   RowRange(info, 2, &row0, &count, where);
@@ -353,6 +423,7 @@ Napi::Value NativeStream::ReadState(const Napi::CallbackInfo& info) {
 Napi::Value NativeStream::WriteState(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const char* where = "NativeStream.writeState";
+  Live(env, where);
   const Napi::Value hv = info[0], cv = info[1];
   size_t row0, count;
   RowRange(info, 2, &row0, &count, where);
@@ -384,16 +455,18 @@ Napi::Value NativeStream::WriteState(const Napi::CallbackInfo& info) {
 Napi::Value NativeStream::Snapshot(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const char* where = "NativeStream.snapshot";
+  Live(env, where);
   return Guarded(env, where, [&]() -> Napi::Value {
     size_t row0, count;
     RowRange(info, 0, &row0, &count, where);
-    NativeSnapshot* snap = NativeSnapshot::From(info[2], "into", where);
+    NativeSnapshot* snap = NativeSnapshot::Live(info[2], "into", where);
     const size_t row_size = RowSize();
     snap->data.resize(count * row_size);  // keeps its capacity: reuse allocates nothing
     snap->rows = count;
     snap->row_size = row_size;
     for (size_t j = 0; j < count; ++j)
       CopyRow(state_.data(), rows_, row0 + j, snap->data.data() + j * row_size, 1, 0);
+    snap->Account();
     return env.Undefined();
   });
 }
@@ -401,7 +474,8 @@ Napi::Value NativeStream::Snapshot(const Napi::CallbackInfo& info) {
 Napi::Value NativeStream::Restore(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const char* where = "NativeStream.restore";
-  const NativeSnapshot* snap = NativeSnapshot::From(info[0], "snapshot", where);
+  Live(env, where);
+  const NativeSnapshot* snap = NativeSnapshot::Live(info[0], "snapshot", where);
   const size_t row0 =
       static_cast<size_t>(ToInt(info[1], 0, static_cast<int>(rows_), "row0", where));
   if (snap->row_size != RowSize())

@@ -24,6 +24,9 @@
 //       buffer is reused when the size matches, so branching allocates nothing)
 //   restore(snapshot, row0)                  the snapshot's rows back into row0..
 //   new NativeSnapshot(): empty; rows, rowSize (getters)
+//   dispose() on either frees its native memory now; every later call on it (and restore of a
+//   disposed snapshot, or any call of a stream whose layer was disposed) is an Error with code
+//   ERR_CELLSTATE_DISPOSED; a second dispose does nothing. Both report their memory to V8.
 // A snapshot's layout (per row: per layer h [R] then c [H]) is the same for every stream of one
 // configuration, so a row of a pool and a stream of batch 1 can exchange snapshots.
 //
@@ -42,27 +45,41 @@
 #include <vector>
 
 #include "cellstate/cellstate.h"
+#include "memory.h"
 #include "native_layer.h"
 
 namespace cellstate_node {
 
-class NativeSnapshot : public Napi::ObjectWrap<NativeSnapshot> {
+class NativeSnapshot : public Napi::ObjectWrap<NativeSnapshot>, public Owner {
  public:
   static Napi::Function DefineClass(Napi::Env env);
   explicit NativeSnapshot(const Napi::CallbackInfo& info);
   // The snapshot behind v, or a TypeError naming `name`.
   static NativeSnapshot* From(const Napi::Value& v, const char* name, const char* where);
+  // As From, and ERR_CELLSTATE_DISPOSED when it was disposed.
+  static NativeSnapshot* Live(const Napi::Value& v, const char* name, const char* where);
+  // Reports the memory held now to V8.
+  void Account();
 
   size_t rows = 0;
   size_t row_size = 0;      // floats per row: per layer h [R] then c [H]
   std::vector<float> data;  // [rows, row_size]
+  bool disposed = false;
+  ExternalMemory memory;
 
  private:
+  void ReleaseNative() override {
+    std::vector<float>().swap(data);
+    Account();
+  }
+  Registration registration_;
   Napi::Value Rows(const Napi::CallbackInfo& info);
   Napi::Value RowSize(const Napi::CallbackInfo& info);
+  Napi::Value Dispose(const Napi::CallbackInfo& info);
+  Napi::Value Disposed(const Napi::CallbackInfo& info);
 };
 
-class NativeStream : public Napi::ObjectWrap<NativeStream> {
+class NativeStream : public Napi::ObjectWrap<NativeStream>, public Owner {
  public:
   static Napi::Function DefineClass(Napi::Env env);
   explicit NativeStream(const Napi::CallbackInfo& info);
@@ -85,7 +102,14 @@ class NativeStream : public Napi::ObjectWrap<NativeStream> {
   Napi::Value WriteState(const Napi::CallbackInfo& info);
   Napi::Value Snapshot(const Napi::CallbackInfo& info);
   Napi::Value Restore(const Napi::CallbackInfo& info);
+  Napi::Value Dispose(const Napi::CallbackInfo& info);
+  Napi::Value Disposed(const Napi::CallbackInfo& info);
+  void ReleaseNative() override;
 
+  // ERR_CELLSTATE_DISPOSED when this stream or its layer was disposed.
+  void Live(Napi::Env env, const char* where) const;
+  // Reports the memory held now to V8.
+  void Account();
   // Offsets (floats) of row b's h and c of layer l in a state laid out for n rows.
   size_t HOffset(size_t n, size_t l, size_t b) const { return l * n * (R_ + C_) + b * R_; }
   size_t COffset(size_t n, size_t l, size_t b) const { return l * n * (R_ + C_) + n * R_ + b * C_; }
@@ -105,6 +129,9 @@ class NativeStream : public Napi::ObjectWrap<NativeStream> {
   size_t capacity_ = 0, rows_ = 0;
   std::vector<float> state_, scratch_;
   std::vector<float> spare_, xg_, outg_;  // pooled: relayout / gather buffers
+  bool disposed_ = false;
+  ExternalMemory memory_;
+  Registration registration_;
 };
 
 }  // namespace cellstate_node

@@ -1,6 +1,14 @@
 // Dense: y = act(x Wᵀ + b), applied at every time step of [T, B, F] sequences (one GEMM over all
 // T·B rows on the native kernel), at the last step only (lastStep), or to rows [B, F].
-import { CellstateTypeError, ErrorCode, NoForwardError, describe, shapeError } from '../errors';
+import {
+  CellstateTypeError,
+  ErrorCode,
+  NoForwardError,
+  describe,
+  shapeError,
+  disposeSymbol,
+  disposedError,
+} from '../errors';
 import {
   type Activation,
   type BatchContext,
@@ -143,11 +151,13 @@ export class Dense {
 
   /** `weight [O, I]` and `bias [O]`: copies. */
   parameters(): Record<string, Tensor> {
+    this.live('parameters');
     return copyRecord(this.flat.values, this.flat.entries);
   }
 
   /** Replaces both parameters (Tensors of the exact shape or Float32Arrays of the right size); nothing changes on an error. */
   setParameters(params: Record<string, Tensor | Float32Array | TensorLike>): void {
+    this.live('setParameters');
     checkNotHeld(this, 'setParameters', 'layer');
     const flat = readParameterRecord(
       'setParameters',
@@ -162,12 +172,14 @@ export class Dense {
 
   /** The accumulated gradients under the names of parameters(). */
   gradients(): Record<string, Tensor> {
+    this.live('gradients');
     checkNotHeld(this, 'gradients', 'layer');
     return copyRecord(this.flat.grads, this.flat.entries);
   }
 
   /** Sets every gradient to zero. */
   zeroGrad(): void {
+    this.live('zeroGrad');
     checkNotHeld(this, 'zeroGrad', 'layer');
     this.flat.grads.fill(0);
   }
@@ -177,6 +189,7 @@ export class Dense {
    * With `train: true` it keeps what one following backward needs.
    */
   forward(x: TensorLike, opts?: DenseForwardOptions): { output: Tensor } {
+    this.live('forward');
     const where = 'forward';
     checkNotHeld(this, where, 'layer');
     const o = new OptionReader(opts, where, ['lengths', 'train'], ErrorCode.INVALID_ARG);
@@ -211,6 +224,7 @@ export class Dense {
 
   /** Once per training forward: adds into the gradients and returns the gradient of x. */
   backward(grad: { output: TensorLike }): { x: Tensor } {
+    this.live('backward');
     const where = 'backward';
     checkNotHeld(this, where, 'layer');
     const o = new OptionReader(grad, where, ['output'], ErrorCode.INVALID_ARG);
@@ -232,6 +246,7 @@ export class Dense {
 
   /** @internal The forward of a batch inside a model (sizes checked by the caller). */
   forwardBatch(input: Activation, ctx: BatchContext): Activation {
+    this.live('forwardBatch');
     const { inputSize: I, outputSize: O, activation, lastStep } = this.config;
     let x = input.data;
     let gather: Int32Array | null = null;
@@ -261,6 +276,7 @@ export class Dense {
 
   /** @internal The backward of the last training forwardBatch: dy like its output, returns dx like its input. */
   backwardBatch(dy: Float32Array): Float32Array {
+    this.live('backwardBatch');
     const cache = this.cache;
     if (!cache) throw new NoForwardError('backward: no pending training forward');
     this.cache = null;
@@ -304,6 +320,7 @@ export class Dense {
    * lastStep plays no part here: every step gives an output.
    */
   stream(opts?: LayerStreamOptions): LayerStream {
+    this.live('stream');
     const o = new OptionReader(opts, 'stream', ['batch'], ErrorCode.INVALID_ARG);
     const batch = o.int('batch', 1, 1 << 24, 1);
     checkElements(
@@ -327,6 +344,37 @@ export class Dense {
     return this.packedCache.matrix;
   }
 
+  private disposedFlag = false;
+
+  /** Whether dispose() was called. */
+  get disposed(): boolean {
+    return this.disposedFlag;
+  }
+
+  /**
+   * Frees the layer now: its packed weights (native memory, shared by its streams) and its
+   * parameter and gradient buffers.
+   * Every later call throws an Error with code ERR_CELLSTATE_DISPOSED; a second dispose() does
+   * nothing.
+   */
+  dispose(): void {
+    if (this.disposedFlag) return;
+    this.disposedFlag = true;
+    this.cache = null;
+    this.packedCache?.matrix.dispose();
+    this.packedCache = null;
+    const empty = new Float32Array(0);
+    (this as { flat: FlatParameters }).flat = { values: empty, grads: empty, entries: [] };
+  }
+
+  /** dispose(), for `using`. */
+  [disposeSymbol](): void {
+    this.dispose();
+  }
+
+  private live(where: string): void {
+    if (this.disposedFlag) throw disposedError(where, 'layer');
+  }
   private packedCache: { version: number; matrix: NativePackedMatrix } | null = null;
 }
 

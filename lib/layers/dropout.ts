@@ -1,6 +1,14 @@
 // Dropout: while training, each value is zeroed with probability `rate` and the others scaled by
 // 1 / (1 − rate) ("inverted" dropout, as PyTorch); at inference it is the identity.
-import { CellstateTypeError, ErrorCode, NoForwardError, describe, shapeError } from '../errors';
+import {
+  CellstateTypeError,
+  ErrorCode,
+  NoForwardError,
+  describe,
+  shapeError,
+  disposeSymbol,
+  disposedError,
+} from '../errors';
 import { checkElements } from '../limits';
 import { type Activation, type BatchContext, zeroPadded } from '../model/batch';
 import { checkNotHeld } from '../hold';
@@ -53,11 +61,13 @@ export class Dropout {
 
   /** No parameters. */
   parameters(): Record<string, Tensor> {
+    this.live('parameters');
     return {};
   }
 
   /** Accepts only an empty record. */
   setParameters(params: Record<string, Tensor | Float32Array>): void {
+    this.live('setParameters');
     checkNotHeld(this, 'setParameters', 'layer');
     const names = params && typeof params === 'object' ? Object.keys(params) : null;
     if (!names || names.length > 0)
@@ -68,6 +78,7 @@ export class Dropout {
   }
 
   gradients(): Record<string, Tensor> {
+    this.live('gradients');
     return {};
   }
 
@@ -75,6 +86,7 @@ export class Dropout {
 
   /** Any shape in, the same shape out: masked and scaled with `train: true`, else a copy. */
   forward(x: TensorLike, opts?: { train?: boolean | undefined }): { output: Tensor } {
+    this.live('forward');
     checkNotHeld(this, 'forward', 'layer');
     const o = new OptionReader(opts, 'forward', ['train'], ErrorCode.INVALID_ARG);
     const train = o.bool('train', false);
@@ -88,6 +100,7 @@ export class Dropout {
 
   /** Once per training forward: the gradient of x (same shape as the output). */
   backward(grad: { output: TensorLike }): { x: Tensor } {
+    this.live('backward');
     checkNotHeld(this, 'backward', 'layer');
     const o = new OptionReader(grad, 'backward', ['output'], ErrorCode.INVALID_ARG);
     const dy = toTensor(o.raw('output'), 'backward', 'output');
@@ -102,6 +115,7 @@ export class Dropout {
 
   /** @internal At inference the input itself is returned. */
   forwardBatch(x: Activation, ctx: BatchContext): Activation {
+    this.live('forwardBatch');
     const p = this.config.rate;
     if (!ctx.train || p === 0) {
       this.mask = null;
@@ -125,6 +139,7 @@ export class Dropout {
 
   /** @internal */
   backwardBatch(dy: Float32Array): Float32Array {
+    this.live('backwardBatch');
     if (this.pendingSize < 0) throw new NoForwardError('backward: no pending training forward');
     const mask = this.mask;
     this.mask = null;
@@ -133,6 +148,33 @@ export class Dropout {
     const dx = new Float32Array(dy.length);
     for (let i = 0; i < dy.length; ++i) dx[i] = dy[i] * mask[i];
     return dx;
+  }
+
+  private disposedFlag = false;
+
+  /** Whether dispose() was called. */
+  get disposed(): boolean {
+    return this.disposedFlag;
+  }
+
+  /**
+   * Frees the layer now (its mask).
+   * Every later call throws an Error with code ERR_CELLSTATE_DISPOSED; a second dispose() does
+   * nothing.
+   */
+  dispose(): void {
+    if (this.disposedFlag) return;
+    this.disposedFlag = true;
+    this.discard();
+  }
+
+  /** dispose(), for `using`. */
+  [disposeSymbol](): void {
+    this.dispose();
+  }
+
+  private live(where: string): void {
+    if (this.disposedFlag) throw disposedError(where, 'layer');
   }
 
   /** @internal */
@@ -148,6 +190,7 @@ export class Dropout {
 
   /** Streams run at inference: each step copies its input (`size` features per sequence). */
   stream(opts?: LayerStreamOptions & { size?: number }): LayerStream {
+    this.live('stream');
     const o = new OptionReader(opts, 'stream', ['batch', 'size'], ErrorCode.INVALID_ARG);
     const batch = o.int('batch', 1, 1 << 24, 1);
     const size = o.int('size', 1, 1 << 24);

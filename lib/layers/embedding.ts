@@ -6,6 +6,8 @@ import {
   NoForwardError,
   describe,
   shapeError,
+  disposeSymbol,
+  disposedError,
 } from '../errors';
 import {
   type Activation,
@@ -101,10 +103,12 @@ export class Embedding {
   }
 
   parameters(): Record<string, Tensor> {
+    this.live('parameters');
     return copyRecord(this.flat.values, this.flat.entries);
   }
 
   setParameters(params: Record<string, Tensor | Float32Array | TensorLike>): void {
+    this.live('setParameters');
     checkNotHeld(this, 'setParameters', 'layer');
     const flat = readParameterRecord(
       'setParameters',
@@ -118,11 +122,13 @@ export class Embedding {
   }
 
   gradients(): Record<string, Tensor> {
+    this.live('gradients');
     checkNotHeld(this, 'gradients', 'layer');
     return copyRecord(this.flat.grads, this.flat.entries);
   }
 
   zeroGrad(): void {
+    this.live('zeroGrad');
     checkNotHeld(this, 'zeroGrad', 'layer');
     this.flat.grads.fill(0);
   }
@@ -136,6 +142,7 @@ export class Embedding {
     x: TokensLike,
     opts?: { lengths?: number[] | Int32Array | undefined; train?: boolean | undefined },
   ): { output: Tensor } {
+    this.live('forward');
     const where = 'forward';
     checkNotHeld(this, where, 'layer');
     const o = new OptionReader(opts, where, ['lengths', 'train'], ErrorCode.INVALID_ARG);
@@ -160,6 +167,7 @@ export class Embedding {
 
   /** Once per training forward: adds into the gradient of `weight`. Token ids have no gradient: x is null. */
   backward(grad: { output: TensorLike }): { x: null } {
+    this.live('backward');
     const where = 'backward';
     checkNotHeld(this, where, 'layer');
     const o = new OptionReader(grad, where, ['output'], ErrorCode.INVALID_ARG);
@@ -199,6 +207,7 @@ export class Embedding {
 
   /** @internal Ids already checked. */
   forwardBatch(x: TokenBatch, ctx: BatchContext): Activation {
+    this.live('forwardBatch');
     const { T, B, tokens } = x;
     const D = this.config.embeddingDim;
     const w = this.flat.values;
@@ -217,6 +226,7 @@ export class Embedding {
 
   /** @internal */
   backwardBatch(dy: Float32Array): null {
+    this.live('backwardBatch');
     const cache = this.cache;
     if (!cache) throw new NoForwardError('backward: no pending training forward');
     this.cache = null;
@@ -231,6 +241,35 @@ export class Embedding {
         for (let d = 0; d < D; ++d) g[off + d] += dy[row + d];
       }
     return null;
+  }
+
+  private disposedFlag = false;
+
+  /** Whether dispose() was called. */
+  get disposed(): boolean {
+    return this.disposedFlag;
+  }
+
+  /**
+   * Frees the layer now: its weight and gradient buffers.
+   * Every later call throws an Error with code ERR_CELLSTATE_DISPOSED; a second dispose() does
+   * nothing.
+   */
+  dispose(): void {
+    if (this.disposedFlag) return;
+    this.disposedFlag = true;
+    this.cache = null;
+    const empty = new Float32Array(0);
+    (this as { flat: FlatParameters }).flat = { values: empty, grads: empty, entries: [] };
+  }
+
+  /** dispose(), for `using`. */
+  [disposeSymbol](): void {
+    this.dispose();
+  }
+
+  private live(where: string): void {
+    if (this.disposedFlag) throw disposedError(where, 'layer');
   }
 
   /** @internal */
@@ -248,6 +287,7 @@ export class Embedding {
    * or an Int32Array) and returns `[batch, D]` in a preallocated buffer.
    */
   stream(opts?: LayerStreamOptions): LayerStream {
+    this.live('stream');
     const o = new OptionReader(opts, 'stream', ['batch'], ErrorCode.INVALID_ARG);
     const batch = o.int('batch', 1, 1 << 24, 1);
     checkElements(

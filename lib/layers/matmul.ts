@@ -4,6 +4,8 @@ import { native } from '../binding';
 
 /** A weight matrix packed once for repeated small products (streaming Dense steps). */
 export interface NativePackedMatrix {
+  /** Frees the packed weights now; apply is then ERR_CELLSTATE_DISPOSED. */
+  dispose(): void;
   /** K */
   readonly rows: number;
   /** N */

@@ -17,6 +17,8 @@ import {
   ErrorCode,
   NoForwardError,
   describe,
+  disposeSymbol,
+  disposedError,
   shapeError,
   withCallerStack,
 } from '../errors';
@@ -469,6 +471,7 @@ export abstract class Recurrent<
 
   /** Every parameter under its docs/cells.md name: copies, not live views. */
   parameters(): Record<string, Tensor> {
+    this.live('parameters');
     const flat = new Float32Array(this.paramCount);
     this.native.readParams(flat);
     return this.split(flat);
@@ -523,6 +526,7 @@ export abstract class Recurrent<
 
   /** The accumulated parameter gradients, under the names of parameters(). */
   gradients(): Record<string, Tensor> {
+    this.live('gradients');
     checkNotHeld(this, 'gradients', 'layer');
     if (this.native.busy === 'backward')
       throw new BusyError('gradients: the layer is busy with backwardAsync; await it first');
@@ -603,15 +607,50 @@ export abstract class Recurrent<
    * step) and may step while forwardAsync / backwardAsync runs.
    */
   stream(opts?: StreamOptions): Stream {
+    this.live('stream');
     return new Stream(this, this.native, opts);
   }
 
   /** Independent streaming sessions stepped together as one batch: see StreamPool. */
   streamPool(opts?: StreamPoolOptions): StreamPool {
+    this.live('streamPool');
     return new StreamPool(this, this.native, opts);
   }
 
+  /** Which async call is in flight ('forward' / 'backward'), or null. */
+  get busy(): 'forward' | 'backward' | null {
+    return this.native.busy;
+  }
+
+  /** Whether dispose() has freed this layer's native memory. */
+  get disposed(): boolean {
+    return this.native.disposed;
+  }
+
+  /**
+   * Frees the layer's native memory (parameters, gradients, packed weights, workspaces) now,
+   * instead of when the garbage collector finds the layer unreachable. Every later call on the
+   * layer, and on its streams and pools, throws an Error with code ERR_CELLSTATE_DISPOSED. A
+   * second dispose() does nothing. While forwardAsync / backwardAsync runs it throws
+   * ERR_CELLSTATE_BUSY and frees nothing: await the call first.
+   */
+  dispose(): void {
+    if (this.native.disposed) return;
+    this.checkIdle('dispose');
+    this.native.dispose();
+  }
+
+  /** dispose(), for `using layer = new LSTM(...)`. */
+  [disposeSymbol](): void {
+    this.dispose();
+  }
+
+  private live(where: string): void {
+    if (this.native.disposed) throw disposedError(where, 'layer');
+  }
+
   private checkIdle(where: string): void {
+    this.live(where);
     checkNotHeld(this, where, 'layer');
     const busy = this.native.busy;
     if (busy)
@@ -620,8 +659,12 @@ export abstract class Recurrent<
       );
   }
 
+  // Only after a call succeeded: a failed call changes nothing (the next training call gets
+  // the dropout seed this one would have had).
   private afterForward(args: NativeForwardArgs): void {
-    if (args.train) this.pendingShape = { T: args.T, B: args.B };
+    if (!args.train) return;
+    this.pendingShape = { T: args.T, B: args.B };
+    this.trainCalls = (this.trainCalls + 1) >>> 0;
   }
 
   private prepareForward(
@@ -773,9 +816,7 @@ export abstract class Recurrent<
 
   // Distinct per training forward and reproducible from the seed.
   private dropoutSeed(): bigint {
-    const call = this.trainCalls;
-    this.trainCalls = (this.trainCalls + 1) >>> 0;
-    return (BigInt(this.config.seed) << 32n) | BigInt(call);
+    return (BigInt(this.config.seed) << 32n) | BigInt(this.trainCalls);
   }
 }
 

@@ -7,11 +7,14 @@
 //              forward and backward warn once (CELLSTATE_LAYOUT)
 // A lastStep Dense's output [B, O] ([N, O]) and lengths [B] ([N]) have no time axis.
 import {
+  BusyError,
   CellstateRangeError,
   CellstateTypeError,
   ErrorCode,
   NoForwardError,
   describe,
+  disposeSymbol,
+  disposedError,
   shapeError,
 } from '../errors';
 import { Dense } from '../layers/dense';
@@ -244,6 +247,7 @@ export class Sequential {
 
   /** Every parameter, named `<layer index>.<name>` (`0.weight_ih_l0`, `1.weight`): copies. */
   parameters(): Record<string, Tensor> {
+    this.live('parameters');
     const out: Record<string, Tensor> = {};
     this.layers.forEach((layer, i) => {
       for (const [name, t] of Object.entries(layer.parameters())) out[`${i}.${name}`] = t;
@@ -256,6 +260,7 @@ export class Sequential {
    * throws, and then nothing is changed.
    */
   setParameters(params: Record<string, Tensor | Float32Array | TensorLike>): void {
+    this.live('setParameters');
     const where = 'setParameters';
     this.checkFree(where);
     if (params === null || typeof params !== 'object' || Array.isArray(params))
@@ -300,6 +305,7 @@ export class Sequential {
 
   /** The accumulated gradients under the names of parameters(). */
   gradients(): Record<string, Tensor> {
+    this.live('gradients');
     this.checkFree('gradients');
     const out: Record<string, Tensor> = {};
     this.layers.forEach((layer, i) => {
@@ -310,6 +316,7 @@ export class Sequential {
 
   /** Sets every gradient to zero. */
   zeroGrad(): void {
+    this.live('zeroGrad');
     this.checkFree('zeroGrad');
     for (const layer of this.layers) layer.zeroGrad();
   }
@@ -320,6 +327,7 @@ export class Sequential {
    * (`[B, O]` after a lastStep Dense) and the final state of each recurrent layer.
    */
   forward(x: TensorLike | TokensLike, opts?: SequentialForwardOptions): SequentialForwardResult {
+    this.live('forward');
     const { input, ctx, state } = this.prepareForward('forward', x, opts);
     return this.finish(
       runSync(this.forwardGen(input, ctx, state), (c) => c.layer.forward(c.x, c.opts)),
@@ -331,6 +339,7 @@ export class Sequential {
     x: TensorLike | TokensLike,
     opts?: SequentialForwardOptions,
   ): Promise<SequentialForwardResult> {
+    this.live('forwardAsync');
     const { input, ctx, state } = this.prepareForward('forwardAsync', x, opts);
     const result = await runAsync(this.forwardGen(input, ctx, state), (c) =>
       c.layer.forwardAsync(c.x, c.opts),
@@ -344,12 +353,14 @@ export class Sequential {
    * of x (null for token ids).
    */
   backward(grad: { output: TensorLike }): { x: Tensor | null } {
+    this.live('backward');
     const dy = this.prepareBackward('backward', grad);
     return { x: this.inputGrad(runSync(this.backwardGen(dy), (c) => c.layer.backward(c.grad))) };
   }
 
   /** backward with the recurrent layers' work off the event loop. */
   async backwardAsync(grad: { output: TensorLike }): Promise<{ x: Tensor | null }> {
+    this.live('backwardAsync');
     const dy = this.prepareBackward('backwardAsync', grad);
     const g = await runAsync(this.backwardGen(dy), (c) => c.layer.backwardAsync(c.grad));
     return { x: this.inputGrad(g) };
@@ -371,6 +382,7 @@ export class Sequential {
    * opening or stepping streams (on the weights of the latest update).
    */
   fit(data: FitData, options: FitOptions): Promise<History> {
+    if (this.disposedFlag) return Promise.reject(disposedError('fit', 'model'));
     return fitModel(this, data, options);
   }
 
@@ -379,12 +391,14 @@ export class Sequential {
    * with batchFirst: false). Inference: no dropout.
    */
   predict(x: TensorLike | TokensLike, opts?: PredictOptions): Tensor {
+    this.live('predict');
     this.checkFree('predict');
     return predictModel(this, x, opts);
   }
 
   /** The mean loss over a dataset (as fit computes it), at inference. */
   evaluate(data: FitData, opts: EvaluateOptions): number {
+    this.live('evaluate');
     this.checkFree('evaluate');
     return evaluateModel(this, data, opts);
   }
@@ -395,12 +409,47 @@ export class Sequential {
    * recurrent layer's stream. A bidirectional layer refuses (ERR_CELLSTATE_UNSUPPORTED).
    */
   stream(opts?: LayerStreamOptions): ComposedStream {
+    this.live('stream');
     return composeStreams(this.layers, opts);
   }
 
   /** Independent streaming sessions through every layer, stepped as one batch (lib/stream/compose-pool.ts). */
   streamPool(opts?: StreamPoolOptions): ComposedPool {
+    this.live('streamPool');
     return composePool(this.layers, opts);
+  }
+
+  private disposedFlag = false;
+
+  /** Whether dispose() was called. */
+  get disposed(): boolean {
+    return this.disposedFlag;
+  }
+
+  /**
+   * Disposes every layer (frees their native memory now; see each layer's dispose()). Every
+   * later call on the model or its layers throws an Error with code ERR_CELLSTATE_DISPOSED; a
+   * second dispose() does nothing. While a layer runs forwardAsync / backwardAsync it throws
+   * ERR_CELLSTATE_BUSY and disposes nothing: await the call first.
+   */
+  dispose(): void {
+    if (this.disposedFlag) return;
+    for (const layer of this.layers)
+      if (layer instanceof Recurrent && layer.busy)
+        throw new BusyError(
+          'dispose: a layer of the model is busy with forwardAsync / backwardAsync; await it first',
+        );
+    this.disposedFlag = true;
+    for (const layer of this.layers) layer.dispose();
+  }
+
+  /** dispose(), for `using model = new Sequential(...)`. */
+  [disposeSymbol](): void {
+    this.dispose();
+  }
+
+  private live(where: string): void {
+    if (this.disposedFlag) throw disposedError(where, 'model');
   }
 
   // ---- internals ---------------------------------------------------------------------------

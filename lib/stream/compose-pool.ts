@@ -10,6 +10,8 @@ import {
   CellstateTypeError,
   ErrorCode,
   describe,
+  disposeSymbol,
+  disposedError,
 } from '../errors';
 import { OptionReader } from '../options';
 import type { Tensor } from '../tensor';
@@ -60,6 +62,8 @@ export class ComposedSession {
   ready = false;
   /** @internal */
   open = true;
+  /** @internal dispose() was called (on the session or its pool). */
+  disposedFlag = false;
 
   /** @internal Use `pool.open()`. */
   constructor(pool: ComposedPool, row: number, parts: (PoolSession | null)[]) {
@@ -173,7 +177,27 @@ export class ComposedSession {
     this.pool.closeSession(this);
   }
 
+  /** Whether dispose() was called on this session or on its pool. */
+  get disposed(): boolean {
+    return this.disposedFlag;
+  }
+
+  /**
+   * Closes the session; every later call on it then throws an Error with code
+   * ERR_CELLSTATE_DISPOSED (close() stays a no-op). A second dispose() does nothing.
+   */
+  dispose(): void {
+    this.close();
+    this.disposedFlag = true;
+  }
+
+  /** dispose(), for `using session = pool.open()`. */
+  [disposeSymbol](): void {
+    this.dispose();
+  }
+
   private check(where: string): void {
+    if (this.disposedFlag) throw disposedError(where, 'session');
     if (!this.open)
       throw new CellstateError(
         ErrorCode.UNSUPPORTED,
@@ -275,8 +299,42 @@ export class ComposedPool {
     return this.sessions.length;
   }
 
+  private disposedFlag = false;
+
+  /** Whether dispose() was called. */
+  get disposed(): boolean {
+    return this.disposedFlag;
+  }
+
+  /**
+   * Frees every layer's pool now (their native state) and closes every session. Every later
+   * call on the pool or its sessions throws an Error with code ERR_CELLSTATE_DISPOSED (close()
+   * stays a no-op); a second dispose() does nothing.
+   */
+  dispose(): void {
+    if (this.disposedFlag) return;
+    this.disposedFlag = true;
+    for (const s of this.sessions) {
+      s.open = false;
+      s.disposedFlag = true;
+    }
+    this.sessions = [];
+    this.readyCount = 0;
+    for (const st of this.stages) st.pool?.dispose();
+  }
+
+  /** dispose(), for `using`. */
+  [disposeSymbol](): void {
+    this.dispose();
+  }
+
+  private live(where: string): void {
+    if (this.disposedFlag) throw disposedError(where, 'pool');
+  }
+
   /** Opens a session with zero state (grows the pool, doubling, when full). */
   open(): ComposedSession {
+    this.live('open');
     const row = this.sessions.length;
     const parts = this.stages.map((st) => (st.pool ? st.pool.open() : null));
     if (row === this.capacity) {
@@ -295,6 +353,7 @@ export class ComposedPool {
    * recurrent ones on exactly those rows). Returns how many sessions were stepped.
    */
   step(): number {
+    this.live('step');
     const k = this.readyCount;
     if (k === 0) return 0;
     const n = this.sessions.length;
@@ -315,6 +374,7 @@ export class ComposedPool {
    * Int32Array when the first layer is an Embedding); returns `[size, O]` (reused).
    */
   stepAll(x: Float32Array | Int32Array | Tensor): Float32Array {
+    this.live('stepAll');
     const n = this.sessions.length;
     const data = frameInput('stepAll', x, n, this.inputSize, this.tokens > 0);
     for (let i = 0; i < n; ++i) this.checkTokens('stepAll', data, i);
@@ -332,6 +392,7 @@ export class ComposedPool {
 
   /** Closes every session. */
   clear(): void {
+    this.live('clear');
     for (const s of this.sessions) {
       s.open = false;
       for (const p of s.parts) p?.close();
@@ -375,7 +436,7 @@ export class ComposedPool {
 
   /** @internal */
   closeSession(s: ComposedSession): void {
-    if (!s.open || s.pool !== this) return;
+    if (!s.open || s.pool !== this || this.disposedFlag) return;
     const last = this.sessions.length - 1;
     const row = s.row;
     if (s.ready) --this.readyCount;
@@ -430,6 +491,8 @@ export class ComposedPool {
   }
 
   private checkSession(s: ComposedSession, where: string): void {
+    if (s.disposedFlag) throw disposedError(where, 'session');
+    this.live(where);
     if (!s.open)
       throw new CellstateError(
         ErrorCode.UNSUPPORTED,

@@ -1,7 +1,14 @@
 // A stream through layers applied one after another (Sequential.stream()): each step runs every
 // layer's stream on the previous one's output buffer. Nothing is allocated per step beyond what
 // the layers' streams allocate (nothing).
-import { CellstateRangeError, CellstateTypeError, ErrorCode, describe } from '../errors';
+import {
+  CellstateRangeError,
+  CellstateTypeError,
+  ErrorCode,
+  describe,
+  disposeSymbol,
+  disposedError,
+} from '../errors';
 import { OptionReader } from '../options';
 import type { Tensor } from '../tensor';
 import { over, transform, type OverOptions, type TransformOptions } from './node';
@@ -69,6 +76,21 @@ export class ComposedSnapshot implements StreamSnapshotLike {
     this.parts = parts;
     this.rows = rows;
     this.sources = sources;
+  }
+
+  /** Whether dispose() was called. */
+  get disposed(): boolean {
+    return this.parts.some((p) => (p as { disposed?: boolean } | null)?.disposed === true);
+  }
+
+  /** Frees every layer's snapshot now (restoring it is then ERR_CELLSTATE_DISPOSED). */
+  dispose(): void {
+    for (const p of this.parts) (p as { dispose?: () => void } | null)?.dispose?.();
+  }
+
+  /** dispose(), for `using`. */
+  [disposeSymbol](): void {
+    this.dispose();
   }
 }
 
@@ -175,6 +197,7 @@ export class ComposedStream implements StatefulLayerStream<ComposedState, Compos
    * `[B]` also as an Int32Array when the first layer is an Embedding) through every layer. Returns the last layer's output buffer `[B, O]`, reused by the next step.
    */
   step(x: Float32Array | Int32Array | Tensor): Float32Array {
+    this.live('step');
     // An Int32Array of B token ids goes to an Embedding's stream as it is.
     let y =
       x instanceof Float32Array && x.length === this.batch * this.inputSize
@@ -188,11 +211,39 @@ export class ComposedStream implements StatefulLayerStream<ComposedState, Compos
 
   /** Zero state in every layer. */
   reset(): void {
+    this.live('reset');
     for (let i = 0; i < this.streams.length; ++i) this.streams[i].reset();
+  }
+
+  private disposedFlag = false;
+
+  /** Whether dispose() was called. */
+  get disposed(): boolean {
+    return this.disposedFlag;
+  }
+
+  /**
+   * Frees every layer's stream now (the recurrent ones' native state). Every later call throws
+   * an Error with code ERR_CELLSTATE_DISPOSED; a second dispose() does nothing.
+   */
+  dispose(): void {
+    if (this.disposedFlag) return;
+    this.disposedFlag = true;
+    for (const s of this.streams) s.dispose?.();
+  }
+
+  /** dispose(), for `using`. */
+  [disposeSymbol](): void {
+    this.dispose();
+  }
+
+  private live(where: string): void {
+    if (this.disposedFlag) throw disposedError(where, 'stream');
   }
 
   /** A copy of the state: per layer index, `{ h, c? }` for a recurrent layer, else null. */
   getState(): ComposedState {
+    this.live('getState');
     return this.streams.map((s) => (isStateful(s) ? (s.getState() as StreamState) : null));
   }
 
@@ -201,6 +252,7 @@ export class ComposedStream implements StatefulLayerStream<ComposedState, Compos
    * setState takes; null or undefined entries (and stateless layers) are left as they are.
    */
   setState(state: ComposedState): void {
+    this.live('setState');
     const where = 'setState';
     if (!Array.isArray(state) || state.length !== this.streams.length)
       throw new CellstateTypeError(
@@ -224,6 +276,7 @@ export class ComposedStream implements StatefulLayerStream<ComposedState, Compos
 
   /** A copy of every layer's state (`into`: a snapshot of this stream to reuse). */
   snapshot(into?: ComposedSnapshot): ComposedSnapshot {
+    this.live('snapshot');
     if (
       into !== undefined &&
       !(into instanceof ComposedSnapshot && into.parts.length === this.streams.length)
@@ -245,6 +298,7 @@ export class ComposedStream implements StatefulLayerStream<ComposedState, Compos
    * ERR_CELLSTATE_INVALID_ARG for other cells or kinds of layer).
    */
   restore(snapshot: ComposedSnapshot): void {
+    this.live('restore');
     const where = 'restore';
     checkComposedSnapshot(
       where,

@@ -6,6 +6,8 @@ import { native, type NativeLayer } from '../binding';
 export interface NativeSnapshot {
   readonly rows: number;
   readonly rowSize: number;
+  readonly disposed: boolean;
+  dispose(): void;
 }
 
 /** The state of `rows` sequences stepped on one NativeLayer's packed weights. */
@@ -27,6 +29,10 @@ export interface NativeStream {
   writeState(h: Float32Array, c: Float32Array | null, row0: number, count: number): void;
   snapshot(row0: number, count: number, into: NativeSnapshot): void;
   restore(snapshot: NativeSnapshot, row0: number): void;
+  /** Frees the state now; every later call is ERR_CELLSTATE_DISPOSED. */
+  dispose(): void;
+  /** Whether this stream, or the layer it steps on, was disposed. */
+  readonly disposed: boolean;
 }
 
 interface StreamAddon {

@@ -7,7 +7,7 @@
 // bit-identical to stepping that session alone (the kernel computes every row with the same
 // summation order whatever the batch; test/stream/pool.test.ts checks it).
 import type { NativeLayer } from '../binding';
-import { CellstateError, ErrorCode } from '../errors';
+import { CellstateError, ErrorCode, disposeSymbol, disposedError } from '../errors';
 import { OptionReader } from '../options';
 import { Tensor, type TensorLike } from '../tensor';
 import { newNativeStream, type NativeStream } from './native';
@@ -41,6 +41,8 @@ export class PoolSession {
   ready = false;
   /** @internal */
   open = true;
+  /** @internal dispose() was called (on the session or its pool). */
+  disposedFlag = false;
 
   /** @internal Use `pool.open()`. */
   constructor(pool: StreamPool, row: number) {
@@ -122,6 +124,26 @@ export class PoolSession {
   close(): void {
     this.pool.closeSession(this);
   }
+
+  /** Whether dispose() was called on this session or on its pool. */
+  get disposed(): boolean {
+    return this.disposedFlag;
+  }
+
+  /**
+   * Closes the session (its row is freed for others at once); every later call on it then
+   * throws an Error with code ERR_CELLSTATE_DISPOSED (close() stays a no-op). A second
+   * dispose() does nothing.
+   */
+  dispose(): void {
+    this.close();
+    this.disposedFlag = true;
+  }
+
+  /** dispose(), for `using session = pool.open()`. */
+  [disposeSymbol](): void {
+    this.dispose();
+  }
 }
 
 /** Independent streaming sessions on one layer stack, stepped as one batch. */
@@ -173,8 +195,45 @@ export class StreamPool {
     return this.sessions.length;
   }
 
+  /** Whether dispose() was called on this pool or on its layer. */
+  get disposed(): boolean {
+    return this.native.disposed;
+  }
+
+  /**
+   * Frees the pool's native memory (every session's state) now and closes every session.
+   * Every later call on the pool or its sessions throws an Error with code
+   * ERR_CELLSTATE_DISPOSED (close() stays a no-op); a second dispose() does nothing. The layer
+   * is not disposed.
+   */
+  dispose(): void {
+    if (this.native.disposed && this.sessions.length === 0) return;
+    for (const s of this.sessions) {
+      s.open = false;
+      s.disposedFlag = true;
+    }
+    this.sessions = [];
+    this.readyCount = 0;
+    this.native.dispose();
+    this.x = new Float32Array(0);
+    this.out = new Float32Array(0);
+    this.xRows = [];
+    this.outRows = [];
+    this.resized();
+  }
+
+  /** dispose(), for `using`. */
+  [disposeSymbol](): void {
+    this.dispose();
+  }
+
+  private live(where: string): void {
+    if (this.native.disposed) throw disposedError(where, 'pool (or its layer)');
+  }
+
   /** Opens a session with zero state. Grows the pool (doubling) when it is full. */
   open(): PoolSession {
+    this.live('open');
     const row = this.sessions.length;
     if (row === this.capacity) {
       const capacity = Math.min(MAX_STREAM_ROWS, this.capacity * 2);
@@ -201,6 +260,7 @@ export class StreamPool {
    * back). Returns how many sessions were stepped. Allocates nothing.
    */
   step(): number {
+    this.live('step');
     const k = this.readyCount;
     if (k === 0) return 0;
     const n = this.sessions.length;
@@ -227,6 +287,7 @@ export class StreamPool {
    * batch `[size, R]` (reused by the next step).
    */
   stepAll(x: Float32Array | Tensor): Float32Array {
+    this.live('stepAll');
     const n = this.sessions.length;
     const data = frameData('stepAll', x, n, this.inputSize, 'I');
     this.x.set(data);
@@ -243,6 +304,7 @@ export class StreamPool {
 
   /** Closes every session. */
   clear(): void {
+    this.live('clear');
     for (const s of this.sessions) s.open = false;
     this.sessions = [];
     this.readyCount = 0;
@@ -320,7 +382,7 @@ export class StreamPool {
 
   /** @internal */
   closeSession(s: PoolSession): void {
-    if (!s.open || s.pool !== this) return;
+    if (!s.open || s.pool !== this || this.native.disposed) return;
     const last = this.sessions.length - 1;
     const row = s.row;
     if (s.ready) --this.readyCount;
@@ -346,6 +408,7 @@ export class StreamPool {
    * (other rows untouched). Sessions' pending frames are left as they are.
    */
   stepBatch(input: Float32Array, index: Int32Array | null, k: number): Float32Array {
+    this.live('step');
     if (index) this.native.stepRows(input, this.out, index, k);
     else this.native.step(input, this.out);
     return this.out;
@@ -364,6 +427,8 @@ export class StreamPool {
   // ---- internals ----------------------------------------------------------------------------
 
   private checkSession(s: PoolSession, where: string): void {
+    if (s.disposedFlag) throw disposedError(where, 'session');
+    this.live(where);
     if (!s.open)
       throw new CellstateError(
         ErrorCode.UNSUPPORTED,

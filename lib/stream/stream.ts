@@ -9,6 +9,8 @@ import {
   ErrorCode,
   UnsupportedError,
   describe,
+  disposeSymbol,
+  disposedError,
   shapeError,
 } from '../errors';
 import { OptionReader } from '../options';
@@ -121,6 +123,24 @@ export class StreamSnapshot implements StreamSnapshotLike {
   get rows(): number {
     return this.native.rows;
   }
+
+  /** Whether dispose() was called. */
+  get disposed(): boolean {
+    return this.native.disposed;
+  }
+
+  /**
+   * Frees the snapshot's native memory now. Restoring it, or snapshotting into it, then throws
+   * an Error with code ERR_CELLSTATE_DISPOSED; a second dispose() does nothing.
+   */
+  dispose(): void {
+    this.native.dispose();
+  }
+
+  /** dispose(), for `using`. */
+  [disposeSymbol](): void {
+    this.dispose();
+  }
 }
 
 /**
@@ -229,6 +249,7 @@ export class Stream implements StatefulLayerStream<StreamState, StreamSnapshot> 
    * Allocates nothing when x is a Float32Array. A wrong size is a RangeError.
    */
   step(x: Float32Array | Tensor): Float32Array {
+    // A disposed stream (or layer) is refused by the binding: no extra call on this hot path.
     const data =
       x instanceof Float32Array && x.length === this.batch * this.inputSize
         ? x
@@ -239,7 +260,30 @@ export class Stream implements StatefulLayerStream<StreamState, StreamSnapshot> 
 
   /** Zero state: every sequence starts again. */
   reset(): void {
+    if (this.native.disposed) throw this.disposedError('reset');
     this.native.reset();
+  }
+
+  /** Whether dispose() was called on this stream or on its layer. */
+  get disposed(): boolean {
+    return this.native.disposed;
+  }
+
+  /**
+   * Frees the stream's state (native memory) now. Every later call throws an Error with code
+   * ERR_CELLSTATE_DISPOSED; a second dispose() does nothing. The layer is not disposed.
+   */
+  dispose(): void {
+    this.native.dispose();
+  }
+
+  /** dispose(), for `using`. */
+  [disposeSymbol](): void {
+    this.dispose();
+  }
+
+  private disposedError(where: string): Error {
+    return disposedError(where, this.native.disposed ? 'stream (or its layer)' : 'stream');
   }
 
   /**
@@ -247,6 +291,7 @@ export class Stream implements StatefulLayerStream<StreamState, StreamSnapshot> 
    * forward's `h` / `c`, so `forward(x, { h0: h, c0: c })` continues where the stream is.
    */
   getState(): StreamState {
+    if (this.native.disposed) throw this.disposedError('getState');
     const { layers: L, batch: B } = this;
     const h = new Float32Array(L * B * this.outputSize);
     const c = this.cellState ? new Float32Array(L * B * this.hiddenSize) : null;
@@ -262,6 +307,7 @@ export class Stream implements StatefulLayerStream<StreamState, StreamSnapshot> 
    */
   setState(state: { h: TensorLike | Float32Array; c?: TensorLike | Float32Array }): void {
     const where = 'setState';
+    if (this.native.disposed) throw this.disposedError(where);
     const { h, c } = readState(where, state, this.layers, this.batch, this.outputSize, {
       cellState: this.cellState,
       hiddenSize: this.hiddenSize,
@@ -274,6 +320,7 @@ export class Stream implements StatefulLayerStream<StreamState, StreamSnapshot> 
    * (reusing its memory, so branching in a loop allocates nothing once sizes are reached).
    */
   snapshot(into?: StreamSnapshot): StreamSnapshot {
+    if (this.native.disposed) throw this.disposedError('snapshot');
     const snap = snapshotTarget('snapshot', into);
     this.native.snapshot(0, this.batch, snap.native);
     snap.setSource(this.source);
@@ -287,7 +334,9 @@ export class Stream implements StatefulLayerStream<StreamState, StreamSnapshot> 
    * ERR_CELLSTATE_INVALID_ARG for another cell or kind) and the state is left as it was.
    */
   restore(snapshot: StreamSnapshot): void {
-    this.checkRestore('restore', snapshot);
+    const where = 'restore';
+    if (this.native.disposed) throw this.disposedError(where);
+    this.checkRestore(where, snapshot);
     this.native.restore(snapshot.native, 0);
   }
 
@@ -324,6 +373,7 @@ export function snapshotTarget(where: string, into: unknown): StreamSnapshot {
       ErrorCode.INVALID_ARG,
       `${where}: into must be a StreamSnapshot (from snapshot()), got ${describe(into)}`,
     );
+  if (into.disposed) throw disposedError(where, 'snapshot given as into');
   return into;
 }
 
@@ -339,6 +389,7 @@ export function checkSnapshot(
       ErrorCode.INVALID_ARG,
       `${where}: snapshot must be a StreamSnapshot (from snapshot()), got ${describe(snapshot)}`,
     );
+  if (snapshot.disposed) throw disposedError(where, 'snapshot');
   if (snapshot.rows !== rows)
     throw new CellstateRangeError(
       ErrorCode.SHAPE,

@@ -34,6 +34,8 @@ export interface LayerStream {
   step(x: Float32Array): Float32Array;
   /** Back to the initial (zero) state; a stateless layer has nothing to reset. */
   reset(): void;
+  /** Frees what the stream holds now (recurrent streams: their native state). */
+  dispose?(): void;
 }
 
 // ---- stateful streams (lib/stream/stream.ts, lib/stream/compose.ts) -----------------------

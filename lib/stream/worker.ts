@@ -16,9 +16,12 @@ import {
   CellstateTypeError,
   ErrorCode,
   describe,
+  disposeSymbol,
+  disposedError,
   shapeError,
 } from '../errors';
 import { OptionReader } from '../options';
+import { maxThreads } from '../runtime';
 import type { Tensor } from '../tensor';
 import { MAX_STREAM_ROWS, checkStreamable, frameInput } from './stream';
 import {
@@ -38,7 +41,7 @@ export type { ModelDescription };
 export interface StreamWorkerOptions {
   /** Independent sequences per step, `B`; an integer in [1, 2^24]. Default 1. */
   batch?: number;
-  /** Threads of the worker's kernel (its setNumThreads); an integer in [1, 1024]. Default 1. */
+  /** Threads of the worker's kernel (its setNumThreads); an integer in [1, maxThreads()] (8 per hardware thread, at most 256). Default 1. */
   threads?: number;
   /**
    * Path of the worker script. Default: `dist/stream/worker-main.js` of this package, which
@@ -227,7 +230,7 @@ export class StreamWorker {
       ErrorCode.INVALID_ARG,
     );
     const batch = o.int('batch', 1, MAX_STREAM_ROWS, 1);
-    const threads = o.int('threads', 1, 1024, 1);
+    const threads = o.int('threads', 1, maxThreads(), 1);
     const firstRequest = o.int('firstRequest', -(2 ** 31), 2 ** 31 - 1, 0);
     const given = o.raw('script');
     if (given !== undefined && typeof given !== 'string')
@@ -292,6 +295,7 @@ export class StreamWorker {
   step(x: Float32Array | Int32Array | Tensor, out?: Float32Array): Promise<Float32Array> {
     let frame: Float32Array | Int32Array;
     try {
+      this.live('step');
       frame = frameInput('step', x, this.batch, this.inputSize, this.tokens);
       if (out !== undefined) {
         if (!(out instanceof Float32Array))
@@ -324,6 +328,7 @@ export class StreamWorker {
 
   /** Zero state in the worker. */
   reset(): Promise<void> {
+    if (this.disposedFlag) return Promise.reject(disposedError('reset', 'StreamWorker'));
     return this.enqueue(() => this.request(Command.RESET));
   }
 
@@ -342,6 +347,35 @@ export class StreamWorker {
   async terminate(): Promise<void> {
     await this.worker.terminate();
     await this.exit;
+  }
+
+  private disposedFlag = false;
+
+  /** Whether dispose() was called. */
+  get disposed(): boolean {
+    return this.disposedFlag;
+  }
+
+  /**
+   * Terminates the worker thread now, which frees everything it holds (its layers, streams and
+   * native memory go with its environment); queued calls reject with
+   * ERR_CELLSTATE_WORKER_EXITED, and every later step / reset rejects with
+   * ERR_CELLSTATE_DISPOSED (close / terminate resolve). A second dispose() does nothing. Await
+   * `terminate()` instead to know when the thread has exited.
+   */
+  dispose(): void {
+    if (this.disposedFlag) return;
+    this.disposedFlag = true;
+    this.worker.terminate().catch(() => undefined);
+  }
+
+  /** dispose(), for `using`. */
+  [disposeSymbol](): void {
+    this.dispose();
+  }
+
+  private live(where: string): void {
+    if (this.disposedFlag) throw disposedError(where, 'StreamWorker');
   }
 
   private enqueue<T>(task: () => Promise<T>): Promise<T> {

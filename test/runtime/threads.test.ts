@@ -1,8 +1,10 @@
 // setNumThreads: reported by info(), used from the next call on, and results do not depend on
 // it (the kernel splits work over output rows; the sum order per element is fixed).
+import os from 'node:os';
 import { describe, expect, it } from 'vitest';
 
-import { GRU, LSTM, Tensor, info, setNumThreads } from '../../lib/index';
+import { ErrorCode, GRU, LSTM, Tensor, info, maxThreads, setNumThreads } from '../../lib/index';
+import { loadNative } from '../../lib/native';
 
 function filled(shape: number[]): Tensor {
   const n = shape.reduce((a, b) => a * b, 1);
@@ -24,6 +26,34 @@ describe('threads', () => {
     expect(i.threads).toBeGreaterThanOrEqual(1);
     expect(typeof i.openmp).toBe('boolean');
     expect(i.version).toMatch(/^\d+\.\d+\.\d+/);
+  });
+
+  it('caps setNumThreads at 8 per hardware thread, at most 256 (a RangeError with a code)', () => {
+    const max = maxThreads();
+    expect(max).toBe(Math.min(256, 8 * os.cpus().length));
+    expect(info().maxThreads).toBe(max);
+    const before = info().threads;
+    try {
+      for (const bad of [max + 1, 1024, 257]) {
+        let error: (Error & { code?: string }) | undefined;
+        try {
+          setNumThreads(bad);
+        } catch (e) {
+          error = e as Error & { code?: string };
+        }
+        expect(error, `setNumThreads(${bad})`).toBeInstanceOf(RangeError);
+        expect(error?.code).toBe(ErrorCode.INVALID_ARG);
+        expect(error?.message).toContain(String(max));
+        expect(info().threads).toBe(before);
+      }
+      // The binding refuses on its own too (the TypeScript check is not the only one).
+      const addon = loadNative() as { setNumThreads(n: number): void };
+      expect(() => addon.setNumThreads(max + 1)).toThrow(RangeError);
+      setNumThreads(max);
+      expect(info().threads).toBe(max);
+    } finally {
+      setNumThreads(before);
+    }
   });
 
   it('gives the same bits on 1 and 2 threads', async () => {

@@ -174,6 +174,12 @@ class Layer {
   // Once per training forward. Adds into grad_data().
   Status Backward(const BackwardArgs& a);
   bool has_pending_backward() const;
+  // Forgets the pending training forward (Backward then reports kNoForward).
+  void DiscardPendingBackward();
+  // Bytes of heap memory the layer holds now (parameters, gradients, packed weights and the
+  // workspaces sized by the last forward / backward); it changes only when those calls resize
+  // a workspace or ParamsChanged repacks. The binding reports it to the JavaScript engine.
+  size_t MemoryBytes() const;
 
   // Streaming: one time step of B independent sequences whose state the caller holds.
   // Unidirectional stacks only (kUnsupported otherwise). Step reads the packed weights and
@@ -214,6 +220,8 @@ class PackedMatrix {
   int cols() const { return N_; }  // N
   // C[M,N] = bias + X[M,K] · op(W), single-threaded.
   void Apply(int M, const float* X, float* C) const;
+  // Bytes of heap memory held (packed weights and bias).
+  size_t MemoryBytes() const { return (packed_.capacity() + bias_.capacity()) * sizeof(float); }
 
  private:
   PackedMatrix() = default;

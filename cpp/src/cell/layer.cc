@@ -1187,6 +1187,23 @@ bool Layer<T>::has_pending_backward() const {
 }
 
 template <typename T>
+void Layer<T>::DiscardPendingBackward() {
+  impl_->pending = false;
+}
+
+template <typename T>
+size_t Layer<T>::MemoryBytes() const {
+  const Impl& m = *impl_;
+  size_t bytes =
+      sizeof(Impl) + sizeof(T) * (m.params.capacity() + m.grads.capacity() + m.packed.capacity() +
+                                  m.packed_bwd.capacity() + m.work.capacity() + m.bwork.capacity());
+  bytes += sizeof(size_t) * (m.ws.out.capacity() + m.ws.xin.capacity() + m.ws.mask.capacity());
+  bytes += sizeof(int32_t) * m.lengths.capacity() + sizeof(ParamInfo) * m.table.capacity();
+  bytes += sizeof(typename Impl::Unit) * m.units.capacity();
+  return bytes;
+}
+
+template <typename T>
 size_t Layer<T>::StreamStateSize(int batch) const {
   const Config& c = impl_->cfg;
   return size_t(batch) * c.num_layers * (c.out_size() + (c.has_cell_state() ? c.hidden_size : 0));

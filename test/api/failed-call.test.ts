@@ -1,0 +1,66 @@
+// A call that fails changes nothing (issue 11, item 10). A forwardAsync whose `into.h` is
+// detached while the kernel runs used to write `output` before failing on `h`, and a training
+// one left the native pending backward at the new shape while the layer kept the old one.
+import { describe, expect, it } from 'vitest';
+
+import { ErrorCode, LSTM, Tensor } from '../../lib/index';
+
+function input(T: number, B: number, I: number, seed: number): Tensor {
+  return new Tensor(
+    Float32Array.from({ length: T * B * I }, (_, i) => Math.sin(seed + i * 0.37)),
+    [T, B, I],
+  );
+}
+
+function detach(a: Float32Array): void {
+  structuredClone(a.buffer, { transfer: [a.buffer] });
+}
+
+const opts = { inputSize: 8, hiddenSize: 16, numLayers: 2, dropout: 0.5, seed: 11 };
+
+describe('a failed forwardAsync', () => {
+  it('writes nothing into `into` and leaves no pending backward of its shape', async () => {
+    const layer = new LSTM(opts);
+    const into = layer.forward(input(5, 3, 8, 1));
+    into.output.data.fill(42);
+    into.c?.data.fill(43);
+    // A pending backward of another shape (T = 2) before the call.
+    layer.forward(input(2, 3, 8, 2), { train: true });
+    const pending = layer.forwardAsync(input(5, 3, 8, 3), { into, train: true });
+    detach(into.h.data); // while the kernel runs
+    await expect(pending).rejects.toMatchObject({ code: ErrorCode.INVALID_ARG });
+    expect(into.output.data.every((v) => v === 42)).toBe(true);
+    expect(into.c?.data.every((v) => v === 43)).toBe(true);
+    // The kernel ran (and replaced the T = 2 forward's workspace): backward is refused with a
+    // code, never computed on a mix of the two shapes.
+    expect(() => layer.backward()).toThrow(expect.objectContaining({ code: ErrorCode.NO_FORWARD }));
+  });
+
+  it('does not advance the dropout seed sequence', async () => {
+    const a = new LSTM(opts);
+    const b = new LSTM(opts);
+    const into = a.forward(input(5, 3, 8, 1));
+    const pending = a.forwardAsync(input(5, 3, 8, 3), { into, train: true });
+    detach(into.h.data);
+    await expect(pending).rejects.toBeDefined();
+    // The next training forward of `a` draws the masks `b`'s first one draws.
+    const x = input(4, 3, 8, 4);
+    const ya = a.forward(x, { train: true });
+    const yb = b.forward(x, { train: true });
+    expect(Array.from(ya.output.data)).toEqual(Array.from(yb.output.data));
+  });
+
+  it('a synchronous forward refused by the binding leaves the pending backward usable', () => {
+    const layer = new LSTM(opts);
+    const x = input(3, 2, 8, 5);
+    const ref = new LSTM(opts);
+    ref.forward(x, { train: true });
+    const want = ref.backward();
+    const into = layer.forward(input(3, 2, 8, 6));
+    layer.forward(x, { train: true });
+    detach(into.h.data); // detached before the call: refused before anything runs
+    expect(() => layer.forward(x, { into })).toThrow(RangeError);
+    const got = layer.backward();
+    expect(Array.from(got.x.data)).toEqual(Array.from(want.x.data));
+  });
+});
