@@ -31,7 +31,6 @@ function libc(): string {
   return header?.glibcVersionRuntime ? `glibc ${header.glibcVersionRuntime}` : 'not glibc';
 }
 
-
 /**
  * The <platform>-<arch> folders under prebuilds/ where node-gyp-build looked (the package, or
  * CELLSTATE_PREBUILD), e.g. "linux-arm64 (glibc >= 2.17), linux-x64 (glibc >= 2.17), win32-x64".

@@ -1104,7 +1104,10 @@ class Importer {
       configs = (Array.isArray(layers) ? layers : [c]) as Record<string, unknown>[];
       single = !Array.isArray(layers);
     }
-    const plan = configs ? this.planFromConfig(configs, batchFirst) : this.planInferred(batchFirst);
+    // A Sequential carries the layout (its layers stay time-major); a lone layer carries its own.
+    const plan = configs
+      ? this.planFromConfig(configs, single ? batchFirst : false)
+      : this.planInferred(batchFirst);
     if (!plan)
       throw invalid(`the '${ONNX_CONFIG_KEY}' metadata does not describe this graph's layers`);
     const layers: SequentialLayer[] = [];
@@ -1126,6 +1129,10 @@ class Importer {
     if (configs && !single) {
       const b = (JSON.parse(meta as string) as { batchFirst?: unknown }).batchFirst;
       seqBatchFirst = typeof b === 'boolean' ? b : undefined;
+      if ((seqBatchFirst === true) !== batchFirst)
+        throw invalid(
+          `the '${ONNX_CONFIG_KEY}' metadata says batchFirst: ${JSON.stringify(b ?? null)} for the Sequential, but the graph takes its input ${batchFirst ? 'batch-first' : 'time-major'}; the graph decides, so the file is refused as inconsistent`,
+        );
     }
     try {
       return new Sequential(
@@ -1209,13 +1216,6 @@ class Importer {
     batchFirst: boolean,
   ): { config: Record<string, unknown>; units: Unit[] }[] | null {
     const plan: { config: Record<string, unknown>; units: Unit[] }[] = [];
-    const recurrentCount = configs.filter(
-      (c) => c !== null && typeof c === 'object' && 'cell' in c,
-    ).length;
-    if (batchFirst && (configs.length !== 1 || recurrentCount !== 1))
-      throw unsupported(
-        'a batch-first graph imports as one recurrent layer only (a Sequential is time-major)',
-      );
     let k = 0;
     for (const c of configs) {
       if (c === null || typeof c !== 'object' || Array.isArray(c)) return null;

@@ -56,6 +56,8 @@ export interface LoadedModel {
     x: TensorLike | TokensLike,
     opts?: { lengths?: number[] | Int32Array | undefined },
   ): Tensor;
+  /** Frees the model's native memory now; every later call throws ERR_CELLSTATE_DISPOSED. */
+  dispose(): void;
 }
 
 /** A class load may be asked for (`expect`): Sequential, LSTM, GRU, RNN, Recurrent, Dense, Embedding. */

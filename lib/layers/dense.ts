@@ -359,6 +359,7 @@ export class Dense {
    */
   dispose(): void {
     if (this.disposedFlag) return;
+    checkNotHeld(this, 'dispose', 'layer');
     this.disposedFlag = true;
     this.cache = null;
     this.packedCache?.matrix.dispose();

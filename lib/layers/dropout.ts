@@ -164,6 +164,7 @@ export class Dropout {
    */
   dispose(): void {
     if (this.disposedFlag) return;
+    checkNotHeld(this, 'dispose', 'layer');
     this.disposedFlag = true;
     this.discard();
   }

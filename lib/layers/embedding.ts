@@ -257,6 +257,7 @@ export class Embedding {
    */
   dispose(): void {
     if (this.disposedFlag) return;
+    checkNotHeld(this, 'dispose', 'layer');
     this.disposedFlag = true;
     this.cache = null;
     const empty = new Float32Array(0);

@@ -430,10 +430,12 @@ export class Sequential {
    * Disposes every layer (frees their native memory now; see each layer's dispose()). Every
    * later call on the model or its layers throws an Error with code ERR_CELLSTATE_DISPOSED; a
    * second dispose() does nothing. While a layer runs forwardAsync / backwardAsync it throws
-   * ERR_CELLSTATE_BUSY and disposes nothing: await the call first.
+   * ERR_CELLSTATE_BUSY and disposes nothing: await the call first. So does a model (or a layer)
+   * that a running fit holds.
    */
   dispose(): void {
     if (this.disposedFlag) return;
+    this.checkFree('dispose');
     for (const layer of this.layers)
       if (layer instanceof Recurrent && layer.busy)
         throw new BusyError(

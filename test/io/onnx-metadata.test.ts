@@ -73,6 +73,29 @@ describe('metadata that disagrees with the graph is refused', () => {
     );
   });
 
+  it("a Sequential's layout: the metadata's batchFirst must be the graph's", () => {
+    const layers = () => [
+      new LSTM({ inputSize: 3, hiddenSize: 4, seed: 4 }),
+      new Dense({ inputSize: 4, outputSize: 2, seed: 5 }),
+    ];
+    const bf = new Sequential(layers(), { batchFirst: true });
+    const back = fromOnnx(toOnnx(bf)) as Sequential;
+    expect(back.batchFirst).toBe(true);
+    refused(
+      withMetadata(bf, (c) => (c.batchFirst = false)),
+      /says batchFirst: false for the Sequential, but the graph takes its input batch-first/,
+    );
+    refused(
+      withMetadata(bf, (c) => delete c.batchFirst),
+      /says batchFirst: null for the Sequential, but the graph takes its input batch-first/,
+    );
+    const tm = new Sequential(layers(), { batchFirst: false });
+    refused(
+      withMetadata(tm, (c) => (c.batchFirst = true)),
+      /says batchFirst: true for the Sequential, but the graph takes its input time-major/,
+    );
+  });
+
   it('what only the metadata holds (seed, dropout, forgetBias) is taken from it', () => {
     const lstm = new LSTM({ inputSize: 3, hiddenSize: 4, numLayers: 2, seed: 6 });
     const back = fromOnnx(

@@ -177,6 +177,28 @@ describe('fit holds its model', () => {
     expect(result(h, m)).toEqual(want);
   });
 
+  it('refuses to dispose the model or a layer while fit holds them; dispose works after', async () => {
+    const m = model();
+    const [lstm, dropout, dense] = m.layers as [LSTM, Dropout, Dense];
+    const fitting = m.fit(data(), OPTIONS);
+    for (const [name, f] of [
+      ['model', () => m.dispose()],
+      ['lstm', () => lstm.dispose()],
+      ['dropout', () => dropout.dispose()],
+      ['dense', () => dense.dispose()],
+    ] as const)
+      expect(await outcome(f), name).toBe(ErrorCode.BUSY);
+    expect(m.disposed || lstm.disposed || dropout.disposed || dense.disposed).toBe(false);
+    expect((await fitting).steps).toBe(6);
+    m.dispose();
+    expect([m.disposed, lstm.disposed, dropout.disposed, dense.disposed]).toEqual([
+      true,
+      true,
+      true,
+      true,
+    ]);
+  });
+
   it('releases the model when fit resolves', async () => {
     const m = model();
     await m.fit(data(), OPTIONS);

@@ -94,6 +94,7 @@ expectTypeOf<LSTM>().toMatchTypeOf<LoadedModel>();
 expectTypeOf<GRU>().toMatchTypeOf<LoadedModel>();
 expectTypeOf<RNN>().toMatchTypeOf<LoadedModel>();
 expectTypeOf<Dense>().toMatchTypeOf<LoadedModel>();
+expectTypeOf<LoadedModel['dispose']>().toEqualTypeOf<() => void>();
 expectTypeOf<Embedding>().toMatchTypeOf<LoadedModel>();
 
 // ---- errors: one base ----------------------------------------------------------------------
