@@ -13,6 +13,7 @@ import { Tensor, type TensorLike } from '../tensor';
 import { newNativeStream, type NativeStream } from './native';
 import {
   MAX_STREAM_ROWS,
+  checkStreamRows,
   StreamSnapshot,
   checkSnapshot,
   checkStreamable,
@@ -175,6 +176,7 @@ export class StreamPool {
     checkStreamable(layer, where);
     const r = new OptionReader(options, where, ['capacity'], ErrorCode.INVALID_ARG);
     this.capacity = r.int('capacity', 1, MAX_STREAM_ROWS, 16);
+    checkStreamRows(layer.config, this.capacity, where);
     this.native = newNativeStream(nativeLayer, this.capacity, true);
     this.native.setRows(0);
     this.source = snapshotSource(layer);
@@ -242,6 +244,7 @@ export class StreamPool {
           ErrorCode.OUT_OF_RANGE,
           `open: the pool is full (${MAX_STREAM_ROWS} sessions)`,
         );
+      checkStreamRows(this.source, capacity, 'open');
       this.native.reserve(capacity);
       this.allocate(capacity);
     }

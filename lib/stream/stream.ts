@@ -13,6 +13,7 @@ import {
   disposedError,
   shapeError,
 } from '../errors';
+import { checkElements } from '../limits';
 import { OptionReader } from '../options';
 import { Tensor, type TensorLike, toTensor } from '../tensor';
 import {
@@ -47,6 +48,35 @@ export interface StreamableLayer {
  * layer has the same source (the weights may differ).
  */
 export type SnapshotSource = Readonly<Record<string, string | number | boolean>>;
+
+/**
+ * Refuses a stream or pool of `rows` rows on a layer of `config` whose native state and workspace would
+ * exceed MAX_ELEMENTS, before anything is allocated (RangeError ERR_CELLSTATE_INVALID_ARG). Per
+ * row the kernel keeps the frame, every layer's h (and c) and its gate pre-activations.
+ */
+export function checkStreamRows(
+  config: Readonly<Record<string, unknown>>,
+  rows: number,
+  where: string,
+): void {
+  const c = config as {
+    cell?: unknown;
+    inputSize?: number;
+    hiddenSize?: number;
+    numLayers?: number;
+    projSize?: number;
+  };
+  const H = c.hiddenSize ?? 0;
+  const R = c.projSize ? c.projSize : H;
+  const gates = c.cell === 'lstm' ? 4 : c.cell === 'gru' ? 3 : 1;
+  const perRow = (c.inputSize ?? 0) + (c.numLayers ?? 1) * (gates * H + H + R);
+  checkElements(
+    rows * perRow,
+    where,
+    `${rows} rows × ${perRow} values of state and workspace per row`,
+    ErrorCode.INVALID_ARG,
+  );
+}
 
 /** Config keys that are not part of a snapshot's source. */
 const NOT_SOURCE = new Set(['seed', 'forgetBias', 'dropout', 'batchFirst']);
@@ -233,6 +263,7 @@ export class Stream implements StatefulLayerStream<StreamState, StreamSnapshot> 
     checkStreamable(layer, where);
     const r = new OptionReader(options, where, ['batch'], ErrorCode.INVALID_ARG);
     this.batch = r.int('batch', 1, MAX_STREAM_ROWS, 1);
+    checkStreamRows(layer.config, this.batch, where);
     this.native = newNativeStream(nativeLayer, this.batch, false);
     this.source = snapshotSource(layer);
     this.inputSize = this.native.inputSize;

@@ -79,6 +79,24 @@ describe('MAX_ELEMENTS: sizes options ask for', () => {
   });
 });
 
+describe('MAX_ELEMENTS: recurrent streams and pools', () => {
+  it('refuses rows × (frame + state + gates) past the limit before allocating', () => {
+    const lstm = new LSTM({ inputSize: 512, hiddenSize: 512, numLayers: 2 });
+    for (const f of [
+      () => lstm.stream({ batch: 2 ** 24 }),
+      () => lstm.streamPool({ capacity: 2 ** 18 }),
+      () => new GRU({ inputSize: 8, hiddenSize: 1024 }).stream({ batch: 2 ** 18 }),
+    ]) {
+      const e = thrown(f);
+      expect(e).toBeInstanceOf(RangeError);
+      expect(e).toMatchObject({ code: 'ERR_CELLSTATE_INVALID_ARG' });
+      expect(e.message).toMatch(LIMIT);
+    }
+    expect(lstm.stream({ batch: 64 }).batch).toBe(64);
+    lstm.dispose();
+  });
+});
+
 describe('MAX_TENSOR_ELEMENTS: results sized by the inputs', () => {
   const shapeError = (fn: () => unknown) => {
     const e = thrown(fn);
