@@ -94,7 +94,7 @@ const TARGETS = {
   t1VsTorch: 1.9,
   t2Ceiling: 0.95,
   p50: { S1: 7, S2: 35, S3: 55 },
-  vsOnednn: 1.05, // issue 16, every workload and thread count
+  vsOnednn: 1.05, // the target against oneDNN, every workload and thread count
 };
 
 const USAGE = `usage: npm run bench [-- options]
@@ -873,7 +873,7 @@ async function main() {
     // Issue 16's table: cellstate's speed-up over oneDNN, the median of per-round ratios.
     out.push(
       '',
-      `cellstate against oneDNN (speed-up: median over rounds of the per-round ratio; issue 16 asks ≥ ${TARGETS.vsOnednn}×):`,
+      `cellstate against oneDNN (speed-up: median over rounds of the per-round ratio; target ≥ ${TARGETS.vsOnednn}×):`,
     );
     const rows = [['workload', 'thr', 'oneDNN', 'cellstate', 'speed-up', '']];
     for (const [w, t, cs, od] of versusOnednn) {
