@@ -3,7 +3,7 @@
 // one left the native pending backward at the new shape while the layer kept the old one.
 import { describe, expect, it } from 'vitest';
 
-import { ErrorCode, LSTM, Tensor } from '../../lib/index';
+import { Dense, ErrorCode, GRU, LSTM, Sequential, Tensor } from '../../lib/index';
 
 function input(T: number, B: number, I: number, seed: number): Tensor {
   return new Tensor(
@@ -62,5 +62,40 @@ describe('a failed forwardAsync', () => {
     expect(() => layer.forward(x, { into })).toThrow(RangeError);
     const got = layer.backward();
     expect(Array.from(got.x.data)).toEqual(Array.from(want.x.data));
+  });
+});
+
+describe("a model stream's or session's failed setState", () => {
+  // Layer 1's part is wrong: layer 0's state must not have been replaced before the refusal.
+  const model = () =>
+    new Sequential(
+      [
+        new LSTM({ inputSize: 2, hiddenSize: 3, seed: 1 }),
+        new GRU({ inputSize: 3, hiddenSize: 4, seed: 2 }),
+        new Dense({ inputSize: 4, outputSize: 1, seed: 3 }),
+      ],
+      { batchFirst: true },
+    );
+  const bad = (rows: number) => [
+    { h: new Float32Array(3 * rows).fill(0.5), c: new Float32Array(3 * rows).fill(0.5) },
+    { h: new Float32Array(4 * rows + 1) },
+    null,
+  ];
+
+  it('ComposedStream.setState leaves every layer as it was', () => {
+    const s = model().stream({ batch: 2 });
+    s.step(new Float32Array([1, 2, 3, 4]));
+    const before = JSON.stringify(s.getState());
+    expect(() => s.setState(bad(2))).toThrow(RangeError);
+    expect(JSON.stringify(s.getState())).toBe(before);
+  });
+
+  it('ComposedSession.setState leaves every layer as it was', () => {
+    const pool = model().streamPool();
+    const session = pool.open();
+    session.step(new Float32Array([1, 2]));
+    const before = JSON.stringify(session.getState());
+    expect(() => session.setState(bad(1))).toThrow(RangeError);
+    expect(JSON.stringify(session.getState())).toBe(before);
   });
 });
