@@ -516,6 +516,13 @@ export class Sequential {
           `${where}: state must be an array of ${this.layers.length} entries (one per layer, null for layers without state), got ${describe(rawState)}${Array.isArray(rawState) ? ` of ${rawState.length}` : ''}`,
         );
       state = rawState as SequentialState;
+      // Every layer's state is checked before the first layer runs (a failed forward changes
+      // nothing: no layer's pending backward, nor the model's, is replaced).
+      state.forEach((s, i) => {
+        const layer = this.layers[i];
+        if (s && layer instanceof Recurrent)
+          layer.checkInitialState(where, `state[${i}]`, input.B, s.h, s.c || undefined);
+      });
     }
     return { input, ctx: { lengths, train } as BatchContext, state };
   }

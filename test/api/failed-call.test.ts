@@ -99,3 +99,42 @@ describe("a model stream's or session's failed setState", () => {
     expect(JSON.stringify(session.getState())).toBe(before);
   });
 });
+
+describe("a Sequential forward refused for a later layer's state", () => {
+  // state[1] has the wrong shape: layer 0 must not have run (its pending backward, and the
+  // model's, stay those of the previous training forward).
+  for (const batchFirst of [true, false]) {
+    it(`leaves the pending backward usable (batchFirst: ${batchFirst})`, () => {
+      const build = () =>
+        new Sequential(
+          [
+            new LSTM({ inputSize: 2, hiddenSize: 3, seed: 1 }),
+            new GRU({ inputSize: 3, hiddenSize: 4, seed: 2 }),
+            new Dense({ inputSize: 4, outputSize: 1, seed: 3 }),
+          ],
+          { batchFirst },
+        );
+      const x = input(2, 3, 2, 1); // [B, T, I] or [T, B, I], B = T = ... shapes differ below
+      const dy = { output: new Tensor(new Float32Array(6).fill(1), [2, 3, 1]) };
+      const want = build();
+      want.forward(x, { train: true });
+      const wantGrad = want.backward(dy).x!;
+
+      const model = build();
+      model.forward(x, { train: true });
+      const rows = batchFirst ? 2 : 3;
+      const state = [
+        null,
+        { h: new Tensor(new Float32Array(4 * (rows + 1)), [1, rows + 1, 4]) },
+        null,
+      ];
+      expect(() => model.forward(input(2, 3, 2, 9), { train: true, state })).toThrow(RangeError);
+      expect(() => model.forward(input(2, 3, 2, 9), { state })).toThrow(RangeError);
+      const got = model.backward(dy).x!;
+      expect(Array.from(got.data)).toEqual(Array.from(wantGrad.data));
+      expect(Object.values(model.gradients()).map((t) => Array.from(t.data))).toEqual(
+        Object.values(want.gradients()).map((t) => Array.from(t.data)),
+      );
+    });
+  }
+});
