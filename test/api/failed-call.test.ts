@@ -138,3 +138,58 @@ describe("a Sequential forward refused for a later layer's state", () => {
     });
   }
 });
+
+describe('a Sequential forward refused while its forwardAsync runs', () => {
+  it('leaves the async forward and its backward as they were', async () => {
+    const build = () =>
+      new Sequential(
+        [
+          new Dense({ inputSize: 2, outputSize: 3, activation: 'tanh', seed: 1 }),
+          new LSTM({ inputSize: 3, hiddenSize: 4, seed: 2 }),
+        ],
+        { batchFirst: false },
+      );
+    const x1 = input(3, 2, 2, 1);
+    const x2 = input(3, 2, 2, 5);
+    const dy = { output: new Tensor(new Float32Array(3 * 2 * 4).fill(1), [3, 2, 4]) };
+    const want = build();
+    await want.forwardAsync(x1, { train: true });
+    const wantGrad = want.backward(dy).x!;
+
+    const model = build();
+    const pending = model.forwardAsync(x1, { train: true });
+    let code: unknown;
+    try {
+      model.forward(x2, { train: true });
+    } catch (e) {
+      code = (e as { code?: unknown }).code;
+    }
+    expect(code).toBe(ErrorCode.BUSY);
+    for (const call of [
+      () => model.predict(new Tensor(new Float32Array(12), [2, 3, 2])),
+      () =>
+        model.evaluate(
+          {
+            x: new Tensor(new Float32Array(12), [2, 3, 2]),
+            y: new Tensor(new Float32Array(24), [2, 3, 4]),
+          },
+          { loss: 'mse' },
+        ),
+      () => model.zeroGrad(),
+    ]) {
+      code = undefined;
+      try {
+        call();
+      } catch (e) {
+        code = (e as { code?: unknown }).code;
+      }
+      expect(code).toBe(ErrorCode.BUSY);
+    }
+    await pending;
+    const got = model.backward(dy).x!;
+    expect(Array.from(got.data)).toEqual(Array.from(wantGrad.data));
+    expect(Object.values(model.gradients()).map((t) => Array.from(t.data))).toEqual(
+      Object.values(want.gradients()).map((t) => Array.from(t.data)),
+    );
+  });
+});
