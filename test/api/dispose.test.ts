@@ -208,6 +208,14 @@ describe('dispose', () => {
     expect(code(() => ms.step(new Int32Array([1])))).toBe(DISPOSED);
   });
 
+  it("a Dropout's stream refuses once the Dropout is disposed, as every layer's does", () => {
+    const drop = new Dropout({ rate: 0.5, seed: 1 });
+    const ds = drop.stream({ size: 2 });
+    expect(Array.from(ds.step(new Float32Array([1, 2])))).toEqual([1, 2]);
+    drop.dispose();
+    expect(code(() => ds.step(new Float32Array([1, 2])))).toBe(DISPOSED);
+  });
+
   it('a Sequential disposes its layers; its streams and pools refuse', async () => {
     const model = new Sequential([
       new LSTM({ inputSize: 3, hiddenSize: 4, seed: 1 }),
