@@ -263,6 +263,7 @@ export class Sequential {
     this.live('setParameters');
     const where = 'setParameters';
     this.checkFree(where);
+    this.checkIdle(where);
     if (params === null || typeof params !== 'object' || Array.isArray(params))
       throw new CellstateTypeError(
         ErrorCode.INVALID_ARG,
@@ -337,7 +338,7 @@ export class Sequential {
 
   /**
    * forward with the recurrent layers' work off the event loop. Until it settles, forward,
-   * backward (and their async forms), predict, evaluate, zeroGrad and fit on this model throw
+   * backward (and their async forms), predict, evaluate, setParameters, zeroGrad and fit on this model throw
    * (or reject) ERR_CELLSTATE_BUSY, as they do while any of its recurrent layers runs async work.
    */
   async forwardAsync(

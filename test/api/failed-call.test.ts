@@ -176,6 +176,7 @@ describe('a Sequential forward refused while its forwardAsync runs', () => {
           { loss: 'mse' },
         ),
       () => model.zeroGrad(),
+      () => model.setParameters(model.parameters()),
     ]) {
       code = undefined;
       try {
