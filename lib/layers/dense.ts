@@ -398,6 +398,9 @@ class DenseStream implements LayerStream {
   }
 
   step(x: Float32Array): Float32Array {
+    // A stream made before setParameters holds older packed weights, which the layer's
+    // dispose() does not reach: the layer's flag decides.
+    if (this.layer.disposed) throw disposedError('step', 'layer of this stream');
     if (!(x instanceof Float32Array) || x.length !== this.batch * this.inputSize)
       throw shapeError(
         'step',

@@ -201,7 +201,7 @@ export class Dropout {
       `batch ${batch} × size ${size} (the output)`,
       ErrorCode.INVALID_ARG,
     );
-    return new IdentityStream(batch, size);
+    return new IdentityStream(this, batch, size);
   }
 }
 
@@ -211,6 +211,7 @@ class IdentityStream implements LayerStream {
   readonly outputSize: number;
 
   constructor(
+    private readonly layer: Dropout,
     readonly batch: number,
     size: number,
   ) {
@@ -219,6 +220,7 @@ class IdentityStream implements LayerStream {
   }
 
   step(x: Float32Array): Float32Array {
+    if (this.layer.disposed) throw disposedError('step', 'layer of this stream');
     if (!(x instanceof Float32Array) || x.length !== this.out.length)
       throw shapeError(
         'step',

@@ -315,6 +315,8 @@ class EmbeddingStream implements LayerStream {
   }
 
   step(ids: Float32Array | Int32Array): Float32Array {
+    // The disposed layer's table is empty: every row would read as NaN.
+    if (this.layer.disposed) throw disposedError('step', 'layer of this stream');
     const B = this.batch;
     if (!(ids instanceof Float32Array || ids instanceof Int32Array) || ids.length !== B)
       throw shapeError(

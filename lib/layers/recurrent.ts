@@ -793,6 +793,20 @@ export abstract class Recurrent<
     return { args, result };
   }
 
+  /**
+   * @internal Throws what forward would refuse in an initial state `h0` (`c0`) for a batch of
+   * `B` sequences (named `name.h` / `name.c`), changing nothing: a Sequential checks every
+   * layer's state before the first layer runs.
+   */
+  checkInitialState(where: string, name: string, B: number, h0: unknown, c0: unknown): void {
+    const LD = this.stateRows;
+    if (h0 !== undefined)
+      this.stateArg(where, `${name}.h`, h0, [LD, B, this.stateSize], ['L·D', 'B', 'R']);
+    if (c0 === undefined) return;
+    if (!this.hasCellState) throw this.noCellState(where, `${name}.c`, c0);
+    this.stateArg(where, `${name}.c`, c0, [LD, B, this.config.hiddenSize], ['L·D', 'B', 'H']);
+  }
+
   private stateArg(
     where: string,
     arg: string,

@@ -263,6 +263,7 @@ export class Sequential {
     this.live('setParameters');
     const where = 'setParameters';
     this.checkFree(where);
+    this.checkIdle(where);
     if (params === null || typeof params !== 'object' || Array.isArray(params))
       throw new CellstateTypeError(
         ErrorCode.INVALID_ARG,
@@ -318,6 +319,7 @@ export class Sequential {
   zeroGrad(): void {
     this.live('zeroGrad');
     this.checkFree('zeroGrad');
+    this.checkIdle('zeroGrad');
     for (const layer of this.layers) layer.zeroGrad();
   }
 
@@ -334,17 +336,26 @@ export class Sequential {
     );
   }
 
-  /** forward with the recurrent layers' work off the event loop. */
+  /**
+   * forward with the recurrent layers' work off the event loop. Until it settles, forward,
+   * backward (and their async forms), predict, evaluate, setParameters, zeroGrad and fit on this model throw
+   * (or reject) ERR_CELLSTATE_BUSY, as they do while any of its recurrent layers runs async work.
+   */
   async forwardAsync(
     x: TensorLike | TokensLike,
     opts?: SequentialForwardOptions,
   ): Promise<SequentialForwardResult> {
     this.live('forwardAsync');
     const { input, ctx, state } = this.prepareForward('forwardAsync', x, opts);
-    const result = await runAsync(this.forwardGen(input, ctx, state), (c) =>
-      c.layer.forwardAsync(c.x, c.opts),
-    );
-    return this.finish(result);
+    this.inFlight = 'forwardAsync';
+    try {
+      const result = await runAsync(this.forwardGen(input, ctx, state), (c) =>
+        c.layer.forwardAsync(c.x, c.opts),
+      );
+      return this.finish(result);
+    } finally {
+      this.inFlight = null;
+    }
   }
 
   /**
@@ -362,8 +373,13 @@ export class Sequential {
   async backwardAsync(grad: { output: TensorLike }): Promise<{ x: Tensor | null }> {
     this.live('backwardAsync');
     const dy = this.prepareBackward('backwardAsync', grad);
-    const g = await runAsync(this.backwardGen(dy), (c) => c.layer.backwardAsync(c.grad));
-    return { x: this.inputGrad(g) };
+    this.inFlight = 'backwardAsync';
+    try {
+      const g = await runAsync(this.backwardGen(dy), (c) => c.layer.backwardAsync(c.grad));
+      return { x: this.inputGrad(g) };
+    } finally {
+      this.inFlight = null;
+    }
   }
 
   /**
@@ -383,6 +399,11 @@ export class Sequential {
    */
   fit(data: FitData, options: FitOptions): Promise<History> {
     if (this.disposedFlag) return Promise.reject(disposedError('fit', 'model'));
+    try {
+      this.checkIdle('fit');
+    } catch (error) {
+      return Promise.reject(error);
+    }
     return fitModel(this, data, options);
   }
 
@@ -393,6 +414,7 @@ export class Sequential {
   predict(x: TensorLike | TokensLike, opts?: PredictOptions): Tensor {
     this.live('predict');
     this.checkFree('predict');
+    this.checkIdle('predict');
     return predictModel(this, x, opts);
   }
 
@@ -400,6 +422,7 @@ export class Sequential {
   evaluate(data: FitData, opts: EvaluateOptions): number {
     this.live('evaluate');
     this.checkFree('evaluate');
+    this.checkIdle('evaluate');
     return evaluateModel(this, data, opts);
   }
 
@@ -465,8 +488,29 @@ export class Sequential {
     for (const layer of this.layers) checkNotHeld(layer, where, 'layer');
   }
 
+  /**
+   * Throws ERR_CELLSTATE_BUSY while this model's forwardAsync / backwardAsync runs, or one of
+   * its recurrent layers runs one of its own: checked before any layer is touched, so a refused
+   * call changes nothing (a Dense before a busy layer would otherwise take the new batch and
+   * give the async call's backward wrong gradients).
+   */
+  private checkIdle(where: string): void {
+    if (this.inFlight)
+      throw new BusyError(`${where}: the model is busy with ${this.inFlight}; await it first`);
+    this.layers.forEach((layer, i) => {
+      if (layer instanceof Recurrent && layer.busy)
+        throw new BusyError(
+          `${where}: layers[${i}] is busy with ${layer.busy}Async; await it first`,
+        );
+    });
+  }
+
+  /** The async call of this model in flight. */
+  private inFlight: 'forwardAsync' | 'backwardAsync' | null = null;
+
   private prepareForward(where: string, x: unknown, opts: unknown) {
     this.checkFree(where);
+    this.checkIdle(where);
     const o = new OptionReader(opts, where, ['lengths', 'train', 'state'], ErrorCode.INVALID_ARG);
     const train = o.bool('train', false);
     if (this.batchFirst === undefined) warnLayout(where);
@@ -516,6 +560,13 @@ export class Sequential {
           `${where}: state must be an array of ${this.layers.length} entries (one per layer, null for layers without state), got ${describe(rawState)}${Array.isArray(rawState) ? ` of ${rawState.length}` : ''}`,
         );
       state = rawState as SequentialState;
+      // Every layer's state is checked before the first layer runs (a failed forward changes
+      // nothing: no layer's pending backward, nor the model's, is replaced).
+      state.forEach((s, i) => {
+        const layer = this.layers[i];
+        if (s && layer instanceof Recurrent)
+          layer.checkInitialState(where, `state[${i}]`, input.B, s.h, s.c || undefined);
+      });
     }
     return { input, ctx: { lengths, train } as BatchContext, state };
   }
@@ -570,6 +621,7 @@ export class Sequential {
 
   private prepareBackward(where: string, grad: unknown): Float32Array {
     this.checkFree(where);
+    this.checkIdle(where);
     const o = new OptionReader(grad, where, ['output'], ErrorCode.INVALID_ARG);
     const p = this.pendingInfo;
     if (!p)

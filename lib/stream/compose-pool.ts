@@ -129,10 +129,17 @@ export class ComposedSession {
           `${where}: state[${i}] must be null: layer ${i} has no state`,
         );
     });
-    this.parts.forEach((p, i) => {
-      const part = state[i];
-      if (p && part) p.setState(part as StreamState);
-    });
+    // A part refused after earlier layers took theirs: put those back (a failed call changes
+    // nothing).
+    const parts = this.parts.map((p, i) => (p && state[i] ? p : null));
+    const before = parts.map((p) => p?.getState() ?? null);
+    let done = 0;
+    try {
+      for (; done < parts.length; ++done) parts[done]?.setState(state[done] as StreamState);
+    } catch (error) {
+      for (let i = 0; i < done; ++i) if (before[i]) parts[i]!.setState(before[i]!);
+      throw error;
+    }
   }
 
   /** A copy of the state (exchangeable with a batch-1 `model.stream()`'s). */

@@ -268,10 +268,19 @@ export class ComposedStream implements StatefulLayerStream<ComposedState, Compos
           `${where}: state[${i}] must be null: layer ${i} has no state`,
         );
     });
-    this.streams.forEach((s, i) => {
-      const part = state[i];
-      if (part !== null && part !== undefined && isStateful(s)) s.setState(part);
-    });
+    // A part refused after earlier layers took theirs: put those back (a failed call changes
+    // nothing).
+    const stateful = this.streams.map((s, i) =>
+      state[i] !== null && state[i] !== undefined && isStateful(s) ? s : null,
+    );
+    const before = stateful.map((s) => s?.getState() ?? null);
+    let done = 0;
+    try {
+      for (; done < stateful.length; ++done) stateful[done]?.setState(state[done]);
+    } catch (error) {
+      for (let i = 0; i < done; ++i) stateful[i]?.setState(before[i]);
+      throw error;
+    }
   }
 
   /** A copy of every layer's state (`into`: a snapshot of this stream to reuse). */

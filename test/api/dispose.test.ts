@@ -176,6 +176,46 @@ describe('dispose', () => {
     expect(code(() => drop.stream({ size: 2 }))).toBe(DISPOSED);
   });
 
+  it('streams made before an Embedding or Dense was disposed refuse (no NaN, no size error)', () => {
+    const emb = new Embedding({ numEmbeddings: 5, embeddingDim: 2, seed: 1 });
+    const es = emb.stream();
+    expect(Array.from(es.step(new Int32Array([3]))).every(Number.isFinite)).toBe(true);
+    emb.dispose();
+    expect(code(() => es.step(new Int32Array([3])))).toBe(DISPOSED);
+    expect(code(() => es.step(new Float32Array([3])))).toBe(DISPOSED);
+
+    // A stream made before setParameters holds the older packed weights.
+    const dense = new Dense({ inputSize: 3, outputSize: 2, seed: 1 });
+    const old = dense.stream();
+    dense.setParameters(dense.parameters());
+    const current = dense.stream();
+    dense.dispose();
+    expect(code(() => old.step(new Float32Array(3)))).toBe(DISPOSED);
+    expect(code(() => current.step(new Float32Array(3)))).toBe(DISPOSED);
+
+    // Through a model: an Embedding first, then a Dense.
+    const model = new Sequential(
+      [
+        new Embedding({ numEmbeddings: 5, embeddingDim: 2, seed: 1 }),
+        new Dense({ inputSize: 2, outputSize: 2, seed: 2 }),
+      ],
+      { batchFirst: true },
+    );
+    const ms = model.stream();
+    const first = model.layers[0].stream();
+    model.dispose();
+    expect(code(() => first.step(new Int32Array([1])))).toBe(DISPOSED);
+    expect(code(() => ms.step(new Int32Array([1])))).toBe(DISPOSED);
+  });
+
+  it("a Dropout's stream refuses once the Dropout is disposed, as every layer's does", () => {
+    const drop = new Dropout({ rate: 0.5, seed: 1 });
+    const ds = drop.stream({ size: 2 });
+    expect(Array.from(ds.step(new Float32Array([1, 2])))).toEqual([1, 2]);
+    drop.dispose();
+    expect(code(() => ds.step(new Float32Array([1, 2])))).toBe(DISPOSED);
+  });
+
   it('a Sequential disposes its layers; its streams and pools refuse', async () => {
     const model = new Sequential([
       new LSTM({ inputSize: 3, hiddenSize: 4, seed: 1 }),

@@ -3,7 +3,7 @@
 // one left the native pending backward at the new shape while the layer kept the old one.
 import { describe, expect, it } from 'vitest';
 
-import { ErrorCode, LSTM, Tensor } from '../../lib/index';
+import { Dense, ErrorCode, GRU, LSTM, Sequential, Tensor } from '../../lib/index';
 
 function input(T: number, B: number, I: number, seed: number): Tensor {
   return new Tensor(
@@ -62,5 +62,135 @@ describe('a failed forwardAsync', () => {
     expect(() => layer.forward(x, { into })).toThrow(RangeError);
     const got = layer.backward();
     expect(Array.from(got.x.data)).toEqual(Array.from(want.x.data));
+  });
+});
+
+describe("a model stream's or session's failed setState", () => {
+  // Layer 1's part is wrong: layer 0's state must not have been replaced before the refusal.
+  const model = () =>
+    new Sequential(
+      [
+        new LSTM({ inputSize: 2, hiddenSize: 3, seed: 1 }),
+        new GRU({ inputSize: 3, hiddenSize: 4, seed: 2 }),
+        new Dense({ inputSize: 4, outputSize: 1, seed: 3 }),
+      ],
+      { batchFirst: true },
+    );
+  const bad = (rows: number) => [
+    { h: new Float32Array(3 * rows).fill(0.5), c: new Float32Array(3 * rows).fill(0.5) },
+    { h: new Float32Array(4 * rows + 1) },
+    null,
+  ];
+
+  it('ComposedStream.setState leaves every layer as it was', () => {
+    const s = model().stream({ batch: 2 });
+    s.step(new Float32Array([1, 2, 3, 4]));
+    const before = JSON.stringify(s.getState());
+    expect(() => s.setState(bad(2))).toThrow(RangeError);
+    expect(JSON.stringify(s.getState())).toBe(before);
+  });
+
+  it('ComposedSession.setState leaves every layer as it was', () => {
+    const pool = model().streamPool();
+    const session = pool.open();
+    session.step(new Float32Array([1, 2]));
+    const before = JSON.stringify(session.getState());
+    expect(() => session.setState(bad(1))).toThrow(RangeError);
+    expect(JSON.stringify(session.getState())).toBe(before);
+  });
+});
+
+describe("a Sequential forward refused for a later layer's state", () => {
+  // state[1] has the wrong shape: layer 0 must not have run (its pending backward, and the
+  // model's, stay those of the previous training forward).
+  for (const batchFirst of [true, false]) {
+    it(`leaves the pending backward usable (batchFirst: ${batchFirst})`, () => {
+      const build = () =>
+        new Sequential(
+          [
+            new LSTM({ inputSize: 2, hiddenSize: 3, seed: 1 }),
+            new GRU({ inputSize: 3, hiddenSize: 4, seed: 2 }),
+            new Dense({ inputSize: 4, outputSize: 1, seed: 3 }),
+          ],
+          { batchFirst },
+        );
+      const x = input(2, 3, 2, 1); // [B, T, I] or [T, B, I], B = T = ... shapes differ below
+      const dy = { output: new Tensor(new Float32Array(6).fill(1), [2, 3, 1]) };
+      const want = build();
+      want.forward(x, { train: true });
+      const wantGrad = want.backward(dy).x!;
+
+      const model = build();
+      model.forward(x, { train: true });
+      const rows = batchFirst ? 2 : 3;
+      const state = [
+        null,
+        { h: new Tensor(new Float32Array(4 * (rows + 1)), [1, rows + 1, 4]) },
+        null,
+      ];
+      expect(() => model.forward(input(2, 3, 2, 9), { train: true, state })).toThrow(RangeError);
+      expect(() => model.forward(input(2, 3, 2, 9), { state })).toThrow(RangeError);
+      const got = model.backward(dy).x!;
+      expect(Array.from(got.data)).toEqual(Array.from(wantGrad.data));
+      expect(Object.values(model.gradients()).map((t) => Array.from(t.data))).toEqual(
+        Object.values(want.gradients()).map((t) => Array.from(t.data)),
+      );
+    });
+  }
+});
+
+describe('a Sequential forward refused while its forwardAsync runs', () => {
+  it('leaves the async forward and its backward as they were', async () => {
+    const build = () =>
+      new Sequential(
+        [
+          new Dense({ inputSize: 2, outputSize: 3, activation: 'tanh', seed: 1 }),
+          new LSTM({ inputSize: 3, hiddenSize: 4, seed: 2 }),
+        ],
+        { batchFirst: false },
+      );
+    const x1 = input(3, 2, 2, 1);
+    const x2 = input(3, 2, 2, 5);
+    const dy = { output: new Tensor(new Float32Array(3 * 2 * 4).fill(1), [3, 2, 4]) };
+    const want = build();
+    await want.forwardAsync(x1, { train: true });
+    const wantGrad = want.backward(dy).x!;
+
+    const model = build();
+    const pending = model.forwardAsync(x1, { train: true });
+    let code: unknown;
+    try {
+      model.forward(x2, { train: true });
+    } catch (e) {
+      code = (e as { code?: unknown }).code;
+    }
+    expect(code).toBe(ErrorCode.BUSY);
+    for (const call of [
+      () => model.predict(new Tensor(new Float32Array(12), [2, 3, 2])),
+      () =>
+        model.evaluate(
+          {
+            x: new Tensor(new Float32Array(12), [2, 3, 2]),
+            y: new Tensor(new Float32Array(24), [2, 3, 4]),
+          },
+          { loss: 'mse' },
+        ),
+      () => model.zeroGrad(),
+      () => model.setParameters(model.parameters()),
+    ]) {
+      code = undefined;
+      try {
+        call();
+      } catch (e) {
+        code = (e as { code?: unknown }).code;
+      }
+      expect(code).toBe(ErrorCode.BUSY);
+    }
+    await pending;
+    const got = model.backward(dy).x!;
+    expect(Array.from(got.data)).toEqual(Array.from(wantGrad.data));
+    expect(Object.values(model.gradients()).map((t) => Array.from(t.data))).toEqual(
+      Object.values(want.gradients()).map((t) => Array.from(t.data)),
+    );
   });
 });
