@@ -339,15 +339,37 @@ export class ComposedPool {
     if (this.disposedFlag) throw disposedError(where, 'pool');
   }
 
-  /** Opens a session with zero state (grows the pool, doubling, when full). */
+  /**
+   * Opens a session with zero state (grows the pool, doubling, when full). All or nothing: a
+   * refusal (the pool at MAX_STREAM_ROWS sessions, a layer's stream past MAX_ELEMENTS, a disposed
+   * layer) leaves every layer's pool as it was.
+   */
   open(): ComposedSession {
     this.live('open');
     const row = this.sessions.length;
-    const parts = this.stages.map((st) => (st.pool ? st.pool.open() : null));
+    let capacity = this.capacity;
+    let streams: (LayerStream | null)[] | null = null;
     if (row === this.capacity) {
-      // The recurrent pools grew on their own; the rest follows.
-      this.allocate(Math.min(MAX_STREAM_ROWS, this.capacity * 2));
+      capacity = Math.min(MAX_STREAM_ROWS, this.capacity * 2);
+      if (capacity === this.capacity)
+        throw new CellstateError(
+          ErrorCode.OUT_OF_RANGE,
+          `open: the pool is full (${MAX_STREAM_ROWS} sessions)`,
+        );
+      // The stateless layers' streams for the new capacity, before anything changes.
+      streams = this.stages.map((st) =>
+        st.pool ? null : this.openStream(st.layer!, st.size, capacity),
+      );
     }
+    const parts: (PoolSession | null)[] = [];
+    try {
+      for (const st of this.stages) parts.push(st.pool ? st.pool.open() : null);
+    } catch (e) {
+      for (const p of parts) p?.close();
+      throw e;
+    }
+    // The recurrent pools grew on their own; the rest follows.
+    if (streams) this.allocate(capacity, streams);
     this.x.fill(0, row * this.inputSize, (row + 1) * this.inputSize);
     const session = new ComposedSession(this, row, parts);
     this.sessions.push(session);
@@ -466,8 +488,8 @@ export class ComposedPool {
 
   // ---- internals ----------------------------------------------------------------------------
 
-  private openStream(layer: PoolableLayer, size: number): LayerStream {
-    const opts = size > 0 ? { batch: this.capacity, size } : { batch: this.capacity };
+  private openStream(layer: PoolableLayer, size: number, rows = this.capacity): LayerStream {
+    const opts = size > 0 ? { batch: rows, size } : { batch: rows };
     return layer.stream(opts as LayerStreamOptions);
   }
 
@@ -520,8 +542,9 @@ export class ComposedPool {
     this.finalBatch = this.final.subarray(0, this.sessions.length * O);
   }
 
-  // Buffers for `capacity` rows (contents kept); stateless streams reopened and recomputed.
-  private allocate(capacity: number): void {
+  // Buffers for `capacity` rows (contents kept); stateless streams reopened (or `streams`, opened
+  // for that capacity, taken) and recomputed.
+  private allocate(capacity: number, streams?: (LayerStream | null)[]): void {
     const I = this.inputSize;
     const x = new Float32Array(capacity * I);
     x.set(this.x.subarray(0, Math.min(this.x.length, x.length)));
@@ -534,14 +557,14 @@ export class ComposedPool {
       // Reopen the stateless streams for the new capacity and recompute their outputs from
       // their (kept) inputs, so that the rows of sessions not stepped since keep their values.
       let input: Float32Array = this.x;
-      for (const st of this.stages) {
+      this.stages.forEach((st, i) => {
         if (st.pool) {
           input = st.pool.stepBatchOutput();
-          continue;
+          return;
         }
-        st.stream = this.openStream(st.layer!, st.size);
+        st.stream = streams?.[i] ?? this.openStream(st.layer!, st.size);
         input = st.out = st.stream.step(input);
-      }
+      });
       this.final = input;
     }
     this.refreshFinal();

@@ -100,6 +100,29 @@ describe("a model stream's or session's failed setState", () => {
   });
 });
 
+describe('a refused ComposedPool.open', () => {
+  it("leaves every layer's pool as it was, with and without growing (a later layer refuses)", () => {
+    for (const capacity of [4, 2]) {
+      const m = new Sequential(
+        [
+          new LSTM({ inputSize: 2, hiddenSize: 3, seed: 1 }),
+          new GRU({ inputSize: 3, hiddenSize: 4, seed: 2 }),
+          new Dense({ inputSize: 4, outputSize: 1, seed: 3 }),
+        ],
+        { batchFirst: true },
+      );
+      const pool = m.streamPool({ capacity });
+      const a = pool.open();
+      const b = pool.open();
+      const stages = (pool as unknown as { stages: { pool?: { size: number } }[] }).stages;
+      m.layers[1].dispose(); // the GRU's pool now refuses to open a session
+      expect(() => pool.open()).toThrow(expect.objectContaining({ code: ErrorCode.DISPOSED }));
+      expect([pool.size, stages[0].pool!.size, stages[1].pool!.size]).toEqual([2, 2, 2]);
+      expect([a.disposed, b.disposed]).toEqual([false, false]);
+    }
+  });
+});
+
 describe("a Sequential forward refused for a later layer's state", () => {
   // state[1] has the wrong shape: layer 0 must not have run (its pending backward, and the
   // model's, stay those of the previous training forward).
