@@ -51,7 +51,7 @@ function build(model: ModelDescription): Streamable {
   }
   const kind = String(model.config.cell ?? model.config.type ?? '');
   const Class = layerClass(kind);
-  if (!Class) throw new Error(`StreamWorker: cannot rebuild a layer of kind '${kind}'`);
+  if (!Class) throw new Error(`cannot rebuild a layer of kind '${kind}'`);
   const layer = new Class(model.config);
   if (Object.keys(model.params).length > 0) layer.setParameters?.(model.params);
   return layer;
