@@ -1139,6 +1139,7 @@ async function evaluateAsync(
   fuse: boolean,
   signal?: AbortSignal,
   where = 'evaluateAsync',
+  turns = false,
 ): Promise<number> {
   const O = model.outputSize;
   const perStep = model.perStepOutput;
@@ -1147,15 +1148,18 @@ async function evaluateAsync(
   let sum = 0;
   let units = 0;
   for (let from = 0; from < d.N; from += batchSize) {
-    if (signal) {
-      if (from > 0) await new Promise<void>((resolve) => setImmediate(resolve));
-      if (signal.aborted) throw abortError(where, signal);
-    }
+    // evaluateAsync (turns): a turn of the event loop between batches and after each recurrent
+    // layer, as predictAsync; fit's validation keeps fit's pace.
+    if (turns && from > 0) await turn();
+    if (signal?.aborted) throw abortError(where, signal);
     const b = gather(d, order, from, Math.min(d.N, from + batchSize), perStep, O);
+    if (turns) await turn();
     const ctx: BatchContext = { lengths: b.lengths, train: false, logits: fuse };
-    const r = await runAsyncGen(hold, model.forwardGen(b.input, ctx, null), (c) =>
-      c.layer.forwardAsync(c.x, c.opts),
-    );
+    const r = await runAsyncGen(hold, model.forwardGen(b.input, ctx, null), async (c) => {
+      const value = await c.layer.forwardAsync(c.x, c.opts);
+      if (turns) await turn();
+      return value;
+    });
     const pred = r.output;
     const rows = pred.T > 0 ? pred.T * pred.B : pred.B;
     const mask = perStep && b.lengths ? maskOf(b.lengths, pred.T, pred.B) : null;
@@ -1231,7 +1235,7 @@ export async function evaluateModelAsync(
   if (signal?.aborted) throw abortError(where, signal);
   const hold = acquire(where, [model, ...model.layers], modelPart, where);
   try {
-    return await evaluateAsync(hold, model, d, loss, batchSize, fuse, signal, where);
+    return await evaluateAsync(hold, model, d, loss, batchSize, fuse, signal, where, true);
   } finally {
     release(hold);
   }
@@ -1252,6 +1256,11 @@ function abortError(where: string, signal: AbortSignal): Error {
   e.name = 'AbortError';
   brandError(e);
   return e;
+}
+
+/** One turn of the event loop (timers and I/O run before it resolves). */
+function turn(): Promise<void> {
+  return new Promise<void>((resolve) => setImmediate(resolve));
 }
 
 /** The validated arguments of predict / predictAsync, and the output buffer. */
@@ -1329,13 +1338,18 @@ export async function predictModelAsync(
   const hold = acquire(where, [model, ...model.layers], modelPart, where);
   try {
     for (let from = 0; from < p.N; from += p.batchSize) {
-      if (from > 0) await new Promise<void>((resolve) => setImmediate(resolve));
+      if (from > 0) await turn();
       if (signal?.aborted) throw abortError(where, signal);
       const b = gather(p.d, p.order, from, Math.min(p.N, from + p.batchSize), p.perStep, p.O);
+      await turn();
       const ctx: BatchContext = { lengths: b.lengths, train: false };
-      const r = await runAsyncGen(hold, model.forwardGen(b.input, ctx, null), (c) =>
-        c.layer.forwardAsync(c.x, c.opts),
-      );
+      // A turn after each recurrent layer too: its result is copied in on the main thread, and
+      // the layers after it run there; each piece of main-thread work gets its own turn.
+      const r = await runAsyncGen(hold, model.forwardGen(b.input, ctx, null), async (c) => {
+        const value = await c.layer.forwardAsync(c.x, c.opts);
+        await turn();
+        return value;
+      });
       scatter(p, from, b.B, r.output);
     }
   } finally {
