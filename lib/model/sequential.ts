@@ -408,9 +408,9 @@ export class Sequential {
    *
    * Until the returned promise settles (resolves, rejects or is aborted), fit holds this model
    * and every one of its layers (also as layers of another model): forward, forwardAsync,
-   * backward, backwardAsync, predict(Async), evaluate(Async), fit, setParameters, zeroGrad and gradients on
-   * them throw (or reject) ERR_CELLSTATE_BUSY — from fit's callbacks too — so nothing else can
-   * change what fit computes. Read-only calls stay available: `config`, the sizes, `layers`,
+   * backward, backwardAsync, predict, predictAsync, evaluate, evaluateAsync, fit,
+   * setParameters, zeroGrad and gradients on them throw (or reject) ERR_CELLSTATE_BUSY — from
+   * fit's callbacks too — so nothing else can change what fit computes. Read-only calls stay available: `config`, the sizes, `layers`,
    * `parameters()` (the weights of the latest update), save / toBuffer / ONNX export, and
    * opening or stepping streams (on the weights of the latest update).
    */
