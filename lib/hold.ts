@@ -8,6 +8,9 @@
 // read those), and streams (opening and stepping them reads the weights of the latest update
 // and changes nothing of fit's).
 //
+// predictAsync and evaluateAsync hold the model the same way while they run (between their
+// batches the model must not change under them either), with their own name in the messages.
+//
 // fit's own calls run inside `hold.run(...)`: JavaScript runs one call at a time, so while fit
 // is inside a synchronous call of its own no other caller can be; every time fit awaits, it is
 // outside again.
@@ -17,10 +20,13 @@ import { BusyError } from './errors';
 export class Hold {
   /** The objects held. */
   readonly objects: readonly object[];
+  /** The call holding them, for messages: 'fit', 'predictAsync' or 'evaluateAsync'. */
+  readonly owner: string;
   private depth = 0;
 
-  constructor(objects: readonly object[]) {
+  constructor(objects: readonly object[], owner = 'fit') {
     this.objects = objects;
+    this.owner = owner;
   }
 
   /** Runs `f` as the holder: the held objects' guarded methods work inside it. */
@@ -42,21 +48,26 @@ export class Hold {
 const holds = new WeakMap<object, Hold>();
 
 /**
- * @internal Holds `objects` (a model and its layers) for a fit; a BusyError when one of them
- * is already held (`name(i)` names object i in the message).
+ * @internal Holds `objects` (a model and its layers) for a fit (or a predictAsync /
+ * evaluateAsync: `owner`); a BusyError when one of them is already held (`name(i)` names object
+ * i in the message).
  */
 export function acquire(
   where: string,
   objects: readonly object[],
   name: (i: number) => string,
+  owner = 'fit',
 ): Hold {
   objects.forEach((o, i) => {
-    if (holds.has(o))
+    const other = holds.get(o);
+    if (other)
       throw new BusyError(
-        `${where}: ${name(i)} is already training (in a fit that has not settled); await that fit first`,
+        other.owner === 'fit'
+          ? `${where}: ${name(i)} is already training (in a fit that has not settled); await that fit first`
+          : `${where}: ${name(i)} is in use by a ${other.owner}() that has not settled; await it first`,
       );
   });
-  const hold = new Hold(Object.freeze([...objects]));
+  const hold = new Hold(Object.freeze([...objects]), owner);
   for (const o of objects) holds.set(o, hold);
   return hold;
 }
@@ -74,7 +85,9 @@ export function checkNotHeld(object: object, where: string, what: string): void 
   const hold = holds.get(object);
   if (hold && !hold.inside)
     throw new BusyError(
-      `${where}: the ${what} is in use by a fit() that has not settled; await fit (or abort it with its signal) before running or changing the ${what}. parameters(), config and streams stay available during fit`,
+      hold.owner === 'fit'
+        ? `${where}: the ${what} is in use by a fit() that has not settled; await fit (or abort it with its signal) before running or changing the ${what}. parameters(), config and streams stay available during fit`
+        : `${where}: the ${what} is in use by a ${hold.owner}() that has not settled; await it (or abort it with its signal) before running or changing the ${what}. parameters(), config and streams stay available meanwhile`,
     );
 }
 

@@ -107,6 +107,7 @@ export {
   type SequentialOptions,
   type SequentialState,
 } from './model/sequential';
+export type { LayerSummary, ModelSummary, SummaryDim, SummaryOptions } from './model/summary';
 export {
   BinaryCrossEntropy,
   CrossEntropy,
@@ -151,11 +152,13 @@ export {
   type EarlyStoppingOptions,
   type EpochEndInfo,
   type EvaluateOptions,
+  type EvaluateAsyncOptions,
   type FitCallbacks,
   type FitData,
   type FitOptions,
   type History,
   type PredictOptions,
+  type PredictAsyncOptions,
 } from './train/fit';
 export type { ProgressOutput } from './train/progress';
 export {

@@ -577,6 +577,16 @@ export abstract class Recurrent<
     return this.forward(x, lengths === undefined ? {} : { lengths }).output;
   }
 
+  /** predict off the event loop (forwardAsync): the same arguments and bit-identical results. */
+  async predictAsync(
+    x: TensorLike,
+    opts?: { lengths?: number[] | Int32Array | undefined },
+  ): Promise<Tensor<3>> {
+    const o = new OptionReader(opts, 'predictAsync', ['lengths'], ErrorCode.INVALID_ARG);
+    const lengths = o.raw('lengths') as number[] | Int32Array | undefined;
+    return (await this.forwardAsync(x, lengths === undefined ? {} : { lengths })).output;
+  }
+
   /**
    * Backpropagation through time for the last training forward, once per such forward. Adds
    * into the parameter gradients and returns the gradients of x, h0 (and c0).

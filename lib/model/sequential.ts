@@ -28,13 +28,28 @@ import {
   Recurrent,
 } from '../layers/recurrent';
 import { OptionReader } from '../options';
+import { type ModelSummary, type SummaryOptions, summarize, summaryText } from './summary';
 import { type ComposedStream, composeStreams } from '../stream/compose';
 import { type ComposedPool, composePool } from '../stream/compose-pool';
 import type { StreamPoolOptions } from '../stream/pool';
 import type { LayerStreamOptions } from '../stream/types';
 import { Tensor, type TensorLike, toTensor } from '../tensor';
-import type { FitData, FitOptions, History, PredictOptions, EvaluateOptions } from '../train/fit';
-import { evaluateModel, fitModel, predictModel } from '../train/fit';
+import type {
+  EvaluateAsyncOptions,
+  EvaluateOptions,
+  FitData,
+  FitOptions,
+  History,
+  PredictAsyncOptions,
+  PredictOptions,
+} from '../train/fit';
+import {
+  evaluateModel,
+  evaluateModelAsync,
+  fitModel,
+  predictModel,
+  predictModelAsync,
+} from '../train/fit';
 import {
   type Activation,
   type BatchContext,
@@ -245,6 +260,24 @@ export class Sequential {
     return this.batchFirst === undefined ? { layers } : { layers, batchFirst: this.batchFirst };
   }
 
+  /**
+   * The layers as Keras's `model.summary()` shows them: for each, its index, type (and the
+   * options that shape it), output shape in the model's forward layout (`B` and `T` where Keras
+   * prints None) and parameter count; then the totals (total, trainable, non-trainable). Text
+   * (plain ASCII, no trailing newline) by default; `{ format: 'object' }` gives a ModelSummary.
+   * Reads only the configuration: available while fit runs.
+   */
+  summary(opts?: { format?: 'text' | undefined }): string;
+  summary(opts: { format: 'object' }): ModelSummary;
+  summary(opts?: SummaryOptions): string | ModelSummary;
+  summary(opts?: SummaryOptions): string | ModelSummary {
+    this.live('summary');
+    const o = new OptionReader(opts, 'summary', ['format'], ErrorCode.INVALID_ARG);
+    const format = o.choice('format', ['text', 'object'] as const, 'text');
+    const s = summarize(this.layers, this.batchFirst, this.inputSize, this.tokenInput);
+    return format === 'object' ? s : summaryText(s);
+  }
+
   /** Every parameter, named `<layer index>.<name>` (`0.weight_ih_l0`, `1.weight`): copies. */
   parameters(): Record<string, Tensor> {
     this.live('parameters');
@@ -391,9 +424,9 @@ export class Sequential {
    *
    * Until the returned promise settles (resolves, rejects or is aborted), fit holds this model
    * and every one of its layers (also as layers of another model): forward, forwardAsync,
-   * backward, backwardAsync, predict, evaluate, fit, setParameters, zeroGrad and gradients on
-   * them throw (or reject) ERR_CELLSTATE_BUSY — from fit's callbacks too — so nothing else can
-   * change what fit computes. Read-only calls stay available: `config`, the sizes, `layers`,
+   * backward, backwardAsync, predict, predictAsync, evaluate, evaluateAsync, fit,
+   * setParameters, zeroGrad and gradients on them throw (or reject) ERR_CELLSTATE_BUSY — from
+   * fit's callbacks too — so nothing else can change what fit computes. Read-only calls stay available: `config`, the sizes, `layers`,
    * `parameters()` (the weights of the latest update), save / toBuffer / ONNX export, and
    * opening or stepping streams (on the weights of the latest update).
    */
@@ -424,6 +457,39 @@ export class Sequential {
     this.checkFree('evaluate');
     this.checkIdle('evaluate');
     return evaluateModel(this, data, opts);
+  }
+
+  /**
+   * predict off the event loop: the same arguments and bit-identical results. The recurrent
+   * layers run in forwardAsync on a worker thread, and the event loop turns between batches
+   * (`batchSize` sequences each; the Dense and Embedding layers run on the main thread between
+   * them). Until the promise settles the model is held as by fit: calls that run or change it
+   * (forward, predict, fit, setParameters, dispose, ...) are ERR_CELLSTATE_BUSY; parameters(),
+   * config, save and streams stay available. Aborting `signal` stops between two batches with
+   * an Error named 'AbortError' (code 'ABORT_ERR').
+   */
+  predictAsync(x: TensorLike | TokensLike, opts?: PredictAsyncOptions): Promise<Tensor> {
+    try {
+      this.live('predictAsync');
+      this.checkFree('predictAsync');
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return predictModelAsync(this, x, opts);
+  }
+
+  /**
+   * evaluate off the event loop: the same arguments and bit-identical results; held, yielding
+   * and cancellable as predictAsync.
+   */
+  evaluateAsync(data: FitData, opts: EvaluateAsyncOptions): Promise<number> {
+    try {
+      this.live('evaluateAsync');
+      this.checkFree('evaluateAsync');
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return evaluateModelAsync(this, data, opts);
   }
 
   /**

@@ -204,11 +204,29 @@ export interface PredictOptions {
   batchSize?: number | undefined;
 }
 
+/** Options of predictAsync: predict's, and a signal. */
+export interface PredictAsyncOptions extends PredictOptions {
+  /**
+   * Aborting stops between two batches: predictAsync rejects with an Error named 'AbortError'
+   * (code 'ABORT_ERR'), and the model is free again. Default: none.
+   */
+  signal?: AbortSignal | undefined;
+}
+
 /** Options of evaluate. */
 export interface EvaluateOptions {
   loss: LossName | Loss;
   /** Sequences per forward; an integer ≥ 1. Default 256. */
   batchSize?: number | undefined;
+}
+
+/** Options of evaluateAsync: evaluate's, and a signal. */
+export interface EvaluateAsyncOptions extends EvaluateOptions {
+  /**
+   * Aborting stops between two batches: evaluateAsync rejects with an Error named 'AbortError'
+   * (code 'ABORT_ERR'), and the model is free again. Default: none.
+   */
+  signal?: AbortSignal | undefined;
 }
 
 /** A NaN or infinite loss or gradient stopped training. */
@@ -1119,6 +1137,9 @@ async function evaluateAsync(
   loss: Loss,
   batchSize: number,
   fuse: boolean,
+  signal?: AbortSignal,
+  where = 'evaluateAsync',
+  turns = false,
 ): Promise<number> {
   const O = model.outputSize;
   const perStep = model.perStepOutput;
@@ -1127,11 +1148,18 @@ async function evaluateAsync(
   let sum = 0;
   let units = 0;
   for (let from = 0; from < d.N; from += batchSize) {
+    // evaluateAsync (turns): a turn of the event loop between batches and after each recurrent
+    // layer, as predictAsync; fit's validation keeps fit's pace.
+    if (turns && from > 0) await turn();
+    if (signal?.aborted) throw abortError(where, signal);
     const b = gather(d, order, from, Math.min(d.N, from + batchSize), perStep, O);
+    if (turns) await turn();
     const ctx: BatchContext = { lengths: b.lengths, train: false, logits: fuse };
-    const r = await runAsyncGen(hold, model.forwardGen(b.input, ctx, null), (c) =>
-      c.layer.forwardAsync(c.x, c.opts),
-    );
+    const r = await runAsyncGen(hold, model.forwardGen(b.input, ctx, null), async (c) => {
+      const value = await c.layer.forwardAsync(c.x, c.opts);
+      if (turns) await turn();
+      return value;
+    });
     const pred = r.output;
     const rows = pred.T > 0 ? pred.T * pred.B : pred.B;
     const mask = perStep && b.lengths ? maskOf(b.lengths, pred.T, pred.B) : null;
@@ -1141,18 +1169,42 @@ async function evaluateAsync(
   return units > 0 ? sum / units : NaN;
 }
 
-/** Model.evaluate: the mean loss over a dataset at inference. */
-export function evaluateModel(model: Sequential, data: FitData, opts: EvaluateOptions): number {
-  const where = 'evaluate';
-  const o = new OptionReader(opts, where, ['loss', 'batchSize'], ErrorCode.INVALID_ARG);
+/** The validated arguments of evaluate / evaluateAsync. */
+function evaluatePlan(
+  model: Sequential,
+  where: string,
+  data: FitData,
+  opts: unknown,
+  keys: string[],
+) {
+  const o = new OptionReader(opts, where, keys, ErrorCode.INVALID_ARG);
   if (o.raw('loss') === undefined)
     throw new CellstateTypeError(ErrorCode.INVALID_ARG, `${where}: loss is required`);
   const loss = resolveLoss(o.raw('loss'), where);
   const batchSize = o.int('batchSize', 1, 1 << 24, 256);
+  const signal = readSignal(where, o.raw('signal'));
   const d = readDataset(model, loss, where, data, 'data');
   const last = model.layers[model.layers.length - 1];
   const fuse =
     loss.fuses !== null && last instanceof Dense && last.config.activation === loss.fuses;
+  return { loss, batchSize, d, fuse, signal };
+}
+
+function readSignal(where: string, signal: unknown): AbortSignal | undefined {
+  if (signal !== undefined && !(signal instanceof AbortSignal))
+    throw new CellstateTypeError(
+      ErrorCode.INVALID_ARG,
+      `${where}: signal must be an AbortSignal, got ${describe(signal)}`,
+    );
+  return signal;
+}
+
+/** Model.evaluate: the mean loss over a dataset at inference. */
+export function evaluateModel(model: Sequential, data: FitData, opts: EvaluateOptions): number {
+  const { loss, batchSize, d, fuse } = evaluatePlan(model, 'evaluate', data, opts, [
+    'loss',
+    'batchSize',
+  ]);
   const { sum, units } = lossOver(
     model,
     d,
@@ -1165,15 +1217,57 @@ export function evaluateModel(model: Sequential, data: FitData, opts: EvaluateOp
   return units > 0 ? sum / units : NaN;
 }
 
-/** Model.predict: outputs for a dataset, sample-first ([N, O] or [N, T, O]). */
-export function predictModel(
+/**
+ * Model.evaluateAsync: evaluate with the recurrent layers in forwardAsync, yielding to the event
+ * loop between batches; holds the model (lib/hold.ts) until it settles.
+ */
+export async function evaluateModelAsync(
   model: Sequential,
-  x: TensorLike | TokensLike,
-  opts?: PredictOptions,
-): Tensor {
-  const where = 'predict';
-  const o = new OptionReader(opts, where, ['lengths', 'batchSize'], ErrorCode.INVALID_ARG);
+  data: FitData,
+  opts: EvaluateAsyncOptions,
+): Promise<number> {
+  const where = 'evaluateAsync';
+  const { loss, batchSize, d, fuse, signal } = evaluatePlan(model, where, data, opts, [
+    'loss',
+    'batchSize',
+    'signal',
+  ]);
+  if (signal?.aborted) throw abortError(where, signal);
+  const hold = acquire(where, [model, ...model.layers], modelPart, where);
+  try {
+    return await evaluateAsync(hold, model, d, loss, batchSize, fuse, signal, where, true);
+  } finally {
+    release(hold);
+  }
+}
+
+function modelPart(i: number): string {
+  return i === 0 ? 'this model' : `its layer ${i - 1}`;
+}
+
+/**
+ * What predictAsync / evaluateAsync reject with when their signal aborts: an Error named
+ * 'AbortError' with code 'ABORT_ERR', as Node's own (fit's AbortError also carries a History).
+ */
+function abortError(where: string, signal: AbortSignal): Error {
+  const e = Object.assign(new Error(`${where}: aborted by its signal`, { cause: signal.reason }), {
+    code: ErrorCode.ABORTED,
+  });
+  e.name = 'AbortError';
+  brandError(e);
+  return e;
+}
+
+/** One turn of the event loop (timers and I/O run before it resolves). */
+function turn(): Promise<void> {
+  return new Promise<void>((resolve) => setImmediate(resolve));
+}
+
+/** The validated arguments of predict / predictAsync, and the output buffer. */
+function predictPlan(model: Sequential, where: string, x: unknown, opts: unknown, keys: string[]) {
+  const o = new OptionReader(opts, where, keys, ErrorCode.INVALID_ARG);
   const batchSize = o.int('batchSize', 1, 1 << 24, 256);
+  const signal = readSignal(where, o.raw('signal'));
   const xs = readX(model, where, x);
   const raw = o.raw('lengths');
   checkLayout(model, where, raw, xs.N, xs.T);
@@ -1186,21 +1280,80 @@ export function predictModel(
   const out = new Float32Array(N * (perStep ? T : 1) * O);
   const order = new Int32Array(N);
   for (let i = 0; i < N; ++i) order[i] = i;
-  for (let from = 0; from < N; from += batchSize) {
-    const b = gather(d, order, from, Math.min(N, from + batchSize), perStep, O);
+  return { batchSize, signal, d, out, order, O, perStep, N, T };
+}
+
+type PredictPlan = ReturnType<typeof predictPlan>;
+
+/** Copies one batch's output (time-major) into the sample-first result. */
+function scatter(p: PredictPlan, from: number, B: number, r: Activation): void {
+  const { out, O, T } = p;
+  if (p.perStep) {
+    for (let j = 0; j < B; ++j)
+      for (let t = 0; t < T; ++t)
+        out.set(r.data.subarray((t * B + j) * O, (t * B + j + 1) * O), ((from + j) * T + t) * O);
+  } else {
+    out.set(r.data, from * O);
+  }
+}
+
+/** The result of predict in the model's layout. */
+function predictResult(model: Sequential, p: PredictPlan): Tensor {
+  const { out, N, T, O, perStep } = p;
+  if (perStep && model.batchFirst === false) return new Tensor(swapAxes(out, N, T, O), [T, N, O]);
+  return new Tensor(out, perStep ? [N, T, O] : [N, O]);
+}
+
+/** Model.predict: outputs for a dataset, sample-first ([N, O] or [N, T, O]). */
+export function predictModel(
+  model: Sequential,
+  x: TensorLike | TokensLike,
+  opts?: PredictOptions,
+): Tensor {
+  const p = predictPlan(model, 'predict', x, opts, ['lengths', 'batchSize']);
+  for (let from = 0; from < p.N; from += p.batchSize) {
+    const b = gather(p.d, p.order, from, Math.min(p.N, from + p.batchSize), p.perStep, p.O);
     const r = runSyncGen(
       model.forwardGen(b.input, { lengths: b.lengths, train: false }, null),
       (c) => c.layer.forward(c.x, c.opts),
     ).output;
-    const B = b.B;
-    if (perStep) {
-      for (let j = 0; j < B; ++j)
-        for (let t = 0; t < T; ++t)
-          out.set(r.data.subarray((t * B + j) * O, (t * B + j + 1) * O), ((from + j) * T + t) * O);
-    } else {
-      out.set(r.data, from * O);
-    }
+    scatter(p, from, b.B, r);
   }
-  if (perStep && model.batchFirst === false) return new Tensor(swapAxes(out, N, T, O), [T, N, O]);
-  return new Tensor(out, perStep ? [N, T, O] : [N, O]);
+  return predictResult(model, p);
+}
+
+/**
+ * Model.predictAsync: predict with the recurrent layers in forwardAsync, yielding to the event
+ * loop between batches; holds the model (lib/hold.ts) until it settles.
+ */
+export async function predictModelAsync(
+  model: Sequential,
+  x: TensorLike | TokensLike,
+  opts?: PredictAsyncOptions,
+): Promise<Tensor> {
+  const where = 'predictAsync';
+  const p = predictPlan(model, where, x, opts, ['lengths', 'batchSize', 'signal']);
+  const { signal } = p;
+  if (signal?.aborted) throw abortError(where, signal);
+  const hold = acquire(where, [model, ...model.layers], modelPart, where);
+  try {
+    for (let from = 0; from < p.N; from += p.batchSize) {
+      if (from > 0) await turn();
+      if (signal?.aborted) throw abortError(where, signal);
+      const b = gather(p.d, p.order, from, Math.min(p.N, from + p.batchSize), p.perStep, p.O);
+      await turn();
+      const ctx: BatchContext = { lengths: b.lengths, train: false };
+      // A turn after each recurrent layer too: its result is copied in on the main thread, and
+      // the layers after it run there; each piece of main-thread work gets its own turn.
+      const r = await runAsyncGen(hold, model.forwardGen(b.input, ctx, null), async (c) => {
+        const value = await c.layer.forwardAsync(c.x, c.opts);
+        await turn();
+        return value;
+      });
+      scatter(p, from, b.B, r.output);
+    }
+  } finally {
+    release(hold);
+  }
+  return predictResult(model, p);
 }

@@ -131,3 +131,16 @@ new LSTM({ inputSize: 2, hiddenSize: 3, seed: maybeSeed }).forward(x, { lengths:
 new Sequential([lstm], { batchFirst: undefined }).predict(x, { lengths: maybeLengths });
 fromBuffer(bytes).predict(x, { lengths: maybeLengths });
 lstm.predict(x, { lengths: maybeLengths });
+
+// ---- predictAsync / evaluateAsync and summary ------------------------------------------------
+const inference = new Sequential([lstm], { batchFirst: true });
+expectTypeOf(inference.predictAsync(x)).toEqualTypeOf<Promise<Tensor>>();
+expectTypeOf(
+  inference.evaluateAsync({ x, y: x }, { loss: 'mse', signal: new AbortController().signal }),
+).toEqualTypeOf<Promise<number>>();
+expectTypeOf(lstm.predictAsync(x)).toEqualTypeOf<Promise<Tensor<3>>>();
+expectTypeOf(inference.summary()).toEqualTypeOf<string>();
+expectTypeOf(inference.summary({ format: 'text' })).toEqualTypeOf<string>();
+expectTypeOf(inference.summary({ format: 'object' }).layers[0]?.outputShape).toEqualTypeOf<
+  (number | 'B' | 'T')[] | undefined
+>();
