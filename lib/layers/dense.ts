@@ -6,7 +6,6 @@ import {
   NoForwardError,
   describe,
   shapeError,
-  disposeSymbol,
   disposedError,
 } from '../errors';
 import {
@@ -19,6 +18,7 @@ import {
 } from '../model/batch';
 import { checkElements, checkResult } from '../limits';
 import { checkNotHeld } from '../hold';
+import { JsLayer } from './js-layer';
 import { OptionReader } from '../options';
 import { Random, randomSeed } from '../random';
 import type { LayerStream, LayerStreamOptions } from '../stream/types';
@@ -82,7 +82,7 @@ interface DenseCache {
 }
 
 /** A fully connected layer; PyTorch's Linear names and layout: `weight [O, I]`, `bias [O]`. */
-export class Dense {
+export class Dense extends JsLayer {
   /** The resolved options (frozen): `new Dense(layer.config)` rebuilds the same layer. */
   readonly config: Readonly<DenseConfig>;
   /** @internal Parameters and gradients in one flat buffer each: weight then bias. */
@@ -92,6 +92,7 @@ export class Dense {
   private cache: DenseCache | null = null;
 
   constructor(options: DenseOptions) {
+    super();
     const where = 'Dense';
     const r = new OptionReader(options, where, [
       'type',
@@ -344,37 +345,16 @@ export class Dense {
     return this.packedCache.matrix;
   }
 
-  private disposedFlag = false;
-
-  /** Whether dispose() was called. */
-  get disposed(): boolean {
-    return this.disposedFlag;
-  }
-
   /**
-   * Frees the layer now: its packed weights (native memory, shared by its streams) and its
+   * What dispose() frees: its packed weights (native memory, shared by its streams) and its
    * parameter and gradient buffers.
-   * Every later call throws an Error with code ERR_CELLSTATE_DISPOSED; a second dispose() does
-   * nothing.
    */
-  dispose(): void {
-    if (this.disposedFlag) return;
-    checkNotHeld(this, 'dispose', 'layer');
-    this.disposedFlag = true;
+  protected free(): void {
     this.cache = null;
     this.packedCache?.matrix.dispose();
     this.packedCache = null;
     const empty = new Float32Array(0);
     (this as { flat: FlatParameters }).flat = { values: empty, grads: empty, entries: [] };
-  }
-
-  /** dispose(), for `using`. */
-  [disposeSymbol](): void {
-    this.dispose();
-  }
-
-  private live(where: string): void {
-    if (this.disposedFlag) throw disposedError(where, 'layer');
   }
   private packedCache: { version: number; matrix: NativePackedMatrix } | null = null;
 }

@@ -6,12 +6,12 @@ import {
   NoForwardError,
   describe,
   shapeError,
-  disposeSymbol,
   disposedError,
 } from '../errors';
 import { checkElements } from '../limits';
 import { type Activation, type BatchContext, zeroPadded } from '../model/batch';
 import { checkNotHeld } from '../hold';
+import { JsLayer } from './js-layer';
 import { OptionReader } from '../options';
 import { Random, randomSeed } from '../random';
 import type { LayerStream, LayerStreamOptions } from '../stream/types';
@@ -35,13 +35,14 @@ export interface DropoutConfig {
 }
 
 /** Zeroes values at random while training; no parameters. */
-export class Dropout {
+export class Dropout extends JsLayer {
   readonly config: Readonly<DropoutConfig>;
   private readonly rng: Random;
   private mask: Float32Array | null = null;
   private pendingSize = -1;
 
   constructor(options?: DropoutOptions) {
+    super();
     const where = 'Dropout';
     const r = new OptionReader(options, where, ['type', 'rate', 'seed']);
     const type = r.raw('type');
@@ -150,32 +151,11 @@ export class Dropout {
     return dx;
   }
 
-  private disposedFlag = false;
-
-  /** Whether dispose() was called. */
-  get disposed(): boolean {
-    return this.disposedFlag;
-  }
-
   /**
-   * Frees the layer now (its mask).
-   * Every later call throws an Error with code ERR_CELLSTATE_DISPOSED; a second dispose() does
-   * nothing.
+   * What dispose() frees (its mask).
    */
-  dispose(): void {
-    if (this.disposedFlag) return;
-    checkNotHeld(this, 'dispose', 'layer');
-    this.disposedFlag = true;
+  protected free(): void {
     this.discard();
-  }
-
-  /** dispose(), for `using`. */
-  [disposeSymbol](): void {
-    this.dispose();
-  }
-
-  private live(where: string): void {
-    if (this.disposedFlag) throw disposedError(where, 'layer');
   }
 
   /** @internal */

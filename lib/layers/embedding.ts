@@ -6,7 +6,6 @@ import {
   NoForwardError,
   describe,
   shapeError,
-  disposeSymbol,
   disposedError,
 } from '../errors';
 import {
@@ -20,6 +19,7 @@ import {
 } from '../model/batch';
 import { checkElements, checkResult } from '../limits';
 import { checkNotHeld } from '../hold';
+import { JsLayer } from './js-layer';
 import { OptionReader } from '../options';
 import { Random, randomSeed } from '../random';
 import type { LayerStream, LayerStreamOptions } from '../stream/types';
@@ -57,7 +57,7 @@ interface EmbeddingCache {
 }
 
 /** A lookup table of `numEmbeddings` vectors; PyTorch's name and layout: `weight [N, D]`. */
-export class Embedding {
+export class Embedding extends JsLayer {
   /** The resolved options (frozen). */
   readonly config: Readonly<EmbeddingConfig>;
   /** @internal */
@@ -67,6 +67,7 @@ export class Embedding {
   private cache: EmbeddingCache | null = null;
 
   constructor(options: EmbeddingOptions) {
+    super();
     const where = 'Embedding';
     const r = new OptionReader(options, where, ['type', 'numEmbeddings', 'embeddingDim', 'seed']);
     const type = r.raw('type');
@@ -243,34 +244,13 @@ export class Embedding {
     return null;
   }
 
-  private disposedFlag = false;
-
-  /** Whether dispose() was called. */
-  get disposed(): boolean {
-    return this.disposedFlag;
-  }
-
   /**
-   * Frees the layer now: its weight and gradient buffers.
-   * Every later call throws an Error with code ERR_CELLSTATE_DISPOSED; a second dispose() does
-   * nothing.
+   * What dispose() frees: its weight and gradient buffers.
    */
-  dispose(): void {
-    if (this.disposedFlag) return;
-    checkNotHeld(this, 'dispose', 'layer');
-    this.disposedFlag = true;
+  protected free(): void {
     this.cache = null;
     const empty = new Float32Array(0);
     (this as { flat: FlatParameters }).flat = { values: empty, grads: empty, entries: [] };
-  }
-
-  /** dispose(), for `using`. */
-  [disposeSymbol](): void {
-    this.dispose();
-  }
-
-  private live(where: string): void {
-    if (this.disposedFlag) throw disposedError(where, 'layer');
   }
 
   /** @internal */

@@ -48,7 +48,7 @@ const INTERNAL_TYPES = new Set(
     'NativeConfig NativeForwardArgs NativeBackwardArgs NativeLayer NativeAddon Dim OptionReader ' +
     'Random TensorMsg AttributeMsg NodeMsg DimMsg ValueInfoMsg GraphMsg ModelMsg ' +
     'SafetensorsContent NativePackedMatrix FlatParameters Activation TokenBatch BatchContext ' +
-    'NativeSnapshot NativeStream WorkerInit WorkerMessage ProgressBar Entry SafetensorsHeader'
+    'NativeSnapshot NativeStream WorkerInit WorkerMessage ProgressBar Entry SafetensorsHeader JsLayer'
   ).split(' '),
 );
 
