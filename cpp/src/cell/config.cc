@@ -1,6 +1,7 @@
 // Configuration: the common options, ParseConfig (options by name -> Config) and Validate, and
 // the parameter table. Everything that depends on the cell is asked of its family (cell.h).
 #include <cmath>
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,12 @@ constexpr int kMaxLayers = 1024;
 
 Status Invalid(const std::string& m) { return Status::Error(Code::kInvalidArgument, m); }
 Status Range(const std::string& m) { return Status::Error(Code::kOutOfRange, m); }
+
+std::string Num(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.17g", v);
+  return buf;
+}
 
 const char* KindName(Option::Kind k) {
   switch (k) {
@@ -39,7 +46,7 @@ bool IntOption(const Option& o, const char* key, int* out, Status* st) {
     *st = Invalid(std::string(key) + " must be a number, got " + KindName(o.kind));
   } else if (!(o.number >= -2147483648.0 && o.number <= 2147483647.0) ||
              o.number != std::floor(o.number)) {
-    *st = Range(std::string(key) + " must be an integer, got " + std::to_string(o.number));
+    *st = Range(std::string(key) + " must be an integer, got " + Num(o.number));
   } else {
     *out = static_cast<int>(o.number);
   }
