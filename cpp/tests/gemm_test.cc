@@ -209,13 +209,14 @@ void RunIsa(const Isa& isa) {
 }
 
 #if defined(__x86_64__) || defined(_M_X64)
-// Two ISAs with the same fused chain per element (avx2 and avx512: same init, one FMA per k in
-// order) give the same bits, whatever their tiles and blocking.
+// Two ISAs or blockings with the same fused chain per element (avx2 and avx512: same init, one
+// FMA per k in order; avx512 with K blocks of 256 and 512) give the same bits, whatever their
+// tiles and blocking.
 void SameBits(const Isa& x, const Isa& y) {
   static const Case kCases[] = {
-      {1, 1, 1, false, true, false},      {5, 70, 33, true, true, true},
-      {13, 33, 257, false, false, true},  {32, 1024, 300, false, true, false},
-      {37, 129, 520, true, false, false}, {150, 48, 65, false, true, true}};
+      {1, 1, 1, false, true, false},       {5, 70, 33, true, true, true},
+      {13, 33, 257, false, false, true},   {32, 1024, 300, false, true, false},
+      {37, 129, 1100, true, false, false}, {150, 48, 65, false, true, true}};
   std::mt19937 rng(99);
   std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
   int failed = 0;
@@ -252,6 +253,25 @@ void SameBits(const Isa& x, const Isa& y) {
 
 int main() {
   using namespace cellstate;
+  // The CPUID signatures behind the per-core choice (gemm-avx512.cc): EPYC 9005 (Zen 5),
+  // EPYC 9004 (Zen 4), Xeon Scalable (Skylake-SP), and a family below 0xF (no extended fields).
+  static const struct {
+    unsigned eax, family, model;
+  } kSignatures[] = {{0x00B00F21u, 26, 0x02},
+                     {0x00A10F11u, 25, 0x11},
+                     {0x00050654u, 6, 0x55},
+                     {0x00010521u, 5, 0x02}};
+  for (const auto& sig : kSignatures) {
+    unsigned family = 0, model = 0;
+    CpuDecodeSignature(sig.eax, &family, &model);
+    if (family != sig.family || model != sig.model) {
+      std::printf("FAIL CPUID signature %08x: family %u model %u, want %u %u\n", sig.eax, family,
+                  model, sig.family, sig.model);
+      ++g_failed;
+    }
+  }
+  std::printf("this CPU: %s core, family %u, model %u\n", CpuCoreName(CpuCoreKind()), CpuFamily(),
+              CpuModel());
   RunIsa({"scalar", scalar_packed_size, scalar_pack, scalar_gemm});
 #if defined(__x86_64__) || defined(_M_X64)
   if (CpuHasAvx2Fma()) {
@@ -260,7 +280,14 @@ int main() {
     std::printf("SKIPPED avx2: not supported by this CPU\n");
   }
   if (CpuHasAvx512()) {
-    RunIsa({"avx512", avx512_packed_size, avx512_pack, avx512_gemm});
+    // Both K blocks of the avx512 driver, whichever this core runs (CpuCoreKind).
+    const Isa kc256{"avx512/kc256", avx512_packed_size, avx512_pack, avx512_gemm_kc256};
+    const Isa kc512{"avx512/kc512", avx512_packed_size, avx512_pack, avx512_gemm_kc512};
+    RunIsa(kc256);
+    RunIsa(kc512);
+    std::printf("avx512 on this %s core: K block %zu\n", CpuCoreName(CpuCoreKind()),
+                avx512_gemm_kc());
+    SameBits(kc256, kc512);
     if (CpuHasAvx2Fma()) {
       SameBits({"avx2", avx2_packed_size, avx2_pack, avx2_gemm},
                {"avx512", avx512_packed_size, avx512_pack, avx512_gemm});

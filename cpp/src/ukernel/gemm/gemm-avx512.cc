@@ -1,9 +1,11 @@
 // f32 GEMM for AVX-512 (F, VL, DQ, BW) + FMA: f32_gemm_12x32__avx512 register tiles over NR = 32
 // column panels (two __m512), accumulators in the 32 zmm registers, partial panels with
-// __mmask16 masked loads and stores; the loops are gemm-driver.h's. The results equal those of
-// gemm-avx2.cc bit for bit (same init, same fused chain).
+// __mmask16 masked loads and stores; the loops are gemm-driver.h's, with the K block chosen per
+// core (below). The results equal those of gemm-avx2.cc bit for bit (same init, same fused
+// chain).
 #include <immintrin.h>
 
+#include "dispatch/cpu.h"
 #include "ukernel/gemm/gemm.h"
 
 namespace cellstate {
@@ -11,8 +13,14 @@ namespace {
 
 // 12 x 32 tile: 24 accumulators + 2 B vectors + 1 A broadcast = 27 of 32 zmm registers; per k
 // 2 B loads and 12 broadcasts feed 24 FMAs. Measured on Zen 5 (EPYC, 512-bit FMA units) against
-// 8 x 32, 10 x 32, 14 x 32, 8 x 48, 6 x 64 and 4 x 64 tiles and K blocks of 128 to 384: all
-// within a few percent on the recurrent-net shapes; 12 x 32 with 256 was as fast as any.
+// 8 x 32, 10 x 32, 14 x 32, 8 x 48, 6 x 64 and 4 x 64 tiles: all within a few percent on the
+// recurrent-net shapes; 12 x 32 was as fast as any.
+//
+// K block KC: 256 (a 12 x 32 tile reads 32 KB of B from L1) everywhere but on Zen 5, where
+// 512 ran the GEMMs with K = 512 and 1024 (F2, T2) 8-12% faster than 256 in alternating rounds
+// (384 and 1024 no better than 512; K = 256 shapes unchanged). The row block keeps 144 rows of A
+// (144 or 288 KB in L2).
+template <size_t KC>
 struct Avx512Tile {
   using V = __m512;
   struct Mask {
@@ -21,8 +29,8 @@ struct Avx512Tile {
   static constexpr size_t kW = 16;
   static constexpr size_t kNv = 2;
   static constexpr size_t kMr = 12;
-  static constexpr size_t kKc = 256;       // a 12 x 32 tile reads 32 KB of B from L1
-  static constexpr size_t kMc = 144;       // 144 x 256 x 4 B = 144 KB of A in L2
+  static constexpr size_t kKc = KC;
+  static constexpr size_t kMc = 144;
   static constexpr size_t kShortAcc = 16;  // e.g. 8 panels (256 columns) for the batch-1 step
   static constexpr bool kPrefetch = true;
   static constexpr size_t kLaneK = 1;
@@ -52,19 +60,39 @@ struct Avx512Tile {
 
 #include "ukernel/gemm/gemm-driver.h"
 
-using Driver = GemmDriver<Avx512Tile>;
+using Kc256 = GemmDriver<Avx512Tile<256>>;
+using Kc512 = GemmDriver<Avx512Tile<512>>;
 
 }  // namespace
 
-size_t avx512_packed_size(size_t K, size_t N) { return Driver::PackedSize(K, N); }
+size_t avx512_packed_size(size_t K, size_t N) { return Kc256::PackedSize(K, N); }
 
 void avx512_pack(size_t K, size_t N, const float* src, ptrdiff_t rs, ptrdiff_t cs, float* dst) {
-  Driver::Pack(K, N, src, rs, cs, dst);
+  Kc256::Pack(K, N, src, rs, cs, dst);
+}
+
+size_t avx512_gemm_kc() {
+  static const size_t kc = CpuCoreKind() == CpuCore::kAmdZen5 ? 512 : 256;
+  return kc;
 }
 
 void avx512_gemm(size_t M, size_t N, size_t K, const float* A, size_t lda, const float* Bp,
                  const float* bias, float* C, size_t ldc, bool accumulate, Part part) {
-  Driver::Gemm(M, N, K, A, lda, Bp, bias, C, ldc, accumulate, part);
+  if (avx512_gemm_kc() == 512) {
+    Kc512::Gemm(M, N, K, A, lda, Bp, bias, C, ldc, accumulate, part);
+  } else {
+    Kc256::Gemm(M, N, K, A, lda, Bp, bias, C, ldc, accumulate, part);
+  }
+}
+
+void avx512_gemm_kc256(size_t M, size_t N, size_t K, const float* A, size_t lda, const float* Bp,
+                       const float* bias, float* C, size_t ldc, bool accumulate, Part part) {
+  Kc256::Gemm(M, N, K, A, lda, Bp, bias, C, ldc, accumulate, part);
+}
+
+void avx512_gemm_kc512(size_t M, size_t N, size_t K, const float* A, size_t lda, const float* Bp,
+                       const float* bias, float* C, size_t ldc, bool accumulate, Part part) {
+  Kc512::Gemm(M, N, K, A, lda, Bp, bias, C, ldc, accumulate, part);
 }
 
 }  // namespace cellstate
