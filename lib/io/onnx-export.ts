@@ -159,7 +159,10 @@ function negate(a: Float32Array): Float32Array {
 /** Refuses the variants ONNX cannot express, naming the option. */
 function checkExportable(layer: Recurrent, index: string): void {
   const spec = cellOf(layer.config);
-  const why = spec.onnx.unexportable(layer.config as never);
+  // A reverse layer maps to ONNX's direction: "reverse"; the exporter does not write it yet.
+  const why =
+    spec.onnx.unexportable(layer.config as never) ??
+    (layer.config.direction === 'reverse' ? "direction: 'reverse' (not exported yet)" : undefined);
   if (why) throw unsupported(`${index}${article(spec.title)} ${spec.title} with ${why}`);
 }
 

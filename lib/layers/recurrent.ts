@@ -55,6 +55,7 @@ export const MAX_PARAMETERS = MAX_ELEMENTS;
 export {
   MAX_LAYERS,
   MAX_SIZE,
+  type Direction,
   type GRUConfig,
   type GRUOptions,
   type LSTMConfig,
