@@ -12,4 +12,13 @@ bool CpuHasAvx512();
 // Advanced SIMD: always true on aarch64, false elsewhere.
 bool CpuHasNeon();
 
+// int8 dot products (the quantized GEMM, cpp/src/ukernel/qgemm):
+// AVX512-VNNI (CPUID.7.0:ECX bit 11) on top of CpuHasAvx512().
+bool CpuHasAvx512Vnni();
+// AVX-VNNI, the VEX-encoded vpdpbusd on ymm (CPUID.7.1:EAX bit 4), on top of CpuHasAvx2Fma().
+bool CpuHasAvxVnni();
+// The Armv8.2 dot-product instructions sdot/udot (Linux HWCAP_ASIMDDP, macOS
+// hw.optional.arm.FEAT_DotProd, Windows PF_ARM_V82_DP_INSTRUCTIONS_AVAILABLE); false elsewhere.
+bool CpuHasNeonDot();
+
 }  // namespace cellstate
