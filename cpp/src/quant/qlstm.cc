@@ -105,39 +105,50 @@ size_t QuantizedLstm::ScratchBytes(size_t rows_in, size_t rows_h) const {
          AlignUp(rows_h * QgemmLda(H));
 }
 
+size_t QuantizedLstm::ChunkSteps(size_t T, size_t B) {
+  return std::max<size_t>(1, std::min(T, kChunkRows / B));
+}
+
 size_t QuantizedLstm::ForwardScratchBytes(int T, int batch) const {
   const size_t TB = size_t(T) * size_t(batch);
+  const size_t rows = ChunkSteps(size_t(T), size_t(batch)) * size_t(batch);
   // Plus the output of the layers below the last, [T*B, H].
-  return ScratchBytes(TB, size_t(batch)) +
+  return ScratchBytes(rows, size_t(batch)) +
          (cfg_.num_layers > 1 ? AlignUp(TB * size_t(cfg_.hidden_size) * sizeof(float)) : 0);
 }
 
 void QuantizedLstm::RunLayer(const Unit& u, int T, int B, const float* xin, float* h, float* c,
                              uint8_t* ws, float* yout) const {
   const size_t H = size_t(cfg_.hidden_size), GH = size_t(cfg_.gates()) * H;
-  const size_t TB = size_t(T) * size_t(B), in = size_t(u.in);
+  const size_t Bs = size_t(B), in = size_t(u.in);
+  const size_t tc = ChunkSteps(size_t(T), Bs), rows = tc * Bs;
   float* G = reinterpret_cast<float*>(ws);
-  ws += AlignUp(TB * GH * sizeof(float));
+  ws += AlignUp(rows * GH * sizeof(float));
   float* sx = reinterpret_cast<float*>(ws);
-  ws += AlignUp(TB * sizeof(float));
+  ws += AlignUp(rows * sizeof(float));
   float* sh = reinterpret_cast<float*>(ws);
-  ws += AlignUp(size_t(B) * sizeof(float));
+  ws += AlignUp(Bs * sizeof(float));
   int8_t* xq = reinterpret_cast<int8_t*>(ws);
-  ws += AlignUp(TB * QgemmLda(max_in_));
+  ws += AlignUp(rows * QgemmLda(max_in_));
   int8_t* hq = reinterpret_cast<int8_t*>(ws);
   const size_t ldx = QgemmLda(in), ldh = QgemmLda(H);
-  // The input GEMM over all steps (xin is no longer read afterwards: yout may overwrite it).
-  qk_->quantize_rows(TB, in, xin, in, xq, ldx, sx);
-  qk_->qgemm(TB, GH, in, xq, ldx, sx, u.wih.data(), u.sih.data(), u.bias.data(), G, GH, false,
-             Part{});
-  for (int t = 0; t < T; ++t) {
-    float* g = G + size_t(t) * size_t(B) * GH;
-    qk_->quantize_rows(size_t(B), H, h, H, hq, ldh, sh);
-    qk_->qgemm(size_t(B), GH, H, hq, ldh, sh, u.whh.data(), u.shh.data(), nullptr, g, GH, true,
+  // The input GEMM of a chunk of tc steps at a time (tc * B rows), so that its gates stay in
+  // the cache until the steps read them; rows are quantized and multiplied independently, so
+  // the chunking changes no bit. xin of a chunk is read before yout of the chunk is written
+  // (yout may alias xin: the layers of Forward share one buffer).
+  for (size_t t0 = 0; t0 < size_t(T); t0 += tc) {
+    const size_t n = std::min(tc, size_t(T) - t0);
+    qk_->quantize_rows(n * Bs, in, xin + t0 * Bs * in, in, xq, ldx, sx);
+    qk_->qgemm(n * Bs, GH, in, xq, ldx, sx, u.wih.data(), u.sih.data(), u.bias.data(), G, GH, false,
                Part{});
-    for (size_t b = 0; b < size_t(B); ++b)
-      fk_->lstm_fwd(u.desc, g + b * GH, c + b * H, c + b * H, h + b * H);
-    if (yout) std::memcpy(yout + size_t(t) * size_t(B) * H, h, sizeof(float) * size_t(B) * H);
+    for (size_t t = 0; t < n; ++t) {
+      float* g = G + t * Bs * GH;
+      qk_->quantize_rows(Bs, H, h, H, hq, ldh, sh);
+      qk_->qgemm(Bs, GH, H, hq, ldh, sh, u.whh.data(), u.shh.data(), nullptr, g, GH, true, Part{});
+      for (size_t b = 0; b < Bs; ++b)
+        fk_->lstm_fwd(u.desc, g + b * GH, c + b * H, c + b * H, h + b * H);
+      if (yout) std::memcpy(yout + (t0 + t) * Bs * H, h, sizeof(float) * Bs * H);
+    }
   }
 }
 
@@ -163,8 +174,8 @@ Status QuantizedLstm::Forward(int T, int batch, const float* x, float* state, vo
     return Status::Error(Code::kInvalidArgument, "QuantizedLstm::Forward: bad arguments");
   const size_t BH = size_t(batch) * size_t(cfg_.hidden_size);
   uint8_t* ws = static_cast<uint8_t*>(scratch);
-  float* mid =
-      reinterpret_cast<float*>(ws + ScratchBytes(size_t(T) * size_t(batch), size_t(batch)));
+  const size_t rows = ChunkSteps(size_t(T), size_t(batch)) * size_t(batch);
+  float* mid = reinterpret_cast<float*>(ws + ScratchBytes(rows, size_t(batch)));
   const float* xin = x;
   for (size_t l = 0; l < units_.size(); ++l) {
     float* h = state + l * 2 * BH;

@@ -4,7 +4,7 @@
 // h_{t-1} quantized per row and step; biases, peepholes and the post-GEMM stay float (the float
 // table's lstm_fwd). Every LSTM option of docs/cells.md except projection and bidirectional.
 //
-// Step and Forward give the same results bit for bit (Forward's input GEMM over all T*B rows
+// Step and Forward give the same results bit for bit (Forward's input GEMM over T*B rows
 // quantizes each row by itself, and the int8 GEMM does not depend on M); results do not depend
 // on the ISA's int32 sums (exact), only on its float epilogue (a last-bit difference).
 // Single-threaded; Step and Forward allocate nothing and may run concurrently (const).
@@ -55,8 +55,12 @@ class QuantizedLstm {
   };
   QuantizedLstm() = default;
   size_t ScratchBytes(size_t rows_in, size_t rows_h) const;
-  // One layer over T steps: the input GEMM over T*B rows, then per step the recurrent GEMM and
-  // the post-GEMM. xin [T*B, in]; yout [T*B, H] receives h at every step.
+  // Rows of the input GEMM per chunk of steps (Forward): the gates of 256 rows of 4H = 1024
+  // floats take 1 MB, about an L2.
+  static constexpr size_t kChunkRows = 256;
+  static size_t ChunkSteps(size_t T, size_t B);
+  // One layer over T steps: per chunk of steps the input GEMM over its rows, then per step the
+  // recurrent GEMM and the post-GEMM. xin [T*B, in]; yout [T*B, H] receives h at every step.
   void RunLayer(const Unit& u, int T, int B, const float* xin, float* h, float* c, uint8_t* ws,
                 float* yout) const;
 

@@ -7,6 +7,7 @@
 #include <limits>
 #include <type_traits>
 
+#include "ukernel/gemm/gemm.h"  // CELLSTATE_UNROLL
 #include "ukernel/qgemm/qgemm.h"
 
 namespace cellstate {

@@ -20,6 +20,7 @@
 #include <limits>
 #include <type_traits>
 
+#include "ukernel/gemm/gemm.h"  // CELLSTATE_UNROLL
 #include "ukernel/qgemm/qgemm.h"
 
 namespace cellstate {
@@ -49,23 +50,29 @@ template <size_t MR, size_t NP>
 void Tile(size_t groups, const int8_t* a, size_t lda, const int8_t* b, size_t ps, const float* as,
           const Out& o) {
   __m512i acc[MR][NP];
-  for (size_t i = 0; i < MR; ++i)
-    for (size_t p = 0; p < NP; ++p) acc[i][p] = _mm512_setzero_si512();
+  CELLSTATE_UNROLL(32)
+  for (size_t i = 0; i < MR; ++i) CELLSTATE_UNROLL(32)
+  for (size_t p = 0; p < NP; ++p) acc[i][p] = _mm512_setzero_si512();
   const __m512i off = _mm512_set1_epi32(static_cast<int32_t>(0x80808080u));
   for (size_t g = 0; g < groups; ++g) {
     __m512i w[NP];
+    CELLSTATE_UNROLL(32)
     for (size_t p = 0; p < NP; ++p) w[p] = _mm512_loadu_si512(b + p * ps + g * 64);
+    CELLSTATE_UNROLL(32)
     for (size_t i = 0; i < MR; ++i) {
       const __m512i x = _mm512_xor_si512(_mm512_set1_epi32(Load4(a + i * lda + 4 * g)), off);
+      CELLSTATE_UNROLL(32)
       for (size_t p = 0; p < NP; ++p) acc[i][p] = _mm512_dpbusd_epi32(acc[i][p], x, w[p]);
     }
   }
+  CELLSTATE_UNROLL(32)
   for (size_t p = 0; p < NP; ++p) {
     const size_t n0 = p * 16;
     const __mmask16 k = Lanes(o.ncols > n0 ? o.ncols - n0 : 0);
     const __m512i corr = _mm512_loadu_si512(o.corr + n0);
     const __m512 ws = _mm512_maskz_loadu_ps(k, o.ws + n0);
     const __m512 bias = o.bias ? _mm512_maskz_loadu_ps(k, o.bias + n0) : _mm512_setzero_ps();
+    CELLSTATE_UNROLL(32)
     for (size_t i = 0; i < MR; ++i) {
       const __m512 s = _mm512_mul_ps(_mm512_set1_ps(as[i]), ws);
       // Explicitly fused, so that no tile contracts differently from another.
@@ -88,39 +95,42 @@ void Drive(size_t M, size_t N, size_t K, const int8_t* Aq, size_t lda, const flo
   const int32_t* sums = reinterpret_cast<const int32_t*>(w + panels * ps);
   const size_t p0 = panels * static_cast<size_t>(part.ith) / static_cast<size_t>(part.nth);
   const size_t p1 = panels * static_cast<size_t>(part.ith + 1) / static_cast<size_t>(part.nth);
-  for (size_t p = p0; p < p1;) {
-    const size_t np = p1 - p >= NP ? NP : 1;
-    const size_t n0 = p * kQNr;
-    Out o{sums + n0, w_scale + n0, bias ? bias + n0 : nullptr, C + n0, ldc, N - n0, accumulate};
-    const int8_t* b = w + p * ps;
-    size_t m = 0;
-    auto rows = [&](auto mr) {
-      constexpr size_t kMr = decltype(mr)::value;
-      Out om = o;
-      om.c = C + m * ldc + n0;
-      if (np == NP)
-        Tile<kMr, NP>(groups, Aq + m * lda, lda, b, ps, a_scale + m, om);
-      else
-        Tile<kMr, 1>(groups, Aq + m * lda, lda, b, ps, a_scale + m, om);
-      m += kMr;
-    };
-    if constexpr (NP <= 4) {
-      while (M - m >= 4) rows(std::integral_constant<size_t, 4>{});
+  for (size_t mb = 0; mb < M; mb += kQMc) {
+    const size_t me = M - mb > kQMc ? mb + kQMc : M;
+    for (size_t p = p0; p < p1;) {
+      const size_t np = p1 - p >= NP ? NP : 1;
+      const size_t n0 = p * kQNr;
+      Out o{sums + n0, w_scale + n0, bias ? bias + n0 : nullptr, C + n0, ldc, N - n0, accumulate};
+      const int8_t* b = w + p * ps;
+      size_t m = mb;
+      auto rows = [&](auto mr) {
+        constexpr size_t kMr = decltype(mr)::value;
+        Out om = o;
+        om.c = C + m * ldc + n0;
+        if (np == NP)
+          Tile<kMr, NP>(groups, Aq + m * lda, lda, b, ps, a_scale + m, om);
+        else
+          Tile<kMr, 1>(groups, Aq + m * lda, lda, b, ps, a_scale + m, om);
+        m += kMr;
+      };
+      if constexpr (NP <= 4) {
+        while (me - m >= 4) rows(std::integral_constant<size_t, 4>{});
+      }
+      switch (me - m) {
+        case 3:
+          rows(std::integral_constant<size_t, 3>{});
+          break;
+        case 2:
+          rows(std::integral_constant<size_t, 2>{});
+          break;
+        case 1:
+          rows(std::integral_constant<size_t, 1>{});
+          break;
+        default:
+          break;
+      }
+      p += np;
     }
-    switch (M - m) {
-      case 3:
-        rows(std::integral_constant<size_t, 3>{});
-        break;
-      case 2:
-        rows(std::integral_constant<size_t, 2>{});
-        break;
-      case 1:
-        rows(std::integral_constant<size_t, 1>{});
-        break;
-      default:
-        break;
-    }
-    p += np;
   }
 }
 

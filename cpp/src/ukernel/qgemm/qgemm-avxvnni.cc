@@ -6,6 +6,7 @@
 #include <cstring>
 #include <type_traits>
 
+#include "ukernel/gemm/gemm.h"  // CELLSTATE_UNROLL
 #include "ukernel/qgemm/qgemm.h"
 
 namespace cellstate {

@@ -16,9 +16,11 @@ struct Out {
 
 template <size_t MR, size_t J>
 void Store(int32x4_t (&acc)[MR][J], const float* as, const Out& o) {
+  CELLSTATE_UNROLL(32)
   for (size_t j = 0; j < J; ++j) {
     const size_t n0 = j * 4;
     if (o.ncols <= n0) break;
+    CELLSTATE_UNROLL(32)
     for (size_t i = 0; i < MR; ++i) {
       float* c = o.c + i * o.ldc + n0;
       if (o.ncols - n0 >= 4) {
@@ -52,32 +54,35 @@ void Drive(size_t M, size_t N, size_t K, const int8_t* Aq, size_t lda, const flo
   const int8_t* w = static_cast<const int8_t*>(Wp);
   const size_t p0 = panels * static_cast<size_t>(part.ith) / static_cast<size_t>(part.nth);
   const size_t p1 = panels * static_cast<size_t>(part.ith + 1) / static_cast<size_t>(part.nth);
-  for (size_t p = p0; p < p1;) {
-    const size_t np = p1 - p >= NP ? NP : 1;
-    const size_t n0 = p * kQNr;
-    const Out o{w_scale + n0, bias ? bias + n0 : nullptr, C + n0, ldc, N - n0, accumulate};
-    const int8_t* b = w + p * ps;
-    size_t m = 0;
-    auto rows = [&](auto mr) {
-      constexpr size_t kMr = decltype(mr)::value;
-      Out om = o;
-      om.c = C + m * ldc + n0;
-      if (np == NP) {
-        int32x4_t acc[kMr][4 * NP];
-        Tile<kMr, NP>(groups, Aq + m * lda, lda, b, ps, acc);
-        Store(acc, a_scale + m, om);
-      } else {
-        int32x4_t acc[kMr][4];
-        Tile<kMr, 1>(groups, Aq + m * lda, lda, b, ps, acc);
-        Store(acc, a_scale + m, om);
+  for (size_t mb = 0; mb < M; mb += kQMc) {
+    const size_t me = M - mb > kQMc ? mb + kQMc : M;
+    for (size_t p = p0; p < p1;) {
+      const size_t np = p1 - p >= NP ? NP : 1;
+      const size_t n0 = p * kQNr;
+      const Out o{w_scale + n0, bias ? bias + n0 : nullptr, C + n0, ldc, N - n0, accumulate};
+      const int8_t* b = w + p * ps;
+      size_t m = mb;
+      auto rows = [&](auto mr) {
+        constexpr size_t kMr = decltype(mr)::value;
+        Out om = o;
+        om.c = C + m * ldc + n0;
+        if (np == NP) {
+          int32x4_t acc[kMr][4 * NP];
+          Tile<kMr, NP>(groups, Aq + m * lda, lda, b, ps, acc);
+          Store(acc, a_scale + m, om);
+        } else {
+          int32x4_t acc[kMr][4];
+          Tile<kMr, 1>(groups, Aq + m * lda, lda, b, ps, acc);
+          Store(acc, a_scale + m, om);
+        }
+        m += kMr;
+      };
+      if constexpr (NP == 1) {
+        while (me - m >= kMainRows) rows(std::integral_constant<size_t, kMainRows>{});
       }
-      m += kMr;
-    };
-    if constexpr (NP == 1) {
-      while (M - m >= kMainRows) rows(std::integral_constant<size_t, kMainRows>{});
+      while (me - m >= 2) rows(std::integral_constant<size_t, 2>{});
+      if (me - m == 1) rows(std::integral_constant<size_t, 1>{});
+      p += np;
     }
-    while (M - m >= 2) rows(std::integral_constant<size_t, 2>{});
-    if (M - m == 1) rows(std::integral_constant<size_t, 1>{});
-    p += np;
   }
 }

@@ -9,6 +9,7 @@
 #include <limits>
 #include <type_traits>
 
+#include "ukernel/gemm/gemm.h"  // CELLSTATE_UNROLL
 #include "ukernel/qgemm/qgemm.h"
 
 namespace cellstate {
@@ -28,19 +29,23 @@ void Tile(size_t groups, const int8_t* a, size_t lda, const int8_t* b, size_t ps
           int32x4_t (&acc)[MR][4 * NP]) {
   constexpr size_t J = 4 * NP;
   int32x4_t lo[MR][J], hi[MR][J];
-  for (size_t i = 0; i < MR; ++i)
-    for (size_t j = 0; j < J; ++j) lo[i][j] = hi[i][j] = vdupq_n_s32(0);
+  CELLSTATE_UNROLL(32)
+  for (size_t i = 0; i < MR; ++i) CELLSTATE_UNROLL(32)
+  for (size_t j = 0; j < J; ++j) lo[i][j] = hi[i][j] = vdupq_n_s32(0);
   for (size_t g = 0; g < groups; g += 2) {
     const bool two = g + 1 < groups;
     int8x16_t w0[J], w1[J];
+    CELLSTATE_UNROLL(32)
     for (size_t j = 0; j < J; ++j) {
       const int8_t* p = b + (j / 4) * ps + g * 64 + (j % 4) * 16;
       w0[j] = vld1q_s8(p);
       w1[j] = two ? vld1q_s8(p + 64) : vdupq_n_s8(0);
     }
+    CELLSTATE_UNROLL(32)
     for (size_t i = 0; i < MR; ++i) {
       const int8x8_t x0 = Dup4(a + i * lda + 4 * g);
       const int8x8_t x1 = two ? Dup4(a + i * lda + 4 * g + 4) : vdup_n_s8(0);
+      CELLSTATE_UNROLL(32)
       for (size_t j = 0; j < J; ++j) {
         int16x8_t l = vmull_s8(vget_low_s8(w0[j]), x0);
         l = vmlal_s8(l, vget_low_s8(w1[j]), x1);
@@ -51,8 +56,9 @@ void Tile(size_t groups, const int8_t* a, size_t lda, const int8_t* b, size_t ps
       }
     }
   }
-  for (size_t i = 0; i < MR; ++i)
-    for (size_t j = 0; j < J; ++j) acc[i][j] = vpaddq_s32(lo[i][j], hi[i][j]);
+  CELLSTATE_UNROLL(32)
+  for (size_t i = 0; i < MR; ++i) CELLSTATE_UNROLL(32)
+  for (size_t j = 0; j < J; ++j) acc[i][j] = vpaddq_s32(lo[i][j], hi[i][j]);
 }
 
 #include "ukernel/qgemm/qgemm-neon-impl.h"

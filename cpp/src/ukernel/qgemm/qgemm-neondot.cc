@@ -8,6 +8,7 @@
 #include <cstring>
 #include <type_traits>
 
+#include "ukernel/gemm/gemm.h"  // CELLSTATE_UNROLL
 #include "ukernel/qgemm/qgemm.h"
 
 namespace cellstate {
@@ -25,13 +26,17 @@ template <size_t MR, size_t NP>
 void Tile(size_t groups, const int8_t* a, size_t lda, const int8_t* b, size_t ps,
           int32x4_t (&acc)[MR][4 * NP]) {
   constexpr size_t J = 4 * NP;
-  for (size_t i = 0; i < MR; ++i)
-    for (size_t j = 0; j < J; ++j) acc[i][j] = vdupq_n_s32(0);
+  CELLSTATE_UNROLL(32)
+  for (size_t i = 0; i < MR; ++i) CELLSTATE_UNROLL(32)
+  for (size_t j = 0; j < J; ++j) acc[i][j] = vdupq_n_s32(0);
   for (size_t g = 0; g < groups; ++g) {
     int8x16_t w[J];
+    CELLSTATE_UNROLL(32)
     for (size_t j = 0; j < J; ++j) w[j] = vld1q_s8(b + (j / 4) * ps + g * 64 + (j % 4) * 16);
+    CELLSTATE_UNROLL(32)
     for (size_t i = 0; i < MR; ++i) {
       const int8x16_t x = Dup4(a + i * lda + 4 * g);
+      CELLSTATE_UNROLL(32)
       for (size_t j = 0; j < J; ++j) acc[i][j] = vdotq_s32(acc[i][j], w[j], x);
     }
   }

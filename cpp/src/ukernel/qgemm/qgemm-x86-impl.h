@@ -7,8 +7,10 @@
 //           the weight, so the u8 x s8 pairs are |a| * (+-w) with |a|, |w| <= 127 and a pair sum
 //           of at most 2 * 127 * 127 = 32258 < 32767: vpmaddubsw cannot saturate and the result
 //           is exact, for full 8-bit activations (no row sums needed).
-// Tiles: MR rows by NP panels, 2 * MR * NP accumulators: M >= 2 runs 2 x 2 tiles, M = 1 runs
-// 1 x 4 (8 independent chains either way); panels outer, rows inner (weights stream once).
+// Tiles: one row by 4 panels (8 accumulators, 8 independent chains); per row block the panels
+// outer, rows inner, so the 4 panels' weights (K * 64 bytes) stay in L1 across the rows. (A
+// 2 x 2 tile needs 8 accumulators, 4 weight registers and the sign temporaries: more than the
+// 16 ymm registers.)
 //
 // Needs: <immintrin.h>, <cstring>, <type_traits>, qgemm.h, and kVnniFile (bool) defined before.
 
@@ -39,22 +41,27 @@ void Tile(size_t groups, const int8_t* a, size_t lda, const int8_t* b, size_t ps
           const Out& o) {
   constexpr size_t J = 2 * NP;
   __m256i acc[MR][J];
-  for (size_t i = 0; i < MR; ++i)
-    for (size_t j = 0; j < J; ++j) acc[i][j] = _mm256_setzero_si256();
+  CELLSTATE_UNROLL(32)
+  for (size_t i = 0; i < MR; ++i) CELLSTATE_UNROLL(32)
+  for (size_t j = 0; j < J; ++j) acc[i][j] = _mm256_setzero_si256();
   for (size_t g = 0; g < groups; ++g) {
     __m256i w[J];
+    CELLSTATE_UNROLL(32)
     for (size_t j = 0; j < J; ++j)
       w[j] = _mm256_loadu_si256(
           reinterpret_cast<const __m256i*>(b + (j / 2) * ps + g * 64 + (j % 2) * 32));
+    CELLSTATE_UNROLL(32)
     for (size_t i = 0; i < MR; ++i) {
       const __m256i x = _mm256_set1_epi32(Load4(a + i * lda + 4 * g));
       if constexpr (kVnniFile) {
         const __m256i xu =
             _mm256_xor_si256(x, _mm256_set1_epi32(static_cast<int32_t>(0x80808080u)));
+        CELLSTATE_UNROLL(32)
         for (size_t j = 0; j < J; ++j) acc[i][j] = QDot(acc[i][j], xu, w[j]);
       } else {
         const __m256i ax = _mm256_abs_epi8(x);
         const __m256i one = _mm256_set1_epi16(1);
+        CELLSTATE_UNROLL(32)
         for (size_t j = 0; j < J; ++j) {
           const __m256i p16 = _mm256_maddubs_epi16(ax, _mm256_sign_epi8(w[j], x));
           acc[i][j] = _mm256_add_epi32(acc[i][j], _mm256_madd_epi16(p16, one));
@@ -62,6 +69,7 @@ void Tile(size_t groups, const int8_t* a, size_t lda, const int8_t* b, size_t ps
       }
     }
   }
+  CELLSTATE_UNROLL(32)
   for (size_t j = 0; j < J; ++j) {
     const size_t n0 = j * 8;
     const __m256i k = Lanes8(o.ncols > n0 ? o.ncols - n0 : 0);
@@ -70,6 +78,7 @@ void Tile(size_t groups, const int8_t* a, size_t lda, const int8_t* b, size_t ps
     __m256i corr = _mm256_setzero_si256();
     if constexpr (kVnniFile)
       corr = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(o.corr + n0));
+    CELLSTATE_UNROLL(32)
     for (size_t i = 0; i < MR; ++i) {
       const __m256 s = _mm256_mul_ps(_mm256_set1_ps(as[i]), ws);
       // Explicitly fused, so that no tile contracts differently from another.
@@ -92,36 +101,33 @@ void Drive(size_t M, size_t N, size_t K, const int8_t* Aq, size_t lda, const flo
   const int32_t* sums = reinterpret_cast<const int32_t*>(w + panels * ps);
   const size_t p0 = panels * static_cast<size_t>(part.ith) / static_cast<size_t>(part.nth);
   const size_t p1 = panels * static_cast<size_t>(part.ith + 1) / static_cast<size_t>(part.nth);
-  for (size_t p = p0; p < p1;) {
-    const size_t np = p1 - p >= NP ? NP : 1;
-    const size_t n0 = p * kQNr;
-    const Out o{sums + n0, w_scale + n0, bias ? bias + n0 : nullptr, C + n0, ldc,
-                N - n0,    accumulate};
-    const int8_t* b = w + p * ps;
-    size_t m = 0;
-    auto rows = [&](auto mr) {
-      constexpr size_t kMr = decltype(mr)::value;
-      Out om = o;
-      om.c = C + m * ldc + n0;
-      if (np == NP)
-        Tile<kMr, NP>(groups, Aq + m * lda, lda, b, ps, a_scale + m, om);
-      else
-        Tile<kMr, 1>(groups, Aq + m * lda, lda, b, ps, a_scale + m, om);
-      m += kMr;
-    };
-    if constexpr (NP <= 2) {
-      while (M - m >= 2) rows(std::integral_constant<size_t, 2>{});
+  for (size_t mb = 0; mb < M; mb += kQMc) {
+    const size_t me = M - mb > kQMc ? mb + kQMc : M;
+    for (size_t p = p0; p < p1;) {
+      const size_t np = p1 - p >= NP ? NP : 1;
+      const size_t n0 = p * kQNr;
+      const Out o{sums + n0, w_scale + n0, bias ? bias + n0 : nullptr, C + n0, ldc,
+                  N - n0,    accumulate};
+      const int8_t* b = w + p * ps;
+      size_t m = mb;
+      auto rows = [&](auto mr) {
+        constexpr size_t kMr = decltype(mr)::value;
+        Out om = o;
+        om.c = C + m * ldc + n0;
+        if (np == NP)
+          Tile<kMr, NP>(groups, Aq + m * lda, lda, b, ps, a_scale + m, om);
+        else
+          Tile<kMr, 1>(groups, Aq + m * lda, lda, b, ps, a_scale + m, om);
+        m += kMr;
+      };
+      while (m < me) rows(std::integral_constant<size_t, 1>{});
+      p += np;
     }
-    if (M - m == 1) rows(std::integral_constant<size_t, 1>{});
-    p += np;
   }
 }
 
 void QgemmYmm(size_t M, size_t N, size_t K, const int8_t* Aq, size_t lda, const float* a_scale,
               const void* Wp, const float* w_scale, const float* bias, float* C, size_t ldc,
               bool accumulate, Part part) {
-  if (M >= 2)
-    Drive<2>(M, N, K, Aq, lda, a_scale, Wp, w_scale, bias, C, ldc, accumulate, part);
-  else
-    Drive<4>(M, N, K, Aq, lda, a_scale, Wp, w_scale, bias, C, ldc, accumulate, part);
+  Drive<4>(M, N, K, Aq, lda, a_scale, Wp, w_scale, bias, C, ldc, accumulate, part);
 }

@@ -28,6 +28,8 @@
 //
 // Limits: K <= kQMaxK, so that |acc| (and the offset sums of vpdpbusd, up to K*255*127) fit int32.
 //
+// Loops (SIMD kernels): row blocks of kQMc, this thread's panels in small groups, the rows of the
+// block in register tiles.
 // Threads: part.ith of part.nth computes a contiguous range of column panels; results do not
 // depend on part.nth, nor on M (a row alone equals the same row inside a larger product).
 #pragma once
@@ -39,7 +41,11 @@
 
 namespace cellstate {
 
-constexpr size_t kQNr = 16;       // columns per packed panel
+constexpr size_t kQNr = 16;  // columns per packed panel
+// Rows of A per block: the SIMD kernels sweep this thread's panels once per block of rows, so
+// that C is written in row blocks (a [3200, 1024] C swept panel by panel over all rows thrashes
+// the TLB: one page per row) while the weights stay in L2.
+constexpr size_t kQMc = 128;
 constexpr size_t kQMaxK = 65536;  // largest K: 65536 * 255 * 127 < 2^31
 constexpr int kQMax = 127;        // largest |value| of a quantized weight or activation
 
