@@ -149,7 +149,7 @@ bool CheckRefusals(const Engine& e) {
   b.bidirectional = true;
   QCHECK(QuantizedLstm::Create(b, p.data(), qk, fk, &q).code == Code::kUnsupported, "bidir");
   Config pr = c;
-  pr.proj_size = 3;
+  pr.lstm.proj_size = 3;
   QCHECK(QuantizedLstm::Create(pr, p.data(), qk, fk, &q).code == Code::kUnsupported, "proj");
   Config g = c;
   g.cell = Cell::kGRU;
@@ -198,21 +198,21 @@ int main() {
   CheckConfig("I64 H128", cfg(64, 128, 1), e);
   {
     Config c = cfg(5, 17, 1);
-    c.peephole = true;
+    c.lstm.peephole = true;
     CheckConfig("peephole", c, e);
   }
   {
     Config c = cfg(6, 9, 2);
-    c.coupled = true;
-    c.output_gate = false;
-    c.output_activation = false;
+    c.lstm.coupled = true;
+    c.lstm.output_gate = false;
+    c.lstm.output_activation = false;
     CheckConfig("cifg nog noaf L2", c, e);
   }
   {
     Config c = cfg(4, 15, 1);
-    c.forget_gate = false;
-    c.input_activation = false;
-    c.peephole = true;
+    c.lstm.forget_gate = false;
+    c.lstm.input_activation = false;
+    c.lstm.peephole = true;
     CheckConfig("nfg niaf peephole", c, e);
   }
   CheckRefusals(e);

@@ -17,7 +17,7 @@ Status QuantizedLstm::Create(const Config& cfg, const float* params, const QKern
                              const Kernels<float>* fk, std::unique_ptr<QuantizedLstm>* out) {
   if (cfg.cell != Cell::kLSTM)
     return Status::Error(Code::kUnsupported, "QuantizedLstm: the layer is not an LSTM");
-  if (cfg.bidirectional || cfg.proj_size > 0)
+  if (cfg.bidirectional || cfg.lstm.proj_size > 0)
     return Status::Error(Code::kUnsupported,
                          "int8 inference does not support bidirectional or projected LSTMs yet");
   Status st = Validate(cfg);
@@ -40,7 +40,7 @@ Status QuantizedLstm::Create(const Config& cfg, const float* params, const QKern
       if (p.name == name) return params + p.offset;
     return nullptr;
   };
-  const bool has_i = cfg.input_gate && !cfg.coupled;
+  const bool has_i = cfg.lstm.input_gate && !cfg.lstm.coupled;
   for (int l = 0; l < cfg.num_layers; ++l) {
     Unit u;
     u.in = l == 0 ? cfg.input_size : cfg.hidden_size;
@@ -70,19 +70,19 @@ Status QuantizedLstm::Create(const Config& cfg, const float* params, const QKern
     ds.H = cfg.hidden_size;
     int blk = 0;
     ds.off_i = has_i ? cfg.hidden_size * blk++ : -1;
-    ds.off_f = cfg.forget_gate ? cfg.hidden_size * blk++ : -1;
+    ds.off_f = cfg.lstm.forget_gate ? cfg.hidden_size * blk++ : -1;
     ds.off_g = cfg.hidden_size * blk++;
-    ds.off_o = cfg.output_gate ? cfg.hidden_size * blk++ : -1;
-    ds.coupled = cfg.coupled;
-    ds.input_activation = cfg.input_activation;
-    ds.output_activation = cfg.output_activation;
-    if (cfg.peephole) {
+    ds.off_o = cfg.lstm.output_gate ? cfg.hidden_size * blk++ : -1;
+    ds.coupled = cfg.lstm.coupled;
+    ds.input_activation = cfg.lstm.input_activation;
+    ds.output_activation = cfg.lstm.output_activation;
+    if (cfg.lstm.peephole) {
       const float* ph = find("weight_ph" + sfx);
       u.ph.assign(ph, ph + size_t(cfg.peepholes()) * H);
       int pk = 0;
       ds.ph_i = has_i ? cfg.hidden_size * pk++ : -1;
-      ds.ph_f = cfg.forget_gate ? cfg.hidden_size * pk++ : -1;
-      ds.ph_o = cfg.output_gate ? cfg.hidden_size * pk++ : -1;
+      ds.ph_f = cfg.lstm.forget_gate ? cfg.hidden_size * pk++ : -1;
+      ds.ph_o = cfg.lstm.output_gate ? cfg.hidden_size * pk++ : -1;
     }
     q->units_.push_back(std::move(u));
   }
@@ -146,7 +146,7 @@ void QuantizedLstm::RunLayer(const Unit& u, int T, int B, const float* xin, floa
       qk_->quantize_rows(Bs, H, h, H, hq, ldh, sh);
       qk_->qgemm(Bs, GH, H, hq, ldh, sh, u.whh.data(), u.shh.data(), nullptr, g, GH, true, Part{});
       for (size_t b = 0; b < Bs; ++b)
-        fk_->lstm_fwd(u.desc, g + b * GH, c + b * H, c + b * H, h + b * H);
+        fk_->lstm.fwd(u.desc, g + b * GH, c + b * H, c + b * H, h + b * H);
       if (yout) std::memcpy(yout + (t0 + t) * Bs * H, h, sizeof(float) * Bs * H);
     }
   }

@@ -2,7 +2,7 @@
 // kernel redesign exists): the input and recurrent GEMMs run on the int8 GEMM
 // (cpp/src/ukernel/qgemm) with int8 weights (one scale per gate row) and activations x_t,
 // h_{t-1} quantized per row and step; biases, peepholes and the post-GEMM stay float (the float
-// table's lstm_fwd). Every LSTM option of docs/cells.md except projection and bidirectional.
+// table's lstm.fwd). Every LSTM option of docs/cells.md except projection and bidirectional.
 //
 // Step and Forward give the same results bit for bit (Forward's input GEMM over T*B rows
 // quantizes each row by itself, and the int8 GEMM does not depend on M); results do not depend
@@ -25,7 +25,7 @@ class QuantizedLstm {
  public:
   // cfg: an LSTM configuration; params: its flat parameters (ParamTable order). qk: the int8
   // table (QKernelsForIsa(IsaName(engine)) for the engine's ISA), fk: the float table whose
-  // lstm_fwd runs the post-GEMM. kUnsupported for projection, bidirectional or another cell;
+  // lstm.fwd runs the post-GEMM. kUnsupported for projection, bidirectional or another cell;
   // kInvalidArgument when a weight is NaN or infinite; kOutOfRange past the int8 GEMM's depth.
   static Status Create(const Config& cfg, const float* params, const QKernels* qk,
                        const Kernels<float>* fk, std::unique_ptr<QuantizedLstm>* out);
