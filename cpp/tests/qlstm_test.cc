@@ -170,6 +170,120 @@ bool CheckRefusals(const Engine& e) {
   return true;
 }
 
+// Layer<float>::Quantize: Step and the inference Forward run the QuantizedLstm; training,
+// lengths and batch-first are refused without changing anything; ParamsChanged quantizes again;
+// Quantize(false) returns to float; the other cells and double layers refuse.
+bool CheckLayerQuantize(const Engine& e) {
+  Config c;
+  c.input_size = 9;
+  c.hidden_size = 20;
+  c.num_layers = 2;
+  std::unique_ptr<Layer<float>> layer;
+  QCHECK(Layer<float>::Create(c, e, &layer).ok(), "Create");
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<float> u(-0.5f, 0.5f);
+  for (size_t i = 0; i < ParamCount(c); ++i) layer->param_data()[i] = u(rng);
+  layer->ParamsChanged();
+  const int T = 7, B = 2;
+  const size_t BH = size_t(B) * c.hidden_size;
+  std::vector<float> x(size_t(T) * B * c.input_size), h0(2 * BH), c0(2 * BH);
+  for (auto& v : x) v = u(rng);
+  for (auto& v : h0) v = u(rng);
+  for (auto& v : c0) v = u(rng);
+  auto forward = [&](bool train, std::vector<float>* y, std::vector<float>* hn,
+                     std::vector<float>* cn) {
+    y->assign(size_t(T) * BH, -7.0f);
+    hn->assign(2 * BH, -7.0f);
+    cn->assign(2 * BH, -7.0f);
+    ForwardArgs a;
+    a.seq_len = T;
+    a.batch = B;
+    a.x = x.data();
+    a.h0 = h0.data();
+    a.c0 = c0.data();
+    a.train = train;
+    a.output = y->data();
+    a.h_n = hn->data();
+    a.c_n = cn->data();
+    return layer->Forward(a);
+  };
+  std::vector<float> yf, hf, cf, yq, hq, cq, y2, h2, c2;
+  QCHECK(forward(false, &yf, &hf, &cf).ok(), "float forward");
+  const size_t float_scratch = layer->StreamScratchSize(B);
+  QCHECK(!layer->quantized() && layer->Quantize(true).ok() && layer->quantized(), "Quantize");
+  QCHECK(layer->StreamScratchSize(B) == float_scratch, "Quantize changed the scratch size");
+  QCHECK(forward(false, &yq, &hq, &cq).ok(), "quantized forward");
+  QCHECK(MaxDiff(yq, yf) > 0 && MaxDiff(yq, yf) < 2e-2, "quantized forward vs float: %.3g",
+         MaxDiff(yq, yf));
+  // The same as a QuantizedLstm of the same weights, step by step, from h0/c0.
+  std::unique_ptr<QuantizedLstm> q;
+  QCHECK(QuantizedLstm::Create(c, layer->param_data(), QKernelsForIsa(IsaName(e)),
+                               static_cast<const Kernels<float>*>(e.kernels), &q)
+             .ok(),
+         "QuantizedLstm::Create");
+  std::vector<float> state(q->StateSize(B));
+  for (int l = 0; l < 2; ++l) {
+    std::memcpy(&state[l * 2 * BH], &h0[l * BH], BH * 4);
+    std::memcpy(&state[l * 2 * BH + BH], &c0[l * BH], BH * 4);
+  }
+  const Run steps = QSteps(*q, T, B, x, state);
+  QCHECK(std::memcmp(steps.outs.data(), yq.data(), yq.size() * 4) == 0,
+         "Layer forward differs from QuantizedLstm steps");
+  QCHECK(std::memcmp(&steps.state[2 * BH], &hq[BH], BH * 4) == 0 &&
+             std::memcmp(&steps.state[3 * BH], &cq[BH], BH * 4) == 0,
+         "hN/cN of layer 2");
+  // Layer::Step runs the quantized step too (state layout h, c per layer).
+  {
+    const Run ls = FloatSteps(*layer, T, B, x, state);  // (a quantized layer's Step)
+    QCHECK(std::memcmp(ls.outs.data(), steps.outs.data(), yq.size() * 4) == 0,
+           "Layer::Step differs from QuantizedLstm::Step");
+  }
+  // Refusals change nothing.
+  QCHECK(forward(true, &y2, &h2, &c2).code == Code::kUnsupported, "training accepted");
+  QCHECK(layer->quantized(), "a refused call dequantized");
+  {
+    ForwardArgs a;
+    a.seq_len = T;
+    a.batch = B;
+    a.x = x.data();
+    a.output = y2.data();
+    a.batch_first = true;
+    QCHECK(layer->Forward(a).code == Code::kUnsupported, "batch-first accepted");
+    std::vector<int32_t> lens(B, T);
+    a.batch_first = false;
+    a.lengths = lens.data();
+    QCHECK(layer->Forward(a).code == Code::kUnsupported, "lengths accepted");
+  }
+  QCHECK(forward(false, &y2, &h2, &c2).ok() && y2 == yq, "results changed after refusals");
+  // New weights are quantized again.
+  layer->param_data()[5] += 0.3f;
+  layer->ParamsChanged();
+  QCHECK(layer->quantized(), "ParamsChanged dequantized");
+  QCHECK(forward(false, &y2, &h2, &c2).ok() && MaxDiff(y2, yq) > 0, "new weights not used");
+  layer->param_data()[5] -= 0.3f;
+  layer->ParamsChanged();
+  // Back to float: bit for bit the float results.
+  QCHECK(layer->Quantize(false).ok() && !layer->quantized(), "Quantize(false)");
+  QCHECK(forward(false, &y2, &h2, &c2).ok() && y2 == yf && h2 == hf && c2 == cf,
+         "float results differ after Quantize(false)");
+  // Refused configurations.
+  for (int kind = 0; kind < 3; ++kind) {
+    Config r = c;
+    if (kind == 0) r.cell = Cell::kGRU;
+    if (kind == 1) r.bidirectional = true;
+    if (kind == 2) r.lstm.proj_size = 5;
+    std::unique_ptr<Layer<float>> other;
+    QCHECK(Layer<float>::Create(r, e, &other).ok(), "Create %d", kind);
+    QCHECK(other->Quantize(true).code == Code::kUnsupported && !other->quantized(), "kind %d",
+           kind);
+  }
+  std::unique_ptr<Layer<double>> dbl;
+  QCHECK(Layer<double>::Create(c, e, &dbl).ok(), "Create double");
+  QCHECK(dbl->Quantize(true).code == Code::kUnsupported, "double layer quantized");
+  ++g_passed;
+  return true;
+}
+
 }  // namespace
 }  // namespace cellstate
 
@@ -216,6 +330,7 @@ int main() {
     CheckConfig("nfg niaf peephole", c, e);
   }
   CheckRefusals(e);
+  CheckLayerQuantize(e);
   std::printf("qlstm: %d passed, %d failed\n", g_passed, g_failed);
   return g_failed == 0 && g_passed > 0 ? 0 : 1;
 }

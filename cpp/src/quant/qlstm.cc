@@ -98,11 +98,16 @@ size_t QuantizedLstm::StateSize(int batch) const {
 
 // [rows_in, GH] gates, [rows_in] + [rows_h] scales, [rows_in, lda(max_in)] + [rows_h, lda(H)]
 // int8 rows.
-size_t QuantizedLstm::ScratchBytes(size_t rows_in, size_t rows_h) const {
-  const size_t H = size_t(cfg_.hidden_size), GH = size_t(cfg_.gates()) * H;
+size_t QuantizedLstm::ScratchBytesFor(const Config& cfg, size_t rows_in, size_t rows_h) {
+  const size_t H = size_t(cfg.hidden_size), GH = size_t(cfg.gates()) * H;
+  const size_t max_in = std::max(size_t(cfg.input_size), cfg.num_layers > 1 ? H : 0);
   return AlignUp(rows_in * GH * sizeof(float)) + AlignUp(rows_in * sizeof(float)) +
-         AlignUp(rows_h * sizeof(float)) + AlignUp(rows_in * QgemmLda(max_in_)) +
+         AlignUp(rows_h * sizeof(float)) + AlignUp(rows_in * QgemmLda(max_in)) +
          AlignUp(rows_h * QgemmLda(H));
+}
+
+size_t QuantizedLstm::StepScratchBytesFor(const Config& cfg, int batch) {
+  return ScratchBytesFor(cfg, size_t(batch), size_t(batch));
 }
 
 size_t QuantizedLstm::ChunkSteps(size_t T, size_t B) {

@@ -35,7 +35,9 @@ class QuantizedLstm {
   // Same layout as Layer<float>::StreamStateSize: per layer h [B,H] then c [B,H] (floats).
   size_t StateSize(int batch) const;
   // Bytes of scratch for Step (B rows) and Forward (T*B rows).
-  size_t StepScratchBytes(int batch) const { return ScratchBytes(size_t(batch), size_t(batch)); }
+  size_t StepScratchBytes(int batch) const { return StepScratchBytesFor(cfg_, batch); }
+  // The same from the configuration alone (before Create: Layer::StreamScratchSize).
+  static size_t StepScratchBytesFor(const Config& cfg, int batch);
   size_t ForwardScratchBytes(int T, int batch) const;
   // One time step of B sequences: x [B,I] in, state in/out, out [B,H] (the last layer's h).
   Status Step(int batch, const float* x, float* state, void* scratch, float* out) const;
@@ -54,7 +56,10 @@ class QuantizedLstm {
     LstmDesc<float> desc;
   };
   QuantizedLstm() = default;
-  size_t ScratchBytes(size_t rows_in, size_t rows_h) const;
+  size_t ScratchBytes(size_t rows_in, size_t rows_h) const {
+    return ScratchBytesFor(cfg_, rows_in, rows_h);
+  }
+  static size_t ScratchBytesFor(const Config& cfg, size_t rows_in, size_t rows_h);
   // Rows of the input GEMM per chunk of steps (Forward): the gates of 256 rows of 4H = 1024
   // floats take 1 MB, about an L2.
   static constexpr size_t kChunkRows = 256;
