@@ -58,6 +58,10 @@ export interface NativeLayer {
   readonly pendingBackward: boolean;
   /** Whether dispose() freed the kernel layer. */
   readonly disposed: boolean;
+  /** Whether the layer runs int8 inference (quantize(true)). */
+  readonly quantized: boolean;
+  /** int8 inference on (the current weights quantized) or off; ERR_CELLSTATE_UNSUPPORTED for layers it does not cover. */
+  quantize(on: boolean): void;
   readParams(out: Float32Array): void;
   writeParams(src: Float32Array): void;
   readGrads(out: Float32Array): void;

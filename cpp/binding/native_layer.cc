@@ -403,6 +403,8 @@ Napi::Function NativeLayer::DefineClass(Napi::Env env) {
           InstanceAccessor("busy", &NativeLayer::Busy, nullptr),
           InstanceAccessor("pendingBackward", &NativeLayer::PendingBackward, nullptr),
           InstanceAccessor("disposed", &NativeLayer::Disposed, nullptr),
+          InstanceAccessor("quantized", &NativeLayer::Quantized, nullptr),
+          InstanceMethod("quantize", &NativeLayer::Quantize),
           InstanceMethod("readParams", &NativeLayer::ReadParams),
           InstanceMethod("writeParams", &NativeLayer::WriteParams),
           InstanceMethod("readGrads", &NativeLayer::ReadGrads),
@@ -515,6 +517,27 @@ Napi::Value NativeLayer::WriteParams(const Napi::CallbackInfo& info) {
   layer.ParamsChanged();
   state_->Account();
   return info.Env().Undefined();
+}
+
+Napi::Value NativeLayer::Quantized(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), state_->layer && state_->layer->quantized());
+}
+
+// quantize(on: boolean): int8 inference on (the current weights quantized) or off.
+Napi::Value NativeLayer::Quantize(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const char* where = "NativeLayer.quantize";
+  return Guarded(env, where, [&]() -> Napi::Value {
+    CheckIdle(env, where);
+    if (!info[0].IsBoolean())
+      throw CodedError(env, ErrorKind::kTypeError, kCodeInvalidArg,
+                       std::string(where) + ": on must be a boolean");
+    cellstate::Layer<float>& layer = state_->Live(env, where);
+    const cellstate::Status status = layer.Quantize(info[0].As<Napi::Boolean>().Value());
+    state_->Account();
+    if (!status.ok()) throw StatusError(env, status, where);
+    return env.Undefined();
+  });
 }
 
 Napi::Value NativeLayer::ReadGrads(const Napi::CallbackInfo& info) {

@@ -76,6 +76,8 @@ class NativeLayer : public Napi::ObjectWrap<NativeLayer>, public Owner {
   Napi::Value BackwardAsync(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);
   Napi::Value Disposed(const Napi::CallbackInfo& info);
+  Napi::Value Quantized(const Napi::CallbackInfo& info);
+  Napi::Value Quantize(const Napi::CallbackInfo& info);
 
   // Throws ERR_CELLSTATE_BUSY while async work is in flight.
   void CheckIdle(Napi::Env env, const char* where) const;

@@ -450,6 +450,34 @@ export abstract class Recurrent<
     return this.native.disposed;
   }
 
+  /** Whether the layer runs int8 inference (see quantize()). */
+  get quantized(): boolean {
+    return this.native.quantized;
+  }
+
+  /**
+   * int8 dynamic quantization, inference only: the current `weight_ih` and `weight_hh` become
+   * int8 with one scale per gate row (biases and peepholes stay float), and `forward` and the
+   * layer's streams then quantize `x_t` and `h_{t-1}` per row and step, accumulate in int32
+   * and run the gate nonlinearities in float. New parameters (`setParameters`) are quantized
+   * again; `parameters()` still returns the float weights. A quantized layer refuses
+   * `forward(x, { train: true })`, `lengths` and batch-first input with
+   * ERR_CELLSTATE_UNSUPPORTED. For now: LSTM layers, one direction, without `projSize`
+   * (others throw ERR_CELLSTATE_UNSUPPORTED and stay float). Returns the layer.
+   */
+  quantize(): this {
+    this.checkIdle('quantize');
+    this.native.quantize(true);
+    return this;
+  }
+
+  /** Back to float inference (a no-op when the layer is not quantized). Returns the layer. */
+  dequantize(): this {
+    this.checkIdle('dequantize');
+    this.native.quantize(false);
+    return this;
+  }
+
   /**
    * Frees the layer's native memory (parameters, gradients, packed weights, workspaces) now,
    * instead of when the garbage collector finds the layer unreachable. Every later call on the

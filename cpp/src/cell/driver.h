@@ -23,6 +23,7 @@
 #include "cellstate/cellstate.h"
 #include "dispatch/parallel.h"
 #include "kernels.h"
+#include "quant/qlstm.h"
 
 namespace cellstate {
 
@@ -68,7 +69,14 @@ struct Layer<T>::Impl {
   std::vector<ParamInfo> table;
   std::vector<T> params, grads;
   std::vector<Unit> units;
-  std::vector<BufSpec> infer_bufs;                  // the cell's Workspace(false), for streaming
+  std::vector<BufSpec> infer_bufs;  // the cell's Workspace(false), for streaming
+  // int8 inference (Layer::Quantize): the quantized stack, Forward's scratch and state.
+  std::unique_ptr<QuantizedLstm> quant;
+  std::vector<uint8_t> qwork;
+  std::vector<float> qstate;
+  bool Quantizable(Status* why) const;
+  Status BuildQuant(std::unique_ptr<QuantizedLstm>* out) const;
+  Status QuantForward(const ForwardArgs& a);
   std::vector<T, HugeAlloc<T>> packed, packed_bwd;  // weights in the kernels' layout
   bool packed_bwd_valid = false;
 

@@ -85,6 +85,9 @@ template <typename T>
 void Layer<T>::ParamsChanged() {
   impl_->pending = false;
   impl_->Pack();
+  // A quantized layer quantizes the new weights; when they cannot be (a NaN), it returns to
+  // float rather than keep the old ones.
+  if (impl_->quant && !impl_->BuildQuant(&impl_->quant).ok()) impl_->quant.reset();
 }
 template <typename T>
 void Layer<T>::ZeroGrad() {
@@ -96,6 +99,7 @@ void Layer<T>::SetEngine(const Engine& e) {
     impl_->SetEngine(e);
     impl_->pending = false;  // the workspace layout belongs to the old kernels
     impl_->Pack();
+    if (impl_->quant && !impl_->BuildQuant(&impl_->quant).ok()) impl_->quant.reset();
   } else {
     impl_->engine = e;
   }
@@ -106,6 +110,7 @@ const Engine& Layer<T>::engine() const {
 }
 template <typename T>
 Status Layer<T>::Forward(const ForwardArgs& a) {
+  if (impl_->quant) return impl_->QuantForward(a);
   return impl_->Forward(a);
 }
 template <typename T>
@@ -133,6 +138,8 @@ size_t Layer<T>::MemoryBytes() const {
   bytes += sizeof(typename Impl::Unit) * m.units.capacity();
   bytes += sizeof(BufSpec) * (m.ws.cell.capacity() + m.infer_bufs.capacity());
   bytes += sizeof(size_t) * m.bw.cell.capacity();
+  if (m.quant) bytes += m.quant->WeightBytes();
+  bytes += m.qwork.capacity() + sizeof(float) * m.qstate.capacity();
   return bytes;
 }
 

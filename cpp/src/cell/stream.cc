@@ -1,5 +1,6 @@
 // Streaming: one time step of B independent sequences whose state the caller holds
 // (Layer::Step). Reads the packed weights, writes only state, scratch and out; allocates nothing.
+#include <algorithm>
 #include <type_traits>
 
 #include "cell/driver.h"
@@ -10,6 +11,9 @@ template <typename T>
 size_t Layer<T>::Impl::StreamScratchSize(int B) const {
   size_t n = size_t(B) * G * H;  // gates
   for (const BufSpec& s : infer_bufs) n += size_t(B) * s.width;
+  // Room for the int8 step too (Layer::Quantize may come after a stream sized its scratch).
+  if (Quantizable(nullptr))
+    n = std::max(n, (QuantizedLstm::StepScratchBytesFor(cfg, B) + sizeof(T) - 1) / sizeof(T));
   return n;
 }
 
@@ -18,6 +22,9 @@ Status Layer<T>::Impl::Step(int B, const T* x, T* state, T* scratch, T* out) con
   const Status streamable = CheckStreamable(cfg);
   if (!streamable.ok()) return streamable;
   if (B < 1) return Status::Error(Code::kOutOfRange, "batch must be >= 1");
+  if constexpr (std::is_same<T, float>::value) {
+    if (quant) return quant->Step(B, x, state, scratch, out);
+  }
   const int L = cfg.num_layers;
   const size_t GH = size_t(G) * H;
   const size_t per_layer = size_t(B) * (R + C);

@@ -78,6 +78,21 @@ const Identity& Ident() {
   return id;
 }
 
+bool DetectAvx512Vnni() {
+  if (!DetectAvx512()) return false;
+  unsigned r[4];
+  if (!Cpuid(7, 0, r)) return false;
+  return (r[2] >> 11) & 1;  // ECX bit 11: AVX512_VNNI
+}
+
+bool DetectAvxVnni() {
+  if (!DetectAvx2Fma()) return false;
+  unsigned r[4];
+  if (!Cpuid(7, 0, r) || r[0] < 1) return false;  // EAX: the largest subleaf of leaf 7
+  if (!Cpuid(7, 1, r)) return false;
+  return (r[0] >> 4) & 1;  // EAX bit 4: AVX-VNNI
+}
+
 }  // namespace
 
 CpuCore CpuCoreKind() { return Ident().core; }
@@ -97,6 +112,21 @@ const char* CpuCoreName(CpuCore core) {
 
 unsigned CpuFamily() { return Ident().family; }
 unsigned CpuModel() { return Ident().model; }
+
+bool CpuHasAvx512Vnni() {
+  static const bool has = DetectAvx512Vnni();
+  return has;
+}
+
+bool CpuHasAvxVnni() {
+  static const bool has = DetectAvxVnni();
+  return has;
+}
+
+bool CpuHasNeonDot() {
+  static const bool has = CpuHasNeon() && platform::CpuHasArmDotProd();
+  return has;
+}
 
 bool CpuHasAvx2Fma() {
   static const bool has = DetectAvx2Fma();

@@ -31,5 +31,13 @@ unsigned CpuModel();
 // The display family and model of a CPUID leaf 1 EAX signature: family = base + extended when
 // the base is 0xF; model = base + (extended << 4) when the base family is 0x6 or 0xF.
 void CpuDecodeSignature(unsigned eax, unsigned* family, unsigned* model);
+// int8 dot products (the quantized GEMM, cpp/src/ukernel/qgemm):
+// AVX512-VNNI (CPUID.7.0:ECX bit 11) on top of CpuHasAvx512().
+bool CpuHasAvx512Vnni();
+// AVX-VNNI, the VEX-encoded vpdpbusd on ymm (CPUID.7.1:EAX bit 4), on top of CpuHasAvx2Fma().
+bool CpuHasAvxVnni();
+// The Armv8.2 dot-product instructions sdot/udot (Linux HWCAP_ASIMDDP, macOS
+// hw.optional.arm.FEAT_DotProd, Windows PF_ARM_V82_DP_INSTRUCTIONS_AVAILABLE); false elsewhere.
+bool CpuHasNeonDot();
 
 }  // namespace cellstate

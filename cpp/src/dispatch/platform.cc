@@ -16,8 +16,11 @@
 #include <malloc.h>  // _aligned_malloc
 #include <windows.h>
 #elif defined(__linux__)
+#include <sys/auxv.h>
 #include <sys/mman.h>
 #include <unistd.h>
+#elif defined(__APPLE__)
+#include <sys/sysctl.h>
 #endif
 
 #if defined(_MSC_VER) && (defined(_M_X64) || defined(_M_IX86))
@@ -60,6 +63,22 @@ unsigned long long Xcr0() {
   return (static_cast<unsigned long long>(hi) << 32) | lo;
 #else
   return 0;
+#endif
+}
+
+bool CpuHasArmDotProd() {
+#if !(defined(__aarch64__) || defined(_M_ARM64))
+  return false;
+#elif defined(__linux__)
+  return (getauxval(AT_HWCAP) >> 20) & 1;  // HWCAP_ASIMDDP
+#elif defined(__APPLE__)
+  int v = 0;
+  size_t n = sizeof v;
+  return sysctlbyname("hw.optional.arm.FEAT_DotProd", &v, &n, nullptr, 0) == 0 && v != 0;
+#elif defined(_WIN32)
+  return IsProcessorFeaturePresent(43) != 0;  // PF_ARM_V82_DP_INSTRUCTIONS_AVAILABLE
+#else
+  return false;
 #endif
 }
 

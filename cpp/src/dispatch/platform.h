@@ -16,6 +16,8 @@ bool Cpuid(unsigned leaf, unsigned subleaf, unsigned r[4]);
 // XCR0, the register state the OS saves on a context switch (XGETBV 0). Only meaningful when
 // CPUID.1:ECX.OSXSAVE is set; 0 on other CPUs.
 unsigned long long Xcr0();
+// The OS reports the Armv8.2 dot-product instructions (sdot/udot); false on other CPUs.
+bool CpuHasArmDotProd();
 
 // `bytes` (0 allowed) aligned to `align`, a power of two of at least sizeof(void*); nullptr
 // when out of memory. Freed with AlignedFree.
