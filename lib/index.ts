@@ -153,13 +153,22 @@ export {
   type EpochEndInfo,
   type EvaluateOptions,
   type EvaluateAsyncOptions,
+  type EvaluateResult,
   type FitCallbacks,
   type FitData,
   type FitOptions,
   type History,
   type PredictOptions,
   type PredictAsyncOptions,
+  type TrainingData,
 } from './train/fit';
+export type {
+  MetricBatch,
+  MetricFunction,
+  MetricName,
+  MetricObject,
+  MetricSpec,
+} from './train/metrics';
 export type { ProgressOutput } from './train/progress';
 export {
   FORMAT_VERSION,
@@ -184,3 +193,10 @@ export {
   type SaveOptions,
 } from './io/index';
 export { addingProblem, type AddingProblemOptions } from './data/adding';
+export {
+  WindowDataset,
+  windows,
+  type BatchIterable,
+  type DataBatch,
+  type WindowOptions,
+} from './data/dataset';
