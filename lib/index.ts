@@ -200,3 +200,18 @@ export {
   type DataBatch,
   type WindowOptions,
 } from './data/dataset';
+export {
+  plotSvg,
+  type PlotAxis,
+  type PlotPanel,
+  type PlotRef,
+  type PlotSeries,
+} from './train/plot';
+export { ModelCheckpoint, type ModelCheckpointOptions } from './train/callbacks';
+export {
+  lrFinder,
+  lrFinderSvg,
+  type LrFinderOptions,
+  type LrFinderResult,
+  type LrFinderSvgOptions,
+} from './train/lr-finder';
