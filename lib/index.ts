@@ -215,3 +215,10 @@ export {
   type LrFinderResult,
   type LrFinderSvgOptions,
 } from './train/lr-finder';
+export {
+  CustomLayer,
+  type CustomLayerBackwardContext,
+  type CustomLayerConfig,
+  type CustomLayerContext,
+  type CustomLayerOptions,
+} from './layers/custom';
