@@ -30,7 +30,9 @@ export type BatchIterable = Iterable<DataBatch> | AsyncIterable<DataBatch>;
 export function isBatchIterable(v: unknown): v is BatchIterable {
   if (v === null || typeof v !== 'object') return false;
   if (ArrayBuffer.isView(v) || v instanceof Tensor) return false;
-  if (Array.isArray(v)) return v.length > 0 && v.every((b) => b !== null && isBatchObject(b));
+  // an array is batches when its first element is one (nested arrays of numbers are a tensor);
+  // each element is then checked as a batch, so a bad one is named
+  if (Array.isArray(v)) return v.length > 0 && v[0] !== null && isBatchObject(v[0]);
   return (
     typeof (v as AsyncIterable<unknown>)[Symbol.asyncIterator] === 'function' ||
     typeof (v as Iterable<unknown>)[Symbol.iterator] === 'function'

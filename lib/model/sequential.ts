@@ -421,7 +421,9 @@ export class Sequential {
   /**
    * Trains the model on a dataset, sample-first (time-major with batchFirst: false): `x`
    * `[N, T, I]` (token ids `[N, T]`), `y` `[N, O]` for a model ending in a lastStep Dense, else
-   * `[N, T, O]` (class indices `[N]` or `[N, T]` for crossEntropy), `lengths` `[N]`. See
+   * `[N, T, O]` (class indices `[N]` or `[N, T]` for crossEntropy), `lengths` `[N]`; or given
+   * batch by batch, an (async) iterable of `{ x, y, lengths? }` in that layout with N = B
+   * (a generator, `windows(...)`; see TrainingData and FitOptions.stepsPerEpoch). See
    * FitOptions for the options and History for the result. Runs off the event loop; an
    * AbortSignal stops it.
    *
