@@ -7,7 +7,7 @@ import { CellstateRangeError, CellstateTypeError, ErrorCode, describe } from '..
 import { OptionReader } from '../options';
 import { Random, randomSeed } from '../random';
 import { Tensor, type TensorLike } from '../tensor';
-import type { Tokens, TokensLike } from '../model/batch';
+import type { Tokens, TokensLike } from '../layers/batch';
 
 /** One batch of a dataset given as an iterable: the layout of an in-memory dataset with N = B. */
 export interface DataBatch {

@@ -11,7 +11,7 @@ import {
   shapeError,
 } from '../errors';
 import { checkNotHeld } from '../hold';
-import { type Activation, type BatchContext, readLengths, zeroPadded } from '../model/batch';
+import { type Activation, type BatchContext, readLengths, zeroPadded } from './batch';
 import { OptionReader } from '../options';
 import { Tensor, type TensorLike, toTensor } from '../tensor';
 import { JsLayer } from './js-layer';
@@ -175,6 +175,30 @@ export class CustomLayer extends JsLayer {
 
   get outputSize(): number {
     return this.config.outputSize;
+  }
+
+  /** 'Custom' (its name is in summaryDetails()). */
+  get layerType(): string {
+    return 'Custom';
+  }
+
+  /** 'sequence' with lastStep (it needs the time axis), else 'features'. */
+  override get reads(): 'features' | 'sequence' {
+    return this.config.lastStep ? 'sequence' : 'features';
+  }
+
+  /** false with lastStep: one row per sequence. */
+  override get keepsTime(): boolean {
+    return !this.config.lastStep;
+  }
+
+  get parameterCount(): number {
+    return this.flat.values.length;
+  }
+
+  /** Its name, and 'lastStep'. */
+  summaryDetails(): string {
+    return `${this.config.name}${this.config.lastStep ? ', lastStep' : ''}`;
   }
 
   /** Copies of the parameters by name. */

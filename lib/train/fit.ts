@@ -26,10 +26,8 @@ import {
 } from '../data/dataset';
 import { type Hold, acquire, release } from '../hold';
 import { Dense, applyActivation } from '../layers/dense';
-import { Dropout } from '../layers/dropout';
-import { Embedding } from '../layers/embedding';
-import type { ParamSlot } from '../layers/params';
-import { Recurrent } from '../layers/recurrent';
+import type { Embedding } from '../layers/embedding';
+import type { FlatParameters, ParamSlot } from '../layers/params';
 import {
   type Activation,
   type BatchContext,
@@ -39,8 +37,8 @@ import {
   readLengths,
   readTokens,
   swapAxes,
-} from '../model/batch';
-import type { Sequential, SequentialState } from '../model/sequential';
+} from '../layers/batch';
+import type { SequentialState, TrainableModel } from '../model/model';
 import { OptionReader } from '../options';
 import { Random, randomSeed } from '../random';
 import { Tensor, type TensorLike, toTensor } from '../tensor';
@@ -339,7 +337,7 @@ interface Dataset {
 }
 
 function readX(
-  model: Sequential,
+  model: TrainableModel,
   where: string,
   x: unknown,
 ): Pick<Dataset, 'N' | 'T' | 'x' | 'I' | 'tokens'> {
@@ -367,7 +365,13 @@ function readX(
  * lengths has one entry per sequence: when it fits the time axis of x rather than N, x is in the
  * other layout (refused, naming the model's).
  */
-function checkLayout(model: Sequential, where: string, raw: unknown, N: number, T: number): void {
+function checkLayout(
+  model: TrainableModel,
+  where: string,
+  raw: unknown,
+  N: number,
+  T: number,
+): void {
   const n = raw instanceof Int32Array || Array.isArray(raw) ? raw.length : -1;
   if (n < 0 || n === N || n !== T) return;
   const tm = model.batchFirst === false;
@@ -378,7 +382,7 @@ function checkLayout(model: Sequential, where: string, raw: unknown, N: number, 
 }
 
 function readY(
-  model: Sequential,
+  model: TrainableModel,
   loss: Loss,
   where: string,
   y: unknown,
@@ -395,7 +399,7 @@ function readY(
 }
 
 function readYAs(
-  model: Sequential,
+  model: TrainableModel,
   loss: Loss,
   where: string,
   y: unknown,
@@ -459,7 +463,7 @@ function readYAs(
 }
 
 function readDataset(
-  model: Sequential,
+  model: TrainableModel,
   loss: Loss | null,
   where: string,
   data: unknown,
@@ -489,7 +493,7 @@ function readDataset(
 }
 
 function checkTokenIds(
-  model: Sequential,
+  model: TrainableModel,
   where: string,
   ids: Int32Array,
   N: number,
@@ -709,7 +713,7 @@ class IterableSource implements BatchSource {
   /** Batches read in this pass. */
   private index = 0;
   constructor(
-    private readonly model: Sequential,
+    private readonly model: TrainableModel,
     private readonly loss: Loss | null,
     private readonly where: string,
     private readonly name: string,
@@ -778,7 +782,7 @@ class IterableSource implements BatchSource {
 
 /** The source of fit / evaluate / predict data: an iterable's batches, or batches of a dataset in memory. */
 function sourceOf(
-  model: Sequential,
+  model: TrainableModel,
   loss: Loss | null,
   where: string,
   name: string,
@@ -838,18 +842,21 @@ interface Trainable {
   push(): void;
 }
 
-function trainables(model: Sequential): Trainable[] {
+function trainables(model: TrainableModel): Trainable[] {
   const out: Trainable[] = [];
   model.layers.forEach((layer, i) => {
-    if (layer instanceof Dropout) return;
-    if (layer instanceof Dense || layer instanceof Embedding) {
-      const entries = layer.flat.entries.map((e) => ({ ...e, name: `${i}.${e.name}` }));
+    if (layer.parameterCount === 0) return;
+    // a JavaScript layer's flat buffers are updated in place; a native layer's are copies
+    const js = layer as { flat?: FlatParameters; version?: number };
+    const flat = js.flat;
+    if (flat) {
+      const entries = flat.entries.map((e) => ({ ...e, name: `${i}.${e.name}` }));
       out.push({
         layerIndex: i,
-        group: { values: layer.flat.values, grads: layer.flat.grads, entries },
+        group: { values: flat.values, grads: flat.grads, entries },
         pull: () => {},
         push: () => {
-          layer.version++;
+          js.version = (js.version ?? 0) + 1;
         },
       });
       return;
@@ -880,10 +887,9 @@ function trainables(model: Sequential): Trainable[] {
   return out;
 }
 
-function layerName(model: Sequential, i: number): string {
+function layerName(model: TrainableModel, i: number): string {
   const l = model.layers[i];
-  const kind = l instanceof Recurrent ? l.config.cell.toUpperCase() : l.constructor.name;
-  return `layer ${i} (${kind})`;
+  return `layer ${i} (${l.layerType})`;
 }
 
 function firstNonFinite(a: Float32Array): number {
@@ -926,7 +932,7 @@ function optionalPositive(o: OptionReader, key: string, fallback: number | null)
 
 /** Model.fit: see FitOptions. */
 export async function fitModel(
-  model: Sequential,
+  model: TrainableModel,
   data: TrainingData,
   options: FitOptions,
 ): Promise<History> {
@@ -1468,13 +1474,13 @@ function runSyncGen<C, R, Y>(gen: Generator<C, R, Y>, call: (c: C) => Y): R {
 // ---- evaluation and prediction ------------------------------------------------------------
 
 /** The final Dense whose activation the loss fuses, or null. */
-function fusedLayer(model: Sequential, fuse: boolean): Dense | null {
+function fusedLayer(model: TrainableModel, fuse: boolean): Dense | null {
   return fuse ? (model.layers[model.layers.length - 1] as Dense) : null;
 }
 
 /** Adds one evaluated batch to the running sums and the metrics. */
 function scoreBatch(
-  model: Sequential,
+  model: TrainableModel,
   b: Batch,
   pred: Activation,
   loss: Loss,
@@ -1492,7 +1498,7 @@ function scoreBatch(
 
 /** One pass of `src` at inference, synchronously: the mean loss; the metrics updated. */
 function lossOver(
-  model: Sequential,
+  model: TrainableModel,
   src: BatchSource,
   loss: Loss,
   fuse: boolean,
@@ -1517,7 +1523,7 @@ function lossOver(
 
 async function evaluateAsync(
   hold: Hold,
-  model: Sequential,
+  model: TrainableModel,
   src: BatchSource,
   loss: Loss,
   fuse: boolean,
@@ -1554,7 +1560,7 @@ async function evaluateAsync(
 
 /** The validated arguments of evaluate / evaluateAsync. */
 function evaluatePlan(
-  model: Sequential,
+  model: TrainableModel,
   where: string,
   data: unknown,
   opts: unknown,
@@ -1600,7 +1606,7 @@ function readSignal(where: string, signal: unknown): AbortSignal | undefined {
 
 /** Model.evaluate: the mean loss over a dataset at inference (and the metrics when asked for). */
 export function evaluateModel(
-  model: Sequential,
+  model: TrainableModel,
   data: TrainingData,
   opts: EvaluateOptions,
 ): number | EvaluateResult {
@@ -1620,7 +1626,7 @@ export function evaluateModel(
  * loop between batches; holds the model (lib/hold.ts) until it settles.
  */
 export async function evaluateModelAsync(
-  model: Sequential,
+  model: TrainableModel,
   data: TrainingData,
   opts: EvaluateAsyncOptions,
 ): Promise<number | EvaluateResult> {
@@ -1666,7 +1672,13 @@ function turn(): Promise<void> {
 }
 
 /** The validated arguments of predict / predictAsync, and the output buffer. */
-function predictPlan(model: Sequential, where: string, x: unknown, opts: unknown, keys: string[]) {
+function predictPlan(
+  model: TrainableModel,
+  where: string,
+  x: unknown,
+  opts: unknown,
+  keys: string[],
+) {
   const o = new OptionReader(opts, where, keys, ErrorCode.INVALID_ARG);
   const batchSize = o.int('batchSize', 1, 1 << 24, 256);
   const signal = readSignal(where, o.raw('signal'));
@@ -1700,7 +1712,7 @@ function scatter(p: PredictPlan, from: number, B: number, r: Activation): void {
 }
 
 /** The result of predict in the model's layout. */
-function predictResult(model: Sequential, p: PredictPlan): Tensor {
+function predictResult(model: TrainableModel, p: PredictPlan): Tensor {
   const { out, N, T, O, perStep } = p;
   if (perStep && model.batchFirst === false) return new Tensor(swapAxes(out, N, T, O), [T, N, O]);
   return new Tensor(out, perStep ? [N, T, O] : [N, O]);
@@ -1712,7 +1724,7 @@ class Outputs {
   private N = 0;
   private T = -1;
   constructor(
-    private readonly model: Sequential,
+    private readonly model: TrainableModel,
     private readonly where: string,
   ) {}
   /** Adds batch k's output (time-major) sample-first. */
@@ -1747,7 +1759,7 @@ class Outputs {
 
 /** The checked options of predict over an iterable (lengths come with each batch). */
 function iterablePredictPlan(
-  model: Sequential,
+  model: TrainableModel,
   where: string,
   x: BatchIterable,
   opts: unknown,
@@ -1768,7 +1780,7 @@ function iterablePredictPlan(
 
 /** Model.predict: outputs for a dataset, sample-first ([N, O] or [N, T, O]). */
 export function predictModel(
-  model: Sequential,
+  model: TrainableModel,
   x: TensorLike | TokensLike | BatchIterable,
   opts?: PredictOptions,
 ): Tensor {
@@ -1813,7 +1825,7 @@ export function predictModel(
  * loop between batches; holds the model (lib/hold.ts) until it settles.
  */
 export async function predictModelAsync(
-  model: Sequential,
+  model: TrainableModel,
   x: TensorLike | TokensLike | BatchIterable,
   opts?: PredictAsyncOptions,
 ): Promise<Tensor> {
