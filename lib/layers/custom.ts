@@ -3,6 +3,7 @@
 // returns time-major activations [T, B, F] (or [B, F] after a lastStep layer), as every layer
 // inside a Sequential does.
 import {
+  CellstateError,
   CellstateRangeError,
   CellstateTypeError,
   ErrorCode,
@@ -375,5 +376,17 @@ export class CustomLayer extends JsLayer {
 
   protected free(): void {
     this.discard();
+  }
+
+  /**
+   * Refused (ERR_CELLSTATE_UNSUPPORTED): a custom layer's forward sees whole sequences, so it has
+   * no step-by-step form; model.stream() over it refuses the same way.
+   */
+  stream(_opts?: unknown): never {
+    this.live('stream');
+    throw new CellstateError(
+      ErrorCode.UNSUPPORTED,
+      `stream: layer '${this.config.name}' is a CustomLayer, whose forward sees whole sequences; it has no step-by-step stream`,
+    );
   }
 }
