@@ -37,7 +37,7 @@ if (isClone && (!existsSync(path.join(root, 'dist', 'index.js')) || !hasAddon())
   });
   if (r.status !== 0) process.exit(r.status ?? 1);
 }
-const { Adam, Dense, Embedding, GRU, LSTM, RNN, Sequential, addingProblem, info } =
+const { Adam, Dense, Embedding, GRU, LSTM, RNN, Sequential, addingProblem, info, plotSvg } =
   await import('../dist/index.js');
 
 function hasAddon() {
@@ -271,97 +271,31 @@ function wrap(s, width) {
 }
 
 function curvesSvg() {
-  const W = 960;
-  const H = 420;
   const colors = { 'RNN (tanh)': '#d95f02', LSTM: '#1b9e77', GRU: '#7570b3' };
-  const esc = (s) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
-  const parts = [];
-  const panel = (x0, title, xLabel, yLabel, xMax, yMin, yMax, log, series, refs, yTicks) => {
-    const px = x0 + 60;
-    const py = 50;
-    const pw = 380;
-    const ph = 300;
-    const fx = (v) => px + (v / xMax) * pw;
-    const fy = (v) => {
-      const c = Math.min(Math.max(v, yMin), yMax);
-      const r = log
-        ? (Math.log10(c) - Math.log10(yMin)) / (Math.log10(yMax) - Math.log10(yMin))
-        : (c - yMin) / (yMax - yMin);
-      return py + ph - r * ph;
-    };
-    parts.push(
-      `<text x="${px + pw / 2}" y="28" text-anchor="middle" font-size="15" font-weight="bold">${esc(title)}</text>`,
-    );
-    parts.push(
-      `<rect x="${px}" y="${py}" width="${pw}" height="${ph}" fill="none" stroke="#999"/>`,
-    );
-    for (const t of yTicks) {
-      parts.push(`<line x1="${px}" x2="${px + pw}" y1="${fy(t)}" y2="${fy(t)}" stroke="#eee"/>`);
-      parts.push(
-        `<text x="${px - 6}" y="${fy(t) + 4}" text-anchor="end" font-size="11">${t}</text>`,
-      );
-    }
-    for (let i = 0; i <= 5; ++i) {
-      const v = Math.round((xMax * i) / 5);
-      parts.push(
-        `<text x="${fx(v)}" y="${py + ph + 16}" text-anchor="middle" font-size="11">${v}</text>`,
-      );
-    }
-    parts.push(
-      `<text x="${px + pw / 2}" y="${py + ph + 36}" text-anchor="middle" font-size="12">${esc(xLabel)}</text>`,
-    );
-    parts.push(
-      `<text x="${x0 + 14}" y="${py + ph / 2}" text-anchor="middle" font-size="12" transform="rotate(-90 ${x0 + 14} ${py + ph / 2})">${esc(yLabel)}</text>`,
-    );
-    for (const r of refs) {
-      parts.push(
-        `<line x1="${px}" x2="${px + pw}" y1="${fy(r.y)}" y2="${fy(r.y)}" stroke="#555" stroke-dasharray="${r.dash}"/>`,
-      );
-      parts.push(
-        `<text x="${px + pw - 4}" y="${fy(r.y) - 4}" text-anchor="end" font-size="11" fill="#555">${esc(r.label)}</text>`,
-      );
-    }
-    series.forEach((s, i) => {
-      const d = s.points
-        .map(([a, b], k) => `${k ? 'L' : 'M'}${fx(a).toFixed(1)},${fy(b).toFixed(1)}`)
-        .join(' ');
-      parts.push(`<path d="${d}" fill="none" stroke="${s.color}" stroke-width="2"/>`);
-      parts.push(
-        `<line x1="${px + 12}" x2="${px + 32}" y1="${py + 16 + i * 18}" y2="${py + 16 + i * 18}" stroke="${s.color}" stroke-width="2"/>`,
-      );
-      parts.push(
-        `<text x="${px + 38}" y="${py + 20 + i * 18}" font-size="12">${esc(s.label)}</text>`,
-      );
-    });
-  };
-  panel(
-    0,
-    `Adding problem, T = ${T}: validation MSE`,
-    'updates',
-    'mean squared error (log scale)',
-    BUDGET,
-    1e-4,
-    1,
-    true,
-    adding.map((a) => ({ label: a.name, color: colors[a.name], points: a.curve })),
-    [
-      { y: baseline, label: `always 1.0: ${baseline.toFixed(3)}`, dash: '6 4' },
-      { y: 0.01, label: 'solved: 0.01', dash: '2 3' },
-    ],
-    [0.0001, 0.001, 0.01, 0.1, 1],
-  );
-  panel(
-    480,
-    'Character LSTM on alice.txt',
-    'epochs',
-    'bits per character',
-    EPOCHS,
-    0,
-    6,
-    false,
-    [{ label: 'LSTM (training text)', color: colors.LSTM, points: bpcCurve }],
-    [{ y: unigram, label: `unigram entropy: ${unigram.toFixed(2)}`, dash: '6 4' }],
-    [0, 1, 2, 3, 4, 5, 6],
-  );
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif">\n<rect width="100%" height="100%" fill="white"/>\n${parts.join('\n')}\n</svg>\n`;
+  const ticks = (max) => [0, 1, 2, 3, 4, 5].map((i) => Math.round((max * i) / 5));
+  return plotSvg([
+    {
+      title: `Adding problem, T = ${T}: validation MSE`,
+      x: { label: 'updates', min: 0, max: BUDGET, ticks: ticks(BUDGET) },
+      y: {
+        label: 'mean squared error (log scale)',
+        min: 1e-4,
+        max: 1,
+        log: true,
+        ticks: [0.0001, 0.001, 0.01, 0.1, 1],
+      },
+      series: adding.map((a) => ({ label: a.name, color: colors[a.name], points: a.curve })),
+      refs: [
+        { y: baseline, label: `always 1.0: ${baseline.toFixed(3)}`, dash: '6 4' },
+        { y: 0.01, label: 'solved: 0.01', dash: '2 3' },
+      ],
+    },
+    {
+      title: 'Character LSTM on alice.txt',
+      x: { label: 'epochs', min: 0, max: EPOCHS, ticks: ticks(EPOCHS) },
+      y: { label: 'bits per character', min: 0, max: 6, ticks: [0, 1, 2, 3, 4, 5, 6] },
+      series: [{ label: 'LSTM (training text)', color: colors.LSTM, points: bpcCurve }],
+      refs: [{ y: unigram, label: `unigram entropy: ${unigram.toFixed(2)}`, dash: '6 4' }],
+    },
+  ]);
 }

@@ -155,13 +155,22 @@ export {
   type EpochEndInfo,
   type EvaluateOptions,
   type EvaluateAsyncOptions,
+  type EvaluateResult,
   type FitCallbacks,
   type FitData,
   type FitOptions,
   type History,
   type PredictOptions,
   type PredictAsyncOptions,
+  type TrainingData,
 } from './train/fit';
+export type {
+  MetricBatch,
+  MetricFunction,
+  MetricName,
+  MetricObject,
+  MetricSpec,
+} from './train/metrics';
 export type { ProgressOutput } from './train/progress';
 export {
   FORMAT_VERSION,
@@ -186,3 +195,32 @@ export {
   type SaveOptions,
 } from './io/index';
 export { addingProblem, type AddingProblemOptions } from './data/adding';
+export {
+  WindowDataset,
+  windows,
+  type BatchIterable,
+  type DataBatch,
+  type WindowOptions,
+} from './data/dataset';
+export {
+  plotSvg,
+  type PlotAxis,
+  type PlotPanel,
+  type PlotRef,
+  type PlotSeries,
+} from './train/plot';
+export { ModelCheckpoint, type ModelCheckpointOptions } from './train/callbacks';
+export {
+  lrFinder,
+  lrFinderSvg,
+  type LrFinderOptions,
+  type LrFinderResult,
+  type LrFinderSvgOptions,
+} from './train/lr-finder';
+export {
+  CustomLayer,
+  type CustomLayerBackwardContext,
+  type CustomLayerConfig,
+  type CustomLayerContext,
+  type CustomLayerOptions,
+} from './layers/custom';

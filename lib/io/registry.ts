@@ -233,6 +233,14 @@ export function checkStoredConfig(
  * alone is refused: it has no parameters and no size (save the Sequential that holds it).
  */
 export function checkModel(value: unknown, where: string, arg = 'model'): Model {
+  // a CustomLayer's forward and backward are functions: no file or graph can hold them
+  const layers = value instanceof Sequential ? value.layers : isLayer(value) ? [value] : [];
+  const custom = layers.findIndex((l) => l.layerType === 'Custom');
+  if (custom >= 0)
+    throw new CellstateError(
+      ErrorCode.UNSUPPORTED,
+      `${where}: ${value instanceof Sequential ? `layer ${custom} of the ${arg}` : `the ${arg}`} is a CustomLayer, whose forward and backward functions cannot be stored; save its parameters (parameters()) and rebuild the model in code`,
+    );
   // a layer without a size (a Dropout) passes its input through: no model alone
   if (value instanceof Sequential || (isLayer(value) && value.outputSize !== null))
     return value as Model;

@@ -41,11 +41,14 @@ import { type ComposedPool, composePool } from '../stream/compose-pool';
 import type { StreamPoolOptions } from '../stream/pool';
 import type { LayerStreamOptions } from '../stream/types';
 import { Tensor, type TensorLike, toTensor } from '../tensor';
+import type { BatchIterable } from '../data/dataset';
+import type { MetricSpec } from '../train/metrics';
 import type {
   EvaluateAsyncOptions,
   EvaluateOptions,
-  FitData,
+  EvaluateResult,
   FitOptions,
+  TrainingData,
   History,
   PredictAsyncOptions,
   PredictOptions,
@@ -396,7 +399,9 @@ export class Sequential {
   /**
    * Trains the model on a dataset, sample-first (time-major with batchFirst: false): `x`
    * `[N, T, I]` (token ids `[N, T]`), `y` `[N, O]` for a model ending in a lastStep Dense, else
-   * `[N, T, O]` (class indices `[N]` or `[N, T]` for crossEntropy), `lengths` `[N]`. See
+   * `[N, T, O]` (class indices `[N]` or `[N, T]` for crossEntropy), `lengths` `[N]`; or given
+   * batch by batch, an (async) iterable of `{ x, y, lengths? }` in that layout with N = B
+   * (a generator, `windows(...)`; see TrainingData and FitOptions.stepsPerEpoch). See
    * FitOptions for the options and History for the result. Runs off the event loop; an
    * AbortSignal stops it.
    *
@@ -408,7 +413,7 @@ export class Sequential {
    * `parameters()` (the weights of the latest update), save / toBuffer / ONNX export, and
    * opening or stepping streams (on the weights of the latest update).
    */
-  fit(data: FitData, options: FitOptions): Promise<History> {
+  fit(data: TrainingData, options: FitOptions): Promise<History> {
     if (this.disposedFlag) return Promise.reject(disposedError('fit', 'model'));
     try {
       this.checkIdle('fit');
@@ -420,17 +425,26 @@ export class Sequential {
 
   /**
    * The model's output for a dataset in the layout of fit: `[N, O]` or `[N, T, O]` (`[T, N, O]`
-   * with batchFirst: false). Inference: no dropout.
+   * with batchFirst: false). Inference: no dropout. `x` may be given batch by batch: a sync
+   * iterable of `{ x, lengths? }` (predictAsync also takes async ones), whose outputs are joined
+   * in order (per-step outputs need batches of one T).
    */
-  predict(x: TensorLike | TokensLike, opts?: PredictOptions): Tensor {
+  predict(x: TensorLike | TokensLike | BatchIterable, opts?: PredictOptions): Tensor {
     this.live('predict');
     this.checkFree('predict');
     this.checkIdle('predict');
     return predictModel(this, x, opts);
   }
 
-  /** The mean loss over a dataset (as fit computes it), at inference. */
-  evaluate(data: FitData, opts: EvaluateOptions): number {
+  /**
+   * The mean loss over a dataset (as fit computes it), at inference; with `metrics`,
+   * `{ loss, metrics }`. The data may be given batch by batch (a sync iterable of
+   * `{ x, y, lengths? }`; evaluateAsync also takes async ones).
+   */
+  evaluate(data: TrainingData, opts: EvaluateOptions & { metrics?: undefined }): number;
+  evaluate(data: TrainingData, opts: EvaluateOptions & { metrics: MetricSpec[] }): EvaluateResult;
+  evaluate(data: TrainingData, opts: EvaluateOptions): number | EvaluateResult;
+  evaluate(data: TrainingData, opts: EvaluateOptions): number | EvaluateResult {
     this.live('evaluate');
     this.checkFree('evaluate');
     this.checkIdle('evaluate');
@@ -446,7 +460,10 @@ export class Sequential {
    * config, save and streams stay available. Aborting `signal` stops between two batches with
    * an Error named 'AbortError' (code 'ABORT_ERR').
    */
-  predictAsync(x: TensorLike | TokensLike, opts?: PredictAsyncOptions): Promise<Tensor> {
+  predictAsync(
+    x: TensorLike | TokensLike | BatchIterable,
+    opts?: PredictAsyncOptions,
+  ): Promise<Tensor> {
     try {
       this.live('predictAsync');
       this.checkFree('predictAsync');
@@ -460,7 +477,16 @@ export class Sequential {
    * evaluate off the event loop: the same arguments and bit-identical results; held, yielding
    * and cancellable as predictAsync.
    */
-  evaluateAsync(data: FitData, opts: EvaluateAsyncOptions): Promise<number> {
+  evaluateAsync(
+    data: TrainingData,
+    opts: EvaluateAsyncOptions & { metrics?: undefined },
+  ): Promise<number>;
+  evaluateAsync(
+    data: TrainingData,
+    opts: EvaluateAsyncOptions & { metrics: MetricSpec[] },
+  ): Promise<EvaluateResult>;
+  evaluateAsync(data: TrainingData, opts: EvaluateAsyncOptions): Promise<number | EvaluateResult>;
+  evaluateAsync(data: TrainingData, opts: EvaluateAsyncOptions): Promise<number | EvaluateResult> {
     try {
       this.live('evaluateAsync');
       this.checkFree('evaluateAsync');

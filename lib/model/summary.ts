@@ -10,8 +10,8 @@ export type SummaryDim = number | 'B' | 'T';
 export interface LayerSummary {
   /** Index in `model.layers` (the prefix of its parameter names). */
   index: number;
-  /** 'LSTM', 'GRU', 'RNN', 'Dense', 'Embedding' or 'Dropout'. */
-  type: 'LSTM' | 'GRU' | 'RNN' | 'Dense' | 'Embedding' | 'Dropout';
+  /** 'LSTM', 'GRU', 'RNN', 'Dense', 'Embedding', 'Dropout' or 'Custom' (a CustomLayer; its name in details). */
+  type: 'LSTM' | 'GRU' | 'RNN' | 'Dense' | 'Embedding' | 'Dropout' | 'Custom';
   /** The options that shape the layer, e.g. '2 layers, bidirectional', 'softmax, lastStep'; may be ''. */
   details: string;
   /** The shape of its output in the model's forward layout, e.g. `['B', 'T', 32]` or `['B', 5]`. */
@@ -55,8 +55,10 @@ export function summarize(
   const inputShape = seq(tokenInput ? null : inputSize);
   let shape = inputShape;
   const out: LayerSummary[] = layers.map((layer, index) => {
+    // after a layer that ends the time axis (a lastStep Dense), rows stay one per sequence
+    const noTime = !shape.includes('T');
     if (layer.outputSize !== null)
-      shape = layer.keepsTime ? seq(layer.outputSize) : ['B', layer.outputSize];
+      shape = layer.keepsTime && !noTime ? seq(layer.outputSize) : ['B', layer.outputSize];
     return {
       index,
       type: layer.layerType as LayerSummary['type'],

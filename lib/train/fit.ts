@@ -15,8 +15,17 @@ import {
   describe,
   shapeError,
 } from '../errors';
+import {
+  type BatchIterable,
+  type DataBatch,
+  WindowDataset,
+  isAsyncOnly,
+  isBatchIterable,
+  isSinglePass,
+  openBatches,
+} from '../data/dataset';
 import { type Hold, acquire, release } from '../hold';
-import { Dense } from '../layers/dense';
+import { Dense, applyActivation } from '../layers/dense';
 import type { Embedding } from '../layers/embedding';
 import type { FlatParameters, ParamSlot } from '../layers/params';
 import {
@@ -50,6 +59,15 @@ import {
   gradNorm,
   resolveOptimizer,
 } from './optimizers';
+import {
+  type Metric,
+  type MetricBatch,
+  type MetricSpec,
+  checkMetricsFor,
+  countOf,
+  metricResults,
+  resolveMetrics,
+} from './metrics';
 import { type ProgressOutput, ProgressBar, formatDuration, formatLoss } from './progress';
 import type { Schedule } from './schedules';
 
@@ -69,7 +87,14 @@ export interface FitData {
   lengths?: number[] | Int32Array | undefined;
 }
 
-/** Options of early stopping. */
+/**
+ * What fit, evaluate and predict take: a dataset in memory (FitData), or one given batch by
+ * batch — an iterable or async iterable of `{ x, y?, lengths? }` (BatchIterable; a generator, an
+ * array of batches, a WindowDataset from `windows()`), each batch in the layout of FitData with
+ * N = B. Batches may differ in B and T. The synchronous evaluate and predict take sync
+ * iterables only.
+ */
+export type TrainingData = FitData | BatchIterable;
 export interface EarlyStoppingOptions {
   /** Epochs without improvement before stopping; an integer ≥ 1. Default 5. */
   patience?: number | undefined;
@@ -106,6 +131,10 @@ export interface EpochEndInfo {
   loss: number;
   /** Validation loss, when there is validation data. */
   valLoss?: number;
+  /** The epoch's metrics on the training batches (as they were trained), by key. */
+  metrics: Record<string, number>;
+  /** The metrics on the validation data, when there is validation data. */
+  valMetrics?: Record<string, number>;
   lr: number;
   /** Optimizer updates so far. */
   step: number;
@@ -133,8 +162,22 @@ export interface FitOptions {
   shuffle?: boolean | undefined;
   /** Seed of the shuffling, an unsigned 32-bit integer. Default: random (recorded in the History). Layers have their own seeds. */
   seed?: number | undefined;
-  /** Data to compute the validation loss on after each epoch. */
-  validationData?: FitData | undefined;
+  /**
+   * Metrics reported per epoch besides the loss, on the training batches and the validation
+   * data, masked by lengths (see lib/train/metrics.ts): 'accuracy', 'binaryAccuracy', 'topK'
+   * (k 5; `{ name: 'topK', k }`), 'mae', 'mse', 'bce', 'crossEntropy', a named function
+   * `(batch: MetricBatch) => number` (the batch's mean) or an object `{ name, update, result,
+   * reset }`. In History.metrics / valMetrics and the progress bar. Default none.
+   */
+  metrics?: MetricSpec[] | undefined;
+  /**
+   * For data given batch by batch: batches per epoch. The iterable is opened once and read on
+   * across epochs; when a pass ends it is opened again (a used-up generator ends training with
+   * stopReason 'dataExhausted'). Default: one whole pass per epoch.
+   */
+  stepsPerEpoch?: number | undefined;
+  /** Data to compute the validation loss (and metrics) on after each epoch: in memory or batch by batch. */
+  validationData?: TrainingData | undefined;
   /** Fraction in [0, 1) of the samples, taken from the end before shuffling, held out for validation. Default 0. */
   validationSplit?: number | undefined;
   /**
@@ -155,7 +198,8 @@ export interface FitOptions {
   nanPolicy?: 'throw' | 'skip' | undefined;
   /** Stop after this many optimizer updates; an integer ≥ 1. Default: no limit. */
   maxSteps?: number | undefined;
-  callbacks?: FitCallbacks | undefined;
+  /** Callbacks, or a list of them (called in order; e.g. a ModelCheckpoint). */
+  callbacks?: FitCallbacks | FitCallbacks[] | undefined;
   /** Aborting stops training between two batches: fit rejects with an AbortError carrying the History so far. */
   signal?: AbortSignal | undefined;
   /** 0: silent; 1: a progress bar when the output is a terminal; 2: also a line per epoch when it is not. Default 1. */
@@ -172,6 +216,10 @@ export interface History {
   loss: number[];
   /** Validation loss per epoch (empty without validation). */
   valLoss: number[];
+  /** Per metric key, its value per epoch on the training batches (empty object without metrics). */
+  metrics: Record<string, number[]>;
+  /** Per metric key, its value per epoch on the validation data. */
+  valMetrics: Record<string, number[]>;
   /** Learning rate at the end of each epoch. */
   lr: number[];
   /** Mean training loss of each update, in order. */
@@ -180,8 +228,11 @@ export interface History {
   steps: number;
   /** Updates skipped for a non-finite loss or gradient (nanPolicy 'skip'). */
   skipped: number;
-  /** Why training ended. */
-  stopReason: 'completed' | 'earlyStopping' | 'callback' | 'maxSteps' | 'aborted';
+  /**
+   * Why training ended; 'dataExhausted': a dataset given batch by batch with stepsPerEpoch ran
+   * out and could not be opened again (a used-up generator).
+   */
+  stopReason: 'completed' | 'earlyStopping' | 'callback' | 'maxSteps' | 'aborted' | 'dataExhausted';
   /** Epoch (0-based) of the best monitored loss with early stopping, else null. */
   bestEpoch: number | null;
   /** Wall-clock seconds. */
@@ -214,8 +265,18 @@ export interface PredictAsyncOptions extends PredictOptions {
 /** Options of evaluate. */
 export interface EvaluateOptions {
   loss: LossName | Loss;
-  /** Sequences per forward; an integer ≥ 1. Default 256. */
+  /** Sequences per forward; an integer ≥ 1. Default 256 (data given batch by batch keeps its batches). */
   batchSize?: number | undefined;
+  /** Metrics as fit's; given, evaluate returns `{ loss, metrics }` instead of the loss. Default none. */
+  metrics?: MetricSpec[] | undefined;
+}
+
+/** What evaluate returns when metrics are asked for. */
+export interface EvaluateResult {
+  /** The mean loss. */
+  loss: number;
+  /** Each metric's value, by key. */
+  metrics: Record<string, number>;
 }
 
 /** Options of evaluateAsync: evaluate's, and a signal. */
@@ -588,6 +649,188 @@ function chunk(
   return { batch: { input, B, T: L, lengths, target, timesteps }, realLengths };
 }
 
+// ---- batch sources ------------------------------------------------------------------------
+
+/** One pass after another over a dataset: in memory (gathered in `order`) or an iterable's batches. */
+interface BatchSource {
+  /** Batches per pass, when known. */
+  count: number | null;
+  /** Whether opening it again gives the same used-up iterator (a generator object). */
+  readonly singlePass: boolean;
+  /** Starts a pass. */
+  open(): void;
+  /** The next batch, or null at the end of the pass. */
+  next(): Batch | null | Promise<Batch | null>;
+  /** Ends the pass (closes an iterator: a generator's finally blocks run). */
+  close(): void;
+}
+
+function identity(n: number): Int32Array {
+  const order = new Int32Array(n);
+  for (let i = 0; i < n; ++i) order[i] = i;
+  return order;
+}
+
+class MemorySource implements BatchSource {
+  readonly singlePass = false;
+  readonly count: number;
+  /** The order of the samples; fit shuffles it before each epoch. */
+  readonly order: Int32Array;
+  private from = 0;
+  constructor(
+    readonly d: Dataset,
+    private readonly batchSize: number,
+    private readonly perStep: boolean,
+    private readonly O: number,
+  ) {
+    this.order = identity(d.N);
+    this.count = Math.ceil(d.N / batchSize);
+  }
+  open(): void {
+    this.from = 0;
+  }
+  next(): Batch | null {
+    if (this.from >= this.d.N) return null;
+    const to = Math.min(this.d.N, this.from + this.batchSize);
+    const b = gather(this.d, this.order, this.from, to, this.perStep, this.O);
+    this.from = to;
+    return b;
+  }
+  close(): void {}
+}
+
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return (
+    v !== null && typeof v === 'object' && typeof (v as PromiseLike<unknown>).then === 'function'
+  );
+}
+
+/** The batches of an iterable, each read and checked as a dataset of its own (errors name it). */
+class IterableSource implements BatchSource {
+  count: number | null;
+  readonly singlePass: boolean;
+  private it: Iterator<DataBatch> | AsyncIterator<DataBatch> | null = null;
+  /** Batches read in this pass. */
+  private index = 0;
+  constructor(
+    private readonly model: TrainableModel,
+    private readonly loss: Loss | null,
+    private readonly where: string,
+    private readonly name: string,
+    private readonly data: BatchIterable,
+    private readonly perStep: boolean,
+    private readonly O: number,
+    private readonly sync: boolean,
+  ) {
+    this.singlePass = isSinglePass(data);
+    this.count =
+      data instanceof WindowDataset ? data.batches : Array.isArray(data) ? data.length : null;
+  }
+  open(): void {
+    this.close();
+    this.it = openBatches(this.data);
+    this.index = 0;
+  }
+  next(): Batch | null | Promise<Batch | null> {
+    const it = this.it;
+    if (!it) return null;
+    const r = it.next();
+    if (isThenable(r)) {
+      if (this.sync) throw this.asyncError();
+      return Promise.resolve(r).then(async (x) => this.take(x.done ? null : await x.value, x.done));
+    }
+    if (!r.done && isThenable(r.value)) {
+      if (this.sync) throw this.asyncError();
+      return Promise.resolve(r.value).then((v) => this.take(v, false));
+    }
+    return this.take(r.done ? null : r.value, r.done === true);
+  }
+  private asyncError(): CellstateTypeError {
+    const method = this.where.split(':')[0];
+    return new CellstateTypeError(
+      ErrorCode.INVALID_ARG,
+      `${this.where}: ${this.name} gives its batches asynchronously; use ${method}Async`,
+    );
+  }
+  private take(v: unknown, done: boolean | undefined): Batch | null {
+    if (done) {
+      this.it = null;
+      if (this.index === 0)
+        throw new CellstateRangeError(
+          ErrorCode.INVALID_ARG,
+          `${this.where}: ${this.name} yielded no batches${this.singlePass ? ' (a generator is used up after one pass: give an object whose [Symbol.asyncIterator]() or [Symbol.iterator]() starts a new pass, or stepsPerEpoch)' : ''}`,
+        );
+      if (!this.singlePass) this.count = this.index;
+      return null;
+    }
+    const k = this.index++;
+    const d = readDataset(this.model, this.loss, `${this.where}: ${this.name} batch ${k}`, v, 'it');
+    return gather(d, identity(d.N), 0, d.N, this.perStep, this.O);
+  }
+  close(): void {
+    const it = this.it;
+    this.it = null;
+    if (!it || typeof it.return !== 'function') return;
+    try {
+      const r = it.return();
+      if (isThenable(r)) (r as Promise<unknown>).catch(() => {});
+    } catch {
+      // a failing return() of the user's iterator does not hide the error that ended the pass
+    }
+  }
+}
+
+/** The source of fit / evaluate / predict data: an iterable's batches, or batches of a dataset in memory. */
+function sourceOf(
+  model: TrainableModel,
+  loss: Loss | null,
+  where: string,
+  name: string,
+  data: unknown,
+  batchSize: number,
+  sync: boolean,
+): BatchSource {
+  const perStep = model.perStepOutput;
+  const O = model.outputSize;
+  if (isBatchIterable(data)) {
+    if (sync && isAsyncOnly(data))
+      throw new CellstateTypeError(
+        ErrorCode.INVALID_ARG,
+        `${where}: ${name} is an async iterable; use ${where}Async`,
+      );
+    return new IterableSource(model, loss, where, name, data, perStep, O, sync);
+  }
+  return new MemorySource(readDataset(model, loss, where, data, name), batchSize, perStep, O);
+}
+
+/** Adds one batch to the metrics, on the predictions as predict() gives them. */
+function updateMetrics(
+  metrics: Metric[],
+  pred: Float32Array,
+  rows: number,
+  O: number,
+  target: LossTarget,
+  mask: Uint8Array | null,
+  fused: Dense | null,
+): void {
+  if (metrics.length === 0) return;
+  let p = pred;
+  if (fused) {
+    p = pred.slice(0, rows * O);
+    applyActivation(fused.config.activation, p, rows, O);
+  }
+  const batch: MetricBatch = {
+    pred: p,
+    target: target.kind === 'values' ? target.data : null,
+    indices: target.kind === 'indices' ? target.data : null,
+    rows,
+    cols: O,
+    mask,
+    count: countOf(rows, mask),
+  };
+  for (const m of metrics) m.update(batch);
+}
+
 // ---- parameter groups ---------------------------------------------------------------------
 
 interface Trainable {
@@ -663,6 +906,8 @@ const FIT_KEYS = [
   'batchSize',
   'shuffle',
   'seed',
+  'metrics',
+  'stepsPerEpoch',
   'validationData',
   'validationSplit',
   'bpttLength',
@@ -688,7 +933,7 @@ function optionalPositive(o: OptionReader, key: string, fallback: number | null)
 /** Model.fit: see FitOptions. */
 export async function fitModel(
   model: TrainableModel,
-  data: FitData,
+  data: TrainingData,
   options: FitOptions,
 ): Promise<History> {
   const where = 'fit';
@@ -737,20 +982,17 @@ export async function fitModel(
       ErrorCode.INVALID_ARG,
       `${where}: signal must be an AbortSignal, got ${describe(signal)}`,
     );
-  const callbacks = (o.raw('callbacks') ?? {}) as FitCallbacks;
-  const cbReader = new OptionReader(
-    callbacks,
-    `${where}: callbacks`,
-    ['onBatchEnd', 'onEpochEnd'],
-    ErrorCode.INVALID_ARG,
-  );
-  for (const k of ['onBatchEnd', 'onEpochEnd'])
-    if (cbReader.raw(k) !== undefined && typeof cbReader.raw(k) !== 'function')
-      throw new CellstateTypeError(
-        ErrorCode.INVALID_ARG,
-        `${where}: callbacks.${k} must be a function, got ${describe(cbReader.raw(k))}`,
-      );
+  const callbacks = readCallbacks(where, o.raw('callbacks'));
   const es = readEarlyStopping(where, o.raw('earlyStopping'));
+  const metrics = resolveMetrics(
+    o.raw('metrics'),
+    where,
+    loss.name === 'binaryCrossEntropy' || model.outputSize === 1,
+  );
+  checkMetricsFor(metrics, where, model.outputSize);
+  const stepsRaw = o.raw('stepsPerEpoch');
+  const stepsPerEpoch =
+    stepsRaw === undefined ? null : o.int('stepsPerEpoch', 1, Number.MAX_SAFE_INTEGER);
 
   const perStep = model.perStepOutput;
   if (bptt > 0 && !perStep)
@@ -758,16 +1000,53 @@ export async function fitModel(
       ErrorCode.INVALID_ARG,
       `${where}: bpttLength needs a model with an output at every step; this one ends in a lastStep Dense (train it on whole sequences)`,
     );
-  let train = readDataset(model, loss, where, data, 'data');
+  const O = model.outputSize;
+  let train: Dataset | null = null;
+  let trainSource: BatchSource;
+  if (isBatchIterable(data)) {
+    if (validationSplit > 0)
+      throw new CellstateTypeError(
+        ErrorCode.INVALID_ARG,
+        `${where}: validationSplit needs a dataset in memory; with data given batch by batch, give validationData`,
+      );
+    trainSource = sourceOf(model, loss, where, 'data', data, batchSize, false);
+    if (trainSource.singlePass && epochs > 1 && stepsPerEpoch === null)
+      throw new CellstateTypeError(
+        ErrorCode.INVALID_ARG,
+        `${where}: data is a generator, used up after one pass, and epochs is ${epochs}: give an object whose [Symbol.asyncIterator]() or [Symbol.iterator]() starts a new pass (e.g. { [Symbol.asyncIterator]: makeBatches }), or stepsPerEpoch`,
+      );
+  } else {
+    if (stepsPerEpoch !== null)
+      throw new CellstateTypeError(
+        ErrorCode.INVALID_ARG,
+        `${where}: stepsPerEpoch is for data given batch by batch (an iterable); a dataset in memory has ceil(N / batchSize) batches per epoch`,
+      );
+    train = readDataset(model, loss, where, data, 'data');
+    trainSource = new MemorySource(train, batchSize, perStep, O);
+  }
   let val: Dataset | null = null;
+  let valSource: BatchSource | null = null;
   if (o.raw('validationData') !== undefined) {
     if (validationSplit > 0)
       throw new CellstateTypeError(
         ErrorCode.INVALID_ARG,
         `${where}: give validationData or validationSplit, not both`,
       );
-    val = readDataset(model, loss, where, o.raw('validationData'), 'validationData');
-  } else if (validationSplit > 0) {
+    valSource = sourceOf(
+      model,
+      loss,
+      where,
+      'validationData',
+      o.raw('validationData'),
+      batchSize,
+      false,
+    );
+    if (valSource.singlePass && epochs > 1)
+      throw new CellstateTypeError(
+        ErrorCode.INVALID_ARG,
+        `${where}: validationData is a generator, used up after one pass, and epochs is ${epochs}: give an object whose [Symbol.asyncIterator]() or [Symbol.iterator]() starts a new pass`,
+      );
+  } else if (validationSplit > 0 && train) {
     const nVal = Math.floor(train.N * validationSplit);
     if (nVal < 1 || nVal >= train.N)
       throw new CellstateRangeError(
@@ -776,9 +1055,11 @@ export async function fitModel(
       );
     val = slice(train, train.N - nVal, train.N, perStep, model.outputSize);
     train = slice(train, 0, train.N - nVal, perStep, model.outputSize);
+    trainSource = new MemorySource(train, batchSize, perStep, O);
+    valSource = new MemorySource(val, batchSize, perStep, O);
   }
-  if (es && es.monitor === null) es.monitor = val ? 'valLoss' : 'loss';
-  if (es && es.monitor === 'valLoss' && !val)
+  if (es && es.monitor === null) es.monitor = valSource ? 'valLoss' : 'loss';
+  if (es && es.monitor === 'valLoss' && !valSource)
     throw new CellstateTypeError(
       ErrorCode.INVALID_ARG,
       `${where}: earlyStopping monitors 'valLoss' but there is no validationData or validationSplit`,
@@ -792,6 +1073,8 @@ export async function fitModel(
     epochs: 0,
     loss: [],
     valLoss: [],
+    metrics: Object.fromEntries(metrics.map((m) => [m.key, []])),
+    valMetrics: valSource ? Object.fromEntries(metrics.map((m) => [m.key, []])) : {},
     lr: [],
     batchLoss: [],
     steps: 0,
@@ -820,11 +1103,8 @@ export async function fitModel(
       loss.fuses !== null &&
       model.layers[model.layers.length - 1] instanceof Dense &&
       (model.layers[model.layers.length - 1] as Dense).config.activation === loss.fuses;
-    const O = model.outputSize;
+    const fused = fuse ? (model.layers[model.layers.length - 1] as Dense) : null;
     const rng = new Random(seed);
-    const order = new Int32Array(train.N);
-    for (let i = 0; i < train.N; ++i) order[i] = i;
-    const batches = Math.ceil(train.N / batchSize);
     const tty = verbose >= 1 && output.isTTY === true;
     let best = Infinity;
     let wait = 0;
@@ -878,6 +1158,7 @@ export async function fitModel(
           { ...at, layer: bad >= 0 ? bad : null },
         );
       }
+      updateMetrics(metrics, pred.data, rows, O, b.target as LossTarget, mask, fused);
       await runAsyncGen(hold, model.backwardGen(grad), (c) => c.layer.backwardAsync(c.grad));
       hold.run(() => {
         for (const g of groups) g.pull();
@@ -909,23 +1190,33 @@ export async function fitModel(
       return { value, units, state: fwd.state, lr, skipped: false };
     };
 
+    const memory = trainSource instanceof MemorySource ? trainSource : null;
+    if (stepsPerEpoch !== null) trainSource.open();
     for (let epoch = 0; epoch < epochs; ++epoch) {
       const epochStart = performance.now();
-      if (shuffle) {
-        for (let i = train.N - 1; i > 0; --i) {
+      if (memory && shuffle) {
+        const order = memory.order;
+        for (let i = order.length - 1; i > 0; --i) {
           const j = Math.floor(rng.nextUnit() * (i + 1));
           const t = order[i];
           order[i] = order[j];
           order[j] = t;
         }
       }
-      const bar = tty ? new ProgressBar(output, `Epoch ${epoch + 1}/${epochs}`, batches) : null;
+      if (stepsPerEpoch === null) trainSource.open();
+      // batches per epoch: unknown (NaN in BatchEndInfo) in the first pass of an iterable of
+      // unknown length
+      const known = stepsPerEpoch ?? trainSource.count;
+      const batches = known ?? NaN;
+      const bar = tty ? new ProgressBar(output, `Epoch ${epoch + 1}/${epochs}`, known) : null;
+      for (const m of metrics) m.reset();
       let lossSum = 0;
       let lossUnits = 0;
       let lastLr = lrAt(epoch);
       let stop: History['stopReason'] | null = null;
       let epochSamples = 0;
-      for (let batch = 0; batch < batches && !stop; ++batch) {
+      let done = 0;
+      for (let batch = 0; !stop && (stepsPerEpoch === null || batch < stepsPerEpoch); ++batch) {
         await new Promise<void>((resolve) => setImmediate(resolve));
         if (signal?.aborted) {
           history.stopReason = 'aborted';
@@ -935,9 +1226,16 @@ export async function fitModel(
           );
         }
         const t0 = performance.now();
-        const from = batch * batchSize;
-        const to = Math.min(train.N, from + batchSize);
-        const full = gather(train, order, from, to, perStep, O);
+        let full = await trainSource.next();
+        if (!full) {
+          if (stepsPerEpoch === null) break; // the end of this epoch's pass
+          if (trainSource.singlePass) {
+            stop = 'dataExhausted';
+            break;
+          }
+          trainSource.open(); // stepsPerEpoch reads on: a new pass
+          full = (await trainSource.next()) as Batch;
+        }
         let batchSum = 0;
         let batchUnits = 0;
         if (bptt > 0 && bptt < full.T) {
@@ -974,10 +1272,12 @@ export async function fitModel(
         timestepsDone += full.timesteps;
         lossSum += batchSum;
         lossUnits += batchUnits;
+        done++;
         const batchLoss = batchUnits > 0 ? batchSum / batchUnits : NaN;
-        bar?.update(batch + 1, epochSamples, lossUnits > 0 ? lossSum / lossUnits : NaN);
-        if (callbacks.onBatchEnd) {
-          const r = await callbacks.onBatchEnd({
+        bar?.update(done, epochSamples, lossUnits > 0 ? lossSum / lossUnits : NaN);
+        for (const cb of callbacks) {
+          if (!cb.onBatchEnd) continue;
+          const r = await cb.onBatchEnd({
             epoch,
             batch,
             batches,
@@ -988,17 +1288,32 @@ export async function fitModel(
           if (r === false) stop = 'callback';
         }
       }
+      if (done === 0) {
+        // a used-up generator at an epoch's start (stepsPerEpoch): no epoch to record
+        history.stopReason = stop ?? 'dataExhausted';
+        break;
+      }
       const epochLoss = lossUnits > 0 ? lossSum / lossUnits : NaN;
+      const epochMetrics = metricResults(metrics);
       let valLoss: number | undefined;
-      if (val) valLoss = await evaluateAsync(hold, model, val, loss, batchSize, fuse);
+      let valMetrics: Record<string, number> | undefined;
+      if (valSource) {
+        for (const m of metrics) m.reset();
+        valLoss = await evaluateAsync(hold, model, valSource, loss, fuse, metrics);
+        valMetrics = metricResults(metrics);
+      }
       history.epochs++;
       history.loss.push(epochLoss);
       if (valLoss !== undefined) history.valLoss.push(valLoss);
+      for (const m of metrics) {
+        history.metrics[m.key].push(epochMetrics[m.key]);
+        if (valMetrics) history.valMetrics[m.key].push(valMetrics[m.key]);
+      }
       history.lr.push(lastLr);
       const seconds = (performance.now() - epochStart) / 1000;
-      const summary = `${valLoss !== undefined ? `val ${formatLoss(valLoss)} · ` : ''}${formatDuration(seconds)}`;
+      const summary = `${metricsText('', epochMetrics)}${valLoss !== undefined ? `val ${formatLoss(valLoss)} · ${metricsText('val ', valMetrics!)}` : ''}${formatDuration(seconds)}`;
       if (bar) {
-        bar.update(batches, epochSamples, epochLoss, true);
+        bar.update(done, epochSamples, epochLoss, true);
         bar.end(summary);
       } else if (verbose >= 2) {
         output.write(`Epoch ${epoch + 1}/${epochs} · loss ${formatLoss(epochLoss)} · ${summary}\n`);
@@ -1014,17 +1329,20 @@ export async function fitModel(
           stop ??= 'earlyStopping';
         }
       }
-      if (callbacks.onEpochEnd) {
+      for (const cb of callbacks) {
+        if (!cb.onEpochEnd) continue;
         const info: EpochEndInfo = {
           epoch,
           epochs,
           loss: epochLoss,
+          metrics: { ...epochMetrics },
           lr: lastLr,
           step: history.steps,
           seconds,
         };
         if (valLoss !== undefined) info.valLoss = valLoss;
-        const r = await callbacks.onEpochEnd(info);
+        if (valMetrics) info.valMetrics = { ...valMetrics };
+        const r = await cb.onEpochEnd(info);
         if (r === false) stop ??= 'callback';
       }
       if (stop) {
@@ -1036,8 +1354,52 @@ export async function fitModel(
       hold.run(() => model.setParameters(bestParams!));
     return finish(history, started, trainMs, samplesDone, timestepsDone);
   } finally {
+    trainSource.close();
+    valSource?.close();
     release(hold);
   }
+}
+
+/** `acc 0.9120 · ` for the progress line. */
+function metricsText(prefix: string, values: Record<string, number>): string {
+  let s = '';
+  for (const [k, v] of Object.entries(values)) s += `${prefix}${k} ${formatLoss(v)} · `;
+  return s;
+}
+
+/** The callbacks as a list: one object or an array of them, each function checked. */
+function readCallbacks(where: string, raw: unknown): FitCallbacks[] {
+  if (raw === undefined || raw === null) return [];
+  const list = Array.isArray(raw) ? raw : [raw];
+  return list.map((cb: unknown, i) => {
+    const name = Array.isArray(raw) ? `callbacks[${i}]` : 'callbacks';
+    if (cb === null || typeof cb !== 'object')
+      throw new CellstateTypeError(
+        ErrorCode.INVALID_ARG,
+        `${where}: ${name} must be an object { onBatchEnd?, onEpochEnd? }, got ${describe(cb)}`,
+      );
+    for (const k of ['onBatchEnd', 'onEpochEnd'] as const) {
+      const f = (cb as Record<string, unknown>)[k];
+      if (f !== undefined && typeof f !== 'function')
+        throw new CellstateTypeError(
+          ErrorCode.INVALID_ARG,
+          `${where}: ${name}.${k} must be a function, got ${describe(f)}`,
+        );
+    }
+    if (Object.getPrototypeOf(cb) === Object.prototype)
+      new OptionReader(
+        cb,
+        `${where}: ${name}`,
+        ['onBatchEnd', 'onEpochEnd'],
+        ErrorCode.INVALID_ARG,
+      );
+    const c = cb as FitCallbacks;
+    // bound, so that a class instance's methods keep their `this`
+    return {
+      onBatchEnd: c.onBatchEnd ? c.onBatchEnd.bind(c) : undefined,
+      onEpochEnd: c.onEpochEnd ? c.onEpochEnd.bind(c) : undefined,
+    };
+  });
 }
 
 function finish(
@@ -1111,77 +1473,99 @@ function runSyncGen<C, R, Y>(gen: Generator<C, R, Y>, call: (c: C) => Y): R {
 
 // ---- evaluation and prediction ------------------------------------------------------------
 
+/** The final Dense whose activation the loss fuses, or null. */
+function fusedLayer(model: TrainableModel, fuse: boolean): Dense | null {
+  return fuse ? (model.layers[model.layers.length - 1] as Dense) : null;
+}
+
+/** Adds one evaluated batch to the running sums and the metrics. */
+function scoreBatch(
+  model: TrainableModel,
+  b: Batch,
+  pred: Activation,
+  loss: Loss,
+  fused: Dense | null,
+  metrics: Metric[],
+  acc: { sum: number; units: number },
+): void {
+  const O = model.outputSize;
+  const rows = pred.T > 0 ? pred.T * pred.B : pred.B;
+  const mask = model.perStepOutput && b.lengths ? maskOf(b.lengths, pred.T, pred.B) : null;
+  acc.sum += loss.accumulate(pred.data, rows, O, b.target as LossTarget, mask, null, 0);
+  acc.units += loss.units(rows, O, mask);
+  updateMetrics(metrics, pred.data, rows, O, b.target as LossTarget, mask, fused);
+}
+
+/** One pass of `src` at inference, synchronously: the mean loss; the metrics updated. */
 function lossOver(
   model: TrainableModel,
-  d: Dataset,
+  src: BatchSource,
   loss: Loss,
-  batchSize: number,
   fuse: boolean,
-  forward: (b: Batch, ctx: BatchContext) => Activation,
-): { sum: number; units: number } {
-  const O = model.outputSize;
-  const perStep = model.perStepOutput;
-  const order = new Int32Array(d.N);
-  for (let i = 0; i < d.N; ++i) order[i] = i;
-  let sum = 0;
-  let units = 0;
-  for (let from = 0; from < d.N; from += batchSize) {
-    const b = gather(d, order, from, Math.min(d.N, from + batchSize), perStep, O);
-    const pred = forward(b, { lengths: b.lengths, train: false, logits: fuse });
-    const rows = pred.T > 0 ? pred.T * pred.B : pred.B;
-    const mask = perStep && b.lengths ? maskOf(b.lengths, pred.T, pred.B) : null;
-    sum += loss.accumulate(pred.data, rows, O, b.target as LossTarget, mask, null, 0);
-    units += loss.units(rows, O, mask);
+  metrics: Metric[],
+): number {
+  const fused = fusedLayer(model, fuse);
+  const acc = { sum: 0, units: 0 };
+  src.open();
+  try {
+    for (let b = src.next() as Batch | null; b; b = src.next() as Batch | null) {
+      const ctx: BatchContext = { lengths: b.lengths, train: false, logits: fuse };
+      const pred = runSyncGen(model.forwardGen(b.input, ctx, null), (c) =>
+        c.layer.forward(c.x, c.opts),
+      ).output;
+      scoreBatch(model, b, pred, loss, fused, metrics, acc);
+    }
+  } finally {
+    src.close();
   }
-  return { sum, units };
+  return acc.units > 0 ? acc.sum / acc.units : NaN;
 }
 
 async function evaluateAsync(
   hold: Hold,
   model: TrainableModel,
-  d: Dataset,
+  src: BatchSource,
   loss: Loss,
-  batchSize: number,
   fuse: boolean,
+  metrics: Metric[],
   signal?: AbortSignal,
   where = 'evaluateAsync',
   turns = false,
 ): Promise<number> {
-  const O = model.outputSize;
-  const perStep = model.perStepOutput;
-  const order = new Int32Array(d.N);
-  for (let i = 0; i < d.N; ++i) order[i] = i;
-  let sum = 0;
-  let units = 0;
-  for (let from = 0; from < d.N; from += batchSize) {
-    // evaluateAsync (turns): a turn of the event loop between batches and after each recurrent
-    // layer, as predictAsync; fit's validation keeps fit's pace.
-    if (turns && from > 0) await turn();
-    if (signal?.aborted) throw abortError(where, signal);
-    const b = gather(d, order, from, Math.min(d.N, from + batchSize), perStep, O);
-    if (turns) await turn();
-    const ctx: BatchContext = { lengths: b.lengths, train: false, logits: fuse };
-    const r = await runAsyncGen(hold, model.forwardGen(b.input, ctx, null), async (c) => {
-      const value = await c.layer.forwardAsync(c.x, c.opts);
+  const fused = fusedLayer(model, fuse);
+  const acc = { sum: 0, units: 0 };
+  src.open();
+  try {
+    for (let k = 0; ; ++k) {
+      // evaluateAsync (turns): a turn of the event loop between batches and after each recurrent
+      // layer, as predictAsync; fit's validation keeps fit's pace.
+      if (turns && k > 0) await turn();
+      if (signal?.aborted) throw abortError(where, signal);
+      const b = await src.next();
+      if (!b) break;
       if (turns) await turn();
-      return value;
-    });
-    const pred = r.output;
-    const rows = pred.T > 0 ? pred.T * pred.B : pred.B;
-    const mask = perStep && b.lengths ? maskOf(b.lengths, pred.T, pred.B) : null;
-    sum += loss.accumulate(pred.data, rows, O, b.target as LossTarget, mask, null, 0);
-    units += loss.units(rows, O, mask);
+      const ctx: BatchContext = { lengths: b.lengths, train: false, logits: fuse };
+      const r = await runAsyncGen(hold, model.forwardGen(b.input, ctx, null), async (c) => {
+        const value = await c.layer.forwardAsync(c.x, c.opts);
+        if (turns) await turn();
+        return value;
+      });
+      scoreBatch(model, b, r.output, loss, fused, metrics, acc);
+    }
+  } finally {
+    src.close();
   }
-  return units > 0 ? sum / units : NaN;
+  return acc.units > 0 ? acc.sum / acc.units : NaN;
 }
 
 /** The validated arguments of evaluate / evaluateAsync. */
 function evaluatePlan(
   model: TrainableModel,
   where: string,
-  data: FitData,
+  data: unknown,
   opts: unknown,
   keys: string[],
+  sync: boolean,
 ) {
   const o = new OptionReader(opts, where, keys, ErrorCode.INVALID_ARG);
   if (o.raw('loss') === undefined)
@@ -1189,11 +1573,26 @@ function evaluatePlan(
   const loss = resolveLoss(o.raw('loss'), where);
   const batchSize = o.int('batchSize', 1, 1 << 24, 256);
   const signal = readSignal(where, o.raw('signal'));
-  const d = readDataset(model, loss, where, data, 'data');
+  const rawMetrics = o.raw('metrics');
+  const metrics = resolveMetrics(
+    rawMetrics,
+    where,
+    loss.name === 'binaryCrossEntropy' || model.outputSize === 1,
+  );
+  checkMetricsFor(metrics, where, model.outputSize);
+  const src = sourceOf(model, loss, where, 'data', data, batchSize, sync);
   const last = model.layers[model.layers.length - 1];
   const fuse =
     loss.fuses !== null && last instanceof Dense && last.config.activation === loss.fuses;
-  return { loss, batchSize, d, fuse, signal };
+  return { loss, src, fuse, signal, metrics, withMetrics: rawMetrics !== undefined };
+}
+
+function evaluateResult(
+  value: number,
+  metrics: Metric[],
+  withMetrics: boolean,
+): number | EvaluateResult {
+  return withMetrics ? { loss: value, metrics: metricResults(metrics) } : value;
 }
 
 function readSignal(where: string, signal: unknown): AbortSignal | undefined {
@@ -1205,22 +1604,21 @@ function readSignal(where: string, signal: unknown): AbortSignal | undefined {
   return signal;
 }
 
-/** Model.evaluate: the mean loss over a dataset at inference. */
-export function evaluateModel(model: TrainableModel, data: FitData, opts: EvaluateOptions): number {
-  const { loss, batchSize, d, fuse } = evaluatePlan(model, 'evaluate', data, opts, [
-    'loss',
-    'batchSize',
-  ]);
-  const { sum, units } = lossOver(
+/** Model.evaluate: the mean loss over a dataset at inference (and the metrics when asked for). */
+export function evaluateModel(
+  model: TrainableModel,
+  data: TrainingData,
+  opts: EvaluateOptions,
+): number | EvaluateResult {
+  const { loss, src, fuse, metrics, withMetrics } = evaluatePlan(
     model,
-    d,
-    loss,
-    batchSize,
-    fuse,
-    (b, ctx) =>
-      runSyncGen(model.forwardGen(b.input, ctx, null), (c) => c.layer.forward(c.x, c.opts)).output,
+    'evaluate',
+    data,
+    opts,
+    ['loss', 'batchSize', 'metrics'],
+    true,
   );
-  return units > 0 ? sum / units : NaN;
+  return evaluateResult(lossOver(model, src, loss, fuse, metrics), metrics, withMetrics);
 }
 
 /**
@@ -1229,19 +1627,23 @@ export function evaluateModel(model: TrainableModel, data: FitData, opts: Evalua
  */
 export async function evaluateModelAsync(
   model: TrainableModel,
-  data: FitData,
+  data: TrainingData,
   opts: EvaluateAsyncOptions,
-): Promise<number> {
+): Promise<number | EvaluateResult> {
   const where = 'evaluateAsync';
-  const { loss, batchSize, d, fuse, signal } = evaluatePlan(model, where, data, opts, [
-    'loss',
-    'batchSize',
-    'signal',
-  ]);
+  const { loss, src, fuse, signal, metrics, withMetrics } = evaluatePlan(
+    model,
+    where,
+    data,
+    opts,
+    ['loss', 'batchSize', 'signal', 'metrics'],
+    false,
+  );
   if (signal?.aborted) throw abortError(where, signal);
   const hold = acquire(where, [model, ...model.layers], modelPart, where);
   try {
-    return await evaluateAsync(hold, model, d, loss, batchSize, fuse, signal, where, true);
+    const value = await evaluateAsync(hold, model, src, loss, fuse, metrics, signal, where, true);
+    return evaluateResult(value, metrics, withMetrics);
   } finally {
     release(hold);
   }
@@ -1316,12 +1718,96 @@ function predictResult(model: TrainableModel, p: PredictPlan): Tensor {
   return new Tensor(out, perStep ? [N, T, O] : [N, O]);
 }
 
+/** The outputs of batches read from an iterable, joined into one result. */
+class Outputs {
+  private readonly parts: Float32Array[] = [];
+  private N = 0;
+  private T = -1;
+  constructor(
+    private readonly model: TrainableModel,
+    private readonly where: string,
+  ) {}
+  /** Adds batch k's output (time-major) sample-first. */
+  add(k: number, b: Batch, r: Activation): void {
+    if (this.model.perStepOutput) {
+      if (this.T >= 0 && b.T !== this.T)
+        throw new CellstateRangeError(
+          ErrorCode.SHAPE,
+          `${this.where}: data batch ${k} has T=${b.T} steps but the batches before it have ${this.T}; ${this.where} joins the outputs into one tensor: give batches of one T (or predict batch by batch)`,
+        );
+      this.T = b.T;
+      this.parts.push(swapAxes(r.data, r.T, r.B, r.F));
+    } else {
+      this.parts.push(r.data);
+    }
+    this.N += b.B;
+  }
+  result(): Tensor {
+    const O = this.model.outputSize;
+    const out = new Float32Array(this.parts.reduce((n, p) => n + p.length, 0));
+    let off = 0;
+    for (const p of this.parts) {
+      out.set(p, off);
+      off += p.length;
+    }
+    if (!this.model.perStepOutput) return new Tensor(out, [this.N, O]);
+    const { N, T } = this;
+    if (this.model.batchFirst === false) return new Tensor(swapAxes(out, N, T, O), [T, N, O]);
+    return new Tensor(out, [N, T, O]);
+  }
+}
+
+/** The checked options of predict over an iterable (lengths come with each batch). */
+function iterablePredictPlan(
+  model: TrainableModel,
+  where: string,
+  x: BatchIterable,
+  opts: unknown,
+  keys: string[],
+  sync: boolean,
+) {
+  const o = new OptionReader(opts, where, keys, ErrorCode.INVALID_ARG);
+  o.int('batchSize', 1, 1 << 24, 256);
+  if (o.raw('lengths') !== undefined)
+    throw new CellstateTypeError(
+      ErrorCode.INVALID_ARG,
+      `${where}: with data given batch by batch, each batch carries its own lengths; the lengths option is for x in memory`,
+    );
+  const signal = readSignal(where, o.raw('signal'));
+  const src = sourceOf(model, null, where, 'data', x, 1, sync);
+  return { src, signal, outputs: new Outputs(model, where) };
+}
+
 /** Model.predict: outputs for a dataset, sample-first ([N, O] or [N, T, O]). */
 export function predictModel(
   model: TrainableModel,
-  x: TensorLike | TokensLike,
+  x: TensorLike | TokensLike | BatchIterable,
   opts?: PredictOptions,
 ): Tensor {
+  if (isBatchIterable(x)) {
+    const { src, outputs } = iterablePredictPlan(
+      model,
+      'predict',
+      x,
+      opts,
+      ['lengths', 'batchSize'],
+      true,
+    );
+    src.open();
+    try {
+      let k = 0;
+      for (let b = src.next() as Batch | null; b; b = src.next() as Batch | null, ++k) {
+        const r = runSyncGen(
+          model.forwardGen(b.input, { lengths: b.lengths, train: false }, null),
+          (c) => c.layer.forward(c.x, c.opts),
+        ).output;
+        outputs.add(k, b, r);
+      }
+    } finally {
+      src.close();
+    }
+    return outputs.result();
+  }
   const p = predictPlan(model, 'predict', x, opts, ['lengths', 'batchSize']);
   for (let from = 0; from < p.N; from += p.batchSize) {
     const b = gather(p.d, p.order, from, Math.min(p.N, from + p.batchSize), p.perStep, p.O);
@@ -1340,10 +1826,43 @@ export function predictModel(
  */
 export async function predictModelAsync(
   model: TrainableModel,
-  x: TensorLike | TokensLike,
+  x: TensorLike | TokensLike | BatchIterable,
   opts?: PredictAsyncOptions,
 ): Promise<Tensor> {
   const where = 'predictAsync';
+  if (isBatchIterable(x)) {
+    const { src, signal, outputs } = iterablePredictPlan(
+      model,
+      where,
+      x,
+      opts,
+      ['lengths', 'batchSize', 'signal'],
+      false,
+    );
+    if (signal?.aborted) throw abortError(where, signal);
+    const hold = acquire(where, [model, ...model.layers], modelPart, where);
+    src.open();
+    try {
+      for (let k = 0; ; ++k) {
+        if (k > 0) await turn();
+        if (signal?.aborted) throw abortError(where, signal);
+        const b = await src.next();
+        if (!b) break;
+        await turn();
+        const ctx: BatchContext = { lengths: b.lengths, train: false };
+        const r = await runAsyncGen(hold, model.forwardGen(b.input, ctx, null), async (c) => {
+          const value = await c.layer.forwardAsync(c.x, c.opts);
+          await turn();
+          return value;
+        });
+        outputs.add(k, b, r.output);
+      }
+    } finally {
+      src.close();
+      release(hold);
+    }
+    return outputs.result();
+  }
   const p = predictPlan(model, where, x, opts, ['lengths', 'batchSize', 'signal']);
   const { signal } = p;
   if (signal?.aborted) throw abortError(where, signal);

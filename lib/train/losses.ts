@@ -45,19 +45,57 @@ export interface LossComputeOptions {
   lengths?: number[] | Int32Array | undefined;
 }
 
-/** The common base of the built-in losses. */
+/**
+ * A loss: the built-ins, and the base of a custom one. A custom loss extends Loss and gives its
+ * `name`, `units` and `accumulate`; fit, evaluate, `compute` and the metrics then use it as a
+ * built-in. The loss of a batch is a mean: `accumulate` returns the sum of the per-unit losses
+ * over the rows that count, `units` what that sum is divided by.
+ *
+ * Rows: a batch's predictions are `rows × cols` floats, row-major; for a per-step output the
+ * rows are time-major (`row = t · B + b`), and `mask[row]` is 0 for a padded step
+ * (t ≥ lengths[b]) and 1 otherwise (`mask` is null when every row counts). Padded rows must add
+ * nothing to the sum, count in no unit, and get a zero gradient.
+ *
+ * ```ts
+ * class MeanAbsoluteError extends Loss {
+ *   readonly name = 'mae';
+ *   units(rows: number, cols: number, mask: Uint8Array | null) {
+ *     let n = 0;
+ *     for (let r = 0; r < rows; ++r) n += mask ? mask[r] : 1;
+ *     return n * cols;
+ *   }
+ *   accumulate(pred, rows, cols, target, mask, grad, scale) {
+ *     const y = target.data;
+ *     let sum = 0;
+ *     for (let j = 0; j < rows * cols; ++j) {
+ *       const on = !mask || mask[Math.floor(j / cols)];
+ *       const d = on ? pred[j] - y[j] : 0;
+ *       sum += Math.abs(d);
+ *       if (grad) grad[j] = Math.sign(d) * scale;
+ *     }
+ *     return sum;
+ *   }
+ * }
+ * ```
+ */
 export abstract class Loss {
-  /** The loss's name ('mse', 'crossEntropy' or 'binaryCrossEntropy'). */
-  abstract readonly name: LossName;
-  /** The final activation this loss fuses when it reads logits (fit uses it), or null. */
-  abstract readonly fuses: DenseActivation | null;
-  /** Whether targets may be class indices. */
+  /** The loss's name: 'mse', 'crossEntropy', 'binaryCrossEntropy' or a custom loss's own. */
+  abstract readonly name: LossName | (string & {});
+  /**
+   * The final activation this loss reads the logits of: fit then runs a model ending in a Dense
+   * with this activation without it, and the loss applies it (predict still applies it). A
+   * custom loss leaves it null: it reads what predict returns. Default null.
+   */
+  readonly fuses: DenseActivation | null = null;
+  /** Whether targets may be class indices (one integer per row, in [0, cols)). Default false. */
   readonly acceptsIndices: boolean = false;
 
   /**
-   * @internal Adds the per-unit losses of the rows that count and returns their sum (double)
-   * and the number of units it is a mean over; writes d(sum)/d(pred) · scale into grad (all of
-   * it: 0 at masked rows) when grad is given.
+   * The sum of the per-unit losses of the rows that count (summed in double). When `grad` is
+   * given (fit), also writes d(sum)/d(pred) · scale into every entry of `grad` (`rows × cols`;
+   * 0 at the rows that do not count); fit passes scale = 1 / units, the gradient of the mean.
+   * `target` holds values like `pred` (`kind: 'values'`), or class indices, one per row
+   * (`kind: 'indices'`, only when acceptsIndices; checked to be in [0, cols) before the call).
    */
   abstract accumulate(
     pred: Float32Array,
@@ -69,7 +107,7 @@ export abstract class Loss {
     scale: number,
   ): number;
 
-  /** @internal The number of units the mean runs over. */
+  /** The number of units the mean runs over: e.g. rows that count × cols, or rows that count. */
   abstract units(rows: number, cols: number, mask: Uint8Array | null): number;
 
   /**
@@ -193,7 +231,7 @@ function readTarget(
 /** Mean squared error: mean over every element of (p − y)². */
 export class MeanSquaredError extends Loss {
   readonly name = 'mse' as const;
-  readonly fuses = null;
+  override readonly fuses = null;
 
   units(rows: number, cols: number, mask: Uint8Array | null): number {
     return countRows(rows, mask) * cols;
@@ -229,7 +267,7 @@ export class MeanSquaredError extends Loss {
 /** Cross-entropy on logits with the softmax fused in; class-index or probability targets. */
 export class CrossEntropy extends Loss {
   readonly name = 'crossEntropy' as const;
-  readonly fuses = 'softmax' as const;
+  override readonly fuses = 'softmax' as const;
   override readonly acceptsIndices = true;
 
   units(rows: number, _cols: number, mask: Uint8Array | null): number {
@@ -296,7 +334,7 @@ export interface BinaryCrossEntropyOptions {
 /** Binary cross-entropy, mean over every element; targets in [0, 1]. */
 export class BinaryCrossEntropy extends Loss {
   readonly name = 'binaryCrossEntropy' as const;
-  readonly fuses: DenseActivation | null;
+  override readonly fuses: DenseActivation | null;
   /** Whether predictions are logits. */
   readonly fromLogits: boolean;
 
@@ -353,7 +391,14 @@ function sigmoidOf(z: number): number {
 
 /** A loss from its name or an instance. */
 export function resolveLoss(value: unknown, where: string): Loss {
-  if (value instanceof Loss) return value;
+  if (value instanceof Loss) {
+    if (typeof value.name !== 'string' || value.name === '')
+      throw new CellstateTypeError(
+        ErrorCode.INVALID_ARG,
+        `${where}: a custom loss needs a name (a non-empty string), got ${describe(value.name)}`,
+      );
+    return value;
+  }
   switch (value) {
     case 'mse':
       return new MeanSquaredError();

@@ -31,22 +31,28 @@ export class ProgressBar {
   constructor(
     private readonly out: ProgressOutput,
     private readonly label: string,
-    private readonly total: number,
+    /** Batches in the epoch; null when not known (the first pass over an iterable). */
+    private readonly total: number | null,
     private readonly unit = 'seq',
   ) {}
 
   /** Redraws (throttled) after `done` of `total` batches and `samples` sequences. */
   update(done: number, samples: number, loss: number, force = false): void {
     const now = performance.now();
-    if (!force && now - this.lastDraw < 100 && done < this.total) return;
+    const total = this.total ?? (force ? done : Infinity);
+    if (!force && now - this.lastDraw < 100 && done < total) return;
     this.lastDraw = now;
     const elapsed = (now - this.start) / 1000;
     const rate = elapsed > 0 ? samples / elapsed : 0;
-    const eta = done > 0 ? (elapsed * (this.total - done)) / done : NaN;
+    const eta = done > 0 ? (elapsed * (total - done)) / done : NaN;
     const cols = Math.max(40, Math.min(this.out.columns ?? 80, 120));
-    const tail = ` ${done}/${this.total} · loss ${formatLoss(loss)} · ${Math.round(rate)} ${this.unit}/s · ${done < this.total ? `ETA ${formatDuration(eta)}` : formatDuration(elapsed)}`;
+    const tail = ` ${done}/${Number.isFinite(total) ? total : '?'} · loss ${formatLoss(loss)} · ${Math.round(rate)} ${this.unit}/s · ${done < total ? (Number.isFinite(total) ? `ETA ${formatDuration(eta)}` : formatDuration(elapsed)) : formatDuration(elapsed)}`;
     const width = Math.max(10, Math.min(30, cols - this.label.length - tail.length - 4));
-    const filled = this.total > 0 ? Math.round((width * done) / this.total) : width;
+    const filled = !Number.isFinite(total)
+      ? 0
+      : total > 0
+        ? Math.round((width * done) / total)
+        : width;
     const bar = '█'.repeat(filled) + '░'.repeat(width - filled);
     this.out.write(`\r\x1b[2K${this.label} ${bar}${tail}`);
   }
