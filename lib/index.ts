@@ -183,4 +183,11 @@ export {
   type OnnxImportOptions,
   type SaveOptions,
 } from './io/index';
+export {
+  TfjsModel,
+  fromTfjs,
+  importTfjs,
+  type TfjsArtifacts,
+  type TfjsWeightSpec,
+} from './io/tfjs';
 export { addingProblem, type AddingProblemOptions } from './data/adding';
