@@ -17,7 +17,7 @@
 //   - A mask (Masking, or Embedding maskZero) whose masked steps are trailing padding becomes
 //     `lengths`; at masked steps TF.js repeats the last output of a forward direction and gives 0
 //     for a backward one, which the model reproduces. Other masks are refused at predict.
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 
 import { CellstateError, CellstateTypeError, ErrorCode, describe } from '../errors';
@@ -78,7 +78,6 @@ export async function importTfjs(source: string | TfjsArtifacts): Promise<TfjsMo
     );
   let file = source;
   try {
-    const { stat } = await import('node:fs/promises');
     if ((await stat(file)).isDirectory()) file = path.join(file, 'model.json');
   } catch {
     // not there: readRegularFile reports it

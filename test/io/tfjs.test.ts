@@ -383,6 +383,55 @@ describe('importTfjs: refusals', () => {
   });
 });
 
+describe('importTfjs: bad arguments and graphs that are not chains', () => {
+  it('argument types, a shard outside the directory, a branching functional model', async () => {
+    await expect(importTfjs('')).rejects.toMatchObject({ code: 'ERR_CELLSTATE_INVALID_ARG' });
+    expect(thrown(() => fromTfjs(42 as never))).toBeInstanceOf(TypeError);
+    const m = tf.sequential();
+    m.add(tf.layers.simpleRNN({ units: 2, inputShape: [3, 2] }));
+    const a = await artifactsOf(m);
+    expect(thrown(() => fromTfjs({ ...a, weightData: 'x' as never }))).toBeInstanceOf(TypeError);
+    const outside = path.join(dir, 'outside');
+    const { mkdirSync } = await import('node:fs');
+    mkdirSync(outside, { recursive: true });
+    writeFileSync(
+      path.join(outside, 'model.json'),
+      JSON.stringify({
+        modelTopology: a.modelTopology,
+        weightsManifest: [{ paths: ['../secret.bin'], weights: a.weightSpecs }],
+      }),
+    );
+    await expect(importTfjs(outside)).rejects.toMatchObject({
+      code: 'ERR_CELLSTATE_TFJS_INVALID',
+      message: expect.stringMatching(/outside the model's directory/),
+    });
+
+    const input = tf.input({ shape: [3, 2] });
+    const r = tf.layers
+      .simpleRNN({ units: 2, returnSequences: true })
+      .apply(input) as tf.SymbolicTensor;
+    const d1 = tf.layers.dense({ units: 2 }).apply(r) as tf.SymbolicTensor;
+    const d2 = tf.layers.dense({ units: 2 }).apply(r) as tf.SymbolicTensor;
+    const sum = tf.layers.add().apply([d1, d2]) as tf.SymbolicTensor;
+    const branching = tf.model({ inputs: input, outputs: sum });
+    const e = thrown(() => fromTfjs(artifactsOfSync(branching)));
+    expect(e.code).toBe('ERR_CELLSTATE_TFJS_UNSUPPORTED');
+    expect(e.message).toMatch(/chain/);
+  });
+
+  it('predict refuses a wrong input shape and a disposed model', async () => {
+    const m = tf.sequential();
+    m.add(tf.layers.simpleRNN({ units: 2, inputShape: [3, 2] }));
+    const got = fromTfjs(await artifactsOf(m));
+    expect(thrown(() => got.predict(randomTensor([2, 3], 1))).code).toBe('ERR_CELLSTATE_SHAPE');
+    expect(thrown(() => got.predict(randomTensor([1, 3, 5], 1)))).toBeInstanceOf(RangeError);
+    got.dispose();
+    expect(thrown(() => got.predict(randomTensor([1, 3, 2], 1))).code).toBe(
+      'ERR_CELLSTATE_DISPOSED',
+    );
+  });
+});
+
 /** Artifacts without running a save (the topology and the weights as getWeights gives them). */
 function artifactsOfSync(model: tf.LayersModel): TfjsArtifacts {
   const ws = model.weights;
