@@ -911,7 +911,9 @@ class Importer {
       [5, 'initial_h'],
       [6, 'initial_c'],
     ] as const) {
-      const s = ins[k] ?? null;
+      let s = ins[k] ?? null;
+      // a whole state input whose first dimension is not fixed: the D rows the node reads
+      if (s?.kind === 'stateIn' && s.rows === 0 && s.to === 0) s = { ...s, to: D };
       if (s?.kind === 'stateIn') {
         // a graph state input: forward's h0 / c0 (checked against the layers in build)
         if (s.to - s.from !== D)

@@ -343,6 +343,19 @@ class Builder {
   add(layer: KerasLayer): void {
     const c = layer.config;
     const what = `layer '${layer.name}' (${layer.class_name})`;
+    // the model's input: sequences [B, T, F] (token ids [B, T] for an Embedding)
+    const shape = opt(c, 'batch_input_shape', null) ?? opt(c, 'batch_shape', null);
+    if (this.flow === null && Array.isArray(shape)) {
+      const want = layer.class_name === 'Embedding' ? 2 : 3;
+      if (shape.length === 2 && want === 3 && layer.class_name !== 'InputLayer')
+        throw unsupported(
+          `${what} takes input [${shape.map((d) => d ?? 'null').join(', ')}]; cellstate imports models of sequences [B, T, F] (or token ids [B, T])`,
+        );
+      if (shape.length !== 2 && shape.length !== 3)
+        throw unsupported(
+          `the model takes input [${shape.map((d) => d ?? 'null').join(', ')}]; cellstate imports models of sequences [B, T, F] (or token ids [B, T])`,
+        );
+    }
     switch (layer.class_name) {
       case 'InputLayer':
         return;
@@ -365,7 +378,8 @@ class Builder {
         if (this.flow !== null) throw unsupported(`${what} must be the first layer`);
         const w = this.weightsOf(layer.name);
         const emb = this.need(layer, w, 'embeddings', null);
-        if (emb.shape.length !== 2) throw invalid(`${what}: embeddings must be [N, D]`);
+        if (emb.shape.length !== 2 || w.size !== 1)
+          throw invalid(`${what}: expected one weight, embeddings [N, D]`);
         const e = new Embedding({
           numEmbeddings: emb.shape[0],
           embeddingDim: emb.shape[1],
@@ -401,7 +415,8 @@ class Builder {
           );
         const useBias = opt(inner.config, 'use_bias', true) !== false;
         const bias = useBias ? this.need(inner, w, 'bias', [O]).data : new Float32Array(O);
-        if (!useBias && w.size !== 1) throw invalid(`${what} has use_bias false but a bias`);
+        if (w.size !== (useBias ? 2 : 1))
+          throw invalid(`${what} has ${w.size} weights, expected ${useBias ? 2 : 1}`);
         const d = new Dense({
           inputSize: I,
           outputSize: O,

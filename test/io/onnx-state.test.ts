@@ -359,6 +359,18 @@ describe('toOnnx({ state: true }): given initial states', () => {
     expect(back.forward(x, { h0, c0 }).output.data).toEqual(want.output.data);
   });
 
+  it('a state input whose first dimension is not fixed (a one-layer node reads all of it)', () => {
+    const layer = scaleWeights(new GRU({ inputSize: 2, hiddenSize: 3, seed: 12 }));
+    const T = modelProto();
+    const msg = T.toObject(T.decode(toOnnx(layer, { state: true }))) as any;
+    const h0 = msg.graph.input.find((i: any) => i.name === 'h0');
+    h0.type.tensor_type.shape.dim[0] = { dim_param: 'LD' };
+    const back = fromOnnx(T.encode(T.fromObject(msg)).finish()) as GRU;
+    const x = randomTensor([3, 2, 2], 13);
+    const h = randomTensor([1, 2, 3], 14);
+    expect(back.forward(x, { h0: h }).output.data).toEqual(layer.forward(x, { h0: h }).output.data);
+  });
+
   it('two LSTM layers of one size without metadata stay two layers (each has its own state input)', () => {
     const model = new Sequential(
       [

@@ -348,9 +348,27 @@ describe('importTfjs: refusals', () => {
       /layer 'c1' \(Conv1D\) is not supported/,
     );
     const relu = tf.sequential();
-    relu.add(tf.layers.dense({ units: 2, activation: 'elu', inputShape: [3], name: 'd' }));
+    relu.add(tf.layers.dense({ units: 2, activation: 'elu', inputShape: [4, 3], name: 'd' }));
     expect(thrown(() => fromTfjs(artifactsOfSync(relu))).message).toMatch(
       /layer 'd' \(Dense\) has activation 'elu'/,
+    );
+    const flat = tf.sequential();
+    flat.add(tf.layers.dense({ units: 2, inputShape: [3], name: 'flat' }));
+    expect(thrown(() => fromTfjs(artifactsOfSync(flat))).message).toMatch(
+      /layer 'flat' \(Dense\) takes input \[null, 3\]; cellstate imports models of sequences/,
+    );
+    const bi = tf.sequential();
+    bi.add(
+      tf.layers.bidirectional({
+        layer: tf.layers.gru({ units: 2, ...sig }) as tf.RNN,
+        inputShape: [3, 2],
+        name: 'bi',
+      }),
+    );
+    const a = artifactsOfSync(bi);
+    (a.modelTopology as any).config.layers[0].config.merge_mode = null;
+    expect(thrown(() => fromTfjs(a)).message).toMatch(
+      /layer 'bi' \(Bidirectional\) has merge_mode null/,
     );
     const masked = tf.sequential();
     masked.add(tf.layers.masking({ inputShape: [4, 2] }));
