@@ -284,6 +284,47 @@ describe('importTfjs: TF.js models predict what TF.js predicts', () => {
   });
 });
 
+describe("importTfjs: the Python converter's form", () => {
+  it('model_config inside modelTopology, Keras weight names (lstm/lstm_cell/kernel, forward_lstm/…)', async () => {
+    const m = tf.sequential();
+    m.add(
+      tf.layers.lstm({ units: 3, returnSequences: true, inputShape: [4, 2], name: 'lstm', ...sig }),
+    );
+    m.add(
+      tf.layers.bidirectional({
+        layer: tf.layers.gru({ units: 2, name: 'gru', ...sig }) as tf.RNN,
+        name: 'bidirectional',
+      }),
+    );
+    m.add(tf.layers.dense({ units: 2, name: 'dense' }));
+    setWeights(m, 120);
+    const a = await artifactsOf(m);
+    const keras = {
+      modelTopology: {
+        keras_version: '2.15.0',
+        backend: 'tensorflow',
+        model_config: a.modelTopology,
+      },
+      weightSpecs: a.weightSpecs.map((w) => ({
+        ...w,
+        name: w.name
+          .replace(/^lstm\//, 'lstm/lstm_cell/')
+          .replace(/forward_gru\//, 'forward_gru/gru_cell/')
+          .replace(/backward_gru\//, 'backward_gru/gru_cell/'),
+      })),
+      weightData: a.weightData,
+    };
+    expect(keras.weightSpecs.map((w) => w.name)).toContain('lstm/lstm_cell/kernel');
+    expect(keras.weightSpecs.map((w) => w.name)).toContain(
+      'bidirectional/backward_gru/gru_cell/recurrent_kernel',
+    );
+    const x = randomTensor([2, 4, 2], 11);
+    const got = fromTfjs(keras);
+    expect(maxDiff(got.predict(x).data, tfPredict(m, x))).toBeLessThan(TOL);
+    got.dispose();
+  });
+});
+
 // Keras's reset_after=True GRU (bias [2, 3H]), which TF.js cannot build: checked against the
 // equations of Keras's GRUCell in float64.
 describe('importTfjs: a Keras GRU with reset_after true', () => {
