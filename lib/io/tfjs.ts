@@ -301,6 +301,8 @@ class Builder {
   private flow: 'tokens' | 'seq' | 'rows' | null = null;
   private F = 0;
   private masked = false;
+  /** The rank of an InputLayer's batch shape, 0 without one. */
+  private inputRank = 0;
 
   constructor(private readonly weights: Map<string, Tensor>) {}
 
@@ -345,7 +347,14 @@ class Builder {
     const what = `layer '${layer.name}' (${layer.class_name})`;
     // the model's input: sequences [B, T, F] (token ids [B, T] for an Embedding)
     const shape = opt(c, 'batch_input_shape', null) ?? opt(c, 'batch_shape', null);
+    if (this.flow === null && layer.class_name !== 'InputLayer' && this.inputRank === 2) {
+      if (layer.class_name !== 'Embedding')
+        throw unsupported(
+          `${what} reads the model's input [B, F]; cellstate imports models of sequences [B, T, F] (or token ids [B, T] into an Embedding)`,
+        );
+    }
     if (this.flow === null && Array.isArray(shape)) {
+      if (layer.class_name === 'InputLayer') this.inputRank = shape.length;
       const want = layer.class_name === 'Embedding' ? 2 : 3;
       if (shape.length === 2 && want === 3 && layer.class_name !== 'InputLayer')
         throw unsupported(

@@ -398,6 +398,14 @@ describe('importTfjs: refusals', () => {
     expect(thrown(() => fromTfjs(artifactsOfSync(flat))).message).toMatch(
       /layer 'flat' \(Dense\) takes input \[null, 3\]; cellstate imports models of sequences/,
     );
+    const rows = tf.input({ shape: [3] });
+    const flatModel = tf.model({
+      inputs: rows,
+      outputs: tf.layers.dense({ units: 2, name: 'f2' }).apply(rows) as tf.SymbolicTensor,
+    });
+    expect(thrown(() => fromTfjs(artifactsOfSync(flatModel))).message).toMatch(
+      /layer 'f2' \(Dense\) reads the model's input \[B, F\]/,
+    );
     const bi = tf.sequential();
     bi.add(
       tf.layers.bidirectional({
