@@ -5,6 +5,7 @@
 // recurrent layer is r = 0). Layer r reads `h0`, `c0` (LSTM) and writes `h`, `c` when r = 0, and
 // `h0_r`, `c0_r`, `h_r`, `c_r` otherwise; each is `[L·D, B, H]` (L layers, D directions) with
 // rows layer-major, forward before reverse, as forward's `h0` / `c0` and `h` / `c`.
+import { cellOfOnnxOp } from '../cells';
 import type { GraphMsg, NodeMsg } from './onnx-schema';
 
 /** The graph names of recurrent layer r's initial and final states. */
@@ -12,8 +13,6 @@ export function stateNames(r: number): { h0: string; c0: string; h: string; c: s
   const sfx = r === 0 ? '' : `_${r}`;
   return { h0: `h0${sfx}`, c0: `c0${sfx}`, h: `h${sfx}`, c: `c${sfx}` };
 }
-
-const RECURRENT_OPS = new Set(['LSTM', 'GRU', 'RNN']);
 
 /**
  * The graph inputs that only feed recurrent nodes' `initial_h` / `initial_c` (input slots 5 and
@@ -35,7 +34,7 @@ export function stateInputNames(graph: GraphMsg): Set<string> {
       uses.length > 0 &&
       uses.every(({ node, slot }) => {
         const op = node.op_type ?? '';
-        if (RECURRENT_OPS.has(op)) return slot === 5 || slot === 6;
+        if (cellOfOnnxOp(op)) return slot === 5 || slot === 6;
         if (op === 'Slice' && slot === 0 && depth === 0)
           return (node.output ?? []).length === 1 && feedsState(node.output![0], 1);
         return false;

@@ -23,8 +23,9 @@ import path from 'node:path';
 import { CellstateError, CellstateTypeError, ErrorCode, describe } from '../errors';
 import { Dense } from '../layers/dense';
 import { Embedding } from '../layers/embedding';
-import { GRU, LSTM, RNN, type Recurrent } from '../layers/recurrent';
-import { readTokens } from '../model/batch';
+import { CELLS, type CellSpec } from '../cells';
+import { type Recurrent, recurrentFromConfig } from '../layers/recurrent';
+import { readTokens } from '../layers/batch';
 import { Sequential, type SequentialLayer } from '../model/sequential';
 import type { ComposedStream } from '../stream/compose';
 import type { LayerStreamOptions } from '../stream/types';
@@ -259,6 +260,15 @@ type Stage =
       merge: 'concat' | 'sum' | 'mul' | 'ave';
     };
 
+/** The cell whose Keras layer class is `name`. */
+function kerasCell(name: unknown): CellSpec | undefined {
+  return CELLS.find((c) => c.keras.className === name);
+}
+
+function kerasCellNames(): string {
+  return CELLS.map((c) => c.keras.className).join(', ');
+}
+
 const DENSE_ACTIVATIONS = new Set(['linear', 'relu', 'sigmoid', 'tanh', 'softmax']);
 
 /** A string option of a Keras config (its snake_case or camelCase key), or the fallback. */
@@ -438,15 +448,11 @@ class Builder {
         this.F = O;
         return;
       }
-      case 'LSTM':
-      case 'GRU':
-      case 'SimpleRNN':
-        return this.recurrent(layer, layer, null);
       case 'Bidirectional': {
         const inner = c.layer as { class_name?: string; config?: Record<string, unknown> };
-        if (!inner || !['LSTM', 'GRU', 'SimpleRNN'].includes(inner.class_name ?? ''))
+        if (!inner || !kerasCell(inner.class_name))
           throw unsupported(
-            `${what} wraps a ${inner?.class_name ?? 'layer'}; cellstate wraps LSTM, GRU and SimpleRNN`,
+            `${what} wraps a ${inner?.class_name ?? 'layer'}; cellstate wraps ${kerasCellNames()}`,
           );
         const merge = opt(c, 'merge_mode', null);
         if (!['concat', 'sum', 'mul', 'ave'].includes(merge as string))
@@ -460,8 +466,9 @@ class Builder {
         );
       }
       default:
+        if (kerasCell(layer.class_name)) return this.recurrent(layer, layer, null);
         throw unsupported(
-          `${what} is not supported; cellstate imports InputLayer, Embedding, Masking, LSTM, GRU, SimpleRNN, Bidirectional, Dense, TimeDistributed(Dense) and Dropout`,
+          `${what} is not supported; cellstate imports InputLayer, Embedding, Masking, ${kerasCellNames()}, Bidirectional, Dense, TimeDistributed(Dense) and Dropout`,
         );
     }
   }
@@ -493,38 +500,16 @@ class Builder {
       throw unsupported(
         `${what} has go_backwards true after a mask (Masking or mask_zero), whose TF.js outputs are reversed against the mask`,
       );
-    const cell = layer.class_name;
-    const G = cell === 'LSTM' ? 4 : cell === 'GRU' ? 3 : 1;
+    const spec = kerasCell(layer.class_name)!;
+    const G = spec.keras.blocks;
     const units = Number(opt(c, 'units', 0));
-    const activation = activationName(opt(c, 'activation', 'tanh'));
-    const recurrentActivation = activationName(
-      opt(c, 'recurrent_activation', cell === 'SimpleRNN' ? 'sigmoid' : 'hard_sigmoid'),
-    );
-    const badActivation = (key: string, name: string, allowed: string) =>
-      unsupported(
-        `${what} has ${key} '${name}'; cellstate's ${cell === 'SimpleRNN' ? 'RNN' : cell} computes ${allowed} (build the TF.js layer with those)`,
-      );
-    const options: Record<string, unknown> = {};
-    if (cell === 'LSTM' || cell === 'GRU') {
-      if (recurrentActivation !== 'sigmoid')
-        throw badActivation(
-          'recurrentActivation',
-          recurrentActivation,
-          "recurrentActivation 'sigmoid'",
-        );
-      if (activation === 'linear' && cell === 'LSTM') {
-        options.inputActivation = false;
-        options.outputActivation = false;
-      } else if (activation !== 'tanh')
-        throw badActivation(
-          'activation',
-          activation,
-          cell === 'LSTM' ? "activation 'tanh' or 'linear'" : "activation 'tanh'",
-        );
-    } else if (activation === 'tanh' || activation === 'relu') options.nonlinearity = activation;
-    else throw badActivation('activation', activation, "activation 'tanh' or 'relu'");
-    const resetAfter = cell === 'GRU' && opt(c, 'reset_after', false) === true;
-    if (cell === 'GRU') options.resetAfter = resetAfter;
+    const mapped = spec.keras.options((key) => {
+      const v = opt(c, key, null);
+      return v !== null && key.endsWith('activation') ? activationName(v) : v;
+    });
+    if ('refuse' in mapped)
+      throw unsupported(`${what} has ${mapped.refuse} (build the TF.js layer with those)`);
+    const { options, biasRows } = mapped;
     const useBias = opt(c, 'use_bias', true) !== false;
 
     const w = this.weightsOf(outer.name);
@@ -540,7 +525,7 @@ class Builder {
     const H = first.shape[1] / G;
     if (units && units !== H) throw invalid(`${what}: units is ${units} but the kernel has ${H}`);
     this.checkInput(what, I);
-    const order = cell === 'GRU' ? [1, 0, 2] : Array.from({ length: G }, (_, k) => k);
+    const order = spec.keras.order as number[];
     const params: Record<string, Tensor> = {};
     dirs.forEach((dir, d) => {
       const sfx = d === 0 ? '' : '_reverse';
@@ -551,25 +536,29 @@ class Builder {
       let bih: Float32Array = new Float32Array(G * H);
       let bhh: Float32Array = new Float32Array(G * H);
       if (useBias) {
-        const b = this.need(outer, w, 'bias', resetAfter ? [2, G * H] : [G * H], dir);
+        const b = this.need(outer, w, 'bias', biasRows === 2 ? [2, G * H] : [G * H], dir);
         bih = blocks(b.data.slice(0, G * H), H, 1, order);
-        if (resetAfter) bhh = blocks(b.data.slice(G * H), H, 1, order);
+        if (biasRows === 2) bhh = blocks(b.data.slice(G * H), H, 1, order);
       }
       params[`bias_ih_l0${sfx}`] = new Tensor(bih, [G * H]);
       params[`bias_hh_l0${sfx}`] = new Tensor(bhh, [G * H]);
     });
     if (w.size !== (useBias ? 3 : 2) * dirs.length)
       throw invalid(`${what} has ${w.size} weights, expected ${(useBias ? 3 : 2) * dirs.length}`);
-    const common = {
+    const r = recurrentFromConfig({
+      cell: spec.name,
       inputSize: I,
       hiddenSize: H,
       bidirectional: merge !== null,
       seed: this.seed++,
       ...options,
-    };
-    const r =
-      cell === 'LSTM' ? new LSTM(common) : cell === 'GRU' ? new GRU(common) : new RNN(common);
-    r.setParameters(params);
+    })!;
+    try {
+      r.setParameters(params);
+    } catch (e) {
+      r.dispose();
+      throw e;
+    }
     const returnSequences = opt(c, 'return_sequences', false) === true;
     this.stages.push({
       kind: 'recurrent',
