@@ -929,7 +929,8 @@ class Importer {
             node,
             `reads ${label} from graph input '${s.name}' with ${s.to - s.from || 'an unknown number of'} rows, expected ${D} (slice it on axis 0)`,
           );
-        if (k === 6 && !spec.cellState) throw invalid(`${name}: only a cell with a cell state has initial_c`);
+        if (k === 6 && !spec.cellState)
+          throw invalid(`${name}: only a cell with a cell state has initial_c`);
         init[k === 5 ? 'h' : 'c'] = s;
       } else if (s && !(s.kind === 'zeros' || (s.kind === 'const' && s.data.every((v) => v === 0))))
         throw this.refuse(
