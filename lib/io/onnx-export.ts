@@ -14,11 +14,9 @@
 // forgetGate / outputGate false (the operator always computes all three gates).
 import { CellstateError, CellstateTypeError, ErrorCode, describe } from '../errors';
 import { OptionReader } from '../options';
-import { Dense } from '../layers/dense';
-import { Dropout } from '../layers/dropout';
-import { Embedding } from '../layers/embedding';
+import type { Dense } from '../layers/dense';
 import { type OnnxAttribute, type OnnxSlot, article, cellOf } from '../cells';
-import { Recurrent } from '../layers/recurrent';
+import type { Recurrent } from '../layers/recurrent';
 import { Sequential, type SequentialLayer } from '../model/sequential';
 import { writeAtomic } from './file';
 import {
@@ -383,8 +381,8 @@ export function toOnnx(value: Model, opts?: OnnxExportOptions): Uint8Array {
   const withState = o.bool('state', false);
   const layers: SequentialLayer[] = model instanceof Sequential ? [...model.layers] : [model];
   layers.forEach((l, i) => {
-    if (l instanceof Recurrent)
-      checkExportable(l, model instanceof Sequential ? `layers[${i}] is ` : '');
+    if (l.reads === 'sequence')
+      checkExportable(l as Recurrent, model instanceof Sequential ? `layers[${i}] is ` : '');
   });
   const g = new GraphBuilder();
   const inputs: ValueInfoMsg[] = [];
@@ -394,17 +392,17 @@ export function toOnnx(value: Model, opts?: OnnxExportOptions): Uint8Array {
   const batchFirst =
     model instanceof Sequential
       ? model.batchFirst === true
-      : first instanceof Recurrent && first.config.batchFirst;
+      : (first.config as { batchFirst?: unknown }).batchFirst === true;
   const inputName = g.unique('input');
   let flow: Flow;
-  if (first instanceof Embedding) {
+  if (first.reads === 'tokens') {
     inputs.push(valueInfo(inputName, DataType.INT64, batchFirst ? ['B', 'T'] : ['T', 'B']));
     flow = { name: inputName, F: 1, perStep: true };
     if (batchFirst)
       flow.name = g.node('Transpose', 'batch_first_in', [inputName], 1, [
         attrInts('perm', [1, 0]),
       ])[0];
-  } else if (first instanceof Dropout) {
+  } else if (first.inputSize === null) {
     throw unsupported(
       'a model that starts with Dropout has no input size; start with the layer after it',
     );
@@ -423,7 +421,7 @@ export function toOnnx(value: Model, opts?: OnnxExportOptions): Uint8Array {
     inputs.push(valueInfo(lengths, DataType.INT32, ['B']));
   }
   // the state inputs, and the names of the state outputs reserved
-  const recurrentLayers = layers.filter((l): l is Recurrent => l instanceof Recurrent);
+  const recurrentLayers = layers.filter((l) => l.reads === 'sequence') as Recurrent[];
   const stateIn = recurrentLayers.map((layer, r) => {
     const names = stateNames(r);
     const hasCellState = cellOf(layer.config).cellState;
@@ -444,7 +442,9 @@ export function toOnnx(value: Model, opts?: OnnxExportOptions): Uint8Array {
   const finals: { layer: Recurrent; h: string[]; c: string[] }[] = [];
   layers.forEach((layer, i) => {
     const prefix = model instanceof Sequential ? `${i}_` : '';
-    if (layer instanceof Embedding) {
+    // by what each layer reads: token ids (Embedding), sequences (the recurrent layers) or
+    // features (Dense; a Dropout, without a size, is the identity at inference)
+    if (layer.reads === 'tokens') {
       const w = layer.parameters().weight;
       const y = g.node(
         'Gather',
@@ -453,13 +453,14 @@ export function toOnnx(value: Model, opts?: OnnxExportOptions): Uint8Array {
         1,
         [attrInt('axis', 0)],
       )[0];
-      flow = { name: y, F: layer.outputSize, perStep: true };
-    } else if (layer instanceof Recurrent) {
-      const r = emitRecurrent(g, layer, flow.name, prefix, lengths, stateIn[finals.length]);
-      flow = { name: r.y, F: layer.outputSize, perStep: true };
-      finals.push({ layer, ...r });
-    } else if (layer instanceof Dense) {
-      flow = emitDense(g, layer, flow, prefix, lengths);
+      flow = { name: y, F: layer.outputSize as number, perStep: true };
+    } else if (layer.reads === 'sequence') {
+      const rl = layer as Recurrent;
+      const r = emitRecurrent(g, rl, flow.name, prefix, lengths, stateIn[finals.length]);
+      flow = { name: r.y, F: rl.outputSize, perStep: true };
+      finals.push({ layer: rl, ...r });
+    } else if (layer.outputSize !== null) {
+      flow = emitDense(g, layer as Dense, flow, prefix, lengths);
     }
   });
   let out = flow.name;
@@ -493,7 +494,7 @@ export function toOnnx(value: Model, opts?: OnnxExportOptions): Uint8Array {
     const LD = layer.config.numLayers * (layer.config.bidirectional ? 2 : 1);
     outputs.push(valueInfo(out, DataType.FLOAT, [LD, 'B', layer.config.hiddenSize]));
   };
-  if (withState || (first instanceof Recurrent && layers.length === 1))
+  if (withState || (first.reads === 'sequence' && layers.length === 1))
     finals.forEach((s, r) => {
       const names = stateNames(r);
       stateOut(s.h, names.h, s.layer);
