@@ -65,6 +65,10 @@ export const ErrorCode = {
   ONNX_INVALID: 'ERR_CELLSTATE_ONNX_INVALID',
   /** An ONNX node, attribute or model option that has no counterpart on the other side. */
   ONNX_UNSUPPORTED: 'ERR_CELLSTATE_ONNX_UNSUPPORTED',
+  /** A TF.js model (model.json, weight shards) that is malformed or whose weights do not fit its layers. */
+  TFJS_INVALID: 'ERR_CELLSTATE_TFJS_INVALID',
+  /** A TF.js layer, option or activation that cellstate cannot compute, named with its layer. */
+  TFJS_UNSUPPORTED: 'ERR_CELLSTATE_TFJS_UNSUPPORTED',
   /**
    * The native addon cannot be loaded: no prebuilt binary for this platform, architecture or
    * libc, and no build from source (Error; the message names the prebuilds present and how to

@@ -194,6 +194,13 @@ export {
   type OnnxImportOptions,
   type SaveOptions,
 } from './io/index';
+export {
+  TfjsModel,
+  fromTfjs,
+  importTfjs,
+  type TfjsArtifacts,
+  type TfjsWeightSpec,
+} from './io/tfjs';
 export { addingProblem, type AddingProblemOptions } from './data/adding';
 export {
   WindowDataset,

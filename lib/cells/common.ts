@@ -210,6 +210,24 @@ export interface OnnxMapping<C extends RecurrentConfig> {
   unexportable(c: C): string | null;
 }
 
+/** What a Keras / TF.js recurrent layer of a cell becomes (lib/io/tfjs.ts). */
+export interface KerasMapping {
+  /** The Keras layer class: 'LSTM', 'GRU', 'SimpleRNN'. */
+  readonly className: string;
+  /** Gate blocks of the kernels `[I, blocks·H]` (4, 3, 1). */
+  readonly blocks: number;
+  /** For each of cellstate's blocks, in order, the Keras block it is (LSTM i, f, c, o = i, f, g, o). */
+  readonly order: readonly number[];
+  /**
+   * The cell's options for a layer config (read by snake_case key, `null` when absent), and the
+   * rows of its bias (1: `[blocks·H]`, the input bias; 2: `[2, blocks·H]`, input and recurrent);
+   * or why the cell cannot compute it (`activation 'elu'; …`).
+   */
+  options(
+    get: (key: string) => unknown,
+  ): { options: Record<string, unknown>; biasRows: 1 | 2 } | { refuse: string };
+}
+
 /** A cell's PyTorch mapping (`nn.LSTM` / `nn.GRU` / `nn.RNN` state_dicts; the names are the same). */
 export interface PyTorchMapping {
   /** Gate blocks of PyTorch's weight_hh_l0 (4, 3, 1): how a file's cell is told without config. */
@@ -258,4 +276,5 @@ export interface CellSpec<C extends RecurrentConfig = RecurrentConfig> {
   initialize?(c: C, params: Float32Array, table: readonly TableEntry[]): void;
   readonly pytorch: PyTorchMapping;
   readonly onnx: OnnxMapping<C>;
+  readonly keras: KerasMapping;
 }

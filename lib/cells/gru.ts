@@ -41,6 +41,26 @@ export const gru: CellSpec<GRUConfig> = {
   },
   summary: () => [],
   pytorch: { blocks: 3, projection: false, infer: () => ({}), guesses: () => [] },
+  keras: {
+    className: 'GRU',
+    blocks: 3,
+    order: [1, 0, 2], // Keras z, r, h → r, z, n
+    options(get) {
+      const act = get('activation') ?? 'tanh';
+      const gate = get('recurrent_activation') ?? 'hard_sigmoid'; // TF.js's default
+      if (gate !== 'sigmoid')
+        return {
+          refuse: `recurrentActivation '${String(gate)}'; cellstate's GRU computes recurrentActivation 'sigmoid'`,
+        };
+      if (act !== 'tanh')
+        return {
+          refuse: `activation '${String(act)}'; cellstate's GRU computes activation 'tanh'`,
+        };
+      // reset_after (Keras; TF.js has only false) is resetAfter, with a bias [2, 3H]
+      const resetAfter = get('reset_after') === true;
+      return { options: { resetAfter }, biasRows: resetAfter ? 2 : 1 };
+    },
+  },
   onnx: {
     op: 'GRU',
     slots: 3,

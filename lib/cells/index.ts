@@ -4,7 +4,7 @@
 //
 // Adding an option to a cell touches only that cell's file: its key in the options and config
 // interfaces, `keys`, `resolve`, and (as they apply) `nativeKeys`, `initKeys`, `unitParameters`,
-// `initialize`, `pytorch` and `onnx`. Adding a cell: a new file beside lstm.ts, its entry in
+// `initialize`, `pytorch`, `onnx` and `keras`. Adding a cell: a new file beside lstm.ts, its entry in
 // CELLS below, its class in lib/layers/recurrent.ts and its export in lib/index.ts.
 import type { NativeConfig } from '../binding';
 import { CellstateTypeError, ErrorCode, describe } from '../errors';

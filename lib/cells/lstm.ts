@@ -172,6 +172,27 @@ export const lstm: CellSpec<LSTMConfig> = {
     guesses: () => [],
   },
 
+  keras: {
+    className: 'LSTM',
+    blocks: 4,
+    order: [0, 1, 2, 3], // Keras i, f, c, o = i, f, g, o
+    options(get) {
+      const act = get('activation') ?? 'tanh';
+      const gate = get('recurrent_activation') ?? 'hard_sigmoid'; // TF.js's default
+      if (gate !== 'sigmoid')
+        return {
+          refuse: `recurrentActivation '${String(gate)}'; cellstate's LSTM computes recurrentActivation 'sigmoid'`,
+        };
+      // 'linear' applies to g and to the output: NIAF and NOAF
+      if (act === 'linear')
+        return { options: { inputActivation: false, outputActivation: false }, biasRows: 1 };
+      if (act !== 'tanh')
+        return {
+          refuse: `activation '${String(act)}'; cellstate's LSTM computes activation 'tanh' or 'linear'`,
+        };
+      return { options: {}, biasRows: 1 };
+    },
+  },
   onnx: {
     op: 'LSTM',
     slots: 4,

@@ -52,6 +52,19 @@ export const rnn: CellSpec<RNNConfig> = {
           ]
         : [],
   },
+  keras: {
+    className: 'SimpleRNN',
+    blocks: 1,
+    order: [0],
+    options(get) {
+      const act = get('activation') ?? 'tanh';
+      if (act !== 'tanh' && act !== 'relu')
+        return {
+          refuse: `activation '${String(act)}'; cellstate's RNN computes activation 'tanh' or 'relu'`,
+        };
+      return { options: { nonlinearity: act }, biasRows: 1 };
+    },
+  },
   onnx: {
     op: 'RNN',
     slots: 1,

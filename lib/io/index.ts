@@ -19,3 +19,4 @@ export {
 } from './registry';
 export { ONNX_OPSET, exportOnnx, toOnnx, type OnnxExportOptions } from './onnx-export';
 export { fromOnnx, importOnnx, type OnnxImportOptions } from './onnx-import';
+export { TfjsModel, fromTfjs, importTfjs, type TfjsArtifacts, type TfjsWeightSpec } from './tfjs';

@@ -29,6 +29,7 @@ import {
   type ValueInfoMsg,
   modelProto,
 } from './onnx-schema';
+import { stateNames } from './onnx-state';
 import { type Model, checkModel, modelConfig } from './registry';
 
 /** The opset the exported files import (the LSTM, GRU and RNN operators of opset 14). */
@@ -187,6 +188,7 @@ function emitRecurrent(
   x: string,
   prefix: string,
   lengths: string | null,
+  init: { h: string; c: string | null } | null = null,
 ): { y: string; h: string[]; c: string[] } {
   const c = layer.config;
   const spec = cellOf(c);
@@ -233,9 +235,29 @@ function emitRecurrent(
       g.floats(`${base}_R`, [D, G * H, H], concat(R)),
       g.floats(`${base}_B`, [D, 2 * G * H], concat(B)),
     ];
-    if (lengths || P.length > 0) inputs.push(lengths ?? ''); // sequence_lens
-    if (P.length > 0)
-      inputs.push('', '', g.floats(`${base}_P`, [D, spec.onnx.peepholes * H], concat(P)));
+    // optional inputs 4–7: sequence_lens, initial_h, initial_c, P (trailing empty ones left out)
+    const rowsOf = (state: string) =>
+      c.numLayers === 1
+        ? state
+        : g.node(
+            'Slice',
+            `${base}_${state}`,
+            [
+              state,
+              g.int64s(`${base}_${state}_start`, [1], [l * D]),
+              g.int64s(`${base}_${state}_end`, [1], [(l + 1) * D]),
+              g.int64s(`${base}_${state}_axes`, [1], [0]),
+            ],
+            1,
+          )[0];
+    const optional = [
+      lengths ?? '',
+      init ? rowsOf(init.h) : '',
+      init?.c ? rowsOf(init.c) : '',
+      P.length > 0 ? g.floats(`${base}_P`, [D, spec.onnx.peepholes * H], concat(P)) : '',
+    ];
+    while (optional.length > 0 && optional[optional.length - 1] === '') optional.pop();
+    inputs.push(...optional);
     const attrs: AttributeMsg[] = [
       attrInt('hidden_size', H),
       attrString('direction', D === 2 ? 'bidirectional' : 'forward'),
@@ -342,13 +364,24 @@ export interface OnnxExportOptions {
    * Default false.
    */
   lengths?: boolean | undefined;
+  /**
+   * Add each recurrent layer's initial state as graph inputs and its final state as graph
+   * outputs, so that onnxruntime can run a long sequence chunk by chunk, feeding each chunk's
+   * final state to the next. Recurrent layer r (counted from 0 over the model's recurrent layers)
+   * reads `h0` (and an LSTM's `c0`) and writes `h` (and `c`) for r = 0, and `h0_r`, `c0_r`, `h_r`,
+   * `c_r` otherwise; each is float `[L·D, B, H]`, the batch dimension `B` dynamic, rows
+   * layer-major and forward before reverse, as forward's `h0` / `c0` / `h` / `c`. Default false
+   * (no state inputs, all-zero initial states; a lone recurrent layer still outputs `h`, `c`).
+   */
+  state?: boolean | undefined;
 }
 
 /** The model as the bytes of an ONNX file (see exportOnnx). */
 export function toOnnx(value: Model, opts?: OnnxExportOptions): Uint8Array {
   const model = checkModel(value, 'exportOnnx');
-  const o = new OptionReader(opts, 'exportOnnx', ['lengths'], ErrorCode.INVALID_ARG);
+  const o = new OptionReader(opts, 'exportOnnx', ['lengths', 'state'], ErrorCode.INVALID_ARG);
   const withLengths = o.bool('lengths', false);
+  const withState = o.bool('state', false);
   const layers: SequentialLayer[] = model instanceof Sequential ? [...model.layers] : [model];
   layers.forEach((l, i) => {
     if (l.reads === 'sequence')
@@ -390,7 +423,26 @@ export function toOnnx(value: Model, opts?: OnnxExportOptions): Uint8Array {
     lengths = g.unique('lengths');
     inputs.push(valueInfo(lengths, DataType.INT32, ['B']));
   }
-  let states: { h: string[]; c: string[] } | null = null;
+  // the state inputs, and the names of the state outputs reserved
+  const recurrentLayers = layers.filter((l) => l.reads === 'sequence') as Recurrent[];
+  const stateIn = recurrentLayers.map((layer, r) => {
+    const names = stateNames(r);
+    const hasCellState = cellOf(layer.config).cellState;
+    if (!withState) return null;
+    const LD = layer.config.numLayers * (layer.config.bidirectional ? 2 : 1);
+    const H = layer.config.hiddenSize;
+    for (const n of [names.h0, ...(hasCellState ? [names.c0] : [])]) {
+      if (g.unique(n) !== n) throw new Error(`exportOnnx: internal: the name ${n} is taken`);
+      inputs.push(valueInfo(n, DataType.FLOAT, [LD, 'B', H]));
+    }
+    return { h: names.h0, c: hasCellState ? names.c0 : null };
+  });
+  for (let r = 0; r < recurrentLayers.length; ++r) {
+    const names = stateNames(r);
+    g.unique(names.h);
+    g.unique(names.c);
+  }
+  const finals: { layer: Recurrent; h: string[]; c: string[] }[] = [];
   layers.forEach((layer, i) => {
     const prefix = model instanceof Sequential ? `${i}_` : '';
     // by what each layer reads: token ids (Embedding), sequences (the recurrent layers) or
@@ -406,9 +458,10 @@ export function toOnnx(value: Model, opts?: OnnxExportOptions): Uint8Array {
       )[0];
       flow = { name: y, F: layer.outputSize as number, perStep: true };
     } else if (layer.reads === 'sequence') {
-      const r = emitRecurrent(g, layer as Recurrent, flow.name, prefix, lengths);
-      flow = { name: r.y, F: layer.outputSize as number, perStep: true };
-      states = r;
+      const rl = layer as Recurrent;
+      const r = emitRecurrent(g, rl, flow.name, prefix, lengths, stateIn[finals.length]);
+      flow = { name: r.y, F: rl.outputSize, perStep: true };
+      finals.push({ layer: rl, ...r });
     } else if (layer.outputSize !== null) {
       flow = emitDense(g, layer as Dense, flow, prefix, lengths);
     }
@@ -431,33 +484,25 @@ export function toOnnx(value: Model, opts?: OnnxExportOptions): Uint8Array {
       flow.perStep ? (batchFirst ? ['B', 'T', flow.F] : ['T', 'B', flow.F]) : ['B', flow.F],
     ),
   );
-  // A single recurrent layer also gives its final states, as forward does.
-  if (first.reads === 'sequence' && layers.length === 1 && states) {
-    const s = states as { h: string[]; c: string[] };
-    const rc = (first as Recurrent).config;
-    const LD = rc.numLayers * (rc.bidirectional ? 2 : 1);
-    const stateOut = (names: string[], out: string) => {
-      if (names.length === 1)
-        g.nodes.push({
-          name: g.unique(`${out}_identity`),
-          op_type: 'Identity',
-          input: names,
-          output: [out],
-          attribute: [],
-        });
-      else
-        g.nodes.push({
-          name: g.unique(`${out}_concat`),
-          op_type: 'Concat',
-          input: names,
-          output: [out],
-          attribute: [attrInt('axis', 0)],
-        });
-      outputs.push(valueInfo(out, DataType.FLOAT, [LD, 'B', rc.hiddenSize]));
-    };
-    stateOut(s.h, 'h');
-    if (s.c.length > 0) stateOut(s.c, 'c');
-  }
+  // The final states: of every recurrent layer with `state`; a lone recurrent layer gives its
+  // own anyway, as forward does.
+  const stateOut = (names: string[], out: string, layer: Recurrent) => {
+    g.nodes.push({
+      name: g.unique(`${out}_${names.length === 1 ? 'identity' : 'concat'}`),
+      op_type: names.length === 1 ? 'Identity' : 'Concat',
+      input: names,
+      output: [out],
+      attribute: names.length === 1 ? [] : [attrInt('axis', 0)],
+    });
+    const LD = layer.config.numLayers * (layer.config.bidirectional ? 2 : 1);
+    outputs.push(valueInfo(out, DataType.FLOAT, [LD, 'B', layer.config.hiddenSize]));
+  };
+  if (withState || (first.reads === 'sequence' && layers.length === 1))
+    finals.forEach((s, r) => {
+      const names = stateNames(r);
+      stateOut(s.h, names.h, s.layer);
+      if (s.c.length > 0) stateOut(s.c, names.c, s.layer);
+    });
   const msg: ModelMsg = {
     ir_version: 8,
     opset_import: [{ domain: '', version: ONNX_OPSET }],

@@ -23,6 +23,7 @@ import {
 import { Sequential, type SequentialLayer } from '../model/sequential';
 import { Tensor } from '../tensor';
 import { ONNX_CONFIG_KEY } from './onnx-export';
+import { stateInputNames } from './onnx-state';
 import {
   type AttributeMsg,
   AttributeType,
@@ -146,6 +147,9 @@ type Value =
   | { kind: 'data'; form: Form; id: number }
   | { kind: 'state'; parts: { unit: number; D: number }[] } // Y_h / Y_c, concatenated along axis 0
   | { kind: 'lengths' }
+  // a graph state input [rows, B, H] (rows: its declared first dimension, 0 if not fixed), or
+  // rows [from, to) of one (a Slice on axis 0)
+  | { kind: 'stateIn'; name: string; rows: number; from: number; to: number }
   | { kind: 'lastIndex'; column: boolean }; // lengths − 1 (int64), as a column [B, 1] once unsqueezed
 
 interface RecurrentUnit {
@@ -159,7 +163,10 @@ interface RecurrentUnit {
   options: Record<string, unknown>;
   /** Parameters of one layer, named as layer 0 (`weight_ih_l0`, `..._reverse`). */
   params: Record<string, Tensor>;
+  /** initial_h / initial_c read from a graph state input (stateInputNames), if they are. */
+  init: { h?: StateRows; c?: StateRows };
 }
+type StateRows = Extract<Value, { kind: 'stateIn' }>;
 interface DenseUnit {
   kind: 'dense';
   node: string;
@@ -354,13 +361,21 @@ class Importer {
     for (const t of g.initializer ?? [])
       this.values.set(t.name ?? '', tensorValue(t, `initializer '${t.name}'`));
     let dataInputs = 0;
+    const stateInputs = stateInputNames(g);
     for (const input of g.input ?? []) {
       const name = input.name ?? '';
       if (this.values.has(name)) continue; // an initializer listed as input (IR < 4)
       const tt = input.type?.tensor_type;
       const dims = tt?.shape?.dim ?? [];
       const elem = tt?.elem_type;
-      if (elem === DataType.FLOAT && dims.length === 3) {
+      if (stateInputs.has(name)) {
+        if (elem !== DataType.FLOAT || dims.length !== 3)
+          throw unsupported(
+            `graph input '${name}' feeds an initial state but is not a float tensor [L·D, B, H]`,
+          );
+        const rows = Number(dims[0].dim_value ?? 0);
+        this.values.set(name, { kind: 'stateIn', name, rows, from: 0, to: rows });
+      } else if (elem === DataType.FLOAT && dims.length === 3) {
         const F = Number(dims[2].dim_value ?? 0);
         if (!(F > 0))
           throw unsupported(`graph input '${name}' [T, B, F] needs a fixed feature size F`);
@@ -586,6 +601,8 @@ class Importer {
             (x.kind === 'const' && x.data.every((d) => d === 0) && op !== 'Slice'))
         )
           return this.set(node, 0, { kind: 'zeros' });
+        if (op === 'Slice' && x?.kind === 'stateIn')
+          return this.set(node, 0, sliceState(node, x, ins));
         if (
           op === 'Slice' &&
           x &&
@@ -897,15 +914,28 @@ class Importer {
         node,
         'has sequence_lens that are not a graph input [B] (the lengths forward takes)',
       );
+    const init: RecurrentUnit['init'] = {};
     for (const [k, label] of [
       [5, 'initial_h'],
       [6, 'initial_c'],
     ] as const) {
-      const s = ins[k] ?? null;
-      if (s && !(s.kind === 'zeros' || (s.kind === 'const' && s.data.every((v) => v === 0))))
+      let s = ins[k] ?? null;
+      // a whole state input whose first dimension is not fixed: the D rows the node reads
+      if (s?.kind === 'stateIn' && s.rows === 0 && s.to === 0) s = { ...s, to: D };
+      if (s?.kind === 'stateIn') {
+        // a graph state input: forward's h0 / c0 (checked against the layers in build)
+        if (s.to - s.from !== D)
+          throw this.refuse(
+            node,
+            `reads ${label} from graph input '${s.name}' with ${s.to - s.from || 'an unknown number of'} rows, expected ${D} (slice it on axis 0)`,
+          );
+        if (k === 6 && !spec.cellState)
+          throw invalid(`${name}: only a cell with a cell state has initial_c`);
+        init[k === 5 ? 'h' : 'c'] = s;
+      } else if (s && !(s.kind === 'zeros' || (s.kind === 'const' && s.data.every((v) => v === 0))))
         throw this.refuse(
           node,
-          `has an ${label} that is not zero; cellstate imports models that start from the zero state (give h0 / c0 to forward)`,
+          `has an ${label} that is not zero and not a graph input; cellstate imports models that start from the zero state or from state inputs (give h0 / c0 to forward)`,
         );
     }
     const K = spec.onnx.peepholes;
@@ -999,7 +1029,17 @@ class Importer {
         params[`weight_ph_l0${sfx[d]}`] = new Tensor(ph, [ph.length]);
       }
     }
-    this.units.push({ kind: 'recurrent', node: node.name ?? '', cell, I, H, D, options, params });
+    this.units.push({
+      kind: 'recurrent',
+      node: node.name ?? '',
+      cell,
+      I,
+      H,
+      D,
+      options,
+      params,
+      init,
+    });
     this.set(node, 0, this.data({ f: 'Y', D, H }));
     const unit = this.units.length - 1;
     this.set(node, 1, { kind: 'state', parts: [{ unit, D }] });
@@ -1110,6 +1150,7 @@ class Importer {
       : this.planInferred(batchFirst);
     if (!plan)
       throw invalid(`the '${ONNX_CONFIG_KEY}' metadata does not describe this graph's layers`);
+    checkStateInputs(plan.map((p) => p.units));
     const layers: SequentialLayer[] = [];
     for (const p of plan) {
       let layer: SequentialLayer;
@@ -1156,6 +1197,8 @@ class Importer {
           prev.cell === u.cell &&
           prev.H === u.H &&
           prev.D === u.D &&
+          prev.init.h?.name === u.init.h?.name &&
+          prev.init.c?.name === u.init.c?.name &&
           same(Object.entries(prev.options).flat(), Object.entries(u.options).flat())
         ) {
           last.units.push(u);
@@ -1330,6 +1373,68 @@ function paramsOf(units: Unit[]): Record<string, Tensor> {
     }
   });
   return out;
+}
+
+/** Rows [start, end) on axis 0 of a graph state input (a Slice with constant inputs). */
+function sliceState(node: NodeMsg, x: StateRows, ins: (Value | null)[]): Value {
+  const what = `node '${node.name ?? ''}' (Slice)`;
+  const one = (v: Value | null | undefined, fallback: number | null) => {
+    if (!v) return fallback;
+    if (v.kind !== 'const' || v.data.length !== 1)
+      throw unsupported(
+        `${what} slices state input '${x.name}' by a non-constant or multi-axis range`,
+      );
+    return v.data[0];
+  };
+  if (x.from !== 0 || x.to !== x.rows)
+    throw unsupported(`${what} slices state input '${x.name}' twice`);
+  const axis = one(ins[3], 0);
+  const step = one(ins[4], 1);
+  if (axis !== 0 || step !== 1)
+    throw unsupported(`${what} slices state input '${x.name}' other than on axis 0 with step 1`);
+  const n = x.rows;
+  const clamp = (v: number) => (n > 0 ? Math.max(0, Math.min(n, v < 0 ? v + n : v)) : v);
+  const from = clamp(one(ins[1], null) ?? 0);
+  const end = one(ins[2], null);
+  if (end === null) throw unsupported(`${what} has no end`);
+  const to = clamp(end);
+  if (n === 0 && (from < 0 || end < 0 || end > 2 ** 31))
+    throw unsupported(
+      `${what} slices rows [${from}, ${end}) of state input '${x.name}', whose first dimension is not fixed`,
+    );
+  if (to <= from) throw unsupported(`${what} slices no rows of state input '${x.name}'`);
+  return { ...x, from, to };
+}
+
+/**
+ * Graph state inputs must be forward's h0 / c0 of the imported layers: each one feeds exactly one
+ * layer, its L nodes reading rows [l·D, (l + 1)·D) in order, and has L·D rows.
+ */
+function checkStateInputs(layers: Unit[][]): void {
+  const owner = new Set<string>();
+  layers.forEach((units) => {
+    const rs = units.filter((u): u is RecurrentUnit => u.kind === 'recurrent');
+    for (const key of ['h', 'c'] as const) {
+      const used = rs.map((u) => u.init[key]);
+      if (used.every((s) => s === undefined)) continue;
+      const first = used.find((s) => s !== undefined)!;
+      const label = key === 'h' ? 'initial_h' : 'initial_c';
+      const D = rs[0].D;
+      const nodes = rs.map((u) => `'${u.node}'`).join(', ');
+      const ok =
+        used.every((s, l) => s?.name === first.name && s.from === l * D && s.to === (l + 1) * D) &&
+        (first.rows === 0 || first.rows === rs.length * D);
+      if (!ok)
+        throw unsupported(
+          `the ${label} of nodes ${nodes} (one layer) are not rows [l·D, (l + 1)·D) of one state input of ${rs.length * D} rows in order, which is what forward's ${key}0 is`,
+        );
+      if (owner.has(first.name))
+        throw unsupported(
+          `state input '${first.name}' feeds more than one layer's initial state (or both h and c)`,
+        );
+      owner.add(first.name);
+    }
+  });
 }
 
 function constOf(dims: number[], values: number[], isInt: boolean): Value {

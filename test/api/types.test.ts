@@ -51,6 +51,7 @@ const INTERNAL_TYPES = new Set(
     'NativeSnapshot NativeStream WorkerInit WorkerMessage ProgressBar Entry SafetensorsHeader JsLayer ' +
     // the cell registry (lib/cells), read by lib/ only
     'CellSpec UnitParameter TableEntry OnnxSlot OnnxAttribute OnnxNodeView OnnxMapping PyTorchMapping ' +
+    'KerasMapping ' +
     // what lib/model and lib/train share of a Sequential's internals
     'BatchLayer TrainableModel ForwardCall BackwardCall'
   ).split(' '),

@@ -19,6 +19,10 @@ import {
   Tensor,
   fromBuffer,
   importOnnx,
+  importTfjs,
+  fromTfjs,
+  TfjsModel,
+  toOnnx,
   isCellstateError,
   load,
   toBuffer,
@@ -82,6 +86,11 @@ expectTypeOf(load('m.cellstate')).resolves.toEqualTypeOf<LoadedModel>();
 expectTypeOf(load('m.cellstate', { expect: Sequential })).resolves.toEqualTypeOf<Sequential>();
 expectTypeOf(importOnnx('m.onnx', { expect: GRU })).resolves.toEqualTypeOf<GRU>();
 expectTypeOf(importOnnx('m.onnx')).resolves.toEqualTypeOf<LoadedModel>();
+expectTypeOf(toOnnx(lstm, { state: true, lengths: true })).toEqualTypeOf<Uint8Array>();
+expectTypeOf(importTfjs('model.json')).resolves.toEqualTypeOf<TfjsModel>();
+expectTypeOf(
+  fromTfjs({ modelTopology: {}, weightSpecs: [], weightData: new ArrayBuffer(0) }).predict(x),
+).toEqualTypeOf<Tensor>();
 const m = fromBuffer(bytes);
 expectTypeOf(m.predict(x)).toEqualTypeOf<Tensor>();
 expectTypeOf(m.forward(x).output).toEqualTypeOf<Tensor>();
