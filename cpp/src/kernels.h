@@ -33,6 +33,9 @@ struct LstmDesc {
   // passed to lstm_bwd uses the same offsets.
   const T* ph = nullptr;
   int ph_i = -1, ph_f = -1, ph_o = -1;
+  // layerNorm: γ_c and β_c of LN(c_t) (ln_c_weight, ln_c_bias [H]); null without layer norm.
+  const T* ln_c_gamma = nullptr;
+  const T* ln_c_beta = nullptr;
 };
 
 template <typename T>
@@ -89,6 +92,24 @@ struct Kernels {
   // Element-wise helpers used by tests and activations checks.
   void (*sigmoid)(size_t n, const T* x, T* y);
   void (*tanh)(size_t n, const T* x, T* y);
+
+  // ---- layer normalization (layerNorm: true; ukernel/postgemm/layernorm.h) --------------
+  // One row of n values: y = (accumulate ? y : 0) + γ ⊙ x̂ + β, x̂ and rstd saved when not
+  // null (layernorm.h has the exact contract, aliasing included).
+  void (*ln_fwd)(int n, const T* x, const T* gamma, const T* beta, T* xhat, T* rstd, T* y,
+                 bool accumulate);
+  void (*ln_bwd)(int n, const T* dy, const T* xhat, T rstd, const T* gamma, T* dx, T* dgamma,
+                 T* dbeta, bool accumulate);
+  // The LSTM step with LN(c_t) before the output activation: as lstm_fwd, but
+  // m = o ⊙ act(LN(c_t; d.ln_c_gamma, d.ln_c_beta)) (the carried c_t stays un-normalized and
+  // feeds the peepholes). chat [H] and rstd_c out: ĉ and 1/std of c_t (null: not stored).
+  void (*lstm_ln_fwd)(const LstmDesc<T>& d, T* gates, const T* c_prev, T* c, T* chat, T* rstd_c,
+                      T* m);
+  // Its backward, as lstm_bwd, from the saved chat and rstd_c. dyc [H] out: the gradient of
+  // LN(c_t)'s output (its γ_c, β_c gradients are Σ dyc ⊙ ĉ and Σ dyc, reduced by the caller).
+  // tmp [H]: scratch.
+  void (*lstm_ln_bwd)(const LstmDesc<T>& d, const T* acts, const T* c_prev, const T* c,
+                      const T* chat, T rstd_c, const T* dm, T* dc, T* dgates, T* dyc, T* tmp);
 };
 
 // Tables. ref: naive loops and <cmath>, float and double. The ISA tables are float only and

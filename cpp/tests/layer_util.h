@@ -343,6 +343,18 @@ inline std::vector<Flavor> AllFlavors() {
   lstm("cifg_peephole_proj_noaf", true,
        [](Config& c) { c.coupled = c.peephole = true, c.output_activation = false; });
   lstm("nfg_niaf", false, [](Config& c) { c.forget_gate = false, c.input_activation = false; });
+  // layerNorm (docs/cells.md, "Layer-normalized LSTM") alone and with the options it combines with.
+  lstm("ln", false, [](Config& c) { c.layer_norm = true; });
+  lstm("ln_peephole_proj", true, [](Config& c) { c.layer_norm = c.peephole = true; });
+  lstm("ln_cifg_noaf", false,
+       [](Config& c) { c.layer_norm = c.coupled = true, c.output_activation = false; });
+  lstm("ln_peephole_nig_nog", false, [](Config& c) {
+    c.layer_norm = c.peephole = true, c.input_gate = false, c.output_gate = false;
+  });
+  lstm("ln_no_gates_niaf", false, [](Config& c) {
+    c.layer_norm = true, c.input_gate = c.forget_gate = c.output_gate = false;
+    c.input_activation = false;
+  });
   {
     Flavor fl;
     fl.name = "gru";
@@ -377,6 +389,7 @@ inline std::string Describe(const Problem& p) {
     if (!c.output_gate) s << " NOG";
     if (!c.input_activation) s << " NIAF";
     if (!c.output_activation) s << " NOAF";
+    if (c.layer_norm) s << " layerNorm";
   }
   if (c.cell == Cell::kGRU) s << (c.reset_after ? " resetAfter" : " resetBefore");
   if (c.cell == Cell::kRNN) s << (c.relu ? " relu" : " tanh");

@@ -47,6 +47,9 @@ struct Config {
   bool output_gate = true;
   bool input_activation = true;
   bool output_activation = true;
+  // Layer normalization (Ba et al. 2016, docs/cells.md "Layer-normalized LSTM"): LN of
+  // W_ih x and of W_hh h (biases added after), and LN(c_t) before the output activation.
+  bool layer_norm = false;
   // GRU only
   bool reset_after = true;
   // RNN only
@@ -74,7 +77,8 @@ struct ParamInfo {
 };
 
 // The parameter table of a configuration: per layer, forward then reverse, weight_ih,
-// weight_hh, bias_ih, bias_hh, then weight_hr and weight_ph where present.
+// weight_hh, bias_ih, bias_hh, then weight_hr and weight_ph where present, then with layer_norm
+// ln_ih_weight, ln_ih_bias, ln_hh_weight, ln_hh_bias [G·H] and ln_c_weight, ln_c_bias [H].
 std::vector<ParamInfo> ParamTable(const Config& cfg);
 size_t ParamCount(const Config& cfg);
 

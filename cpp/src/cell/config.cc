@@ -49,6 +49,7 @@ Status Validate(const Config& c) {
     return range("dropout must be in [0, 1), got " + std::to_string(c.dropout));
   if (c.cell != Cell::kLSTM) {
     if (c.proj_size != 0) return invalid("projSize is an LSTM option");
+    if (c.layer_norm) return invalid("layerNorm is an LSTM option");
     return Status::Ok();
   }
   if (c.proj_size < 0 || (c.proj_size > 0 && c.proj_size >= c.hidden_size))
@@ -86,6 +87,14 @@ std::vector<ParamInfo> ParamTable(const Config& c) {
       add("bias_hh" + sfx, {G * H});
       if (c.proj_size > 0) add("weight_hr" + sfx, {c.proj_size, H});
       if (K > 0) add("weight_ph" + sfx, {K * H});
+      if (c.cell == Cell::kLSTM && c.layer_norm) {
+        for (const char* n : {"ln_ih", "ln_hh"}) {
+          add(std::string(n) + "_weight" + sfx, {G * H});
+          add(std::string(n) + "_bias" + sfx, {G * H});
+        }
+        add("ln_c_weight" + sfx, {H});
+        add("ln_c_bias" + sfx, {H});
+      }
     }
   }
   return t;

@@ -185,6 +185,11 @@ void Layer<T>::Impl::Pack() {
     const T* b_ih = params.data() + u.p_bih;
     const T* b_hh = params.data() + u.p_bhh;
     for (int j = 0; j < GH; ++j) bias[j] = cfg.cell == Cell::kGRU ? b_ih[j] : b_ih[j] + b_hh[j];
+    // layerNorm: the biases go after LN(W_ih x), with its β (ln_ih_bias).
+    if (layer_norm()) {
+      const T* beta_ih = params.data() + u.p_ln + GH;
+      for (int j = 0; j < GH; ++j) bias[j] += beta_ih[j];
+    }
   }
   packed_bwd_valid = false;
 }
@@ -289,6 +294,16 @@ void Layer<T>::Impl::PlanForward(int Tn, int B, bool train, bool wave) {
       w.gh = take((train && cfg.reset_after ? TB : size_t(B)) * 3 * H);
       if (!cfg.reset_after) w.rh = take((train ? TB : size_t(B)) * H);
     }
+    if (layer_norm()) {
+      w.xhh = take((train ? TB : size_t(B)) * GH);
+      if (train) {
+        w.xih = take(TB * GH);
+        w.rih = take(TB);
+        w.rhh = take(TB);
+        w.chat = take(TB * H);
+        w.rc = take(TB);
+      }
+    }
   }
   ws_size = off;
   ws_T = Tn;
@@ -312,8 +327,15 @@ void Layer<T>::Impl::PlanBackward() {
   if (cfg.num_layers > 1) max_in = std::max<size_t>(max_in, size_t(D) * R);
   bw.dg = take(TB * GH);
   bw.dgT = take(TB * GH);
-  bw.dgh = cfg.cell == Cell::kGRU ? take(TB * GH) : kNone;
-  bw.dghT = cfg.cell == Cell::kGRU ? take(TB * GH) : kNone;
+  // GRU, and layerNorm (the recurrent GEMM's gradient goes through LN_hh): dgh and its transpose.
+  const bool sep_dgh = cfg.cell == Cell::kGRU || layer_norm();
+  bw.dgh = sep_dgh ? take(TB * GH) : kNone;
+  bw.dghT = sep_dgh ? take(TB * GH) : kNone;
+  if (layer_norm()) {
+    bw.dyc = take(TB * H);
+    bw.dcn = take(size_t(ws_B) * H);
+    bw.lnsum = take(GH);
+  }
   bw.xpack = take(std::max(k.packed_size(TB, max_in), k.packed_size(TB, std::max(R, H))));
   bw.dy[0] = take(TB * D * R);
   bw.dy[1] = take(TB * std::max<size_t>(max_in, size_t(D) * R));
@@ -369,12 +391,23 @@ void Layer<T>::Impl::StepForward(const Unit& u, int B, int t, const int32_t* len
   };
   switch (cfg.cell) {
     case Cell::kLSTM: {
-      ss.Gemm(B, GH, R, io.h, R, pk + u.fw_hh_off, nullptr, io.g, GH, true);
+      const bool ln = layer_norm();
+      // layerNorm: W_hh h in its own buffer, normalized into the gates row by row below.
+      ss.Gemm(B, GH, R, io.h, R, pk + u.fw_hh_off, nullptr, ln ? io.ghh : io.g, GH, !ln);
       ss.Sync();
+      const T* ln_hh = ln ? params.data() + u.p_ln + 2 * GH : nullptr;  // γ_hh, β_hh
       for (size_t b = b0; b < b1; ++b) {
         if (active(b)) {
           T* m = P > 0 ? io.m + b * H : hout + b * R;
-          k.lstm_fwd(u.desc, io.g + b * GH, io.c + b * H, cout + b * H, m);
+          if (ln) {
+            T* gh = io.ghh + b * GH;
+            k.ln_fwd(int(GH), gh, ln_hh, ln_hh + GH, io.rhh ? gh : nullptr,
+                     io.rhh ? io.rhh + b : nullptr, io.g + b * GH, true);
+            k.lstm_ln_fwd(u.desc, io.g + b * GH, io.c + b * H, cout + b * H,
+                          io.chat ? io.chat + b * H : nullptr, io.rc ? io.rc + b : nullptr, m);
+          } else {
+            k.lstm_fwd(u.desc, io.g + b * GH, io.c + b * H, cout + b * H, m);
+          }
         } else {
           keep(b);
           if (P > 0) std::fill(io.m + b * H, io.m + (b + 1) * H, T(0));
@@ -471,6 +504,12 @@ StepIo<T> Layer<T>::Impl::StepBuffers(const Unit& u, size_t tb, bool train) {
   if (w.ptmp != kNone) io.ptmp = W + w.ptmp;
   if (w.gh != kNone) io.gh = W + w.gh + (per_step_gh ? tb * GH : 0);
   if (w.rh != kNone) io.rh = W + w.rh + (train ? tb * H : 0);
+  if (w.xhh != kNone) io.ghh = W + w.xhh + (train ? tb * GH : 0);
+  if (w.rhh != kNone) {
+    io.rhh = W + w.rhh + tb;
+    io.chat = W + w.chat + tb * H;
+    io.rc = W + w.rc + tb;
+  }
   return io;
 }
 
@@ -519,11 +558,16 @@ void Layer<T>::Impl::ForwardUnit(Unit& u, const ForwardArgs& a, const T* xin, T*
   size_t b0, b1;
   Split(B, p, &b0, &b1);
   LoadState(a, sidx, b0, b1, first.h, first.c);
-  // The input GEMM over all T·B rows, bias folded in.
+  // The input GEMM over all T·B rows, bias folded in (layerNorm: normalized, then the bias).
   T* gates = W + w.gates;
-  kern->gemm(TB, GH, u.in, xin, u.in, packed.data() + u.fw_ih_off, packed.data() + u.bias_off,
-             gates, GH, false, p);
+  const bool ln = layer_norm();
+  kern->gemm(TB, GH, u.in, xin, u.in, packed.data() + u.fw_ih_off,
+             ln ? nullptr : packed.data() + u.bias_off, gates, GH, false, p);
   Barrier(p);
+  if (ln) {
+    InputNorm(u, gates, TB, train ? W + w.xih : nullptr, train ? W + w.rih : nullptr, p);
+    Barrier(p);
+  }
   const int32_t* lens = has_lengths ? lengths.data() : nullptr;
   for (int s = 0; s < Tn; ++s) {
     const int t = u.dir ? Tn - 1 - s : s;
@@ -571,9 +615,14 @@ void Layer<T>::Impl::ForwardWavefront(const ForwardArgs& a, const T* x0, T* last
     for (int l = 0; l < L; ++l) progress[l].Reset();  // the barrier below publishes it
   // The first layer's input GEMM over all T·B rows, split among the threads.
   const Unit& u0 = units[0];
-  kern->gemm(TB, GH, u0.in, x0, u0.in, packed.data() + u0.fw_ih_off, packed.data() + u0.bias_off,
-             W + u0.ws.gates, GH, false, p);
+  const bool ln = layer_norm();
+  kern->gemm(TB, GH, u0.in, x0, u0.in, packed.data() + u0.fw_ih_off,
+             ln ? nullptr : packed.data() + u0.bias_off, W + u0.ws.gates, GH, false, p);
   Barrier(p);
+  if (ln) {
+    InputNorm(u0, W + u0.ws.gates, TB, nullptr, nullptr, p);
+    Barrier(p);
+  }
   for (int l = p.ith; l < L; l += p.nth) {
     const Unit& u = units[l];
     const UnitWs& w = u.ws;
@@ -591,7 +640,8 @@ void Layer<T>::Impl::ForwardWavefront(const ForwardArgs& a, const T* x0, T* last
         const int n = std::min(chunk, Tn - t);
         progress[l - 1].WaitAtLeast(t + n);
         kern->gemm(size_t(n) * B, GH, u.in, xin + tb * u.in, u.in, packed.data() + u.fw_ih_off,
-                   packed.data() + u.bias_off, W + w.gstep, GH, false, Part{});
+                   ln ? nullptr : packed.data() + u.bias_off, W + w.gstep, GH, false, Part{});
+        if (ln) InputNorm(u, W + w.gstep, size_t(n) * B, nullptr, nullptr, Part{});
       }
       StepIo<T> io = StepBuffers(u, tb, false);
       io.out = out + tb * R;
@@ -690,6 +740,18 @@ Status Layer<T>::Impl::Forward(const ForwardArgs& a) {
 }
 
 template <typename T>
+void Layer<T>::Impl::InputNorm(const Unit& u, T* g, size_t rows, T* xhat, T* rstd, Part p) const {
+  const size_t GH = size_t(cfg.gates()) * cfg.hidden_size;
+  const T* gamma = params.data() + u.p_ln;
+  const T* beta = packed.data() + u.bias_off;  // β_ih + b_ih + b_hh (Pack)
+  size_t r0, r1;
+  Split(rows, p, &r0, &r1);
+  for (size_t r = r0; r < r1; ++r)
+    kern->ln_fwd(int(GH), g + r * GH, gamma, beta, xhat ? xhat + r * GH : nullptr,
+                 rstd ? rstd + r : nullptr, g + r * GH, false);
+}
+
+template <typename T>
 void Layer<T>::Impl::ZeroPadded(T* x, size_t F) const {
   for (int t = 0; t < ws_T; ++t)
     for (int b = 0; b < ws_B; ++b)
@@ -713,8 +775,9 @@ void Layer<T>::Impl::BackwardUnit(Unit& u, const BackwardArgs& a, const T* xin, 
   const UnitWs& w = u.ws;
   const T* pb = packed_bwd.data();
   const bool lstm = cfg.cell == Cell::kLSTM, gru = cfg.cell == Cell::kGRU;
+  const bool ln = layer_norm();
   T* dg = V + bw.dg;
-  T* dgh = gru ? V + bw.dgh : nullptr;
+  T* dgh = gru || ln ? V + bw.dgh : nullptr;
   T* dh = V + bw.dh;
   T* dc = V + bw.dc;
   T* tmp = V + bw.tmp;
@@ -777,17 +840,34 @@ void Layer<T>::Impl::BackwardUnit(Unit& u, const BackwardArgs& a, const T* xin, 
           ss.Sync();
           dm = tmp;
         }
+        // layerNorm: the gate gradient reaches W_hh h through LN_hh (dght), and c_t through
+        // LN(c_t) (dyc: its output's gradient, kept for the γ_c, β_c reductions).
+        T* dght = ln ? dgh + tb * GH : dgt;
+        T* dyc = ln ? V + bw.dyc + tb * H : nullptr;
+        const T* ln_hh_gamma = ln ? params.data() + u.p_ln + 2 * GH : nullptr;
         for (size_t b = b0; b < b1; ++b) {
           if (Active(int(b), t)) {
-            k.lstm_bwd(u.desc, acts + b * GH, cp + b * H, ct + b * H, dm + b * H, dc + b * H,
-                       dgt + b * GH);
+            if (ln) {
+              k.lstm_ln_bwd(u.desc, acts + b * GH, cp + b * H, ct + b * H,
+                            W + w.chat + (tb + b) * H, W[w.rc + tb + b], dm + b * H, dc + b * H,
+                            dgt + b * GH, dyc + b * H, V + bw.dcn + b * H);
+              k.ln_bwd(int(GH), dgt + b * GH, W + w.xhh + (tb + b) * GH, W[w.rhh + tb + b],
+                       ln_hh_gamma, dght + b * GH, nullptr, nullptr, false);
+            } else {
+              k.lstm_bwd(u.desc, acts + b * GH, cp + b * H, ct + b * H, dm + b * H, dc + b * H,
+                         dgt + b * GH);
+            }
             std::fill(dh + b * R, dh + (b + 1) * R, T(0));
           } else {
             std::fill(dgt + b * GH, dgt + (b + 1) * GH, T(0));
+            if (ln) {
+              std::fill(dght + b * GH, dght + (b + 1) * GH, T(0));
+              std::fill(dyc + b * H, dyc + (b + 1) * H, T(0));
+            }
           }
         }
         ss.Sync();
-        ss.Gemm(B, R, GH, dgt, GH, pb + u.bw_hh_off, nullptr, dh, R, true);
+        ss.Gemm(B, R, GH, dght, GH, pb + u.bw_hh_off, nullptr, dh, R, true);
         ss.Sync();
         break;
       }
@@ -860,7 +940,7 @@ void Layer<T>::Impl::BackwardUnit(Unit& u, const BackwardArgs& a, const T* xin, 
   // for biases and peepholes, each split over output rows (the same sums whatever nth is).
   T* gp = grads.data();
   T* dgT = V + bw.dgT;
-  T* dghT = gru ? V + bw.dghT : dgT;
+  T* dghT = gru || ln ? V + bw.dghT : dgT;
   T* xpack = V + bw.xpack;
   // dG^T (and dGh^T) by cache blocks of 16×16, each thread owning a range of gate columns;
   // the bias gradients are the row sums of the transposes, summed in row order.
@@ -871,7 +951,7 @@ void Layer<T>::Impl::BackwardUnit(Unit& u, const BackwardArgs& a, const T* xin, 
   if (gru) {
     TransposeCols(TB, GH, dg, dgT, n0, n1, gp + u.p_bih);
     TransposeCols(TB, GH, dgh, dghT, n0, n1, gp + u.p_bhh);
-  } else {
+  } else if (!ln) {
     TransposeCols(TB, GH, dg, dgT, n0, n1, gp + u.p_bih, gp + u.p_bhh);
   }
   if (lstm && cfg.peephole) {
@@ -892,6 +972,53 @@ void Layer<T>::Impl::BackwardUnit(Unit& u, const BackwardArgs& a, const T* xin, 
         if (d.ph_o >= 0) gph[d.ph_o + j] += row[d.off_o + j] * ctm[j];
       }
     }
+  }
+  if (ln) {
+    // dg holds da, the gradient of LN_ih's and LN_hh's outputs (and of both biases). The
+    // reductions over the active rows in row order, each thread owning columns, while dg is
+    // still da: biases, β_ih and β_hh get Σ da; γ_ih Σ da ⊙ x̂_ih; γ_hh Σ da ⊙ x̂_hh; γ_c and β_c
+    // Σ dyc ⊙ ĉ and Σ dyc.
+    const T* xih = W + w.xih;
+    const T* xhh = W + w.xhh;
+    T* g_ln = gp + u.p_ln;  // ln_ih_weight, ln_ih_bias, ln_hh_weight, ln_hh_bias, ln_c_*
+    size_t j0, j1;
+    Split(GH, p, &j0, &j1);
+    for (size_t m = 0; m < TB; ++m) {
+      if (!Active(int(m % B), int(m / B))) continue;
+      const T* row = dg + m * GH;
+      for (size_t j = j0; j < j1; ++j) {
+        const T d = row[j];
+        gp[u.p_bih + j] += d;
+        gp[u.p_bhh + j] += d;
+        g_ln[j] += d * xih[m * GH + j];
+        g_ln[GH + j] += d;
+        g_ln[2 * GH + j] += d * xhh[m * GH + j];
+        g_ln[3 * GH + j] += d;
+      }
+    }
+    const T* chat = W + w.chat;
+    const T* dyc = V + bw.dyc;
+    Split(H, p, &j0, &j1);
+    for (size_t m = 0; m < TB; ++m) {
+      if (!Active(int(m % B), int(m / B))) continue;
+      for (size_t j = j0; j < j1; ++j) {
+        g_ln[4 * GH + j] += dyc[m * H + j] * chat[m * H + j];
+        g_ln[4 * GH + H + j] += dyc[m * H + j];
+      }
+    }
+    Barrier(p);
+    // da → the gradient of W_ih x through LN_ih, in place, row by row (padded rows stay 0).
+    const T* gamma_ih = params.data() + u.p_ln;
+    size_t r0, r1;
+    Split(TB, p, &r0, &r1);
+    for (size_t m = r0; m < r1; ++m)
+      if (Active(int(m % B), int(m / B)))
+        k.ln_bwd(int(GH), dg + m * GH, xih + m * GH, W[w.rih + m], gamma_ih, dg + m * GH, nullptr,
+                 nullptr, false);
+    Barrier(p);
+    T* scratch = V + bw.lnsum;  // the transposes' column sums are not needed here
+    TransposeCols(TB, GH, dg, dgT, n0, n1, scratch);
+    TransposeCols(TB, GH, dgh, dghT, n0, n1, scratch);
   }
   PackParallel(*kern, TB, u.in, xin, u.in, 1, xpack, p);
   Barrier(p);
@@ -993,6 +1120,7 @@ size_t Layer<T>::Impl::StreamScratchSize(int B) const {
   size_t n = B * GH;                                   // gates
   if (P > 0) n += B * (H + P);                         // m, projected state
   if (cfg.cell == Cell::kGRU) n += B * 3 * H + B * H;  // gh, rh
+  if (layer_norm()) n += B * GH;                       // W_hh h
   return n;
 }
 
@@ -1020,6 +1148,8 @@ Status Layer<T>::Impl::Step(int B, const T* x, T* state, T* scratch, T* out) con
     sp += size_t(B) * 3 * H;
     io.rh = sp;
   }
+  const bool ln = layer_norm();
+  if (ln) io.ghh = sp;
   double flops = 0;
   for (int l = 0; l < L; ++l) flops += 2.0 * B * GH * ((l ? R : cfg.input_size) + R + (P ? H : 0));
   // A single step has two to four barriers and microseconds of work: it takes threads only
@@ -1033,9 +1163,13 @@ Status Layer<T>::Impl::Step(int B, const T* x, T* state, T* scratch, T* out) con
       lio.c = lstm ? lio.h + size_t(B) * R : nullptr;
       lio.out = l == L - 1 ? out : nullptr;
       lio.ldo = R;
-      kern->gemm(B, GH, u.in, xin, u.in, packed.data() + u.fw_ih_off, packed.data() + u.bias_off,
-                 lio.g, GH, false, p);
+      kern->gemm(B, GH, u.in, xin, u.in, packed.data() + u.fw_ih_off,
+                 ln ? nullptr : packed.data() + u.bias_off, lio.g, GH, false, p);
       Barrier(p);
+      if (ln) {
+        InputNorm(u, lio.g, size_t(B), nullptr, nullptr, p);
+        Barrier(p);
+      }
       StepForward(u, B, 0, nullptr, lio, p);
       Barrier(p);  // the next layer reads every row of this layer's new state
       xin = lio.h;
@@ -1096,6 +1230,7 @@ void Layer<T>::Impl::BuildUnits() {
       u.p_bhh = find("bias_hh" + sfx);
       u.p_hr = find("weight_hr" + sfx);
       u.p_ph = find("weight_ph" + sfx);
+      u.p_ln = find("ln_ih_weight" + sfx);
       if (cfg.cell == Cell::kLSTM) {
         LstmDesc<T>& ds = u.desc;
         ds.H = H;
@@ -1118,8 +1253,14 @@ void Layer<T>::Impl::BuildUnits() {
     }
   progress.reset(new Progress[cfg.num_layers]);
   // The peephole vectors are read in place (params never reallocates).
-  for (auto& u : units)
+  for (auto& u : units) {
     u.desc.ph = (cfg.cell == Cell::kLSTM && cfg.peephole) ? params.data() + u.p_ph : nullptr;
+    if (layer_norm()) {  // γ_c, β_c after ln_ih_*, ln_hh_* [G·H each]
+      const size_t c_off = u.p_ln + size_t(4) * cfg.gates() * H;
+      u.desc.ln_c_gamma = params.data() + c_off;
+      u.desc.ln_c_beta = params.data() + c_off + H;
+    }
+  }
 }
 
 template <typename T>

@@ -62,6 +62,13 @@ struct UnitWs {
   size_t gstep = kNone;  // [B,G·H] one step's gates (wavefront: the layers above the first)
   size_t gh = kNone;     // GRU: [T,B,3H] (resetAfter, train) or [B,3H]
   size_t rh = kNone;     // GRU resetAfter false: [T,B,H] (train) or [B,H]
+  // layerNorm (LSTM): what backward needs of the three normalizations, per step and row.
+  size_t xih = kNone;   // [T,B,G·H] x̂ of LN(W_ih x) (train)
+  size_t rih = kNone;   // [T,B] its 1/std (train)
+  size_t xhh = kNone;   // [T,B,G·H] W_hh h, then its x̂ (train); [B,G·H] W_hh h (inference)
+  size_t rhh = kNone;   // [T,B] (train)
+  size_t chat = kNone;  // [T,B,H] ĉ of LN(c_t) (train)
+  size_t rc = kNone;    // [T,B] (train)
 };
 
 // One (layer, direction) of the stack.
@@ -70,6 +77,9 @@ struct UnitT {
   int layer = 0, dir = 0, in = 0;
   // Parameter offsets in the flat buffer (kNone when absent).
   size_t p_ih = kNone, p_hh = kNone, p_bih = kNone, p_bhh = kNone, p_hr = kNone, p_ph = kNone;
+  // layerNorm: ln_ih_weight; ln_ih_bias, ln_hh_weight, ln_hh_bias, ln_c_weight, ln_c_bias follow
+  // it contiguously (G·H, G·H, G·H, G·H, H, H).
+  size_t p_ln = kNone;
   // Offsets into the packed forward weights (fw_*) and backward weights (bw_*).
   size_t fw_ih_off = 0, fw_hh_off = 0, fw_hn_off = 0, fw_hr_off = 0, bias_off = 0;
   size_t bw_ih_off = 0, bw_hh_off = 0, bw_hn_off = 0, bw_hr_off = 0;
@@ -94,6 +104,12 @@ struct StepIo {
   T* ptmp = nullptr;  // [B,P]
   T* gh = nullptr;    // GRU [B,3H]
   T* rh = nullptr;    // GRU resetAfter false [B,H]
+  // layerNorm: ghh [B,G·H] W_hh h (x̂_hh when rhh is given); rhh [B], chat [B,H], rc [B]: saved
+  // for backward (null: inference).
+  T* ghh = nullptr;
+  T* rhh = nullptr;
+  T* chat = nullptr;
+  T* rc = nullptr;
 };
 
 template <typename T>
@@ -124,6 +140,7 @@ struct Layer<T>::Impl {
     size_t dg = kNone, dgT = kNone, dgh = kNone, dghT = kNone, xpack = kNone;
     size_t dy[2] = {kNone, kNone};
     size_t dh = kNone, dc = kNone, tmp = kNone, dhs = kNone, dhsT = kNone;
+    size_t dyc = kNone, dcn = kNone, lnsum = kNone;  // layerNorm
   } bw;
   std::vector<T, HugeAlloc<T>> bwork;
   size_t bw_size = 0;
@@ -131,6 +148,7 @@ struct Layer<T>::Impl {
   std::unique_ptr<Progress[]> progress;
 
   bool gru_reset_before() const { return cfg.cell == Cell::kGRU && !cfg.reset_after; }
+  bool layer_norm() const { return cfg.cell == Cell::kLSTM && cfg.layer_norm; }
   bool Active(int b, int t) const { return t < lengths[b]; }
   // Threads for a call doing `flops` per time step: small problems stay on one thread.
   int Threads(double flops_per_step) const;
@@ -160,6 +178,10 @@ struct Layer<T>::Impl {
   void BackwardUnit(Unit& u, const BackwardArgs& a, const T* xin, const T* dy, T* dx,
                     bool dx_accumulate, Part p);
   void ZeroPadded(T* x, size_t F) const;
+  // layerNorm: rows [0, rows) of the input projections g (W_ih x, no bias) become
+  // LN(W_ih x) + b_ih + b_hh in place, split among the threads; x̂ and 1/std saved when not null.
+  // The caller puts a barrier after it.
+  void InputNorm(const Unit& u, T* g, size_t rows, T* xhat, T* rstd, Part p) const;
   size_t StreamScratchSize(int B) const;
   Status Step(int B, const T* x, T* state, T* scratch, T* out) const;
 };

@@ -6,11 +6,10 @@
 #include "ukernel/postgemm/layernorm.h"
 
 namespace cellstate {
-namespace {
 
 template <typename T>
-void Fwd(int n, const T* x, const T* gamma, const T* beta, T* xhat, T* rstd_out, T* y,
-         bool accumulate) {
+void RefLnFwd(int n, const T* x, const T* gamma, const T* beta, T* xhat, T* rstd_out, T* y,
+              bool accumulate) {
   T s = 0;
   for (int j = 0; j < n; ++j) s += x[j];
   const T mean = s / static_cast<T>(n);
@@ -27,8 +26,8 @@ void Fwd(int n, const T* x, const T* gamma, const T* beta, T* xhat, T* rstd_out,
 }
 
 template <typename T>
-void Bwd(int n, const T* dy, const T* xhat, T rstd, const T* gamma, T* dx, T* dgamma, T* dbeta,
-         bool accumulate) {
+void RefLnBwd(int n, const T* dy, const T* xhat, T rstd, const T* gamma, T* dx, T* dgamma, T* dbeta,
+              bool accumulate) {
   T s1 = 0, s2 = 0;
   for (int j = 0; j < n; ++j) {
     s1 += dy[j] * gamma[j];
@@ -44,8 +43,18 @@ void Bwd(int n, const T* dy, const T* xhat, T rstd, const T* gamma, T* dx, T* dg
   }
 }
 
+template void RefLnFwd<float>(int, const float*, const float*, const float*, float*, float*, float*,
+                              bool);
+template void RefLnFwd<double>(int, const double*, const double*, const double*, double*, double*,
+                               double*, bool);
+template void RefLnBwd<float>(int, const float*, const float*, float, const float*, float*, float*,
+                              float*, bool);
+template void RefLnBwd<double>(int, const double*, const double*, double, const double*, double*,
+                               double*, double*, bool);
+
+namespace {
 template <typename T>
-constexpr LayerNormKernels<T> kTable = {"ref", Fwd<T>, Bwd<T>};
+constexpr LayerNormKernels<T> kTable = {"ref", RefLnFwd<T>, RefLnBwd<T>};
 
 }  // namespace
 

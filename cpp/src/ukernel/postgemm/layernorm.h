@@ -34,7 +34,14 @@ struct LayerNormKernels {
               bool accumulate);
 };
 
-// The reference: naive loops in T, two passes for mean and variance.
+// The reference: naive loops in T, two passes for mean and variance (also the ln_fwd / ln_bwd
+// of the reference kernel table, kernels.h).
+template <typename T>
+void RefLnFwd(int n, const T* x, const T* gamma, const T* beta, T* xhat, T* rstd, T* y,
+              bool accumulate);
+template <typename T>
+void RefLnBwd(int n, const T* dy, const T* xhat, T rstd, const T* gamma, T* dx, T* dgamma, T* dbeta,
+              bool accumulate);
 template <typename T>
 const LayerNormKernels<T>* RefLayerNorm();
 // The ISA tables (float): nullptr where this build cannot target the ISA.

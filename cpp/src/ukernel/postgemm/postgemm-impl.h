@@ -264,10 +264,15 @@ static void PgTanh(size_t n, const float* x, float* y) {
   }
 }
 
+// Layer normalization and the layer-normalized LSTM step.
+#include "ukernel/postgemm/layernorm-impl.h"
+//
+#include "ukernel/postgemm/lstm-ln-impl.h"
+
 // The complete table of an ISA, given its GEMM functions.
 #define CELLSTATE_KERNEL_TABLE(NAME, V, PACKED_SIZE, PACK, GEMM)                           \
   {                                                                                        \
     NAME, PACKED_SIZE, PACK, GEMM, PgLstmFwd<V>, PgLstmBwd<V>, PgGruFwd<V>, PgGruBwd<V>,   \
         PgGruFwdRz<V>, PgGruFwdN<V>, PgGruBwdN<V>, PgGruBwdR<V>, PgRnnFwd<V>, PgRnnBwd<V>, \
-        PgSigmoid<V>, PgTanh<V>                                                            \
+        PgSigmoid<V>, PgTanh<V>, LnFwd<V>, LnBwd<V>, PgLstmLnFwd<V>, PgLstmLnBwd<V>        \
   }
