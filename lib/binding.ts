@@ -25,6 +25,7 @@ export interface NativeConfig {
   outputGate?: boolean;
   inputActivation?: boolean;
   outputActivation?: boolean;
+  layerNorm?: boolean;
   resetAfter?: boolean;
   nonlinearity?: 'tanh' | 'relu';
 }

@@ -67,6 +67,7 @@ cellstate::Config ReadConfig(const Napi::Value& value) {
   boolean("outputGate", &c.output_gate);
   boolean("inputActivation", &c.input_activation);
   boolean("outputActivation", &c.output_activation);
+  boolean("layerNorm", &c.layer_norm);
   boolean("resetAfter", &c.reset_after);
   Napi::Value nonlinearity = obj.Get("nonlinearity");
   if (!Absent(nonlinearity)) {

@@ -190,6 +190,10 @@ function checkExportable(layer: Recurrent, index: string): void {
       throw unsupported(
         `${what} ${opt}: false cannot be exported: ONNX's LSTM operator always computes that gate`,
       );
+  if (l.layerNorm)
+    throw unsupported(
+      `${what} layerNorm: true cannot be exported: ONNX's LSTM operator has no layer normalization (save it with save() or toStateDict-style safetensors instead)`,
+    );
 }
 
 interface Flow {

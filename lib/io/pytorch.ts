@@ -30,7 +30,10 @@ import {
 } from './registry';
 import { type SafetensorsContent, fileError } from './safetensors';
 
-const RECURRENT_NAME = /^(?:(.*)\.)?((?:weight|bias)_(?:ih|hh|hr|ph)_l(\d+)(?:_reverse)?)$/;
+// Recurrent parameters: PyTorch's, and the layer-normalized LSTM's ln_{ih,hh,c}_{weight,bias}
+// (no PyTorch module has them; cellstate's own state_dicts do).
+const RECURRENT_NAME =
+  /^(?:(.*)\.)?((?:(?:weight|bias)_(?:ih|hh|hr|ph)|ln_(?:ih|hh|c)_(?:weight|bias))_l(\d+)(?:_reverse)?)$/;
 const PLAIN_NAME = /^(?:(.*)\.)?(weight|bias)$/;
 /** Most modules whose order is searched among all permutations. */
 const MAX_SEARCH = 7;
@@ -296,6 +299,7 @@ function recurrentModule(
   if (cell === 'lstm') {
     if (hr) config.projSize = hr.shape[0];
     if (tensors.has('weight_ph_l0')) config.peephole = true;
+    if (tensors.has('ln_ih_weight_l0')) config.layerNorm = true;
   }
   Object.assign(config, options);
   const D = config.bidirectional === true ? 2 : 1;

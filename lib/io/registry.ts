@@ -216,17 +216,19 @@ export function parameterCountOf(config: unknown): number {
   const D = r.bidirectional ? 2 : 1;
   let G = 1;
   let K = 0;
+  let LN = 0;
   if (r.cell === 'gru') G = 3;
   if (r.cell === 'lstm') {
     const input = l.inputGate !== false && l.coupled !== true ? 1 : 0;
     const gates = input + (l.forgetGate !== false ? 1 : 0) + (l.outputGate !== false ? 1 : 0);
     G = gates + 1;
     K = l.peephole === true ? gates : 0;
+    LN = l.layerNorm === true ? 4 * G * H + 2 * H : 0; // ln_{ih,hh}_{weight,bias}, ln_c_*
   }
   let n = 0;
   for (let layer = 0; layer < r.numLayers; ++layer) {
     const input = layer === 0 ? r.inputSize : D * R;
-    n += D * (G * H * (input + R + 2) + P * H + K * H);
+    n += D * (G * H * (input + R + 2) + P * H + K * H + LN);
   }
   return n;
 }

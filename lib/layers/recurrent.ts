@@ -77,6 +77,14 @@ export interface LSTMOptions extends RecurrentOptions {
   inputActivation?: boolean | undefined;
   /** m = o ⊙ tanh(c); false (NOAF) means m = o ⊙ c. Default true. */
   outputActivation?: boolean | undefined;
+  /**
+   * Layer normalization (Ba et al. 2016; docs/cells.md, "Layer-normalized LSTM"): W_ih x and
+   * W_hh h are normalized on their own (biases added after), and c_t before the output
+   * activation; adds six parameters per layer and direction (`ln_ih_weight`, `ln_ih_bias`,
+   * `ln_hh_weight`, `ln_hh_bias` [G·H], `ln_c_weight`, `ln_c_bias` [H]), initialised to 1 and 0.
+   * Not exportable to ONNX. Default false.
+   */
+  layerNorm?: boolean | undefined;
   /** Initial value of bias_ih's forget block (bias_hh's starts at 0); finite. Default 1. */
   forgetBias?: number | undefined;
 }
@@ -119,6 +127,7 @@ export interface LSTMConfig extends RecurrentConfig {
   outputGate: boolean;
   inputActivation: boolean;
   outputActivation: boolean;
+  layerNorm: boolean;
   forgetBias: number;
 }
 
@@ -182,6 +191,7 @@ export function resolveLSTMOptions(options: unknown): LSTMConfig {
     'outputGate',
     'inputActivation',
     'outputActivation',
+    'layerNorm',
     'forgetBias',
   ]);
   const common = readCommon(r, 'lstm', where);
@@ -196,6 +206,7 @@ export function resolveLSTMOptions(options: unknown): LSTMConfig {
     outputGate: r.bool('outputGate', true),
     inputActivation: r.bool('inputActivation', true),
     outputActivation: r.bool('outputActivation', true),
+    layerNorm: r.bool('layerNorm', false),
     forgetBias: r.finite('forgetBias', 1),
   };
   const range = (message: string) =>
@@ -257,10 +268,12 @@ function parameterCount(c: RecurrentConfig): number {
     c.cell === 'lstm' && l.peephole
       ? (hasInputBlock(c as LSTMConfig) ? 1 : 0) + (l.forgetGate ? 1 : 0) + (l.outputGate ? 1 : 0)
       : 0;
+  // layerNorm: ln_ih_weight, ln_ih_bias, ln_hh_weight, ln_hh_bias [G·H], ln_c_weight, ln_c_bias [H].
+  const LN = c.cell === 'lstm' && l.layerNorm ? 4 * GH + 2 * H : 0;
   let n = 0;
   for (let layer = 0; layer < c.numLayers; ++layer) {
     const input = layer === 0 ? c.inputSize : D * R;
-    n += D * (GH * (input + R + 2) + P * H + K * H);
+    n += D * (GH * (input + R + 2) + P * H + K * H + LN);
   }
   return n;
 }
@@ -286,6 +299,7 @@ function nativeConfig(c: RecurrentConfig): NativeConfig {
       outputGate: l.outputGate,
       inputActivation: l.inputActivation,
       outputActivation: l.outputActivation,
+      layerNorm: l.layerNorm,
     };
   }
   if (c.cell === 'gru') return { ...base, resetAfter: (c as GRUConfig).resetAfter };
@@ -959,10 +973,16 @@ export class LSTM extends Recurrent<LSTMConfig, LSTMForwardResult, LSTMBackwardR
     super(resolveLSTMOptions(options));
   }
 
-  /** PyTorch's initialisation, then bias_ih's forget block = forgetBias and bias_hh's = 0. */
+  /**
+   * PyTorch's initialisation, then bias_ih's forget block = forgetBias and bias_hh's = 0; with
+   * layerNorm, the LN gains (`ln_*_weight`) 1 and shifts (`ln_*_bias`) 0.
+   */
   protected override initialParameters(): Float32Array {
     const params = super.initialParameters();
     const { forgetGate, forgetBias, hiddenSize: H } = this.config;
+    for (const p of this.parameterTable)
+      if (p.name.startsWith('ln_'))
+        params.fill(/^ln_\w+_weight_/.test(p.name) ? 1 : 0, p.offset, p.offset + p.size);
     if (!forgetGate) return params;
     const f = (hasInputBlock(this.config) ? 1 : 0) * H; // the f block's first row
     for (const p of this.parameterTable) {
