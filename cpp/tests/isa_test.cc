@@ -141,7 +141,7 @@ void CompareResults(const std::string& what, const Result<float>& got, const Res
                     const Problem& p) {
   const Dims d = DimsOf(p.cfg, p.T, p.B);
   Tol t;
-  t.scaled = p.cfg.layer_norm ? kScaledLayerNorm : kScaled;
+  t.scaled = p.cfg.lstm.layer_norm ? kScaledLayerNorm : kScaled;
   t.scale_floor = kFloor;
   const std::vector<int> os =
       p.batch_first ? std::vector<int>{d.B, d.T, d.D * d.R} : std::vector<int>{d.T, d.B, d.D * d.R};
@@ -302,7 +302,7 @@ int main() {
       if (fl.proj) {
         if (cfg.hidden_size < 2) cfg.hidden_size = 3;
         const std::vector<int> ps = ValidProj(cfg.hidden_size);
-        cfg.proj_size = ps[static_cast<size_t>(j) % ps.size()];
+        cfg.lstm.proj_size = ps[static_cast<size_t>(j) % ps.size()];
       }
       const int T = kT[(j + fi) % 3], B = kB[(j / 3 + fi) % 3];
       const bool batch_first = (j + fi) % 2 == 1, states = ((j / 2) + fi) % 2 == 0;
@@ -333,7 +333,7 @@ int main() {
       Config cfg = fl.cfg;
       cfg.input_size = b.I;
       cfg.hidden_size = b.H;
-      cfg.proj_size = b.P;
+      cfg.lstm.proj_size = b.P;
       cfg.num_layers = b.L;
       cfg.bidirectional = b.bidir;
       const double scale = 1.5 / std::sqrt(static_cast<double>(b.H));

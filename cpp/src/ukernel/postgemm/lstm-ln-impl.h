@@ -1,7 +1,7 @@
 // The layer-normalized LSTM's post-GEMM step (docs/cells.md, "Layer-normalized LSTM"), over a
 // vector type V: the LSTM step of postgemm-impl.h with LN(c_t) before the output activation.
-// Included by postgemm-impl.h (after PgLstmFwd / PgLstmBwd and layernorm-impl.h), inside each
-// ISA's anonymous namespace; no STL here.
+// Included by lstm-impl.h (after PgLstmFwd / PgLstmBwd and layernorm-impl.h), inside each ISA's
+// anonymous namespace; no STL here.
 //
 // Forward: PgLstmFwd with the output gate held back computes f, i, g and c_t (into c); LnFwd
 // writes LN(c_t) into m; then o (with its peephole on the un-normalized c_t) and
