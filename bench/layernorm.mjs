@@ -1,13 +1,14 @@
 #!/usr/bin/env node
 // Does layerNorm help, and what does it cost? (issue 12, item 1; numbers in the lead's report.)
 //
-//   node bench/layernorm.mjs [--rounds N] [--layers L] [--seeds a,b] [--cost-only] [--train-only]
+//   node bench/layernorm.mjs [--rounds N] [--layers L] [--seeds a,b] [--T n] [--lr x]
+//                            [--cost-only] [--train-only]
 //
-// 1. The adding problem at T = 100 (lib/data/adding.ts, as test/train/adding.test.ts): a stack of
-//    L LSTM layers (default 4, H 32) and a Dense on the last step, with and without layerNorm,
-//    the same seeds, data and budget (rounds of 100 Adam updates at lr 0.01 on fresh data,
-//    batch 32); validation MSE (500 held-out sequences) after every round. The baseline of
-//    answering 1.0 scores about 1/6.
+// 1. The adding problem (lib/data/adding.ts, as test/train/adding.test.ts; T 100 unless --T): a
+//    stack of L LSTM layers (default 4, H 32) and a Dense on the last step, with and without
+//    layerNorm, the same seeds, data and budget (rounds of 100 Adam updates, lr 0.01 unless
+//    --lr, on fresh data, batch 32); validation MSE (500 held-out sequences) after every round.
+//    The baseline of answering 1.0 scores about 1/6.
 // 2. Step cost at bench/README.md's F1 shape (LSTM inference, T 100, B 32, I 256, H 256) and T1
 //    shape (forward with train: true + backward, same sizes): alternating rounds A, B, A, B, ...
 //    and the medians of each (the machine is shared and noisy).
@@ -24,7 +25,8 @@ const opt = (name, def) => {
 const ROUNDS = Number(opt('--rounds', 15));
 const LAYERS = Number(opt('--layers', 4));
 const SEEDS = opt('--seeds', '1').split(',').map(Number);
-const T = 100;
+const T = Number(opt('--T', 100));
+const LR = Number(opt('--lr', 0.01));
 const HIDDEN = 32;
 const BATCH = 32;
 const UPDATES = 100; // per round
@@ -40,7 +42,7 @@ async function adding(layerNorm, seed) {
     new Dense({ inputSize: HIDDEN, outputSize: 1, lastStep: true, seed: seed * 100 + 99 }),
   ]);
   const val = addingProblem({ n: 500, T, seed: 999 });
-  const optimizer = new Adam({ lr: 0.01 });
+  const optimizer = new Adam({ lr: LR });
   const curve = [];
   const t0 = performance.now();
   for (let round = 0; round < ROUNDS; ++round) {
@@ -113,7 +115,7 @@ if (!args.includes('--cost-only')) {
     const res = {};
     for (const ln of [false, true]) res[ln ? 'layerNorm' : 'plain'] = await adding(ln, seed);
     console.log(
-      `\nadding problem T=${T}, ${LAYERS} x LSTM(H ${HIDDEN}), seed ${seed}: validation MSE (mean training MSE of the round)`,
+      `\nadding problem T=${T}, ${LAYERS} x LSTM(H ${HIDDEN}), Adam lr ${LR}, seed ${seed}: validation MSE (mean training MSE of the round)`,
     );
     console.log('updates   plain              layerNorm');
     for (let r = 0; r < ROUNDS; ++r) {

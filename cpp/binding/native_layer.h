@@ -4,7 +4,7 @@
 //   new NativeLayer(config)          config: { cell: 'lstm'|'gru'|'rnn', inputSize, hiddenSize,
 //                                    numLayers, bidirectional, dropout, projSize, peephole,
 //                                    coupled, inputGate, forgetGate, outputGate, inputActivation,
-//                                    outputActivation, layerNorm, resetAfter, nonlinearity }
+//                                    outputActivation, resetAfter, nonlinearity }
 //   paramTable(): { name, shape, offset, size }[]      paramCount (getter)
 //   readParams(out: Float32Array) · writeParams(src: Float32Array) · readGrads(out) · zeroGrad()
 //   forward(args) · backward(args) · forwardAsync(args): Promise · backwardAsync(args): Promise
