@@ -185,7 +185,10 @@ class LstmCell final : public RecurrentCell<T> {
     // step with LN(c_t). Training keeps x̂ and 1/std of the three (null pointers: inference).
     const bool ln = ln_ >= 0;
     T* ghh = ln ? io.buf[ln_buf_ + kLnGhh] : nullptr;
-    s.Gemm(s.B, GH, R, io.h, R, s.packed + s.u.fw[kPackHh], nullptr, ln ? ghh : io.g, GH, !ln);
+    if (ln)
+      s.Gemm(s.B, GH, R, io.h, R, s.packed + s.u.fw[kPackHh], nullptr, ghh, GH, false);
+    else
+      s.Gemm(s.B, GH, R, io.h, R, s.packed + s.u.fw[kPackHh], nullptr, io.g, GH, true);
     s.Sync();
     T* mbuf = io.buf[kBufM];
     for (size_t b = s.b0; b < s.b1; ++b) {
@@ -267,7 +270,10 @@ class LstmCell final : public RecurrentCell<T> {
       }
     }
     s.Sync();
-    s.Gemm(s.B, R, GH, dght, GH, s.packed + u.bw[kPackHh], nullptr, dh, R, true);
+    if (ln)
+      s.Gemm(s.B, R, GH, dght, GH, s.packed + u.bw[kPackHh], nullptr, dh, R, true);
+    else
+      s.Gemm(s.B, R, GH, s.dgt, GH, s.packed + u.bw[kPackHh], nullptr, dh, R, true);
     s.Sync();
   }
 
@@ -319,7 +325,10 @@ class LstmCell final : public RecurrentCell<T> {
     }
     PackParallel(r.k, TB, R, r.W + u.ws.hprev, R, 1, r.xpack, p);
     Barrier(p);
-    r.k.gemm(GH, R, TB, dhhT, TB, r.xpack, nullptr, gp + u.param[kHh], R, true, p);
+    if (ln)
+      r.k.gemm(GH, R, TB, dhhT, TB, r.xpack, nullptr, gp + u.param[kHh], R, true, p);
+    else
+      r.k.gemm(GH, R, TB, r.dgT, TB, r.xpack, nullptr, gp + u.param[kHh], R, true, p);
     if (P > 0) {
       Barrier(p);
       const T* dhs = r.V + r.bwbuf[kBwDhs];
