@@ -31,6 +31,7 @@ export {
   type HiddenForwardResult,
   type LSTMBackwardResult,
   type LSTMForwardResult,
+  type Direction,
   type GRUConfig,
   type GRUOptions,
   type LSTMConfig,

@@ -12,7 +12,9 @@
 //
 //   gemm_bench [quick] [rounds=N] [shapes=MxNxK,...] [isa,isa,...]
 //     quick: skip 2048^3; rounds: default 9; shapes: instead of the built-in list; ISAs:
-//     default every SIMD ISA this CPU runs (plus scalar on the small shapes).
+//     default every SIMD ISA this CPU runs (plus scalar on the small shapes); avx512kc256 and
+//     avx512kc512 name the two K blocks of the avx512 driver (avx512 runs the one chosen for
+//     this core).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -231,6 +233,13 @@ int main(int argc, char** argv) {
   if (cellstate::CpuHasAvx512()) {
     simd.push_back(
         {"avx512", cellstate::avx512_gemm, cellstate::avx512_packed_size, cellstate::avx512_pack});
+    // The two K blocks of the avx512 driver, compared only when asked for by name.
+    if (!want.empty()) {
+      simd.push_back({"avx512kc256", cellstate::avx512_gemm_kc256, cellstate::avx512_packed_size,
+                      cellstate::avx512_pack});
+      simd.push_back({"avx512kc512", cellstate::avx512_gemm_kc512, cellstate::avx512_packed_size,
+                      cellstate::avx512_pack});
+    }
   } else {
     std::printf("SKIPPED avx512: not supported by this CPU\n");
   }
@@ -258,6 +267,13 @@ int main(int argc, char** argv) {
   if (!custom.empty()) shapes = custom;
   cellstate::ThreadPool pool(2);
   std::printf("gemm_bench: %d alternating rounds; rates are medians over rounds\n", rounds);
+  std::printf("CPU: %s core (family %u, model %u)",
+              cellstate::CpuCoreName(cellstate::CpuCoreKind()), cellstate::CpuFamily(),
+              cellstate::CpuModel());
+#if defined(__x86_64__)
+  if (cellstate::CpuHasAvx512()) std::printf("; avx512 K block %zu", cellstate::avx512_gemm_kc());
+#endif
+  std::printf("\n");
   for (const Shape& s : shapes) {
     std::vector<Isa> run = isas;
     // The scalar kernel on the small shapes only.

@@ -142,12 +142,8 @@ NativeStream::NativeStream(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Na
     pooled_ = !Absent(info[2]) && ToBool(info[2], "pooled", where);
     const cellstate::Layer<float>& layer = layer_->Live(env, where);
     const cellstate::Config& cfg = layer.config();
-    if (cfg.bidirectional)
-      throw StatusError(env,
-                        Status::Error(cellstate::Code::kUnsupported,
-                                      "a bidirectional layer cannot stream (its reverse direction "
-                                      "needs the whole sequence)"),
-                        where);
+    const Status streamable = cellstate::CheckStreamable(cfg);
+    if (!streamable.ok()) throw StatusError(env, streamable, where);
     I_ = static_cast<size_t>(cfg.input_size);
     R_ = static_cast<size_t>(cfg.out_size());
     H_ = static_cast<size_t>(cfg.hidden_size);

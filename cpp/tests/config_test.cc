@@ -81,6 +81,25 @@ void CheckAccepted() {
     if (CHECK_OK(cellstate::ParseConfig(With(Base("gru"), Option::Bool("resetAfter", false)), &c)))
       CHECK(!c.gru.reset_after);
   });
+  RunCase("direction", [] {
+    Config c;
+    if (CHECK_OK(
+            cellstate::ParseConfig(With(Base("lstm"), Option::String("direction", "reverse")), &c)))
+      CHECK(c.reverse && !c.bidirectional && c.directions() == 1);
+    if (CHECK_OK(cellstate::ParseConfig(
+            With(Base("gru"), Option::String("direction", "bidirectional")), &c)))
+      CHECK(!c.reverse && c.bidirectional && c.directions() == 2);
+    if (CHECK_OK(
+            cellstate::ParseConfig(With(Base("rnn"), Option::String("direction", "forward")), &c)))
+      CHECK(!c.reverse && !c.bidirectional);
+    // bidirectional beside a direction that agrees with it
+    Options o = With(Base("lstm"), Option::String("direction", "reverse"));
+    o.push_back(Option::Bool("bidirectional", false));
+    if (CHECK_OK(cellstate::ParseConfig(o, &c))) CHECK(c.reverse);
+    o = With(Base("lstm"), Option::Bool("bidirectional", true));
+    o.push_back(Option::String("direction", "bidirectional"));
+    if (CHECK_OK(cellstate::ParseConfig(o, &c))) CHECK(c.bidirectional);
+  });
   RunCase("rnn nonlinearity relu and tanh", [] {
     Config c;
     if (CHECK_OK(
@@ -189,6 +208,26 @@ void CheckRefusals() {
                With(Base("rnn"), Option::String("nonlinearity", "sigmoid")),
                Code::kInvalidArgument,
                {"nonlinearity", "sigmoid"}});
+  r.push_back({"direction 'backward'",
+               With(Base("lstm"), Option::String("direction", "backward")),
+               Code::kInvalidArgument,
+               {"direction", "backward"}});
+  r.push_back({"direction a boolean",
+               With(Base("lstm"), Option::Bool("direction", true)),
+               Code::kInvalidArgument,
+               {"direction"}});
+  Options rev_bi = With(Base("gru"), Option::String("direction", "reverse"));
+  rev_bi.push_back(Option::Bool("bidirectional", true));
+  r.push_back({"direction 'reverse' + bidirectional true",
+               rev_bi,
+               Code::kInvalidArgument,
+               {"direction", "reverse", "bidirectional"}});
+  Options bi_false = With(Base("rnn"), Option::Bool("bidirectional", false));
+  bi_false.push_back(Option::String("direction", "bidirectional"));
+  r.push_back({"bidirectional false + direction 'bidirectional'",
+               bi_false,
+               Code::kInvalidArgument,
+               {"direction", "bidirectional"}});
   Option object;
   object.key = "peephole";
   object.kind = Option::Kind::kObject;

@@ -190,15 +190,88 @@ void RunIsa(const Isa& isa) {
   for (const Case& c : big) {
     if (RunCase(isa, c, rng)) ++passed;
   }
+  // Every M, every N and every K in 1..70 (0..70 for K) once, the other two sizes and the
+  // option random: all row remainders of every tile, every partial panel, every K tail.
+  std::uniform_int_distribution<size_t> size70(1, 70), depth70(0, 70);
+  for (size_t v = 0; v <= 70; ++v) {
+    const int opt = static_cast<int>(rng() % 8);
+    const bool tr = (opt & 1) != 0, bi = (opt & 2) != 0, acc = (opt & 4) != 0;
+    const Case sweep[] = {{v, size70(rng), depth70(rng), tr, bi, acc},
+                          {size70(rng), v, depth70(rng), tr, bi, acc},
+                          {size70(rng), size70(rng), v, tr, bi, acc}};
+    for (const Case& c : sweep) {
+      if (c.M == 0 || c.N == 0) continue;
+      if (RunCase(isa, c, rng)) ++passed;
+    }
+  }
   std::printf("%s: %d passed, %d failed\n", isa.name, passed, g_failed - failed_before);
   g_passed += passed;
 }
+
+#if defined(__x86_64__) || defined(_M_X64)
+// Two ISAs or blockings with the same fused chain per element (avx2 and avx512: same init, one
+// FMA per k in order; avx512 with K blocks of 256 and 512) give the same bits, whatever their
+// tiles and blocking.
+void SameBits(const Isa& x, const Isa& y) {
+  static const Case kCases[] = {
+      {1, 1, 1, false, true, false},       {5, 70, 33, true, true, true},
+      {13, 33, 257, false, false, true},   {32, 1024, 300, false, true, false},
+      {37, 129, 1100, true, false, false}, {150, 48, 65, false, true, true}};
+  std::mt19937 rng(99);
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  int failed = 0;
+  for (const Case& c : kCases) {
+    const size_t M = c.M, N = c.N, K = c.K;
+    const ptrdiff_t rs = c.transposed ? 1 : static_cast<ptrdiff_t>(N);
+    const ptrdiff_t cs = c.transposed ? static_cast<ptrdiff_t>(K) : 1;
+    std::vector<float> A(M * K), B(K * N), bias(N), C0(M * N);
+    for (float& v : A) v = dist(rng);
+    for (float& v : B) v = dist(rng);
+    for (float& v : bias) v = dist(rng);
+    for (float& v : C0) v = dist(rng);
+    std::vector<float> out[2];
+    const Isa* isas[2] = {&x, &y};
+    for (int i = 0; i < 2; ++i) {
+      std::vector<float> Bp(isas[i]->packed_size(K, N));
+      isas[i]->pack(K, N, B.data(), rs, cs, Bp.data());
+      out[i] = C0;
+      isas[i]->gemm(M, N, K, A.data(), K, Bp.data(), c.bias ? bias.data() : nullptr, out[i].data(),
+                    N, c.accumulate, Part{});
+    }
+    if (std::memcmp(out[0].data(), out[1].data(), out[0].size() * sizeof(float)) != 0) {
+      Fail(y, c, "differs from the other fused ISA bit for bit");
+      ++failed;
+    }
+  }
+  std::printf("%s = %s bit for bit: %d cases, %d failed\n", x.name, y.name,
+              static_cast<int>(sizeof kCases / sizeof kCases[0]), failed);
+}
+#endif
 
 }  // namespace
 }  // namespace cellstate
 
 int main() {
   using namespace cellstate;
+  // The CPUID signatures behind the per-core choice (gemm-avx512.cc): EPYC 9005 (Zen 5),
+  // EPYC 9004 (Zen 4), Xeon Scalable (Skylake-SP), and a family below 0xF (no extended fields).
+  static const struct {
+    unsigned eax, family, model;
+  } kSignatures[] = {{0x00B00F21u, 26, 0x02},
+                     {0x00A10F11u, 25, 0x11},
+                     {0x00050654u, 6, 0x55},
+                     {0x00010521u, 5, 0x02}};
+  for (const auto& sig : kSignatures) {
+    unsigned family = 0, model = 0;
+    CpuDecodeSignature(sig.eax, &family, &model);
+    if (family != sig.family || model != sig.model) {
+      std::printf("FAIL CPUID signature %08x: family %u model %u, want %u %u\n", sig.eax, family,
+                  model, sig.family, sig.model);
+      ++g_failed;
+    }
+  }
+  std::printf("this CPU: %s core, family %u, model %u\n", CpuCoreName(CpuCoreKind()), CpuFamily(),
+              CpuModel());
   RunIsa({"scalar", scalar_packed_size, scalar_pack, scalar_gemm});
 #if defined(__x86_64__) || defined(_M_X64)
   if (CpuHasAvx2Fma()) {
@@ -207,7 +280,18 @@ int main() {
     std::printf("SKIPPED avx2: not supported by this CPU\n");
   }
   if (CpuHasAvx512()) {
-    RunIsa({"avx512", avx512_packed_size, avx512_pack, avx512_gemm});
+    // Both K blocks of the avx512 driver, whichever this core runs (CpuCoreKind).
+    const Isa kc256{"avx512/kc256", avx512_packed_size, avx512_pack, avx512_gemm_kc256};
+    const Isa kc512{"avx512/kc512", avx512_packed_size, avx512_pack, avx512_gemm_kc512};
+    RunIsa(kc256);
+    RunIsa(kc512);
+    std::printf("avx512 on this %s core: K block %zu\n", CpuCoreName(CpuCoreKind()),
+                avx512_gemm_kc());
+    SameBits(kc256, kc512);
+    if (CpuHasAvx2Fma()) {
+      SameBits({"avx2", avx2_packed_size, avx2_pack, avx2_gemm},
+               {"avx512", avx512_packed_size, avx512_pack, avx512_gemm});
+    }
   } else {
     std::printf("SKIPPED avx512: not supported by this CPU\n");
   }

@@ -205,5 +205,20 @@ int main() {
     const Problem p = RandomProblem(cfg, T, B, batch_first, lengths, h0, c0, 0.6, &rng);
     RunCase("#" + std::to_string(k) + " " + fl.name + ": " + Describe(p), [&] { GradCheck(p); });
   }
+  // Reverse-only layers (direction: 'reverse'), one and two layers, lengths included.
+  for (size_t k = 0; k < 8; ++k) {
+    const Flavor& fl = flavors[(k * 5) % flavors.size()];
+    Config cfg = fl.cfg;
+    cfg.reverse = true;
+    cfg.num_layers = 1 + static_cast<int>(k % 2);
+    cfg.input_size = rng.Int(1, 5);
+    cfg.hidden_size = rng.Int(fl.proj ? 2 : 1, 5);
+    if (fl.proj) cfg.lstm.proj_size = rng.Int(1, cfg.hidden_size - 1);
+    const int T = rng.Int(2, 5), B = rng.Int(1, 3);
+    const Problem p =
+        RandomProblem(cfg, T, B, rng.Coin(), true, rng.Coin(0.6), rng.Coin(0.6), 0.6, &rng);
+    RunCase("#reverse" + std::to_string(k) + " " + fl.name + ": " + Describe(p),
+            [&] { GradCheck(p); });
+  }
   return suite.Finish();
 }

@@ -404,8 +404,8 @@ inline std::string Describe(const Problem& p) {
   if (c.cell == Cell::kGRU) s << (c.gru.reset_after ? " resetAfter" : " resetBefore");
   if (c.cell == Cell::kRNN) s << (c.rnn.relu ? " relu" : " tanh");
   s << " I" << c.input_size << " H" << c.hidden_size << " L" << c.num_layers
-    << (c.bidirectional ? " bidir" : "") << " T" << p.T << " B" << p.B
-    << (p.batch_first ? " batchFirst" : "");
+    << (c.bidirectional ? " bidir" : "") << (c.reverse ? " reverse" : "") << " T" << p.T << " B"
+    << p.B << (p.batch_first ? " batchFirst" : "");
   if (!p.lengths.empty()) {
     s << " lengths=";
     for (size_t i = 0; i < p.lengths.size(); ++i) s << (i ? "," : "") << p.lengths[i];

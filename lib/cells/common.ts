@@ -22,6 +22,13 @@ export interface RecurrentOptions {
   numLayers?: number | undefined;
   /** Run a second, reverse direction and concatenate its output (`D = 2`). Default false. */
   bidirectional?: boolean | undefined;
+  /**
+   * The directions (ONNX's `direction`): `'forward'`, `'reverse'` (one direction that runs
+   * `t = len_b − 1 … 0`, `D = 1`; its parameters are named without `_reverse`; it cannot stream)
+   * or `'bidirectional'` (the same as `bidirectional: true`). Default `'forward'`, or
+   * `'bidirectional'` with `bidirectional: true`; the two options must agree when both are given.
+   */
+  direction?: Direction | undefined;
   /** `x`, `output` and their gradients are `[B, T, ·]` instead of `[T, B, ·]`. Default false. */
   batchFirst?: boolean | undefined;
   /** Dropout probability on the input of layers l > 0, training only; in [0, 1). Default 0. */
@@ -29,6 +36,11 @@ export interface RecurrentOptions {
   /** Seed of the initialisation and of the dropout masks, an unsigned 32-bit integer. Default: random (recorded in `config`). */
   seed?: number | undefined;
 }
+
+/** The directions of a recurrent layer (ONNX's `direction` attribute). */
+export type Direction = 'forward' | 'reverse' | 'bidirectional';
+/** The values of {@link Direction}. */
+export const DIRECTIONS: readonly Direction[] = ['forward', 'reverse', 'bidirectional'];
 
 /** Resolved options common to every cell, plain JSON. */
 export interface RecurrentConfig {
@@ -38,6 +50,8 @@ export interface RecurrentConfig {
   hiddenSize: number;
   numLayers: number;
   bidirectional: boolean;
+  /** `'bidirectional'` exactly when `bidirectional` is true. */
+  direction: Direction;
   batchFirst: boolean;
   dropout: number;
   seed: number;
@@ -50,6 +64,7 @@ export const COMMON_KEYS = [
   'hiddenSize',
   'numLayers',
   'bidirectional',
+  'direction',
   'batchFirst',
   'dropout',
   'seed',
@@ -62,6 +77,7 @@ export const COMMON_NATIVE_KEYS = [
   'hiddenSize',
   'numLayers',
   'bidirectional',
+  'direction',
   'dropout',
 ] as const;
 
@@ -79,7 +95,21 @@ export function readCommon(r: OptionReader, cell: string, where: string): Recurr
   const inputSize = r.int('inputSize', 1, MAX_SIZE);
   const hiddenSize = r.int('hiddenSize', 1, MAX_SIZE);
   const numLayers = r.int('numLayers', 1, MAX_LAYERS, 1);
-  const bidirectional = r.bool('bidirectional', false);
+  const givenBidirectional = r.bool('bidirectional', false);
+  const direction = r.choice(
+    'direction',
+    DIRECTIONS,
+    givenBidirectional ? 'bidirectional' : 'forward',
+  );
+  if (
+    r.raw('bidirectional') !== undefined &&
+    givenBidirectional !== (direction === 'bidirectional')
+  )
+    throw new CellstateTypeError(
+      ErrorCode.INVALID_OPTION,
+      `${where}: direction '${direction}' contradicts bidirectional: ${givenBidirectional}`,
+    );
+  const bidirectional = direction === 'bidirectional';
   const batchFirst = r.bool('batchFirst', false);
   const dropout = r.number('dropout', 0, 1, 0);
   if (Math.fround(dropout) >= 1)
@@ -88,7 +118,17 @@ export function readCommon(r: OptionReader, cell: string, where: string): Recurr
       `${where}: dropout must be a number in [0, 1), got ${dropout} (1 in float32)`,
     );
   const seed = r.int('seed', 0, 0xffffffff, -1);
-  return { cell, inputSize, hiddenSize, numLayers, bidirectional, batchFirst, dropout, seed };
+  return {
+    cell,
+    inputSize,
+    hiddenSize,
+    numLayers,
+    bidirectional,
+    direction,
+    batchFirst,
+    dropout,
+    seed,
+  };
 }
 
 /** The config with a random seed drawn when none was given. */

@@ -14,11 +14,9 @@
 // forgetGate / outputGate false (the operator always computes all three gates).
 import { CellstateError, CellstateTypeError, ErrorCode, describe } from '../errors';
 import { OptionReader } from '../options';
-import { Dense } from '../layers/dense';
-import { Dropout } from '../layers/dropout';
-import { Embedding } from '../layers/embedding';
+import type { Dense } from '../layers/dense';
 import { type OnnxAttribute, type OnnxSlot, article, cellOf } from '../cells';
-import { Recurrent } from '../layers/recurrent';
+import type { Recurrent } from '../layers/recurrent';
 import { Sequential, type SequentialLayer } from '../model/sequential';
 import { writeAtomic } from './file';
 import {
@@ -161,7 +159,10 @@ function negate(a: Float32Array): Float32Array {
 /** Refuses the variants ONNX cannot express, naming the option. */
 function checkExportable(layer: Recurrent, index: string): void {
   const spec = cellOf(layer.config);
-  const why = spec.onnx.unexportable(layer.config as never);
+  // A reverse layer maps to ONNX's direction: "reverse"; the exporter does not write it yet.
+  const why =
+    spec.onnx.unexportable(layer.config as never) ??
+    (layer.config.direction === 'reverse' ? "direction: 'reverse' (not exported yet)" : undefined);
   if (why) throw unsupported(`${index}${article(spec.title)} ${spec.title} with ${why}`);
 }
 
@@ -350,8 +351,8 @@ export function toOnnx(value: Model, opts?: OnnxExportOptions): Uint8Array {
   const withLengths = o.bool('lengths', false);
   const layers: SequentialLayer[] = model instanceof Sequential ? [...model.layers] : [model];
   layers.forEach((l, i) => {
-    if (l instanceof Recurrent)
-      checkExportable(l, model instanceof Sequential ? `layers[${i}] is ` : '');
+    if (l.reads === 'sequence')
+      checkExportable(l as Recurrent, model instanceof Sequential ? `layers[${i}] is ` : '');
   });
   const g = new GraphBuilder();
   const inputs: ValueInfoMsg[] = [];
@@ -361,17 +362,17 @@ export function toOnnx(value: Model, opts?: OnnxExportOptions): Uint8Array {
   const batchFirst =
     model instanceof Sequential
       ? model.batchFirst === true
-      : first instanceof Recurrent && first.config.batchFirst;
+      : (first.config as { batchFirst?: unknown }).batchFirst === true;
   const inputName = g.unique('input');
   let flow: Flow;
-  if (first instanceof Embedding) {
+  if (first.reads === 'tokens') {
     inputs.push(valueInfo(inputName, DataType.INT64, batchFirst ? ['B', 'T'] : ['T', 'B']));
     flow = { name: inputName, F: 1, perStep: true };
     if (batchFirst)
       flow.name = g.node('Transpose', 'batch_first_in', [inputName], 1, [
         attrInts('perm', [1, 0]),
       ])[0];
-  } else if (first instanceof Dropout) {
+  } else if (first.inputSize === null) {
     throw unsupported(
       'a model that starts with Dropout has no input size; start with the layer after it',
     );
@@ -392,7 +393,9 @@ export function toOnnx(value: Model, opts?: OnnxExportOptions): Uint8Array {
   let states: { h: string[]; c: string[] } | null = null;
   layers.forEach((layer, i) => {
     const prefix = model instanceof Sequential ? `${i}_` : '';
-    if (layer instanceof Embedding) {
+    // by what each layer reads: token ids (Embedding), sequences (the recurrent layers) or
+    // features (Dense; a Dropout, without a size, is the identity at inference)
+    if (layer.reads === 'tokens') {
       const w = layer.parameters().weight;
       const y = g.node(
         'Gather',
@@ -401,13 +404,13 @@ export function toOnnx(value: Model, opts?: OnnxExportOptions): Uint8Array {
         1,
         [attrInt('axis', 0)],
       )[0];
-      flow = { name: y, F: layer.outputSize, perStep: true };
-    } else if (layer instanceof Recurrent) {
-      const r = emitRecurrent(g, layer, flow.name, prefix, lengths);
-      flow = { name: r.y, F: layer.outputSize, perStep: true };
+      flow = { name: y, F: layer.outputSize as number, perStep: true };
+    } else if (layer.reads === 'sequence') {
+      const r = emitRecurrent(g, layer as Recurrent, flow.name, prefix, lengths);
+      flow = { name: r.y, F: layer.outputSize as number, perStep: true };
       states = r;
-    } else if (layer instanceof Dense) {
-      flow = emitDense(g, layer, flow, prefix, lengths);
+    } else if (layer.outputSize !== null) {
+      flow = emitDense(g, layer as Dense, flow, prefix, lengths);
     }
   });
   let out = flow.name;
@@ -429,9 +432,10 @@ export function toOnnx(value: Model, opts?: OnnxExportOptions): Uint8Array {
     ),
   );
   // A single recurrent layer also gives its final states, as forward does.
-  if (first instanceof Recurrent && layers.length === 1 && states) {
+  if (first.reads === 'sequence' && layers.length === 1 && states) {
     const s = states as { h: string[]; c: string[] };
-    const LD = first.config.numLayers * (first.config.bidirectional ? 2 : 1);
+    const rc = (first as Recurrent).config;
+    const LD = rc.numLayers * (rc.bidirectional ? 2 : 1);
     const stateOut = (names: string[], out: string) => {
       if (names.length === 1)
         g.nodes.push({
@@ -449,7 +453,7 @@ export function toOnnx(value: Model, opts?: OnnxExportOptions): Uint8Array {
           output: [out],
           attribute: [attrInt('axis', 0)],
         });
-      outputs.push(valueInfo(out, DataType.FLOAT, [LD, 'B', first.config.hiddenSize]));
+      outputs.push(valueInfo(out, DataType.FLOAT, [LD, 'B', rc.hiddenSize]));
     };
     stateOut(s.h, 'h');
     if (s.c.length > 0) stateOut(s.c, 'c');

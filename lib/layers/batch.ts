@@ -137,7 +137,14 @@ export function readTokens(
   return { data, shape: [...t.shape] };
 }
 
-/** Lengths [B] in [1, T] as an Int32Array (validated). */
+/**
+ * The sequence lengths of a batch, validated: `value` (an array of numbers or an Int32Array) must
+ * hold B integers in [1, T]; returned as a new Int32Array. The one check of every `lengths` the
+ * API takes (recurrent layers, Dense, Embedding, Sequential, losses, fit / evaluate / predict):
+ * a TypeError (ERR_CELLSTATE_INVALID_ARG) for the wrong kind of value or element, a RangeError
+ * ERR_CELLSTATE_SHAPE for the wrong count and ERR_CELLSTATE_OUT_OF_RANGE for a length outside
+ * [1, T], each naming `where` and the entry.
+ */
 export function readLengths(where: string, value: unknown, T: number, B: number): Int32Array {
   if (!(value instanceof Int32Array) && !Array.isArray(value))
     throw new CellstateTypeError(
@@ -148,10 +155,15 @@ export function readLengths(where: string, value: unknown, T: number, B: number)
   const out = new Int32Array(B);
   for (let b = 0; b < B; ++b) {
     const v: unknown = value[b];
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > T)
+    if (typeof v !== 'number')
+      throw new CellstateTypeError(
+        ErrorCode.INVALID_ARG,
+        `${where}: lengths[${b}] must be an integer in [1, T=${T}], got ${describe(v)}`,
+      );
+    if (!Number.isInteger(v) || v < 1 || v > T)
       throw new CellstateRangeError(
         ErrorCode.OUT_OF_RANGE,
-        `${where}: lengths[${b}] must be an integer in [1, T=${T}], got ${describe(v)}`,
+        `${where}: lengths[${b}] must be an integer in [1, T=${T}], got ${v}`,
       );
     out[b] = v;
   }

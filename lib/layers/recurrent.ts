@@ -46,6 +46,7 @@ import { Random } from '../random';
 import { type ShapeOf, Tensor, type TensorLike, toTensor } from '../tensor';
 import { StreamPool, type StreamPoolOptions } from '../stream/pool';
 import { Stream, type StreamOptions } from '../stream/stream';
+import { readLengths } from './batch';
 import { type Layer, layerBrand } from './layer';
 
 /** Largest parameter count of one layer stack: MAX_ELEMENTS, 2^28 float32 values, 1 GiB. */
@@ -54,6 +55,7 @@ export const MAX_PARAMETERS = MAX_ELEMENTS;
 export {
   MAX_LAYERS,
   MAX_SIZE,
+  type Direction,
   type GRUConfig,
   type GRUOptions,
   type LSTMConfig,
@@ -735,31 +737,6 @@ function sameShape(a: readonly number[], b: readonly number[]): boolean {
 /** `['L·D', 'B']` and `[4, 3]` → `['L·D=4', 'B=3']`. */
 function labelled(symbols: readonly string[], dims: readonly number[]): Dim[] {
   return dims.map((d, i) => `${symbols[i]}=${d}`);
-}
-
-function readLengths(where: string, value: unknown, T: number, B: number): Int32Array {
-  if (!(value instanceof Int32Array) && !Array.isArray(value))
-    throw new CellstateTypeError(
-      ErrorCode.INVALID_ARG,
-      `${where}: lengths must be an array of integers or an Int32Array, got ${describe(value)}`,
-    );
-  if (value.length !== B) throw shapeError(where, 'lengths', [`B=${B}`], [value.length]);
-  const out = new Int32Array(B);
-  for (let b = 0; b < B; ++b) {
-    const v: unknown = value[b];
-    if (typeof v !== 'number')
-      throw new CellstateTypeError(
-        ErrorCode.INVALID_ARG,
-        `${where}: lengths[${b}] must be an integer in [1, T=${T}], got ${describe(v)}`,
-      );
-    if (!Number.isInteger(v) || v < 1 || v > T)
-      throw new CellstateRangeError(
-        ErrorCode.OUT_OF_RANGE,
-        `${where}: lengths[${b}] must be an integer in [1, T=${T}], got ${v}`,
-      );
-    out[b] = v;
-  }
-  return out;
 }
 
 Object.defineProperty(Recurrent.prototype, layerBrand, { value: true });

@@ -37,7 +37,11 @@ export interface StreamOptions {
 
 /** What a layer needs to expose for streaming (LSTM, GRU, RNN). */
 export interface StreamableLayer {
-  readonly config: { readonly cell: string; readonly bidirectional: boolean };
+  readonly config: {
+    readonly cell: string;
+    readonly bidirectional: boolean;
+    readonly direction?: string;
+  };
 }
 
 /**
@@ -227,8 +231,13 @@ export function frameData(
   return t.data;
 }
 
-/** Throws ERR_CELLSTATE_UNSUPPORTED when `layer` cannot stream (a bidirectional layer). */
+/** Throws ERR_CELLSTATE_UNSUPPORTED when `layer` cannot stream (a bidirectional or reverse layer). */
 export function checkStreamable(layer: StreamableLayer, where: string): void {
+  if (layer.config.direction === 'reverse')
+    throw new UnsupportedError(
+      `${where}: a reverse ${findCell(layer.config.cell)?.title ?? 'layer'} cannot stream: it reads ` +
+        'the sequence from its end; run forward on whole sequences',
+    );
   if (layer.config.bidirectional)
     throw new UnsupportedError(
       `${where}: a bidirectional ${findCell(layer.config.cell)?.title ?? 'layer'} cannot stream: its reverse ` +

@@ -288,6 +288,7 @@ describe('options', () => {
       hiddenSize: 4,
       numLayers: 1,
       bidirectional: false,
+      direction: 'forward',
       batchFirst: false,
       dropout: 0,
       seed: 9,

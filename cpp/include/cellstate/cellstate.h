@@ -65,6 +65,9 @@ struct Config {
   int hidden_size = 0;
   int num_layers = 1;
   bool bidirectional = false;
+  // One direction that runs t = len_b − 1 … 0 (ONNX's direction: "reverse"); its parameters are
+  // named without the _reverse suffix. Excludes bidirectional; streaming refuses it.
+  bool reverse = false;
   float dropout = 0.f;  // between layers, training only
   LstmOptions lstm;
   GruOptions gru;
@@ -123,11 +126,15 @@ using Options = std::vector<Option>;
 
 // Builds and validates a Config from options with the API.md names: `cell` ('lstm', 'gru',
 // 'rnn'; required), the common options (inputSize, hiddenSize, numLayers, bidirectional,
-// dropout), then the cell family's own options (cpp/src/cell/<family>.cc). Unset options keep
-// their defaults. Refuses an unknown key (naming it), a key of another cell family, a value of
-// the wrong kind (kInvalidArgument) and a value out of range (kOutOfRange), with the messages of
-// Validate. *out is written only on success.
+// direction: 'forward' | 'reverse' | 'bidirectional', dropout), then the cell family's own options
+// (cpp/src/cell/<family>.cc). Unset options keep their defaults. Refuses an unknown key (naming
+// it), a key of another cell family, a value of the wrong kind (kInvalidArgument) and a value out
+// of range (kOutOfRange), with the messages of Validate. *out is written only on success.
 Status ParseConfig(const Options& options, Config* out);
+
+// Whether a layer of this configuration can stream (Layer::Step): kUnsupported with the reason
+// for a bidirectional or reverse layer, whose first step needs the last input.
+Status CheckStreamable(const Config& cfg);
 
 // One parameter tensor inside the flat parameter buffer, in PyTorch's order.
 struct ParamInfo {

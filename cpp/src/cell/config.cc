@@ -93,6 +93,8 @@ Status Validate(const Config& c) {
   if (c.num_layers < 1 || c.num_layers > kMaxLayers)
     return Range("numLayers must be an integer in [1, " + std::to_string(kMaxLayers) + "], got " +
                  std::to_string(c.num_layers));
+  if (c.reverse && c.bidirectional)
+    return Invalid("direction: 'reverse' contradicts bidirectional: true");
   if (!(c.dropout >= 0.f && c.dropout < 1.f))
     return Range("dropout must be in [0, 1), got " + std::to_string(c.dropout));
   return fam->Validate(c);
@@ -111,9 +113,23 @@ Status ParseConfig(const Options& options, Config* out) {
   if (!fam) return Invalid("cell must be one of " + names + ", got '" + cell->string + "'");
   Config c;
   c.cell = fam->id();
+  const Option* bidirectional = nullptr;
   for (const Option& o : options) {
     if (o.key == "cell") continue;
     Status st;
+    if (o.key == "bidirectional") bidirectional = &o;
+    if (o.key == "direction") {
+      if (o.kind != Option::Kind::kString ||
+          (o.string != "forward" && o.string != "reverse" && o.string != "bidirectional")) {
+        return Invalid("direction must be 'forward', 'reverse' or 'bidirectional'" +
+                       (o.kind == Option::Kind::kString
+                            ? ", got '" + o.string + "'"
+                            : std::string(", got ") + KindName(o.kind)));
+      }
+      c.reverse = o.string == "reverse";
+      if (o.string == "bidirectional") c.bidirectional = true;
+      continue;
+    }
     if (IntOption(o, "inputSize", &c.input_size, &st) ||
         IntOption(o, "hiddenSize", &c.hidden_size, &st) ||
         IntOption(o, "numLayers", &c.num_layers, &st) ||
@@ -140,9 +156,26 @@ Status ParseConfig(const Options& options, Config* out) {
     }
     if (!st.ok()) return st;
   }
+  // bidirectional: true|false beside a direction must agree with it.
+  for (const Option& o : options)
+    if (o.key == "direction" && bidirectional && bidirectional->kind == Option::Kind::kBool &&
+        bidirectional->boolean != (o.string == "bidirectional"))
+      return Invalid("direction: '" + o.string +
+                     "' contradicts bidirectional: " + (bidirectional->boolean ? "true" : "false"));
   Status st = Validate(c);
   if (!st.ok()) return st;
   *out = c;
+  return Status::Ok();
+}
+
+Status CheckStreamable(const Config& c) {
+  if (c.bidirectional)
+    return Status::Error(Code::kUnsupported,
+                         "a bidirectional layer cannot stream (its reverse direction needs the "
+                         "whole sequence)");
+  if (c.reverse)
+    return Status::Error(Code::kUnsupported,
+                         "a reverse layer cannot stream (its first step needs the last input)");
   return Status::Ok();
 }
 

@@ -18,7 +18,7 @@ void Layer<T>::Impl::BuildUnits() {
       Unit u;
       u.layer = l;
       u.dir = d;
-      u.reverse = d == 1;
+      u.reverse = d == 1 || cfg.reverse;  // a bidirectional layer's second, or reverse-only
       u.index = size_t(l) * D + d;
       u.in = l == 0 ? cfg.input_size : D * R;
       std::fill(u.param, u.param + kCellSlots, kNone);

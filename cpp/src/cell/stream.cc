@@ -15,7 +15,8 @@ size_t Layer<T>::Impl::StreamScratchSize(int B) const {
 
 template <typename T>
 Status Layer<T>::Impl::Step(int B, const T* x, T* state, T* scratch, T* out) const {
-  if (D > 1) return Status::Error(Code::kUnsupported, "a bidirectional layer cannot stream");
+  const Status streamable = CheckStreamable(cfg);
+  if (!streamable.ok()) return streamable;
   if (B < 1) return Status::Error(Code::kOutOfRange, "batch must be >= 1");
   const int L = cfg.num_layers;
   const size_t GH = size_t(G) * H;

@@ -50,22 +50,24 @@ void Layer<T>::Impl::ForwardWavefront(const ForwardArgs& a, const T* x0, T* last
     T* out = l == L - 1 ? last_out : W + ws.out[l];
     const T* xin = l > 0 ? W + ws.out[l - 1] : nullptr;
     const int chunk = WaveChunk(Tn, B);
+    int t_lo = 0;  // the first time of the current chunk
     for (int s = 0; s < Tn; ++s) {
       const int t = u.reverse ? Tn - 1 - s : s;
       const size_t tb = size_t(t) * B;
       if (l > 0 && s % chunk == 0) {
         // The next chunk's input projections, once the layer below has written its steps
         // (the same FMA chains as one GEMM over all rows: results equal the layer-by-layer
-        // order).
+        // order). A reverse stack's chunk holds the times t0 - n + 1 … t0, first step last.
         const int n = std::min(chunk, Tn - s);
+        t_lo = u.reverse ? t - n + 1 : t;
         progress[l - 1].WaitAtLeast(s + n);
-        kern->gemm(size_t(n) * B, GH, u.in, xin + tb * u.in, u.in, packed.data() + u.fw_ih, bias(u),
-                   W + w.gstep, GH, false, Part{});
+        kern->gemm(size_t(n) * B, GH, u.in, xin + size_t(t_lo) * B * u.in, u.in,
+                   packed.data() + u.fw_ih, bias(u), W + w.gstep, GH, false, Part{});
       }
       StepIo<T> io = StepBuffers(u, tb, false);
       io.out = out + tb * R;
       io.ldo = R;
-      io.g = l == 0 ? W + w.gates + tb * GH : W + w.gstep + size_t(s % chunk) * B * GH;
+      io.g = l == 0 ? W + w.gates + tb * GH : W + w.gstep + size_t(t - t_lo) * B * GH;
       StepForward(u, B, t, lens, io, Part{});
       progress[l].Set(s + 1);
     }

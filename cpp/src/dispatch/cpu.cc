@@ -4,6 +4,14 @@
 #include "dispatch/platform.h"
 
 namespace cellstate {
+
+void CpuDecodeSignature(unsigned eax, unsigned* family, unsigned* model) {
+  const unsigned base_family = (eax >> 8) & 0xF, base_model = (eax >> 4) & 0xF;
+  *family = base_family == 0xF ? base_family + ((eax >> 20) & 0xFF) : base_family;
+  *model = base_family == 0x6 || base_family == 0xF ? base_model + (((eax >> 16) & 0xF) << 4)
+                                                    : base_model;
+}
+
 namespace {
 
 // Off x86, Cpuid finds no leaf: both answers are false.
@@ -33,7 +41,62 @@ bool DetectAvx512() {
   return f && dq && bw && vl;
 }
 
+void DetectFamilyModel(unsigned* family, unsigned* model) {
+  *family = 0;
+  *model = 0;
+  unsigned r[4];
+  if (Cpuid(1, 0, r)) CpuDecodeSignature(r[0], family, model);
+}
+
+struct Identity {
+  unsigned family = 0, model = 0;
+  CpuCore core = CpuCore::kOther;
+};
+
+Identity Detect() {
+  Identity id;
+  DetectFamilyModel(&id.family, &id.model);
+  unsigned r[4];
+  if (!Cpuid(0, 0, r)) return id;
+  // Vendor string in EBX, EDX, ECX.
+  const bool amd =
+      r[1] == 0x68747541u && r[3] == 0x69746e65u && r[2] == 0x444d4163u;  // AuthenticAMD
+  const bool intel =
+      r[1] == 0x756e6547u && r[3] == 0x49656e69u && r[2] == 0x6c65746eu;  // GenuineIntel
+  if (intel) {
+    id.core = CpuCore::kIntel;
+  } else if (amd && id.family == 0x1A) {
+    id.core = CpuCore::kAmdZen5;
+  } else if (amd && id.family == 0x19 && DetectAvx512()) {
+    id.core = CpuCore::kAmdZen4;  // family 25 without AVX-512 is Zen 3
+  }
+  return id;
+}
+
+const Identity& Ident() {
+  static const Identity id = Detect();
+  return id;
+}
+
 }  // namespace
+
+CpuCore CpuCoreKind() { return Ident().core; }
+
+const char* CpuCoreName(CpuCore core) {
+  switch (core) {
+    case CpuCore::kAmdZen4:
+      return "zen4";
+    case CpuCore::kAmdZen5:
+      return "zen5";
+    case CpuCore::kIntel:
+      return "intel";
+    default:
+      return "other";
+  }
+}
+
+unsigned CpuFamily() { return Ident().family; }
+unsigned CpuModel() { return Ident().model; }
 
 bool CpuHasAvx2Fma() {
   static const bool has = DetectAvx2Fma();

@@ -45,6 +45,14 @@ size_t avx512_packed_size(size_t K, size_t N);
 void avx512_pack(size_t K, size_t N, const float* src, ptrdiff_t rs, ptrdiff_t cs, float* dst);
 void avx512_gemm(size_t M, size_t N, size_t K, const float* A, size_t lda, const float* Bp,
                  const float* bias, float* C, size_t ldc, bool accumulate, Part part);
+// avx512_gemm runs one of these, chosen once per process from the core (CpuCoreKind): the same
+// tile and packed layout, only the K block differs, so the results are the same bit for bit.
+// avx512_gemm_kc() is the K block chosen on this CPU (512 on Zen 5, 256 elsewhere).
+size_t avx512_gemm_kc();
+void avx512_gemm_kc256(size_t M, size_t N, size_t K, const float* A, size_t lda, const float* Bp,
+                       const float* bias, float* C, size_t ldc, bool accumulate, Part part);
+void avx512_gemm_kc512(size_t M, size_t N, size_t K, const float* A, size_t lda, const float* Bp,
+                       const float* bias, float* C, size_t ldc, bool accumulate, Part part);
 #endif
 
 #if defined(__aarch64__)
