@@ -70,6 +70,12 @@ void CheckAccepted() {
     CHECK_EQ(c.dropout, d.dropout);
     CHECK(c.gru.reset_after);
   });
+  RunCase("lstm layerNorm: default false, true when given", [] {
+    Config c;
+    if (CHECK_OK(cellstate::ParseConfig(Base("lstm"), &c))) CHECK(!c.lstm.layer_norm);
+    if (CHECK_OK(cellstate::ParseConfig(With(Base("lstm"), Option::Bool("layerNorm", true)), &c)))
+      CHECK(c.lstm.layer_norm);
+  });
   RunCase("gru resetAfter false", [] {
     Config c;
     if (CHECK_OK(cellstate::ParseConfig(With(Base("gru"), Option::Bool("resetAfter", false)), &c)))
@@ -128,6 +134,18 @@ void CheckRefusals() {
                With(Base("rnn"), Option::Number("projSize", 2)),
                Code::kInvalidArgument,
                {"projSize", "LSTM"}});
+  r.push_back({"gru layerNorm",
+               With(Base("gru"), Option::Bool("layerNorm", true)),
+               Code::kInvalidArgument,
+               {"layerNorm", "LSTM"}});
+  r.push_back({"rnn layerNorm",
+               With(Base("rnn"), Option::Bool("layerNorm", true)),
+               Code::kInvalidArgument,
+               {"layerNorm", "LSTM"}});
+  r.push_back({"lstm layerNorm given as a number",
+               With(Base("lstm"), Option::Number("layerNorm", 1)),
+               Code::kInvalidArgument,
+               {"layerNorm"}});
   r.push_back({"lstm resetAfter",
                With(Base("lstm"), Option::Bool("resetAfter", true)),
                Code::kInvalidArgument,

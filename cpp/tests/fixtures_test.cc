@@ -1,5 +1,6 @@
-// Every fixture of test/fixtures, or of CELLSTATE_FIXTURES when set (float64 oracle of
-// docs/cells.md, schema in test/fixtures/README.md), through
+// Every fixture of test/fixtures and test/fixtures/layernorm, or of CELLSTATE_FIXTURES (and its
+// layernorm/ sub-folder) when set (float64 oracle of docs/cells.md, schema in
+// test/fixtures/README.md), through
 // Layer<double> on the reference kernels and through Layer<float> on the float reference and on
 // every ISA of AvailableIsas(), with 1 and 2 threads: forward (train) outputs and states, and
 // backward dx, dh0, dc0 and every parameter gradient.
@@ -153,7 +154,10 @@ int main() {
   Suite& suite = Suite::Get();
   suite.SetName("fixtures_test");
   const std::string dir = FixturesDir();
-  const std::vector<std::string> files = ListFixtures(dir);
+  std::vector<std::string> files = ListFixtures(dir);
+  // The layer-normalized LSTM's set lives in a sub-folder (test/fixtures/layernorm/README.md).
+  for (const std::string& ln : ListFixtures(dir.empty() ? dir : dir + "/layernorm"))
+    files.push_back(ln);
   if (dir.empty()) {
     CSTEST_FAIL("no fixtures directory (CELLSTATE_FIXTURES unset and no CELLSTATE_FIXTURES_DIR)");
     return suite.Finish();

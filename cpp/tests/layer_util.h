@@ -351,6 +351,20 @@ inline std::vector<Flavor> AllFlavors() {
   });
   lstm("nfg_niaf", false,
        [](Config& c) { c.lstm.forget_gate = false, c.lstm.input_activation = false; });
+  // layerNorm (docs/cells.md, "Layer-normalized LSTM") alone and with the options it combines with.
+  lstm("ln", false, [](Config& c) { c.lstm.layer_norm = true; });
+  lstm("ln_peephole_proj", true, [](Config& c) { c.lstm.layer_norm = c.lstm.peephole = true; });
+  lstm("ln_cifg_noaf", false, [](Config& c) {
+    c.lstm.layer_norm = c.lstm.coupled = true, c.lstm.output_activation = false;
+  });
+  lstm("ln_peephole_nig_nog", false, [](Config& c) {
+    c.lstm.layer_norm = c.lstm.peephole = true, c.lstm.input_gate = false,
+    c.lstm.output_gate = false;
+  });
+  lstm("ln_no_gates_niaf", false, [](Config& c) {
+    c.lstm.layer_norm = true, c.lstm.input_gate = c.lstm.forget_gate = c.lstm.output_gate = false;
+    c.lstm.input_activation = false;
+  });
   {
     Flavor fl;
     fl.name = "gru";
@@ -385,6 +399,7 @@ inline std::string Describe(const Problem& p) {
     if (!c.lstm.output_gate) s << " NOG";
     if (!c.lstm.input_activation) s << " NIAF";
     if (!c.lstm.output_activation) s << " NOAF";
+    if (c.lstm.layer_norm) s << " layerNorm";
   }
   if (c.cell == Cell::kGRU) s << (c.gru.reset_after ? " resetAfter" : " resetBefore");
   if (c.cell == Cell::kRNN) s << (c.rnn.relu ? " relu" : " tanh");

@@ -512,6 +512,7 @@ inline Fixture LoadFixture(const std::string& path) {
   }
   for (const auto& k : keys)
     if (!jc.Has(k)) throw std::runtime_error("config lacks \"" + k + "\"");
+  if (f.cell == "lstm" && jc.Has("layerNorm")) keys.push_back("layerNorm");  // optional
   for (const auto& kv : jc.members())
     if (std::find(keys.begin(), keys.end(), kv.first) == keys.end())
       throw std::runtime_error("unexpected config key \"" + kv.first + "\" for " + f.cell);
@@ -529,6 +530,7 @@ inline Fixture LoadFixture(const std::string& path) {
     c.lstm.output_gate = jc["outputGate"].as_bool();
     c.lstm.input_activation = jc["inputActivation"].as_bool();
     c.lstm.output_activation = jc["outputActivation"].as_bool();
+    c.lstm.layer_norm = jc.Has("layerNorm") && jc["layerNorm"].as_bool();
   } else if (c.cell == cellstate::Cell::kGRU) {
     c.gru.reset_after = jc["resetAfter"].as_bool();
   } else {

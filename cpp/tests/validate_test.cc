@@ -93,7 +93,7 @@ void CheckRefusals() {
   add("lstm projSize == hiddenSize", c, Code::kOutOfRange, {"projSize"});
   c.lstm.proj_size = 9;
   add("lstm projSize > hiddenSize", c, Code::kOutOfRange, {"projSize"});
-  // (projSize given to a GRU or RNN is refused by ParseConfig: config_test.cc.)
+  // (projSize or layerNorm given to a GRU or RNN is refused by ParseConfig: config_test.cc.)
   // Contradictions of docs/cells.md: a RangeError naming both options.
   c = Lstm(3, 4);
   c.lstm.coupled = true;
@@ -216,6 +216,16 @@ std::vector<Expect> Unit(const std::string& sfx, int G, int H, int in, int R, in
   return v;
 }
 
+// A unit with layerNorm: the six ln_* tensors after weight_hr / weight_ph.
+std::vector<Expect> LnUnit(const std::string& sfx, int G, int H, int in, int R, int P, int K) {
+  std::vector<Expect> v = Unit(sfx, G, H, in, R, P, K);
+  for (const char* n : {"ln_ih_weight", "ln_ih_bias", "ln_hh_weight", "ln_hh_bias"})
+    v.push_back({n + sfx, {G * H}});
+  v.push_back({"ln_c_weight" + sfx, {H}});
+  v.push_back({"ln_c_bias" + sfx, {H}});
+  return v;
+}
+
 void Append(std::vector<Expect>* a, const std::vector<Expect>& b) {
   a->insert(a->end(), b.begin(), b.end());
 }
@@ -280,6 +290,20 @@ void CheckParamTables() {
     Append(&w, Unit("_l0_reverse", 4, 5, 3, 2, 2, 0));
     Append(&w, Unit("_l1", 4, 5, 4, 2, 2, 0));  // weight_ih_l1 [4H, 2P]
     Append(&w, Unit("_l1_reverse", 4, 5, 4, 2, 2, 0));
+    CheckTable(c, w);
+  });
+  RunCase("ParamTable lstm layerNorm, projection + peephole + CIFG, bidirectional 2 layers", [] {
+    Config c = Lstm(3, 5);
+    c.lstm.layer_norm = true;
+    c.lstm.proj_size = 2;
+    c.lstm.coupled = c.lstm.peephole = true;
+    c.num_layers = 2;
+    c.bidirectional = true;
+    std::vector<Expect> w;
+    Append(&w, LnUnit("_l0", 3, 5, 3, 2, 2, 2));
+    Append(&w, LnUnit("_l0_reverse", 3, 5, 3, 2, 2, 2));
+    Append(&w, LnUnit("_l1", 3, 5, 4, 2, 2, 2));
+    Append(&w, LnUnit("_l1_reverse", 3, 5, 4, 2, 2, 2));
     CheckTable(c, w);
   });
   RunCase("ParamTable lstm 3 layers projection + peephole + CIFG", [] {

@@ -31,6 +31,14 @@ export interface LSTMOptions extends RecurrentOptions {
   inputActivation?: boolean | undefined;
   /** m = o ⊙ tanh(c); false (NOAF) means m = o ⊙ c. Default true. */
   outputActivation?: boolean | undefined;
+  /**
+   * Layer normalization (Ba et al. 2016; docs/cells.md, "Layer-normalized LSTM"): W_ih x and
+   * W_hh h are normalized on their own (biases added after), and c_t before the output
+   * activation; adds six parameters per layer and direction (`ln_ih_weight`, `ln_ih_bias`,
+   * `ln_hh_weight`, `ln_hh_bias` [G·H], `ln_c_weight`, `ln_c_bias` [H]), initialised to 1 and 0.
+   * Not exportable to ONNX. Default false.
+   */
+  layerNorm?: boolean | undefined;
   /** Initial value of bias_ih's forget block (bias_hh's starts at 0); finite. Default 1. */
   forgetBias?: number | undefined;
 }
@@ -46,6 +54,7 @@ export interface LSTMConfig extends RecurrentConfig {
   outputGate: boolean;
   inputActivation: boolean;
   outputActivation: boolean;
+  layerNorm: boolean;
   forgetBias: number;
 }
 
@@ -81,6 +90,7 @@ export const lstm: CellSpec<LSTMConfig> = {
     'outputGate',
     'inputActivation',
     'outputActivation',
+    'layerNorm',
     'forgetBias',
   ],
 
@@ -96,6 +106,7 @@ export const lstm: CellSpec<LSTMConfig> = {
       outputGate: r.bool('outputGate', true),
       inputActivation: r.bool('inputActivation', true),
       outputActivation: r.bool('outputActivation', true),
+      layerNorm: r.bool('layerNorm', false),
       forgetBias: r.finite('forgetBias', 1),
     };
     const range = (message: string) =>
@@ -124,6 +135,7 @@ export const lstm: CellSpec<LSTMConfig> = {
     'outputGate',
     'inputActivation',
     'outputActivation',
+    'layerNorm',
   ],
   initKeys: ['forgetBias'],
   cellState: true,
@@ -143,13 +155,26 @@ export const lstm: CellSpec<LSTMConfig> = {
     if (c.projSize > 0) out.push({ name: 'weight_hr', shape: [c.projSize, H] });
     const K = peepholes(c).length;
     if (K > 0) out.push({ name: 'weight_ph', shape: [K * H] });
+    if (c.layerNorm)
+      out.push(
+        { name: 'ln_ih_weight', shape: [GH] },
+        { name: 'ln_ih_bias', shape: [GH] },
+        { name: 'ln_hh_weight', shape: [GH] },
+        { name: 'ln_hh_bias', shape: [GH] },
+        { name: 'ln_c_weight', shape: [H] },
+        { name: 'ln_c_bias', shape: [H] },
+      );
     return out;
   },
 
   summary: (c) => (c.projSize > 0 ? [`projSize ${c.projSize}`] : []),
 
-  /** bias_ih's forget block = forgetBias and bias_hh's = 0. */
+  /** bias_ih's forget block = forgetBias and bias_hh's = 0; layerNorm's gains 1 and shifts 0. */
   initialize(c, params, table) {
+    if (c.layerNorm)
+      for (const p of table)
+        if (p.name.startsWith('ln_'))
+          params.fill(/^ln_\w+_weight_/.test(p.name) ? 1 : 0, p.offset, p.offset + p.size);
     if (!c.forgetGate) return;
     const H = c.hiddenSize;
     const f = blocks(c).indexOf('f') * H; // the f block's first row
@@ -167,6 +192,8 @@ export const lstm: CellSpec<LSTMConfig> = {
       const hr = tensor('weight_hr_l0');
       if (hr) out.projSize = hr.shape[0];
       if (tensor('weight_ph_l0')) out.peephole = true;
+      // No PyTorch module has these; cellstate's own state_dicts of a layerNorm LSTM do.
+      if (tensor('ln_ih_weight_l0')) out.layerNorm = true;
       return out;
     },
     guesses: () => [],
@@ -265,6 +292,8 @@ export const lstm: CellSpec<LSTMConfig> = {
       for (const opt of ['inputGate', 'forgetGate', 'outputGate'] as const)
         if (!c[opt])
           return `${opt}: false cannot be exported: ONNX's LSTM operator always computes that gate`;
+      if (c.layerNorm)
+        return "layerNorm: true cannot be exported: ONNX's LSTM operator has no layer normalization (save() keeps it)";
       return null;
     },
   },

@@ -31,7 +31,10 @@ import {
 } from './registry';
 import { type SafetensorsContent, fileError } from './safetensors';
 
-const RECURRENT_NAME = /^(?:(.*)\.)?((?:weight|bias)_(?:ih|hh|hr|ph)_l(\d+)(?:_reverse)?)$/;
+// Recurrent parameters: PyTorch's, and the ln_{ih,hh,c}_{weight,bias} of cellstate's
+// layer-normalized LSTM (lib/cells/lstm.ts; no PyTorch module has them).
+const RECURRENT_NAME =
+  /^(?:(.*)\.)?((?:(?:weight|bias)_(?:ih|hh|hr|ph)|ln_(?:ih|hh|c)_(?:weight|bias))_l(\d+)(?:_reverse)?)$/;
 const PLAIN_NAME = /^(?:(.*)\.)?(weight|bias)$/;
 /** Most modules whose order is searched among all permutations. */
 const MAX_SEARCH = 7;

@@ -1,7 +1,7 @@
 // Reading the float64 reference fixtures of test/fixtures (schema and how to regenerate them in its
 // README.md) and comparing float32 results against them. CELLSTATE_FIXTURES=<dir> reads another
 // set with the same schema instead.
-import { readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 
 import { GRU, LSTM, RNN, Tensor } from '../../lib/index';
@@ -36,11 +36,18 @@ export interface Fixture {
   };
 }
 
-/** Every fixture file name (sorted). */
+/**
+ * Every fixture file name (sorted), then those of the layer-normalized LSTM's sub-folder
+ * `layernorm/` (test/fixtures/layernorm/README.md) as `layernorm/<name>.json`, when present.
+ */
 export function fixtureFiles(): string[] {
-  return readdirSync(fixturesDir)
-    .filter((f) => f.endsWith('.json'))
-    .sort();
+  const json = (dir: string) =>
+    readdirSync(dir)
+      .filter((f) => f.endsWith('.json'))
+      .sort();
+  const ln = path.join(fixturesDir, 'layernorm');
+  const sub = existsSync(ln) ? json(ln).map((f) => `layernorm/${f}`) : [];
+  return [...json(fixturesDir), ...sub];
 }
 
 export function loadFixture(file: string): Fixture {

@@ -11,9 +11,11 @@ import { repoRoot } from '../helpers/fixtures';
 const dir = path.join(repoRoot, 'test', 'fixtures');
 const generator = readFileSync(path.join(repoRoot, 'scripts', 'fixtures', 'generate.py'), 'utf8');
 
-/** Case names of generate.py's CASES table, in its order. */
-function generatorCases(): string[] {
-  return [...generator.matchAll(/^\s+case\('([a-z0-9_]+)'/gm)].map((m) => m[1]);
+/** Case names of generate.py's CASES table (or, ln, of its LN_CASES table), in its order. */
+function generatorCases(ln = false): string[] {
+  const at = generator.indexOf('\nLN_CASES = [');
+  const text = ln ? generator.slice(at) : generator.slice(0, at < 0 ? undefined : at);
+  return [...text.matchAll(/^\s+case\('([a-z0-9_]+)'/gm)].map((m) => m[1]);
 }
 
 describe('test/fixtures', () => {
@@ -35,6 +37,26 @@ describe('test/fixtures', () => {
       };
       expect(f.name).toBe(name);
       expect(['lstm', 'gru', 'rnn']).toContain(f.cell);
+      expect(readme).toContain(`\`${name}.json\``);
+    }
+  });
+
+  it("has the layer-normalized LSTM's set in layernorm/ (generate.py --set layernorm)", () => {
+    const cases = generatorCases(true);
+    expect(cases.length).toBeGreaterThanOrEqual(6);
+    const ln = path.join(dir, 'layernorm');
+    const files = readdirSync(ln)
+      .filter((f) => f.endsWith('.json'))
+      .sort();
+    expect(files).toEqual(cases.map((c) => `${c}.json`).sort());
+    const readme = readFileSync(path.join(ln, 'README.md'), 'utf8');
+    for (const name of cases) {
+      const f = JSON.parse(readFileSync(path.join(ln, `${name}.json`), 'utf8')) as {
+        name: string;
+        config: { layerNorm?: boolean };
+      };
+      expect(f.name).toBe(name);
+      expect(f.config.layerNorm).toBe(true);
       expect(readme).toContain(`\`${name}.json\``);
     }
   });

@@ -41,6 +41,9 @@ struct LstmOptions {
   bool output_gate = true;
   bool input_activation = true;   // g = tanh(a_g) (else a_g)
   bool output_activation = true;  // m = o * tanh(c) (else o * c)
+  // layerNorm (Ba et al. 2016, docs/cells.md "Layer-normalized LSTM"): LN of W_ih x and of
+  // W_hh h (biases added after), and LN(c_t) before the output activation.
+  bool layer_norm = false;
 };
 
 // Options of the GRU family (cpp/src/cell/gru.cc).

@@ -25,8 +25,9 @@
 namespace cellstate {
 
 constexpr size_t kNone = ~size_t(0);
-// Slots a cell may use per unit: parameter entries, packed matrices, workspace buffers.
-constexpr int kCellSlots = 8;
+// Slots a cell may use per unit: parameter entries, packed matrices, workspace buffers (the
+// layer-normalized LSTM has 12 parameter entries).
+constexpr int kCellSlots = 12;
 
 // One parameter tensor of a unit, named without its "_l<k>[_reverse]" suffix. Entry 0 is always
 // weight_ih [G·H, in] (the driver's input GEMM and dx read it).

@@ -1,7 +1,7 @@
 // The LSTM family (docs/cells.md): gates i, f, g, o (each of i, f, o optional; CIFG couples
 // i = 1 - f), peepholes, a projection of the hidden state (projSize), optional input and output
-// activations. Its options, parameter table, packing, workspace, forward and backward step and
-// gradient reductions; the micro-kernels are k.lstm (cell/lstm.h).
+// activations, layer normalization (layerNorm). Its options, parameter table, packing, workspace,
+// forward and backward step and gradient reductions; the micro-kernels are k.lstm (cell/lstm.h).
 #include <algorithm>
 #include <cstring>
 #include <memory>
@@ -22,12 +22,18 @@ namespace {
 
 // Parameter entries of a unit: the four of every cell, then weight_hr, weight_ph when present.
 enum : int { kIh = 0, kHh = 1, kBih = 2, kBhh = 3 };
-// Packed slots (forward and backward alike).
-enum : int { kPackHh = 0, kPackHr = 1 };
+// Packed slots (forward and backward alike); layerNorm: β_ih + b_ih + b_hh (forward).
+enum : int { kPackHh = 0, kPackHr = 1, kPackLnBias = 2 };
 // Forward buffers (with a projection): m [·,H] (per step when training), the projected state.
 enum : int { kBufM = 0, kBufPtmp = 1 };
 // Backward buffers (with a projection): dh_s [TB,P] and its transpose.
 enum : int { kBwDhs = 0, kBwDhsT = 1 };
+// layerNorm, after those (ln_buf_, ln_bw_): the parameter entries from ln_ in this order, the
+// forward buffers (the first for inference too: W_hh h; the others training only, per step:
+// what backward needs), the backward buffers.
+enum : int { kLnIhW = 0, kLnIhB, kLnHhW, kLnHhB, kLnCW, kLnCB, kLnParams };
+enum : int { kLnGhh = 0, kLnXih, kLnRih, kLnRhh, kLnChat, kLnRc };
+enum : int { kLnDa = 0, kLnDgh, kLnDghT, kLnDyc, kLnDcn, kLnSums };
 
 int LstmGates(const LstmOptions& o) {
   const bool has_i = o.input_gate && !o.coupled;
@@ -60,6 +66,12 @@ class LstmCell final : public RecurrentCell<T> {
       d.ph_o = o.output_gate ? H_ * pk++ : -1;
       ph_ = next++;
     }
+    if (o.layer_norm) {
+      ln_ = next;
+      next += kLnParams;
+      ln_buf_ = P_ > 0 ? 2 : 0;
+      ln_bw_ = P_ > 0 ? 2 : 0;
+    }
   }
 
   double RowFlops(int in) const override { return double(G_) * H_ * (in + R_ + (P_ ? H_ : 0)); }
@@ -74,7 +86,12 @@ class LstmCell final : public RecurrentCell<T> {
       u->fw[kPackHr] = *total;
       *total += k.packed_size(H_, P_);
     }
-    u->fw_bias = *total;
+    if (ln_ >= 0) {  // no bias in the input GEMM: it goes after LN(W_ih x)
+      u->fw_bias = kNone;
+      u->fw[kPackLnBias] = *total;
+    } else {
+      u->fw_bias = *total;
+    }
     *total += GH;
   }
 
@@ -84,11 +101,16 @@ class LstmCell final : public RecurrentCell<T> {
     k.pack(u.in, GH, params + u.param[kIh], 1, u.in, dst + u.fw_ih);
     k.pack(R_, GH, params + u.param[kHh], 1, R_, dst + u.fw[kPackHh]);
     if (P_ > 0) k.pack(H_, P_, params + u.param[hr_], 1, H_, dst + u.fw[kPackHr]);
-    // Both biases add to the same pre-activation: folded into the input GEMM.
-    T* bias = dst + u.fw_bias;
+    // Both biases add to the same pre-activation: folded into the input GEMM, or with
+    // layerNorm into LN(W_ih x)'s β.
+    T* bias = dst + (ln_ >= 0 ? u.fw[kPackLnBias] : u.fw_bias);
     const T* b_ih = params + u.param[kBih];
     const T* b_hh = params + u.param[kBhh];
     for (int j = 0; j < GH; ++j) bias[j] = b_ih[j] + b_hh[j];
+    if (ln_ >= 0) {
+      const T* beta_ih = params + u.param[ln_ + kLnIhB];
+      for (int j = 0; j < GH; ++j) bias[j] += beta_ih[j];
+    }
   }
 
   void PlanPackBackward(const Kernels<T>& k, UnitT<T>* u, size_t* total) const override {
@@ -113,20 +135,43 @@ class LstmCell final : public RecurrentCell<T> {
   }
 
   void Workspace(bool train, std::vector<BufSpec>* out) const override {
-    if (P_ == 0) return;                  // m is written straight into h
-    out->push_back({size_t(H_), train});  // kBufM: backward reads m for dW_hr
-    out->push_back({size_t(P_), false});  // kBufPtmp
+    if (P_ > 0) {                           // else m is written straight into h
+      out->push_back({size_t(H_), train});  // kBufM: backward reads m for dW_hr
+      out->push_back({size_t(P_), false});  // kBufPtmp
+    }
+    if (ln_ < 0) return;
+    const size_t GH = size_t(G_) * H_;
+    out->push_back({GH, train});  // kLnGhh: W_hh h, then (training) its x̂
+    if (!train) return;
+    out->push_back({GH, true});          // kLnXih: x̂ of W_ih x
+    out->push_back({1, true});           // kLnRih: its 1/std
+    out->push_back({1, true});           // kLnRhh
+    out->push_back({size_t(H_), true});  // kLnChat: ĉ of c_t
+    out->push_back({1, true});           // kLnRc
   }
 
-  void BackwardWorkspace(size_t TB, int, std::vector<size_t>* out) const override {
-    if (P_ == 0) return;
-    out->push_back(TB * P_);  // kBwDhs
-    out->push_back(TB * P_);  // kBwDhsT
+  void BackwardWorkspace(size_t TB, int B, std::vector<size_t>* out) const override {
+    if (P_ > 0) {
+      out->push_back(TB * P_);  // kBwDhs
+      out->push_back(TB * P_);  // kBwDhsT
+    }
+    if (ln_ < 0) return;
+    const size_t GH = size_t(G_) * H_;
+    out->push_back(TB * GH);         // kLnDa: da, the gradient of the gates' pre-activations
+    out->push_back(TB * GH);         // kLnDgh: the gradient of W_hh h (through LN_hh)
+    out->push_back(TB * GH);         // kLnDghT: its transpose
+    out->push_back(TB * H_);         // kLnDyc: the gradient of LN(c_t)'s output
+    out->push_back(size_t(B) * H_);  // kLnDcn: scratch of ln_step_bwd
+    out->push_back(GH);              // kLnSums: column sums nobody reads
   }
 
   LstmDesc<T> Desc(const UnitT<T>& u, const T* params) const {
     LstmDesc<T> d = desc_;
     d.ph = ph_ >= 0 ? params + u.param[ph_] : nullptr;  // read in place
+    if (ln_ >= 0) {
+      d.ln_c_gamma = params + u.param[ln_ + kLnCW];
+      d.ln_c_beta = params + u.param[ln_ + kLnCB];
+    }
     return d;
   }
 
@@ -136,16 +181,27 @@ class LstmCell final : public RecurrentCell<T> {
     const int H = H_, R = R_, P = P_;
     const size_t GH = size_t(G_) * H;
     const LstmDesc<T> d = Desc(s.u, s.params);
-    s.Gemm(s.B, GH, R, io.h, R, s.packed + s.u.fw[kPackHh], nullptr, io.g, GH, true);
+    // layerNorm: W_hh h into its own buffer; per row, LN(W_ih x) + biases, + LN(W_hh h), then the
+    // step with LN(c_t). Training keeps x̂ and 1/std of the three (null pointers: inference).
+    const bool ln = ln_ >= 0;
+    T* ghh = ln ? io.buf[ln_buf_ + kLnGhh] : nullptr;
+    if (ln)
+      s.Gemm(s.B, GH, R, io.h, R, s.packed + s.u.fw[kPackHh], nullptr, ghh, GH, false);
+    else
+      s.Gemm(s.B, GH, R, io.h, R, s.packed + s.u.fw[kPackHh], nullptr, io.g, GH, true);
     s.Sync();
     T* mbuf = io.buf[kBufM];
     for (size_t b = s.b0; b < s.b1; ++b) {
       if (s.active(b)) {
         T* m = P > 0 ? mbuf + b * H : s.hout + b * R;
-        lk.fwd(d, io.g + b * GH, io.c + b * H, s.cout + b * H, m);
+        if (ln)
+          LnStepForward(s, d, b, ghh, m);
+        else
+          lk.fwd(d, io.g + b * GH, io.c + b * H, s.cout + b * H, m);
       } else {
         s.keep(b);
         if (P > 0) std::fill(mbuf + b * H, mbuf + (b + 1) * H, T(0));
+        if (ln && io.buf[ln_buf_ + kLnXih]) LnClearSaved(s, b);
       }
       if (P == 0) s.emit(b);
     }
@@ -190,17 +246,34 @@ class LstmCell final : public RecurrentCell<T> {
       s.Sync();
       dm = s.tmp;
     }
+    // layerNorm: the gates' gradient da (kept for the reductions) reaches W_hh h through LN_hh
+    // (dgh, for the recurrent GEMM) and W_ih x through LN_ih (dgt, the driver's).
+    const bool ln = ln_ >= 0;
+    T* dght = ln ? s.V + s.bwbuf[ln_bw_ + kLnDgh] + s.tb * GH : s.dgt;
     for (size_t b = s.b0; b < s.b1; ++b) {
       if (s.active(b)) {
-        lk.bwd(d, s.acts + b * GH, cp + b * H, ct + b * H, dm + b * H, s.dc + b * H,
-               s.dgt + b * GH);
+        if (ln)
+          LnStepBackward(s, d, b, cp + b * H, ct + b * H, dm + b * H, dght + b * GH);
+        else
+          lk.bwd(d, s.acts + b * GH, cp + b * H, ct + b * H, dm + b * H, s.dc + b * H,
+                 s.dgt + b * GH);
         std::fill(dh + b * R, dh + (b + 1) * R, T(0));
       } else {
         std::fill(s.dgt + b * GH, s.dgt + (b + 1) * GH, T(0));
+        if (ln) {
+          std::fill(dght + b * GH, dght + (b + 1) * GH, T(0));
+          T* da = s.V + s.bwbuf[ln_bw_ + kLnDa] + (s.tb + b) * GH;
+          std::fill(da, da + GH, T(0));
+          T* dyc = s.V + s.bwbuf[ln_bw_ + kLnDyc] + (s.tb + b) * H;
+          std::fill(dyc, dyc + H, T(0));
+        }
       }
     }
     s.Sync();
-    s.Gemm(s.B, R, GH, s.dgt, GH, s.packed + u.bw[kPackHh], nullptr, dh, R, true);
+    if (ln)
+      s.Gemm(s.B, R, GH, dght, GH, s.packed + u.bw[kPackHh], nullptr, dh, R, true);
+    else
+      s.Gemm(s.B, R, GH, s.dgt, GH, s.packed + u.bw[kPackHh], nullptr, dh, R, true);
     s.Sync();
   }
 
@@ -210,8 +283,18 @@ class LstmCell final : public RecurrentCell<T> {
     const UnitT<T>& u = r.u;
     const Part p = r.p;
     T* gp = r.grads;
-    // dG^T; the bias gradients are its row sums (both biases have the same gradient).
-    TransposeSum(TB, GH, r.dg, r.dgT, gp + u.param[kBih], gp + u.param[kBhh], p);
+    const bool ln = ln_ >= 0;
+    // The gates' gradient da: r.dg, or with layerNorm the saved one (r.dg is then the gradient
+    // of W_ih x).
+    const T* da = ln ? r.V + r.bwbuf[ln_bw_ + kLnDa] : r.dg;
+    if (ln) {
+      TransposeSum(TB, GH, r.dg, r.dgT, r.V + r.bwbuf[ln_bw_ + kLnSums], static_cast<T*>(nullptr),
+                   p);
+      LnGradients(r, da);
+    } else {
+      // dG^T; the bias gradients are its row sums (both biases have the same gradient).
+      TransposeSum(TB, GH, r.dg, r.dgT, gp + u.param[kBih], gp + u.param[kBhh], p);
+    }
     if (ph_ >= 0) {
       // dp_x = Σ_{t,b} da_x ⊙ c_{t-1} (c_t for the output gate); padded rows have da = 0.
       const LstmDesc<T>& d = desc_;
@@ -221,7 +304,7 @@ class LstmCell final : public RecurrentCell<T> {
       size_t j0, j1;
       Split(H, p, &j0, &j1);
       for (size_t m = 0; m < TB; ++m) {  // row order, so each sum is the same on any nth
-        const T* row = r.dg + m * GH;
+        const T* row = da + m * GH;
         const T* cpm = cp + m * H;
         const T* ctm = ct + m * H;
         for (size_t j = j0; j < j1; ++j) {
@@ -232,9 +315,20 @@ class LstmCell final : public RecurrentCell<T> {
       }
     }
     InputWeightGrad(r, GH);
+    // dW_hh from dG^T, or with layerNorm from the transpose of dgh.
+    const T* dhhT = r.dgT;
+    if (ln) {
+      T* dghT = r.V + r.bwbuf[ln_bw_ + kLnDghT];
+      TransposeSum(TB, GH, r.V + r.bwbuf[ln_bw_ + kLnDgh], dghT, r.V + r.bwbuf[ln_bw_ + kLnSums],
+                   static_cast<T*>(nullptr), p);
+      dhhT = dghT;
+    }
     PackParallel(r.k, TB, R, r.W + u.ws.hprev, R, 1, r.xpack, p);
     Barrier(p);
-    r.k.gemm(GH, R, TB, r.dgT, TB, r.xpack, nullptr, gp + u.param[kHh], R, true, p);
+    if (ln)
+      r.k.gemm(GH, R, TB, dhhT, TB, r.xpack, nullptr, gp + u.param[kHh], R, true, p);
+    else
+      r.k.gemm(GH, R, TB, r.dgT, TB, r.xpack, nullptr, gp + u.param[kHh], R, true, p);
     if (P > 0) {
       Barrier(p);
       const T* dhs = r.V + r.bwbuf[kBwDhs];
@@ -249,9 +343,107 @@ class LstmCell final : public RecurrentCell<T> {
     }
   }
 
+  // ---- layerNorm -------------------------------------------------------------------------
+
+  // Row b of a step: g = LN(W_ih x) + b_ih + b_hh + LN(W_hh h), then the step with LN(c_t).
+  void LnStepForward(const FwdStep<T>& s, const LstmDesc<T>& d, size_t b, T* ghh, T* m) const {
+    const LstmKernels<T>& lk = s.k.lstm;
+    const StepIo<T>& io = s.io;
+    const int GH = G_ * H_, H = H_;
+    const T* ln = s.params;
+    const UnitT<T>& u = s.u;
+    T* g = io.g + b * GH;
+    T* gh = ghh + b * GH;
+    // Training: the saved x̂ (x̂_hh over W_hh h in place), 1/std and ĉ of this step's row.
+    T* xih = io.buf[ln_buf_ + kLnXih];
+    const bool save = xih != nullptr;
+    lk.ln_fwd(GH, g, ln + u.param[ln_ + kLnIhW], s.packed + u.fw[kPackLnBias],
+              save ? xih + b * GH : nullptr, save ? io.buf[ln_buf_ + kLnRih] + b : nullptr, g,
+              false);
+    lk.ln_fwd(GH, gh, ln + u.param[ln_ + kLnHhW], ln + u.param[ln_ + kLnHhB], save ? gh : nullptr,
+              save ? io.buf[ln_buf_ + kLnRhh] + b : nullptr, g, true);
+    lk.ln_step_fwd(d, g, io.c + b * H, s.cout + b * H,
+                   save ? io.buf[ln_buf_ + kLnChat] + b * H : nullptr,
+                   save ? io.buf[ln_buf_ + kLnRc] + b : nullptr, m);
+  }
+
+  // A padded row's saved x̂ and ĉ are zeros, so that the reductions over all rows (da = 0
+  // there) never meet stale workspace values.
+  void LnClearSaved(const FwdStep<T>& s, size_t b) const {
+    const StepIo<T>& io = s.io;
+    const size_t GH = size_t(G_) * H_;
+    for (int k : {kLnGhh, kLnXih})
+      std::fill(io.buf[ln_buf_ + k] + b * GH, io.buf[ln_buf_ + k] + (b + 1) * GH, T(0));
+    std::fill(io.buf[ln_buf_ + kLnChat] + b * H_, io.buf[ln_buf_ + kLnChat] + (b + 1) * H_, T(0));
+  }
+
+  // Row b of a backward step: da (saved), dgh = LN_hh's backward of da, dgt = LN_ih's.
+  void LnStepBackward(const BwdStep<T>& s, const LstmDesc<T>& d, size_t b, const T* cp, const T* ct,
+                      const T* dm, T* dgh) const {
+    const LstmKernels<T>& lk = s.k.lstm;
+    const int GH = G_ * H_, H = H_;
+    const UnitT<T>& u = s.u;
+    const size_t row = s.tb + b;
+    const T* W = s.W;
+    T* da = s.V + s.bwbuf[ln_bw_ + kLnDa] + row * GH;
+    lk.ln_step_bwd(d, s.acts + b * GH, cp, ct, W + u.ws.buf[ln_buf_ + kLnChat] + row * H,
+                   W[u.ws.buf[ln_buf_ + kLnRc] + row], dm, s.dc + b * H, da,
+                   s.V + s.bwbuf[ln_bw_ + kLnDyc] + row * H,
+                   s.V + s.bwbuf[ln_bw_ + kLnDcn] + b * H);
+    lk.ln_bwd(GH, da, W + u.ws.buf[ln_buf_ + kLnGhh] + row * GH,
+              W[u.ws.buf[ln_buf_ + kLnRhh] + row], s.params + u.param[ln_ + kLnHhW], dgh, nullptr,
+              nullptr, false);
+    lk.ln_bwd(GH, da, W + u.ws.buf[ln_buf_ + kLnXih] + row * GH,
+              W[u.ws.buf[ln_buf_ + kLnRih] + row], s.params + u.param[ln_ + kLnIhW], s.dgt + b * GH,
+              nullptr, nullptr, false);
+  }
+
+  // The biases' and the six LN tensors' gradients: sums over all T·B rows in row order, each
+  // thread owning columns (padded rows contribute 0: da, dyc, x̂ and ĉ are zeros there).
+  void LnGradients(const BwdReduce<T>& r, const T* da) const {
+    const size_t GH = size_t(G_) * H_, H = size_t(H_), TB = r.TB;
+    const UnitT<T>& u = r.u;
+    T* gp = r.grads;
+    T* b_ih = gp + u.param[kBih];
+    T* b_hh = gp + u.param[kBhh];
+    T* g_ih = gp + u.param[ln_ + kLnIhW];
+    T* be_ih = gp + u.param[ln_ + kLnIhB];
+    T* g_hh = gp + u.param[ln_ + kLnHhW];
+    T* be_hh = gp + u.param[ln_ + kLnHhB];
+    const T* xih = r.W + u.ws.buf[ln_buf_ + kLnXih];
+    const T* xhh = r.W + u.ws.buf[ln_buf_ + kLnGhh];
+    size_t j0, j1;
+    Split(GH, r.p, &j0, &j1);
+    for (size_t m = 0; m < TB; ++m) {
+      const T* a = da + m * GH;
+      const T* xi = xih + m * GH;
+      const T* xh = xhh + m * GH;
+      for (size_t j = j0; j < j1; ++j) {
+        b_ih[j] += a[j];
+        b_hh[j] += a[j];
+        be_ih[j] += a[j];
+        be_hh[j] += a[j];
+        g_ih[j] += a[j] * xi[j];
+        g_hh[j] += a[j] * xh[j];
+      }
+    }
+    T* g_c = gp + u.param[ln_ + kLnCW];
+    T* be_c = gp + u.param[ln_ + kLnCB];
+    const T* dyc = r.V + r.bwbuf[ln_bw_ + kLnDyc];
+    const T* chat = r.W + u.ws.buf[ln_buf_ + kLnChat];
+    Split(H, r.p, &j0, &j1);
+    for (size_t m = 0; m < TB; ++m)
+      for (size_t j = j0; j < j1; ++j) {
+        g_c[j] += dyc[m * H + j] * chat[m * H + j];
+        be_c[j] += dyc[m * H + j];
+      }
+  }
+
  private:
   int H_, R_, P_, G_;
-  int hr_ = -1, ph_ = -1;  // parameter entries of weight_hr, weight_ph (-1: absent)
+  int hr_ = -1, ph_ = -1;       // parameter entries of weight_hr, weight_ph (-1: absent)
+  int ln_ = -1;                 // layerNorm: entry of ln_ih_weight (the six follow), else -1
+  int ln_buf_ = 0, ln_bw_ = 0;  // layerNorm: its first forward and backward buffer
   LstmDesc<T> desc_;
 };
 
@@ -269,7 +461,8 @@ class LstmFamilyImpl final : public CellFamily {
            BoolOption(o, "forgetGate", &l.forget_gate, st) ||
            BoolOption(o, "outputGate", &l.output_gate, st) ||
            BoolOption(o, "inputActivation", &l.input_activation, st) ||
-           BoolOption(o, "outputActivation", &l.output_activation, st);
+           BoolOption(o, "outputActivation", &l.output_activation, st) ||
+           BoolOption(o, "layerNorm", &l.layer_norm, st);
   }
 
   Status Validate(const Config& c) const override {
@@ -303,6 +496,14 @@ class LstmFamilyImpl final : public CellFamily {
     out->push_back({"bias_hh", {G * H}});
     if (c.lstm.proj_size > 0) out->push_back({"weight_hr", {c.lstm.proj_size, H}});
     if (K > 0) out->push_back({"weight_ph", {K * H}});
+    if (c.lstm.layer_norm) {  // docs/cells.md: after weight_hr / weight_ph
+      out->push_back({"ln_ih_weight", {G * H}});
+      out->push_back({"ln_ih_bias", {G * H}});
+      out->push_back({"ln_hh_weight", {G * H}});
+      out->push_back({"ln_hh_bias", {G * H}});
+      out->push_back({"ln_c_weight", {H}});
+      out->push_back({"ln_c_bias", {H}});
+    }
   }
 
   std::unique_ptr<RecurrentCell<float>> MakeFloat(const Config& c) const override {

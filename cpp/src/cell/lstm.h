@@ -19,6 +19,10 @@ struct LstmDesc {
   // uses the same offsets.
   const T* ph = nullptr;
   int ph_i = -1, ph_f = -1, ph_o = -1;
+  // layerNorm: γ_c and β_c of LN(c_t) (ln_c_weight, ln_c_bias [H], read in place); null
+  // without layer norm.
+  const T* ln_c_gamma = nullptr;
+  const T* ln_c_beta = nullptr;
 };
 
 // Post-GEMM, one batch row at a time (n = H).
@@ -33,6 +37,26 @@ struct LstmKernels {
   // reduced after the time loop from dgates and the saved cell states, in a fixed order.)
   void (*bwd)(const LstmDesc<T>& d, const T* acts, const T* c_prev, const T* c, const T* dm, T* dc,
               T* dgates) = nullptr;
+
+  // ---- layerNorm (ukernel/postgemm/layernorm.h has the primitive's exact contract) -------
+  // One row of n values: y = (accumulate ? y : 0) + γ ⊙ x̂ + β; x̂ [n] and rstd = 1/sqrt(var +
+  // 1e-5) saved when not null (x̂ may alias x; y may alias x when !accumulate).
+  void (*ln_fwd)(int n, const T* x, const T* gamma, const T* beta, T* xhat, T* rstd, T* y,
+                 bool accumulate) = nullptr;
+  // dx = (accumulate ? dx : 0) + rstd · (ĝ − mean ĝ − x̂ · mean(ĝ ⊙ x̂)), ĝ = dy ⊙ γ; dgamma +=
+  // dy ⊙ x̂ and dbeta += dy unless null. dx may alias dy when !accumulate.
+  void (*ln_bwd)(int n, const T* dy, const T* xhat, T rstd, const T* gamma, T* dx, T* dgamma,
+                 T* dbeta, bool accumulate) = nullptr;
+  // The step with LN(c_t) before the output activation: as fwd, but m = o ⊙ act(LN(c_t;
+  // d.ln_c_gamma, d.ln_c_beta)); the carried c_t stays un-normalized and feeds the peepholes.
+  // chat [H] and rstd_c out: ĉ and 1/std of c_t (null: not stored).
+  void (*ln_step_fwd)(const LstmDesc<T>& d, T* gates, const T* c_prev, T* c, T* chat, T* rstd_c,
+                      T* m) = nullptr;
+  // Its backward, as bwd, from the saved chat and rstd_c. dyc [H] out: the gradient of LN(c_t)'s
+  // output (γ_c, β_c get Σ dyc ⊙ ĉ and Σ dyc, reduced by the caller). tmp [H]: scratch.
+  void (*ln_step_bwd)(const LstmDesc<T>& d, const T* acts, const T* c_prev, const T* c,
+                      const T* chat, T rstd_c, const T* dm, T* dc, T* dgates, T* dyc,
+                      T* tmp) = nullptr;
 };
 
 }  // namespace cellstate

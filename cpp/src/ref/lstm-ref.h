@@ -75,8 +75,54 @@ void LstmBwd(const LstmDesc<T>& d, const T* a, const T* c_prev, const T* c, cons
   }
 }
 
+// The layer-normalized LSTM step: LstmFwd with the output gate held back gives c_t; then
+// m = o ⊙ act(LN(c_t)), the peephole of o reading the un-normalized c_t. RefLnFwd / RefLnBwd:
+// ref/ref-layernorm.cc.
+template <typename T>
+void LstmLnFwd(const LstmDesc<T>& d, T* a, const T* c_prev, T* c, T* chat, T* rstd_c, T* m) {
+  LstmDesc<T> core = d;
+  core.off_o = -1;
+  core.output_activation = false;
+  LstmFwd(core, a, c_prev, c, m);
+  RefLnFwd(d.H, c, d.ln_c_gamma, d.ln_c_beta, chat, rstd_c, m, false);
+  for (int j = 0; j < d.H; ++j) {
+    T o = 1;
+    if (d.off_o >= 0) {
+      T x = a[d.off_o + j];
+      if (d.ph) x += d.ph[d.ph_o + j] * c[j];
+      o = a[d.off_o + j] = Sigm(x);
+    }
+    m[j] = o * (d.output_activation ? std::tanh(m[j]) : m[j]);
+  }
+}
+
+template <typename T>
+void LstmLnBwd(const LstmDesc<T>& d, const T* a, const T* c_prev, const T* c, const T* chat,
+               T rstd_c, const T* dm, T* dc, T* dg, T* dyc, T* tmp) {
+  for (int j = 0; j < d.H; ++j) {
+    const T y = d.ln_c_gamma[j] * chat[j] + d.ln_c_beta[j];
+    const T tc = d.output_activation ? std::tanh(y) : y;
+    const T o = d.off_o >= 0 ? a[d.off_o + j] : T(1);
+    if (d.off_o >= 0) dg[d.off_o + j] = dm[j] * tc * o * (1 - o);
+    dyc[j] = dm[j] * o * (d.output_activation ? 1 - tc * tc : T(1));
+  }
+  // dL/dc_t through LN(c_t), plus the output gate's peephole on c_t.
+  RefLnBwd(d.H, dyc, chat, rstd_c, d.ln_c_gamma, tmp, static_cast<T*>(nullptr),
+           static_cast<T*>(nullptr), false);
+  if (d.off_o >= 0 && d.ph)
+    for (int j = 0; j < d.H; ++j) tmp[j] += dg[d.off_o + j] * d.ph[d.ph_o + j];
+  LstmDesc<T> core = d;
+  core.off_o = -1;
+  core.output_activation = false;  // dc_t = dc + tmp, then f, i, g as without layer norm
+  LstmBwd(core, a, c_prev, c, tmp, dc, dg);
+}
+
 template <typename T>
 constexpr void FillRefLstm(LstmKernels<T>* t) {
   t->fwd = LstmFwd<T>;
   t->bwd = LstmBwd<T>;
+  t->ln_fwd = RefLnFwd<T>;
+  t->ln_bwd = RefLnBwd<T>;
+  t->ln_step_fwd = LstmLnFwd<T>;
+  t->ln_step_bwd = LstmLnBwd<T>;
 }

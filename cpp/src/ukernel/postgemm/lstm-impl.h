@@ -88,8 +88,17 @@ static void PgLstmBwd(const cellstate::LstmDesc<float>& d, const float* a, const
   });
 }
 
+// The layer-normalized LSTM's steps (and the row normalization they use).
+#include "ukernel/postgemm/layernorm-impl.h"
+//
+#include "ukernel/postgemm/lstm-ln-impl.h"
+
 template <class V>
 constexpr void FillLstm(cellstate::LstmKernels<float>* t) {
   t->fwd = PgLstmFwd<V>;
   t->bwd = PgLstmBwd<V>;
+  t->ln_fwd = LnFwd<V>;
+  t->ln_bwd = LnBwd<V>;
+  t->ln_step_fwd = PgLstmLnFwd<V>;
+  t->ln_step_bwd = PgLstmLnBwd<V>;
 }
