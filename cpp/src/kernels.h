@@ -6,6 +6,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "cell/activation.h"
+
 namespace cellstate {
 
 struct Team;
