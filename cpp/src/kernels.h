@@ -91,6 +91,33 @@ struct Kernels {
   // Element-wise helpers used by tests and activations checks.
   void (*sigmoid)(size_t n, const T* x, T* y);
   void (*tanh)(size_t n, const T* x, T* y);
+
+  // ---- post-GEMM with any activation functions and clip ---------------------------------
+  // (docs/cells.md, "Activation functions and clipping"; used when a cell's activations are
+  // not the defaults or it has a clip.) The contracts of the slots above, plus: ca, the
+  // activation roles and clip; pre, the pre-activations of the gate and candidate blocks
+  // (after the peephole terms, before the clip) in the layout of the gates row, written by
+  // forward and read by backward; null when !CellActivationsNeedPre(ca). The RNN's
+  // nonlinearity is ca.cell; its pre may not alias a or h.
+  void (*lstm_fwd_act)(const LstmDesc<T>& d, const CellActivations& ca, T* gates, const T* c_prev,
+                       T* c, T* m, T* pre);
+  void (*lstm_bwd_act)(const LstmDesc<T>& d, const CellActivations& ca, const T* acts, const T* pre,
+                       const T* c_prev, const T* c, const T* dm, T* dc, T* dgates);
+  void (*gru_fwd_act)(int H, const CellActivations& ca, T* gx, const T* gh, const T* h_prev, T* h,
+                      T* pre);
+  void (*gru_bwd_act)(int H, const CellActivations& ca, const T* acts, const T* pre, const T* gh,
+                      const T* h_prev, const T* dh, T* dgx, T* dgh, T* dh_prev);
+  void (*gru_fwd_rz_act)(int H, const CellActivations& ca, T* gx, const T* gh, const T* h_prev,
+                         T* rh, T* pre);
+  void (*gru_fwd_n_act)(int H, const CellActivations& ca, T* gx, const T* gh_n, const T* h_prev,
+                        T* h, T* pre);
+  void (*gru_bwd_n_act)(int H, const CellActivations& ca, const T* acts, const T* pre,
+                        const T* h_prev, const T* dh, T* dgx, T* dgh, T* dh_prev);
+  void (*gru_bwd_r_act)(int H, const CellActivations& ca, const T* acts, const T* pre,
+                        const T* h_prev, const T* d_rh, T* dgx, T* dgh, T* dh_prev);
+  void (*rnn_fwd_act)(int H, const CellActivations& ca, const T* a, T* h, T* pre);
+  void (*rnn_bwd_act)(int H, const CellActivations& ca, const T* h, const T* pre, const T* dh,
+                      T* da);
 };
 
 // Tables. ref: naive loops and <cmath>, float and double. The ISA tables are float only and

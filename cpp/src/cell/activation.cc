@@ -117,6 +117,15 @@ bool ActivationNeedsInput(const Activation& a) {
 bool ActivationIsSigmoid(const Activation& a) { return a.kind == ActKind::kSigmoid; }
 bool ActivationIsTanh(const Activation& a) { return a.kind == ActKind::kTanh; }
 
+bool CellActivationsAreDefault(const CellActivations& ca) {
+  return ca.gate.kind == ActKind::kSigmoid && ca.cell.kind == ActKind::kTanh &&
+         ca.hidden.kind == ActKind::kTanh && !(ca.clip > 0.f);
+}
+
+bool CellActivationsNeedPre(const CellActivations& ca) {
+  return ca.clip > 0.f || ActivationNeedsInput(ca.gate) || ActivationNeedsInput(ca.cell);
+}
+
 Status ParseOnnxActivations(const char* const* names, size_t n, const float* alphas, size_t n_alpha,
                             const float* betas, size_t n_beta, Activation* out) {
   // Into a copy first: a refused list leaves out untouched.

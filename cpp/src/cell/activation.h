@@ -39,6 +39,22 @@ struct Activation {
   float beta = 0.f;
 };
 
+// The activation roles and clip of one cell (docs/cells.md, "Activation functions and
+// clipping"). The RNN's nonlinearity is the `cell` role.
+struct CellActivations {
+  Activation gate = {ActKind::kSigmoid, 0.f, 0.f};  // LSTM i, f, o; GRU r, z
+  Activation cell = {ActKind::kTanh, 0.f, 0.f};     // LSTM g; GRU n; RNN h
+  Activation hidden = {ActKind::kTanh, 0.f, 0.f};   // LSTM: applied to c_t for m
+  float clip = 0.f;  // > 0: gate and candidate pre-activations clamped to [−clip, clip]; 0: none
+};
+
+// True for sigmoid gates, tanh cell and hidden activations and no clip: the cells' fast path.
+bool CellActivationsAreDefault(const CellActivations& ca);
+// True when backward needs the pre-activations of the gates and the candidate (before the
+// clip): with clip, or when the gate or cell activation's derivative needs its input (the
+// hidden activation's input c_t is kept anyway).
+bool CellActivationsNeedPre(const CellActivations& ca);
+
 // Our option name ("hardSigmoid") and ONNX's ("HardSigmoid"); "?" for a kind out of range.
 const char* ActivationName(ActKind kind);
 const char* ActivationOnnxName(ActKind kind);

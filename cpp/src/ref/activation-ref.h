@@ -87,5 +87,59 @@ T ActDeriv(const Activation& a, T x) {
   return T(1);
 }
 
+// f'(x) from y = f(x) alone, for the activations where !ActivationNeedsInput(a) (the same
+// formulas as the vector code, in T).
+template <typename T>
+T ActDerivFromY(const Activation& a, T y) {
+  if (y != y) return y;
+  const T al = a.alpha, be = a.beta;
+  switch (a.kind) {
+    case ActKind::kSigmoid:
+      return y * (T(1) - y);
+    case ActKind::kTanh:
+      return T(1) - y * y;
+    case ActKind::kRelu:
+      return y > 0 ? T(1) : T(0);
+    case ActKind::kHardSigmoid:
+      return y > 0 && y < 1 ? al : T(0);
+    case ActKind::kLeakyRelu:
+      return y < 0 ? al : T(1);
+    case ActKind::kThresholdedRelu:
+      return y > 0 ? T(1) : T(0);
+    case ActKind::kScaledTanh: {
+      if (al == 0) return T(0);
+      const T t = y / al;
+      return al * be * (T(1) - t * t);
+    }
+    case ActKind::kAffine:
+      return al;
+    case ActKind::kElu:
+      return y < 0 ? y + al : T(1);
+    case ActKind::kSoftsign: {
+      const T u = T(1) - std::fabs(y);
+      return u * u;
+    }
+    case ActKind::kSoftplus:
+      return -std::expm1(-y);
+  }
+  return T(1);
+}
+
+// The derivative of f ∘ clip at the pre-activation x (pre-clip), or from y alone when x is null.
+template <typename T>
+T ActDerivAt(const Activation& a, float clip, T y, const T* x) {
+  if (!x) return ActDerivFromY(a, y);
+  if (clip > 0 && std::fabs(*x) > T(clip)) return T(0);
+  const T xc = clip > 0 ? std::fmax(-T(clip), std::fmin(T(clip), *x)) : *x;
+  return ActDeriv(a, *x != *x ? *x : xc);
+}
+
+// clamp(x, −clip, clip) when clip > 0, NaN kept.
+template <typename T>
+T ClipAt(float clip, T x) {
+  if (!(clip > 0) || x != x) return x;
+  return std::fmax(-T(clip), std::fmin(T(clip), x));
+}
+
 }  // namespace ref
 }  // namespace cellstate

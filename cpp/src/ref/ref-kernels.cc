@@ -6,6 +6,7 @@
 #include <cstddef>
 
 #include "kernels.h"
+#include "ref/ref-postgemm-act.h"
 
 namespace cellstate {
 namespace {
@@ -206,9 +207,32 @@ void TanhN(size_t n, const T* x, T* y) {
 
 template <typename T>
 constexpr Kernels<T> kRef = {
-    "ref",     PackedSize<T>, Pack<T>,     Gemm<T>,    LstmFwd<T>, LstmBwd<T>,
-    GruFwd<T>, GruBwd<T>,     GruFwdRz<T>, GruFwdN<T>, GruBwdN<T>, GruBwdR<T>,
-    RnnFwd<T>, RnnBwd<T>,     SigmoidN<T>, TanhN<T>,
+    "ref",
+    PackedSize<T>,
+    Pack<T>,
+    Gemm<T>,
+    LstmFwd<T>,
+    LstmBwd<T>,
+    GruFwd<T>,
+    GruBwd<T>,
+    GruFwdRz<T>,
+    GruFwdN<T>,
+    GruBwdN<T>,
+    GruBwdR<T>,
+    RnnFwd<T>,
+    RnnBwd<T>,
+    SigmoidN<T>,
+    TanhN<T>,
+    ref::LstmFwdAct<T>,
+    ref::LstmBwdAct<T>,
+    ref::GruFwdAct<T>,
+    ref::GruBwdAct<T>,
+    ref::GruFwdRzAct<T>,
+    ref::GruFwdNAct<T>,
+    ref::GruBwdNAct<T>,
+    ref::GruBwdRAct<T>,
+    ref::RnnFwdAct<T>,
+    ref::RnnBwdAct<T>,
 };
 
 }  // namespace

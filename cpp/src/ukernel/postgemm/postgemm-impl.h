@@ -235,10 +235,14 @@ static void PgTanh(size_t n, const float* x, float* y) {
   }
 }
 
+#include "ukernel/postgemm/postgemm-act-impl.h"
+
 // The complete table of an ISA, given its GEMM functions.
-#define CELLSTATE_KERNEL_TABLE(NAME, V, PACKED_SIZE, PACK, GEMM)                           \
-  {                                                                                        \
-    NAME, PACKED_SIZE, PACK, GEMM, PgLstmFwd<V>, PgLstmBwd<V>, PgGruFwd<V>, PgGruBwd<V>,   \
-        PgGruFwdRz<V>, PgGruFwdN<V>, PgGruBwdN<V>, PgGruBwdR<V>, PgRnnFwd<V>, PgRnnBwd<V>, \
-        PgSigmoid<V>, PgTanh<V>                                                            \
+#define CELLSTATE_KERNEL_TABLE(NAME, V, PACKED_SIZE, PACK, GEMM)                                   \
+  {                                                                                                \
+    NAME, PACKED_SIZE, PACK, GEMM, PgLstmFwd<V>, PgLstmBwd<V>, PgGruFwd<V>, PgGruBwd<V>,           \
+        PgGruFwdRz<V>, PgGruFwdN<V>, PgGruBwdN<V>, PgGruBwdR<V>, PgRnnFwd<V>, PgRnnBwd<V>,         \
+        PgSigmoid<V>, PgTanh<V>, PgLstmFwdAct<V>, PgLstmBwdAct<V>, PgGruFwdAct<V>, PgGruBwdAct<V>, \
+        PgGruFwdRzAct<V>, PgGruFwdNAct<V>, PgGruBwdNAct<V>, PgGruBwdRAct<V>, PgRnnFwdAct<V>,       \
+        PgRnnBwdAct<V>                                                                             \
   }
