@@ -9,24 +9,18 @@ export interface ParamEntry {
   size: number;
 }
 
-/** The configuration the native layer is built from (resolved options of lib/layers). */
+/**
+ * The configuration the native layer is built from: a flat object of option keys, those of the
+ * resolved config that lib/cells says go native (the common ones and the cell's `nativeKeys`).
+ */
 export interface NativeConfig {
-  cell: 'lstm' | 'gru' | 'rnn';
-  inputSize: number;
-  hiddenSize: number;
-  numLayers: number;
-  bidirectional: boolean;
-  dropout: number;
-  projSize?: number;
-  peephole?: boolean;
-  coupled?: boolean;
-  inputGate?: boolean;
-  forgetGate?: boolean;
-  outputGate?: boolean;
-  inputActivation?: boolean;
-  outputActivation?: boolean;
-  resetAfter?: boolean;
-  nonlinearity?: 'tanh' | 'relu';
+  readonly cell: string;
+  readonly inputSize: number;
+  readonly hiddenSize: number;
+  readonly numLayers: number;
+  readonly bidirectional: boolean;
+  readonly dropout: number;
+  readonly [key: string]: string | number | boolean;
 }
 
 /** Inputs and JS-allocated outputs of one forward call. */

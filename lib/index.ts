@@ -95,7 +95,7 @@ export {
 } from './layers/dense';
 export { Embedding, type EmbeddingConfig, type EmbeddingOptions } from './layers/embedding';
 export { Dropout, type DropoutConfig, type DropoutOptions } from './layers/dropout';
-export type { Tokens, TokensLike } from './model/batch';
+export type { Tokens, TokensLike } from './layers/batch';
 export {
   Sequential,
   type RecurrentState,
@@ -108,6 +108,7 @@ export {
   type SequentialState,
 } from './model/sequential';
 export type { LayerSummary, ModelSummary, SummaryDim, SummaryOptions } from './model/summary';
+export type { Layer } from './layers/layer';
 export {
   BinaryCrossEntropy,
   CrossEntropy,

@@ -30,52 +30,53 @@ Napi::Object ExpectObject(const Napi::Value& v, const char* name, const char* wh
   return v.As<Napi::Object>();
 }
 
+// The JS config object's own enumerable string-keyed properties as kernel options (undefined
+// and null mean "unset" and are left out; a plain object becomes an option with fields). The
+// binding knows no option name: cellstate::ParseConfig owns the keys, the rules and the messages.
+cellstate::Options ReadOptions(Napi::Env env, const Napi::Object& obj, const std::string& prefix,
+                               const char* where, int depth) {
+  napi_value names_raw;
+  napi_status st = napi_get_all_property_names(
+      env, obj, napi_key_own_only,
+      static_cast<napi_key_filter>(napi_key_enumerable | napi_key_skip_symbols),
+      napi_key_numbers_to_strings, &names_raw);
+  if (st != napi_ok) throw Napi::Error::New(env);
+  Napi::Array names(env, names_raw);
+  cellstate::Options out;
+  for (uint32_t i = 0; i < names.Length(); ++i) {
+    const std::string key = names.Get(i).As<Napi::String>().Utf8Value();
+    const std::string name = prefix + key;
+    const Napi::Value v = obj.Get(key);
+    if (Absent(v)) continue;
+    if (v.IsNumber()) {
+      out.push_back(cellstate::Option::Number(key, v.As<Napi::Number>().DoubleValue()));
+    } else if (v.IsBoolean()) {
+      out.push_back(cellstate::Option::Bool(key, v.As<Napi::Boolean>().Value()));
+    } else if (v.IsString()) {
+      out.push_back(cellstate::Option::String(key, v.As<Napi::String>().Utf8Value()));
+    } else if (v.IsObject() && !v.IsArray() && !v.IsTypedArray() && !v.IsFunction() &&
+               !v.IsArrayBuffer() && depth < 4) {
+      cellstate::Option o;
+      o.key = key;
+      o.kind = cellstate::Option::Kind::kObject;
+      o.fields = ReadOptions(env, v.As<Napi::Object>(), name + ".", where, depth + 1);
+      out.push_back(std::move(o));
+    } else {
+      throw CodedError(env, ErrorKind::kTypeError, kCodeInvalidArg,
+                       std::string(where) + ": " + name +
+                           " must be a number, a boolean, a string or a plain object");
+    }
+  }
+  return out;
+}
+
 cellstate::Config ReadConfig(const Napi::Value& value) {
   const char* where = "NativeLayer";
   Napi::Object obj = ExpectObject(value, "config", where);
+  const cellstate::Options options = ReadOptions(value.Env(), obj, "", where, 0);
   cellstate::Config c;
-  auto integer = [&](const char* key, int* out) {
-    Napi::Value v = obj.Get(key);
-    if (!Absent(v)) *out = ToInt(v, INT_MIN, INT_MAX, key, where);
-  };
-  auto boolean = [&](const char* key, bool* out) {
-    Napi::Value v = obj.Get(key);
-    if (!Absent(v)) *out = ToBool(v, key, where);
-  };
-  const std::string cell = ToString(obj.Get("cell"), "cell", where);
-  if (cell == "lstm") {
-    c.cell = cellstate::Cell::kLSTM;
-  } else if (cell == "gru") {
-    c.cell = cellstate::Cell::kGRU;
-  } else if (cell == "rnn") {
-    c.cell = cellstate::Cell::kRNN;
-  } else {
-    throw CodedError(obj.Env(), ErrorKind::kTypeError, kCodeInvalidArg,
-                     "NativeLayer: cell must be 'lstm', 'gru' or 'rnn', got '" + cell + "'");
-  }
-  integer("inputSize", &c.input_size);
-  integer("hiddenSize", &c.hidden_size);
-  integer("numLayers", &c.num_layers);
-  boolean("bidirectional", &c.bidirectional);
-  Napi::Value dropout = obj.Get("dropout");
-  if (!Absent(dropout)) c.dropout = static_cast<float>(ToNumber(dropout, "dropout", where));
-  integer("projSize", &c.proj_size);
-  boolean("peephole", &c.peephole);
-  boolean("coupled", &c.coupled);
-  boolean("inputGate", &c.input_gate);
-  boolean("forgetGate", &c.forget_gate);
-  boolean("outputGate", &c.output_gate);
-  boolean("inputActivation", &c.input_activation);
-  boolean("outputActivation", &c.output_activation);
-  boolean("resetAfter", &c.reset_after);
-  Napi::Value nonlinearity = obj.Get("nonlinearity");
-  if (!Absent(nonlinearity)) {
-    const std::string act = ToString(nonlinearity, "nonlinearity", where);
-    if (act != "tanh" && act != "relu")
-      throw CodedError(obj.Env(), ErrorKind::kTypeError, kCodeInvalidArg,
-                       "NativeLayer: nonlinearity must be 'tanh' or 'relu', got '" + act + "'");
-    c.relu = act == "relu";
-  }
+  const Status status = cellstate::ParseConfig(options, &c);
+  if (!status.ok()) throw StatusError(value.Env(), status, where);
   return c;
 }
 

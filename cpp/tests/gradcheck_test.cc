@@ -196,7 +196,7 @@ int main() {
     cfg.bidirectional = (k / 3) % 2 == 1;
     cfg.input_size = rng.Int(1, 6);
     cfg.hidden_size = rng.Int(fl.proj ? 2 : 1, 6);
-    if (fl.proj) cfg.proj_size = rng.Int(1, cfg.hidden_size - 1);
+    if (fl.proj) cfg.lstm.proj_size = rng.Int(1, cfg.hidden_size - 1);
     cfg.dropout = 0.f;
     // Mostly T >= 2 so that every case has a recurrence to differentiate through.
     const int T = k % 7 == 3 ? 1 : rng.Int(2, 5), B = rng.Int(1, 3);

@@ -297,7 +297,7 @@ int main() {
       if (fl.proj) {
         if (cfg.hidden_size < 2) cfg.hidden_size = 3;
         const std::vector<int> ps = ValidProj(cfg.hidden_size);
-        cfg.proj_size = ps[static_cast<size_t>(j) % ps.size()];
+        cfg.lstm.proj_size = ps[static_cast<size_t>(j) % ps.size()];
       }
       const int T = kT[(j + fi) % 3], B = kB[(j / 3 + fi) % 3];
       const bool batch_first = (j + fi) % 2 == 1, states = ((j / 2) + fi) % 2 == 0;
@@ -328,7 +328,7 @@ int main() {
       Config cfg = fl.cfg;
       cfg.input_size = b.I;
       cfg.hidden_size = b.H;
-      cfg.proj_size = b.P;
+      cfg.lstm.proj_size = b.P;
       cfg.num_layers = b.L;
       cfg.bidirectional = b.bidir;
       const double scale = 1.5 / std::sqrt(static_cast<double>(b.H));

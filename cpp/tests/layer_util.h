@@ -36,7 +36,7 @@ inline Dims DimsOf(const Config& c, int T, int B) {
   d.I = c.input_size;
   d.H = c.hidden_size;
   d.lstm = c.cell == Cell::kLSTM;
-  d.R = (d.lstm && c.proj_size > 0) ? c.proj_size : c.hidden_size;
+  d.R = (d.lstm && c.lstm.proj_size > 0) ? c.lstm.proj_size : c.hidden_size;
   d.L = c.num_layers;
   d.D = c.bidirectional ? 2 : 1;
   d.x = static_cast<size_t>(T) * B * d.I;
@@ -317,48 +317,56 @@ inline std::vector<Flavor> AllFlavors() {
     f.push_back(fl);
   };
   lstm("std", false, [](Config&) {});
-  lstm("peephole", false, [](Config& c) { c.peephole = true; });
-  lstm("cifg", false, [](Config& c) { c.coupled = true; });
-  lstm("cifg_peephole", false, [](Config& c) { c.coupled = c.peephole = true; });
-  lstm("nig", false, [](Config& c) { c.input_gate = false; });
-  lstm("nfg", false, [](Config& c) { c.forget_gate = false; });
-  lstm("nog", false, [](Config& c) { c.output_gate = false; });
-  lstm("niaf", false, [](Config& c) { c.input_activation = false; });
-  lstm("noaf", false, [](Config& c) { c.output_activation = false; });
+  lstm("peephole", false, [](Config& c) { c.lstm.peephole = true; });
+  lstm("cifg", false, [](Config& c) { c.lstm.coupled = true; });
+  lstm("cifg_peephole", false, [](Config& c) { c.lstm.coupled = c.lstm.peephole = true; });
+  lstm("nig", false, [](Config& c) { c.lstm.input_gate = false; });
+  lstm("nfg", false, [](Config& c) { c.lstm.forget_gate = false; });
+  lstm("nog", false, [](Config& c) { c.lstm.output_gate = false; });
+  lstm("niaf", false, [](Config& c) { c.lstm.input_activation = false; });
+  lstm("noaf", false, [](Config& c) { c.lstm.output_activation = false; });
   lstm("proj", true, [](Config&) {});
-  lstm("peephole_proj", true, [](Config& c) { c.peephole = true; });
-  lstm("peephole_nig", false, [](Config& c) { c.peephole = true, c.input_gate = false; });
-  lstm("peephole_nfg", false, [](Config& c) { c.peephole = true, c.forget_gate = false; });
-  lstm("peephole_nog", false, [](Config& c) { c.peephole = true, c.output_gate = false; });
-  lstm("peephole_nig_nog", false,
-       [](Config& c) { c.peephole = true, c.input_gate = false, c.output_gate = false; });
-  lstm("peephole_nig_nfg", false,
-       [](Config& c) { c.peephole = true, c.input_gate = false, c.forget_gate = false; });
-  lstm("no_gates", false,
-       [](Config& c) { c.input_gate = false, c.forget_gate = false, c.output_gate = false; });
-  lstm("cifg_nog_peephole", false,
-       [](Config& c) { c.coupled = true, c.output_gate = false, c.peephole = true; });
+  lstm("peephole_proj", true, [](Config& c) { c.lstm.peephole = true; });
+  lstm("peephole_nig", false, [](Config& c) { c.lstm.peephole = true, c.lstm.input_gate = false; });
+  lstm("peephole_nfg", false,
+       [](Config& c) { c.lstm.peephole = true, c.lstm.forget_gate = false; });
+  lstm("peephole_nog", false,
+       [](Config& c) { c.lstm.peephole = true, c.lstm.output_gate = false; });
+  lstm("peephole_nig_nog", false, [](Config& c) {
+    c.lstm.peephole = true, c.lstm.input_gate = false, c.lstm.output_gate = false;
+  });
+  lstm("peephole_nig_nfg", false, [](Config& c) {
+    c.lstm.peephole = true, c.lstm.input_gate = false, c.lstm.forget_gate = false;
+  });
+  lstm("no_gates", false, [](Config& c) {
+    c.lstm.input_gate = false, c.lstm.forget_gate = false, c.lstm.output_gate = false;
+  });
+  lstm("cifg_nog_peephole", false, [](Config& c) {
+    c.lstm.coupled = true, c.lstm.output_gate = false, c.lstm.peephole = true;
+  });
   lstm("niaf_noaf_proj", true,
-       [](Config& c) { c.input_activation = false, c.output_activation = false; });
-  lstm("cifg_peephole_proj_noaf", true,
-       [](Config& c) { c.coupled = c.peephole = true, c.output_activation = false; });
-  lstm("nfg_niaf", false, [](Config& c) { c.forget_gate = false, c.input_activation = false; });
+       [](Config& c) { c.lstm.input_activation = false, c.lstm.output_activation = false; });
+  lstm("cifg_peephole_proj_noaf", true, [](Config& c) {
+    c.lstm.coupled = c.lstm.peephole = true, c.lstm.output_activation = false;
+  });
+  lstm("nfg_niaf", false,
+       [](Config& c) { c.lstm.forget_gate = false, c.lstm.input_activation = false; });
   {
     Flavor fl;
     fl.name = "gru";
     fl.cfg.cell = Cell::kGRU;
-    fl.cfg.reset_after = true;
+    fl.cfg.gru.reset_after = true;
     f.push_back(fl);
     fl.name = "gru_reset_before";
-    fl.cfg.reset_after = false;
+    fl.cfg.gru.reset_after = false;
     f.push_back(fl);
     fl.name = "rnn_tanh";
     fl.cfg = Config();
     fl.cfg.cell = Cell::kRNN;
-    fl.cfg.relu = false;
+    fl.cfg.rnn.relu = false;
     f.push_back(fl);
     fl.name = "rnn_relu";
-    fl.cfg.relu = true;
+    fl.cfg.rnn.relu = true;
     f.push_back(fl);
   }
   return f;
@@ -369,17 +377,17 @@ inline std::string Describe(const Problem& p) {
   std::ostringstream s;
   s << (c.cell == Cell::kLSTM ? "lstm" : c.cell == Cell::kGRU ? "gru" : "rnn");
   if (c.cell == Cell::kLSTM) {
-    if (c.proj_size) s << " P" << c.proj_size;
-    if (c.peephole) s << " peephole";
-    if (c.coupled) s << " coupled";
-    if (!c.input_gate) s << " NIG";
-    if (!c.forget_gate) s << " NFG";
-    if (!c.output_gate) s << " NOG";
-    if (!c.input_activation) s << " NIAF";
-    if (!c.output_activation) s << " NOAF";
+    if (c.lstm.proj_size) s << " P" << c.lstm.proj_size;
+    if (c.lstm.peephole) s << " peephole";
+    if (c.lstm.coupled) s << " coupled";
+    if (!c.lstm.input_gate) s << " NIG";
+    if (!c.lstm.forget_gate) s << " NFG";
+    if (!c.lstm.output_gate) s << " NOG";
+    if (!c.lstm.input_activation) s << " NIAF";
+    if (!c.lstm.output_activation) s << " NOAF";
   }
-  if (c.cell == Cell::kGRU) s << (c.reset_after ? " resetAfter" : " resetBefore");
-  if (c.cell == Cell::kRNN) s << (c.relu ? " relu" : " tanh");
+  if (c.cell == Cell::kGRU) s << (c.gru.reset_after ? " resetAfter" : " resetBefore");
+  if (c.cell == Cell::kRNN) s << (c.rnn.relu ? " relu" : " tanh");
   s << " I" << c.input_size << " H" << c.hidden_size << " L" << c.num_layers
     << (c.bidirectional ? " bidir" : "") << " T" << p.T << " B" << p.B
     << (p.batch_first ? " batchFirst" : "");

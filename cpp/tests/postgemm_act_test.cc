@@ -128,16 +128,16 @@ void CheckLstm(const Kernels<float>* k, const Named& cfg, const LstmFlavor& fl, 
   const LstmDesc<float> df = Desc<float>(fl, H, phf.data());
 
   std::vector<double> ad = a, c(H), m(H), pre(G * H, 0), dcd = dc, dg(G * H);
-  r->lstm_fwd_act(dd, cfg.ca, ad.data(), cp.data(), c.data(), m.data(),
+  r->lstm.fwd_act(dd, cfg.ca, ad.data(), cp.data(), c.data(), m.data(),
                   with_pre ? pre.data() : nullptr);
-  r->lstm_bwd_act(dd, cfg.ca, ad.data(), with_pre ? pre.data() : nullptr, cp.data(), c.data(),
+  r->lstm.bwd_act(dd, cfg.ca, ad.data(), with_pre ? pre.data() : nullptr, cp.data(), c.data(),
                   dm.data(), dcd.data(), dg.data());
 
   auto af = ToF(a), cpf = ToF(cp), dmf = ToF(dm), dcf = ToF(dc);
   std::vector<float> cf(H), mf(H), pref(G * H, 0), dgf(G * H);
-  k->lstm_fwd_act(df, cfg.ca, af.data(), cpf.data(), cf.data(), mf.data(),
+  k->lstm.fwd_act(df, cfg.ca, af.data(), cpf.data(), cf.data(), mf.data(),
                   with_pre ? pref.data() : nullptr);
-  k->lstm_bwd_act(df, cfg.ca, af.data(), with_pre ? pref.data() : nullptr, cpf.data(), cf.data(),
+  k->lstm.bwd_act(df, cfg.ca, af.data(), with_pre ? pref.data() : nullptr, cpf.data(), cf.data(),
                   dmf.data(), dcf.data(), dgf.data());
   Compare("acts", af, ad);
   Compare("c", cf, c);
@@ -159,15 +159,15 @@ void CheckLstmFd(const Named& cfg, const LstmFlavor& fl, int H) {
   const LstmDesc<double> d = Desc<double>(fl, H, ph.data());
   auto loss = [&]() {
     std::vector<double> ac = a, c(H), m(H), pre(G * H);
-    r->lstm_fwd_act(d, cfg.ca, ac.data(), cp.data(), c.data(), m.data(), pre.data());
+    r->lstm.fwd_act(d, cfg.ca, ac.data(), cp.data(), c.data(), m.data(), pre.data());
     double l = 0;
     for (int j = 0; j < H; ++j) l += dm[j] * m[j] + dc[j] * c[j];
     return l;
   };
   std::vector<double> ac = a, c(H), m(H), pre(G * H), dcd = dc, dg(G * H);
-  r->lstm_fwd_act(d, cfg.ca, ac.data(), cp.data(), c.data(), m.data(),
+  r->lstm.fwd_act(d, cfg.ca, ac.data(), cp.data(), c.data(), m.data(),
                   with_pre ? pre.data() : nullptr);
-  r->lstm_bwd_act(d, cfg.ca, ac.data(), with_pre ? pre.data() : nullptr, cp.data(), c.data(),
+  r->lstm.bwd_act(d, cfg.ca, ac.data(), with_pre ? pre.data() : nullptr, cp.data(), c.data(),
                   dm.data(), dcd.data(), dg.data());
   auto fd = [&](double& v) {
     const double keep = v, h = 1e-6;
@@ -210,20 +210,20 @@ GruOut<T> RunGru(const Kernels<T>* k, const CellActivations& ca, bool after, int
   o.dhp.assign(H, 0);
   T* pre = with_pre ? o.pre.data() : nullptr;
   if (after) {
-    k->gru_fwd_act(H, ca, gx.data(), gh.data(), hp.data(), o.h.data(), pre);
-    k->gru_bwd_act(H, ca, gx.data(), pre, gh.data(), hp.data(), dh.data(), o.dgx.data(),
+    k->gru.fwd_act(H, ca, gx.data(), gh.data(), hp.data(), o.h.data(), pre);
+    k->gru.bwd_act(H, ca, gx.data(), pre, gh.data(), hp.data(), dh.data(), o.dgx.data(),
                    o.dgh.data(), o.dhp.data());
   } else {
     std::vector<T> rh(H), ghn(H, 0), drh(H, 0);
-    k->gru_fwd_rz_act(H, ca, gx.data(), gh.data(), hp.data(), rh.data(), pre);
+    k->gru.fwd_rz_act(H, ca, gx.data(), gh.data(), hp.data(), rh.data(), pre);
     for (int i = 0; i < H; ++i)
       for (int j = 0; j < H; ++j) ghn[i] += wn[i * H + j] * rh[j];
-    k->gru_fwd_n_act(H, ca, gx.data(), ghn.data(), hp.data(), o.h.data(), pre);
-    k->gru_bwd_n_act(H, ca, gx.data(), pre, hp.data(), dh.data(), o.dgx.data(), o.dgh.data(),
+    k->gru.fwd_n_act(H, ca, gx.data(), ghn.data(), hp.data(), o.h.data(), pre);
+    k->gru.bwd_n_act(H, ca, gx.data(), pre, hp.data(), dh.data(), o.dgx.data(), o.dgh.data(),
                      o.dhp.data());
     for (int i = 0; i < H; ++i)
       for (int j = 0; j < H; ++j) drh[j] += o.dgh[2 * H + i] * wn[i * H + j];
-    k->gru_bwd_r_act(H, ca, gx.data(), pre, hp.data(), drh.data(), o.dgx.data(), o.dgh.data(),
+    k->gru.bwd_r_act(H, ca, gx.data(), pre, hp.data(), drh.data(), o.dgx.data(), o.dgh.data(),
                      o.dhp.data());
   }
   o.gx = gx;
@@ -286,8 +286,8 @@ std::vector<T> RunRnn(const Kernels<T>* k, const CellActivations& ca, int H, boo
                       const std::vector<T>& a, const std::vector<T>& dh, std::vector<T>* h) {
   std::vector<T> pre(H, 0), da(H, 0);
   h->assign(H, 0);
-  k->rnn_fwd_act(H, ca, a.data(), h->data(), with_pre ? pre.data() : nullptr);
-  k->rnn_bwd_act(H, ca, h->data(), with_pre ? pre.data() : nullptr, dh.data(), da.data());
+  k->rnn.fwd_act(H, ca, a.data(), h->data(), with_pre ? pre.data() : nullptr);
+  k->rnn.bwd_act(H, ca, h->data(), with_pre ? pre.data() : nullptr, dh.data(), da.data());
   return da;
 }
 

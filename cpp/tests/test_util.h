@@ -521,20 +521,20 @@ inline Fixture LoadFixture(const std::string& path) {
   c.bidirectional = jc["bidirectional"].as_bool();
   f.batch_first = jc["batchFirst"].as_bool();
   if (c.cell == cellstate::Cell::kLSTM) {
-    c.proj_size = jc["projSize"].as_int();
-    c.peephole = jc["peephole"].as_bool();
-    c.coupled = jc["coupled"].as_bool();
-    c.input_gate = jc["inputGate"].as_bool();
-    c.forget_gate = jc["forgetGate"].as_bool();
-    c.output_gate = jc["outputGate"].as_bool();
-    c.input_activation = jc["inputActivation"].as_bool();
-    c.output_activation = jc["outputActivation"].as_bool();
+    c.lstm.proj_size = jc["projSize"].as_int();
+    c.lstm.peephole = jc["peephole"].as_bool();
+    c.lstm.coupled = jc["coupled"].as_bool();
+    c.lstm.input_gate = jc["inputGate"].as_bool();
+    c.lstm.forget_gate = jc["forgetGate"].as_bool();
+    c.lstm.output_gate = jc["outputGate"].as_bool();
+    c.lstm.input_activation = jc["inputActivation"].as_bool();
+    c.lstm.output_activation = jc["outputActivation"].as_bool();
   } else if (c.cell == cellstate::Cell::kGRU) {
-    c.reset_after = jc["resetAfter"].as_bool();
+    c.gru.reset_after = jc["resetAfter"].as_bool();
   } else {
     const std::string& nl = jc["nonlinearity"].as_string();
     if (nl != "tanh" && nl != "relu") throw std::runtime_error("nonlinearity \"" + nl + "\"");
-    c.relu = nl == "relu";
+    c.rnn.relu = nl == "relu";
   }
 
   f.T = root["seqLen"].as_int();
@@ -571,7 +571,7 @@ inline Fixture LoadFixture(const std::string& path) {
   // Shapes of the schema table.
   const int T = f.T, B = f.B, I = c.input_size, H = c.hidden_size;
   const int D = c.bidirectional ? 2 : 1, L = c.num_layers;
-  const int R = (c.cell == cellstate::Cell::kLSTM && c.proj_size > 0) ? c.proj_size : H;
+  const int R = (c.cell == cellstate::Cell::kLSTM && c.lstm.proj_size > 0) ? c.lstm.proj_size : H;
   const bool lstm = c.cell == cellstate::Cell::kLSTM;
   std::vector<int> xs = f.batch_first ? std::vector<int>{B, T, I} : std::vector<int>{T, B, I};
   std::vector<int> os =

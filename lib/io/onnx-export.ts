@@ -17,7 +17,8 @@ import { OptionReader } from '../options';
 import { Dense } from '../layers/dense';
 import { Dropout } from '../layers/dropout';
 import { Embedding } from '../layers/embedding';
-import { type GRUConfig, type LSTMConfig, Recurrent, type RNNConfig } from '../layers/recurrent';
+import { type OnnxAttribute, type OnnxSlot, article, cellOf } from '../cells';
+import { Recurrent } from '../layers/recurrent';
 import { Sequential, type SequentialLayer } from '../model/sequential';
 import { writeAtomic } from './file';
 import {
@@ -157,39 +158,18 @@ function negate(a: Float32Array): Float32Array {
   return a.map((v) => -v);
 }
 
-/** The LSTM gate blocks docs/cells.md stacks, in order, for a config. */
-function lstmBlocks(c: LSTMConfig): string[] {
-  const b: string[] = [];
-  if (c.inputGate && !c.coupled) b.push('i');
-  if (c.forgetGate) b.push('f');
-  b.push('g');
-  if (c.outputGate) b.push('o');
-  return b;
-}
-
-function lstmPeepholes(c: LSTMConfig): string[] {
-  const p: string[] = [];
-  if (c.inputGate && !c.coupled) p.push('i');
-  if (c.forgetGate) p.push('f');
-  if (c.outputGate) p.push('o');
-  return p;
-}
-
 /** Refuses the variants ONNX cannot express, naming the option. */
 function checkExportable(layer: Recurrent, index: string): void {
-  const c = layer.config;
-  if (c.cell !== 'lstm') return;
-  const l = c as LSTMConfig;
-  const what = `${index}an LSTM with`;
-  if (l.projSize > 0)
-    throw unsupported(
-      `${what} projSize: ${l.projSize} cannot be exported: ONNX's LSTM operator has no projection`,
-    );
-  for (const opt of ['inputGate', 'forgetGate', 'outputGate'] as const)
-    if (!l[opt])
-      throw unsupported(
-        `${what} ${opt}: false cannot be exported: ONNX's LSTM operator always computes that gate`,
-      );
+  const spec = cellOf(layer.config);
+  const why = spec.onnx.unexportable(layer.config as never);
+  if (why) throw unsupported(`${index}${article(spec.title)} ${spec.title} with ${why}`);
+}
+
+/** A format-neutral attribute of lib/cells as an ONNX attribute. */
+function attribute(a: OnnxAttribute): AttributeMsg {
+  if ('int' in a) return attrInt(a.name, a.int);
+  if ('strings' in a) return attrStrings(a.name, [...a.strings]);
+  return { name: a.name, type: AttributeType.FLOATS, floats: [...a.floats] };
 }
 
 interface Flow {
@@ -208,11 +188,23 @@ function emitRecurrent(
   lengths: string | null,
 ): { y: string; h: string[]; c: string[] } {
   const c = layer.config;
+  const spec = cellOf(c);
   const params = layer.parameters();
   const H = c.hiddenSize;
   const D = c.bidirectional ? 2 : 1;
   const sfx = ['', '_reverse'];
-  const op = c.cell === 'lstm' ? 'LSTM' : c.cell === 'gru' ? 'GRU' : 'RNN';
+  const op = spec.onnx.op;
+  const G = spec.onnx.slots;
+  // each ONNX slot holds one of the config's blocks (negated for CIFG's coupled gate)
+  const gates = spec.onnx.gateSlots(c as never);
+  const peepholes = spec.onnx.peepholeSlots(c as never);
+  const gather = (m: Float32Array, cols: number, slots: readonly OnnxSlot[]) =>
+    concat(
+      slots.map((s) => {
+        const block = rows(m, cols, s.block * H, H);
+        return s.negate ? negate(block) : block;
+      }),
+    );
   const hs: string[] = [];
   const cs: string[] = [];
   let input = x;
@@ -223,38 +215,16 @@ function emitRecurrent(
     const B: Float32Array[] = [];
     const P: Float32Array[] = [];
     for (let d = 0; d < D; ++d) {
-      const p = (n: string) => params[`${n}_l${l}${sfx[d]}`].data;
-      const [wih, whh, bih, bhh] = [p('weight_ih'), p('weight_hh'), p('bias_ih'), p('bias_hh')];
-      let slots: ((m: Float32Array, cols: number) => Float32Array)[];
-      if (c.cell === 'lstm') {
-        const lc = c as LSTMConfig;
-        const blocks = lstmBlocks(lc);
-        const block = (m: Float32Array, cols: number, name: string) =>
-          rows(m, cols, blocks.indexOf(name) * H, H);
-        // ONNX i, o, f, c
-        slots = [
-          (m, cols) => (lc.coupled ? negate(block(m, cols, 'f')) : block(m, cols, 'i')),
-          (m, cols) => block(m, cols, 'o'),
-          (m, cols) => block(m, cols, 'f'),
-          (m, cols) => block(m, cols, 'g'),
-        ];
-        if (lc.peephole) {
-          const ph = p('weight_ph');
-          const names = lstmPeepholes(lc);
-          const pv = (n: string) => rows(ph, 1, names.indexOf(n) * H, H);
-          P.push(concat([lc.coupled ? negate(pv('f')) : pv('i'), pv('o'), pv('f')]));
-        }
-      } else if (c.cell === 'gru') {
-        // CELLS r, z, n → ONNX z, r, h
-        slots = [1, 0, 2].map((k) => (m: Float32Array, cols: number) => rows(m, cols, k * H, H));
-      } else {
-        slots = [(m) => m];
-      }
-      W.push(concat(slots.map((s) => s(wih, I))));
-      R.push(concat(slots.map((s) => s(whh, H))));
-      B.push(concat([...slots.map((s) => s(bih, 1)), ...slots.map((s) => s(bhh, 1))]));
+      const p = (n: string) => params[`${n}_l${l}${sfx[d]}`]?.data;
+      const [wih, whh, bih, bhh] = ['weight_ih', 'weight_hh', 'bias_ih', 'bias_hh'].map(
+        (n) => p(n) as Float32Array,
+      );
+      W.push(gather(wih, I, gates));
+      R.push(gather(whh, H, gates));
+      B.push(concat([gather(bih, 1, gates), gather(bhh, 1, gates)]));
+      const ph = p('weight_ph');
+      if (ph && peepholes.length > 0) P.push(gather(ph, 1, peepholes));
     }
-    const G = c.cell === 'lstm' ? 4 : c.cell === 'gru' ? 3 : 1;
     const base = `${prefix}l${l}`;
     const inputs = [
       input,
@@ -263,46 +233,16 @@ function emitRecurrent(
       g.floats(`${base}_B`, [D, 2 * G * H], concat(B)),
     ];
     if (lengths || P.length > 0) inputs.push(lengths ?? ''); // sequence_lens
-    if (P.length > 0) inputs.push('', '', g.floats(`${base}_P`, [D, 3 * H], concat(P)));
+    if (P.length > 0)
+      inputs.push('', '', g.floats(`${base}_P`, [D, spec.onnx.peepholes * H], concat(P)));
     const attrs: AttributeMsg[] = [
       attrInt('hidden_size', H),
       attrString('direction', D === 2 ? 'bidirectional' : 'forward'),
+      ...spec.onnx.attributes(c as never, D).map(attribute),
     ];
-    if (c.cell === 'lstm' && (c as LSTMConfig).coupled) attrs.push(attrInt('input_forget', 1));
-    if (
-      c.cell === 'lstm' &&
-      !((c as LSTMConfig).inputActivation && (c as LSTMConfig).outputActivation)
-    ) {
-      // NIAF / NOAF: g or h = Affine(x) = 1·x + 0. activation_alpha / _beta get one value per
-      // activation (Sigmoid and Tanh ignore theirs), which reads the same whether a runtime
-      // aligns them with every activation or hands them out to the ones that take them.
-      const lc = c as LSTMConfig;
-      const acts = [
-        'Sigmoid',
-        lc.inputActivation ? 'Tanh' : 'Affine',
-        lc.outputActivation ? 'Tanh' : 'Affine',
-      ];
-      const all = new Array(D).fill(acts).flat() as string[];
-      attrs.push(attrStrings('activations', all));
-      attrs.push({
-        name: 'activation_alpha',
-        type: AttributeType.FLOATS,
-        floats: all.map(() => 1),
-      });
-      attrs.push({ name: 'activation_beta', type: AttributeType.FLOATS, floats: all.map(() => 0) });
-    }
-    if (c.cell === 'gru')
-      attrs.push(attrInt('linear_before_reset', (c as GRUConfig).resetAfter ? 1 : 0));
-    if (c.cell === 'rnn')
-      attrs.push(
-        attrStrings(
-          'activations',
-          new Array(D).fill((c as RNNConfig).nonlinearity === 'relu' ? 'Relu' : 'Tanh'),
-        ),
-      );
-    const outs = g.node(op, base + `_${op}`, inputs, c.cell === 'lstm' ? 3 : 2, attrs);
+    const outs = g.node(op, base + `_${op}`, inputs, spec.cellState ? 3 : 2, attrs);
     hs.push(outs[1]);
-    if (c.cell === 'lstm') cs.push(outs[2]);
+    if (spec.cellState) cs.push(outs[2]);
     // Y [T, D, B, H] → [T, B, D·H]
     if (D === 1) {
       input = g.node(

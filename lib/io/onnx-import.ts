@@ -10,7 +10,16 @@
 // z, r, h → r, z, n; input_forget = 1 → coupled, with cellstate's f block = −(ONNX's i slot) and
 // p_f = −P_i (ONNX Runtime computes i from the i slot and f = 1 − i; the f slot is never read).
 import { CellstateError, CellstateTypeError, ErrorCode, describe } from '../errors';
-import { resolveGRUOptions, resolveLSTMOptions, resolveRNNOptions } from '../layers/recurrent';
+import {
+  type CellSpec,
+  type OnnxNodeView,
+  type RecurrentConfig,
+  cellOf,
+  cellOfOnnxOp,
+  findCell,
+  initKeys,
+  resolveCell,
+} from '../cells';
 import { Sequential, type SequentialLayer } from '../model/sequential';
 import { Tensor } from '../tensor';
 import { ONNX_CONFIG_KEY } from './onnx-export';
@@ -142,7 +151,8 @@ type Value =
 interface RecurrentUnit {
   kind: 'recurrent';
   node: string;
-  cell: 'lstm' | 'gru' | 'rnn';
+  /** The cell's registry name (lib/cells). */
+  cell: string;
   I: number;
   H: number;
   D: number;
@@ -511,6 +521,7 @@ class Importer {
     const dataIn = ins.find((v) => v?.kind === 'data') as
       Extract<Value, { kind: 'data' }> | undefined;
 
+    if (cellOfOnnxOp(op)) return this.recurrent(node, a, ins);
     switch (op) {
       case 'Constant': {
         const t = a.get('value');
@@ -752,10 +763,6 @@ class Importer {
         }
         break;
       }
-      case 'LSTM':
-      case 'GRU':
-      case 'RNN':
-        return this.recurrent(node, a, ins);
       case 'MatMul':
       case 'Gemm':
         return this.dense(node, a, ins);
@@ -843,8 +850,9 @@ class Importer {
   }
 
   private recurrent(node: NodeMsg, a: Map<string, AttributeMsg>, ins: (Value | null)[]): void {
-    const op = node.op_type as 'LSTM' | 'GRU' | 'RNN';
-    const cell = op.toLowerCase() as RecurrentUnit['cell'];
+    const spec = cellOfOnnxOp(node.op_type) as CellSpec;
+    const op = spec.onnx.op;
+    const cell = spec.name;
     const name = `node '${node.name ?? ''}' (${op})`;
     const x = ins[0];
     if (!x || x.kind !== 'data') throw this.refuse(node, 'does not read the chain of layers');
@@ -863,7 +871,7 @@ class Importer {
         `has direction '${direction}'; cellstate runs forward or bidirectional`,
       );
     const D = direction === 'bidirectional' ? 2 : 1;
-    const G = cell === 'lstm' ? 4 : cell === 'gru' ? 3 : 1;
+    const G = spec.onnx.slots;
     const W = ins[1];
     const R = ins[2];
     const B = ins[3] ?? null;
@@ -900,9 +908,10 @@ class Importer {
           `has an ${label} that is not zero; cellstate imports models that start from the zero state (give h0 / c0 to forward)`,
         );
     }
-    const P = cell === 'lstm' ? (ins[7] ?? null) : null;
-    if (P && (P.kind !== 'const' || !same(P.dims, [D, 3 * H])))
-      throw invalid(`${name}: P must be a constant [${D}, ${3 * H}]`);
+    const K = spec.onnx.peepholes;
+    const P = K > 0 ? (ins[7] ?? null) : null;
+    if (P && (P.kind !== 'const' || !same(P.dims, [D, K * H])))
+      throw invalid(`${name}: P must be a constant [${D}, ${K * H}]`);
 
     // activations: defaults, or exactly what cellstate's options express
     const acts = (a.get('activations')?.strings ?? []).map((s) =>
@@ -910,13 +919,12 @@ class Importer {
     );
     const alphas = a.get('activation_alpha')?.floats ?? [];
     const betas = a.get('activation_beta')?.floats ?? [];
-    const per = cell === 'lstm' ? 3 : cell === 'gru' ? 2 : 1;
+    const per = spec.onnx.activations;
     if (acts.length !== 0 && acts.length !== per * D)
       throw invalid(`${name}: ${acts.length} activations, expected ${per * D}`);
     const dirActs = acts.length === 0 ? null : acts.slice(0, per);
     if (dirActs && D === 2 && !same(acts.slice(per), dirActs))
       throw this.refuse(node, 'has different activations per direction');
-    const options: Record<string, unknown> = {};
     const badActs = () =>
       this.refuse(
         node,
@@ -930,26 +938,37 @@ class Importer {
       throw this.refuse(node, 'has an Affine activation whose alpha / beta are not 1 / 0');
     if (dirActs && dirActs.some((s) => !['sigmoid', 'tanh', 'relu', 'affine'].includes(s)))
       throw badActs();
-    if (cell === 'lstm') {
-      if (dirActs) {
-        if (
-          dirActs[0] !== 'sigmoid' ||
-          !['tanh', 'affine'].includes(dirActs[1]) ||
-          !['tanh', 'affine'].includes(dirActs[2])
-        )
-          throw badActs();
-        if (dirActs[1] === 'affine') options.inputActivation = false;
-        if (dirActs[2] === 'affine') options.outputActivation = false;
-      }
-      if (attrInt(a, 'input_forget', 0) === 1) options.coupled = true;
-      if (P) options.peephole = true;
-    } else if (cell === 'gru') {
-      if (dirActs && !same(dirActs, ['sigmoid', 'tanh'])) throw badActs();
-      options.resetAfter = attrInt(a, 'linear_before_reset', 0) === 1;
-    } else {
-      if (dirActs && !['tanh', 'relu'].includes(dirActs[0])) throw badActs();
-      options.nonlinearity = dirActs ? dirActs[0] : 'tanh';
+    const view: OnnxNodeView = {
+      activations: dirActs,
+      int: (attr, fallback) => attrInt(a, attr, fallback),
+      peephole: P !== null,
+      refuse: (message) => this.refuse(node, message),
+      badActivations: badActs,
+    };
+    const options = spec.onnx.options(view);
+    // the blocks of the layer these options make, each read from its first ONNX slot
+    let config: RecurrentConfig;
+    try {
+      config = resolveCell(spec, {
+        cell,
+        inputSize: I,
+        hiddenSize: H,
+        bidirectional: D === 2,
+        ...options,
+        seed: 0,
+      });
+    } catch (e) {
+      throw invalid(`${name}: ${(e as Error).message}`);
     }
+    const firstSlots = (slots: readonly { block: number; negate: boolean }[]) => {
+      const order: { k: number; negate: boolean }[] = [];
+      slots.forEach((s, k) => {
+        if (s.block >= 0 && !order[s.block]) order[s.block] = { k, negate: s.negate };
+      });
+      return order;
+    };
+    const order = firstSlots(spec.onnx.gateSlots(config));
+    const pOrder = firstSlots(spec.onnx.peepholeSlots(config));
 
     // weights, ONNX → docs/cells.md
     const params: Record<string, Tensor> = {};
@@ -962,24 +981,9 @@ class Importer {
         : new Float64Array(2 * G * H);
       const slot = (m: Float64Array, cols: number, k: number) =>
         m.subarray(k * H * cols, (k + 1) * H * cols);
-      let order: { k: number; negate: boolean }[];
-      if (cell === 'lstm') {
-        // ONNX slots i=0, o=1, f=2, c=3
-        order = options.coupled
-          ? [
-              { k: 0, negate: true },
-              { k: 3, negate: false },
-              { k: 1, negate: false },
-            ]
-          : [0, 2, 3, 1].map((k) => ({ k, negate: false }));
-      } else if (cell === 'gru') {
-        order = [1, 0, 2].map((k) => ({ k, negate: false })); // ONNX z, r, h → r, z, n
-      } else {
-        order = [{ k: 0, negate: false }];
-      }
-      const gather = (m: Float64Array, cols: number) => {
-        const out = new Float32Array(order.length * H * cols);
-        order.forEach((o, j) => {
+      const gather = (m: Float64Array, cols: number, from = order) => {
+        const out = new Float32Array(from.length * H * cols);
+        from.forEach((o, j) => {
           const s = slot(m, cols, o.k);
           for (let i = 0; i < s.length; ++i) out[j * H * cols + i] = o.negate ? -s[i] : s[i];
         });
@@ -991,12 +995,8 @@ class Importer {
       params[`bias_ih_l0${sfx[d]}`] = new Tensor(gather(b.subarray(0, G * H), 1), [n]);
       params[`bias_hh_l0${sfx[d]}`] = new Tensor(gather(b.subarray(G * H), 1), [n]);
       if (P) {
-        const p = P.data.subarray(d * 3 * H, (d + 1) * 3 * H);
-        const pv = (k: number, neg = false) =>
-          Array.from(p.subarray(k * H, (k + 1) * H), (v) => (neg ? -v : v));
-        // ONNX [p_i, p_o, p_f] → CELLS [p_i, p_f, p_o], or [p_f, p_o] with coupled (p_f = −P_i)
-        const ph = options.coupled ? [...pv(0, true), ...pv(1)] : [...pv(0), ...pv(2), ...pv(1)];
-        params[`weight_ph_l0${sfx[d]}`] = new Tensor(Float32Array.from(ph), [ph.length]);
+        const ph = gather(P.data.subarray(d * K * H, (d + 1) * K * H), 1, pOrder);
+        params[`weight_ph_l0${sfx[d]}`] = new Tensor(ph, [ph.length]);
       }
     }
     this.units.push({ kind: 'recurrent', node: node.name ?? '', cell, I, H, D, options, params });
@@ -1085,7 +1085,7 @@ class Importer {
         (units[i - 1] as DenseUnit).lastStep
       )
         throw unsupported(
-          `node '${u.node}' (${u.cell.toUpperCase()}) comes after a last-step Dense, which leaves no time steps`,
+          `node '${u.node}' (${cellOf(u).onnx.op}) comes after a last-step Dense, which leaves no time steps`,
         );
     }
     let configs: Record<string, unknown>[] | null = null;
@@ -1237,7 +1237,9 @@ class Importer {
             u.D === D &&
             (l > 0 || u.I === c.inputSize),
         );
-        if (!ok || (c.projSize !== undefined && c.projSize !== 0)) return null;
+        // an ONNX operator's h is hiddenSize wide: a config whose state is narrower (a projection) is not the graph's
+        const spec = findCell(c.cell);
+        if (!ok || !spec || spec.stateSize(c as never) !== c.hiddenSize) return null;
         agreeRecurrent(c, us, batchFirst);
         plan.push({ config: c, units: us });
         k += n;
@@ -1263,9 +1265,6 @@ class Importer {
   }
 }
 
-/** Options a graph cannot express: the metadata gives them (initialisation and training only). */
-const METADATA_ONLY = new Set(['seed', 'dropout', 'forgetBias']);
-
 /** The refusal of metadata whose `key` is not what the graph computes. */
 function disagree(units: Unit[], key: string, stored: unknown, graph: unknown): CellstateError {
   const nodes = units.map((u) => `'${u.node}'`).join(', ');
@@ -1276,7 +1275,8 @@ function disagree(units: Unit[], key: string, stored: unknown, graph: unknown): 
 
 /**
  * Refuses a recurrent layer's metadata config that disagrees with what its nodes compute: every
- * resolved option but METADATA_ONLY's must be the one the graph's nodes give.
+ * resolved option but those a graph cannot express (lib/cells initKeys) must be the one the
+ * graph's nodes give.
  */
 function agreeRecurrent(
   c: Record<string, unknown>,
@@ -1289,12 +1289,10 @@ function agreeRecurrent(
       throw unsupported(
         `nodes '${first.node}' and '${u.node}' have different options but the metadata makes them one layer`,
       );
-  const resolve =
-    c.cell === 'lstm'
-      ? resolveLSTMOptions
-      : c.cell === 'gru'
-        ? resolveGRUOptions
-        : resolveRNNOptions;
+  const spec = findCell(c.cell) as CellSpec;
+  const resolve = (options: Record<string, unknown>) => resolveCell(spec, options);
+  // options a graph cannot express: the metadata gives them (initialisation and training only)
+  const metadataOnly = new Set(initKeys({ cell: spec.name }));
   let stored: Record<string, unknown>;
   try {
     stored = resolve({ ...c, seed: 0 }) as unknown as Record<string, unknown>;
@@ -1314,7 +1312,7 @@ function agreeRecurrent(
     seed: 0,
   }) as unknown as Record<string, unknown>;
   for (const key of Object.keys(graph))
-    if (!METADATA_ONLY.has(key) && stored[key] !== graph[key])
+    if (!metadataOnly.has(key) && stored[key] !== graph[key])
       throw disagree(units, key, stored[key], graph[key]);
 }
 

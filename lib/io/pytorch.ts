@@ -16,6 +16,7 @@
 // does a state_dict record batch_first: the model is time-major (PyTorch's default) unless
 // config says batchFirst. When an RNN's nonlinearity or the layout had to be assumed, a
 // warning (code CELLSTATE_PYTORCH_GUESS) names what was assumed and the option that settles it.
+import { CELLS, findCell } from '../cells';
 import { ErrorCode, describe } from '../errors';
 import { Dense } from '../layers/dense';
 import { Sequential, type SequentialLayer } from '../model/sequential';
@@ -213,10 +214,8 @@ function warnGuesses(
   const name = (m: Module) => (m.prefix ? `module '${m.prefix}'` : 'the layer');
   for (const m of ordered) {
     const options = given.get(m.prefix) ?? {};
-    if (m.kind === 'recurrent' && m.config.cell === 'rnn' && options.nonlinearity === undefined)
-      guesses.push(
-        `${name(m)} is an RNN whose nonlinearity is not in the file: 'tanh' assumed (give nonlinearity: 'relu' for nn.RNN(nonlinearity='relu'))`,
-      );
+    if (m.kind === 'recurrent')
+      guesses.push(...(findCell(m.config.cell)?.pytorch.guesses(options, name(m)) ?? []));
   }
   const recurrent = ordered.filter((m) => m.kind === 'recurrent');
   if (ordered.length === 1 && recurrent.length === 1) {
@@ -274,39 +273,40 @@ function recurrentModule(
   const bidirectional = tensors.has('weight_ih_l0_reverse');
   let cell = options.cell;
   if (cell === undefined) {
-    cell = G === 4 ? 'lstm' : G === 3 ? 'gru' : G === 1 ? 'rnn' : undefined;
-    if (cell === undefined)
+    const found = CELLS.find((c) => c.pytorch.blocks === G);
+    if (found === undefined) {
+      const list = (xs: string[]) => `${xs.slice(0, -1).join(', ')} and ${xs[xs.length - 1]}`;
       throw err(
         ErrorCode.FILE_CONFIG,
-        `cannot tell the cell of module '${prefix || '(top level)'}': '${named('weight_hh_l0')}' has ${G} gate blocks of H=${H} rows, and PyTorch's LSTM, GRU and RNN have 4, 3 and 1; give config.cell (and the LSTM variant options)`,
+        `cannot tell the cell of module '${prefix || '(top level)'}': '${named('weight_hh_l0')}' has ${G} gate blocks of H=${H} rows, and PyTorch's ${list(CELLS.map((c) => c.title))} have ${list(CELLS.map((c) => String(c.pytorch.blocks)))}; give config.cell (and the cell's variant options)`,
       );
-    if (hr && cell !== 'lstm')
+    }
+    if (hr && !found.pytorch.projection)
       throw err(
         ErrorCode.FILE_CONFIG,
         `module '${prefix || '(top level)'}' has a projection (weight_hr_l0) but ${G} gate blocks; give config.cell`,
       );
+    cell = found.name;
   }
+  const spec = findCell(cell);
   const config: Record<string, unknown> = {
     cell,
     inputSize: ih.shape[1],
     hiddenSize: H,
     numLayers,
     bidirectional,
+    ...spec?.pytorch.infer((name) => tensors.get(name)),
   };
-  if (cell === 'lstm') {
-    if (hr) config.projSize = hr.shape[0];
-    if (tensors.has('weight_ph_l0')) config.peephole = true;
-  }
   Object.assign(config, options);
   const D = config.bidirectional === true ? 2 : 1;
-  const P = typeof config.projSize === 'number' && config.projSize > 0 ? config.projSize : H;
+  const stateSize = spec ? spec.stateSize({ ...config, hiddenSize: H } as never) : H;
   return {
     prefix,
     kind: 'recurrent',
     tensors,
     config,
     inputSize: typeof config.inputSize === 'number' ? config.inputSize : ih.shape[1],
-    outputSize: D * (cell === 'lstm' ? P : H),
+    outputSize: D * stateSize,
   };
 }
 

@@ -12,17 +12,17 @@ import { Dense } from '../layers/dense';
 import { Dropout } from '../layers/dropout';
 import { Embedding } from '../layers/embedding';
 import {
-  GRU,
-  LSTM,
-  RNN,
-  Recurrent,
   type RecurrentConfig,
-  resolveGRUOptions,
-  resolveLSTMOptions,
-  resolveRNNOptions,
-} from '../layers/recurrent';
+  article,
+  cellNames,
+  findCell,
+  parameterCount,
+  resolveCell,
+} from '../cells';
+import { isLayer } from '../layers/layer';
+import { Recurrent, recurrentFromConfig } from '../layers/recurrent';
 import { MAX_CONFIG_DEPTH, MAX_MODEL_LAYERS, jsonDepth } from '../limits';
-import type { TokensLike } from '../model/batch';
+import type { TokensLike } from '../layers/batch';
 import { Sequential, type SequentialLayer, type SequentialLayerConfig } from '../model/sequential';
 import { Tensor, type TensorLike } from '../tensor';
 import { fileError } from './safetensors';
@@ -86,8 +86,8 @@ export function readExpect(where: string, value: unknown): ModelClass | undefine
  */
 export function checkLoaded(where: string, model: Model, expect: ModelClass | undefined): void {
   const name = model.constructor.name;
-  const kind = `${/^(LSTM|RNN|Embedding)$/.test(name) ? 'an' : 'a'} ${name}`;
-  if (model instanceof Dropout)
+  const kind = `${article(name)} ${name}`;
+  if (model.outputSize === null)
     throw fileError(
       ErrorCode.FILE_CONFIG,
       where,
@@ -101,6 +101,9 @@ export function checkLoaded(where: string, model: Model, expect: ModelClass | un
     );
 }
 
+/** The cells' names for messages: `'lstm', 'gru', 'rnn'`. */
+const CELL_LIST = cellNames().replace(' or ', ', ');
+
 /** A layer from its config (`layer.config`); the constructor's own errors pass through. */
 export function layerFromConfig(config: unknown): SequentialLayer {
   if (config === null || typeof config !== 'object' || Array.isArray(config))
@@ -110,17 +113,11 @@ export function layerFromConfig(config: unknown): SequentialLayer {
     );
   const c = config as Record<string, unknown>;
   if ('cell' in c) {
-    switch (c.cell) {
-      case 'lstm':
-        return new LSTM(c as never);
-      case 'gru':
-        return new GRU(c as never);
-      case 'rnn':
-        return new RNN(c as never);
-    }
+    const layer = recurrentFromConfig(c);
+    if (layer) return layer;
     throw new CellstateTypeError(
       ErrorCode.INVALID_OPTION,
-      `layerFromConfig: cell must be 'lstm', 'gru' or 'rnn', got ${describe(c.cell)}`,
+      `layerFromConfig: cell must be ${cellNames()}, got ${describe(c.cell)}`,
     );
   }
   switch (c.type) {
@@ -133,7 +130,7 @@ export function layerFromConfig(config: unknown): SequentialLayer {
   }
   throw new CellstateTypeError(
     ErrorCode.INVALID_OPTION,
-    `layerFromConfig: a layer config needs cell ('lstm', 'gru', 'rnn') or type ('dense', 'embedding', 'dropout'), got ${'type' in c ? `type ${describe(c.type)}` : 'neither'}`,
+    `layerFromConfig: a layer config needs cell (${CELL_LIST}) or type ('dense', 'embedding', 'dropout'), got ${'type' in c ? `type ${describe(c.type)}` : 'neither'}`,
   );
 }
 
@@ -194,41 +191,15 @@ export function parameterCountOf(config: unknown): number {
   const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) && v > 0 ? v : 0);
   if (c.type === 'dense') return num(c.outputSize) * (num(c.inputSize) + 1);
   if (c.type === 'embedding') return num(c.numEmbeddings) * num(c.embeddingDim);
+  const spec = findCell(c.cell);
+  if (!spec) return 0;
   let r: RecurrentConfig;
   try {
-    r =
-      c.cell === 'lstm'
-        ? resolveLSTMOptions({ ...c, seed: 0 })
-        : c.cell === 'gru'
-          ? resolveGRUOptions({ ...c, seed: 0 })
-          : c.cell === 'rnn'
-            ? resolveRNNOptions({ ...c, seed: 0 })
-            : (null as never);
+    r = resolveCell(spec, { ...c, seed: 0 });
   } catch {
     return 0;
   }
-  if (!r) return 0;
-  // docs/cells.md: per layer and direction G·H·(input + R + 2) + P·H + K·H
-  const l = r as RecurrentConfig & Partial<Record<string, unknown>>;
-  const H = r.hiddenSize;
-  const P = typeof l.projSize === 'number' ? l.projSize : 0;
-  const R = P > 0 ? P : H;
-  const D = r.bidirectional ? 2 : 1;
-  let G = 1;
-  let K = 0;
-  if (r.cell === 'gru') G = 3;
-  if (r.cell === 'lstm') {
-    const input = l.inputGate !== false && l.coupled !== true ? 1 : 0;
-    const gates = input + (l.forgetGate !== false ? 1 : 0) + (l.outputGate !== false ? 1 : 0);
-    G = gates + 1;
-    K = l.peephole === true ? gates : 0;
-  }
-  let n = 0;
-  for (let layer = 0; layer < r.numLayers; ++layer) {
-    const input = layer === 0 ? r.inputSize : D * R;
-    n += D * (G * H * (input + R + 2) + P * H + K * H);
-  }
-  return n;
+  return parameterCount(r);
 }
 
 /**
@@ -262,18 +233,14 @@ export function checkStoredConfig(
  * alone is refused: it has no parameters and no size (save the Sequential that holds it).
  */
 export function checkModel(value: unknown, where: string, arg = 'model'): Model {
-  if (
-    value instanceof Sequential ||
-    value instanceof Recurrent ||
-    value instanceof Dense ||
-    value instanceof Embedding
-  )
-    return value;
+  // a layer without a size (a Dropout) passes its input through: no model alone
+  if (value instanceof Sequential || (isLayer(value) && value.outputSize !== null))
+    return value as Model;
   throw new CellstateTypeError(
     ErrorCode.INVALID_ARG,
     `${where}: ${arg} must be a Sequential, LSTM, GRU, RNN, Dense or Embedding, got ${describe(value)}` +
-      (value instanceof Dropout
-        ? ' (a Dropout alone has no parameters and no size: save the Sequential that holds it)'
+      (isLayer(value)
+        ? ` (a ${value.layerType} alone has no parameters and no size: save the Sequential that holds it)`
         : ''),
   );
 }

@@ -15,7 +15,7 @@ import {
   readLengths,
   rowsOf,
   zeroPadded,
-} from '../model/batch';
+} from './batch';
 import { checkElements, checkResult } from '../limits';
 import { checkNotHeld } from '../hold';
 import { JsLayer } from './js-layer';
@@ -132,9 +132,32 @@ export class Dense extends JsLayer {
     new Random(this.config.seed).fillUniform(this.flat.values, 1 / Math.sqrt(I));
   }
 
+  /** 'Dense'. */
+  get layerType(): 'Dense' {
+    return 'Dense';
+  }
+
   /** Features in, `I`. */
   get inputSize(): number {
     return this.config.inputSize;
+  }
+
+  /** Whether the output keeps the time axis: false for a lastStep Dense (`[B, O]`). */
+  override get keepsTime(): boolean {
+    return !this.config.lastStep;
+  }
+
+  /** The activation (unless linear) and lastStep, for summary(). */
+  summaryDetails(): string {
+    const parts: string[] = [];
+    if (this.config.activation !== 'linear') parts.push(this.config.activation);
+    if (this.config.lastStep) parts.push('lastStep');
+    return parts.join(', ');
+  }
+
+  /** `O·I + O`. */
+  get parameterCount(): number {
+    return this.flat.values.length;
   }
 
   /** Features out, `O`. */

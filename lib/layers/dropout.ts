@@ -9,7 +9,7 @@ import {
   disposedError,
 } from '../errors';
 import { checkElements } from '../limits';
-import { type Activation, type BatchContext, zeroPadded } from '../model/batch';
+import { type Activation, type BatchContext, zeroPadded } from './batch';
 import { checkNotHeld } from '../hold';
 import { JsLayer } from './js-layer';
 import { OptionReader } from '../options';
@@ -58,6 +58,31 @@ export class Dropout extends JsLayer {
       seed: seed === -1 ? randomSeed() : seed,
     });
     this.rng = new Random(this.config.seed);
+  }
+
+  /** 'Dropout'. */
+  get layerType(): 'Dropout' {
+    return 'Dropout';
+  }
+
+  /** null: any size, passed through. */
+  get inputSize(): null {
+    return null;
+  }
+
+  /** null: the size of its input. */
+  get outputSize(): null {
+    return null;
+  }
+
+  /** `rate <rate>`, for summary(). */
+  summaryDetails(): string {
+    return `rate ${this.config.rate}`;
+  }
+
+  /** 0. */
+  get parameterCount(): number {
+    return 0;
   }
 
   /** No parameters. */

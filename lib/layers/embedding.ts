@@ -16,7 +16,7 @@ import {
   activationTensor,
   readLengths,
   readTokens,
-} from '../model/batch';
+} from './batch';
 import { checkElements, checkResult } from '../limits';
 import { checkNotHeld } from '../hold';
 import { JsLayer } from './js-layer';
@@ -93,9 +93,29 @@ export class Embedding extends JsLayer {
     fillNormal(new Random(this.config.seed), this.flat.values);
   }
 
+  /** 'Embedding'. */
+  get layerType(): 'Embedding' {
+    return 'Embedding';
+  }
+
   /** Token ids per step: 1. */
   get inputSize(): number {
     return 1;
+  }
+
+  /** Integer token ids `[T, B]`; an Embedding comes first in a model. */
+  override get reads(): 'tokens' {
+    return 'tokens';
+  }
+
+  /** `<numEmbeddings> ids`, for summary(). */
+  summaryDetails(): string {
+    return `${this.config.numEmbeddings} ids`;
+  }
+
+  /** `N·D`. */
+  get parameterCount(): number {
+    return this.flat.values.length;
   }
 
   /** `D`. */

@@ -4,11 +4,28 @@
 import {
   native,
   type NativeBackwardArgs,
-  type NativeConfig,
   type NativeForwardArgs,
   type NativeLayer,
   type ParamEntry,
 } from '../binding';
+import {
+  type CellSpec,
+  type GRUConfig,
+  type GRUOptions,
+  type LSTMConfig,
+  type LSTMOptions,
+  type RNNConfig,
+  type RNNOptions,
+  type RecurrentConfig,
+  directionsOf,
+  findCell,
+  gru,
+  lstm,
+  nativeConfig,
+  parameterCount,
+  resolveCell,
+  rnn,
+} from '../cells';
 import {
   BusyError,
   CellstateRangeError,
@@ -25,272 +42,27 @@ import {
 import { MAX_ELEMENTS, checkResult } from '../limits';
 import { checkNotHeld } from '../hold';
 import { OptionReader } from '../options';
-import { Random, randomSeed } from '../random';
+import { Random } from '../random';
 import { type ShapeOf, Tensor, type TensorLike, toTensor } from '../tensor';
 import { StreamPool, type StreamPoolOptions } from '../stream/pool';
 import { Stream, type StreamOptions } from '../stream/stream';
+import { type Layer, layerBrand } from './layer';
 
-/** Largest inputSize, hiddenSize and projSize (the kernel's limit). */
-export const MAX_SIZE = 1 << 20;
-/** Largest numLayers (the kernel's limit). */
-export const MAX_LAYERS = 1024;
 /** Largest parameter count of one layer stack: MAX_ELEMENTS, 2^28 float32 values, 1 GiB. */
 export const MAX_PARAMETERS = MAX_ELEMENTS;
 
-// ---- options and configs ------------------------------------------------------------------
-
-/** Options of every recurrent layer. */
-export interface RecurrentOptions {
-  /** Features of the input at each time step, `I`. Required; an integer in [1, 2^20]. */
-  inputSize: number;
-  /** Hidden units of each layer and direction, `H`. Required; an integer in [1, 2^20]. */
-  hiddenSize: number;
-  /** Stacked layers, `L`; layer l > 0 reads layer l − 1's output. Default 1. */
-  numLayers?: number | undefined;
-  /** Run a second, reverse direction and concatenate its output (`D = 2`). Default false. */
-  bidirectional?: boolean | undefined;
-  /** `x`, `output` and their gradients are `[B, T, ·]` instead of `[T, B, ·]`. Default false. */
-  batchFirst?: boolean | undefined;
-  /** Dropout probability on the input of layers l > 0, training only; in [0, 1). Default 0. */
-  dropout?: number | undefined;
-  /** Seed of the initialisation and of the dropout masks, an unsigned 32-bit integer. Default: random (recorded in `config`). */
-  seed?: number | undefined;
-}
-
-/** LSTM options (docs/cells.md); a removed gate's block is left out of the parameters. */
-export interface LSTMOptions extends RecurrentOptions {
-  /** Accepted so that a `config` can be passed back; must be 'lstm'. */
-  cell?: 'lstm' | undefined;
-  /** Size `P` of the projection h = W_hr m; 0 (none) or 0 < P < hiddenSize. Default 0. */
-  projSize?: number | undefined;
-  /** Peephole connections from the cell state into the gates (`weight_ph`). Default false. */
-  peephole?: boolean | undefined;
-  /** CIFG: no input-gate block, i = 1 − f. Default false. */
-  coupled?: boolean | undefined;
-  /** The input gate; false (NIG) means i = 1. Default true. */
-  inputGate?: boolean | undefined;
-  /** The forget gate; false (NFG) means f = 1. Default true. */
-  forgetGate?: boolean | undefined;
-  /** The output gate; false (NOG) means o = 1. Default true. */
-  outputGate?: boolean | undefined;
-  /** g = tanh(a_g); false (NIAF) means g = a_g. Default true. */
-  inputActivation?: boolean | undefined;
-  /** m = o ⊙ tanh(c); false (NOAF) means m = o ⊙ c. Default true. */
-  outputActivation?: boolean | undefined;
-  /** Initial value of bias_ih's forget block (bias_hh's starts at 0); finite. Default 1. */
-  forgetBias?: number | undefined;
-}
-
-/** GRU options. */
-export interface GRUOptions extends RecurrentOptions {
-  /** Accepted so that a `config` can be passed back; must be 'gru'. */
-  cell?: 'gru' | undefined;
-  /** n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn)) (PyTorch, cuDNN); false: Cho et al. Default true. */
-  resetAfter?: boolean | undefined;
-}
-
-/** Simple RNN options. */
-export interface RNNOptions extends RecurrentOptions {
-  /** Accepted so that a `config` can be passed back; must be 'rnn'. */
-  cell?: 'rnn' | undefined;
-  /** The activation. Default 'tanh'. */
-  nonlinearity?: 'tanh' | 'relu' | undefined;
-}
-
-/** Resolved options common to every cell, plain JSON. */
-export interface RecurrentConfig {
-  cell: 'lstm' | 'gru' | 'rnn';
-  inputSize: number;
-  hiddenSize: number;
-  numLayers: number;
-  bidirectional: boolean;
-  batchFirst: boolean;
-  dropout: number;
-  seed: number;
-}
-
-export interface LSTMConfig extends RecurrentConfig {
-  cell: 'lstm';
-  projSize: number;
-  peephole: boolean;
-  coupled: boolean;
-  inputGate: boolean;
-  forgetGate: boolean;
-  outputGate: boolean;
-  inputActivation: boolean;
-  outputActivation: boolean;
-  forgetBias: number;
-}
-
-export interface GRUConfig extends RecurrentConfig {
-  cell: 'gru';
-  resetAfter: boolean;
-}
-
-export interface RNNConfig extends RecurrentConfig {
-  cell: 'rnn';
-  nonlinearity: 'tanh' | 'relu';
-}
-
-const COMMON_KEYS = [
-  'cell',
-  'inputSize',
-  'hiddenSize',
-  'numLayers',
-  'bidirectional',
-  'batchFirst',
-  'dropout',
-  'seed',
-] as const;
-
-function readCommon(r: OptionReader, cell: RecurrentConfig['cell'], where: string) {
-  const given = r.raw('cell');
-  if (given !== undefined && given !== cell)
-    throw new CellstateTypeError(
-      ErrorCode.INVALID_OPTION,
-      `${where}: cell must be '${cell}' when given, got ${describe(given)}`,
-    );
-  const inputSize = r.int('inputSize', 1, MAX_SIZE);
-  const hiddenSize = r.int('hiddenSize', 1, MAX_SIZE);
-  const numLayers = r.int('numLayers', 1, MAX_LAYERS, 1);
-  const bidirectional = r.bool('bidirectional', false);
-  const batchFirst = r.bool('batchFirst', false);
-  const dropout = r.number('dropout', 0, 1, 0);
-  if (Math.fround(dropout) >= 1)
-    throw new CellstateRangeError(
-      ErrorCode.INVALID_OPTION,
-      `${where}: dropout must be a number in [0, 1), got ${dropout} (1 in float32)`,
-    );
-  const seed = r.int('seed', 0, 0xffffffff, -1);
-  return { cell, inputSize, hiddenSize, numLayers, bidirectional, batchFirst, dropout, seed };
-}
-
-function withSeed<C extends RecurrentConfig>(config: C): C {
-  return config.seed === -1 ? { ...config, seed: randomSeed() } : config;
-}
-
-/** Resolves and validates LSTM options (docs/cells.md's refusals included). */
-export function resolveLSTMOptions(options: unknown): LSTMConfig {
-  const where = 'LSTM';
-  const r = new OptionReader(options, where, [
-    ...COMMON_KEYS,
-    'projSize',
-    'peephole',
-    'coupled',
-    'inputGate',
-    'forgetGate',
-    'outputGate',
-    'inputActivation',
-    'outputActivation',
-    'forgetBias',
-  ]);
-  const common = readCommon(r, 'lstm', where);
-  const config: LSTMConfig = {
-    ...common,
-    cell: 'lstm',
-    projSize: r.int('projSize', 0, MAX_SIZE, 0),
-    peephole: r.bool('peephole', false),
-    coupled: r.bool('coupled', false),
-    inputGate: r.bool('inputGate', true),
-    forgetGate: r.bool('forgetGate', true),
-    outputGate: r.bool('outputGate', true),
-    inputActivation: r.bool('inputActivation', true),
-    outputActivation: r.bool('outputActivation', true),
-    forgetBias: r.finite('forgetBias', 1),
-  };
-  const range = (message: string) =>
-    new CellstateRangeError(ErrorCode.INVALID_OPTION, `${where}: ${message}`);
-  if (config.projSize > 0 && config.projSize >= config.hiddenSize)
-    throw range(
-      `projSize must satisfy 0 < projSize < hiddenSize (${config.hiddenSize}) or be 0, got ${config.projSize}`,
-    );
-  if (config.coupled && !config.inputGate)
-    throw range('coupled: true contradicts inputGate: false (CIFG derives the input gate)');
-  if (config.coupled && !config.forgetGate)
-    throw range('coupled: true contradicts forgetGate: false (CIFG needs the forget gate)');
-  if (config.peephole && !config.inputGate && !config.forgetGate && !config.outputGate)
-    throw range(
-      'peephole: true contradicts inputGate, forgetGate and outputGate all false (no gate to peep into)',
-    );
-  return withSeed(config);
-}
-
-/** Resolves and validates GRU options. */
-export function resolveGRUOptions(options: unknown): GRUConfig {
-  const r = new OptionReader(options, 'GRU', [...COMMON_KEYS, 'resetAfter']);
-  const common = readCommon(r, 'gru', 'GRU');
-  return withSeed({ ...common, cell: 'gru', resetAfter: r.bool('resetAfter', true) });
-}
-
-/** Resolves and validates RNN options. */
-export function resolveRNNOptions(options: unknown): RNNConfig {
-  const r = new OptionReader(options, 'RNN', [...COMMON_KEYS, 'nonlinearity']);
-  const common = readCommon(r, 'rnn', 'RNN');
-  const nonlinearity = r.choice('nonlinearity', ['tanh', 'relu'] as const, 'tanh');
-  return withSeed({ ...common, cell: 'rnn', nonlinearity });
-}
-
-// ---- sizes ---------------------------------------------------------------------------------
-
-/** Whether an LSTM config has an input-gate block (neither CIFG nor NIG). */
-function hasInputBlock(c: LSTMConfig): boolean {
-  return c.inputGate && !c.coupled;
-}
-
-/** Gate blocks G of weight_ih / weight_hh / the biases. */
-function gateBlocks(c: RecurrentConfig): number {
-  if (c.cell === 'gru') return 3;
-  if (c.cell === 'rnn') return 1;
-  const l = c as LSTMConfig;
-  return (hasInputBlock(l) ? 1 : 0) + (l.forgetGate ? 1 : 0) + 1 + (l.outputGate ? 1 : 0);
-}
-
-/** The parameter count of a config, computed in doubles (exact far beyond MAX_PARAMETERS). */
-function parameterCount(c: RecurrentConfig): number {
-  const l = c as Partial<LSTMConfig>;
-  const P = l.projSize ?? 0;
-  const H = c.hiddenSize;
-  const R = P > 0 ? P : H;
-  const D = c.bidirectional ? 2 : 1;
-  const GH = gateBlocks(c) * H;
-  const K =
-    c.cell === 'lstm' && l.peephole
-      ? (hasInputBlock(c as LSTMConfig) ? 1 : 0) + (l.forgetGate ? 1 : 0) + (l.outputGate ? 1 : 0)
-      : 0;
-  let n = 0;
-  for (let layer = 0; layer < c.numLayers; ++layer) {
-    const input = layer === 0 ? c.inputSize : D * R;
-    n += D * (GH * (input + R + 2) + P * H + K * H);
-  }
-  return n;
-}
-
-function nativeConfig(c: RecurrentConfig): NativeConfig {
-  const base: NativeConfig = {
-    cell: c.cell,
-    inputSize: c.inputSize,
-    hiddenSize: c.hiddenSize,
-    numLayers: c.numLayers,
-    bidirectional: c.bidirectional,
-    dropout: c.dropout,
-  };
-  if (c.cell === 'lstm') {
-    const l = c as LSTMConfig;
-    return {
-      ...base,
-      projSize: l.projSize,
-      peephole: l.peephole,
-      coupled: l.coupled,
-      inputGate: l.inputGate,
-      forgetGate: l.forgetGate,
-      outputGate: l.outputGate,
-      inputActivation: l.inputActivation,
-      outputActivation: l.outputActivation,
-    };
-  }
-  if (c.cell === 'gru') return { ...base, resetAfter: (c as GRUConfig).resetAfter };
-  return { ...base, nonlinearity: (c as RNNConfig).nonlinearity };
-}
+export {
+  MAX_LAYERS,
+  MAX_SIZE,
+  type GRUConfig,
+  type GRUOptions,
+  type LSTMConfig,
+  type LSTMOptions,
+  type RNNConfig,
+  type RNNOptions,
+  type RecurrentConfig,
+  type RecurrentOptions,
+} from '../cells';
 
 // ---- forward and backward ------------------------------------------------------------------
 
@@ -395,7 +167,7 @@ export abstract class Recurrent<
   C extends RecurrentConfig = RecurrentConfig,
   F extends ForwardResult = ForwardResult,
   G extends BackwardResult = BackwardResult,
-> {
+> implements Layer {
   /** The resolved options, plain JSON (frozen), seed included: `new LSTM(layer.config)` rebuilds the same layer. */
   readonly config: Readonly<C>;
 
@@ -409,7 +181,12 @@ export abstract class Recurrent<
   // Training forwards so far: with the seed, it determines each call's dropout masks.
   private trainCalls = 0;
 
-  protected constructor(config: C) {
+  /** The cell's registry entry (lib/cells). */
+  private readonly cell: CellSpec<C>;
+
+  protected constructor(cell: CellSpec<C>, options: unknown) {
+    const config = resolveCell(cell, options);
+    this.cell = cell;
     const count = parameterCount(config);
     if (count > MAX_PARAMETERS)
       throw new CellstateRangeError(
@@ -426,15 +203,45 @@ export abstract class Recurrent<
     this.native.writeParams(this.initialParameters());
   }
 
+  /** The cell's name in summaries and messages: 'LSTM', 'GRU', 'RNN'. */
+  get layerType(): string {
+    return this.cell.title;
+  }
+
   /** Features per time step of the input, `I`. */
   get inputSize(): number {
     return this.config.inputSize;
   }
 
+  /** What the layer reads: sequences `[T, B, I]` (it needs the time axis). */
+  get reads(): 'sequence' {
+    return 'sequence';
+  }
+
+  /** Whether the output keeps the time axis: true. */
+  get keepsTime(): boolean {
+    return true;
+  }
+
+  /** Parameter values: the elements of parameters(). */
+  get parameterCount(): number {
+    return this.paramCount;
+  }
+
+  /** The options that shape the stack, for summary(): '2 layers, bidirectional, projSize 3'. */
+  summaryDetails(): string {
+    const c = this.config;
+    const parts: string[] = [];
+    if (c.numLayers > 1) parts.push(`${c.numLayers} layers`);
+    if (c.bidirectional) parts.push('bidirectional');
+    parts.push(...this.cell.summary(c));
+    if (c.dropout > 0) parts.push(`dropout ${c.dropout}`);
+    return parts.join(', ');
+  }
+
   /** Size of h, `R` (projSize when > 0, else hiddenSize). */
   get stateSize(): number {
-    const P = (this.config as Partial<LSTMConfig>).projSize ?? 0;
-    return P > 0 ? P : this.config.hiddenSize;
+    return this.cell.stateSize(this.config as never);
   }
 
   /** Features per time step of the output, `D·R`. */
@@ -443,7 +250,7 @@ export abstract class Recurrent<
   }
 
   private get directions(): number {
-    return this.config.bidirectional ? 2 : 1;
+    return directionsOf(this.config);
   }
 
   /** Rows of the state tensors, `L·D`. */
@@ -452,13 +259,17 @@ export abstract class Recurrent<
   }
 
   private get hasCellState(): boolean {
-    return this.config.cell === 'lstm';
+    return this.cell.cellState;
   }
 
-  /** The initial parameters: PyTorch's U(−1/√H, 1/√H), drawn in ParamTable order from the seed. */
-  protected initialParameters(): Float32Array {
+  /**
+   * The initial parameters: PyTorch's U(−1/√H, 1/√H), drawn in ParamTable order from the seed,
+   * then the cell's own initialisation (an LSTM's forgetBias).
+   */
+  private initialParameters(): Float32Array {
     const params = new Float32Array(this.paramCount);
     new Random(this.config.seed).fillUniform(params, 1 / Math.sqrt(this.config.hiddenSize));
+    this.cell.initialize?.(this.config, params, this.parameterTable);
     return params;
   }
 
@@ -834,7 +645,7 @@ export abstract class Recurrent<
       value instanceof Tensor ? `a Tensor of shape [${value.shape.join(', ')}]` : describe(value);
     return new CellstateTypeError(
       ErrorCode.INVALID_ARG,
-      `${where}: ${arg} is a cell state, which only an LSTM has; a ${this.config.cell.toUpperCase()} takes no ${arg}, got ${given}`,
+      `${where}: ${arg} is a cell state, which only an LSTM has; a ${this.cell.title} takes no ${arg}, got ${given}`,
     );
   }
 
@@ -951,38 +762,49 @@ function readLengths(where: string, value: unknown, T: number, B: number): Int32
   return out;
 }
 
+Object.defineProperty(Recurrent.prototype, layerBrand, { value: true });
+
 // ---- the cells -----------------------------------------------------------------------------
 
 /** Long short-term memory with the variants of Greff et al. (docs/cells.md). */
 export class LSTM extends Recurrent<LSTMConfig, LSTMForwardResult, LSTMBackwardResult> {
   constructor(options: LSTMOptions) {
-    super(resolveLSTMOptions(options));
-  }
-
-  /** PyTorch's initialisation, then bias_ih's forget block = forgetBias and bias_hh's = 0. */
-  protected override initialParameters(): Float32Array {
-    const params = super.initialParameters();
-    const { forgetGate, forgetBias, hiddenSize: H } = this.config;
-    if (!forgetGate) return params;
-    const f = (hasInputBlock(this.config) ? 1 : 0) * H; // the f block's first row
-    for (const p of this.parameterTable) {
-      if (p.name.startsWith('bias_ih_')) params.fill(forgetBias, p.offset + f, p.offset + f + H);
-      if (p.name.startsWith('bias_hh_')) params.fill(0, p.offset + f, p.offset + f + H);
-    }
-    return params;
+    super(lstm, options);
   }
 }
 
 /** Gated recurrent unit; resetAfter chooses PyTorch's (default) or Cho et al.'s form. */
 export class GRU extends Recurrent<GRUConfig, HiddenForwardResult, HiddenBackwardResult> {
   constructor(options: GRUOptions) {
-    super(resolveGRUOptions(options));
+    super(gru, options);
   }
 }
 
 /** Elman RNN with tanh or relu. */
 export class RNN extends Recurrent<RNNConfig, HiddenForwardResult, HiddenBackwardResult> {
   constructor(options: RNNOptions) {
-    super(resolveRNNOptions(options));
+    super(rnn, options);
   }
+}
+
+/** The layer class of each cell, by the cell's name. */
+const CLASSES: ReadonlyMap<string, new (options: never) => Recurrent> = new Map<
+  string,
+  new (options: never) => Recurrent
+>([
+  [lstm.name, LSTM],
+  [gru.name, GRU],
+  [rnn.name, RNN],
+]);
+
+/**
+ * A recurrent layer from its config (`layer.config`, by its `cell`), or undefined when `cell`
+ * names no cell. The constructor's own refusals pass through.
+ */
+export function recurrentFromConfig(
+  config: Readonly<Record<string, unknown>>,
+): Recurrent | undefined {
+  const spec = findCell(config.cell);
+  const Class = spec && CLASSES.get(spec.name);
+  return Class ? new Class(config as never) : undefined;
 }

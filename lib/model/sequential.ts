@@ -17,17 +17,24 @@ import {
   disposedError,
   shapeError,
 } from '../errors';
-import { Dense } from '../layers/dense';
-import { Dropout } from '../layers/dropout';
-import { Embedding } from '../layers/embedding';
+import type { Embedding } from '../layers/embedding';
 import { checkNotHeld } from '../hold';
-import {
-  type BackwardResult,
-  type ForwardResult,
-  type RecurrentConfig,
-  Recurrent,
-} from '../layers/recurrent';
+import { type BatchLayer, isBatchLayer, isLayer } from '../layers/layer';
+import type { BackwardResult, ForwardResult, Recurrent } from '../layers/recurrent';
+import type {
+  BackwardCall,
+  ForwardCall,
+  SequentialLayer,
+  SequentialLayerConfig,
+  SequentialState,
+} from './model';
 import { OptionReader } from '../options';
+export type {
+  RecurrentState,
+  SequentialLayer,
+  SequentialLayerConfig,
+  SequentialState,
+} from './model';
 import { type ModelSummary, type SummaryOptions, summarize, summaryText } from './summary';
 import { type ComposedStream, composeStreams } from '../stream/compose';
 import { type ComposedPool, composePool } from '../stream/compose-pool';
@@ -59,7 +66,7 @@ import {
   readLengths,
   readTokens,
   swapAxes,
-} from './batch';
+} from '../layers/batch';
 
 /** Options of a Sequential. */
 export interface SequentialOptions {
@@ -91,27 +98,11 @@ function warnLayout(where: string): void {
   );
 }
 
-/** A layer a Sequential can hold. */
-export type SequentialLayer = Recurrent | Dense | Embedding | Dropout;
-
-/** The resolved options of one layer of a Sequential, as its `config`. */
-export type SequentialLayerConfig =
-  RecurrentConfig | Dense['config'] | Embedding['config'] | Dropout['config'];
-
 /** A Sequential's `config`: its layers' configs, and batchFirst when it was given. */
 export interface SequentialConfig {
   layers: SequentialLayerConfig[];
   batchFirst?: boolean;
 }
-
-/** The state of one recurrent layer: its `h` (and an LSTM's `c`), as forward returns them. */
-export interface RecurrentState {
-  h: Tensor;
-  c?: Tensor;
-}
-
-/** Per layer index: the state of each recurrent layer, null for the other layers. */
-export type SequentialState = (RecurrentState | null)[];
 
 /** Options of Sequential.forward. */
 export interface SequentialForwardOptions {
@@ -130,10 +121,6 @@ export interface SequentialForwardResult {
   /** The final state of each recurrent layer (null for the other layers). */
   state: SequentialState;
 }
-
-/** @internal One recurrent call that the sync or async driver performs. */
-type ForwardCall = { layer: Recurrent; x: Tensor; opts: Parameters<Recurrent['forward']>[1] };
-type BackwardCall = { layer: Recurrent; grad: { output: Tensor } };
 
 interface Pending {
   /** Shape of the output (the gradient backward takes). */
@@ -174,12 +161,7 @@ export class Sequential {
     const seen = new Map<unknown, number>(); // each layer's first index: a linear duplicate check
     layers.forEach((layer, i) => {
       const name = `layers[${i}]`;
-      if (
-        !(layer instanceof Recurrent) &&
-        !(layer instanceof Dense) &&
-        !(layer instanceof Embedding) &&
-        !(layer instanceof Dropout)
-      )
+      if (!isLayer(layer))
         throw new CellstateTypeError(
           ErrorCode.INVALID_ARG,
           `${where}: ${name} must be an LSTM, GRU, RNN, Dense, Embedding or Dropout, got ${describe(layer)}`,
@@ -191,7 +173,7 @@ export class Sequential {
           `${where}: ${name} is the same layer as layers[${first}]; create a separate layer`,
         );
       seen.set(layer, i);
-      if (layer instanceof Embedding) {
+      if (layer.reads === 'tokens') {
         if (i !== 0)
           throw new CellstateTypeError(
             ErrorCode.INVALID_ARG,
@@ -201,9 +183,9 @@ export class Sequential {
         size = layer.outputSize;
         return;
       }
-      if (layer instanceof Dropout) return;
-      if (layer instanceof Recurrent) {
-        if (layer.config.batchFirst)
+      if (layer.outputSize === null) return; // a Dropout passes its input through
+      if (layer.reads === 'sequence') {
+        if ((layer.config as { batchFirst?: unknown }).batchFirst === true)
           throw new CellstateTypeError(
             ErrorCode.INVALID_ARG,
             `${where}: ${name} has batchFirst: true; a Sequential sets the layout of all its layers: build the layer with batchFirst: false and the model with new Sequential(layers, { batchFirst: true })`,
@@ -220,7 +202,7 @@ export class Sequential {
           `${where}: ${name} has inputSize ${layer.inputSize} but the layer before it outputs ${size} features`,
         );
       size = layer.outputSize;
-      if (layer instanceof Dense && layer.config.lastStep) perStep = false;
+      if (!layer.keepsTime) perStep = false;
     });
     if (size === null)
       throw new CellstateTypeError(
@@ -242,11 +224,7 @@ export class Sequential {
 
   /** Features per step of the input (1 for token ids). */
   get inputSize(): number {
-    const first = this.layers.find((l) => !(l instanceof Dropout)) as Exclude<
-      SequentialLayer,
-      Dropout
-    >;
-    return first.inputSize;
+    return this.layers.find((l) => l.inputSize !== null)?.inputSize as number;
   }
 
   /** Features of the output. */
@@ -308,7 +286,7 @@ export class Sequential {
     for (const [key, value] of Object.entries(params)) {
       const m = /^(\d+)\.(.+)$/.exec(key);
       const index = m ? Number(m[1]) : -1;
-      if (!m || index >= this.layers.length || this.layers[index] instanceof Dropout)
+      if (!m || index >= this.layers.length || this.layers[index].parameterCount === 0)
         throw new CellstateTypeError(
           ErrorCode.INVALID_ARG,
           `${where}: unknown parameter '${key}' (this model has ${Object.keys(this.parameters()).join(', ')})`,
@@ -320,13 +298,13 @@ export class Sequential {
     try {
       for (; done < this.layers.length; ++done) {
         const layer = this.layers[done];
-        if (!(layer instanceof Dropout)) layer.setParameters(groups[done] as never);
+        if (layer.parameterCount > 0) layer.setParameters(groups[done] as never);
       }
     } catch (error) {
       // put back the layers already changed: nothing is changed on an error
       for (let i = 0; i < done; ++i) {
         const layer = this.layers[i];
-        if (!(layer instanceof Dropout)) layer.setParameters(before[i] as never);
+        if (layer.parameterCount > 0) layer.setParameters(before[i] as never);
       }
       throw error instanceof Error
         ? Object.assign(error, {
@@ -526,7 +504,7 @@ export class Sequential {
     if (this.disposedFlag) return;
     this.checkFree('dispose');
     for (const layer of this.layers)
-      if (layer instanceof Recurrent && layer.busy)
+      if (layer.busy)
         throw new BusyError(
           'dispose: a layer of the model is busy with forwardAsync / backwardAsync; await it first',
         );
@@ -564,7 +542,7 @@ export class Sequential {
     if (this.inFlight)
       throw new BusyError(`${where}: the model is busy with ${this.inFlight}; await it first`);
     this.layers.forEach((layer, i) => {
-      if (layer instanceof Recurrent && layer.busy)
+      if (layer.busy)
         throw new BusyError(
           `${where}: layers[${i}] is busy with ${layer.busy}Async; await it first`,
         );
@@ -630,8 +608,14 @@ export class Sequential {
       // nothing: no layer's pending backward, nor the model's, is replaced).
       state.forEach((s, i) => {
         const layer = this.layers[i];
-        if (s && layer instanceof Recurrent)
-          layer.checkInitialState(where, `state[${i}]`, input.B, s.h, s.c || undefined);
+        if (s && !isBatchLayer(layer))
+          (layer as Recurrent).checkInitialState(
+            where,
+            `state[${i}]`,
+            input.B,
+            s.h,
+            s.c || undefined,
+          );
       });
     }
     return { input, ctx: { lengths, train } as BatchContext, state };
@@ -644,7 +628,7 @@ export class Sequential {
     state: SequentialState | null,
   ): Generator<ForwardCall, { output: Activation; state: SequentialState }, ForwardResult> {
     this.pendingInfo = null;
-    for (const layer of this.layers) if (!(layer instanceof Recurrent)) layer.discard();
+    for (const layer of this.layers) if (isBatchLayer(layer)) layer.discard();
     const outState: SequentialState = this.layers.map(() => null);
     const outputs: (Float32Array | null)[] = [];
     const shapes: (number[] | null)[] = this.layers.map(() => null);
@@ -653,9 +637,11 @@ export class Sequential {
     for (let i = 0; i <= last; ++i) {
       const layer = this.layers[i];
       const layerCtx: BatchContext = { ...ctx, logits: i === last ? ctx.logits : false };
-      if (layer instanceof Embedding) {
-        a = layer.forwardBatch(a as TokenBatch, layerCtx);
-      } else if (layer instanceof Recurrent) {
+      if (isBatchLayer(layer)) {
+        a = (layer as BatchLayer).forwardBatch(a, layerCtx);
+      } else {
+        // a recurrent layer: the driver runs its forward (or forwardAsync)
+        const layer = this.layers[i] as Recurrent;
         const x = a as Activation;
         const s = state?.[i];
         const opts: Parameters<Recurrent['forward']>[1] = { train: ctx.train };
@@ -668,8 +654,6 @@ export class Sequential {
         outState[i] = r.c ? { h: r.h, c: r.c } : { h: r.h };
         a = { data: r.output.data, T: x.T, B: x.B, F: layer.outputSize };
         shapes[i] = [x.T, x.B, layer.outputSize];
-      } else {
-        a = layer.forwardBatch(a as Activation, layerCtx);
       }
       outputs.push((a as Activation).data);
     }
@@ -729,14 +713,14 @@ export class Sequential {
     let g: Float32Array | null = dy;
     for (let i = this.layers.length - 1; i >= 0 && g !== null; --i) {
       const layer = this.layers[i];
-      if (layer instanceof Recurrent) {
+      if (isBatchLayer(layer)) {
+        g = (layer as BatchLayer).backwardBatch(g);
+      } else {
         const r: BackwardResult = yield {
-          layer,
+          layer: layer as Recurrent,
           grad: { output: new Tensor(g, p.shapes[i] as number[]) },
         };
         g = r.x.data;
-      } else {
-        g = layer.backwardBatch(g);
       }
     }
     return g && p.inputShape ? new Tensor(g, p.inputShape) : null;

@@ -1,11 +1,7 @@
 // Sequential.summary(): each layer's type, output shape and parameter count, and the totals, as
 // Keras's model.summary() prints them (as text, plain ASCII) or as an object. Shapes follow the
 // model's forward layout, with 'B' (batch) and 'T' (time steps) where Keras prints None.
-import { Dense } from '../layers/dense';
-import { Dropout } from '../layers/dropout';
-import { Embedding } from '../layers/embedding';
-import { Recurrent } from '../layers/recurrent';
-import type { SequentialLayer } from './sequential';
+import type { Layer } from '../layers/layer';
 
 /** A dimension of a summary's shape: a size, or 'B' (batch) / 'T' (time steps), unknown until a batch comes. */
 export type SummaryDim = number | 'B' | 'T';
@@ -45,40 +41,9 @@ export interface SummaryOptions {
   format?: 'text' | 'object' | undefined;
 }
 
-function paramCount(layer: SequentialLayer): number {
-  if (layer instanceof Dropout) return 0;
-  if (layer instanceof Recurrent)
-    return (
-      layer as unknown as { parameterTable: readonly { size: number }[] }
-    ).parameterTable.reduce((n, p) => n + p.size, 0);
-  return layer.flat.values.length;
-}
-
-function describeLayer(layer: SequentialLayer): Pick<LayerSummary, 'type' | 'details'> {
-  if (layer instanceof Recurrent) {
-    const c = layer.config;
-    const parts: string[] = [];
-    if (c.numLayers > 1) parts.push(`${c.numLayers} layers`);
-    if (c.bidirectional) parts.push('bidirectional');
-    const proj = (c as { projSize?: number }).projSize;
-    if (proj) parts.push(`projSize ${proj}`);
-    if (c.dropout > 0) parts.push(`dropout ${c.dropout}`);
-    return { type: c.cell.toUpperCase() as 'LSTM' | 'GRU' | 'RNN', details: parts.join(', ') };
-  }
-  if (layer instanceof Dense) {
-    const parts: string[] = [];
-    if (layer.config.activation !== 'linear') parts.push(layer.config.activation);
-    if (layer.config.lastStep) parts.push('lastStep');
-    return { type: 'Dense', details: parts.join(', ') };
-  }
-  if (layer instanceof Embedding)
-    return { type: 'Embedding', details: `${layer.config.numEmbeddings} ids` };
-  return { type: 'Dropout', details: `rate ${layer.config.rate}` };
-}
-
 /** @internal The summary of a Sequential's layers. */
 export function summarize(
-  layers: readonly SequentialLayer[],
+  layers: readonly Layer[],
   batchFirst: boolean | undefined,
   inputSize: number,
   tokenInput: boolean,
@@ -90,9 +55,15 @@ export function summarize(
   const inputShape = seq(tokenInput ? null : inputSize);
   let shape = inputShape;
   const out: LayerSummary[] = layers.map((layer, index) => {
-    if (layer instanceof Dense && layer.config.lastStep) shape = ['B', layer.outputSize];
-    else if (!(layer instanceof Dropout)) shape = seq(layer.outputSize);
-    return { index, ...describeLayer(layer), outputShape: [...shape], params: paramCount(layer) };
+    if (layer.outputSize !== null)
+      shape = layer.keepsTime ? seq(layer.outputSize) : ['B', layer.outputSize];
+    return {
+      index,
+      type: layer.layerType as LayerSummary['type'],
+      details: layer.summaryDetails(),
+      outputShape: [...shape],
+      params: layer.parameterCount,
+    };
   });
   const total = out.reduce((n, l) => n + l.params, 0);
   return {

@@ -13,6 +13,7 @@ import {
   disposedError,
   shapeError,
 } from '../errors';
+import { findCell, initKeys } from '../cells';
 import { checkElements } from '../limits';
 import { OptionReader } from '../options';
 import { Tensor, type TensorLike, toTensor } from '../tensor';
@@ -64,11 +65,11 @@ export function checkStreamRows(
     inputSize?: number;
     hiddenSize?: number;
     numLayers?: number;
-    projSize?: number;
   };
   const H = c.hiddenSize ?? 0;
-  const R = c.projSize ? c.projSize : H;
-  const gates = c.cell === 'lstm' ? 4 : c.cell === 'gru' ? 3 : 1;
+  const spec = findCell(c.cell);
+  const R = spec ? spec.stateSize({ ...config, hiddenSize: H } as never) : H;
+  const gates = spec ? spec.maxBlocks : 1;
   const perRow = (c.inputSize ?? 0) + (c.numLayers ?? 1) * (gates * H + H + R);
   checkElements(
     rows * perRow,
@@ -78,14 +79,14 @@ export function checkStreamRows(
   );
 }
 
-/** Config keys that are not part of a snapshot's source. */
-const NOT_SOURCE = new Set(['seed', 'forgetBias', 'dropout', 'batchFirst']);
-
 /** The source of the snapshots of streams on `layer` (frozen; keys in the config's order). */
 export function snapshotSource(layer: StreamableLayer): SnapshotSource {
   const out: Record<string, string | number | boolean> = {};
+  // not part of the source: the layout of forward's tensors, and what does not change the
+  // computation (the seed, dropout, an LSTM's forgetBias: lib/cells initKeys)
+  const notSource = new Set(['batchFirst', ...initKeys(layer.config)]);
   for (const [key, value] of Object.entries(layer.config))
-    if (!NOT_SOURCE.has(key) && ['string', 'number', 'boolean'].includes(typeof value))
+    if (!notSource.has(key) && ['string', 'number', 'boolean'].includes(typeof value))
       out[key] = value as string | number | boolean;
   return Object.freeze(out);
 }
@@ -230,7 +231,7 @@ export function frameData(
 export function checkStreamable(layer: StreamableLayer, where: string): void {
   if (layer.config.bidirectional)
     throw new UnsupportedError(
-      `${where}: a bidirectional ${layer.config.cell.toUpperCase()} cannot stream: its reverse ` +
+      `${where}: a bidirectional ${findCell(layer.config.cell)?.title ?? 'layer'} cannot stream: its reverse ` +
         'direction reads the sequence from its end; stream a one-direction model, or run forward on whole sequences',
     );
 }

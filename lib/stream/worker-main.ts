@@ -26,12 +26,6 @@ type Constructor = new (arg: unknown) => Streamable;
 /* eslint-disable @typescript-eslint/no-require-imports */
 function layerClass(kind: string): Constructor | undefined {
   switch (kind) {
-    case 'lstm':
-      return require('../layers/recurrent').LSTM;
-    case 'gru':
-      return require('../layers/recurrent').GRU;
-    case 'rnn':
-      return require('../layers/recurrent').RNN;
     case 'dense':
       return require('../layers/dense').Dense;
     case 'embedding':
@@ -50,9 +44,15 @@ function build(model: ModelDescription): Streamable {
     return new Sequential(model.layers.map((layer) => build(layer)));
   }
   const kind = String(model.config.cell ?? model.config.type ?? '');
-  const Class = layerClass(kind);
-  if (!Class) throw new Error(`cannot rebuild a layer of kind '${kind}'`);
-  const layer = new Class(model.config);
+  // a recurrent layer by its cell (lib/cells), the others by their type
+  const layer: Streamable | undefined =
+    model.config.cell !== undefined
+      ? require('../layers/recurrent').recurrentFromConfig(model.config)
+      : (() => {
+          const Class = layerClass(kind);
+          return Class && new Class(model.config);
+        })();
+  if (!layer) throw new Error(`cannot rebuild a layer of kind '${kind}'`);
   if (Object.keys(model.params).length > 0) layer.setParameters?.(model.params);
   return layer;
 }

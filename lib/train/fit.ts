@@ -17,10 +17,8 @@ import {
 } from '../errors';
 import { type Hold, acquire, release } from '../hold';
 import { Dense } from '../layers/dense';
-import { Dropout } from '../layers/dropout';
-import { Embedding } from '../layers/embedding';
-import type { ParamSlot } from '../layers/params';
-import { Recurrent } from '../layers/recurrent';
+import type { Embedding } from '../layers/embedding';
+import type { FlatParameters, ParamSlot } from '../layers/params';
 import {
   type Activation,
   type BatchContext,
@@ -30,8 +28,8 @@ import {
   readLengths,
   readTokens,
   swapAxes,
-} from '../model/batch';
-import type { Sequential, SequentialState } from '../model/sequential';
+} from '../layers/batch';
+import type { SequentialState, TrainableModel } from '../model/model';
 import { OptionReader } from '../options';
 import { Random, randomSeed } from '../random';
 import { Tensor, type TensorLike, toTensor } from '../tensor';
@@ -278,7 +276,7 @@ interface Dataset {
 }
 
 function readX(
-  model: Sequential,
+  model: TrainableModel,
   where: string,
   x: unknown,
 ): Pick<Dataset, 'N' | 'T' | 'x' | 'I' | 'tokens'> {
@@ -306,7 +304,13 @@ function readX(
  * lengths has one entry per sequence: when it fits the time axis of x rather than N, x is in the
  * other layout (refused, naming the model's).
  */
-function checkLayout(model: Sequential, where: string, raw: unknown, N: number, T: number): void {
+function checkLayout(
+  model: TrainableModel,
+  where: string,
+  raw: unknown,
+  N: number,
+  T: number,
+): void {
   const n = raw instanceof Int32Array || Array.isArray(raw) ? raw.length : -1;
   if (n < 0 || n === N || n !== T) return;
   const tm = model.batchFirst === false;
@@ -317,7 +321,7 @@ function checkLayout(model: Sequential, where: string, raw: unknown, N: number, 
 }
 
 function readY(
-  model: Sequential,
+  model: TrainableModel,
   loss: Loss,
   where: string,
   y: unknown,
@@ -334,7 +338,7 @@ function readY(
 }
 
 function readYAs(
-  model: Sequential,
+  model: TrainableModel,
   loss: Loss,
   where: string,
   y: unknown,
@@ -398,7 +402,7 @@ function readYAs(
 }
 
 function readDataset(
-  model: Sequential,
+  model: TrainableModel,
   loss: Loss | null,
   where: string,
   data: unknown,
@@ -428,7 +432,7 @@ function readDataset(
 }
 
 function checkTokenIds(
-  model: Sequential,
+  model: TrainableModel,
   where: string,
   ids: Int32Array,
   N: number,
@@ -595,18 +599,21 @@ interface Trainable {
   push(): void;
 }
 
-function trainables(model: Sequential): Trainable[] {
+function trainables(model: TrainableModel): Trainable[] {
   const out: Trainable[] = [];
   model.layers.forEach((layer, i) => {
-    if (layer instanceof Dropout) return;
-    if (layer instanceof Dense || layer instanceof Embedding) {
-      const entries = layer.flat.entries.map((e) => ({ ...e, name: `${i}.${e.name}` }));
+    if (layer.parameterCount === 0) return;
+    // a JavaScript layer's flat buffers are updated in place; a native layer's are copies
+    const js = layer as { flat?: FlatParameters; version?: number };
+    const flat = js.flat;
+    if (flat) {
+      const entries = flat.entries.map((e) => ({ ...e, name: `${i}.${e.name}` }));
       out.push({
         layerIndex: i,
-        group: { values: layer.flat.values, grads: layer.flat.grads, entries },
+        group: { values: flat.values, grads: flat.grads, entries },
         pull: () => {},
         push: () => {
-          layer.version++;
+          js.version = (js.version ?? 0) + 1;
         },
       });
       return;
@@ -637,10 +644,9 @@ function trainables(model: Sequential): Trainable[] {
   return out;
 }
 
-function layerName(model: Sequential, i: number): string {
+function layerName(model: TrainableModel, i: number): string {
   const l = model.layers[i];
-  const kind = l instanceof Recurrent ? l.config.cell.toUpperCase() : l.constructor.name;
-  return `layer ${i} (${kind})`;
+  return `layer ${i} (${l.layerType})`;
 }
 
 function firstNonFinite(a: Float32Array): number {
@@ -681,7 +687,7 @@ function optionalPositive(o: OptionReader, key: string, fallback: number | null)
 
 /** Model.fit: see FitOptions. */
 export async function fitModel(
-  model: Sequential,
+  model: TrainableModel,
   data: FitData,
   options: FitOptions,
 ): Promise<History> {
@@ -1106,7 +1112,7 @@ function runSyncGen<C, R, Y>(gen: Generator<C, R, Y>, call: (c: C) => Y): R {
 // ---- evaluation and prediction ------------------------------------------------------------
 
 function lossOver(
-  model: Sequential,
+  model: TrainableModel,
   d: Dataset,
   loss: Loss,
   batchSize: number,
@@ -1132,7 +1138,7 @@ function lossOver(
 
 async function evaluateAsync(
   hold: Hold,
-  model: Sequential,
+  model: TrainableModel,
   d: Dataset,
   loss: Loss,
   batchSize: number,
@@ -1171,7 +1177,7 @@ async function evaluateAsync(
 
 /** The validated arguments of evaluate / evaluateAsync. */
 function evaluatePlan(
-  model: Sequential,
+  model: TrainableModel,
   where: string,
   data: FitData,
   opts: unknown,
@@ -1200,7 +1206,7 @@ function readSignal(where: string, signal: unknown): AbortSignal | undefined {
 }
 
 /** Model.evaluate: the mean loss over a dataset at inference. */
-export function evaluateModel(model: Sequential, data: FitData, opts: EvaluateOptions): number {
+export function evaluateModel(model: TrainableModel, data: FitData, opts: EvaluateOptions): number {
   const { loss, batchSize, d, fuse } = evaluatePlan(model, 'evaluate', data, opts, [
     'loss',
     'batchSize',
@@ -1222,7 +1228,7 @@ export function evaluateModel(model: Sequential, data: FitData, opts: EvaluateOp
  * loop between batches; holds the model (lib/hold.ts) until it settles.
  */
 export async function evaluateModelAsync(
-  model: Sequential,
+  model: TrainableModel,
   data: FitData,
   opts: EvaluateAsyncOptions,
 ): Promise<number> {
@@ -1264,7 +1270,13 @@ function turn(): Promise<void> {
 }
 
 /** The validated arguments of predict / predictAsync, and the output buffer. */
-function predictPlan(model: Sequential, where: string, x: unknown, opts: unknown, keys: string[]) {
+function predictPlan(
+  model: TrainableModel,
+  where: string,
+  x: unknown,
+  opts: unknown,
+  keys: string[],
+) {
   const o = new OptionReader(opts, where, keys, ErrorCode.INVALID_ARG);
   const batchSize = o.int('batchSize', 1, 1 << 24, 256);
   const signal = readSignal(where, o.raw('signal'));
@@ -1298,7 +1310,7 @@ function scatter(p: PredictPlan, from: number, B: number, r: Activation): void {
 }
 
 /** The result of predict in the model's layout. */
-function predictResult(model: Sequential, p: PredictPlan): Tensor {
+function predictResult(model: TrainableModel, p: PredictPlan): Tensor {
   const { out, N, T, O, perStep } = p;
   if (perStep && model.batchFirst === false) return new Tensor(swapAxes(out, N, T, O), [T, N, O]);
   return new Tensor(out, perStep ? [N, T, O] : [N, O]);
@@ -1306,7 +1318,7 @@ function predictResult(model: Sequential, p: PredictPlan): Tensor {
 
 /** Model.predict: outputs for a dataset, sample-first ([N, O] or [N, T, O]). */
 export function predictModel(
-  model: Sequential,
+  model: TrainableModel,
   x: TensorLike | TokensLike,
   opts?: PredictOptions,
 ): Tensor {
@@ -1327,7 +1339,7 @@ export function predictModel(
  * loop between batches; holds the model (lib/hold.ts) until it settles.
  */
 export async function predictModelAsync(
-  model: Sequential,
+  model: TrainableModel,
   x: TensorLike | TokensLike,
   opts?: PredictAsyncOptions,
 ): Promise<Tensor> {

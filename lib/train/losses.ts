@@ -20,7 +20,7 @@ import {
   shapeError,
 } from '../errors';
 import type { DenseActivation } from '../layers/dense';
-import { type Tokens, readLengths } from '../model/batch';
+import { type Tokens, readLengths } from '../layers/batch';
 import { OptionReader } from '../options';
 import { Tensor, type TensorLike, toTensor } from '../tensor';
 

@@ -120,8 +120,14 @@ describe('docs/how-it-works.md', () => {
   // The page points at code by function name and quoted source rather than line numbers; these
   // checks keep the quotes true when the code changes.
   const page = readFileSync(path.join(root, 'docs/how-it-works.md'), 'utf8');
-  const sources = ['cpp/src/ref/ref-kernels.cc', 'cpp/src/cell/layer.cc']
-    .map((f) => readFileSync(path.join(root, f), 'utf8'))
+  // The reference cells and the time loop: cpp/src/ref/ and cpp/src/cell/ (driver and cells).
+  const sources = ['cpp/src/ref', 'cpp/src/cell']
+    .flatMap((dir) =>
+      readdirSync(path.join(root, dir))
+        .filter((f) => /\.(cc|h)$/.test(f))
+        .sort()
+        .map((f) => readFileSync(path.join(root, dir, f), 'utf8')),
+    )
     .join('\n');
   const norm = (s: string) => s.replace(/\s+/g, ' ');
   const code = norm(sources);
@@ -146,7 +152,7 @@ describe('docs/how-it-works.md', () => {
     for (const block of page.matchAll(/```(?:text|cpp)\n([\s\S]*?)```/g))
       for (const line of block[1].split('\n')) {
         const t = line.trim();
-        if (/^(ss\.|k\.|kern->)/.test(t)) quotes.add(t.replace(/\s*\/\/.*$/, ''));
+        if (/^(ss\.|s\.Gemm|k\.|r\.k\.|kern->)/.test(t)) quotes.add(t.replace(/\s*\/\/.*$/, ''));
         else {
           const right = /\s{2,}((?:const |T |d\w+\[|ss\.)[^/]*;)/.exec(line);
           if (right) quotes.add(right[1]);

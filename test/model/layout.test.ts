@@ -17,7 +17,7 @@ import {
   toBuffer,
   toOnnx,
 } from '../../lib/index';
-import { swapAxes } from '../../lib/model/batch';
+import { swapAxes } from '../../lib/layers/batch';
 
 function random(n: number, seed: number): Float32Array {
   const out = new Float32Array(n);

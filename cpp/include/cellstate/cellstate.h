@@ -30,7 +30,32 @@ struct Status {
 
 enum class Cell : int { kLSTM = 0, kGRU = 1, kRNN = 2 };
 
-// Resolved options of one recurrent layer stack (names of API.md; defaults as there).
+// Options of the LSTM family (docs/cells.md; defaults as there). Parsed and validated by
+// cpp/src/cell/lstm.cc.
+struct LstmOptions {
+  int proj_size = 0;  // projSize: R = projSize when > 0
+  bool peephole = false;
+  bool coupled = false;  // CIFG: i = 1 - f
+  bool input_gate = true;
+  bool forget_gate = true;
+  bool output_gate = true;
+  bool input_activation = true;   // g = tanh(a_g) (else a_g)
+  bool output_activation = true;  // m = o * tanh(c) (else o * c)
+};
+
+// Options of the GRU family (cpp/src/cell/gru.cc).
+struct GruOptions {
+  bool reset_after = true;  // resetAfter: r applied after W_hn (PyTorch, cuDNN)
+};
+
+// Options of the simple RNN (cpp/src/cell/rnn.cc).
+struct RnnOptions {
+  bool relu = false;  // nonlinearity: 'relu' (else 'tanh')
+};
+
+// Resolved options of one recurrent layer stack (names of API.md; defaults as there): the
+// options common to every cell, then one block per cell family (only the block of `cell` is
+// read).
 struct Config {
   Cell cell = Cell::kLSTM;
   int input_size = 0;
@@ -38,32 +63,68 @@ struct Config {
   int num_layers = 1;
   bool bidirectional = false;
   float dropout = 0.f;  // between layers, training only
-  // LSTM only
-  int proj_size = 0;
-  bool peephole = false;
-  bool coupled = false;
-  bool input_gate = true;
-  bool forget_gate = true;
-  bool output_gate = true;
-  bool input_activation = true;
-  bool output_activation = true;
-  // GRU only
-  bool reset_after = true;
-  // RNN only
-  bool relu = false;
+  LstmOptions lstm;
+  GruOptions gru;
+  RnnOptions rnn;
 
   int directions() const { return bidirectional ? 2 : 1; }
   // R: size of h (projSize when > 0, else hiddenSize).
-  int out_size() const { return proj_size > 0 ? proj_size : hidden_size; }
+  int out_size() const;
   // Number of gate blocks G in weight_ih / weight_hh / biases.
   int gates() const;
   // Number of peephole vectors K in weight_ph (0 without peepholes).
   int peepholes() const;
-  bool has_cell_state() const { return cell == Cell::kLSTM; }
+  // Size of the cell state c per batch row (hiddenSize for the LSTM), 0 for cells without one.
+  int cell_state_size() const;
+  bool has_cell_state() const { return cell_state_size() > 0; }
 };
 
 // Refuses impossible or contradictory configurations (docs/cells.md).
 Status Validate(const Config& cfg);
+
+// One option of a configuration as the caller spelled it (the binding passes the JS config
+// object's own properties): a key and a number, boolean, string or object (an object's fields
+// are themselves options, e.g. an activation {name, alpha, beta}).
+struct Option {
+  enum class Kind : int { kNumber, kBool, kString, kObject };
+  std::string key;
+  Kind kind = Kind::kNumber;
+  double number = 0;
+  bool boolean = false;
+  std::string string;
+  std::vector<Option> fields;  // kObject
+
+  static Option Number(std::string k, double v) {
+    Option o;
+    o.key = std::move(k);
+    o.kind = Kind::kNumber;
+    o.number = v;
+    return o;
+  }
+  static Option Bool(std::string k, bool v) {
+    Option o;
+    o.key = std::move(k);
+    o.kind = Kind::kBool;
+    o.boolean = v;
+    return o;
+  }
+  static Option String(std::string k, std::string v) {
+    Option o;
+    o.key = std::move(k);
+    o.kind = Kind::kString;
+    o.string = std::move(v);
+    return o;
+  }
+};
+using Options = std::vector<Option>;
+
+// Builds and validates a Config from options with the API.md names: `cell` ('lstm', 'gru',
+// 'rnn'; required), the common options (inputSize, hiddenSize, numLayers, bidirectional,
+// dropout), then the cell family's own options (cpp/src/cell/<family>.cc). Unset options keep
+// their defaults. Refuses an unknown key (naming it), a key of another cell family, a value of
+// the wrong kind (kInvalidArgument) and a value out of range (kOutOfRange), with the messages of
+// Validate. *out is written only on success.
+Status ParseConfig(const Options& options, Config* out);
 
 // One parameter tensor inside the flat parameter buffer, in PyTorch's order.
 struct ParamInfo {

@@ -1,7 +1,11 @@
-// Configuration rules and the parameter table of docs/cells.md.
+// Configuration: the common options, ParseConfig (options by name -> Config) and Validate, and
+// the parameter table. Everything that depends on the cell is asked of its family (cell.h).
+#include <cmath>
+#include <cstdio>
 #include <string>
 #include <vector>
 
+#include "cell/cell.h"
 #include "cellstate/cellstate.h"
 
 namespace cellstate {
@@ -9,83 +13,158 @@ namespace cellstate {
 namespace {
 constexpr int kMaxSize = 1 << 20;  // any single dimension; keeps every product in size_t
 constexpr int kMaxLayers = 1024;
-}  // namespace
 
-int Config::gates() const {
-  switch (cell) {
-    case Cell::kLSTM: {
-      const bool has_i = input_gate && !coupled;
-      return (has_i ? 1 : 0) + (forget_gate ? 1 : 0) + 1 + (output_gate ? 1 : 0);
-    }
-    case Cell::kGRU:
-      return 3;
-    case Cell::kRNN:
-      return 1;
-  }
-  return 1;
+Status Invalid(const std::string& m) { return Status::Error(Code::kInvalidArgument, m); }
+Status Range(const std::string& m) { return Status::Error(Code::kOutOfRange, m); }
+
+std::string Num(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.17g", v);
+  return buf;
 }
 
-int Config::peepholes() const {
-  if (cell != Cell::kLSTM || !peephole) return 0;
-  const bool has_i = input_gate && !coupled;
-  return (has_i ? 1 : 0) + (forget_gate ? 1 : 0) + (output_gate ? 1 : 0);
+const char* KindName(Option::Kind k) {
+  switch (k) {
+    case Option::Kind::kNumber:
+      return "a number";
+    case Option::Kind::kBool:
+      return "a boolean";
+    case Option::Kind::kString:
+      return "a string";
+    case Option::Kind::kObject:
+      return "an object";
+  }
+  return "a value";
+}
+
+}  // namespace
+
+// An integer option (range checked by Validate, which names the range).
+bool IntOption(const Option& o, const char* key, int* out, Status* st) {
+  if (o.key != key) return false;
+  if (o.kind != Option::Kind::kNumber) {
+    *st = Invalid(std::string(key) + " must be a number, got " + KindName(o.kind));
+  } else if (!(o.number >= -2147483648.0 && o.number <= 2147483647.0) ||
+             o.number != std::floor(o.number)) {
+    *st = Range(std::string(key) + " must be an integer, got " + Num(o.number));
+  } else {
+    *out = static_cast<int>(o.number);
+  }
+  return true;
+}
+
+bool BoolOption(const Option& o, const char* key, bool* out, Status* st) {
+  if (o.key != key) return false;
+  if (o.kind != Option::Kind::kBool)
+    *st = Invalid(std::string(key) + " must be a boolean, got " + KindName(o.kind));
+  else
+    *out = o.boolean;
+  return true;
+}
+
+int Config::out_size() const {
+  const CellFamily* f = FamilyOf(cell);
+  return f ? f->StateSize(*this) : hidden_size;
+}
+int Config::gates() const {
+  const CellFamily* f = FamilyOf(cell);
+  return f ? f->Gates(*this) : 1;
+}
+int Config::cell_state_size() const {
+  const CellFamily* f = FamilyOf(cell);
+  return f ? f->CellStateSize(*this) : 0;
+}
+
+std::string WithArticle(const char* title) {
+  // Spelled-out acronyms: "an LSTM", "an RNN", "a GRU".
+  const std::string vowel_sound = "AEFHILMNORSX";
+  return (vowel_sound.find(title[0]) != std::string::npos ? "an " : "a ") + std::string(title);
 }
 
 Status Validate(const Config& c) {
-  auto range = [](const std::string& m) { return Status::Error(Code::kOutOfRange, m); };
-  auto invalid = [](const std::string& m) { return Status::Error(Code::kInvalidArgument, m); };
-  if (c.cell != Cell::kLSTM && c.cell != Cell::kGRU && c.cell != Cell::kRNN)
-    return invalid("cell must be lstm, gru or rnn");
+  const CellFamily* fam = FamilyOf(c.cell);
+  if (!fam) return Invalid("cell must be lstm, gru or rnn");
   if (c.input_size < 1 || c.input_size > kMaxSize)
-    return range("inputSize must be an integer in [1, " + std::to_string(kMaxSize) + "], got " +
+    return Range("inputSize must be an integer in [1, " + std::to_string(kMaxSize) + "], got " +
                  std::to_string(c.input_size));
   if (c.hidden_size < 1 || c.hidden_size > kMaxSize)
-    return range("hiddenSize must be an integer in [1, " + std::to_string(kMaxSize) + "], got " +
+    return Range("hiddenSize must be an integer in [1, " + std::to_string(kMaxSize) + "], got " +
                  std::to_string(c.hidden_size));
   if (c.num_layers < 1 || c.num_layers > kMaxLayers)
-    return range("numLayers must be an integer in [1, " + std::to_string(kMaxLayers) + "], got " +
+    return Range("numLayers must be an integer in [1, " + std::to_string(kMaxLayers) + "], got " +
                  std::to_string(c.num_layers));
   if (!(c.dropout >= 0.f && c.dropout < 1.f))
-    return range("dropout must be in [0, 1), got " + std::to_string(c.dropout));
-  if (c.cell != Cell::kLSTM) {
-    if (c.proj_size != 0) return invalid("projSize is an LSTM option");
-    return Status::Ok();
+    return Range("dropout must be in [0, 1), got " + std::to_string(c.dropout));
+  return fam->Validate(c);
+}
+
+Status ParseConfig(const Options& options, Config* out) {
+  // The cell first: it decides which family's keys are valid.
+  const Option* cell = nullptr;
+  for (const Option& o : options)
+    if (o.key == "cell") cell = &o;
+  std::string names;
+  for (const CellFamily* f : Families())
+    names += std::string(names.empty() ? "" : ", ") + "'" + f->name() + "'";
+  if (!cell || cell->kind != Option::Kind::kString) return Invalid("cell must be one of " + names);
+  const CellFamily* fam = FamilyNamed(cell->string);
+  if (!fam) return Invalid("cell must be one of " + names + ", got '" + cell->string + "'");
+  Config c;
+  c.cell = fam->id();
+  for (const Option& o : options) {
+    if (o.key == "cell") continue;
+    Status st;
+    if (IntOption(o, "inputSize", &c.input_size, &st) ||
+        IntOption(o, "hiddenSize", &c.hidden_size, &st) ||
+        IntOption(o, "numLayers", &c.num_layers, &st) ||
+        BoolOption(o, "bidirectional", &c.bidirectional, &st)) {
+    } else if (o.key == "dropout") {
+      if (o.kind != Option::Kind::kNumber)
+        st = Invalid(std::string("dropout must be a number, got ") + KindName(o.kind));
+      else if (!std::isfinite(o.number))
+        st = Range("dropout must be finite");
+      else
+        c.dropout = static_cast<float>(o.number);
+    } else if (!fam->Parse(o, &c, &st)) {
+      // Another family's option is named as such; anything else is unknown.
+      const CellFamily* owner = nullptr;
+      for (const CellFamily* f : Families()) {
+        Config scratch;
+        Status ignored;
+        if (f != fam && f->Parse(o, &scratch, &ignored)) owner = f;
+      }
+      if (owner)
+        st = Invalid(o.key + " is " + WithArticle(owner->title()) + " option");
+      else
+        st = Invalid("unknown option '" + o.key + "' for cell '" + fam->name() + "'");
+    }
+    if (!st.ok()) return st;
   }
-  if (c.proj_size < 0 || (c.proj_size > 0 && c.proj_size >= c.hidden_size))
-    return range("projSize must satisfy 0 < projSize < hiddenSize (" +
-                 std::to_string(c.hidden_size) + ") or be 0, got " + std::to_string(c.proj_size));
-  if (c.coupled && !c.input_gate)
-    return range("coupled: true contradicts inputGate: false (CIFG derives the input gate)");
-  if (c.coupled && !c.forget_gate)
-    return range("coupled: true contradicts forgetGate: false (CIFG needs the forget gate)");
-  if (c.peephole && !c.input_gate && !c.forget_gate && !c.output_gate)
-    return range(
-        "peephole: true contradicts inputGate, forgetGate and outputGate all false (no gate to "
-        "peep into)");
+  Status st = Validate(c);
+  if (!st.ok()) return st;
+  *out = c;
   return Status::Ok();
 }
 
 std::vector<ParamInfo> ParamTable(const Config& c) {
   std::vector<ParamInfo> t;
-  const int H = c.hidden_size, R = c.out_size(), G = c.gates(), D = c.directions();
-  const int K = c.peepholes();
+  const CellFamily* fam = FamilyOf(c.cell);
+  if (!fam) return t;
+  const int R = c.out_size(), D = c.directions();
   size_t off = 0;
-  auto add = [&](const std::string& name, std::vector<int> shape) {
-    size_t n = 1;
-    for (int s : shape) n *= static_cast<size_t>(s);
-    t.push_back({name, std::move(shape), off, n});
-    off += n;
-  };
+  std::vector<ParamSpec> specs;
   for (int l = 0; l < c.num_layers; ++l) {
     const int in = l == 0 ? c.input_size : D * R;
     for (int d = 0; d < D; ++d) {
       const std::string sfx = "_l" + std::to_string(l) + (d ? "_reverse" : "");
-      add("weight_ih" + sfx, {G * H, in});
-      add("weight_hh" + sfx, {G * H, R});
-      add("bias_ih" + sfx, {G * H});
-      add("bias_hh" + sfx, {G * H});
-      if (c.proj_size > 0) add("weight_hr" + sfx, {c.proj_size, H});
-      if (K > 0) add("weight_ph" + sfx, {K * H});
+      specs.clear();
+      fam->Params(c, in, &specs);
+      for (ParamSpec& s : specs) {
+        size_t n = 1;
+        for (int v : s.shape) n *= static_cast<size_t>(v);
+        t.push_back({s.name + sfx, std::move(s.shape), off, n});
+        off += n;
+      }
     }
   }
   return t;

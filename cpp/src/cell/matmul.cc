@@ -4,7 +4,7 @@
 #include <new>
 #include <vector>
 
-#include "cell/layer_impl.h"
+#include "cell/driver.h"
 #include "cellstate/cellstate.h"
 #include "dispatch/parallel.h"
 #include "kernels.h"

@@ -12,10 +12,24 @@ namespace cellstate {
 namespace {
 #include "ukernel/vec-avx2.h"
 //
-#include "ukernel/postgemm/postgemm-impl.h"
+#include "ukernel/postgemm/common.h"
+#include "ukernel/postgemm/gru-impl.h"
+#include "ukernel/postgemm/lstm-impl.h"
+#include "ukernel/postgemm/rnn-impl.h"
 
-constexpr Kernels<float> kTable =
-    CELLSTATE_KERNEL_TABLE("avx2", VecAvx2, avx2_packed_size, avx2_pack, avx2_gemm);
+constexpr Kernels<float> MakeTable() {
+  Kernels<float> t;
+  t.name = "avx2";
+  t.packed_size = avx2_packed_size;
+  t.pack = avx2_pack;
+  t.gemm = avx2_gemm;
+  FillLstm<VecAvx2>(&t.lstm);
+  FillGru<VecAvx2>(&t.gru);
+  FillRnn<VecAvx2>(&t.rnn);
+  FillCommon<VecAvx2>(&t);
+  return t;
+}
+constexpr Kernels<float> kTable = MakeTable();
 }  // namespace
 
 const Kernels<float>* Avx2Kernels() { return &kTable; }

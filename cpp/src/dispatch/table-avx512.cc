@@ -13,10 +13,24 @@ namespace cellstate {
 namespace {
 #include "ukernel/vec-avx512.h"
 //
-#include "ukernel/postgemm/postgemm-impl.h"
+#include "ukernel/postgemm/common.h"
+#include "ukernel/postgemm/gru-impl.h"
+#include "ukernel/postgemm/lstm-impl.h"
+#include "ukernel/postgemm/rnn-impl.h"
 
-constexpr Kernels<float> kTable =
-    CELLSTATE_KERNEL_TABLE("avx512", VecAvx512, avx512_packed_size, avx512_pack, avx512_gemm);
+constexpr Kernels<float> MakeTable() {
+  Kernels<float> t;
+  t.name = "avx512";
+  t.packed_size = avx512_packed_size;
+  t.pack = avx512_pack;
+  t.gemm = avx512_gemm;
+  FillLstm<VecAvx512>(&t.lstm);
+  FillGru<VecAvx512>(&t.gru);
+  FillRnn<VecAvx512>(&t.rnn);
+  FillCommon<VecAvx512>(&t);
+  return t;
+}
+constexpr Kernels<float> kTable = MakeTable();
 }  // namespace
 
 const Kernels<float>* Avx512Kernels() { return &kTable; }

@@ -12,10 +12,24 @@ namespace cellstate {
 namespace {
 #include "ukernel/vec-neon.h"
 //
-#include "ukernel/postgemm/postgemm-impl.h"
+#include "ukernel/postgemm/common.h"
+#include "ukernel/postgemm/gru-impl.h"
+#include "ukernel/postgemm/lstm-impl.h"
+#include "ukernel/postgemm/rnn-impl.h"
 
-constexpr Kernels<float> kTable =
-    CELLSTATE_KERNEL_TABLE("neon", VecNeon, neon_packed_size, neon_pack, neon_gemm);
+constexpr Kernels<float> MakeTable() {
+  Kernels<float> t;
+  t.name = "neon";
+  t.packed_size = neon_packed_size;
+  t.pack = neon_pack;
+  t.gemm = neon_gemm;
+  FillLstm<VecNeon>(&t.lstm);
+  FillGru<VecNeon>(&t.gru);
+  FillRnn<VecNeon>(&t.rnn);
+  FillCommon<VecNeon>(&t);
+  return t;
+}
+constexpr Kernels<float> kTable = MakeTable();
 }  // namespace
 
 const Kernels<float>* NeonKernels() { return &kTable; }

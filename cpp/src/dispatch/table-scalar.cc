@@ -13,10 +13,24 @@ namespace cellstate {
 namespace {
 #include "ukernel/vec-scalar.h"
 //
-#include "ukernel/postgemm/postgemm-impl.h"
+#include "ukernel/postgemm/common.h"
+#include "ukernel/postgemm/gru-impl.h"
+#include "ukernel/postgemm/lstm-impl.h"
+#include "ukernel/postgemm/rnn-impl.h"
 
-constexpr Kernels<float> kTable =
-    CELLSTATE_KERNEL_TABLE("scalar", VecScalar, scalar_packed_size, scalar_pack, scalar_gemm);
+constexpr Kernels<float> MakeTable() {
+  Kernels<float> t;
+  t.name = "scalar";
+  t.packed_size = scalar_packed_size;
+  t.pack = scalar_pack;
+  t.gemm = scalar_gemm;
+  FillLstm<VecScalar>(&t.lstm);
+  FillGru<VecScalar>(&t.gru);
+  FillRnn<VecScalar>(&t.rnn);
+  FillCommon<VecScalar>(&t);
+  return t;
+}
+constexpr Kernels<float> kTable = MakeTable();
 }  // namespace
 
 const Kernels<float>* ScalarKernels() { return &kTable; }

@@ -1,0 +1,296 @@
+// The cell interface: what a cell family provides to the time-loop driver (cell/driver.h). A
+// family (cell/lstm.cc, cell/gru.cc, cell/rnn.cc) is two objects:
+//   CellFamily          its options (parsing, validation, messages), gate blocks, state sizes and
+//                       parameter entries; one static instance, found by FamilyOf(Cell).
+//   RecurrentCell<T>    its computation for one configuration: packing of its weights, its
+//                       workspace needs, one forward step (its recurrent GEMMs and fused
+//                       post-GEMM), one backward step, the gradient reductions after the loop.
+// The driver owns everything that is the same for every cell: layers × directions × time, the
+// input GEMM over all T·B rows, lengths, batch-first, inter-layer dropout, the wavefront,
+// streaming, h0/c0 and hN/cN, the saved states of training, dx.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cellstate/cellstate.h"
+#include "dispatch/parallel.h"
+#include "kernels.h"
+
+namespace cellstate {
+
+constexpr size_t kNone = ~size_t(0);
+// Slots a cell may use per unit: parameter entries, packed matrices, workspace buffers.
+constexpr int kCellSlots = 8;
+
+// One parameter tensor of a unit, named without its "_l<k>[_reverse]" suffix. Entry 0 is always
+// weight_ih [G·H, in] (the driver's input GEMM and dx read it).
+struct ParamSpec {
+  std::string name;
+  std::vector<int> shape;
+};
+
+// A per-unit buffer of the forward workspace that a cell asks for: `width` values per batch row,
+// one [B, width] for the whole call or, when per_step, one per time step ([T, B, width]; the
+// pointer a step gets moves by t·B·width).
+struct BufSpec {
+  size_t width = 0;
+  bool per_step = false;
+};
+
+// Offsets (in elements) of one unit's buffers inside the forward workspace.
+struct UnitWs {
+  size_t gates = kNone;  // [T,B,G·H] input projections, then the cell's saved activations
+  size_t h = kNone;      // [B,R] running state (inference)
+  size_t c = kNone;      // [B,C] running cell state (inference, cells with one)
+  // Training: the states in [T+1, B, ·] slots, in the order of the direction's steps (h0
+  // first), seen as two [T, B, ·] arrays: hprev[t] is the state before step t, hst[t] = h_t.
+  size_t hprev = kNone, hst = kNone;
+  size_t cprev = kNone, cst = kNone;  // likewise for the cell state
+  size_t gstep = kNone;               // [chunk·B, G·H] wavefront: the layers above the first
+  size_t buf[kCellSlots];             // the cell's BufSpecs, in order
+};
+
+// One (layer, direction) of the stack.
+template <typename T>
+struct UnitT {
+  int layer = 0, dir = 0, in = 0;
+  bool reverse = false;      // runs t = T-1 … 0
+  size_t index = 0;          // layer·D + dir: its row block in h0 / hN
+  size_t param[kCellSlots];  // offsets of the cell's ParamSpecs in the flat parameters
+  // Packed weights. The driver reads fw_ih (+ fw_bias, kNone for none) for the input GEMM and
+  // bw_ih for dx; the rest are the cell's own slots.
+  size_t fw_ih = 0, fw_bias = kNone, bw_ih = 0;
+  size_t fw[kCellSlots], bw[kCellSlots];
+  UnitWs ws;
+};
+
+// The buffers of one forward step of one unit. The step reads the state h (and c) and writes
+// the new state to hout (cout), or over h (c) when those are null: training keeps every state
+// in a [T+1, B, ·] buffer, so that the step's input slot is also what backward needs, and
+// inference updates one state in place. out may be null (a stream's inner layer).
+template <typename T>
+struct StepIo {
+  T* g = nullptr;  // [B,G·H] this step's input part; activations out
+  T* h = nullptr;  // [B,R] state
+  T* c = nullptr;  // [B,C] cell state
+  T* hout = nullptr;
+  T* cout = nullptr;
+  T* out = nullptr;
+  size_t ldo = 0;
+  T* buf[kCellSlots] = {};  // the cell's BufSpecs at this step
+};
+
+// The per-step work of one unit split among threads. With enough batch rows per thread, each
+// thread runs whole rows: the recurrent GEMMs of its rows and then their post-GEMM. Rows are
+// independent sequences, so the phases of a step, and the steps, need no barrier. Otherwise the
+// GEMMs split over columns and barriers separate the phases. Each C element is the same FMA
+// chain either way (kernels.h), so the results do not change.
+template <typename T>
+struct StepSplit {
+  const Kernels<T>& k;
+  Part p;
+  size_t b0, b1;
+  bool rows;
+  void Gemm(size_t M, size_t N, size_t K, const T* A, size_t lda, const T* Bp, const T* bias, T* C,
+            size_t ldc, bool acc) const {
+    if (!rows) {
+      k.gemm(M, N, K, A, lda, Bp, bias, C, ldc, acc, p);
+    } else if (b1 > b0) {
+      k.gemm(b1 - b0, N, K, A + b0 * lda, lda, Bp, bias, C + b0 * ldc, ldc, acc, Part{});
+    }
+  }
+  void Sync() const {
+    if (!rows) Barrier(p);
+  }
+};
+
+// What a cell's forward step sees: this thread's rows [b0, b1) of the batch.
+template <typename T>
+struct FwdStep : StepSplit<T> {
+  const UnitT<T>& u;
+  const T* packed;  // the forward packed weights (u.fw[·] index it)
+  const T* params;  // the flat parameters (u.param[·] index them)
+  int B, t;
+  const int32_t* lens;  // null: every row active
+  const StepIo<T>& io;
+  T* hout;   // io.hout or io.h
+  T* cout;   // io.cout or io.c
+  int R, C;  // state and cell-state sizes
+  bool active(size_t b) const { return !lens || t < lens[b]; }
+  // A row past its length keeps its state.
+  void keep(size_t b) const {
+    if (io.hout) std::memcpy(hout + b * R, io.h + b * R, sizeof(T) * R);
+    if (io.cout) std::memcpy(cout + b * C, io.c + b * C, sizeof(T) * C);
+  }
+  // The row's output: h_t, or zeros past its length.
+  void emit(size_t b) const {
+    if (!io.out) return;
+    T* o = io.out + b * io.ldo;
+    if (active(b))
+      std::memcpy(o, hout + b * R, sizeof(T) * R);
+    else
+      std::fill(o, o + R, T(0));
+  }
+};
+
+// What a cell's backward step sees. dh [B,R] holds dL/dh_t on entry (carried + upstream) and
+// must hold dL/dh_{t-1} on exit; dc [B,C] likewise for the cell state. dgt [B,G·H] receives the
+// gradient of the input projections (zeros on inactive rows): the driver turns it into dx and
+// the cell into its weight gradients after the loop.
+template <typename T>
+struct BwdStep : StepSplit<T> {
+  const UnitT<T>& u;
+  const T* packed;  // the backward packed weights (u.bw[·])
+  const T* params;
+  const T* W;           // forward workspace (u.ws)
+  T* V;                 // backward workspace
+  const size_t* bwbuf;  // the cell's backward buffers (offsets into V)
+  int B, t;
+  size_t tb;  // t·B
+  const int32_t* lens;
+  const T* acts;  // this step's saved activations (u.ws.gates + tb·G·H)
+  T* dgt;
+  T* dh;
+  T* dc;
+  T* tmp;  // [B, max(R, H)] scratch
+  bool active(size_t b) const { return t < lens[b]; }
+};
+
+// What a cell's reductions after the backward loop see (the whole [T·B] history).
+template <typename T>
+struct BwdReduce {
+  const Kernels<T>& k;
+  const UnitT<T>& u;
+  const T* params;
+  T* grads;  // flat gradients (u.param[·] index them)
+  const T* W;
+  T* V;
+  const size_t* bwbuf;
+  size_t TB;
+  const T* xin;  // [TB, in] the unit's input
+  const T* dg;   // [TB, G·H]
+  T* dgT;        // [G·H, TB] scratch for the transpose
+  T* xpack;      // scratch for a packed [TB, ·] operand
+  Part p;
+};
+
+template <typename T>
+class RecurrentCell {
+ public:
+  virtual ~RecurrentCell() = default;
+
+  // Multiply-adds per batch row of one step (input GEMM included) for an input of width `in`:
+  // the driver's threading thresholds.
+  virtual double RowFlops(int in) const = 0;
+
+  // Weights: PlanPack sets the unit's packed offsets (fw_ih, fw_bias, fw[·]) from *total and
+  // advances it; Pack writes them. Likewise for the backward (transposed) weights: bw_ih, bw[·].
+  virtual void PlanPack(const Kernels<T>& k, UnitT<T>* u, size_t* total) const = 0;
+  virtual void Pack(const Kernels<T>& k, const UnitT<T>& u, const T* params, T* dst) const = 0;
+  virtual void PlanPackBackward(const Kernels<T>& k, UnitT<T>* u, size_t* total) const = 0;
+  virtual void PackBackward(const Kernels<T>& k, const UnitT<T>& u, const T* params,
+                            T* dst) const = 0;
+
+  // The per-unit buffers a forward step needs (train: what backward reads again).
+  virtual void Workspace(bool train, std::vector<BufSpec>* out) const = 0;
+  // The backward buffers (element counts) shared by the units, for T·B rows and B.
+  virtual void BackwardWorkspace(size_t TB, int B, std::vector<size_t>* out) const = 0;
+
+  // One step of one unit: the recurrent GEMM(s) and the fused post-GEMM, on s's rows; writes
+  // the new state (keep() on inactive rows) and emit()s the output rows.
+  virtual void StepForward(const FwdStep<T>& s) const = 0;
+  // Prefetch of what StepBackward reads at the step whose rows start at tb_next (a hint).
+  virtual void PrefetchBackward(const BwdStep<T>& s, size_t tb_next) const = 0;
+  virtual void StepBackward(const BwdStep<T>& s) const = 0;
+  // After the loop: every gradient of the unit's parameters (weights, biases, peepholes...),
+  // added into r.grads. No barrier needed at the end (the driver puts one).
+  virtual void Gradients(const BwdReduce<T>& r) const = 0;
+};
+
+// A cell family: its options, shape and parameter table, and the factory of its computation.
+class CellFamily {
+ public:
+  virtual ~CellFamily() = default;
+  virtual Cell id() const = 0;
+  virtual const char* name() const = 0;   // the `cell` option's value: "lstm"
+  virtual const char* title() const = 0;  // in messages: "LSTM"
+  // Sets option o in *cfg when its key is one of the family's (true); *st then holds the
+  // refusal of an unusable value (kInvalidArgument: wrong kind; kOutOfRange).
+  virtual bool Parse(const Option& o, Config* cfg, Status* st) const = 0;
+  // The family's rules (the common options are checked before).
+  virtual Status Validate(const Config& cfg) const = 0;
+  virtual int Gates(const Config& cfg) const = 0;          // G
+  virtual int StateSize(const Config& cfg) const = 0;      // R
+  virtual int CellStateSize(const Config& cfg) const = 0;  // C (0: none)
+  // The parameter entries of one unit whose input has width `in`, in the table's order.
+  virtual void Params(const Config& cfg, int in, std::vector<ParamSpec>* out) const = 0;
+  virtual std::unique_ptr<RecurrentCell<float>> MakeFloat(const Config& cfg) const = 0;
+  virtual std::unique_ptr<RecurrentCell<double>> MakeDouble(const Config& cfg) const = 0;
+};
+
+// The registry (cell/registry.cc): the family of a Cell, or by its name (null when unknown).
+const CellFamily* FamilyOf(Cell c);
+const CellFamily* FamilyNamed(const std::string& name);
+const std::vector<const CellFamily*>& Families();
+
+const CellFamily& LstmFamily();
+const CellFamily& GruFamily();
+const CellFamily& RnnFamily();
+
+template <typename T>
+std::unique_ptr<RecurrentCell<T>> MakeCell(const Config& cfg);
+
+// Option readers for CellFamily::Parse (config.cc): false when o.key is not `key`; else sets
+// *out, or *st to the refusal (wrong kind: kInvalidArgument; not an integer: kOutOfRange).
+bool IntOption(const Option& o, const char* key, int* out, Status* st);
+bool BoolOption(const Option& o, const char* key, bool* out, Status* st);
+// "an LSTM", "a GRU": a family's title in messages.
+std::string WithArticle(const char* title);
+
+// ---- helpers for the cells' gradient reductions -------------------------------------------
+
+// k.pack split among the threads of a parallel region by column panels (every ISA's layout);
+// the reference's plain layout is packed by one thread. Callers put a barrier before reading.
+template <typename T>
+void PackParallel(const Kernels<T>& k, size_t K, size_t N, const T* src, ptrdiff_t rs, ptrdiff_t cs,
+                  T* dst, Part p) {
+  const size_t nr = k.packed_size(1, 1);  // panel width
+  if (p.nth == 1 || nr <= 1) {
+    if (p.ith == 0) k.pack(K, N, src, rs, cs, dst);
+    return;
+  }
+  size_t a, b;
+  Split((N + nr - 1) / nr, p, &a, &b);
+  if (a < b)
+    k.pack(K, std::min(N, b * nr) - a * nr, src + ptrdiff_t(a * nr) * cs, rs, cs, dst + a * nr * K);
+}
+
+// dst = src^T for src [rows, cols], each thread a range of whole 16-column blocks; sums[c] +=
+// Σ_r src[r, c] in row order (and sums2 likewise when not null): the bias gradients. The
+// results depend neither on the path (SSE or not) nor on the thread count.
+template <typename T>
+void TransposeSum(size_t rows, size_t cols, const T* src, T* dst, T* sums, T* sums2, Part p);
+
+// dW_ih += dG^T · x after TransposeSum wrote dgT: packs the unit's input and runs the GEMM
+// (barriers included; xpack is free again on return).
+template <typename T>
+void InputWeightGrad(const BwdReduce<T>& r, size_t GH);
+
+// A prefetch hint for rows [b0, b1) of a row-major block with n columns (row stride ld).
+template <typename T>
+void PrefetchRows(const T* p, size_t b0, size_t b1, size_t n, size_t ld) {
+#if defined(__GNUC__)
+  for (size_t b = b0; b < b1; ++b)
+    for (size_t j = 0; j < n; j += 64 / sizeof(T)) __builtin_prefetch(p + b * ld + j, 0, 2);
+#else
+  (void)p, (void)b0, (void)b1, (void)n, (void)ld;
+#endif
+}
+
+}  // namespace cellstate

@@ -1,0 +1,323 @@
+// The LSTM family (docs/cells.md): gates i, f, g, o (each of i, f, o optional; CIFG couples
+// i = 1 - f), peepholes, a projection of the hidden state (projSize), optional input and output
+// activations. Its options, parameter table, packing, workspace, forward and backward step and
+// gradient reductions; the micro-kernels are k.lstm (cell/lstm.h).
+#include <algorithm>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cell/cell.h"
+
+namespace cellstate {
+
+int Config::peepholes() const {
+  if (cell != Cell::kLSTM || !lstm.peephole) return 0;
+  const bool has_i = lstm.input_gate && !lstm.coupled;
+  return (has_i ? 1 : 0) + (lstm.forget_gate ? 1 : 0) + (lstm.output_gate ? 1 : 0);
+}
+
+namespace {
+
+// Parameter entries of a unit: the four of every cell, then weight_hr, weight_ph when present.
+enum : int { kIh = 0, kHh = 1, kBih = 2, kBhh = 3 };
+// Packed slots (forward and backward alike).
+enum : int { kPackHh = 0, kPackHr = 1 };
+// Forward buffers (with a projection): m [·,H] (per step when training), the projected state.
+enum : int { kBufM = 0, kBufPtmp = 1 };
+// Backward buffers (with a projection): dh_s [TB,P] and its transpose.
+enum : int { kBwDhs = 0, kBwDhsT = 1 };
+
+int LstmGates(const LstmOptions& o) {
+  const bool has_i = o.input_gate && !o.coupled;
+  return (has_i ? 1 : 0) + (o.forget_gate ? 1 : 0) + 1 + (o.output_gate ? 1 : 0);
+}
+
+template <typename T>
+class LstmCell final : public RecurrentCell<T> {
+ public:
+  explicit LstmCell(const Config& cfg)
+      : H_(cfg.hidden_size), R_(cfg.out_size()), P_(cfg.lstm.proj_size), G_(cfg.gates()) {
+    const LstmOptions& o = cfg.lstm;
+    const bool has_i = o.input_gate && !o.coupled;
+    LstmDesc<T>& d = desc_;
+    d.H = H_;
+    int blk = 0;
+    d.off_i = has_i ? H_ * blk++ : -1;
+    d.off_f = o.forget_gate ? H_ * blk++ : -1;
+    d.off_g = H_ * blk++;
+    d.off_o = o.output_gate ? H_ * blk++ : -1;
+    d.coupled = o.coupled;
+    d.input_activation = o.input_activation;
+    d.output_activation = o.output_activation;
+    int next = 4;
+    if (P_ > 0) hr_ = next++;
+    if (o.peephole) {
+      int pk = 0;
+      d.ph_i = has_i ? H_ * pk++ : -1;
+      d.ph_f = o.forget_gate ? H_ * pk++ : -1;
+      d.ph_o = o.output_gate ? H_ * pk++ : -1;
+      ph_ = next++;
+    }
+  }
+
+  double RowFlops(int in) const override { return double(G_) * H_ * (in + R_ + (P_ ? H_ : 0)); }
+
+  void PlanPack(const Kernels<T>& k, UnitT<T>* u, size_t* total) const override {
+    const size_t GH = size_t(G_) * H_;
+    u->fw_ih = *total;
+    *total += k.packed_size(u->in, GH);
+    u->fw[kPackHh] = *total;
+    *total += k.packed_size(R_, GH);
+    if (P_ > 0) {
+      u->fw[kPackHr] = *total;
+      *total += k.packed_size(H_, P_);
+    }
+    u->fw_bias = *total;
+    *total += GH;
+  }
+
+  void Pack(const Kernels<T>& k, const UnitT<T>& u, const T* params, T* dst) const override {
+    const int GH = G_ * H_;
+    // gates = x · W_ih^T: B(k, n) = W_ih[n, k]
+    k.pack(u.in, GH, params + u.param[kIh], 1, u.in, dst + u.fw_ih);
+    k.pack(R_, GH, params + u.param[kHh], 1, R_, dst + u.fw[kPackHh]);
+    if (P_ > 0) k.pack(H_, P_, params + u.param[hr_], 1, H_, dst + u.fw[kPackHr]);
+    // Both biases add to the same pre-activation: folded into the input GEMM.
+    T* bias = dst + u.fw_bias;
+    const T* b_ih = params + u.param[kBih];
+    const T* b_hh = params + u.param[kBhh];
+    for (int j = 0; j < GH; ++j) bias[j] = b_ih[j] + b_hh[j];
+  }
+
+  void PlanPackBackward(const Kernels<T>& k, UnitT<T>* u, size_t* total) const override {
+    const size_t GH = size_t(G_) * H_;
+    u->bw_ih = *total;
+    *total += k.packed_size(GH, u->in);
+    u->bw[kPackHh] = *total;
+    *total += k.packed_size(GH, R_);
+    if (P_ > 0) {
+      u->bw[kPackHr] = *total;
+      *total += k.packed_size(P_, H_);
+    }
+  }
+
+  void PackBackward(const Kernels<T>& k, const UnitT<T>& u, const T* params,
+                    T* dst) const override {
+    const int GH = G_ * H_;
+    // dx = dG · W_ih: B(k, n) = W_ih[k, n]
+    k.pack(GH, u.in, params + u.param[kIh], u.in, 1, dst + u.bw_ih);
+    k.pack(GH, R_, params + u.param[kHh], R_, 1, dst + u.bw[kPackHh]);
+    if (P_ > 0) k.pack(P_, H_, params + u.param[hr_], H_, 1, dst + u.bw[kPackHr]);
+  }
+
+  void Workspace(bool train, std::vector<BufSpec>* out) const override {
+    if (P_ == 0) return;                  // m is written straight into h
+    out->push_back({size_t(H_), train});  // kBufM: backward reads m for dW_hr
+    out->push_back({size_t(P_), false});  // kBufPtmp
+  }
+
+  void BackwardWorkspace(size_t TB, int, std::vector<size_t>* out) const override {
+    if (P_ == 0) return;
+    out->push_back(TB * P_);  // kBwDhs
+    out->push_back(TB * P_);  // kBwDhsT
+  }
+
+  LstmDesc<T> Desc(const UnitT<T>& u, const T* params) const {
+    LstmDesc<T> d = desc_;
+    d.ph = ph_ >= 0 ? params + u.param[ph_] : nullptr;  // read in place
+    return d;
+  }
+
+  void StepForward(const FwdStep<T>& s) const override {
+    const LstmKernels<T>& lk = s.k.lstm;
+    const StepIo<T>& io = s.io;
+    const int H = H_, R = R_, P = P_;
+    const size_t GH = size_t(G_) * H;
+    const LstmDesc<T> d = Desc(s.u, s.params);
+    s.Gemm(s.B, GH, R, io.h, R, s.packed + s.u.fw[kPackHh], nullptr, io.g, GH, true);
+    s.Sync();
+    T* mbuf = io.buf[kBufM];
+    for (size_t b = s.b0; b < s.b1; ++b) {
+      if (s.active(b)) {
+        T* m = P > 0 ? mbuf + b * H : s.hout + b * R;
+        lk.fwd(d, io.g + b * GH, io.c + b * H, s.cout + b * H, m);
+      } else {
+        s.keep(b);
+        if (P > 0) std::fill(mbuf + b * H, mbuf + (b + 1) * H, T(0));
+      }
+      if (P == 0) s.emit(b);
+    }
+    s.Sync();
+    if (P > 0) {
+      T* ptmp = io.buf[kBufPtmp];
+      s.Gemm(s.B, P, H, mbuf, H, s.packed + s.u.fw[kPackHr], nullptr, ptmp, P, false);
+      s.Sync();
+      for (size_t b = s.b0; b < s.b1; ++b) {
+        if (s.active(b)) std::memcpy(s.hout + b * R, ptmp + b * R, sizeof(T) * R);
+        s.emit(b);
+      }
+      s.Sync();
+    }
+  }
+
+  void PrefetchBackward(const BwdStep<T>& s, size_t nb) const override {
+    PrefetchRows(s.W + s.u.ws.cprev + nb * H_, s.b0, s.b1, H_, H_);
+    PrefetchRows(s.W + s.u.ws.cst + nb * H_, s.b0, s.b1, H_, H_);
+  }
+
+  void StepBackward(const BwdStep<T>& s) const override {
+    const LstmKernels<T>& lk = s.k.lstm;
+    const int H = H_, R = R_, P = P_;
+    const size_t GH = size_t(G_) * H;
+    const UnitT<T>& u = s.u;
+    const LstmDesc<T> d = Desc(u, s.params);
+    const T* cp = s.W + u.ws.cprev + s.tb * H;
+    const T* ct = s.W + u.ws.cst + s.tb * H;
+    T* dh = s.dh;
+    const T* dm = dh;
+    if (P > 0) {
+      T* dhs = s.V + s.bwbuf[kBwDhs] + s.tb * P;
+      for (size_t b = s.b0; b < s.b1; ++b) {
+        if (s.active(b))
+          std::memcpy(dhs + b * P, dh + b * P, sizeof(T) * P);
+        else
+          std::fill(dhs + b * P, dhs + (b + 1) * P, T(0));
+      }
+      s.Sync();
+      s.Gemm(s.B, H, P, dh, P, s.packed + u.bw[kPackHr], nullptr, s.tmp, H, false);
+      s.Sync();
+      dm = s.tmp;
+    }
+    for (size_t b = s.b0; b < s.b1; ++b) {
+      if (s.active(b)) {
+        lk.bwd(d, s.acts + b * GH, cp + b * H, ct + b * H, dm + b * H, s.dc + b * H,
+               s.dgt + b * GH);
+        std::fill(dh + b * R, dh + (b + 1) * R, T(0));
+      } else {
+        std::fill(s.dgt + b * GH, s.dgt + (b + 1) * GH, T(0));
+      }
+    }
+    s.Sync();
+    s.Gemm(s.B, R, GH, s.dgt, GH, s.packed + u.bw[kPackHh], nullptr, dh, R, true);
+    s.Sync();
+  }
+
+  void Gradients(const BwdReduce<T>& r) const override {
+    const int H = H_, R = R_, P = P_;
+    const size_t GH = size_t(G_) * H, TB = r.TB;
+    const UnitT<T>& u = r.u;
+    const Part p = r.p;
+    T* gp = r.grads;
+    // dG^T; the bias gradients are its row sums (both biases have the same gradient).
+    TransposeSum(TB, GH, r.dg, r.dgT, gp + u.param[kBih], gp + u.param[kBhh], p);
+    if (ph_ >= 0) {
+      // dp_x = Σ_{t,b} da_x ⊙ c_{t-1} (c_t for the output gate); padded rows have da = 0.
+      const LstmDesc<T>& d = desc_;
+      const T* cp = r.W + u.ws.cprev;
+      const T* ct = r.W + u.ws.cst;
+      T* gph = gp + u.param[ph_];
+      size_t j0, j1;
+      Split(H, p, &j0, &j1);
+      for (size_t m = 0; m < TB; ++m) {  // row order, so each sum is the same on any nth
+        const T* row = r.dg + m * GH;
+        const T* cpm = cp + m * H;
+        const T* ctm = ct + m * H;
+        for (size_t j = j0; j < j1; ++j) {
+          if (d.ph_i >= 0) gph[d.ph_i + j] += row[d.off_i + j] * cpm[j];
+          if (d.ph_f >= 0) gph[d.ph_f + j] += row[d.off_f + j] * cpm[j];
+          if (d.ph_o >= 0) gph[d.ph_o + j] += row[d.off_o + j] * ctm[j];
+        }
+      }
+    }
+    InputWeightGrad(r, GH);
+    PackParallel(r.k, TB, R, r.W + u.ws.hprev, R, 1, r.xpack, p);
+    Barrier(p);
+    r.k.gemm(GH, R, TB, r.dgT, TB, r.xpack, nullptr, gp + u.param[kHh], R, true, p);
+    if (P > 0) {
+      Barrier(p);
+      const T* dhs = r.V + r.bwbuf[kBwDhs];
+      T* dhsT = r.V + r.bwbuf[kBwDhsT];
+      size_t q0, q1;
+      Split(P, p, &q0, &q1);
+      for (size_t q = q0; q < q1; ++q)
+        for (size_t m = 0; m < TB; ++m) dhsT[q * TB + m] = dhs[m * P + q];
+      PackParallel(r.k, TB, H, r.W + u.ws.buf[kBufM], H, 1, r.xpack, p);
+      Barrier(p);
+      r.k.gemm(P, H, TB, dhsT, TB, r.xpack, nullptr, gp + u.param[hr_], H, true, p);
+    }
+  }
+
+ private:
+  int H_, R_, P_, G_;
+  int hr_ = -1, ph_ = -1;  // parameter entries of weight_hr, weight_ph (-1: absent)
+  LstmDesc<T> desc_;
+};
+
+class LstmFamilyImpl final : public CellFamily {
+ public:
+  Cell id() const override { return Cell::kLSTM; }
+  const char* name() const override { return "lstm"; }
+  const char* title() const override { return "LSTM"; }
+
+  bool Parse(const Option& o, Config* cfg, Status* st) const override {
+    LstmOptions& l = cfg->lstm;
+    return IntOption(o, "projSize", &l.proj_size, st) ||
+           BoolOption(o, "peephole", &l.peephole, st) || BoolOption(o, "coupled", &l.coupled, st) ||
+           BoolOption(o, "inputGate", &l.input_gate, st) ||
+           BoolOption(o, "forgetGate", &l.forget_gate, st) ||
+           BoolOption(o, "outputGate", &l.output_gate, st) ||
+           BoolOption(o, "inputActivation", &l.input_activation, st) ||
+           BoolOption(o, "outputActivation", &l.output_activation, st);
+  }
+
+  Status Validate(const Config& c) const override {
+    auto range = [](const std::string& m) { return Status::Error(Code::kOutOfRange, m); };
+    const LstmOptions& l = c.lstm;
+    if (l.proj_size < 0 || (l.proj_size > 0 && l.proj_size >= c.hidden_size))
+      return range("projSize must satisfy 0 < projSize < hiddenSize (" +
+                   std::to_string(c.hidden_size) + ") or be 0, got " + std::to_string(l.proj_size));
+    if (l.coupled && !l.input_gate)
+      return range("coupled: true contradicts inputGate: false (CIFG derives the input gate)");
+    if (l.coupled && !l.forget_gate)
+      return range("coupled: true contradicts forgetGate: false (CIFG needs the forget gate)");
+    if (l.peephole && !l.input_gate && !l.forget_gate && !l.output_gate)
+      return range(
+          "peephole: true contradicts inputGate, forgetGate and outputGate all false (no gate to "
+          "peep into)");
+    return Status::Ok();
+  }
+
+  int Gates(const Config& c) const override { return LstmGates(c.lstm); }
+  int StateSize(const Config& c) const override {
+    return c.lstm.proj_size > 0 ? c.lstm.proj_size : c.hidden_size;
+  }
+  int CellStateSize(const Config& c) const override { return c.hidden_size; }
+
+  void Params(const Config& c, int in, std::vector<ParamSpec>* out) const override {
+    const int H = c.hidden_size, G = Gates(c), R = StateSize(c), K = c.peepholes();
+    out->push_back({"weight_ih", {G * H, in}});
+    out->push_back({"weight_hh", {G * H, R}});
+    out->push_back({"bias_ih", {G * H}});
+    out->push_back({"bias_hh", {G * H}});
+    if (c.lstm.proj_size > 0) out->push_back({"weight_hr", {c.lstm.proj_size, H}});
+    if (K > 0) out->push_back({"weight_ph", {K * H}});
+  }
+
+  std::unique_ptr<RecurrentCell<float>> MakeFloat(const Config& c) const override {
+    return std::make_unique<LstmCell<float>>(c);
+  }
+  std::unique_ptr<RecurrentCell<double>> MakeDouble(const Config& c) const override {
+    return std::make_unique<LstmCell<double>>(c);
+  }
+};
+
+}  // namespace
+
+const CellFamily& LstmFamily() {
+  static const LstmFamilyImpl family;
+  return family;
+}
+
+}  // namespace cellstate

@@ -1,0 +1,49 @@
+// The LSTM family's micro-kernel contract: its post-GEMM descriptor and its sub-table of
+// Kernels<T> (kernels.h). Filled per ISA by FillLstm<V> (ukernel/postgemm/lstm-impl.h) and for
+// the reference by ref/lstm-ref.h. Included by ISA translation units: no STL here.
+#pragma once
+
+#include "cell/activation.h"
+
+namespace cellstate {
+
+// Gate blocks inside a gates row of G·H values, in docs/cells.md order i, f, g, o (absent
+// blocks have offset -1). Peephole vectors are null when absent.
+template <typename T>
+struct LstmDesc {
+  int H = 0;
+  int off_i = -1, off_f = -1, off_g = 0, off_o = -1;  // element offsets of the blocks
+  bool coupled = false;                               // i = 1 - f
+  bool input_activation = true;                       // g = tanh(a_g) (else a_g)
+  bool output_activation = true;                      // m = o * tanh(c) (else o * c)
+  // Peepholes: ph points at weight_ph (null without peepholes); ph_i, ph_f, ph_o are the
+  // element offsets of p_i, p_f, p_o inside it (-1 when absent). The peephole gradient
+  // uses the same offsets.
+  const T* ph = nullptr;
+  int ph_i = -1, ph_f = -1, ph_o = -1;
+};
+
+// Post-GEMM, one batch row at a time (n = H).
+template <typename T>
+struct LstmKernels {
+  // Forward. gates: the G·H pre-activations in, the activations out (in place).
+  // c_prev [H] in; c [H] out; m [H] out (o ⊙ act(c)).
+  void (*fwd)(const LstmDesc<T>& d, T* gates, const T* c_prev, T* c, T* m) = nullptr;
+  // Backward. acts: the activations saved by fwd. dm [H]: gradient of m.
+  // dc [H]: in, the gradient reaching c_t from step t+1 (and dcN); out, the gradient of
+  // c_{t-1}. dgates [G·H] out: gradient of the pre-activations. (Peephole gradients are
+  // reduced after the time loop from dgates and the saved cell states, in a fixed order.)
+  void (*bwd)(const LstmDesc<T>& d, const T* acts, const T* c_prev, const T* c, const T* dm, T* dc,
+              T* dgates) = nullptr;
+  // With any activation functions and clip (docs/cells.md, "Activation functions and
+  // clipping"; used when the cell's are not the defaults): the contracts above, plus ca, and
+  // pre: the pre-activations of the blocks (after the peephole terms, before the clip) in the
+  // layout of the gates row, written by fwd_act and read by bwd_act; null when
+  // !CellActivationsNeedPre(ca).
+  void (*fwd_act)(const LstmDesc<T>& d, const CellActivations& ca, T* gates, const T* c_prev, T* c,
+                  T* m, T* pre) = nullptr;
+  void (*bwd_act)(const LstmDesc<T>& d, const CellActivations& ca, const T* acts, const T* pre,
+                  const T* c_prev, const T* c, const T* dm, T* dc, T* dgates) = nullptr;
+};
+
+}  // namespace cellstate

@@ -1,0 +1,160 @@
+// The driver's plans: the units of the stack, the packing of their weights (through the cell),
+// and the forward and backward workspaces, sized once per shape.
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "cell/driver.h"
+
+namespace cellstate {
+
+template <typename T>
+void Layer<T>::Impl::BuildUnits() {
+  units.clear();
+  const CellFamily* fam = FamilyOf(cfg.cell);
+  std::vector<ParamSpec> specs;
+  for (int l = 0; l < cfg.num_layers; ++l)
+    for (int d = 0; d < D; ++d) {
+      Unit u;
+      u.layer = l;
+      u.dir = d;
+      u.reverse = d == 1;
+      u.index = size_t(l) * D + d;
+      u.in = l == 0 ? cfg.input_size : D * R;
+      std::fill(u.param, u.param + kCellSlots, kNone);
+      std::fill(u.fw, u.fw + kCellSlots, kNone);
+      std::fill(u.bw, u.bw + kCellSlots, kNone);
+      specs.clear();
+      fam->Params(cfg, u.in, &specs);
+      const std::string sfx = "_l" + std::to_string(l) + (d ? "_reverse" : "");
+      for (size_t i = 0; i < specs.size(); ++i)
+        for (const auto& p : table)
+          if (p.name == specs[i].name + sfx) u.param[i] = p.offset;
+      units.push_back(u);
+    }
+  progress.reset(new Progress[cfg.num_layers]);
+}
+
+template <typename T>
+void Layer<T>::Impl::Pack() {
+  size_t total = 0;
+  for (auto& u : units) cell->PlanPack(*kern, &u, &total);
+  packed.assign(total, T(0));
+  for (auto& u : units) cell->Pack(*kern, u, params.data(), packed.data());
+  packed_bwd_valid = false;
+}
+
+template <typename T>
+void Layer<T>::Impl::PackBackward() {
+  size_t total = 0;
+  for (auto& u : units) cell->PlanPackBackward(*kern, &u, &total);
+  packed_bwd.assign(total, T(0));
+  for (auto& u : units) cell->PackBackward(*kern, u, params.data(), packed_bwd.data());
+  packed_bwd_valid = true;
+}
+
+namespace {
+// Sub-buffers of a workspace, 64-byte aligned for float.
+struct Taker {
+  size_t off = 0;
+  size_t operator()(size_t n) {
+    const size_t o = off;
+    off += (n + 15) & ~size_t(15);
+    return o;
+  }
+};
+}  // namespace
+
+template <typename T>
+void Layer<T>::Impl::PlanForward(int Tn, int B, bool train, bool wave) {
+  const size_t TB = size_t(Tn) * B;
+  const size_t GH = size_t(G) * H;
+  const bool drop = train && cfg.dropout > 0.f && cfg.num_layers > 1;
+  Taker take;
+  ws.x0 = take(TB * cfg.input_size);
+  // Layer outputs: all kept when training (inputs of the next layer's weight gradient);
+  // two alternating buffers for inference.
+  ws.out.assign(cfg.num_layers, 0);
+  ws.xin.assign(cfg.num_layers, 0);
+  ws.mask.assign(cfg.num_layers, kNone);
+  const size_t out_n = TB * D * R;
+  if (train) {
+    for (int l = 0; l < cfg.num_layers; ++l) ws.out[l] = take(out_n);
+  } else {
+    const size_t a = take(out_n), b = cfg.num_layers > 1 ? take(out_n) : a;
+    for (int l = 0; l < cfg.num_layers; ++l) ws.out[l] = (l % 2) ? b : a;
+  }
+  for (int l = 0; l < cfg.num_layers; ++l) {
+    ws.xin[l] = l == 0 ? ws.x0 : ws.out[l - 1];
+    if (drop && l > 0) {
+      ws.mask[l - 1] = take(out_n);
+      ws.xin[l] = take(out_n);
+    }
+  }
+  ws.cell.clear();
+  cell->Workspace(train, &ws.cell);
+  // Per unit (layer, direction).
+  const size_t shared_gates = train ? 0 : take(TB * GH);
+  for (auto& u : units) {
+    auto& w = u.ws;
+    w = UnitWs{};
+    w.gates = train ? take(TB * GH) : shared_gates;
+    if (!train) {
+      w.h = take(size_t(B) * R);
+      w.c = C > 0 ? take(size_t(B) * C) : kNone;
+    } else {
+      // Slots s = 0..T in step order; step t reads slot t and writes slot t + 1 (forward) or
+      // reads slot t + 1 and writes slot t (reverse).
+      const size_t hs = take(TB * R + size_t(B) * R);
+      w.hprev = hs + (u.reverse ? size_t(B) * R : 0);
+      w.hst = hs + (u.reverse ? 0 : size_t(B) * R);
+      if (C > 0) {
+        const size_t cs = take(TB * C + size_t(B) * C);
+        w.cprev = cs + (u.reverse ? size_t(B) * C : 0);
+        w.cst = cs + (u.reverse ? 0 : size_t(B) * C);
+      }
+    }
+    if (wave && u.layer > 0) w.gstep = take(size_t(WaveChunk(Tn, B)) * B * GH);
+    for (size_t i = 0; i < ws.cell.size(); ++i)
+      w.buf[i] = take((ws.cell[i].per_step ? TB : size_t(B)) * ws.cell[i].width);
+  }
+  ws_size = take.off;
+  ws_T = Tn;
+  ws_B = B;
+  ws_train = train;
+}
+
+template <typename T>
+void Layer<T>::Impl::PlanBackward() {
+  const size_t TB = size_t(ws_T) * ws_B;
+  const size_t GH = size_t(G) * H;
+  const Kernels<T>& k = *kern;
+  Taker take;
+  size_t max_in = cfg.input_size;
+  if (cfg.num_layers > 1) max_in = std::max<size_t>(max_in, size_t(D) * R);
+  bw.dg = take(TB * GH);
+  bw.dgT = take(TB * GH);
+  bw.xpack = take(std::max(k.packed_size(TB, max_in), k.packed_size(TB, std::max(R, H))));
+  bw.dy[0] = take(TB * D * R);
+  bw.dy[1] = take(TB * std::max<size_t>(max_in, size_t(D) * R));
+  bw.dh = take(size_t(ws_B) * R);
+  bw.dc = take(size_t(ws_B) * std::max(C, 1));
+  bw.tmp = take(size_t(ws_B) * std::max(R, H));
+  std::vector<size_t> sizes;
+  cell->BackwardWorkspace(TB, ws_B, &sizes);
+  bw.cell.assign(sizes.size(), 0);
+  for (size_t i = 0; i < sizes.size(); ++i) bw.cell[i] = take(sizes[i]);
+  bw_size = take.off;
+}
+
+#define CELLSTATE_INSTANTIATE(T)                                   \
+  template void Layer<T>::Impl::BuildUnits();                      \
+  template void Layer<T>::Impl::Pack();                            \
+  template void Layer<T>::Impl::PackBackward();                    \
+  template void Layer<T>::Impl::PlanForward(int, int, bool, bool); \
+  template void Layer<T>::Impl::PlanBackward();
+CELLSTATE_INSTANTIATE(float)
+CELLSTATE_INSTANTIATE(double)
+#undef CELLSTATE_INSTANTIATE
+
+}  // namespace cellstate

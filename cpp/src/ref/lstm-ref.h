@@ -1,0 +1,84 @@
+// The LSTM family's reference post-GEMM: naive loops and <cmath>, written straight from
+// docs/cells.md, templated on float and double, and FillRefLstm, which puts them into the
+// reference table by name. Included by ref-kernels.cc only (inside its anonymous namespace; built
+// with -ffp-contract=off).
+#pragma once
+
+template <typename T>
+void LstmFwd(const LstmDesc<T>& d, T* a, const T* c_prev, T* c, T* m) {
+  for (int j = 0; j < d.H; ++j) {
+    const T cp = c_prev[j];
+    T f = 1, i = 1, o = 1;
+    if (d.off_f >= 0) {
+      T x = a[d.off_f + j];
+      if (d.ph) x += d.ph[d.ph_f + j] * cp;
+      f = a[d.off_f + j] = Sigm(x);
+    }
+    if (d.coupled) {
+      i = 1 - f;
+    } else if (d.off_i >= 0) {
+      T x = a[d.off_i + j];
+      if (d.ph) x += d.ph[d.ph_i + j] * cp;
+      i = a[d.off_i + j] = Sigm(x);
+    }
+    const T g = a[d.off_g + j] = d.input_activation ? std::tanh(a[d.off_g + j]) : a[d.off_g + j];
+    const T ct = c[j] = f * cp + i * g;
+    if (d.off_o >= 0) {
+      T x = a[d.off_o + j];
+      if (d.ph) x += d.ph[d.ph_o + j] * ct;
+      o = a[d.off_o + j] = Sigm(x);
+    }
+    m[j] = o * (d.output_activation ? std::tanh(ct) : ct);
+  }
+}
+
+template <typename T>
+void LstmBwd(const LstmDesc<T>& d, const T* a, const T* c_prev, const T* c, const T* dm, T* dc,
+             T* dg) {
+  for (int j = 0; j < d.H; ++j) {
+    const T cp = c_prev[j], ct = c[j];
+    const T f = d.off_f >= 0 ? a[d.off_f + j] : T(1);
+    const T i = d.coupled ? 1 - f : d.off_i >= 0 ? a[d.off_i + j] : T(1);
+    const T g = a[d.off_g + j];
+    const T o = d.off_o >= 0 ? a[d.off_o + j] : T(1);
+    const T tc = d.output_activation ? std::tanh(ct) : ct;
+    T dct = dc[j];
+    if (d.off_o >= 0) {
+      const T dao = dm[j] * tc * o * (1 - o);
+      dg[d.off_o + j] = dao;
+      if (d.ph) {
+        dct += dao * d.ph[d.ph_o + j];
+      }
+    }
+    dct += d.output_activation ? dm[j] * o * (1 - tc * tc) : dm[j] * o;
+    const T di = dct * g;
+    T df = dct * cp;
+    if (d.coupled) df -= di;
+    const T dgg = dct * i;
+    dg[d.off_g + j] = d.input_activation ? dgg * (1 - g * g) : dgg;
+    T dcp = dct * f;
+    if (d.off_i >= 0 && !d.coupled) {
+      const T dai = di * i * (1 - i);
+      dg[d.off_i + j] = dai;
+      if (d.ph) {
+        dcp += dai * d.ph[d.ph_i + j];
+      }
+    }
+    if (d.off_f >= 0) {
+      const T daf = df * f * (1 - f);
+      dg[d.off_f + j] = daf;
+      if (d.ph) {
+        dcp += daf * d.ph[d.ph_f + j];
+      }
+    }
+    dc[j] = dcp;
+  }
+}
+
+template <typename T>
+constexpr void FillRefLstm(LstmKernels<T>* t) {
+  t->fwd = LstmFwd<T>;
+  t->bwd = LstmBwd<T>;
+  t->fwd_act = ref::LstmFwdAct<T>;
+  t->bwd_act = ref::LstmBwdAct<T>;
+}

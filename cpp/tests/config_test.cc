@@ -1,0 +1,204 @@
+// ParseConfig: options by name (what the binding passes) to a validated Config. The cell
+// decides which keys are valid; unknown keys and another family's keys are refused by name,
+// wrong kinds are kInvalidArgument (TypeError), bad values kOutOfRange (RangeError), and a
+// refusal leaves the output untouched.
+#include <cmath>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "test_util.h"
+
+namespace {
+
+using namespace cstest;
+using cellstate::Code;
+using cellstate::Config;
+using cellstate::Option;
+using cellstate::Options;
+using cellstate::Status;
+
+bool Contains(const std::string& s, const std::string& sub) {
+  return s.find(sub) != std::string::npos;
+}
+
+Options Base(const std::string& cell) {
+  return {Option::String("cell", cell), Option::Number("inputSize", 3),
+          Option::Number("hiddenSize", 4)};
+}
+
+Options With(Options o, Option extra) {
+  o.push_back(std::move(extra));
+  return o;
+}
+
+void CheckAccepted() {
+  RunCase("lstm with every option", [] {
+    Options o = Base("lstm");
+    o.push_back(Option::Number("numLayers", 2));
+    o.push_back(Option::Bool("bidirectional", true));
+    o.push_back(Option::Number("dropout", 0.25));
+    o.push_back(Option::Number("projSize", 2));
+    o.push_back(Option::Bool("peephole", true));
+    o.push_back(Option::Bool("coupled", true));
+    o.push_back(Option::Bool("inputGate", true));
+    o.push_back(Option::Bool("forgetGate", true));
+    o.push_back(Option::Bool("outputGate", false));
+    o.push_back(Option::Bool("inputActivation", false));
+    o.push_back(Option::Bool("outputActivation", false));
+    Config c;
+    if (!CHECK_OK(cellstate::ParseConfig(o, &c))) return;
+    CHECK(c.cell == cellstate::Cell::kLSTM);
+    CHECK_EQ(c.input_size, 3);
+    CHECK_EQ(c.hidden_size, 4);
+    CHECK_EQ(c.num_layers, 2);
+    CHECK(c.bidirectional);
+    CHECK_EQ(c.dropout, 0.25f);
+    CHECK_EQ(c.lstm.proj_size, 2);
+    CHECK(c.lstm.peephole && c.lstm.coupled && c.lstm.input_gate && c.lstm.forget_gate);
+    CHECK(!c.lstm.output_gate && !c.lstm.input_activation && !c.lstm.output_activation);
+    CHECK_EQ(c.out_size(), 2);
+    CHECK_EQ(c.gates(), 2);  // f, g (CIFG derives i; no o)
+  });
+  RunCase("defaults of the unset options", [] {
+    Config c;
+    if (!CHECK_OK(cellstate::ParseConfig(Base("gru"), &c))) return;
+    const Config d;
+    CHECK(c.cell == cellstate::Cell::kGRU);
+    CHECK_EQ(c.num_layers, d.num_layers);
+    CHECK_EQ(c.bidirectional, d.bidirectional);
+    CHECK_EQ(c.dropout, d.dropout);
+    CHECK(c.gru.reset_after);
+  });
+  RunCase("gru resetAfter false", [] {
+    Config c;
+    if (CHECK_OK(cellstate::ParseConfig(With(Base("gru"), Option::Bool("resetAfter", false)), &c)))
+      CHECK(!c.gru.reset_after);
+  });
+  RunCase("rnn nonlinearity relu and tanh", [] {
+    Config c;
+    if (CHECK_OK(
+            cellstate::ParseConfig(With(Base("rnn"), Option::String("nonlinearity", "relu")), &c)))
+      CHECK(c.rnn.relu);
+    if (CHECK_OK(
+            cellstate::ParseConfig(With(Base("rnn"), Option::String("nonlinearity", "tanh")), &c)))
+      CHECK(!c.rnn.relu);
+  });
+}
+
+struct Refusal {
+  std::string what;
+  Options options;
+  Code code;
+  std::vector<std::string> names;  // the message names these
+};
+
+void CheckRefusals() {
+  std::vector<Refusal> r;
+  r.push_back({"no cell", {Option::Number("inputSize", 3)}, Code::kInvalidArgument, {"cell"}});
+  r.push_back({"cell 'conv'", Base("conv"), Code::kInvalidArgument, {"cell", "conv"}});
+  r.push_back({"cell given as a number",
+               {Option::Number("cell", 0), Option::Number("inputSize", 3)},
+               Code::kInvalidArgument,
+               {"cell"}});
+  r.push_back({"gru projSize",
+               With(Base("gru"), Option::Number("projSize", 2)),
+               Code::kInvalidArgument,
+               {"projSize", "LSTM"}});
+  r.push_back({"rnn projSize",
+               With(Base("rnn"), Option::Number("projSize", 2)),
+               Code::kInvalidArgument,
+               {"projSize", "LSTM"}});
+  r.push_back({"lstm resetAfter",
+               With(Base("lstm"), Option::Bool("resetAfter", true)),
+               Code::kInvalidArgument,
+               {"resetAfter", "a GRU"}});
+  r.push_back({"gru nonlinearity",
+               With(Base("gru"), Option::String("nonlinearity", "tanh")),
+               Code::kInvalidArgument,
+               {"nonlinearity", "an RNN"}});
+  r.push_back({"unknown key",
+               With(Base("lstm"), Option::Number("hiddenSise", 4)),
+               Code::kInvalidArgument,
+               {"hiddenSise"}});
+  r.push_back({"inputSize a string",
+               With(Base("lstm"), Option::String("inputSize", "3")),
+               Code::kInvalidArgument,
+               {"inputSize", "number"}});
+  r.push_back({"inputSize 2.5",
+               With(Base("lstm"), Option::Number("inputSize", 2.5)),
+               Code::kOutOfRange,
+               {"inputSize"}});
+  r.push_back({"hiddenSize 2^40",
+               With(Base("lstm"), Option::Number("hiddenSize", 1099511627776.0)),
+               Code::kOutOfRange,
+               {"hiddenSize"}});
+  r.push_back({"numLayers 0",
+               With(Base("gru"), Option::Number("numLayers", 0)),
+               Code::kOutOfRange,
+               {"numLayers"}});
+  r.push_back({"peephole a number",
+               With(Base("lstm"), Option::Number("peephole", 1)),
+               Code::kInvalidArgument,
+               {"peephole", "boolean"}});
+  r.push_back({"bidirectional a string",
+               With(Base("rnn"), Option::String("bidirectional", "yes")),
+               Code::kInvalidArgument,
+               {"bidirectional"}});
+  r.push_back(
+      {"dropout NaN",
+       With(Base("lstm"), Option::Number("dropout", std::numeric_limits<double>::quiet_NaN())),
+       Code::kOutOfRange,
+       {"dropout"}});
+  r.push_back(
+      {"dropout Infinity",
+       With(Base("lstm"), Option::Number("dropout", std::numeric_limits<double>::infinity())),
+       Code::kOutOfRange,
+       {"dropout"}});
+  r.push_back({"dropout 1",
+               With(Base("lstm"), Option::Number("dropout", 1)),
+               Code::kOutOfRange,
+               {"dropout"}});
+  r.push_back({"projSize == hiddenSize",
+               With(Base("lstm"), Option::Number("projSize", 4)),
+               Code::kOutOfRange,
+               {"projSize"}});
+  Options coupled = Base("lstm");
+  coupled.push_back(Option::Bool("coupled", true));
+  coupled.push_back(Option::Bool("inputGate", false));
+  r.push_back({"coupled + inputGate false", coupled, Code::kOutOfRange, {"coupled", "inputGate"}});
+  r.push_back({"nonlinearity sigmoid",
+               With(Base("rnn"), Option::String("nonlinearity", "sigmoid")),
+               Code::kInvalidArgument,
+               {"nonlinearity", "sigmoid"}});
+  Option object;
+  object.key = "peephole";
+  object.kind = Option::Kind::kObject;
+  object.fields.push_back(Option::String("name", "x"));
+  r.push_back({"an object where a boolean is due",
+               With(Base("lstm"), object),
+               Code::kInvalidArgument,
+               {"peephole", "object"}});
+
+  for (const Refusal& x : r) {
+    RunCase("ParseConfig refuses " + x.what, [&] {
+      Config c;
+      c.hidden_size = 99;  // a refusal leaves *out as it was
+      const Status s = cellstate::ParseConfig(x.options, &c);
+      CHECK_CODE(s, x.code);
+      for (const auto& n : x.names)
+        CHECK_MSG(Contains(s.message, n), "message \"" << s.message << "\" does not name " << n);
+      CHECK_EQ(c.hidden_size, 99);
+    });
+  }
+}
+
+}  // namespace
+
+int main() {
+  Suite& suite = Suite::Get();
+  suite.SetName("config_test");
+  CheckAccepted();
+  CheckRefusals();
+  return suite.Finish();
+}

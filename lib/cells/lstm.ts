@@ -1,0 +1,250 @@
+// The LSTM cell of docs/cells.md: Greff et al.'s variants (peepholes, CIFG, removed gates and
+// activations) and a projection (Sak et al.). Everything the TypeScript side knows of the LSTM.
+import { CellstateRangeError, ErrorCode } from '../errors';
+import type { OptionReader } from '../options';
+import {
+  type CellSpec,
+  MAX_SIZE,
+  type OnnxSlot,
+  type RecurrentConfig,
+  type RecurrentOptions,
+  type UnitParameter,
+} from './common';
+
+/** LSTM options (docs/cells.md); a removed gate's block is left out of the parameters. */
+export interface LSTMOptions extends RecurrentOptions {
+  /** Accepted so that a `config` can be passed back; must be 'lstm'. */
+  cell?: 'lstm' | undefined;
+  /** Size `P` of the projection h = W_hr m; 0 (none) or 0 < P < hiddenSize. Default 0. */
+  projSize?: number | undefined;
+  /** Peephole connections from the cell state into the gates (`weight_ph`). Default false. */
+  peephole?: boolean | undefined;
+  /** CIFG: no input-gate block, i = 1 − f. Default false. */
+  coupled?: boolean | undefined;
+  /** The input gate; false (NIG) means i = 1. Default true. */
+  inputGate?: boolean | undefined;
+  /** The forget gate; false (NFG) means f = 1. Default true. */
+  forgetGate?: boolean | undefined;
+  /** The output gate; false (NOG) means o = 1. Default true. */
+  outputGate?: boolean | undefined;
+  /** g = tanh(a_g); false (NIAF) means g = a_g. Default true. */
+  inputActivation?: boolean | undefined;
+  /** m = o ⊙ tanh(c); false (NOAF) means m = o ⊙ c. Default true. */
+  outputActivation?: boolean | undefined;
+  /** Initial value of bias_ih's forget block (bias_hh's starts at 0); finite. Default 1. */
+  forgetBias?: number | undefined;
+}
+
+/** An LSTM's resolved options (see LSTMOptions for each). */
+export interface LSTMConfig extends RecurrentConfig {
+  cell: 'lstm';
+  projSize: number;
+  peephole: boolean;
+  coupled: boolean;
+  inputGate: boolean;
+  forgetGate: boolean;
+  outputGate: boolean;
+  inputActivation: boolean;
+  outputActivation: boolean;
+  forgetBias: number;
+}
+
+/** The gate blocks of weight_ih / weight_hh / the biases, in order: i (unless CIFG / NIG), f, g, o. */
+function blocks(c: LSTMConfig): string[] {
+  const b: string[] = [];
+  if (c.inputGate && !c.coupled) b.push('i');
+  if (c.forgetGate) b.push('f');
+  b.push('g');
+  if (c.outputGate) b.push('o');
+  return b;
+}
+
+/** The peephole vectors of weight_ph, in order: i (unless CIFG / NIG), f, o. */
+function peepholes(c: LSTMConfig): string[] {
+  return c.peephole ? blocks(c).filter((b) => b !== 'g') : [];
+}
+
+function stateSize(c: Partial<LSTMConfig> & Pick<RecurrentConfig, 'hiddenSize'>): number {
+  return typeof c.projSize === 'number' && c.projSize > 0 ? c.projSize : c.hiddenSize;
+}
+
+/** The LSTM's registry entry. */
+export const lstm: CellSpec<LSTMConfig> = {
+  name: 'lstm',
+  title: 'LSTM',
+  keys: [
+    'projSize',
+    'peephole',
+    'coupled',
+    'inputGate',
+    'forgetGate',
+    'outputGate',
+    'inputActivation',
+    'outputActivation',
+    'forgetBias',
+  ],
+
+  resolve(r: OptionReader, common: RecurrentConfig, where: string): LSTMConfig {
+    const config: LSTMConfig = {
+      ...common,
+      cell: 'lstm',
+      projSize: r.int('projSize', 0, MAX_SIZE, 0),
+      peephole: r.bool('peephole', false),
+      coupled: r.bool('coupled', false),
+      inputGate: r.bool('inputGate', true),
+      forgetGate: r.bool('forgetGate', true),
+      outputGate: r.bool('outputGate', true),
+      inputActivation: r.bool('inputActivation', true),
+      outputActivation: r.bool('outputActivation', true),
+      forgetBias: r.finite('forgetBias', 1),
+    };
+    const range = (message: string) =>
+      new CellstateRangeError(ErrorCode.INVALID_OPTION, `${where}: ${message}`);
+    if (config.projSize > 0 && config.projSize >= config.hiddenSize)
+      throw range(
+        `projSize must satisfy 0 < projSize < hiddenSize (${config.hiddenSize}) or be 0, got ${config.projSize}`,
+      );
+    if (config.coupled && !config.inputGate)
+      throw range('coupled: true contradicts inputGate: false (CIFG derives the input gate)');
+    if (config.coupled && !config.forgetGate)
+      throw range('coupled: true contradicts forgetGate: false (CIFG needs the forget gate)');
+    if (config.peephole && !config.inputGate && !config.forgetGate && !config.outputGate)
+      throw range(
+        'peephole: true contradicts inputGate, forgetGate and outputGate all false (no gate to peep into)',
+      );
+    return config;
+  },
+
+  nativeKeys: [
+    'projSize',
+    'peephole',
+    'coupled',
+    'inputGate',
+    'forgetGate',
+    'outputGate',
+    'inputActivation',
+    'outputActivation',
+  ],
+  initKeys: ['forgetBias'],
+  cellState: true,
+  stateSize,
+  maxBlocks: 4,
+
+  unitParameters(c: LSTMConfig, input: number): UnitParameter[] {
+    const H = c.hiddenSize;
+    const R = stateSize(c);
+    const GH = blocks(c).length * H;
+    const out: UnitParameter[] = [
+      { name: 'weight_ih', shape: [GH, input] },
+      { name: 'weight_hh', shape: [GH, R] },
+      { name: 'bias_ih', shape: [GH] },
+      { name: 'bias_hh', shape: [GH] },
+    ];
+    if (c.projSize > 0) out.push({ name: 'weight_hr', shape: [c.projSize, H] });
+    const K = peepholes(c).length;
+    if (K > 0) out.push({ name: 'weight_ph', shape: [K * H] });
+    return out;
+  },
+
+  summary: (c) => (c.projSize > 0 ? [`projSize ${c.projSize}`] : []),
+
+  /** bias_ih's forget block = forgetBias and bias_hh's = 0. */
+  initialize(c, params, table) {
+    if (!c.forgetGate) return;
+    const H = c.hiddenSize;
+    const f = blocks(c).indexOf('f') * H; // the f block's first row
+    for (const p of table) {
+      if (p.name.startsWith('bias_ih_')) params.fill(c.forgetBias, p.offset + f, p.offset + f + H);
+      if (p.name.startsWith('bias_hh_')) params.fill(0, p.offset + f, p.offset + f + H);
+    }
+  },
+
+  pytorch: {
+    blocks: 4,
+    projection: true,
+    infer(tensor) {
+      const out: Record<string, unknown> = {};
+      const hr = tensor('weight_hr_l0');
+      if (hr) out.projSize = hr.shape[0];
+      if (tensor('weight_ph_l0')) out.peephole = true;
+      return out;
+    },
+    guesses: () => [],
+  },
+
+  onnx: {
+    op: 'LSTM',
+    slots: 4,
+    activations: 3,
+    peepholes: 3,
+    options(node) {
+      const options: Record<string, unknown> = {};
+      const acts = node.activations;
+      if (acts) {
+        if (
+          acts[0] !== 'sigmoid' ||
+          !['tanh', 'affine'].includes(acts[1]) ||
+          !['tanh', 'affine'].includes(acts[2])
+        )
+          throw node.badActivations();
+        if (acts[1] === 'affine') options.inputActivation = false;
+        if (acts[2] === 'affine') options.outputActivation = false;
+      }
+      if (node.int('input_forget', 0) === 1) options.coupled = true;
+      if (node.peephole) options.peephole = true;
+      return options;
+    },
+    // ONNX slots i, o, f, c; with input_forget ONNX derives f = 1 − i, cellstate i = 1 − f, so
+    // ONNX's i slot holds −f (σ(−a) = 1 − σ(a))
+    gateSlots(c): OnnxSlot[] {
+      const b = blocks(c);
+      return [
+        c.coupled
+          ? { block: b.indexOf('f'), negate: true }
+          : { block: b.indexOf('i'), negate: false },
+        { block: b.indexOf('o'), negate: false },
+        { block: b.indexOf('f'), negate: false },
+        { block: b.indexOf('g'), negate: false },
+      ];
+    },
+    // ONNX P = [p_i, p_o, p_f]
+    peepholeSlots(c): OnnxSlot[] {
+      const p = peepholes(c);
+      if (p.length === 0) return [];
+      return [
+        c.coupled
+          ? { block: p.indexOf('f'), negate: true }
+          : { block: p.indexOf('i'), negate: false },
+        { block: p.indexOf('o'), negate: false },
+        { block: p.indexOf('f'), negate: false },
+      ];
+    },
+    attributes(c, directions) {
+      const attrs = [];
+      if (c.coupled) attrs.push({ name: 'input_forget', int: 1 });
+      if (!(c.inputActivation && c.outputActivation)) {
+        // NIAF / NOAF: g or h = Affine(x) = 1·x + 0. activation_alpha / _beta get one value per
+        // activation (Sigmoid and Tanh ignore theirs), which reads the same whether a runtime
+        // aligns them with every activation or hands them out to the ones that take them.
+        const acts = [
+          'Sigmoid',
+          c.inputActivation ? 'Tanh' : 'Affine',
+          c.outputActivation ? 'Tanh' : 'Affine',
+        ];
+        const all = new Array(directions).fill(acts).flat() as string[];
+        attrs.push({ name: 'activations', strings: all });
+        attrs.push({ name: 'activation_alpha', floats: all.map(() => 1) });
+        attrs.push({ name: 'activation_beta', floats: all.map(() => 0) });
+      }
+      return attrs;
+    },
+    unexportable(c) {
+      if (c.projSize > 0)
+        return `projSize: ${c.projSize} cannot be exported: ONNX's LSTM operator has no projection`;
+      for (const opt of ['inputGate', 'forgetGate', 'outputGate'] as const)
+        if (!c[opt])
+          return `${opt}: false cannot be exported: ONNX's LSTM operator always computes that gate`;
+      return null;
+    },
+  },
+};
