@@ -173,15 +173,49 @@ std::vector<Activation> Cases() {
 std::vector<float> Inputs(const Activation& a) {
   std::vector<float> x;
   for (int i = -8000; i <= 8000; ++i) x.push_back(static_cast<float>(i) * 0.005f);
-  const float specials[] = {0.f,     -0.f,     1e-40f, -1e-40f, 1e-20f, -1e-20f, 1e-7f,   -1e-7f,
-                            1e-3f,   -1e-3f,   0.5f,   -0.5f,   1.f,    -1.f,    8.99f,   -8.99f,
-                            9.f,     -9.f,     18.f,   -18.f,   40.f,   -40.f,   88.f,    -88.f,
-                            89.f,    -89.f,    1e4f,   -1e4f,   1e10f,  -1e10f,  1e30f,   -1e30f,
-                            3.4e38f, -3.4e38f, kInf,   -kInf,   kNaN,   a.alpha, -a.alpha};
+  const float specials[] = {0.f,
+                            -0.f,
+                            1e-40f,
+                            -1e-40f,
+                            1e-20f,
+                            -1e-20f,
+                            1e-7f,
+                            -1e-7f,
+                            1e-3f,
+                            -1e-3f,
+                            0.5f,
+                            -0.5f,
+                            1.f,
+                            -1.f,
+                            8.99f,
+                            -8.99f,
+                            9.f,
+                            -9.f,
+                            18.f,
+                            -18.f,
+                            40.f,
+                            -40.f,
+                            88.f,
+                            -88.f,
+                            89.f,
+                            -89.f,
+                            1e4f,
+                            -1e4f,
+                            1e10f,
+                            -1e10f,
+                            1e30f,
+                            -1e30f,
+                            3.4e38f,
+                            -3.4e38f,
+                            kInf,
+                            -kInf,
+                            kNaN,
+                            static_cast<float>(a.alpha),
+                            -static_cast<float>(a.alpha)};
   for (float v : specials) x.push_back(v);
   if (a.alpha != 0.f) {
-    x.push_back(-a.beta / a.alpha);
-    x.push_back((1.f - a.beta) / a.alpha);
+    x.push_back(static_cast<float>(-a.beta / a.alpha));
+    x.push_back(static_cast<float>((1.0 - a.beta) / a.alpha));
   }
   x.push_back(0.3f);  // an odd count: the tail of every vector width is exercised
   if (x.size() % 2 == 0) x.push_back(-0.3f);
@@ -319,8 +353,8 @@ void CheckRules() {
   EXPECT(!ActivationFromName("sigmoidx", &k) && !ActivationFromName("sigmoi", &k), "prefix");
 
   const Activation hs = cellstate::DefaultActivation(ActKind::kHardSigmoid);
-  EXPECT(hs.alpha == 0.2f && hs.beta == 0.5f, "hardSigmoid defaults");
-  EXPECT(cellstate::DefaultActivation(ActKind::kLeakyRelu).alpha == 0.01f, "leakyRelu default");
+  EXPECT(hs.alpha == 0.2 && hs.beta == 0.5, "hardSigmoid defaults");
+  EXPECT(cellstate::DefaultActivation(ActKind::kLeakyRelu).alpha == 0.01, "leakyRelu default");
   EXPECT(cellstate::DefaultActivation(ActKind::kThresholdedRelu).alpha == 1.f, "tRelu default");
   const Activation st = cellstate::DefaultActivation(ActKind::kScaledTanh);
   EXPECT(st.alpha == 1.f && st.beta == 1.f, "scaledTanh defaults");

@@ -167,10 +167,10 @@ void CheckRefusals() {
   coupled.push_back(Option::Bool("coupled", true));
   coupled.push_back(Option::Bool("inputGate", false));
   r.push_back({"coupled + inputGate false", coupled, Code::kOutOfRange, {"coupled", "inputGate"}});
-  r.push_back({"nonlinearity sigmoid",
-               With(Base("rnn"), Option::String("nonlinearity", "sigmoid")),
+  r.push_back({"nonlinearity swish",
+               With(Base("rnn"), Option::String("nonlinearity", "swish")),
                Code::kInvalidArgument,
-               {"nonlinearity", "sigmoid"}});
+               {"nonlinearity", "swish"}});
   Option object;
   object.key = "peephole";
   object.kind = Option::Kind::kObject;

@@ -16,7 +16,7 @@ struct KindInfo {
   const char* name;       // our option name
   const char* onnx_name;  // ONNX's
   bool uses_alpha, uses_beta;
-  float alpha, beta;            // docs/cells.md defaults
+  double alpha, beta;           // docs/cells.md defaults
   float onnx_alpha, onnx_beta;  // onnxruntime's defaults when activation_alpha/beta run out
 };
 
@@ -25,8 +25,8 @@ constexpr KindInfo kKinds[kNumActKinds] = {
     {"sigmoid", "Sigmoid", false, false, 0.f, 0.f, 0.f, 0.f},
     {"tanh", "Tanh", false, false, 0.f, 0.f, 0.f, 0.f},
     {"relu", "Relu", false, false, 0.f, 0.f, 0.f, 0.f},
-    {"hardSigmoid", "HardSigmoid", true, true, 0.2f, 0.5f, 0.2f, 0.5f},
-    {"leakyRelu", "LeakyRelu", true, false, 0.01f, 0.f, 0.01f, 0.f},
+    {"hardSigmoid", "HardSigmoid", true, true, 0.2, 0.5, 0.2f, 0.5f},
+    {"leakyRelu", "LeakyRelu", true, false, 0.01, 0, 0.01f, 0.f},
     {"thresholdedRelu", "ThresholdedRelu", true, false, 1.f, 0.f, 0.f, 0.f},
     {"scaledTanh", "ScaledTanh", true, true, 1.f, 1.f, 0.f, 0.f},
     {"affine", "Affine", true, true, 1.f, 0.f, 0.f, 0.f},
@@ -50,7 +50,7 @@ bool SameIgnoringCase(const char* a, const char* b) {
   return *a == *b;
 }
 
-std::string Num(float v) {
+std::string Num(double v) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%g", static_cast<double>(v));
   return buf;
@@ -81,7 +81,7 @@ Activation DefaultActivation(ActKind kind) {
   return {kind, Info(kind).alpha, Info(kind).beta};
 }
 
-Status MakeActivation(ActKind kind, float alpha, float beta, const char* what, Activation* out) {
+Status MakeActivation(ActKind kind, double alpha, double beta, const char* what, Activation* out) {
   const std::string w = what ? what : "activation";
   if (!InRange(kind))
     return Status::Error(Code::kInvalidArgument, w + ": unknown activation function");
@@ -106,9 +106,9 @@ bool ActivationNeedsInput(const Activation& a) {
   switch (a.kind) {
     case ActKind::kLeakyRelu:
     case ActKind::kElu:
-      return !(a.alpha > 0.f);
+      return !(static_cast<float>(a.alpha) > 0.f);  // as the float kernels see it
     case ActKind::kThresholdedRelu:
-      return !(a.alpha >= 0.f);
+      return !(static_cast<float>(a.alpha) >= 0.f);
     default:
       return false;
   }
@@ -126,6 +126,83 @@ bool CellActivationsNeedPre(const CellActivations& ca) {
   return ca.clip > 0.f || ActivationNeedsInput(ca.gate) || ActivationNeedsInput(ca.cell);
 }
 
+bool ActivationOption(const Option& o, const char* key, Activation* out, Status* st) {
+  if (o.key != key) return false;
+  const std::string k = key;
+  const char* kNames =
+      "'sigmoid', 'tanh', 'relu', 'hardSigmoid', 'leakyRelu', 'thresholdedRelu', 'scaledTanh', "
+      "'affine', 'elu', 'softsign' or 'softplus'";
+  const Option* name = nullptr;
+  const Option* alpha = nullptr;
+  const Option* beta = nullptr;
+  if (o.kind == Option::Kind::kString) {
+    name = &o;
+  } else if (o.kind == Option::Kind::kObject) {
+    for (const Option& f : o.fields) {
+      if (f.key == "name") {
+        name = &f;
+      } else if (f.key == "alpha") {
+        alpha = &f;
+      } else if (f.key == "beta") {
+        beta = &f;
+      } else {
+        *st = Status::Error(Code::kInvalidArgument, k + ": unknown field '" + f.key +
+                                                        "' (an activation is a name or "
+                                                        "{ name, alpha?, beta? })");
+        return true;
+      }
+    }
+  } else {
+    *st = Status::Error(Code::kInvalidArgument,
+                        k + " must be a name or { name, alpha?, beta? }, e.g. 'hardSigmoid'");
+    return true;
+  }
+  ActKind kind;
+  if (!name || name->kind != Option::Kind::kString ||
+      !ActivationFromName(name->string.c_str(), &kind) || name->string != ActivationName(kind)) {
+    *st = Status::Error(
+        Code::kInvalidArgument,
+        k + ": the function must be one of " + kNames +
+            (name && name->kind == Option::Kind::kString ? ", got '" + name->string + "'" : ""));
+    return true;
+  }
+  Activation a = DefaultActivation(kind);
+  const struct {
+    const Option* v;
+    const char* what;
+    bool used;
+    double* dst;
+  } params[] = {{alpha, "alpha", ActivationUsesAlpha(kind), &a.alpha},
+                {beta, "beta", ActivationUsesBeta(kind), &a.beta}};
+  for (const auto& p : params) {
+    if (!p.v) continue;
+    if (!p.used) {
+      *st = Status::Error(Code::kInvalidArgument,
+                          k + ": " + ActivationName(kind) + " takes no " + p.what);
+      return true;
+    }
+    if (p.v->kind != Option::Kind::kNumber || !std::isfinite(p.v->number) ||
+        std::fabs(p.v->number) > 3.4e38) {
+      *st = Status::Error(Code::kOutOfRange, k + ": " + p.what + " of " + ActivationName(kind) +
+                                                 " must be a finite number");
+      return true;
+    }
+    *p.dst = p.v->number;
+  }
+  *out = a;
+  return true;
+}
+
+bool ClipOption(const Option& o, double* clip, Status* st) {
+  if (o.key != "clip") return false;
+  if (o.kind != Option::Kind::kNumber || !std::isfinite(o.number) || !(o.number > 0) ||
+      o.number > 3.4e38)
+    *st = Status::Error(Code::kOutOfRange, "clip must be a finite number > 0");
+  else
+    *clip = o.number;
+  return true;
+}
+
 Status ParseOnnxActivations(const char* const* names, size_t n, const float* alphas, size_t n_alpha,
                             const float* betas, size_t n_beta, Activation* out) {
   // Into a copy first: a refused list leaves out untouched.
@@ -141,7 +218,7 @@ Status ParseOnnxActivations(const char* const* names, size_t n, const float* alp
                                "ThresholdedRelu, ScaledTanh, Affine, Elu, Softsign, Softplus)");
     }
     const KindInfo& info = Info(kind);
-    float alpha = 0.f, beta = 0.f;
+    double alpha = 0, beta = 0;
     if (info.uses_alpha) alpha = ia < n_alpha ? alphas[ia++] : info.onnx_alpha;
     if (info.uses_beta) beta = ib < n_beta ? betas[ib++] : info.onnx_beta;
     Status s = MakeActivation(kind, alpha, beta, ("activations[" + std::to_string(k) + "]").c_str(),

@@ -12,41 +12,12 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "cellstate/activation.h"
+
 namespace cellstate {
 
 struct Status;
-
-// ONNX's list, in the order of its operator text.
-enum class ActKind : int32_t {
-  kSigmoid = 0,      // 1 / (1 + e^-x)
-  kTanh,             // tanh(x)
-  kRelu,             // max(0, x)
-  kHardSigmoid,      // max(0, min(1, αx + β)); α 0.2, β 0.5
-  kLeakyRelu,        // x ≥ 0 ? x : αx; α 0.01
-  kThresholdedRelu,  // x > α ? x : 0; α 1
-  kScaledTanh,       // α tanh(βx); α 1, β 1
-  kAffine,           // αx + β; α 1, β 0
-  kElu,              // x ≥ 0 ? x : α(e^x − 1); α 1
-  kSoftsign,         // x / (1 + |x|)
-  kSoftplus,         // log(1 + e^x)
-};
-constexpr int kNumActKinds = 11;
-
-// One activation with its parameters (unused parameters are 0).
-struct Activation {
-  ActKind kind = ActKind::kSigmoid;
-  float alpha = 0.f;
-  float beta = 0.f;
-};
-
-// The activation roles and clip of one cell (docs/cells.md, "Activation functions and
-// clipping"). The RNN's nonlinearity is the `cell` role.
-struct CellActivations {
-  Activation gate = {ActKind::kSigmoid, 0.f, 0.f};  // LSTM i, f, o; GRU r, z
-  Activation cell = {ActKind::kTanh, 0.f, 0.f};     // LSTM g; GRU n; RNN h
-  Activation hidden = {ActKind::kTanh, 0.f, 0.f};   // LSTM: applied to c_t for m
-  float clip = 0.f;  // > 0: gate and candidate pre-activations clamped to [−clip, clip]; 0: none
-};
+struct Option;
 
 // True for sigmoid gates, tanh cell and hidden activations and no clip: the cells' fast path.
 bool CellActivationsAreDefault(const CellActivations& ca);
@@ -74,7 +45,7 @@ Activation DefaultActivation(ActKind kind);
 // The kind with the given parameters; the ones the kind does not take are ignored (set to 0).
 // kInvalidArgument for a kind out of range, kOutOfRange for a used parameter that is not
 // finite. `what` names the option in the message (e.g. "gateActivation").
-Status MakeActivation(ActKind kind, float alpha, float beta, const char* what, Activation* out);
+Status MakeActivation(ActKind kind, double alpha, double beta, const char* what, Activation* out);
 
 // True when the derivative cannot be computed from the activation's output alone, so backward
 // needs the pre-activation: leakyRelu with α ≤ 0, thresholdedRelu with α < 0, elu with α ≤ 0.
@@ -99,5 +70,12 @@ bool ActivationIsTanh(const Activation& a);
 // function takes (kOutOfRange) are refused.
 Status ParseOnnxActivations(const char* const* names, size_t n, const float* alphas, size_t n_alpha,
                             const float* betas, size_t n_beta, Activation* out);
+
+// Option readers for the cell families' Parse (cell.h): false when o.key is not `key`; else sets
+// *out, or *st to the refusal. An activation is a name or an object {name, alpha?, beta?}
+// (parameters the function does not take, other fields, non-finite values: refused); clip a
+// finite number > 0.
+bool ActivationOption(const Option& o, const char* key, Activation* out, Status* st);
+bool ClipOption(const Option& o, double* clip, Status* st);
 
 }  // namespace cellstate

@@ -49,8 +49,19 @@ class LstmCell final : public RecurrentCell<T> {
     d.off_g = H_ * blk++;
     d.off_o = o.output_gate ? H_ * blk++ : -1;
     d.coupled = o.coupled;
-    d.input_activation = o.input_activation;
-    d.output_activation = o.output_activation;
+    // cellActivation / hiddenActivation 'affine' with α 1, β 0 are NIAF / NOAF (the fast path).
+    auto identity = [](const Activation& a) {
+      return a.kind == ActKind::kAffine && a.alpha == 1.f && a.beta == 0.f;
+    };
+    d.input_activation = o.input_activation && !identity(o.acts.cell);
+    d.output_activation = o.output_activation && !identity(o.acts.hidden);
+    acts_ = o.acts;
+    // Any other function, or a clip: the steps of *_act, with the pre-activations kept for
+    // backward when their derivative needs them (CellActivationsNeedPre).
+    generic_ = !ActivationIsSigmoid(acts_.gate) || acts_.clip > 0.f ||
+               (d.input_activation && !ActivationIsTanh(acts_.cell)) ||
+               (d.output_activation && !ActivationIsTanh(acts_.hidden));
+    need_pre_ = generic_ && CellActivationsNeedPre(acts_);
     int next = 4;
     if (P_ > 0) hr_ = next++;
     if (o.peephole) {
@@ -113,10 +124,14 @@ class LstmCell final : public RecurrentCell<T> {
   }
 
   void Workspace(bool train, std::vector<BufSpec>* out) const override {
-    if (P_ == 0) return;                  // m is written straight into h
-    out->push_back({size_t(H_), train});  // kBufM: backward reads m for dW_hr
-    out->push_back({size_t(P_), false});  // kBufPtmp
+    if (P_ > 0) {                           // without, m is written straight into h
+      out->push_back({size_t(H_), train});  // kBufM: backward reads m for dW_hr
+      out->push_back({size_t(P_), false});  // kBufPtmp
+    }
+    // The pre-activations, for backward only (inference leaves io.buf[PreBuf()] null).
+    if (train && need_pre_) out->push_back({size_t(G_) * H_, true});
   }
+  int PreBuf() const { return P_ > 0 ? 2 : 0; }
 
   void BackwardWorkspace(size_t TB, int, std::vector<size_t>* out) const override {
     if (P_ == 0) return;
@@ -139,10 +154,15 @@ class LstmCell final : public RecurrentCell<T> {
     s.Gemm(s.B, GH, R, io.h, R, s.packed + s.u.fw[kPackHh], nullptr, io.g, GH, true);
     s.Sync();
     T* mbuf = io.buf[kBufM];
+    T* pre = need_pre_ ? io.buf[PreBuf()] : nullptr;
     for (size_t b = s.b0; b < s.b1; ++b) {
       if (s.active(b)) {
         T* m = P > 0 ? mbuf + b * H : s.hout + b * R;
-        lk.fwd(d, io.g + b * GH, io.c + b * H, s.cout + b * H, m);
+        if (generic_)
+          lk.fwd_act(d, acts_, io.g + b * GH, io.c + b * H, s.cout + b * H, m,
+                     pre ? pre + b * GH : nullptr);
+        else
+          lk.fwd(d, io.g + b * GH, io.c + b * H, s.cout + b * H, m);
       } else {
         s.keep(b);
         if (P > 0) std::fill(mbuf + b * H, mbuf + (b + 1) * H, T(0));
@@ -190,10 +210,15 @@ class LstmCell final : public RecurrentCell<T> {
       s.Sync();
       dm = s.tmp;
     }
+    const T* pre = need_pre_ ? s.W + u.ws.buf[PreBuf()] + s.tb * GH : nullptr;
     for (size_t b = s.b0; b < s.b1; ++b) {
       if (s.active(b)) {
-        lk.bwd(d, s.acts + b * GH, cp + b * H, ct + b * H, dm + b * H, s.dc + b * H,
-               s.dgt + b * GH);
+        if (generic_)
+          lk.bwd_act(d, acts_, s.acts + b * GH, pre ? pre + b * GH : nullptr, cp + b * H,
+                     ct + b * H, dm + b * H, s.dc + b * H, s.dgt + b * GH);
+        else
+          lk.bwd(d, s.acts + b * GH, cp + b * H, ct + b * H, dm + b * H, s.dc + b * H,
+                 s.dgt + b * GH);
         std::fill(dh + b * R, dh + (b + 1) * R, T(0));
       } else {
         std::fill(s.dgt + b * GH, s.dgt + (b + 1) * GH, T(0));
@@ -253,6 +278,8 @@ class LstmCell final : public RecurrentCell<T> {
   int H_, R_, P_, G_;
   int hr_ = -1, ph_ = -1;  // parameter entries of weight_hr, weight_ph (-1: absent)
   LstmDesc<T> desc_;
+  CellActivations acts_;
+  bool generic_ = false, need_pre_ = false;
 };
 
 class LstmFamilyImpl final : public CellFamily {
@@ -269,7 +296,13 @@ class LstmFamilyImpl final : public CellFamily {
            BoolOption(o, "forgetGate", &l.forget_gate, st) ||
            BoolOption(o, "outputGate", &l.output_gate, st) ||
            BoolOption(o, "inputActivation", &l.input_activation, st) ||
-           BoolOption(o, "outputActivation", &l.output_activation, st);
+           BoolOption(o, "outputActivation", &l.output_activation, st) ||
+           ActivationOption(o, "gateActivation", &l.acts.gate, st) ||
+           (ActivationOption(o, "cellActivation", &l.acts.cell, st) &&
+            (l.cell_activation_set = true)) ||
+           (ActivationOption(o, "hiddenActivation", &l.acts.hidden, st) &&
+            (l.hidden_activation_set = true)) ||
+           ClipOption(o, &l.acts.clip, st);
   }
 
   Status Validate(const Config& c) const override {
@@ -282,6 +315,14 @@ class LstmFamilyImpl final : public CellFamily {
       return range("coupled: true contradicts inputGate: false (CIFG derives the input gate)");
     if (l.coupled && !l.forget_gate)
       return range("coupled: true contradicts forgetGate: false (CIFG needs the forget gate)");
+    if (!l.input_activation && l.cell_activation_set)
+      return range(
+          "inputActivation: false and cellActivation both set the candidate's function "
+          "(inputActivation: false is cellActivation: 'affine'); give one");
+    if (!l.output_activation && l.hidden_activation_set)
+      return range(
+          "outputActivation: false and hiddenActivation both set the function of c_t "
+          "(outputActivation: false is hiddenActivation: 'affine'); give one");
     if (l.peephole && !l.input_gate && !l.forget_gate && !l.output_gate)
       return range(
           "peephole: true contradicts inputGate, forgetGate and outputGate all false (no gate to "

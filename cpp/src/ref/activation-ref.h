@@ -16,7 +16,7 @@ namespace ref {
 template <typename T>
 T ActFwd(const Activation& a, T x) {
   if (x != x) return x;
-  const T al = a.alpha, be = a.beta;
+  const T al = static_cast<T>(a.alpha), be = static_cast<T>(a.beta);
   switch (a.kind) {
     case ActKind::kSigmoid:
       return T(1) / (T(1) + std::exp(-x));
@@ -49,7 +49,7 @@ T ActFwd(const Activation& a, T x) {
 template <typename T>
 T ActDeriv(const Activation& a, T x) {
   if (x != x) return x;
-  const T al = a.alpha, be = a.beta;
+  const T al = static_cast<T>(a.alpha), be = static_cast<T>(a.beta);
   switch (a.kind) {
     case ActKind::kSigmoid: {
       const T s = ActFwd(a, x);
@@ -92,7 +92,7 @@ T ActDeriv(const Activation& a, T x) {
 template <typename T>
 T ActDerivFromY(const Activation& a, T y) {
   if (y != y) return y;
-  const T al = a.alpha, be = a.beta;
+  const T al = static_cast<T>(a.alpha), be = static_cast<T>(a.beta);
   switch (a.kind) {
     case ActKind::kSigmoid:
       return y * (T(1) - y);
@@ -127,7 +127,7 @@ T ActDerivFromY(const Activation& a, T y) {
 
 // The derivative of f ∘ clip at the pre-activation x (pre-clip), or from y alone when x is null.
 template <typename T>
-T ActDerivAt(const Activation& a, float clip, T y, const T* x) {
+T ActDerivAt(const Activation& a, double clip, T y, const T* x) {
   if (!x) return ActDerivFromY(a, y);
   if (clip > 0 && std::fabs(*x) > T(clip)) return T(0);
   const T xc = clip > 0 ? std::fmax(-T(clip), std::fmin(T(clip), *x)) : *x;
@@ -136,7 +136,7 @@ T ActDerivAt(const Activation& a, float clip, T y, const T* x) {
 
 // clamp(x, −clip, clip) when clip > 0, NaN kept.
 template <typename T>
-T ClipAt(float clip, T x) {
+T ClipAt(double clip, T x) {
   if (!(clip > 0) || x != x) return x;
   return std::fmax(-T(clip), std::fmin(T(clip), x));
 }

@@ -96,19 +96,21 @@ static inline V ActFwd(const cellstate::Activation& a, V x) {
     case ActKind::kRelu:
       return Max(zero, x);
     case ActKind::kHardSigmoid:
-      return Clamp(Fmadd(Set1(a.alpha), x, Set1(a.beta)), zero, Set1(1.f));
+      return Clamp(Fmadd(Set1(static_cast<float>(a.alpha)), x, Set1(static_cast<float>(a.beta))),
+                   zero, Set1(1.f));
     case ActKind::kLeakyRelu:
-      return Select(Lt(x, zero), Mul(Set1(a.alpha), x), x);
+      return Select(Lt(x, zero), Mul(Set1(static_cast<float>(a.alpha)), x), x);
     case ActKind::kThresholdedRelu: {
-      const V y = Select(Lt(Set1(a.alpha), x), x, zero);
+      const V y = Select(Lt(Set1(static_cast<float>(a.alpha)), x), x, zero);
       return Select(IsNan(x), x, y);
     }
     case ActKind::kScaledTanh:
-      return Mul(Set1(a.alpha), Tanh(Mul(Set1(a.beta), x)));
+      return Mul(Set1(static_cast<float>(a.alpha)), Tanh(Mul(Set1(static_cast<float>(a.beta)), x)));
     case ActKind::kAffine:
-      return Fmadd(Set1(a.alpha), x, Set1(a.beta));
+      return Fmadd(Set1(static_cast<float>(a.alpha)), x, Set1(static_cast<float>(a.beta)));
     case ActKind::kElu:
-      return Select(Lt(x, zero), Mul(Set1(a.alpha), Expm1NonPos(Min(x, zero))), x);
+      return Select(Lt(x, zero), Mul(Set1(static_cast<float>(a.alpha)), Expm1NonPos(Min(x, zero))),
+                    x);
     case ActKind::kSoftsign: {
       // Clamped first so that ±∞ gives ±1 (1e30 / (1 + 1e30) rounds to exactly 1).
       const V xc = Clamp(x, Set1(-1e30f), Set1(1e30f));
@@ -141,31 +143,35 @@ static inline V ActDeriv(const cellstate::Activation& a, V y, V x) {
       d = Select(Lt(zero, y), one, zero);
       break;
     case ActKind::kHardSigmoid:
-      d = Select(Lt(zero, y), Select(Lt(y, one), Set1(a.alpha), zero), zero);
+      d = Select(Lt(zero, y), Select(Lt(y, one), Set1(static_cast<float>(a.alpha)), zero), zero);
       break;
     case ActKind::kLeakyRelu:
       // α > 0: y < 0 exactly where x < 0.
-      d = Select(Lt(a.alpha > 0.f ? y : x, zero), Set1(a.alpha), one);
+      d = Select(Lt(static_cast<float>(a.alpha) > 0.f ? y : x, zero),
+                 Set1(static_cast<float>(a.alpha)), one);
       break;
     case ActKind::kThresholdedRelu:
       // α ≥ 0: y > 0 exactly where x > α.
-      d = a.alpha >= 0.f ? Select(Lt(zero, y), one, zero) : Select(Lt(Set1(a.alpha), x), one, zero);
+      d = static_cast<float>(a.alpha) >= 0.f
+              ? Select(Lt(zero, y), one, zero)
+              : Select(Lt(Set1(static_cast<float>(a.alpha)), x), one, zero);
       break;
     case ActKind::kScaledTanh: {
-      if (a.alpha == 0.f) {
+      if (static_cast<float>(a.alpha) == 0.f) {
         d = zero;
         break;
       }
-      const V t = Div(y, Set1(a.alpha));  // tanh(βx)
-      d = Mul(Set1(a.alpha * a.beta), Fnmadd(t, t, one));
+      const V t = Div(y, Set1(static_cast<float>(a.alpha)));  // tanh(βx)
+      d = Mul(Set1(static_cast<float>(a.alpha * a.beta)), Fnmadd(t, t, one));
       break;
     }
     case ActKind::kAffine:
-      d = Set1(a.alpha);
+      d = Set1(static_cast<float>(a.alpha));
       break;
     case ActKind::kElu:
       // x < 0: α e^x = y + α. α > 0: y < 0 exactly where x < 0.
-      d = Select(Lt(a.alpha > 0.f ? y : x, zero), Add(y, Set1(a.alpha)), one);
+      d = Select(Lt(static_cast<float>(a.alpha) > 0.f ? y : x, zero),
+                 Add(y, Set1(static_cast<float>(a.alpha))), one);
       break;
     case ActKind::kSoftsign: {
       const V u = Sub(one, Abs(y));  // 1 / (1 + |x|)
@@ -189,9 +195,9 @@ static inline V ActDeriv(const cellstate::Activation& a, V y, V x) {
 
 // y = f(clamp(x, −clip, clip)); clip = +∞ for none. y may alias x.
 template <class V>
-static void PgActFwd(const cellstate::Activation& a, float clip, size_t n, const float* x,
+static void PgActFwd(const cellstate::Activation& a, double clip, size_t n, const float* x,
                      float* y) {
-  const V hi = Set1(clip), lo = Set1(-clip);
+  const V hi = Set1(static_cast<float>(clip)), lo = Set1(-static_cast<float>(clip));
   size_t j = 0;
   for (; j + V::kWidth <= n; j += V::kWidth) Store(y + j, ActFwd(a, Clamp(Load(x + j), lo, hi)));
   if (j < n) {
@@ -204,10 +210,11 @@ static void PgActFwd(const cellstate::Activation& a, float clip, size_t n, const
 // it. x (the pre-activation before the clip) is read only when clip is finite or
 // ActivationNeedsInput(a); it may be null otherwise. dx may alias dy.
 template <class V>
-static void PgActBwd(const cellstate::Activation& a, float clip, size_t n, const float* y,
+static void PgActBwd(const cellstate::Activation& a, double clip, size_t n, const float* y,
                      const float* x, const float* dy, float* dx) {
   const bool use_x = x != nullptr;
-  const V c = Set1(clip), lo = Set1(-clip), zero = Set1(0.f);
+  const V c = Set1(static_cast<float>(clip)), lo = Set1(-static_cast<float>(clip)),
+          zero = Set1(0.f);
   auto one = [&](size_t j, int w) {
     const V yv = w == V::kWidth ? Load(y + j) : LoadPartial(y + j, w);
     const V dyv = w == V::kWidth ? Load(dy + j) : LoadPartial(dy + j, w);

@@ -34,7 +34,8 @@ template <class V>
 struct ClipV {
   bool on;
   V hi, lo;
-  explicit ClipV(float clip) : on(clip > 0.f), hi(Set1(clip)), lo(Set1(-clip)) {}
+  explicit ClipV(double clip)
+      : on(clip > 0), hi(Set1(static_cast<float>(clip))), lo(Set1(-static_cast<float>(clip))) {}
   V Apply(V x) const { return on ? Clamp(x, lo, hi) : x; }
   V Mask(V d, V x) const { return on ? Select(Lt(hi, Abs(x)), Set1(0.f), d) : d; }
 };
