@@ -1,7 +1,7 @@
 // Reading the float64 reference fixtures of test/fixtures (schema and how to regenerate them in its
 // README.md) and comparing float32 results against them. CELLSTATE_FIXTURES=<dir> reads another
 // set with the same schema instead.
-import { readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 
 import { GRU, LSTM, RNN, Tensor } from '../../lib/index';
@@ -36,11 +36,17 @@ export interface Fixture {
   };
 }
 
-/** Every fixture file name (sorted). */
+/** Every fixture file name (sorted), with those of the activations/ sub-folder (activation
+ * functions and clip, docs/cells.md) as `activations/<name>.json` when the set has it. */
 export function fixtureFiles(): string[] {
-  return readdirSync(fixturesDir)
-    .filter((f) => f.endsWith('.json'))
-    .sort();
+  const top = readdirSync(fixturesDir).filter((f) => f.endsWith('.json'));
+  const sub = path.join(fixturesDir, 'activations');
+  const acts = existsSync(sub)
+    ? readdirSync(sub)
+        .filter((f) => f.endsWith('.json'))
+        .map((f) => `activations/${f}`)
+    : [];
+  return [...top, ...acts].sort();
 }
 
 export function loadFixture(file: string): Fixture {

@@ -83,7 +83,7 @@ function describeIsa(isa: string): void {
     for (const file of files) {
       it(file, () => {
         const f = loadFixture(file);
-        const r = computed().results[file];
+        const r = computed().results[path.basename(file)];
         expectOutputClose('output', r.output, f.outputs.output);
         expectOutputClose('h', r.h, f.outputs.hN);
         if (f.outputs.cN) expectOutputClose('c', r.c, f.outputs.cN);
