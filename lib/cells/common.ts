@@ -250,7 +250,7 @@ export type ActivationName = (typeof ACTIVATION_NAMES)[number];
  * α 0.2, β 0.5; `leakyRelu` α 0.01; `thresholdedRelu` α 1; `scaledTanh` α 1, β 1; `affine`
  * α 1, β 0; `elu` α 1; the others take none).
  */
-export type Activation =
+export type CellActivation =
   | ActivationName
   | { readonly name: ActivationName; readonly alpha?: number; readonly beta?: number };
 
@@ -339,7 +339,7 @@ export function readActivation(
   const known = (n: unknown): n is ActivationName =>
     typeof n === 'string' && (ACTIVATION_NAMES as readonly string[]).includes(n);
   if (typeof v === 'string') {
-    if (!known(v)) throw range(`must be one of ${names}, got ${describe(v)}`);
+    if (!known(v)) throw type(`must be one of ${names}, got ${describe(v)}`);
     return makeActivation(v);
   }
   if (v === null || typeof v !== 'object' || Array.isArray(v))
@@ -348,7 +348,7 @@ export function readActivation(
   for (const k of Object.keys(o))
     if (!['name', 'alpha', 'beta'].includes(k))
       throw type(`has an unknown field '${k}' (an activation is { name, alpha?, beta? })`);
-  if (!known(o.name)) throw range(`.name must be one of ${names}, got ${describe(o.name)}`);
+  if (!known(o.name)) throw type(`.name must be one of ${names}, got ${describe(o.name)}`);
   const [da, db] = ACTIVATION_PARAMS[o.name];
   for (const [field, taken] of [
     ['alpha', da !== undefined],

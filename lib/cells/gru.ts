@@ -2,7 +2,7 @@
 // Cho et al.'s. Everything the TypeScript side knows of the GRU.
 import type { OptionReader } from '../options';
 import {
-  type Activation,
+  type CellActivation,
   type CellSpec,
   type RecurrentConfig,
   type RecurrentOptions,
@@ -21,9 +21,9 @@ export interface GRUOptions extends RecurrentOptions {
   resetAfter?: boolean | undefined;
   /** The function of the gates r, z (docs/cells.md, "Activation functions and clipping").
    * Default 'sigmoid'. */
-  gateActivation?: Activation | undefined;
+  gateActivation?: CellActivation | undefined;
   /** The function of the candidate n. Default 'tanh'. */
-  cellActivation?: Activation | undefined;
+  cellActivation?: CellActivation | undefined;
   /** Clamps the pre-activations of r, z and n (n's after r ⊙ (...)) to [−clip, clip]. A finite
    * number > 0. Default: none. */
   clip?: number | undefined;

@@ -4,7 +4,7 @@ import { CellstateRangeError, ErrorCode } from '../errors';
 import type { OptionReader } from '../options';
 import {
   type ActivationName,
-  type Activation,
+  type CellActivation,
   type CellSpec,
   MAX_SIZE,
   type ResolvedActivation,
@@ -44,13 +44,13 @@ export interface LSTMOptions extends RecurrentOptions {
   forgetBias?: number | undefined;
   /** The function of the gates i, f, o (docs/cells.md, "Activation functions and clipping").
    * Default 'sigmoid'; TF.js and Keras 2 models use 'hardSigmoid'. */
-  gateActivation?: Activation | undefined;
+  gateActivation?: CellActivation | undefined;
   /** The function of the candidate g. Default 'tanh'; `inputActivation: false` is 'affine'
    * (giving both is refused). */
-  cellActivation?: Activation | undefined;
+  cellActivation?: CellActivation | undefined;
   /** The function applied to c_t for m = o ⊙ h(c_t). Default 'tanh'; `outputActivation: false`
    * is 'affine' (giving both is refused). */
-  hiddenActivation?: Activation | undefined;
+  hiddenActivation?: CellActivation | undefined;
   /** Clamps the gate and candidate pre-activations (after the peephole terms) to
    * [−clip, clip]; c_t is not clamped. A finite number > 0. Default: none. */
   clip?: number | undefined;

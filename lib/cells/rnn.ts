@@ -2,7 +2,7 @@
 // TypeScript side knows of the RNN.
 import type { OptionReader } from '../options';
 import {
-  type Activation,
+  type CellActivation,
   type CellSpec,
   type RecurrentConfig,
   type RecurrentOptions,
@@ -19,7 +19,7 @@ export interface RNNOptions extends RecurrentOptions {
   cell?: 'rnn' | undefined;
   /** The activation: 'tanh', 'relu' or any function of docs/cells.md ("Activation functions
    * and clipping"). Default 'tanh'. */
-  nonlinearity?: Activation | undefined;
+  nonlinearity?: CellActivation | undefined;
   /** Clamps the pre-activation to [−clip, clip]. A finite number > 0. Default: none. */
   clip?: number | undefined;
 }

@@ -94,7 +94,7 @@ describe('resolution', () => {
     const cases: [() => unknown, string, RegExp][] = [
       [
         () => new LSTM({ ...base, gateActivation: 'swish' as never }),
-        'RangeError',
+        'TypeError',
         /gateActivation/,
       ],
       [() => new GRU({ ...base, cellActivation: 3 as never }), 'TypeError', /cellActivation/],
