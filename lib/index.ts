@@ -41,6 +41,7 @@ export {
   type RecurrentConfig,
   type RecurrentOptions,
 } from './layers/recurrent';
+export type { ActivationName, CellActivation, ResolvedActivation } from './cells';
 export type { ParamEntry } from './binding';
 export type { ParamSlot } from './layers/params';
 export { info, maxThreads, setNumThreads, type RuntimeInfo } from './runtime';

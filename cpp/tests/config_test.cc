@@ -204,10 +204,10 @@ void CheckRefusals() {
   coupled.push_back(Option::Bool("coupled", true));
   coupled.push_back(Option::Bool("inputGate", false));
   r.push_back({"coupled + inputGate false", coupled, Code::kOutOfRange, {"coupled", "inputGate"}});
-  r.push_back({"nonlinearity sigmoid",
-               With(Base("rnn"), Option::String("nonlinearity", "sigmoid")),
+  r.push_back({"nonlinearity swish",
+               With(Base("rnn"), Option::String("nonlinearity", "swish")),
                Code::kInvalidArgument,
-               {"nonlinearity", "sigmoid"}});
+               {"nonlinearity", "swish"}});
   r.push_back({"direction 'backward'",
                With(Base("lstm"), Option::String("direction", "backward")),
                Code::kInvalidArgument,

@@ -287,7 +287,9 @@ int main() {
   const int kSizes[] = {1, 3, 7, 8, 9, 15, 16, 17, 33};
   const int kT[] = {1, 2, 5};
   const int kB[] = {1, 3, 8};
-  const std::vector<Flavor> flavors = AllFlavors();
+  std::vector<Flavor> flavors = AllFlavors();
+  // The activation functions and clip last, so that the problems drawn before stay the same.
+  for (const Flavor& f : ActivationFlavors()) flavors.push_back(f);
   Rng rng(0x15a0001);
   int idx = 0;
   for (size_t fi = 0; fi < flavors.size(); ++fi) {

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "cell/activation.h"
 #include "cellstate/cellstate.h"
 #include "dispatch/pool.h"
 #include "kernels.h"
@@ -386,6 +387,69 @@ inline std::vector<Flavor> AllFlavors() {
   return f;
 }
 
+// Activation functions and clip (docs/cells.md, "Activation functions and clipping"): the
+// *_act steps, with and without the saved pre-activations. Separate from AllFlavors so that
+// the random problems drawn for those stay what they were.
+inline std::vector<Flavor> ActivationFlavors() {
+  std::vector<Flavor> f;
+  auto lstm = [&](const std::string& name, bool proj, auto setter) {
+    Flavor fl;
+    fl.name = "lstm_" + name;
+    fl.cfg.cell = Cell::kLSTM;
+    fl.proj = proj;
+    setter(fl.cfg);
+    f.push_back(fl);
+  };
+  using cellstate::ActKind;
+  lstm("acts_hardsigmoid_elu_softsign_clip_peephole", false, [](Config& c) {
+    c.lstm.peephole = true;
+    c.lstm.acts.gate = {ActKind::kHardSigmoid, 0.2, 0.5};
+    c.lstm.acts.cell = {ActKind::kElu, 0.75, 0};
+    c.lstm.acts.hidden = {ActKind::kSoftsign, 0, 0};
+    c.lstm.acts.clip = 1.5;
+  });
+  lstm("acts_elu_neg_softplus_scaledtanh_proj", true, [](Config& c) {
+    c.lstm.acts.cell = {ActKind::kElu, -0.5, 0};  // derivative needs the pre-activation
+    c.lstm.acts.hidden = {ActKind::kScaledTanh, 1.5, 0.75};
+  });
+  lstm("acts_softsign_gates_cifg_noaf", false, [](Config& c) {
+    c.lstm.coupled = true;
+    c.lstm.output_activation = false;
+    c.lstm.acts.gate = {ActKind::kSoftsign, 0, 0};
+    c.lstm.acts.cell = {ActKind::kSoftplus, 0, 0};
+  });
+  {
+    Flavor fl;
+    fl.name = "gru_acts_hardsigmoid_softplus_clip";
+    fl.cfg.cell = Cell::kGRU;
+    fl.cfg.gru.acts.gate = {ActKind::kHardSigmoid, 0.25, 0.5};
+    fl.cfg.gru.acts.cell = {ActKind::kSoftplus, 0, 0};
+    fl.cfg.gru.acts.clip = 1.0;
+    f.push_back(fl);
+    fl.name = "gru_reset_before_acts_affine_elu_neg";
+    fl.cfg.gru.reset_after = false;
+    fl.cfg.gru.acts.gate = {ActKind::kAffine, 0.25, 0.5};
+    fl.cfg.gru.acts.cell = {ActKind::kElu, -0.5, 0};
+    fl.cfg.gru.acts.clip = 0;
+    f.push_back(fl);
+    fl.name = "rnn_acts_leakyrelu_neg_clip";
+    fl.cfg = Config();
+    fl.cfg.cell = Cell::kRNN;
+    fl.cfg.rnn.acts.cell = {ActKind::kLeakyRelu, -0.25, 0};
+    fl.cfg.rnn.acts.clip = 1.0;
+    f.push_back(fl);
+    fl.name = "rnn_acts_softsign";
+    fl.cfg.rnn.acts.cell = {ActKind::kSoftsign, 0, 0};
+    fl.cfg.rnn.acts.clip = 0;
+    f.push_back(fl);
+    fl.name = "rnn_relu_clip";
+    fl.cfg.rnn.relu = true;
+    fl.cfg.rnn.acts.clip = 0.75;
+    f.push_back(fl);
+  }
+  return f;
+}
+
 inline std::string Describe(const Problem& p) {
   const Config& c = p.cfg;
   std::ostringstream s;
@@ -403,6 +467,15 @@ inline std::string Describe(const Problem& p) {
   }
   if (c.cell == Cell::kGRU) s << (c.gru.reset_after ? " resetAfter" : " resetBefore");
   if (c.cell == Cell::kRNN) s << (c.rnn.relu ? " relu" : " tanh");
+  {
+    const cellstate::CellActivations& a = c.cell == Cell::kLSTM  ? c.lstm.acts
+                                          : c.cell == Cell::kGRU ? c.gru.acts
+                                                                 : c.rnn.acts;
+    if (!cellstate::CellActivationsAreDefault(a) || c.cell == Cell::kRNN)
+      s << " acts " << cellstate::ActivationName(a.gate.kind) << "/"
+        << cellstate::ActivationName(a.cell.kind) << "/" << cellstate::ActivationName(a.hidden.kind)
+        << (a.clip > 0 ? " clip " + std::to_string(a.clip) : "");
+  }
   s << " I" << c.input_size << " H" << c.hidden_size << " L" << c.num_layers
     << (c.bidirectional ? " bidir" : "") << (c.reverse ? " reverse" : "") << " T" << p.T << " B"
     << p.B << (p.batch_first ? " batchFirst" : "");

@@ -24,6 +24,7 @@
 #include <utility>
 #include <vector>
 
+#include "cell/activation.h"
 #include "cellstate/cellstate.h"
 #include "json.h"
 
@@ -469,6 +470,35 @@ inline bool ReadFile(const std::string& path, std::string* out) {
   return true;
 }
 
+// A JSON value of a fixture's config as the kernel's Option (strings, numbers, booleans, objects).
+inline cellstate::Option OptionOf(const std::string& key, const json::Value& v) {
+  cellstate::Option o;
+  if (v.is_string()) return cellstate::Option::String(key, v.as_string());
+  if (v.is_bool()) return cellstate::Option::Bool(key, v.as_bool());
+  if (v.is_number()) return cellstate::Option::Number(key, v.as_number());
+  o.key = key;
+  o.kind = cellstate::Option::Kind::kObject;
+  for (const auto& kv : v.members()) o.fields.push_back(OptionOf(kv.first, kv.second));
+  return o;
+}
+
+// An activation or clip key of a fixture's config (test/fixtures/activations) into *acts; false
+// when the key is none of them for this cell.
+inline bool ActivationKey(const std::string& cell, const std::string& key, const json::Value& v,
+                          cellstate::CellActivations* acts) {
+  const cellstate::Option o = OptionOf(key, v);
+  cellstate::Status st;
+  const bool lstm = cell == "lstm", gru = cell == "gru";
+  if (cellstate::ClipOption(o, &acts->clip, &st) ||
+      ((lstm || gru) && cellstate::ActivationOption(o, "gateActivation", &acts->gate, &st)) ||
+      ((lstm || gru) && cellstate::ActivationOption(o, "cellActivation", &acts->cell, &st)) ||
+      (lstm && cellstate::ActivationOption(o, "hiddenActivation", &acts->hidden, &st))) {
+    if (!st.ok()) throw std::runtime_error("config " + key + ": " + st.message);
+    return true;
+  }
+  return false;
+}
+
 // Parses and validates one fixture file; every key must be known and every tensor must have
 // the shape the schema gives. Throws std::runtime_error with the reason.
 inline Fixture LoadFixture(const std::string& path) {
@@ -513,8 +543,10 @@ inline Fixture LoadFixture(const std::string& path) {
   for (const auto& k : keys)
     if (!jc.Has(k)) throw std::runtime_error("config lacks \"" + k + "\"");
   if (f.cell == "lstm" && jc.Has("layerNorm")) keys.push_back("layerNorm");  // optional
+  cellstate::CellActivations acts;
   for (const auto& kv : jc.members())
-    if (std::find(keys.begin(), keys.end(), kv.first) == keys.end())
+    if (std::find(keys.begin(), keys.end(), kv.first) == keys.end() &&
+        !ActivationKey(f.cell, kv.first, kv.second, &acts))
       throw std::runtime_error("unexpected config key \"" + kv.first + "\" for " + f.cell);
   c.input_size = jc["inputSize"].as_int();
   c.hidden_size = jc["hiddenSize"].as_int();
@@ -531,12 +563,19 @@ inline Fixture LoadFixture(const std::string& path) {
     c.lstm.input_activation = jc["inputActivation"].as_bool();
     c.lstm.output_activation = jc["outputActivation"].as_bool();
     c.lstm.layer_norm = jc.Has("layerNorm") && jc["layerNorm"].as_bool();
+    c.lstm.acts = acts;
   } else if (c.cell == cellstate::Cell::kGRU) {
     c.gru.reset_after = jc["resetAfter"].as_bool();
+    c.gru.acts = acts;
   } else {
-    const std::string& nl = jc["nonlinearity"].as_string();
-    if (nl != "tanh" && nl != "relu") throw std::runtime_error("nonlinearity \"" + nl + "\"");
-    c.rnn.relu = nl == "relu";
+    // 'tanh', 'relu', or any activation (test/fixtures/activations).
+    cellstate::Status st;
+    cellstate::ActivationOption(OptionOf("nonlinearity", jc["nonlinearity"]), "nonlinearity",
+                                &acts.cell, &st);
+    if (!st.ok()) throw std::runtime_error("nonlinearity: " + st.message);
+    c.rnn.relu = acts.cell.kind == cellstate::ActKind::kRelu;
+    if (c.rnn.relu) acts.cell = cellstate::DefaultActivation(cellstate::ActKind::kTanh);
+    c.rnn.acts = acts;
   }
 
   f.T = root["seqLen"].as_int();
@@ -629,6 +668,12 @@ inline std::vector<std::string> ListFixtures(const std::string& dir) {
   for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
     if (e.path().extension() == ".json") out.push_back(e.path().string());
   }
+  // The activation and clip cases (docs/cells.md, "Activation functions and clipping") are in a
+  // sub-folder of their own, when the set has it.
+  const std::string acts = dir + "/activations";
+  if (std::filesystem::is_directory(acts, ec))
+    for (const auto& e : std::filesystem::directory_iterator(acts, ec))
+      if (e.path().extension() == ".json") out.push_back(e.path().string());
   std::sort(out.begin(), out.end());
   return out;
 }

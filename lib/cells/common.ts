@@ -172,7 +172,8 @@ export interface OnnxSlot {
 export type OnnxAttribute =
   | { readonly name: string; readonly int: number }
   | { readonly name: string; readonly strings: readonly string[] }
-  | { readonly name: string; readonly floats: readonly number[] };
+  | { readonly name: string; readonly floats: readonly number[] }
+  | { readonly name: string; readonly float: number };
 
 /** What lib/io/onnx-import tells a cell about one of its nodes. */
 export interface OnnxNodeView {
@@ -186,6 +187,10 @@ export interface OnnxNodeView {
   refuse(message: string): Error;
   /** The refusal of activations the cell's options do not express (throw it). */
   badActivations(): Error;
+  /** The activations of one direction with their α / β (onnxruntime's reading), or null. */
+  readonly resolvedActivations: readonly ResolvedActivation[] | null;
+  /** The `clip` attribute, undefined when absent. */
+  readonly clip: number | undefined;
 }
 
 /** A cell's ONNX mapping (the operator of the same name, opset 14). */
@@ -278,3 +283,222 @@ export interface CellSpec<C extends RecurrentConfig = RecurrentConfig> {
   readonly onnx: OnnxMapping<C>;
   readonly keras: KerasMapping;
 }
+
+// ---- activation functions and clip (docs/cells.md, "Activation functions and clipping") ----
+
+/** The activation functions, ONNX's list. */
+export const ACTIVATION_NAMES = [
+  'sigmoid',
+  'tanh',
+  'relu',
+  'hardSigmoid',
+  'leakyRelu',
+  'thresholdedRelu',
+  'scaledTanh',
+  'affine',
+  'elu',
+  'softsign',
+  'softplus',
+] as const;
+
+/** The name of an activation function of docs/cells.md. */
+export type ActivationName = (typeof ACTIVATION_NAMES)[number];
+
+/**
+ * An activation function: its name, or its name with the parameters it takes (`hardSigmoid`
+ * α 0.2, β 0.5; `leakyRelu` α 0.01; `thresholdedRelu` α 1; `scaledTanh` α 1, β 1; `affine`
+ * α 1, β 0; `elu` α 1; the others take none).
+ */
+export type CellActivation =
+  | ActivationName
+  | { readonly name: ActivationName; readonly alpha?: number; readonly beta?: number };
+
+/** An activation as `config` holds it: the name alone for the functions without parameters,
+ * else the name with every parameter the function takes. */
+export type ResolvedActivation =
+  | ActivationName
+  | { readonly name: ActivationName; readonly alpha: number; readonly beta?: number };
+
+/** The parameters each function takes and their defaults ([α, β]; undefined: not taken). */
+const ACTIVATION_PARAMS: Record<ActivationName, readonly [number?, number?]> = {
+  sigmoid: [],
+  tanh: [],
+  relu: [],
+  hardSigmoid: [0.2, 0.5],
+  leakyRelu: [0.01],
+  thresholdedRelu: [1],
+  scaledTanh: [1, 1],
+  affine: [1, 0],
+  elu: [1],
+  softsign: [],
+  softplus: [],
+};
+
+/** ONNX's names of the functions. */
+export const ONNX_ACTIVATION_NAMES: Record<ActivationName, string> = {
+  sigmoid: 'Sigmoid',
+  tanh: 'Tanh',
+  relu: 'Relu',
+  hardSigmoid: 'HardSigmoid',
+  leakyRelu: 'LeakyRelu',
+  thresholdedRelu: 'ThresholdedRelu',
+  scaledTanh: 'ScaledTanh',
+  affine: 'Affine',
+  elu: 'Elu',
+  softsign: 'Softsign',
+  softplus: 'Softplus',
+};
+
+/** The name of a resolved activation. */
+export function activationName(a: ResolvedActivation): ActivationName {
+  return typeof a === 'string' ? a : a.name;
+}
+
+/** The activation's α and β (defaults filled in; 0 for a parameter it does not take). */
+export function activationParams(a: ResolvedActivation): [number, number] {
+  if (typeof a === 'string') return [0, 0];
+  return [a.alpha, a.beta ?? 0];
+}
+
+/** Whether a is affine with α 1 and β 0 (the identity: NIAF / NOAF). */
+export function isIdentity(a: ResolvedActivation): boolean {
+  return typeof a !== 'string' && a.name === 'affine' && a.alpha === 1 && a.beta === 0;
+}
+
+/** The activation built from a name and (for the functions that take them) α and β. */
+export function makeActivation(
+  name: ActivationName,
+  alpha?: number,
+  beta?: number,
+): ResolvedActivation {
+  const [da, db] = ACTIVATION_PARAMS[name];
+  if (da === undefined) return name;
+  const out: { name: ActivationName; alpha: number; beta?: number } = {
+    name,
+    alpha: alpha ?? da,
+  };
+  if (db !== undefined) out.beta = beta ?? db;
+  return out;
+}
+
+/** Reads an activation option (`undefined` when absent). A name or `{ name, alpha?, beta? }`;
+ * a parameter the function does not take, another field, a non-finite value: refused. */
+export function readActivation(
+  r: OptionReader,
+  key: string,
+  where: string,
+): ResolvedActivation | undefined {
+  const v = r.raw(key);
+  if (v === undefined) return undefined;
+  const names = ACTIVATION_NAMES.map((n) => `'${n}'`).join(', ');
+  const type = (what: string) =>
+    new CellstateTypeError(ErrorCode.INVALID_OPTION, `${where}: ${key} ${what}`);
+  const range = (what: string) =>
+    new CellstateRangeError(ErrorCode.INVALID_OPTION, `${where}: ${key} ${what}`);
+  const known = (n: unknown): n is ActivationName =>
+    typeof n === 'string' && (ACTIVATION_NAMES as readonly string[]).includes(n);
+  if (typeof v === 'string') {
+    if (!known(v)) throw type(`must be one of ${names}, got ${describe(v)}`);
+    return makeActivation(v);
+  }
+  if (v === null || typeof v !== 'object' || Array.isArray(v))
+    throw type(`must be an activation name or { name, alpha?, beta? }, got ${describe(v)}`);
+  const o = v as Record<string, unknown>;
+  for (const k of Object.keys(o))
+    if (!['name', 'alpha', 'beta'].includes(k))
+      throw type(`has an unknown field '${k}' (an activation is { name, alpha?, beta? })`);
+  if (!known(o.name)) throw type(`.name must be one of ${names}, got ${describe(o.name)}`);
+  const [da, db] = ACTIVATION_PARAMS[o.name];
+  for (const [field, taken] of [
+    ['alpha', da !== undefined],
+    ['beta', db !== undefined],
+  ] as const) {
+    const p = o[field];
+    if (p === undefined) continue;
+    if (!taken) throw type(`: ${o.name} takes no ${field}`);
+    if (typeof p !== 'number') throw type(`.${field} must be a number, got ${describe(p)}`);
+    if (!Number.isFinite(p) || !Number.isFinite(Math.fround(p)))
+      throw range(`.${field} must be a finite number, got ${describe(p)}`);
+  }
+  return makeActivation(o.name, o.alpha as number | undefined, o.beta as number | undefined);
+}
+
+/** Reads `clip` (undefined when absent): a finite number > 0. */
+export function readClip(r: OptionReader, where: string): number | undefined {
+  const v = r.raw('clip');
+  if (v === undefined) return undefined;
+  if (typeof v !== 'number')
+    throw new CellstateTypeError(
+      ErrorCode.INVALID_OPTION,
+      `${where}: clip must be a number, got ${describe(v)}`,
+    );
+  if (!(v > 0) || !Number.isFinite(Math.fround(v)))
+    throw new CellstateRangeError(
+      ErrorCode.INVALID_OPTION,
+      `${where}: clip must be a finite number > 0, got ${describe(v)}`,
+    );
+  return v;
+}
+
+/**
+ * ONNX's `activations` with `activation_alpha` / `activation_beta` as onnxruntime reads them:
+ * each function that takes α (then β) consumes the next value in order; when the values run out,
+ * onnxruntime's defaults (LeakyRelu 0.01, HardSigmoid 0.2 / 0.5, Elu 1, else 0). Names are
+ * matched ignoring case; null for an unknown name.
+ */
+export function parseOnnxActivations(
+  names: readonly string[],
+  alphas: readonly number[],
+  betas: readonly number[],
+): ResolvedActivation[] | null {
+  const ortDefault: Partial<Record<ActivationName, [number, number]>> = {
+    leakyRelu: [0.01, 0],
+    hardSigmoid: [0.2, 0.5],
+    elu: [1, 0],
+  };
+  let ia = 0;
+  let ib = 0;
+  const out: ResolvedActivation[] = [];
+  for (const raw of names) {
+    const name = ACTIVATION_NAMES.find((n) => n.toLowerCase() === raw.toLowerCase());
+    if (!name) return null;
+    const [da, db] = ACTIVATION_PARAMS[name];
+    const [oa, ob] = ortDefault[name] ?? [0, 0];
+    const alpha = da === undefined ? undefined : ia < alphas.length ? alphas[ia++] : oa;
+    const beta = db === undefined ? undefined : ib < betas.length ? betas[ib++] : ob;
+    out.push(makeActivation(name, alpha, beta));
+  }
+  return out;
+}
+
+/** ONNX attributes for the activations of every direction (onnxruntime's order of α / β). */
+export function onnxActivationAttributes(
+  perDirection: readonly ResolvedActivation[],
+  directions: number,
+  clip: number | undefined,
+): OnnxAttribute[] {
+  const all = new Array(directions).fill(perDirection).flat() as ResolvedActivation[];
+  const alphas: number[] = [];
+  const betas: number[] = [];
+  for (const a of all) {
+    if (typeof a === 'string') continue;
+    alphas.push(a.alpha);
+    if (a.beta !== undefined) betas.push(a.beta);
+  }
+  const attrs: OnnxAttribute[] = [
+    { name: 'activations', strings: all.map((a) => ONNX_ACTIVATION_NAMES[activationName(a)]) },
+  ];
+  if (alphas.length) attrs.push({ name: 'activation_alpha', floats: alphas });
+  if (betas.length) attrs.push({ name: 'activation_beta', floats: betas });
+  if (clip !== undefined) attrs.push({ name: 'clip', float: clip });
+  return attrs;
+}
+
+/** The keys a `config` holds only when they are not at their default (the activation roles and
+ * `clip`); every other key of a cell is always present. */
+export const OPTIONAL_KEYS: readonly string[] = [
+  'gateActivation',
+  'cellActivation',
+  'hiddenActivation',
+  'clip',
+];

@@ -1,7 +1,17 @@
 // The GRU cell of docs/cells.md: PyTorch's / cuDNN's form (reset after the recurrent product) or
 // Cho et al.'s. Everything the TypeScript side knows of the GRU.
 import type { OptionReader } from '../options';
-import type { CellSpec, RecurrentConfig, RecurrentOptions, UnitParameter } from './common';
+import {
+  type CellActivation,
+  type CellSpec,
+  type RecurrentConfig,
+  type RecurrentOptions,
+  type ResolvedActivation,
+  type UnitParameter,
+  onnxActivationAttributes,
+  readActivation,
+  readClip,
+} from './common';
 
 /** GRU options. */
 export interface GRUOptions extends RecurrentOptions {
@@ -9,23 +19,44 @@ export interface GRUOptions extends RecurrentOptions {
   cell?: 'gru' | undefined;
   /** n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn)) (PyTorch, cuDNN); false: Cho et al. Default true. */
   resetAfter?: boolean | undefined;
+  /** The function of the gates r, z (docs/cells.md, "Activation functions and clipping").
+   * Default 'sigmoid'. */
+  gateActivation?: CellActivation | undefined;
+  /** The function of the candidate n. Default 'tanh'. */
+  cellActivation?: CellActivation | undefined;
+  /** Clamps the pre-activations of r, z and n (n's after r ⊙ (...)) to [−clip, clip]. A finite
+   * number > 0. Default: none. */
+  clip?: number | undefined;
 }
 
 /** A GRU's resolved options. */
 export interface GRUConfig extends RecurrentConfig {
   cell: 'gru';
   resetAfter: boolean;
+  /** Present only when not 'sigmoid'. */
+  gateActivation?: ResolvedActivation;
+  /** Present only when not 'tanh'. */
+  cellActivation?: ResolvedActivation;
+  /** Present only when set. */
+  clip?: number;
 }
 
 /** The GRU's registry entry: blocks r, z, n. */
 export const gru: CellSpec<GRUConfig> = {
   name: 'gru',
   title: 'GRU',
-  keys: ['resetAfter'],
-  resolve(r: OptionReader, common: RecurrentConfig): GRUConfig {
-    return { ...common, cell: 'gru', resetAfter: r.bool('resetAfter', true) };
+  keys: ['resetAfter', 'gateActivation', 'cellActivation', 'clip'],
+  resolve(r: OptionReader, common: RecurrentConfig, where: string): GRUConfig {
+    const config: GRUConfig = { ...common, cell: 'gru', resetAfter: r.bool('resetAfter', true) };
+    const gate = readActivation(r, 'gateActivation', where);
+    if (gate !== undefined && gate !== 'sigmoid') config.gateActivation = gate;
+    const cand = readActivation(r, 'cellActivation', where);
+    if (cand !== undefined && cand !== 'tanh') config.cellActivation = cand;
+    const clip = readClip(r, where);
+    if (clip !== undefined) config.clip = clip;
+    return config;
   },
-  nativeKeys: ['resetAfter'],
+  nativeKeys: ['resetAfter', 'gateActivation', 'cellActivation', 'clip'],
   initKeys: [],
   cellState: false,
   stateSize: (c) => c.hiddenSize,
@@ -67,9 +98,14 @@ export const gru: CellSpec<GRUConfig> = {
     activations: 2,
     peepholes: 0,
     options(node) {
-      const acts = node.activations;
-      if (acts && !(acts[0] === 'sigmoid' && acts[1] === 'tanh')) throw node.badActivations();
-      return { resetAfter: node.int('linear_before_reset', 0) === 1 };
+      const options: Record<string, unknown> = {
+        resetAfter: node.int('linear_before_reset', 0) === 1,
+      };
+      const acts = node.resolvedActivations;
+      if (acts && acts[0] !== 'sigmoid') options.gateActivation = acts[0];
+      if (acts && acts[1] !== 'tanh') options.cellActivation = acts[1];
+      if (node.clip !== undefined) options.clip = node.clip;
+      return options;
     },
     // ONNX z, r, h ← cellstate r, z, n
     gateSlots: () => [
@@ -78,7 +114,16 @@ export const gru: CellSpec<GRUConfig> = {
       { block: 2, negate: false },
     ],
     peepholeSlots: () => [],
-    attributes: (c) => [{ name: 'linear_before_reset', int: c.resetAfter ? 1 : 0 }],
+    attributes: (c, directions) => [
+      { name: 'linear_before_reset', int: c.resetAfter ? 1 : 0 },
+      ...(c.gateActivation || c.cellActivation || c.clip !== undefined
+        ? onnxActivationAttributes(
+            [c.gateActivation ?? 'sigmoid', c.cellActivation ?? 'tanh'],
+            directions,
+            c.clip,
+          )
+        : []),
+    ],
     unexportable: () => null,
   },
 };

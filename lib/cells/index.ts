@@ -135,7 +135,9 @@ export function parameterCount(c: RecurrentConfig): number {
 export function nativeConfig(c: RecurrentConfig): NativeConfig {
   const out: Record<string, string | number | boolean> = {};
   const src = c as unknown as Record<string, string | number | boolean>;
-  for (const key of [...COMMON_NATIVE_KEYS, ...cellOf(c).nativeKeys]) out[key] = src[key];
+  // Optional keys (activations, clip) are in a config only when given.
+  for (const key of [...COMMON_NATIVE_KEYS, ...cellOf(c).nativeKeys])
+    if (src[key] !== undefined) out[key] = src[key];
   return out as unknown as NativeConfig;
 }
 

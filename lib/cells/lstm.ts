@@ -3,8 +3,17 @@
 import { CellstateRangeError, ErrorCode } from '../errors';
 import type { OptionReader } from '../options';
 import {
+  type ActivationName,
+  type CellActivation,
   type CellSpec,
   MAX_SIZE,
+  type ResolvedActivation,
+  activationName,
+  isIdentity,
+  makeActivation,
+  onnxActivationAttributes,
+  readActivation,
+  readClip,
   type OnnxSlot,
   type RecurrentConfig,
   type RecurrentOptions,
@@ -41,6 +50,18 @@ export interface LSTMOptions extends RecurrentOptions {
   layerNorm?: boolean | undefined;
   /** Initial value of bias_ih's forget block (bias_hh's starts at 0); finite. Default 1. */
   forgetBias?: number | undefined;
+  /** The function of the gates i, f, o (docs/cells.md, "Activation functions and clipping").
+   * Default 'sigmoid'; TF.js and Keras 2 models use 'hardSigmoid'. */
+  gateActivation?: CellActivation | undefined;
+  /** The function of the candidate g. Default 'tanh'; `inputActivation: false` is 'affine'
+   * (giving both is refused). */
+  cellActivation?: CellActivation | undefined;
+  /** The function applied to c_t for m = o ⊙ h(c_t). Default 'tanh'; `outputActivation: false`
+   * is 'affine' (giving both is refused). */
+  hiddenActivation?: CellActivation | undefined;
+  /** Clamps the gate and candidate pre-activations (after the peephole terms) to
+   * [−clip, clip]; c_t is not clamped. A finite number > 0. Default: none. */
+  clip?: number | undefined;
 }
 
 /** An LSTM's resolved options (see LSTMOptions for each). */
@@ -56,6 +77,43 @@ export interface LSTMConfig extends RecurrentConfig {
   outputActivation: boolean;
   layerNorm: boolean;
   forgetBias: number;
+  /** Present only when not 'sigmoid'. */
+  gateActivation?: ResolvedActivation;
+  /** Present only when not 'tanh' nor the identity (which is `inputActivation: false`). */
+  cellActivation?: ResolvedActivation;
+  /** Present only when not 'tanh' nor the identity (which is `outputActivation: false`). */
+  hiddenActivation?: ResolvedActivation;
+  /** Present only when set. */
+  clip?: number;
+}
+
+/** The LSTM's activations of one direction in ONNX's order (f, g, h). */
+function activationsOf(c: LSTMConfig): ResolvedActivation[] {
+  const identity = makeActivation('affine', 1, 0);
+  return [
+    c.gateActivation ?? 'sigmoid',
+    c.inputActivation ? (c.cellActivation ?? 'tanh') : identity,
+    c.outputActivation ? (c.hiddenActivation ?? 'tanh') : identity,
+  ];
+}
+
+/** Sets a role of config from its resolved activation: absent for the default, the boolean for
+ * the identity (NIAF / NOAF). */
+function setRole(
+  config: LSTMConfig,
+  key: 'cellActivation' | 'hiddenActivation',
+  flag: 'inputActivation' | 'outputActivation',
+  a: ResolvedActivation | undefined,
+  where: string,
+): void {
+  if (a === undefined) return;
+  if (!config[flag])
+    throw new CellstateRangeError(
+      ErrorCode.INVALID_OPTION,
+      `${where}: ${flag}: false and ${key} both set that function (${flag}: false is ${key}: 'affine'); give one`,
+    );
+  if (isIdentity(a)) config[flag] = false;
+  else if (a !== 'tanh') config[key] = a;
 }
 
 /** The gate blocks of weight_ih / weight_hh / the biases, in order: i (unless CIFG / NIG), f, g, o. */
@@ -92,6 +150,10 @@ export const lstm: CellSpec<LSTMConfig> = {
     'outputActivation',
     'layerNorm',
     'forgetBias',
+    'gateActivation',
+    'cellActivation',
+    'hiddenActivation',
+    'clip',
   ],
 
   resolve(r: OptionReader, common: RecurrentConfig, where: string): LSTMConfig {
@@ -109,6 +171,24 @@ export const lstm: CellSpec<LSTMConfig> = {
       layerNorm: r.bool('layerNorm', false),
       forgetBias: r.finite('forgetBias', 1),
     };
+    const gate = readActivation(r, 'gateActivation', where);
+    if (gate !== undefined && gate !== 'sigmoid') config.gateActivation = gate;
+    setRole(
+      config,
+      'cellActivation',
+      'inputActivation',
+      readActivation(r, 'cellActivation', where),
+      where,
+    );
+    setRole(
+      config,
+      'hiddenActivation',
+      'outputActivation',
+      readActivation(r, 'hiddenActivation', where),
+      where,
+    );
+    const clip = readClip(r, where);
+    if (clip !== undefined) config.clip = clip;
     const range = (message: string) =>
       new CellstateRangeError(ErrorCode.INVALID_OPTION, `${where}: ${message}`);
     if (config.projSize > 0 && config.projSize >= config.hiddenSize)
@@ -136,6 +216,10 @@ export const lstm: CellSpec<LSTMConfig> = {
     'inputActivation',
     'outputActivation',
     'layerNorm',
+    'gateActivation',
+    'cellActivation',
+    'hiddenActivation',
+    'clip',
   ],
   initKeys: ['forgetBias'],
   cellState: true,
@@ -227,17 +311,13 @@ export const lstm: CellSpec<LSTMConfig> = {
     peepholes: 3,
     options(node) {
       const options: Record<string, unknown> = {};
-      const acts = node.activations;
+      const acts = node.resolvedActivations;
       if (acts) {
-        if (
-          acts[0] !== 'sigmoid' ||
-          !['tanh', 'affine'].includes(acts[1]) ||
-          !['tanh', 'affine'].includes(acts[2])
-        )
-          throw node.badActivations();
-        if (acts[1] === 'affine') options.inputActivation = false;
-        if (acts[2] === 'affine') options.outputActivation = false;
+        if (acts[0] !== 'sigmoid') options.gateActivation = acts[0];
+        if (acts[1] !== 'tanh') options.cellActivation = acts[1];
+        if (acts[2] !== 'tanh') options.hiddenActivation = acts[2];
       }
+      if (node.clip !== undefined) options.clip = node.clip;
       if (node.int('input_forget', 0) === 1) options.coupled = true;
       if (node.peephole) options.peephole = true;
       return options;
@@ -270,7 +350,11 @@ export const lstm: CellSpec<LSTMConfig> = {
     attributes(c, directions) {
       const attrs = [];
       if (c.coupled) attrs.push({ name: 'input_forget', int: 1 });
-      if (!(c.inputActivation && c.outputActivation)) {
+      if (c.gateActivation || c.cellActivation || c.hiddenActivation || c.clip !== undefined) {
+        // Any other function: activation_alpha / _beta handed out in order to the functions
+        // that take them (onnxruntime's reading).
+        attrs.push(...onnxActivationAttributes(activationsOf(c), directions, c.clip));
+      } else if (!(c.inputActivation && c.outputActivation)) {
         // NIAF / NOAF: g or h = Affine(x) = 1·x + 0. activation_alpha / _beta get one value per
         // activation (Sigmoid and Tanh ignore theirs), which reads the same whether a runtime
         // aligns them with every activation or hands them out to the ones that take them.

@@ -1,32 +1,50 @@
 // The Elman RNN of docs/cells.md: h = tanh or relu(W_ih x + b_ih + W_hh h + b_hh). Everything the
 // TypeScript side knows of the RNN.
 import type { OptionReader } from '../options';
-import type { CellSpec, RecurrentConfig, RecurrentOptions, UnitParameter } from './common';
+import {
+  type CellActivation,
+  type CellSpec,
+  type RecurrentConfig,
+  type RecurrentOptions,
+  type ResolvedActivation,
+  type UnitParameter,
+  onnxActivationAttributes,
+  readActivation,
+  readClip,
+} from './common';
 
 /** Simple RNN options. */
 export interface RNNOptions extends RecurrentOptions {
   /** Accepted so that a `config` can be passed back; must be 'rnn'. */
   cell?: 'rnn' | undefined;
-  /** The activation. Default 'tanh'. */
-  nonlinearity?: 'tanh' | 'relu' | undefined;
+  /** The activation: 'tanh', 'relu' or any function of docs/cells.md ("Activation functions
+   * and clipping"). Default 'tanh'. */
+  nonlinearity?: CellActivation | undefined;
+  /** Clamps the pre-activation to [−clip, clip]. A finite number > 0. Default: none. */
+  clip?: number | undefined;
 }
 
 /** An RNN's resolved options. */
 export interface RNNConfig extends RecurrentConfig {
   cell: 'rnn';
-  nonlinearity: 'tanh' | 'relu';
+  nonlinearity: ResolvedActivation;
+  /** Present only when set. */
+  clip?: number;
 }
 
 /** The RNN's registry entry: one block. */
 export const rnn: CellSpec<RNNConfig> = {
   name: 'rnn',
   title: 'RNN',
-  keys: ['nonlinearity'],
-  resolve(r: OptionReader, common: RecurrentConfig): RNNConfig {
-    const nonlinearity = r.choice('nonlinearity', ['tanh', 'relu'] as const, 'tanh');
-    return { ...common, cell: 'rnn', nonlinearity };
+  keys: ['nonlinearity', 'clip'],
+  resolve(r: OptionReader, common: RecurrentConfig, where: string): RNNConfig {
+    const nonlinearity = readActivation(r, 'nonlinearity', where) ?? 'tanh';
+    const config: RNNConfig = { ...common, cell: 'rnn', nonlinearity };
+    const clip = readClip(r, where);
+    if (clip !== undefined) config.clip = clip;
+    return config;
   },
-  nativeKeys: ['nonlinearity'],
+  nativeKeys: ['nonlinearity', 'clip'],
   initKeys: [],
   cellState: false,
   stateSize: (c) => c.hiddenSize,
@@ -71,18 +89,26 @@ export const rnn: CellSpec<RNNConfig> = {
     activations: 1,
     peepholes: 0,
     options(node) {
-      const acts = node.activations;
-      if (acts && !['tanh', 'relu'].includes(acts[0])) throw node.badActivations();
-      return { nonlinearity: acts ? acts[0] : 'tanh' };
+      const acts = node.resolvedActivations;
+      const options: Record<string, unknown> = { nonlinearity: acts ? acts[0] : 'tanh' };
+      if (node.clip !== undefined) options.clip = node.clip;
+      return options;
     },
     gateSlots: () => [{ block: 0, negate: false }],
     peepholeSlots: () => [],
-    attributes: (c, directions) => [
-      {
-        name: 'activations',
-        strings: new Array<string>(directions).fill(c.nonlinearity === 'relu' ? 'Relu' : 'Tanh'),
-      },
-    ],
+    attributes: (c, directions) =>
+      typeof c.nonlinearity === 'string' &&
+      ['tanh', 'relu'].includes(c.nonlinearity) &&
+      c.clip === undefined
+        ? [
+            {
+              name: 'activations',
+              strings: new Array<string>(directions).fill(
+                c.nonlinearity === 'relu' ? 'Relu' : 'Tanh',
+              ),
+            },
+          ]
+        : onnxActivationAttributes([c.nonlinearity], directions, c.clip),
     unexportable: () => null,
   },
 };

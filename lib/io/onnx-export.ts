@@ -171,6 +171,7 @@ function checkExportable(layer: Recurrent, index: string): void {
 function attribute(a: OnnxAttribute): AttributeMsg {
   if ('int' in a) return attrInt(a.name, a.int);
   if ('strings' in a) return attrStrings(a.name, [...a.strings]);
+  if ('float' in a) return { name: a.name, type: AttributeType.FLOAT, f: a.float };
   return { name: a.name, type: AttributeType.FLOATS, floats: [...a.floats] };
 }
 

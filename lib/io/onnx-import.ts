@@ -18,6 +18,7 @@ import {
   cellOfOnnxOp,
   findCell,
   initKeys,
+  parseOnnxActivations,
   resolveCell,
 } from '../cells';
 import { Sequential, type SequentialLayer } from '../model/sequential';
@@ -879,8 +880,9 @@ class Importer {
       throw this.refuse(node, 'has layout 1 (batch-first inside the operator)');
     if (f.f !== 'seq' || this.layoutOf(f, false) !== 'TBF')
       throw this.refuse(node, 'reads an input that is not [T, B, F]');
-    if (a.has('clip'))
-      throw this.refuse(node, "has the attribute 'clip', which cellstate's cells do not have");
+    const clip = a.has('clip') ? (a.get('clip')?.f ?? 0) : undefined;
+    if (clip !== undefined && !(clip > 0 && Number.isFinite(clip)))
+      throw invalid(`${name}: clip must be a finite number > 0, got ${clip}`);
     const direction = attrString(a, 'direction', 'forward');
     if (direction !== 'forward' && direction !== 'bidirectional')
       throw this.refuse(
@@ -960,20 +962,20 @@ class Importer {
         node,
         `has activations [${acts.join(', ')}], which cellstate's ${op} options do not express`,
       );
-    if (
-      dirActs &&
-      dirActs.includes('affine') &&
-      !(alphas.every((v) => v === 1) && betas.every((v) => v === 0))
-    )
-      throw this.refuse(node, 'has an Affine activation whose alpha / beta are not 1 / 0');
-    if (dirActs && dirActs.some((s) => !['sigmoid', 'tanh', 'relu', 'affine'].includes(s)))
-      throw badActs();
+    // α / β as onnxruntime reads them (consumed in order over both directions' functions).
+    const resolved = acts.length === 0 ? null : parseOnnxActivations(acts, alphas, betas);
+    if (acts.length !== 0 && !resolved) throw badActs();
+    const dirResolved = resolved ? resolved.slice(0, per) : null;
+    if (resolved && D === 2 && JSON.stringify(resolved.slice(per)) !== JSON.stringify(dirResolved))
+      throw this.refuse(node, 'has different activations per direction');
     const view: OnnxNodeView = {
       activations: dirActs,
       int: (attr, fallback) => attrInt(a, attr, fallback),
       peephole: P !== null,
       refuse: (message) => this.refuse(node, message),
       badActivations: badActs,
+      resolvedActivations: dirResolved,
+      clip,
     };
     const options = spec.onnx.options(view);
     // the blocks of the layer these options make, each read from its first ONNX slot
@@ -1328,7 +1330,7 @@ function agreeRecurrent(
 ): void {
   const first = units[0];
   for (const u of units.slice(1))
-    if (!same(Object.entries(u.options).flat(), Object.entries(first.options).flat()))
+    if (JSON.stringify(u.options) !== JSON.stringify(first.options))
       throw unsupported(
         `nodes '${first.node}' and '${u.node}' have different options but the metadata makes them one layer`,
       );
@@ -1354,9 +1356,26 @@ function agreeRecurrent(
     ...first.options,
     seed: 0,
   }) as unknown as Record<string, unknown>;
-  for (const key of Object.keys(graph))
-    if (!metadataOnly.has(key) && stored[key] !== graph[key])
+  for (const key of new Set([...Object.keys(graph), ...Object.keys(stored)]))
+    if (!metadataOnly.has(key) && !sameInFloat32(stored[key], graph[key]))
       throw disagree(units, key, stored[key], graph[key]);
+}
+
+/** Equal options, numbers compared as float32 (ONNX's attributes are float32: an activation's
+ * α 0.2 comes back as 0.2f), objects field by field. */
+function sameInFloat32(a: unknown, b: unknown): boolean {
+  if (typeof a === 'number' && typeof b === 'number') return Math.fround(a) === Math.fround(b);
+  if (a && b && typeof a === 'object' && typeof b === 'object') {
+    const ka = Object.keys(a);
+    const kb = Object.keys(b);
+    return (
+      ka.length === kb.length &&
+      ka.every((k) =>
+        sameInFloat32((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]),
+      )
+    );
+  }
+  return a === b;
 }
 
 /** The parameters of a planned layer, named as the layer names them. */

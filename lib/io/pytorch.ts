@@ -301,6 +301,25 @@ function recurrentModule(
     ...spec?.pytorch.infer((name) => tensors.get(name)),
   };
   Object.assign(config, options);
+  // PyTorch's nn.LSTM / nn.GRU / nn.RNN compute the default functions without clip: a state dict
+  // holds no other cell (docs/cells.md, "Activation functions and clipping").
+  for (const key of ['gateActivation', 'cellActivation', 'hiddenActivation', 'clip'])
+    if (config[key] !== undefined)
+      throw fileError(
+        ErrorCode.FILE_CONFIG,
+        where,
+        `module '${prefix || '(top level)'}': ${key} is not a PyTorch option (nn.${spec?.title ?? cell} computes the default functions without clip)`,
+      );
+  if (
+    config.nonlinearity !== undefined &&
+    config.nonlinearity !== 'tanh' &&
+    config.nonlinearity !== 'relu'
+  )
+    throw fileError(
+      ErrorCode.FILE_CONFIG,
+      where,
+      `module '${prefix || '(top level)'}': PyTorch's nn.RNN has nonlinearity 'tanh' or 'relu' only`,
+    );
   const D = config.bidirectional === true ? 2 : 1;
   const stateSize = spec ? spec.stateSize({ ...config, hiddenSize: H } as never) : H;
   return {

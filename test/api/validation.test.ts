@@ -176,11 +176,11 @@ describe('options', () => {
       'resetAfter',
     );
     expectThrow(
-      () => new RNN({ inputSize: 3, hiddenSize: 3, nonlinearity: 'sigmoid' as never }),
+      () => new RNN({ inputSize: 3, hiddenSize: 3, nonlinearity: 'swish' as never }),
       TypeError,
       'nonlinearity',
       "'tanh'",
-      'sigmoid',
+      'swish',
     );
   });
 

@@ -7,6 +7,7 @@ import {
   CELLS,
   COMMON_KEYS,
   COMMON_NATIVE_KEYS,
+  OPTIONAL_KEYS,
   type RecurrentConfig,
   findCell,
   nativeConfig,
@@ -35,9 +36,10 @@ const variants: Record<string, Record<string, unknown>[]> = {
     { outputGate: false, peephole: true },
     { inputGate: false, forgetGate: false, outputGate: false },
     { inputActivation: false, outputActivation: false },
+    { gateActivation: 'hardSigmoid', hiddenActivation: 'softsign', clip: 2 },
   ],
-  gru: [{}, { resetAfter: false }],
-  rnn: [{}, { nonlinearity: 'relu' }],
+  gru: [{}, { resetAfter: false }, { cellActivation: 'softsign', clip: 1 }],
+  rnn: [{}, { nonlinearity: 'relu' }, { nonlinearity: { name: 'elu', alpha: 0.5 }, clip: 3 }],
 };
 
 function configs(): RecurrentConfig[] {
@@ -84,11 +86,16 @@ describe('the cell registry', () => {
   });
 
   it('a config holds exactly the common keys and the cell keys, in that order', () => {
+    // The optional keys (activation roles, clip) only when not at their default.
+    const present = (config: RecurrentConfig) => (k: string) =>
+      !OPTIONAL_KEYS.includes(k) || k in config;
     for (const config of configs()) {
       const spec = findCell(config.cell)!;
-      expect(Object.keys(config)).toEqual([...COMMON_KEYS, ...spec.keys]);
+      expect(Object.keys(config)).toEqual([...COMMON_KEYS, ...spec.keys].filter(present(config)));
       const n = nativeConfig(config);
-      expect(Object.keys(n)).toEqual([...COMMON_NATIVE_KEYS, ...spec.nativeKeys]);
+      expect(Object.keys(n)).toEqual(
+        [...COMMON_NATIVE_KEYS, ...spec.nativeKeys].filter(present(config)),
+      );
       for (const k of spec.nativeKeys) expect(spec.keys).toContain(k);
       for (const k of spec.initKeys) expect(spec.keys).toContain(k);
     }

@@ -37,17 +37,20 @@ export interface Fixture {
 }
 
 /**
- * Every fixture file name (sorted), then those of the layer-normalized LSTM's sub-folder
- * `layernorm/` (test/fixtures/layernorm/README.md) as `layernorm/<name>.json`, when present.
+ * Every fixture file name (sorted), then those of the sub-folders `layernorm/` (the
+ * layer-normalized LSTM) and `activations/` (activation functions and clip, docs/cells.md) as
+ * `<folder>/<name>.json`, when the set has them.
  */
 export function fixtureFiles(): string[] {
   const json = (dir: string) =>
     readdirSync(dir)
       .filter((f) => f.endsWith('.json'))
       .sort();
-  const ln = path.join(fixturesDir, 'layernorm');
-  const sub = existsSync(ln) ? json(ln).map((f) => `layernorm/${f}`) : [];
-  return [...json(fixturesDir), ...sub];
+  const sub = (name: string) => {
+    const dir = path.join(fixturesDir, name);
+    return existsSync(dir) ? json(dir).map((f) => `${name}/${f}`) : [];
+  };
+  return [...json(fixturesDir), ...sub('layernorm'), ...sub('activations')];
 }
 
 export function loadFixture(file: string): Fixture {

@@ -432,11 +432,17 @@ describe('importOnnx refuses what cellstate cannot run', () => {
     expect(e.message).toMatch(/^importOnnx: node 'my_cos' \(Cos\) is not supported/);
   });
 
-  it('attributes with no counterpart: clip, reverse direction, a non-zero initial state', () => {
+  it('attributes with no counterpart: an unknown activation, reverse direction, a non-zero initial state', () => {
     const lstmNode = (m: any) => m.graph.node.find((n: any) => n.op_type === 'LSTM');
     const m1 = base();
-    lstmNode(m1).attribute.push({ name: 'clip', type: 1, f: 3 });
-    expect(thrown(() => fromOnnx(encode(m1))).message).toMatch(/\(LSTM\) has the attribute 'clip'/);
+    lstmNode(m1).attribute.push({
+      name: 'activations',
+      type: 8,
+      strings: ['Sigmoid', 'Swish', 'Tanh'].map((n) => new TextEncoder().encode(n)),
+    });
+    expect(thrown(() => fromOnnx(encode(m1))).message).toMatch(
+      /\(LSTM\) has activations \[sigmoid, swish, tanh\]/,
+    );
     const m2 = base();
     lstmNode(m2).attribute.find((a: any) => a.name === 'direction').s = new TextEncoder().encode(
       'reverse',

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "cellstate/activation.h"
+
 namespace cellstate {
 
 enum class Code : int {
@@ -44,16 +46,23 @@ struct LstmOptions {
   // layerNorm (Ba et al. 2016, docs/cells.md "Layer-normalized LSTM"): LN of W_ih x and of
   // W_hh h (biases added after), and LN(c_t) before the output activation.
   bool layer_norm = false;
+  // gateActivation (i, f, o), cellActivation (g), hiddenActivation (applied to c_t), clip.
+  // cellActivation 'affine' with α 1, β 0 is stored as input_activation = false (likewise the
+  // hidden one), so that the fast path runs.
+  CellActivations acts;
+  bool cell_activation_set = false, hidden_activation_set = false;  // given (for Validate)
 };
 
 // Options of the GRU family (cpp/src/cell/gru.cc).
 struct GruOptions {
   bool reset_after = true;  // resetAfter: r applied after W_hn (PyTorch, cuDNN)
+  CellActivations acts;     // gateActivation (r, z), cellActivation (n), clip
 };
 
 // Options of the simple RNN (cpp/src/cell/rnn.cc).
 struct RnnOptions {
-  bool relu = false;  // nonlinearity: 'relu' (else 'tanh')
+  bool relu = false;     // nonlinearity: 'relu' (else 'tanh', or another function in acts.cell)
+  CellActivations acts;  // nonlinearity (acts.cell), clip
 };
 
 // Resolved options of one recurrent layer stack (names of API.md; defaults as there): the

@@ -25,7 +25,14 @@ enum : int { kBwDgh = 0, kBwDghT = 1 };
 template <typename T>
 class GruCell final : public RecurrentCell<T> {
  public:
-  explicit GruCell(const Config& cfg) : H_(cfg.hidden_size), after_(cfg.gru.reset_after) {}
+  explicit GruCell(const Config& cfg)
+      : H_(cfg.hidden_size), after_(cfg.gru.reset_after), acts_(cfg.gru.acts) {
+    // Any other function, or a clip: the steps of *_act (docs/cells.md, "Activation functions
+    // and clipping"), with the pre-activations kept for backward when needed.
+    generic_ =
+        !ActivationIsSigmoid(acts_.gate) || !ActivationIsTanh(acts_.cell) || acts_.clip > 0.f;
+    need_pre_ = generic_ && CellActivationsNeedPre(acts_);
+  }
 
   double RowFlops(int in) const override { return 3.0 * H_ * (in + H_); }
 
@@ -89,7 +96,10 @@ class GruCell final : public RecurrentCell<T> {
   void Workspace(bool train, std::vector<BufSpec>* out) const override {
     out->push_back({size_t(3) * H_, train && after_});  // kBufGh
     if (!after_) out->push_back({size_t(H_), train});   // kBufRh
+    // The pre-activations of r, z, n, for backward only (inference leaves the slot null).
+    if (train && need_pre_) out->push_back({size_t(3) * H_, true});
   }
+  int PreBuf() const { return after_ ? 1 : 2; }
 
   void BackwardWorkspace(size_t TB, int, std::vector<size_t>* out) const override {
     out->push_back(TB * 3 * H_);  // kBwDgh
@@ -103,11 +113,15 @@ class GruCell final : public RecurrentCell<T> {
     const size_t GH = size_t(3) * H;
     const T* b_hh = s.params + s.u.param[kBhh];
     T* gh = io.buf[kBufGh];
+    T* pre = need_pre_ ? io.buf[PreBuf()] : nullptr;
+    auto pre_of = [&](size_t b) { return pre ? pre + b * GH : nullptr; };
     if (after_) {
       s.Gemm(s.B, GH, H, io.h, H, s.packed + s.u.fw[kPackHh], b_hh, gh, GH, false);
       s.Sync();
       for (size_t b = s.b0; b < s.b1; ++b) {
-        if (s.active(b))
+        if (s.active(b) && generic_)
+          gk.fwd_act(H, acts_, io.g + b * GH, gh + b * GH, io.h + b * H, s.hout + b * H, pre_of(b));
+        else if (s.active(b))
           gk.fwd(H, io.g + b * GH, gh + b * GH, io.h + b * H, s.hout + b * H);
         else
           s.keep(b);
@@ -120,7 +134,10 @@ class GruCell final : public RecurrentCell<T> {
       s.Gemm(s.B, 2 * H, H, io.h, H, s.packed + s.u.fw[kPackHh], b_hh, gh, 2 * H, false);
       s.Sync();
       for (size_t b = s.b0; b < s.b1; ++b) {
-        if (s.active(b))
+        if (s.active(b) && generic_)
+          gk.fwd_rz_act(H, acts_, io.g + b * GH, gh + b * 2 * H, io.h + b * H, rh + b * H,
+                        pre_of(b));
+        else if (s.active(b))
           gk.fwd_rz(H, io.g + b * GH, gh + b * 2 * H, io.h + b * H, rh + b * H);
         else
           std::fill(rh + b * H, rh + (b + 1) * H, T(0));
@@ -130,7 +147,10 @@ class GruCell final : public RecurrentCell<T> {
       s.Gemm(s.B, H, H, rh, H, s.packed + s.u.fw[kPackHn], b_hh + 2 * H, ghn, H, false);
       s.Sync();
       for (size_t b = s.b0; b < s.b1; ++b) {
-        if (s.active(b))
+        if (s.active(b) && generic_)
+          gk.fwd_n_act(H, acts_, io.g + b * GH, ghn + b * H, io.h + b * H, s.hout + b * H,
+                       pre_of(b));
+        else if (s.active(b))
           gk.fwd_n(H, io.g + b * GH, ghn + b * H, io.h + b * H, s.hout + b * H);
         else
           s.keep(b);
@@ -153,6 +173,8 @@ class GruCell final : public RecurrentCell<T> {
     T* dgt = s.dgt;
     T* dght = s.V + s.bwbuf[kBwDgh] + s.tb * GH;
     T* dh = s.dh;
+    const T* pre = need_pre_ ? s.W + u.ws.buf[PreBuf()] + s.tb * GH : nullptr;
+    auto pre_of = [&](size_t b) { return pre ? pre + b * GH : nullptr; };
     auto inactive = [&](size_t b) {
       std::fill(dgt + b * GH, dgt + (b + 1) * GH, T(0));
       std::fill(dght + b * GH, dght + (b + 1) * GH, T(0));
@@ -160,7 +182,10 @@ class GruCell final : public RecurrentCell<T> {
     if (after_) {
       const T* gh = s.W + u.ws.buf[kBufGh] + s.tb * GH;
       for (size_t b = s.b0; b < s.b1; ++b) {
-        if (s.active(b))
+        if (s.active(b) && generic_)
+          gk.bwd_act(H, acts_, s.acts + b * GH, pre_of(b), gh + b * GH, hp + b * H, dh + b * H,
+                     dgt + b * GH, dght + b * GH, dh + b * H);
+        else if (s.active(b))
           gk.bwd(H, s.acts + b * GH, gh + b * GH, hp + b * H, dh + b * H, dgt + b * GH,
                  dght + b * GH, dh + b * H);
         else
@@ -171,7 +196,10 @@ class GruCell final : public RecurrentCell<T> {
       s.Sync();
     } else {
       for (size_t b = s.b0; b < s.b1; ++b) {
-        if (s.active(b))
+        if (s.active(b) && generic_)
+          gk.bwd_n_act(H, acts_, s.acts + b * GH, pre_of(b), hp + b * H, dh + b * H, dgt + b * GH,
+                       dght + b * GH, dh + b * H);
+        else if (s.active(b))
           gk.bwd_n(H, s.acts + b * GH, hp + b * H, dh + b * H, dgt + b * GH, dght + b * GH,
                    dh + b * H);
         else
@@ -182,7 +210,10 @@ class GruCell final : public RecurrentCell<T> {
       s.Gemm(s.B, H, H, dght + 2 * H, GH, s.packed + u.bw[kPackHn], nullptr, s.tmp, H, false);
       s.Sync();
       for (size_t b = s.b0; b < s.b1; ++b)
-        if (s.active(b))
+        if (s.active(b) && generic_)
+          gk.bwd_r_act(H, acts_, s.acts + b * GH, pre_of(b), hp + b * H, s.tmp + b * H,
+                       dgt + b * GH, dght + b * GH, dh + b * H);
+        else if (s.active(b))
           gk.bwd_r(H, s.acts + b * GH, hp + b * H, s.tmp + b * H, dgt + b * GH, dght + b * GH,
                    dh + b * H);
       s.Sync();
@@ -220,6 +251,8 @@ class GruCell final : public RecurrentCell<T> {
  private:
   int H_;
   bool after_;
+  CellActivations acts_;
+  bool generic_ = false, need_pre_ = false;
 };
 
 class GruFamilyImpl final : public CellFamily {
@@ -228,7 +261,11 @@ class GruFamilyImpl final : public CellFamily {
   const char* name() const override { return "gru"; }
   const char* title() const override { return "GRU"; }
   bool Parse(const Option& o, Config* cfg, Status* st) const override {
-    return BoolOption(o, "resetAfter", &cfg->gru.reset_after, st);
+    GruOptions& g = cfg->gru;
+    return BoolOption(o, "resetAfter", &g.reset_after, st) ||
+           ActivationOption(o, "gateActivation", &g.acts.gate, st) ||
+           ActivationOption(o, "cellActivation", &g.acts.cell, st) ||
+           ClipOption(o, &g.acts.clip, st);
   }
   Status Validate(const Config&) const override { return Status::Ok(); }
   int Gates(const Config&) const override { return 3; }

@@ -3,6 +3,8 @@
 // Included by ISA translation units: no STL here.
 #pragma once
 
+#include "cell/activation.h"
+
 namespace cellstate {
 
 // Post-GEMM, one batch row at a time (n = H).
@@ -27,6 +29,22 @@ struct GruKernels {
   // dh_prev += d_rh ⊙ r.
   void (*bwd_r)(int H, const T* acts, const T* h_prev, const T* d_rh, T* dgx, T* dgh,
                 T* dh_prev) = nullptr;
+  // With any activation functions and clip (docs/cells.md, "Activation functions and
+  // clipping"): the contracts above, plus ca, and pre [3H]: the pre-activations of r, z, n
+  // (before the clip; n's after r ⊙ (...)), written by the forward steps and read by the
+  // backward ones; null when !CellActivationsNeedPre(ca).
+  void (*fwd_act)(int H, const CellActivations& ca, T* gx, const T* gh, const T* h_prev, T* h,
+                  T* pre) = nullptr;
+  void (*bwd_act)(int H, const CellActivations& ca, const T* acts, const T* pre, const T* gh,
+                  const T* h_prev, const T* dh, T* dgx, T* dgh, T* dh_prev) = nullptr;
+  void (*fwd_rz_act)(int H, const CellActivations& ca, T* gx, const T* gh, const T* h_prev, T* rh,
+                     T* pre) = nullptr;
+  void (*fwd_n_act)(int H, const CellActivations& ca, T* gx, const T* gh_n, const T* h_prev, T* h,
+                    T* pre) = nullptr;
+  void (*bwd_n_act)(int H, const CellActivations& ca, const T* acts, const T* pre, const T* h_prev,
+                    const T* dh, T* dgx, T* dgh, T* dh_prev) = nullptr;
+  void (*bwd_r_act)(int H, const CellActivations& ca, const T* acts, const T* pre, const T* h_prev,
+                    const T* d_rh, T* dgx, T* dgh, T* dh_prev) = nullptr;
 };
 
 }  // namespace cellstate

@@ -55,8 +55,19 @@ class LstmCell final : public RecurrentCell<T> {
     d.off_g = H_ * blk++;
     d.off_o = o.output_gate ? H_ * blk++ : -1;
     d.coupled = o.coupled;
-    d.input_activation = o.input_activation;
-    d.output_activation = o.output_activation;
+    // cellActivation / hiddenActivation 'affine' with α 1, β 0 are NIAF / NOAF (the fast path).
+    auto identity = [](const Activation& a) {
+      return a.kind == ActKind::kAffine && a.alpha == 1.f && a.beta == 0.f;
+    };
+    d.input_activation = o.input_activation && !identity(o.acts.cell);
+    d.output_activation = o.output_activation && !identity(o.acts.hidden);
+    acts_ = o.acts;
+    // Any other function, or a clip: the steps of *_act, with the pre-activations kept for
+    // backward when their derivative needs them (CellActivationsNeedPre).
+    generic_ = !ActivationIsSigmoid(acts_.gate) || acts_.clip > 0.f ||
+               (d.input_activation && !ActivationIsTanh(acts_.cell)) ||
+               (d.output_activation && !ActivationIsTanh(acts_.hidden));
+    need_pre_ = generic_ && CellActivationsNeedPre(acts_);
     int next = 4;
     if (P_ > 0) hr_ = next++;
     if (o.peephole) {
@@ -135,10 +146,12 @@ class LstmCell final : public RecurrentCell<T> {
   }
 
   void Workspace(bool train, std::vector<BufSpec>* out) const override {
-    if (P_ > 0) {                           // else m is written straight into h
+    if (P_ > 0) {                           // without, m is written straight into h
       out->push_back({size_t(H_), train});  // kBufM: backward reads m for dW_hr
       out->push_back({size_t(P_), false});  // kBufPtmp
     }
+    // The pre-activations, for backward only (inference leaves io.buf[PreBuf()] null).
+    if (train && need_pre_) out->push_back({size_t(G_) * H_, true});
     if (ln_ < 0) return;
     const size_t GH = size_t(G_) * H_;
     out->push_back({GH, train});  // kLnGhh: W_hh h, then (training) its x̂
@@ -149,6 +162,7 @@ class LstmCell final : public RecurrentCell<T> {
     out->push_back({size_t(H_), true});  // kLnChat: ĉ of c_t
     out->push_back({1, true});           // kLnRc
   }
+  int PreBuf() const { return P_ > 0 ? 2 : 0; }
 
   void BackwardWorkspace(size_t TB, int B, std::vector<size_t>* out) const override {
     if (P_ > 0) {
@@ -191,11 +205,15 @@ class LstmCell final : public RecurrentCell<T> {
       s.Gemm(s.B, GH, R, io.h, R, s.packed + s.u.fw[kPackHh], nullptr, io.g, GH, true);
     s.Sync();
     T* mbuf = io.buf[kBufM];
+    T* pre = need_pre_ ? io.buf[PreBuf()] : nullptr;
     for (size_t b = s.b0; b < s.b1; ++b) {
       if (s.active(b)) {
         T* m = P > 0 ? mbuf + b * H : s.hout + b * R;
         if (ln)
           LnStepForward(s, d, b, ghh, m);
+        else if (generic_)
+          lk.fwd_act(d, acts_, io.g + b * GH, io.c + b * H, s.cout + b * H, m,
+                     pre ? pre + b * GH : nullptr);
         else
           lk.fwd(d, io.g + b * GH, io.c + b * H, s.cout + b * H, m);
       } else {
@@ -250,10 +268,14 @@ class LstmCell final : public RecurrentCell<T> {
     // (dgh, for the recurrent GEMM) and W_ih x through LN_ih (dgt, the driver's).
     const bool ln = ln_ >= 0;
     T* dght = ln ? s.V + s.bwbuf[ln_bw_ + kLnDgh] + s.tb * GH : s.dgt;
+    const T* pre = need_pre_ ? s.W + u.ws.buf[PreBuf()] + s.tb * GH : nullptr;
     for (size_t b = s.b0; b < s.b1; ++b) {
       if (s.active(b)) {
         if (ln)
           LnStepBackward(s, d, b, cp + b * H, ct + b * H, dm + b * H, dght + b * GH);
+        else if (generic_)
+          lk.bwd_act(d, acts_, s.acts + b * GH, pre ? pre + b * GH : nullptr, cp + b * H,
+                     ct + b * H, dm + b * H, s.dc + b * H, s.dgt + b * GH);
         else
           lk.bwd(d, s.acts + b * GH, cp + b * H, ct + b * H, dm + b * H, s.dc + b * H,
                  s.dgt + b * GH);
@@ -445,6 +467,8 @@ class LstmCell final : public RecurrentCell<T> {
   int ln_ = -1;                 // layerNorm: entry of ln_ih_weight (the six follow), else -1
   int ln_buf_ = 0, ln_bw_ = 0;  // layerNorm: its first forward and backward buffer
   LstmDesc<T> desc_;
+  CellActivations acts_;
+  bool generic_ = false, need_pre_ = false;
 };
 
 class LstmFamilyImpl final : public CellFamily {
@@ -462,7 +486,13 @@ class LstmFamilyImpl final : public CellFamily {
            BoolOption(o, "outputGate", &l.output_gate, st) ||
            BoolOption(o, "inputActivation", &l.input_activation, st) ||
            BoolOption(o, "outputActivation", &l.output_activation, st) ||
-           BoolOption(o, "layerNorm", &l.layer_norm, st);
+           BoolOption(o, "layerNorm", &l.layer_norm, st) ||
+           ActivationOption(o, "gateActivation", &l.acts.gate, st) ||
+           (ActivationOption(o, "cellActivation", &l.acts.cell, st) &&
+            (l.cell_activation_set = true)) ||
+           (ActivationOption(o, "hiddenActivation", &l.acts.hidden, st) &&
+            (l.hidden_activation_set = true)) ||
+           ClipOption(o, &l.acts.clip, st);
   }
 
   Status Validate(const Config& c) const override {
@@ -475,6 +505,18 @@ class LstmFamilyImpl final : public CellFamily {
       return range("coupled: true contradicts inputGate: false (CIFG derives the input gate)");
     if (l.coupled && !l.forget_gate)
       return range("coupled: true contradicts forgetGate: false (CIFG needs the forget gate)");
+    if (!l.input_activation && l.cell_activation_set)
+      return range(
+          "inputActivation: false and cellActivation both set the candidate's function "
+          "(inputActivation: false is cellActivation: 'affine'); give one");
+    if (!l.output_activation && l.hidden_activation_set)
+      return range(
+          "outputActivation: false and hiddenActivation both set the function of c_t "
+          "(outputActivation: false is hiddenActivation: 'affine'); give one");
+    if (l.layer_norm && !CellActivationsAreDefault(l.acts))
+      return range(
+          "layerNorm: true cannot be combined with gateActivation, cellActivation, "
+          "hiddenActivation or clip yet (the layer-normalized step has the default functions)");
     if (l.peephole && !l.input_gate && !l.forget_gate && !l.output_gate)
       return range(
           "peephole: true contradicts inputGate, forgetGate and outputGate all false (no gate to "

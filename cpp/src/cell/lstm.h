@@ -3,6 +3,8 @@
 // the reference by ref/lstm-ref.h. Included by ISA translation units: no STL here.
 #pragma once
 
+#include "cell/activation.h"
+
 namespace cellstate {
 
 // Gate blocks inside a gates row of G·H values, in docs/cells.md order i, f, g, o (absent
@@ -57,6 +59,15 @@ struct LstmKernels {
   void (*ln_step_bwd)(const LstmDesc<T>& d, const T* acts, const T* c_prev, const T* c,
                       const T* chat, T rstd_c, const T* dm, T* dc, T* dgates, T* dyc,
                       T* tmp) = nullptr;
+  // With any activation functions and clip (docs/cells.md, "Activation functions and
+  // clipping"; used when the cell's are not the defaults): the contracts above, plus ca, and
+  // pre: the pre-activations of the blocks (after the peephole terms, before the clip) in the
+  // layout of the gates row, written by fwd_act and read by bwd_act; null when
+  // !CellActivationsNeedPre(ca).
+  void (*fwd_act)(const LstmDesc<T>& d, const CellActivations& ca, T* gates, const T* c_prev, T* c,
+                  T* m, T* pre) = nullptr;
+  void (*bwd_act)(const LstmDesc<T>& d, const CellActivations& ca, const T* acts, const T* pre,
+                  const T* c_prev, const T* c, const T* dm, T* dc, T* dgates) = nullptr;
 };
 
 }  // namespace cellstate

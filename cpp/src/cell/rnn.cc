@@ -18,7 +18,15 @@ enum : int { kPackHh = 0 };
 template <typename T>
 class RnnCell final : public RecurrentCell<T> {
  public:
-  explicit RnnCell(const Config& cfg) : H_(cfg.hidden_size), relu_(cfg.rnn.relu) {}
+  explicit RnnCell(const Config& cfg)
+      : H_(cfg.hidden_size), relu_(cfg.rnn.relu), acts_(cfg.rnn.acts) {
+    // tanh or relu without clip: the fast steps; anything else those of *_act (docs/cells.md,
+    // "Activation functions and clipping"), the nonlinearity being acts_.cell.
+    acts_.cell = relu_ ? Activation{ActKind::kRelu, 0.f, 0.f} : acts_.cell;
+    generic_ =
+        acts_.clip > 0.f || !(ActivationIsTanh(acts_.cell) || acts_.cell.kind == ActKind::kRelu);
+    need_pre_ = generic_ && CellActivationsNeedPre(acts_);
+  }
 
   double RowFlops(int in) const override { return double(H_) * (in + H_); }
 
@@ -53,7 +61,10 @@ class RnnCell final : public RecurrentCell<T> {
     k.pack(H_, H_, params + u.param[kHh], H_, 1, dst + u.bw[kPackHh]);
   }
 
-  void Workspace(bool, std::vector<BufSpec>*) const override {}
+  void Workspace(bool train, std::vector<BufSpec>* out) const override {
+    // The pre-activation, for backward only (inference leaves the slot null).
+    if (train && need_pre_) out->push_back({size_t(H_), true});  // kBufPre
+  }
   void BackwardWorkspace(size_t, int, std::vector<size_t>*) const override {}
 
   void StepForward(const FwdStep<T>& s) const override {
@@ -61,8 +72,11 @@ class RnnCell final : public RecurrentCell<T> {
     const StepIo<T>& io = s.io;
     s.Gemm(s.B, H, H, io.h, H, s.packed + s.u.fw[kPackHh], nullptr, io.g, H, true);
     s.Sync();
+    T* pre = need_pre_ ? io.buf[0] : nullptr;
     for (size_t b = s.b0; b < s.b1; ++b) {
-      if (s.active(b))
+      if (s.active(b) && generic_)
+        s.k.rnn.fwd_act(H, acts_, io.g + b * H, s.hout + b * H, pre ? pre + b * H : nullptr);
+      else if (s.active(b))
         s.k.rnn.fwd(H, relu_, io.g + b * H, s.hout + b * H);
       else
         s.keep(b);
@@ -78,9 +92,14 @@ class RnnCell final : public RecurrentCell<T> {
   void StepBackward(const BwdStep<T>& s) const override {
     const int H = H_;
     const T* ht = s.W + s.u.ws.hst + s.tb * H;  // h_t (the output at t on the active rows)
+    const T* pre = need_pre_ ? s.W + s.u.ws.buf[0] + s.tb * H : nullptr;
     for (size_t b = s.b0; b < s.b1; ++b) {
       if (s.active(b)) {
-        s.k.rnn.bwd(H, relu_, ht + b * H, s.dh + b * H, s.dgt + b * H);
+        if (generic_)
+          s.k.rnn.bwd_act(H, acts_, ht + b * H, pre ? pre + b * H : nullptr, s.dh + b * H,
+                          s.dgt + b * H);
+        else
+          s.k.rnn.bwd(H, relu_, ht + b * H, s.dh + b * H, s.dgt + b * H);
         std::fill(s.dh + b * H, s.dh + (b + 1) * H, T(0));
       } else {
         std::fill(s.dgt + b * H, s.dgt + (b + 1) * H, T(0));
@@ -107,6 +126,8 @@ class RnnCell final : public RecurrentCell<T> {
  private:
   int H_;
   bool relu_;
+  CellActivations acts_;
+  bool generic_ = false, need_pre_ = false;
 };
 
 class RnnFamilyImpl final : public CellFamily {
@@ -115,14 +136,12 @@ class RnnFamilyImpl final : public CellFamily {
   const char* name() const override { return "rnn"; }
   const char* title() const override { return "RNN"; }
   bool Parse(const Option& o, Config* cfg, Status* st) const override {
-    if (o.key != "nonlinearity") return false;
-    if (o.kind != Option::Kind::kString)
-      *st = Status::Error(Code::kInvalidArgument, "nonlinearity must be 'tanh' or 'relu'");
-    else if (o.string != "tanh" && o.string != "relu")
-      *st = Status::Error(Code::kInvalidArgument,
-                          "nonlinearity must be 'tanh' or 'relu', got '" + o.string + "'");
-    else
-      cfg->rnn.relu = o.string == "relu";
+    RnnOptions& r = cfg->rnn;
+    if (ClipOption(o, &r.acts.clip, st)) return true;
+    if (!ActivationOption(o, "nonlinearity", &r.acts.cell, st)) return false;
+    // relu keeps its flag (the fast step); the cell role holds any other function.
+    r.relu = st->ok() && r.acts.cell.kind == ActKind::kRelu;
+    if (r.relu) r.acts.cell = DefaultActivation(ActKind::kTanh);
     return true;
   }
   Status Validate(const Config&) const override { return Status::Ok(); }

@@ -83,4 +83,10 @@ constexpr void FillRefGru(GruKernels<T>* t) {
   t->fwd_n = GruFwdN<T>;
   t->bwd_n = GruBwdN<T>;
   t->bwd_r = GruBwdR<T>;
+  t->fwd_act = ref::GruFwdAct<T>;
+  t->bwd_act = ref::GruBwdAct<T>;
+  t->fwd_rz_act = ref::GruFwdRzAct<T>;
+  t->fwd_n_act = ref::GruFwdNAct<T>;
+  t->bwd_n_act = ref::GruBwdNAct<T>;
+  t->bwd_r_act = ref::GruBwdRAct<T>;
 }

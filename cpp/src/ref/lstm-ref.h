@@ -125,4 +125,6 @@ constexpr void FillRefLstm(LstmKernels<T>* t) {
   t->ln_bwd = RefLnBwd<T>;
   t->ln_step_fwd = LstmLnFwd<T>;
   t->ln_step_bwd = LstmLnBwd<T>;
+  t->fwd_act = ref::LstmFwdAct<T>;
+  t->bwd_act = ref::LstmBwdAct<T>;
 }

@@ -6,6 +6,7 @@
 #include <cstddef>
 
 #include "kernels.h"
+#include "ref/ref-postgemm-act.h"
 #include "ukernel/postgemm/layernorm.h"
 
 namespace cellstate {

@@ -18,4 +18,6 @@ template <typename T>
 constexpr void FillRefRnn(RnnKernels<T>* t) {
   t->fwd = RnnFwd<T>;
   t->bwd = RnnBwd<T>;
+  t->fwd_act = ref::RnnFwdAct<T>;
+  t->bwd_act = ref::RnnBwdAct<T>;
 }

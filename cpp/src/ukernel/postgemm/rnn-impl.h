@@ -23,7 +23,29 @@ static void PgRnnBwd(int H, bool relu, const float* h, const float* dh, float* d
 }
 
 template <class V>
+static void PgRnnFwdAct(int H, const cellstate::CellActivations& ca, const float* a, float* h,
+                        float* pre) {
+  const ClipV<V> cl(ca.clip);
+  ForChunks<V>(H, [&](int j, int w) {
+    const V x = LoadN<V>(a + j, w);
+    if (pre) StoreN(pre + j, x, w);
+    StoreN(h + j, ActFwd(ca.cell, cl.Apply(x)), w);
+  });
+}
+
+template <class V>
+static void PgRnnBwdAct(int H, const cellstate::CellActivations& ca, const float* h,
+                        const float* pre, const float* dh, float* da) {
+  const ClipV<V> cl(ca.clip);
+  ForChunks<V>(H, [&](int j, int w) {
+    const V y = LoadN<V>(h + j, w), d = LoadN<V>(dh + j, w);
+    StoreN(da + j, Mul(d, DerivAt(ca.cell, cl, y, pre, j, w)), w);
+  });
+}
+template <class V>
 constexpr void FillRnn(cellstate::RnnKernels<float>* t) {
   t->fwd = PgRnnFwd<V>;
   t->bwd = PgRnnBwd<V>;
+  t->fwd_act = PgRnnFwdAct<V>;
+  t->bwd_act = PgRnnBwdAct<V>;
 }
