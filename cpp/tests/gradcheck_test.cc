@@ -227,11 +227,8 @@ int main() {
   for (size_t k = 0; k < 3 * acts.size(); ++k) {
     const Flavor& fl = acts[k % acts.size()];
     Config cfg = fl.cfg;
-    // Two layers, or both directions: a GRU or RNN with two bidirectional layers fails this
-    // check on some draws with the default functions too (a kernel issue outside the
-    // activations, reported), so the two are not combined here.
     cfg.num_layers = 1 + static_cast<int>(k % 2);
-    cfg.bidirectional = cfg.num_layers == 1 && (k / 2) % 2 == 1;
+    cfg.bidirectional = (k / 2) % 2 == 1;
     cfg.input_size = arng.Int(1, 6);
     cfg.hidden_size = arng.Int(fl.proj ? 2 : 1, 6);
     if (fl.proj) cfg.lstm.proj_size = arng.Int(1, cfg.hidden_size - 1);
@@ -240,6 +237,39 @@ int main() {
                c0 = arng.Coin(0.6);
     const Problem p = RandomProblem(cfg, T, B, batch_first, lengths, h0, c0, 0.6, &arng);
     RunCase("#acts" + std::to_string(k) + " " + fl.name + ": " + Describe(p),
+            [&] { GradCheck(p); });
+  }
+
+  // Two-layer (even) bidirectional stacks whose input is wider than the layer output
+  // (I > 2·R, as with a small hidden size): the lowest layer's dx is I columns wide and was
+  // written into a backward buffer sized for 2·R columns, overwriting the upstream gradient
+  // that the layer's reverse unit had not read yet (dx of the forward unit is computed first).
+  // Only the layer-0 reverse gradients (and dx, dh0 through them) were wrong, and only when
+  // the overflow T·B·(I − 2·R) passed the workspace's 16-element rounding and reached a
+  // reverse column at an active step: 8 of these 12 cases failed before the fix (by 1e3–1e5×
+  // the tolerance, the same with a step of 1e-8, so no finite-difference artifact).
+  for (size_t k = 0; k < 12; ++k) {
+    const char* names[] = {"gru",      "gru_reset_before", "rnn_tanh",
+                           "rnn_relu", "lstm_std",         "lstm_proj"};
+    const std::string name = names[k % 6];
+    const Flavor* fl = nullptr;
+    for (const Flavor& f : flavors)
+      if (f.name == name) fl = &f;
+    if (fl == nullptr) {
+      CHECK_MSG(false, "no flavor " << name);
+      continue;
+    }
+    Config cfg = fl->cfg;
+    cfg.num_layers = k < 6 ? 2 : 4;
+    cfg.bidirectional = true;
+    cfg.hidden_size = fl->proj ? rng.Int(2, 3) : rng.Int(1, 2);
+    if (fl->proj) cfg.lstm.proj_size = 1;
+    const int R = fl->proj ? cfg.lstm.proj_size : cfg.hidden_size;
+    cfg.input_size = 2 * R + rng.Int(1, 3);
+    const int T = rng.Int(2, 5), B = rng.Int(1, 3);
+    const Problem p = RandomProblem(cfg, T, B, rng.Coin(), rng.Coin(0.5), rng.Coin(0.6),
+                                    rng.Coin(0.6), 0.6, &rng);
+    RunCase("#wide_input" + std::to_string(k) + " " + name + ": " + Describe(p),
             [&] { GradCheck(p); });
   }
   return suite.Finish();

@@ -135,8 +135,13 @@ void Layer<T>::Impl::PlanBackward() {
   bw.dg = take(TB * GH);
   bw.dgT = take(TB * GH);
   bw.xpack = take(std::max(k.packed_size(TB, max_in), k.packed_size(TB, std::max(R, H))));
-  bw.dy[0] = take(TB * D * R);
-  bw.dy[1] = take(TB * std::max<size_t>(max_in, size_t(D) * R));
+  // The two buffers alternate between a layer's upstream gradient and its dx (the next layer
+  // down's upstream gradient): either can receive the lowest layer's dx, I columns wide, while
+  // the other still holds that layer's upstream gradient (its reverse unit reads it after the
+  // forward unit wrote dx), so both take the widest of the two.
+  const size_t dy_n = TB * std::max<size_t>(max_in, size_t(D) * R);
+  bw.dy[0] = take(dy_n);
+  bw.dy[1] = take(dy_n);
   bw.dh = take(size_t(ws_B) * R);
   bw.dc = take(size_t(ws_B) * std::max(C, 1));
   bw.tmp = take(size_t(ws_B) * std::max(R, H));
