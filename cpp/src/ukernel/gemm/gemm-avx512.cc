@@ -71,10 +71,10 @@ void avx512_pack(size_t K, size_t N, const float* src, ptrdiff_t rs, ptrdiff_t c
   Kc256::Pack(K, N, src, rs, cs, dst);
 }
 
-size_t avx512_gemm_kc() {
-  static const size_t kc = CpuCoreKind() == CpuCore::kAmdZen5 ? 512 : 256;
-  return kc;
-}
+// No function-local static here: its guarded initialization would give this AVX-512 object
+// exception-handling data shared with the baseline objects (scripts/check-binary.mjs refuses
+// that). CpuCoreKind() caches the CPUID reading in baseline code.
+size_t avx512_gemm_kc() { return CpuCoreKind() == CpuCore::kAmdZen5 ? 512 : 256; }
 
 void avx512_gemm(size_t M, size_t N, size_t K, const float* A, size_t lda, const float* Bp,
                  const float* bias, float* C, size_t ldc, bool accumulate, Part part) {
