@@ -110,6 +110,8 @@ export {
   type SequentialState,
 } from './model/sequential';
 export type { LayerSummary, ModelSummary, SummaryDim, SummaryOptions } from './model/summary';
+export { quantize } from './model/quantize';
+export type { QuantizeOptions, QuantizedTensor } from './layers/quant';
 export type { Layer } from './layers/layer';
 export {
   BinaryCrossEntropy,

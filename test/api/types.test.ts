@@ -53,7 +53,9 @@ const INTERNAL_TYPES = new Set(
     'CellSpec UnitParameter TableEntry OnnxSlot OnnxAttribute OnnxNodeView OnnxMapping PyTorchMapping ' +
     'KerasMapping ' +
     // what lib/model and lib/train share of a Sequential's internals
-    'BatchLayer TrainableModel ForwardCall BackwardCall'
+    'BatchLayer TrainableModel ForwardCall BackwardCall ' +
+    // int8 plumbing (lib/layers/quant.ts, lib/io/safetensors.ts)
+    'Int8Entry NativeQuantizedMatrix QuantizableLayer'
   ).split(' '),
 );
 

@@ -280,6 +280,12 @@ class Layer {
   // StreamScratchSize already covers the quantized Step, so open streams stay valid.
   Status Quantize(bool on);
   bool quantized() const;
+  // The int8 values [rows, cols] and per-row scales [rows] the quantized layer runs on for the
+  // weight `name` (a ParamTable name such as "weight_ih_l0"), so that files can store them.
+  // kUnsupported when the layer is not quantized; kInvalidArgument for a name that is not a
+  // quantized weight or a shape that is not its shape. Writes nothing on an error.
+  Status QuantizedWeight(const std::string& name, size_t rows, size_t cols, int8_t* q,
+                         float* scale) const;
 
   struct Impl;
   Impl* impl() { return impl_.get(); }

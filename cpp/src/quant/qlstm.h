@@ -13,6 +13,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "cellstate/cellstate.h"
@@ -45,6 +46,11 @@ class QuantizedLstm {
   Status Forward(int T, int batch, const float* x, float* state, void* scratch, float* y) const;
   // Bytes of the packed int8 weights, their scales and the float biases and peepholes.
   size_t WeightBytes() const;
+  // The int8 values [rows, cols] and row scales [rows] of one quantized weight by its
+  // ParamTable name ("weight_ih_l0", "weight_hh_l1"), unpacked (quant/qaccess.cc, for files).
+  // kInvalidArgument for another name; rows/cols are checked against the weight's shape.
+  Status UnpackWeight(const std::string& name, size_t rows, size_t cols, int8_t* q,
+                      float* scale) const;
 
  private:
   struct Unit {
