@@ -520,3 +520,20 @@ describe('run: graphs as exporters write them', () => {
     expect(thrown(() => back.run({ input: x, h0, c0 })).code).toBe('ERR_CELLSTATE_DISPOSED');
   });
 });
+
+describe('runAsync', () => {
+  it('calls take turns and each gives what run gives', async () => {
+    const m = fromOnnx(build({ op: 'GRU', direction: 'bidirectional', lens: true }, 0).bytes);
+    const r = rng(8);
+    const feeds = [1, 2, 3].map(() => ({
+      X: new Tensor(r(4 * 3 * 3), [4, 3, 3]),
+      lens: new Int32Array([4, 3, 1]),
+    }));
+    const all = await Promise.all(feeds.map((f) => m.runAsync(f)));
+    feeds.forEach((f, i) => {
+      const want = m.run(f);
+      expect([...(all[i].Y as Tensor).data]).toEqual([...(want.Y as Tensor).data]);
+      expect([...(all[i].Y_h as Tensor).data]).toEqual([...(want.Y_h as Tensor).data]);
+    });
+  });
+});
