@@ -6,6 +6,7 @@
 // graph output needs are skipped. What the runner cannot compute is refused at import, naming
 // the node, its op type and the reason.
 import {
+  BusyError,
   CellstateError,
   CellstateRangeError,
   CellstateTypeError,
@@ -111,6 +112,8 @@ export class OnnxGraph implements OnnxRunnable {
   /** The native layers of each recurrent step (built on the first run), by node index. */
   private layers: Map<Step, Recurrent[]> | null = null;
   private isDisposed = false;
+  /** runAsync calls started and not settled. */
+  private inFlight = 0;
   /** Settles when the last runAsync has finished. */
   private tail: Promise<void> = Promise.resolve();
 
@@ -270,7 +273,11 @@ export class OnnxGraph implements OnnxRunnable {
 
   /** Frees the native layers of the recurrent nodes; a later run throws ERR_CELLSTATE_DISPOSED. */
   dispose(): void {
-    if (this.layers) for (const ls of this.layers.values()) for (const l of ls) l.dispose();
+    const all = this.layers ? [...this.layers.values()].flat() : [];
+    // nothing is freed while a runAsync is in flight
+    if (this.inFlight > 0)
+      throw new BusyError('dispose: a runAsync of this model is in flight; await it first');
+    for (const l of all) l.dispose();
     this.layers = null;
     this.isDisposed = true;
   }
@@ -289,13 +296,15 @@ export class OnnxGraph implements OnnxRunnable {
     const before = this.tail;
     let release!: () => void;
     this.tail = new Promise<void>((resolve) => (release = resolve));
-    await before;
+    this.inFlight++;
     try {
+      await before;
       const it = this.execute(env);
       let r = it.next();
       while (!r.done) r = it.next(await r.value.layer.forwardAsync(r.value.x, r.value.opts));
       return this.finish(env);
     } finally {
+      this.inFlight--;
       release();
     }
   }

@@ -137,8 +137,8 @@ function attachRunner(model: Model, runner: OnnxGraph | null, error: CellstateEr
     onnxOutputs: { get: () => (runner ? runner.onnxOutputs : fail()), configurable: true },
     dispose: {
       value: () => {
+        runner?.dispose(); // first: it refuses (BUSY) while a runAsync is in flight
         dispose();
-        runner?.dispose();
       },
       configurable: true,
     },

@@ -211,7 +211,7 @@ function binary(
   return (ctx, inputs) => {
     const a = need(ctx, inputs, 0);
     const b = need(ctx, inputs, 1);
-    if (a.type !== b.type) throw ctx.invalid(`adds types ${a.type} and ${b.type}`);
+    if (a.type !== b.type) throw ctx.invalid(`combines types ${a.type} and ${b.type}`);
     const dims = broadcastDims(ctx, [a.dims, b.dims]);
     const out = makeValue(a.type, dims);
     const ia = broadcastIndex(a.dims, dims);
@@ -496,7 +496,8 @@ const slice: OpFunction = (ctx, inputs) => {
       e = Math.max(0, Math.min(d, e));
       count[a] = Math.max(0, Math.ceil((e - b) / s));
     } else {
-      b = Math.max(-1, Math.min(d - 1, b));
+      // backward: starts clamped to [0, d − 1], ends to [−1, d − 1] (the operator's text)
+      b = Math.max(0, Math.min(d - 1, b));
       e = Math.max(-1, Math.min(d - 1, e));
       count[a] = Math.max(0, Math.ceil((e - b) / s));
     }

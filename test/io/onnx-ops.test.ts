@@ -227,6 +227,20 @@ const cases: [string, OpCase][] = [
     },
   ],
   [
+    'Slice negative step, start and end beyond the axis',
+    {
+      nodes: [one('Slice', ['x', 'st', 'en', 'ax', 'sp'])],
+      inits: [
+        i64('st', [-100, 100]),
+        i64('en', [-200, -100]),
+        i64('ax', [0, 1]),
+        i64('sp', [-1, -2]),
+      ],
+      feeds: [{ name: 'x', elem: 'float', dims: [3, 5] }],
+      outputs: [['y', 'float']],
+    },
+  ],
+  [
     'Slice attributes (opset 9)',
     {
       nodes: [one('Slice', ['x'], [aInts('starts', [1]), aInts('ends', [3]), aInts('axes', [1])])],

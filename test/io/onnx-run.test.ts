@@ -546,7 +546,7 @@ describe('run: graphs as exporters write them', () => {
 });
 
 describe('runAsync', () => {
-  it('calls take turns and each gives what run gives', async () => {
+  it('calls take turns and each gives what run gives; dispose refuses while one is in flight', async () => {
     const m = fromOnnx(build({ op: 'GRU', direction: 'bidirectional', lens: true }, 0).bytes);
     const r = rng(8);
     const feeds = [1, 2, 3].map(() => ({
@@ -554,6 +554,10 @@ describe('runAsync', () => {
       lens: new Int32Array([4, 3, 1]),
     }));
     const all = await Promise.all(feeds.map((f) => m.runAsync(f)));
+    const pending = m.runAsync(feeds[0]);
+    const busy = thrown(() => m.dispose());
+    expect(busy.code).toBe('ERR_CELLSTATE_BUSY');
+    await pending;
     feeds.forEach((f, i) => {
       const want = m.run(f);
       expect([...(all[i].Y as Tensor).data]).toEqual([...(want.Y as Tensor).data]);
