@@ -10,7 +10,11 @@ import path from 'node:path';
 import * as ort from 'onnxruntime-web';
 import { beforeAll, describe, expect, it } from 'vitest';
 
+import { Tensor, fromOnnx } from '../../lib/index';
+import { OnnxGraphModel } from '../../lib/io/onnx-graph';
 import { modelProto } from '../../lib/io/onnx-schema';
+import { Recurrent } from '../../lib/layers/recurrent';
+import { Sequential } from '../../lib/model/sequential';
 
 const ROOT = path.join(__dirname, '../fixtures/onnx-corpus');
 
@@ -38,6 +42,10 @@ interface Entry {
   outputs: string[];
   torch?: Record<string, Arr>;
   twin?: string;
+  /** pytorch: the input is [B, T, F] */
+  batchFirst?: boolean;
+  /** pytorch: a plain chain of layers whose output y is the model's output */
+  chain?: boolean;
 }
 
 const manifest = JSON.parse(readFileSync(path.join(ROOT, 'manifest.json'), 'utf8')) as {
@@ -289,6 +297,144 @@ describe('the corpus references agree with onnxruntime', () => {
       for (const n of e.outputs) {
         expect(ref[n].dims, n).toEqual(expected[n].dims);
         expect(maxDiff(ref[n].data, expected[n].data as Float32Array), n).toBeLessThan(TOL);
+      }
+    });
+});
+
+/** The feeds as run takes them: Tensors for float inputs, { data, shape } for integer ones. */
+function runFeeds(feeds: Record<string, Value>) {
+  const out: Record<string, Tensor | { data: Int32Array | BigInt64Array; shape: number[] }> = {};
+  for (const [n, v] of Object.entries(feeds))
+    out[n] =
+      v.dtype === 'float32'
+        ? new Tensor(v.data as Float32Array, v.dims)
+        : { data: v.data as Int32Array | BigInt64Array, shape: v.dims };
+  return out;
+}
+
+/** Steps t0 … t1 − 1 of x ([T, B, F], or [B, T, F] when batchFirst). */
+function steps(x: Value, t0: number, t1: number, batchFirst: boolean): Tensor {
+  const [a, b, F] = x.dims;
+  const data = x.data as Float32Array;
+  if (!batchFirst) return new Tensor(data.slice(t0 * b * F, t1 * b * F), [t1 - t0, b, F]);
+  const out = new Float32Array(a * (t1 - t0) * F);
+  for (let i = 0; i < a; ++i)
+    out.set(data.subarray((i * b + t0) * F, (i * b + t1) * F), i * (t1 - t0) * F);
+  return new Tensor(out, [a, t1 - t0, F]);
+}
+
+// cellstate against onnxruntime: every file imports and run(feeds) gives every graph output,
+// shaped as the graph declares, within TOL of onnxruntime's (the twin's for layout 1).
+describe('importOnnx(file).run(feeds) agrees with onnxruntime on the whole corpus', () => {
+  for (const set of ['onnx-node', 'pytorch', 'sweep'] as const)
+    describe(set, () => {
+      for (const e of manifest.files.filter((f) => f.set === set))
+        it(e.file, async () => {
+          const { feeds, expected } = feedsOf(e);
+          const ref = await runOrt(e.twin ?? e.file, feeds, e.outputs);
+          const model = fromOnnx(readFileSync(path.join(ROOT, e.file)));
+          try {
+            const got = model.run(runFeeds(feeds));
+            expect(Object.keys(got).sort()).toEqual([...e.outputs].sort());
+            for (const n of e.outputs) {
+              const y = got[n] as Tensor;
+              expect(y, n).toBeInstanceOf(Tensor);
+              expect(y.shape, n).toEqual(ref[n].dims);
+              expect(maxDiff(y.data, ref[n].data), n).toBeLessThan(TOL);
+              // and ONNX's / PyTorch's own outputs
+              if (expected[n])
+                expect(maxDiff(y.data, expected[n].data as Float32Array), n).toBeLessThan(TOL);
+            }
+            // runAsync: the same values
+            const again = await model.runAsync(runFeeds(feeds));
+            for (const n of e.outputs)
+              expect((again[n] as Tensor).data).toEqual((got[n] as Tensor).data);
+          } finally {
+            model.dispose();
+          }
+        });
+    });
+});
+
+// Plain chains (PyTorch's y outputs): forward in two chunks with the state carried (from the
+// graph's h0 / c0 feeds when it has them) and, for one direction without state inputs, a
+// stream stepped one time step at a time, equal the whole run.
+describe('plain chains: chunked forward and stream() equal run', () => {
+  for (const e of manifest.files.filter((f) => f.chain))
+    it(e.file, () => {
+      const { feeds } = feedsOf(e);
+      const model = fromOnnx(readFileSync(path.join(ROOT, e.file)));
+      try {
+        expect(model).not.toBeInstanceOf(OnnxGraphModel);
+        const whole = model.run(runFeeds(feeds)).y as Tensor;
+        const x = feeds.x;
+        const bf = e.batchFirst === true;
+        const T = x.dims[bf ? 1 : 0];
+        const B = x.dims[bf ? 0 : 1];
+        const F = x.dims[2];
+        const cut = Math.max(1, T >> 1);
+        const h0 = feeds.h0 && new Tensor(feeds.h0.data as Float32Array, feeds.h0.dims);
+        const c0 = feeds.c0 && new Tensor(feeds.c0.data as Float32Array, feeds.c0.dims);
+        const lastStep = whole.shape.length === 2; // a head on the last step: [B, O]
+        let outs: Tensor[];
+        if (model instanceof Recurrent) {
+          const r1 = model.forward(steps(x, 0, cut, bf), { h0, c0 });
+          const r2 = model.forward(steps(x, cut, T, bf), {
+            h0: r1.h,
+            c0: (r1 as { c?: Tensor }).c,
+          });
+          outs = [r1.output, r2.output];
+        } else {
+          expect(model).toBeInstanceOf(Sequential);
+          const seq = model as Sequential;
+          expect(h0).toBeUndefined(); // the corpus has no stateful model with a head
+          const r1 = seq.forward(steps(x, 0, cut, bf));
+          const r2 = seq.forward(steps(x, cut, T, bf), { state: r1.state });
+          outs = [r1.output, r2.output];
+        }
+        if (lastStep) expect(maxDiff(outs[1].data, whole.data)).toBeLessThan(TOL);
+        else {
+          // concatenate the chunks along time
+          const D = whole.shape[2];
+          const y = new Float32Array(whole.data.length);
+          if (!bf) {
+            y.set(outs[0].data, 0);
+            y.set(outs[1].data, outs[0].data.length);
+          } else
+            for (let b = 0; b < B; ++b) {
+              y.set(outs[0].data.subarray(b * cut * D, (b + 1) * cut * D), b * T * D);
+              y.set(
+                outs[1].data.subarray(b * (T - cut) * D, (b + 1) * (T - cut) * D),
+                (b * T + cut) * D,
+              );
+            }
+          expect(maxDiff(y, whole.data)).toBeLessThan(TOL);
+        }
+        // predict: the whole sequence at once (zero state)
+        if (!h0) expect(maxDiff(model.predict(steps(x, 0, T, bf)).data, whole.data)).toBeLessThan(TOL);
+        // stream, one step at a time (one direction, zero initial state)
+        const bidir = /bidir/.test(e.file);
+        if (bidir) {
+          expect(() => model.stream({ batch: B })).toThrow();
+          return;
+        }
+        if (h0) return;
+        const s = model.stream({ batch: B });
+        const O = lastStep ? whole.shape[1] : whole.shape[2];
+        let last = new Float32Array(0);
+        for (let t = 0; t < T; ++t) {
+          const xt = steps(x, t, t + 1, bf).data; // [B, F] either way
+          expect(xt.length).toBe(B * F);
+          last = s.step(xt).slice();
+          if (!lastStep)
+            for (let b = 0; b < B; ++b) {
+              const at = bf ? (b * T + t) * O : (t * B + b) * O;
+              expect(maxDiff(last.subarray(b * O, (b + 1) * O), whole.data.subarray(at, at + O))).toBeLessThan(TOL);
+            }
+        }
+        if (lastStep) expect(maxDiff(last, whole.data)).toBeLessThan(TOL);
+      } finally {
+        model.dispose();
       }
     });
 });
