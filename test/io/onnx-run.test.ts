@@ -160,8 +160,9 @@ function build(c: Case, layout: 0 | 1): Built {
 /** Runs the case in cellstate (its layout) and onnxruntime (layout 0); returns the largest difference. */
 async function compare(c: Case): Promise<number> {
   const layout = c.layout ?? 0;
-  const ref = build(c, 0);
-  const mine = layout === 0 ? ref : build(c, 1);
+  // onnxruntime needs hidden_size: its twin always has it
+  const ref = build({ ...c, hiddenSizeAttr: true }, 0);
+  const mine = layout === 0 && c.hiddenSizeAttr !== false ? ref : build(c, layout);
   const { T, B, I, H, D } = ref.dims;
   const ortFeeds: Record<string, ort.Tensor> = {};
   for (const [k, v] of Object.entries(ref.feeds))
@@ -208,4 +209,230 @@ describe('run: single recurrent nodes, layout 0, against onnxruntime', () => {
       it(`${op} ${direction}`, async () => {
         expect(await compare({ op, direction })).toBeLessThan(TOL);
       });
+});
+
+describe('run: the attribute space, each attribute alone and combined, against onnxruntime', () => {
+  const cases: [string, Case][] = [];
+  for (const op of ['LSTM', 'GRU', 'RNN'] as const) {
+    const state =
+      op === 'LSTM' ? ({ h0: 'input', c0: 'input' } as const) : ({ h0: 'input' } as const);
+    cases.push(
+      [`${op} layout 1`, { op, layout: 1 }],
+      [
+        `${op} layout 1 bidirectional with states and lengths`,
+        { op, layout: 1, direction: 'bidirectional', lens: true, ...state },
+      ],
+      [
+        `${op} layout 1 reverse, initializer states`,
+        { op, layout: 1, direction: 'reverse', h0: 'init', c0: op === 'LSTM' ? 'init' : undefined },
+      ],
+      [`${op} no B`, { op, bias: false }],
+      [`${op} sequence_lens`, { op, lens: true, T: 5, B: 4 }],
+      [`${op} sequence_lens reverse`, { op, lens: true, direction: 'reverse', T: 5, B: 4 }],
+      [
+        `${op} sequence_lens bidirectional`,
+        { op, lens: true, direction: 'bidirectional', T: 5, B: 4 },
+      ],
+      [`${op} initial states as inputs`, { op, ...state }],
+      [
+        `${op} initial states as initializers, bidirectional`,
+        { op, direction: 'bidirectional', h0: 'init', c0: op === 'LSTM' ? 'init' : undefined },
+      ],
+      [`${op} clip`, { op, attrs: [aFloat('clip', 0.4)] }],
+      [`${op} no hidden_size attribute`, { op, hiddenSizeAttr: false }],
+      [`${op} Y alone`, { op, outputs: ['Y'] }],
+      [`${op} Y_h alone`, { op, outputs: ['', 'Y_h'] }],
+      [`${op} batch 1, one step`, { op, T: 1, B: 1, direction: 'bidirectional' }],
+    );
+  }
+  cases.push(
+    ['LSTM Y_c alone', { op: 'LSTM', outputs: ['', '', 'Y_c'] }],
+    [
+      'LSTM Y_h and Y_c, bidirectional',
+      { op: 'LSTM', outputs: ['', 'Y_h', 'Y_c'], direction: 'bidirectional' },
+    ],
+    ['LSTM peepholes', { op: 'LSTM', peepholes: true }],
+    [
+      'LSTM peepholes bidirectional, lengths',
+      { op: 'LSTM', peepholes: true, direction: 'bidirectional', lens: true },
+    ],
+    ['LSTM input_forget', { op: 'LSTM', attrs: [aInt('input_forget', 1)] }],
+    [
+      'LSTM input_forget peepholes reverse',
+      { op: 'LSTM', peepholes: true, direction: 'reverse', attrs: [aInt('input_forget', 1)] },
+    ],
+    [
+      'LSTM activations',
+      { op: 'LSTM', attrs: [aStrs('activations', ['HardSigmoid', 'Tanh', 'Softsign'])] },
+    ],
+    [
+      'LSTM activations with alpha / beta, bidirectional, clip',
+      {
+        op: 'LSTM',
+        direction: 'bidirectional',
+        attrs: [
+          aStrs('activations', [
+            'HardSigmoid',
+            'LeakyRelu',
+            'ScaledTanh',
+            'HardSigmoid',
+            'LeakyRelu',
+            'ScaledTanh',
+          ]),
+          aFloats('activation_alpha', [0.3, 0.05, 0.9, 0.3, 0.05, 0.9]),
+          aFloats('activation_beta', [0.4, 1.1, 0.4, 1.1]),
+          aFloat('clip', 2),
+        ],
+      },
+    ],
+    [
+      'LSTM different activations per direction (two layers)',
+      {
+        op: 'LSTM',
+        direction: 'bidirectional',
+        lens: true,
+        h0: 'input',
+        c0: 'input',
+        attrs: [
+          aStrs('activations', ['Sigmoid', 'Tanh', 'Tanh', 'HardSigmoid', 'Softsign', 'Elu']),
+        ],
+      },
+    ],
+    [
+      'LSTM alpha / beta defaults (onnxruntime’s)',
+      { op: 'LSTM', attrs: [aStrs('activations', ['HardSigmoid', 'Elu', 'LeakyRelu'])] },
+    ],
+    ['GRU linear_before_reset', { op: 'GRU', attrs: [aInt('linear_before_reset', 1)] }],
+    [
+      'GRU linear_before_reset bidirectional lengths layout 1',
+      {
+        op: 'GRU',
+        layout: 1,
+        direction: 'bidirectional',
+        lens: true,
+        attrs: [aInt('linear_before_reset', 1)],
+      },
+    ],
+    ['GRU activations', { op: 'GRU', attrs: [aStrs('activations', ['Sigmoid', 'Relu'])] }],
+    [
+      'GRU activations alpha, clip, reverse',
+      {
+        op: 'GRU',
+        direction: 'reverse',
+        attrs: [
+          aStrs('activations', ['HardSigmoid', 'ThresholdedRelu']),
+          aFloats('activation_alpha', [0.25, 0.1]),
+          aFloats('activation_beta', [0.45]),
+          aFloat('clip', 1.5),
+        ],
+      },
+    ],
+    [
+      'GRU different activations per direction',
+      {
+        op: 'GRU',
+        direction: 'bidirectional',
+        attrs: [aStrs('activations', ['Sigmoid', 'Tanh', 'Sigmoid', 'Softplus'])],
+      },
+    ],
+    ['RNN Relu', { op: 'RNN', attrs: [aStrs('activations', ['Relu'])] }],
+    [
+      'RNN Affine alpha beta bidirectional',
+      {
+        op: 'RNN',
+        direction: 'bidirectional',
+        attrs: [
+          aStrs('activations', ['Affine', 'Affine']),
+          aFloats('activation_alpha', [0.5, 0.5]),
+          aFloats('activation_beta', [0.1, 0.1]),
+        ],
+      },
+    ],
+    [
+      'RNN different activations per direction, layout 1',
+      {
+        op: 'RNN',
+        layout: 1,
+        direction: 'bidirectional',
+        h0: 'input',
+        attrs: [aStrs('activations', ['Tanh', 'Sigmoid'])],
+      },
+    ],
+  );
+  for (const [name, c] of cases)
+    it(name, async () => {
+      expect(await compare(c)).toBeLessThan(TOL);
+    });
+});
+
+describe('run: feeds are checked, by input name', () => {
+  const c: Case = { op: 'LSTM', lens: true, h0: 'input', c0: 'input', T: 4, B: 3 };
+  const m = () => fromOnnx(build(c, 0).bytes);
+  const x = new Tensor(rng(1)(4 * 3 * 3), [4, 3, 3]);
+  const h = new Tensor(rng(2)(5 * 3), [1, 3, 5]);
+  const lens = new Int32Array([4, 2, 1]);
+  const ok = { X: x, lens, initial_h: h, initial_c: h };
+
+  it('the inputs and outputs as the graph declares them', () => {
+    const g = m();
+    expect(g.onnxInputs.map((i) => [i.name, i.type, i.shape])).toEqual([
+      ['X', 'float32', ['T', 'B', 3]],
+      ['lens', 'int32', ['B']],
+      ['initial_h', 'float32', [1, 'B', 5]],
+      ['initial_c', 'float32', [1, 'B', 5]],
+    ]);
+    expect(g.onnxOutputs.map((o) => o.name)).toEqual(['Y', 'Y_h', 'Y_c']);
+  });
+
+  it('a missing feed, an unknown one, the wrong type: TypeError naming it', () => {
+    const g = m();
+    const e1 = thrown(() => g.run({ X: x, lens, initial_h: h }));
+    expect(e1).toBeInstanceOf(TypeError);
+    expect(e1.code).toBe('ERR_CELLSTATE_INVALID_ARG');
+    expect(e1.message).toMatch(/^run: feeds\.initial_c is missing/);
+    expect(thrown(() => g.run({ ...ok, extra: x })).message).toMatch(
+      /feeds\.extra is not an input of the graph/,
+    );
+    const e3 = thrown(() => g.run({ ...ok, lens: new Tensor(new Float32Array(3), [3]) }));
+    expect(e3).toBeInstanceOf(TypeError);
+    expect(e3.message).toMatch(
+      /feeds\.lens must be an Int32Array, a BigInt64Array or \{ data, shape \}/,
+    );
+    const e4 = thrown(() => g.run({ ...ok, X: new Int32Array(36) as never }));
+    expect(e4).toBeInstanceOf(TypeError);
+    expect(e4.message).toMatch(/feeds\.X must be a Tensor/);
+    expect(thrown(() => g.run(null as never))).toBeInstanceOf(TypeError);
+  });
+
+  it('a wrong shape, disagreeing dynamic dims, lengths out of range: RangeError naming it', () => {
+    const g = m();
+    const e1 = thrown(() => g.run({ ...ok, X: new Tensor(new Float32Array(24), [4, 3, 2]) }));
+    expect(e1).toBeInstanceOf(RangeError);
+    expect(e1.message).toMatch(/feeds\.X has shape \[4, 3, 2\], the graph declares \[T, B, 3\]/);
+    const e2 = thrown(() => g.run({ ...ok, lens: new Int32Array([4, 2]) }));
+    expect(e2).toBeInstanceOf(RangeError);
+    expect(e2.message).toMatch(/feeds\.lens has B = 2 \(dimension 0\), but feeds\.X has B = 3/);
+    const e3 = thrown(() => g.run({ ...ok, lens: new Int32Array([4, 0, 1]) }));
+    expect(e3).toBeInstanceOf(RangeError);
+    expect(e3.message).toMatch(/sequence_lens\[1\] = 0; each must be in \[1, T = 4\]/);
+    const e4 = thrown(() => g.run({ ...ok, lens: { data: [1, 2, 3], shape: [2] } }));
+    expect(e4).toBeInstanceOf(RangeError);
+  });
+
+  it('lengths as a BigInt64Array or { data, shape }; a failed run changes nothing', async () => {
+    const g = m();
+    const first = g.run(ok);
+    thrown(() => g.run({ ...ok, lens: new Int32Array([9, 9, 9]) }));
+    await expect(
+      g.runAsync({ ...ok, X: new Tensor(new Float32Array(3), [1, 1, 3]) }),
+    ).rejects.toThrow(RangeError);
+    const again = g.run({ ...ok, lens: { data: [4, 2, 1], shape: [3] } });
+    const wide = g.run({ ...ok, lens: new BigInt64Array([4n, 2n, 1n]) });
+    for (const k of ['Y', 'Y_h', 'Y_c']) {
+      expect([...(again[k] as Tensor).data]).toEqual([...(first[k] as Tensor).data]);
+      expect([...(wide[k] as Tensor).data]).toEqual([...(first[k] as Tensor).data]);
+    }
+    g.dispose();
+    expect(thrown(() => g.run(ok)).code).toBe('ERR_CELLSTATE_DISPOSED');
+  });
 });
