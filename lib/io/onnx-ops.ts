@@ -85,7 +85,14 @@ export class OpContext {
     if (!a) return undefined;
     if (a.type !== undefined && a.type !== 0 && a.type !== type)
       throw this.invalid(`attribute '${name}' has type ${a.type}, expected ${type}`);
-    if (a[field] === undefined && type !== AttributeType.INTS && type !== AttributeType.FLOATS)
+    // proto3 (the schema's syntax) does not keep a scalar equal to its default: an attribute of
+    // the right type without its field holds 0 (PyTorch's `axis = 0`, `allowzero = 0`, …)
+    if (
+      a[field] === undefined &&
+      a.type !== type &&
+      type !== AttributeType.INTS &&
+      type !== AttributeType.FLOATS
+    )
       throw this.invalid(`attribute '${name}' holds no value`);
     return a;
   }
