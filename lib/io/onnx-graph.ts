@@ -111,6 +111,8 @@ export class OnnxGraph implements OnnxRunnable {
   /** The native layers of each recurrent step (built on the first run), by node index. */
   private layers: Map<Step, Recurrent[]> | null = null;
   private isDisposed = false;
+  /** Settles when the last runAsync has finished. */
+  private tail: Promise<void> = Promise.resolve();
 
   constructor(graph: GraphMsg, opset: number) {
     for (const t of graph.initializer ?? [])
@@ -267,10 +269,19 @@ export class OnnxGraph implements OnnxRunnable {
 
   async runAsync(feeds: Readonly<Record<string, OnnxFeed>>): Promise<Record<string, OnnxOutput>> {
     const env = this.start('runAsync', feeds);
-    const it = this.execute(env);
-    let r = it.next();
-    while (!r.done) r = it.next(await r.value.layer.forwardAsync(r.value.x, r.value.opts));
-    return this.finish(env);
+    // runAsync calls take turns (the layers run one forward at a time)
+    const before = this.tail;
+    let release!: () => void;
+    this.tail = new Promise<void>((resolve) => (release = resolve));
+    await before;
+    try {
+      const it = this.execute(env);
+      let r = it.next();
+      while (!r.done) r = it.next(await r.value.layer.forwardAsync(r.value.x, r.value.opts));
+      return this.finish(env);
+    } finally {
+      release();
+    }
   }
 
   /** The values of a run: the constants and the checked feeds. */

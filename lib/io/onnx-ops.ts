@@ -80,40 +80,33 @@ export class OpContext {
     return this.attributes.has(name);
   }
 
-  private typed(name: string, type: number, field: keyof AttributeMsg): AttributeMsg | undefined {
+  /** The attribute, checked to be of `type`; a zero value (0, 0.0) is absent from the decoded
+   * message (protobuf's default) and reads as 0. */
+  private typed(name: string, type: number): AttributeMsg | undefined {
     const a = this.attributes.get(name);
     if (!a) return undefined;
     if (a.type !== undefined && a.type !== 0 && a.type !== type)
       throw this.invalid(`attribute '${name}' has type ${a.type}, expected ${type}`);
-    // proto3 (the schema's syntax) does not keep a scalar equal to its default: an attribute of
-    // the right type without its field holds 0 (PyTorch's `axis = 0`, `allowzero = 0`, …)
-    if (
-      a[field] === undefined &&
-      a.type !== type &&
-      type !== AttributeType.INTS &&
-      type !== AttributeType.FLOATS
-    )
-      throw this.invalid(`attribute '${name}' holds no value`);
     return a;
   }
 
   int(name: string, fallback: number): number {
-    const a = this.typed(name, AttributeType.INT, 'i');
+    const a = this.typed(name, AttributeType.INT);
     return a ? Number(a.i ?? 0) : fallback;
   }
 
   float(name: string, fallback: number): number {
-    const a = this.typed(name, AttributeType.FLOAT, 'f');
+    const a = this.typed(name, AttributeType.FLOAT);
     return a ? (a.f ?? 0) : fallback;
   }
 
   ints(name: string): number[] | null {
-    const a = this.typed(name, AttributeType.INTS, 'ints');
+    const a = this.typed(name, AttributeType.INTS);
     return a ? (a.ints ?? []).map(Number) : null;
   }
 
   floats(name: string): number[] | null {
-    const a = this.typed(name, AttributeType.FLOATS, 'floats');
+    const a = this.typed(name, AttributeType.FLOATS);
     return a ? [...(a.floats ?? [])] : null;
   }
 

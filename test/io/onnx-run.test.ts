@@ -5,12 +5,13 @@
 import * as ort from 'onnxruntime-web';
 import { beforeAll, describe, expect, it } from 'vitest';
 
-import { Tensor, fromOnnx, importOnnx } from '../../lib/index';
+import { LSTM, Tensor, fromOnnx, importOnnx, toOnnx } from '../../lib/index';
 import type { AttributeMsg, TensorMsg, ValueInfoMsg } from '../../lib/io/onnx-schema';
 import {
   aFloat,
   aFloats,
   aInt,
+  aInts,
   aStr,
   aStrs,
   maxDiff,
@@ -434,5 +435,105 @@ describe('run: feeds are checked, by input name', () => {
     }
     g.dispose();
     expect(thrown(() => g.run(ok)).code).toBe('ERR_CELLSTATE_DISPOSED');
+  });
+});
+
+describe('run: graphs as exporters write them', () => {
+  it('a batch-first GRU as PyTorch writes it: Transposes around the node, a zero state from Shape, h_n out', async () => {
+    const [B, T, I, H] = [3, 5, 4, 6];
+    const r = rng(21);
+    const i64 = (name: string, v: number[], dims = [v.length]) => tensor(name, dims, v, 'int64');
+    const nodes = [
+      node('Transpose', ['x'], ['xt'], [aInts('perm', [1, 0, 2])]),
+      // h0 = zeros [1, B, H] with B read from x
+      node('Shape', ['x'], ['shape']),
+      node('Gather', ['shape', 'zero'], ['b'], [aInt('axis', 0)]),
+      node('Unsqueeze', ['b', 'zero1'], ['b1']),
+      node('Concat', ['one', 'b1', 'h'], ['h0shape'], [aInt('axis', 0)]),
+      node('ConstantOfShape', ['h0shape'], ['h0']),
+      node(
+        'GRU',
+        ['xt', 'W', 'R', 'Bias', '', 'h0'],
+        ['Y', 'hn'],
+        [aInt('hidden_size', H), aInt('linear_before_reset', 1)],
+        'gru',
+      ),
+      node('Transpose', ['Y'], ['Yt'], [aInts('perm', [2, 0, 1, 3])]),
+      node('Reshape', ['Yt', 'flat'], ['out']),
+      node('Softmax', ['out'], ['probs'], [aInt('axis', -1)]),
+    ];
+    const bytes = model({
+      nodes,
+      inputs: [vi('x', 'float', ['batch', 'time', I])],
+      outputs: [vi('probs', 'float', ['batch', 'time', H]), vi('hn', 'float', [1, 'batch', H])],
+      initializers: [
+        tensor('W', [1, 3 * H, I], r(3 * H * I)),
+        tensor('R', [1, 3 * H, H], r(3 * H * H)),
+        tensor('Bias', [1, 6 * H], r(6 * H)),
+        i64('zero', [0], []),
+        i64('zero1', [0]),
+        i64('one', [1]),
+        i64('h', [H]),
+        i64('flat', [0, 0, -1]),
+      ],
+      opset: 14,
+    });
+    const x = r(B * T * I, -2, 2);
+    const want = await runOrt(bytes, { x: new ort.Tensor('float32', x, [B, T, I]) });
+    const m = await importOnnx(bytes);
+    const got = m.run({ x: new Tensor(x, [B, T, I]) });
+    expect(got.probs.shape).toEqual([B, T, H]);
+    expect(got.hn.shape).toEqual([1, B, H]);
+    expect(maxDiff(got.probs.data as Float32Array, want.probs.data as Float32Array)).toBeLessThan(
+      TOL,
+    );
+    expect(maxDiff(got.hn.data as Float32Array, want.hn.data as Float32Array)).toBeLessThan(TOL);
+    // another batch size: the dynamic dims follow the feeds
+    const x2 = r(1 * 2 * I);
+    const want2 = await runOrt(bytes, { x: new ort.Tensor('float32', x2, [1, 2, I]) });
+    const got2 = await m.runAsync({ x: new Tensor(x2, [1, 2, I]) });
+    expect(maxDiff(got2.probs.data as Float32Array, want2.probs.data as Float32Array)).toBeLessThan(
+      TOL,
+    );
+  });
+
+  it("a stateful export: run's state feeds are a stream's setState, and forward's h0 / c0", async () => {
+    const lstm = new LSTM({ inputSize: 2, hiddenSize: 3, peephole: true, seed: 4 });
+    const bytes = toOnnx(lstm, { state: true });
+    const back = fromOnnx(bytes, { expect: LSTM });
+    const r = rng(5);
+    const x = new Tensor(r(4 * 1 * 2), [4, 1, 2]);
+    const h0 = new Tensor(r(3), [1, 1, 3]);
+    const c0 = new Tensor(r(3), [1, 1, 3]);
+    const ran = back.run({ input: x, h0, c0 });
+    expect(Object.keys(ran).sort()).toEqual(['c', 'h', 'output']);
+    const fwd = back.forward(x, { h0, c0 });
+    expect([...(ran.output as Tensor).data]).toEqual([...fwd.output.data]);
+    expect([...(ran.h as Tensor).data]).toEqual([...fwd.h.data]);
+    const s = back.stream();
+    s.setState({ h: h0, c: c0 });
+    const steps: number[] = [];
+    for (let t = 0; t < 4; ++t) steps.push(...s.step(x.data.subarray(2 * t, 2 * t + 2)));
+    expect(maxDiff(steps, (ran.output as Tensor).data)).toBeLessThan(1e-6);
+    s.dispose();
+    back.dispose();
+    expect(thrown(() => back.run({ input: x, h0, c0 })).code).toBe('ERR_CELLSTATE_DISPOSED');
+  });
+});
+
+describe('runAsync', () => {
+  it('calls take turns and each gives what run gives', async () => {
+    const m = fromOnnx(build({ op: 'GRU', direction: 'bidirectional', lens: true }, 0).bytes);
+    const r = rng(8);
+    const feeds = [1, 2, 3].map(() => ({
+      X: new Tensor(r(4 * 3 * 3), [4, 3, 3]),
+      lens: new Int32Array([4, 3, 1]),
+    }));
+    const all = await Promise.all(feeds.map((f) => m.runAsync(f)));
+    feeds.forEach((f, i) => {
+      const want = m.run(f);
+      expect([...(all[i].Y as Tensor).data]).toEqual([...(want.Y as Tensor).data]);
+      expect([...(all[i].Y_h as Tensor).data]).toEqual([...(want.Y_h as Tensor).data]);
+    });
   });
 });

@@ -98,6 +98,48 @@ const recurrent: [string, () => Recurrent][] = [
       }),
   ],
   ['rnn tanh', () => new RNN({ inputSize: 3, hiddenSize: 5, seed: 11 })],
+  // direction: 'reverse' → ONNX direction "reverse" (parameters without the _reverse suffix)
+  [
+    'lstm reverse peephole stack',
+    () =>
+      new LSTM({
+        inputSize: 3,
+        hiddenSize: 4,
+        direction: 'reverse',
+        peephole: true,
+        numLayers: 2,
+        seed: 13,
+      }),
+  ],
+  [
+    'lstm reverse coupled batchFirst',
+    () =>
+      new LSTM({
+        inputSize: 3,
+        hiddenSize: 4,
+        direction: 'reverse',
+        coupled: true,
+        batchFirst: true,
+        seed: 14,
+      }),
+  ],
+  [
+    'gru reverse reset before',
+    () =>
+      new GRU({ inputSize: 3, hiddenSize: 5, direction: 'reverse', resetAfter: false, seed: 15 }),
+  ],
+  [
+    'rnn reverse relu stack',
+    () =>
+      new RNN({
+        inputSize: 3,
+        hiddenSize: 4,
+        direction: 'reverse',
+        nonlinearity: 'relu',
+        numLayers: 2,
+        seed: 16,
+      }),
+  ],
   [
     'rnn relu bidir stack',
     () =>
