@@ -10,7 +10,7 @@ import path from 'node:path';
 import * as ort from 'onnxruntime-web';
 import { beforeAll, describe, expect, it } from 'vitest';
 
-import { Tensor, fromOnnx } from '../../lib/index';
+import { LSTM, Tensor, fromOnnx, toOnnx } from '../../lib/index';
 import { OnnxGraphModel } from '../../lib/io/onnx-graph';
 import { modelProto } from '../../lib/io/onnx-schema';
 import { Recurrent } from '../../lib/layers/recurrent';
@@ -385,12 +385,25 @@ function swap01(data: Float32Array, a: number, b: number, F: number): Float32Arr
 // feeds when it has them) equals run; for one direction, forward in two chunks with the state
 // carried, and a stream stepped one time step at a time (zero initial state), equal it too;
 // predict (zero state) equals it.
+// Chains the chain importer does not recognize yet: a batch-first GRU / RNN whose Transposes it
+// does not follow when the zero state's batch size comes from Shape(x)[0] (dynamic axes) or a
+// Linear head reads the transposed-back output. They import as OnnxGraphModel (run only, checked
+// above); issue 13 asks for them as chains.
+const RUN_ONLY = /^pytorch\/(gru_batch_first_dynamic|gru_linear_head|rnn_linear_head_dynamic)\./;
+
 describe('plain chains: forward, chunked forward, predict and stream() equal run', () => {
   for (const e of manifest.files.filter((f) => f.chain))
     it(e.file, () => {
       const { feeds } = feedsOf(e);
       const model = fromOnnx(readFileSync(path.join(ROOT, e.file)));
       try {
+        if (RUN_ONLY.test(e.file)) {
+          expect(model).toBeInstanceOf(OnnxGraphModel);
+          expect(() =>
+            model.predict(new Tensor(feeds.x.data as Float32Array, feeds.x.dims)),
+          ).toThrow(/not a plain chain of layers/);
+          return;
+        }
         expect(model).not.toBeInstanceOf(OnnxGraphModel);
         const whole = model.run(runFeeds(feeds)).y as Tensor;
         const x = feeds.x;
@@ -476,4 +489,61 @@ describe('plain chains: forward, chunked forward, predict and stream() equal run
         model.dispose();
       }
     });
+});
+
+// ONNX's input_forget takes i from the i slot and sets f = 1 − i; cellstate's CIFG takes f from
+// its f block and sets i = 1 − f. Export writes −f into the i slot, which is the same only when
+// the gate function has f(−a) = 1 − f(a); for other gate functions export is refused (as import
+// is, above: sweep files 018, 202, 203).
+describe('coupled LSTMs (input_forget) and the gate function', () => {
+  it('exports with sigmoid, hardSigmoid β 0.5 and affine β 0.5 gates, which onnxruntime runs as cellstate does', async () => {
+    const gates = [
+      'sigmoid',
+      { name: 'hardSigmoid', alpha: 0.3, beta: 0.5 },
+      { name: 'affine', alpha: 0.4, beta: 0.5 },
+    ] as const;
+    for (const gateActivation of gates) {
+      const lstm = new LSTM({
+        inputSize: 3,
+        hiddenSize: 4,
+        coupled: true,
+        peephole: true,
+        gateActivation,
+        seed: 5,
+      });
+      const x = new Tensor(
+        Float32Array.from({ length: 5 * 2 * 3 }, (_, i) => Math.sin(i * 1.7) * 1.5),
+        [5, 2, 3],
+      );
+      const want = lstm.forward(x).output;
+      const bytes = toOnnx(lstm);
+      const session = await ort.InferenceSession.create(bytes);
+      try {
+        const inName = session.inputNames[0];
+        const out = await session.run({ [inName]: new ort.Tensor('float32', x.data, x.shape) });
+        const y = out[session.outputNames[0]].data as Float32Array;
+        expect(maxDiff(y, want.data), JSON.stringify(gateActivation)).toBeLessThan(TOL);
+      } finally {
+        await session.release();
+      }
+      lstm.dispose();
+    }
+  });
+
+  it('refuses to export other gate functions, naming the option', () => {
+    for (const gateActivation of [
+      'softsign',
+      { name: 'hardSigmoid', alpha: 0.2, beta: 0.4 },
+    ] as const) {
+      const lstm = new LSTM({
+        inputSize: 3,
+        hiddenSize: 4,
+        coupled: true,
+        gateActivation,
+        seed: 5,
+      });
+      expect(() => toOnnx(lstm)).toThrow(/coupled: true with gateActivation .* cannot be exported/);
+      lstm.dispose();
+    }
+  });
 });
