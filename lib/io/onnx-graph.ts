@@ -141,22 +141,38 @@ export class OnnxGraph implements OnnxRunnable {
       this.constants.has(name) || producer.has(name) || inputs.some((x) => x.name === name);
     const order: number[] = [];
     const state = new Uint8Array(nodes.length); // 0 new, 1 visiting, 2 done
-    const visit = (i: number) => {
-      if (state[i] === 2) return;
-      if (state[i] === 1)
-        throw invalid(`the graph has a cycle through node '${nodes[i].name ?? ''}'`);
-      state[i] = 1;
-      for (const name of nodes[i].input ?? []) {
-        if (!name) continue;
-        if (!known(name))
-          throw invalid(
-            `node '${nodes[i].name ?? ''}' (${nodes[i].op_type ?? ''}) reads '${name}', which no node, input or initializer defines`,
-          );
-        const p = producer.get(name);
-        if (p !== undefined) visit(p);
+    // depth-first, with an explicit stack (a graph may be deeper than the call stack)
+    const visit = (root: number) => {
+      const stack: { i: number; next: number }[] = [{ i: root, next: 0 }];
+      while (stack.length > 0) {
+        const top = stack[stack.length - 1];
+        const n = nodes[top.i];
+        if (top.next === 0) {
+          if (state[top.i] === 2) {
+            stack.pop();
+            continue;
+          }
+          state[top.i] = 1;
+        }
+        const ins = n.input ?? [];
+        if (top.next < ins.length) {
+          const name = ins[top.next++];
+          if (!name) continue;
+          if (!known(name))
+            throw invalid(
+              `node '${n.name ?? ''}' (${n.op_type ?? ''}) reads '${name}', which no node, input or initializer defines`,
+            );
+          const p = producer.get(name);
+          if (p === undefined || state[p] === 2) continue;
+          if (state[p] === 1)
+            throw invalid(`the graph has a cycle through node '${nodes[p].name ?? ''}'`);
+          stack.push({ i: p, next: 0 });
+          continue;
+        }
+        state[top.i] = 2;
+        order.push(top.i);
+        stack.pop();
       }
-      state[i] = 2;
-      order.push(i);
     };
     for (const out of this.onnxOutputs) {
       if (!known(out.name)) throw invalid(`graph output '${out.name}' is not computed by any node`);

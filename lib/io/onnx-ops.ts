@@ -7,6 +7,7 @@
 // 7–22; a malformed input (a shape that does not broadcast, an index out of range) throws
 // ERR_CELLSTATE_ONNX_INVALID naming the node.
 import { CellstateError, ErrorCode } from '../errors';
+import { MAX_ELEMENTS } from '../limits';
 import { AttributeType, DataType, type AttributeMsg, type NodeMsg } from './onnx-schema';
 
 /** The element types the graph runner computes in. */
@@ -30,8 +31,20 @@ export const ELEM_TYPES: Readonly<Record<number, ElemType>> = {
   9: 'bool',
 };
 
-export function makeValue(type: ElemType, dims: readonly number[], data?: ArrayLike<number>) {
+/** The values of `dims`, refused beyond MAX_ELEMENTS (before anything that size is allocated). */
+function checkedSize(dims: readonly number[]): number {
   const n = size(dims);
+  if (!(n <= MAX_ELEMENTS))
+    throw new CellstateError(
+      ErrorCode.ONNX_UNSUPPORTED,
+      `a tensor of shape [${dims.join(', ')}] (${n} values) exceeds the limit of ${MAX_ELEMENTS} values (MAX_ELEMENTS) for one value of an ONNX graph`,
+    );
+  return n;
+}
+
+/** A new value of `dims` (zeros, or `data`); more than MAX_ELEMENTS values is refused. */
+export function makeValue(type: ElemType, dims: readonly number[], data?: ArrayLike<number>) {
+  const n = checkedSize(dims);
   const out = type === 'float32' ? new Float32Array(n) : new Float64Array(n);
   if (data) out.set(data as ArrayLike<number>);
   return { type, dims: [...dims], data: out } as OnnxValue;
@@ -166,7 +179,7 @@ export function broadcastDims(ctx: OpContext, shapes: readonly (readonly number[
 
 /** For each element of `out`, the element of `v` that broadcasts to it. */
 function broadcastIndex(v: readonly number[], out: readonly number[]): Int32Array {
-  const n = size(out);
+  const n = checkedSize(out);
   const idx = new Int32Array(n);
   const rank = out.length;
   const vs = strides(v);
@@ -243,7 +256,7 @@ const matMul: OpFunction = (ctx, inputs) => {
   const ia = broadcastIndex(a.slice(0, -2), batch);
   const ib = broadcastIndex(b.slice(0, -2), batch);
   const outDims = [...batch, M, N];
-  const out = new Float32Array(size(outDims));
+  const out = new Float32Array(checkedSize(outDims));
   const acc = new Float64Array(N);
   for (let p = 0; p < ia.length; ++p) {
     const ao = ia[p] * M * K;
@@ -282,7 +295,7 @@ const gemm: OpFunction = (ctx, inputs) => {
   const [M, K] = tA ? [A.dims[1], A.dims[0]] : [A.dims[0], A.dims[1]];
   const [K2, N] = tB ? [Bm.dims[1], Bm.dims[0]] : [Bm.dims[0], Bm.dims[1]];
   if (K !== K2) throw ctx.invalid(`multiplies [${M}, ${K}] by [${K2}, ${N}]`);
-  const out = new Float32Array(M * N);
+  const out = new Float32Array(checkedSize([M, N]));
   const C = inputs[2] ?? null;
   let ic: Int32Array | null = null;
   if (C) {

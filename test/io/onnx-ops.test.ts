@@ -589,3 +589,52 @@ describe('glue operators: malformed inputs and unsupported operators', () => {
     );
   });
 });
+
+describe('glue operators: sizes', () => {
+  it('a value larger than MAX_ELEMENTS is refused with a code, at import or at run time', () => {
+    const huge = model({
+      nodes: [node('ConstantOfShape', ['s'], ['z'], [], 'zeros'), node('Add', ['x', 'z'], ['y'])],
+      inputs: [vi('x', 'float', [1])],
+      outputs: [vi('y', 'float', null)],
+      initializers: [i64('s', [1 << 20, 1 << 20])],
+    });
+    const e = thrown(() => fromOnnx(huge));
+    expect(e.code).toBe('ERR_CELLSTATE_ONNX_UNSUPPORTED');
+    expect(e.message).toMatch(/exceeds the limit of 268435456 values/);
+    const fed = model({
+      nodes: [node('Expand', ['x', 's'], ['y'], [], 'grow')],
+      inputs: [vi('x', 'float', [1]), vi('s', 'int64', [2])],
+      outputs: [vi('y', 'float', null)],
+    });
+    const g = fromOnnx(fed);
+    const x = new Tensor(new Float32Array([1]), [1]);
+    expect(g.run({ x, s: new BigInt64Array([2n, 3n]) }).y.shape).toEqual([2, 3]);
+    expect(thrown(() => g.run({ x, s: new BigInt64Array([1n << 20n, 1n << 20n]) })).code).toBe(
+      'ERR_CELLSTATE_ONNX_UNSUPPORTED',
+    );
+  });
+});
+
+describe('graph order', () => {
+  it('nodes in any order run topologically; a deep chain does not overflow the stack; cycles are refused', () => {
+    const n = 20000;
+    const nodes = Array.from({ length: n }, (_, k) =>
+      node('Neg', [k === 0 ? 'x' : `v${k - 1}`], [k === n - 1 ? 'y' : `v${k}`]),
+    ).reverse();
+    const bytes = model({
+      nodes,
+      inputs: [vi('x', 'float', [2])],
+      outputs: [vi('y', 'float', [2])],
+    });
+    const y = fromOnnx(bytes).run({ x: new Tensor(Float32Array.from([1, -2]), [2]) }).y as Tensor;
+    expect([...y.data]).toEqual([1, -2]); // an even number of negations
+    const cyc = model({
+      nodes: [node('Neg', ['b'], ['a'], [], 'first'), node('Neg', ['a'], ['b'], [], 'second')],
+      inputs: [vi('x', 'float', [2])],
+      outputs: [vi('a', 'float', [2])],
+    });
+    const e = thrown(() => fromOnnx(cyc));
+    expect(e.code).toBe('ERR_CELLSTATE_ONNX_INVALID');
+    expect(e.message).toMatch(/cycle through node/);
+  });
+});

@@ -54,6 +54,8 @@ interface Case {
   /** hidden_size written (default: written, the true H) */
   hiddenSizeAttr?: boolean;
   seed?: number;
+  /** the model's opset (default 17) */
+  opset?: number;
 }
 
 /** [d0, d1, d2(, d3)] data permuted by `perm` (an independent helper). */
@@ -154,6 +156,7 @@ function build(c: Case, layout: 0 | 1): Built {
     inputs,
     outputs,
     initializers: inits,
+    opset: c.opset ?? 17,
   });
   return { bytes, feeds, outputs: outNames, dims: { T, B, I, H, D } };
 }
@@ -360,6 +363,27 @@ describe('run: the attribute space, each attribute alone and combined, against o
       },
     ],
   );
+  for (const opset of [7, 9, 13, 22])
+    cases.push(
+      [
+        `LSTM opset ${opset}, bidirectional, lengths, states`,
+        {
+          op: 'LSTM',
+          opset,
+          direction: 'bidirectional',
+          lens: true,
+          h0: 'input',
+          c0: 'init',
+          peepholes: true,
+        },
+      ],
+      [
+        `GRU opset ${opset}, linear_before_reset, reverse`,
+        { op: 'GRU', opset, direction: 'reverse', attrs: [aInt('linear_before_reset', 1)] },
+      ],
+      [`RNN opset ${opset}, Y_h alone`, { op: 'RNN', opset, outputs: ['', 'Y_h'] }],
+    );
+  cases.push(['LSTM opset 22, layout 1', { op: 'LSTM', opset: 22, layout: 1, lens: true }]);
   for (const [name, c] of cases)
     it(name, async () => {
       expect(await compare(c)).toBeLessThan(TOL);
