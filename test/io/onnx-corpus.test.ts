@@ -383,8 +383,8 @@ function swap01(data: Float32Array, a: number, b: number, F: number): Float32Arr
 
 // Plain chains (PyTorch's y outputs): forward over the whole sequence (from the graph's h0 / c0
 // feeds when it has them) equals run; for one direction, forward in two chunks with the state
-// carried, and a stream stepped one time step at a time (zero initial state), equal it too;
-// predict (zero state) equals it.
+// carried, and a stream stepped one time step at a time (its state set from h0 / c0), equal it
+// too; predict (zero state, so only without state inputs) equals it.
 // Chains the chain importer does not recognize yet: a batch-first GRU / RNN whose Transposes it
 // does not follow when the zero state's batch size comes from Shape(x)[0] (dynamic axes) or a
 // Linear head reads the transposed-back output. They import as OnnxGraphModel (run only, checked
@@ -456,10 +456,11 @@ describe('plain chains: forward, chunked forward, predict and stream() equal run
           });
           expect(maxDiff(y, whole.data)).toBeLessThan(TOL);
         }
-        if (h0) return; // predict and stream start from zeros
-        // predict: a Recurrent in its own layout; a Sequential built without batchFirst predicts
-        // sample-first ([N, T, F] in, [N, T, O] out)
-        if (model instanceof Recurrent || bf)
+        // predict (from zeros): a Recurrent in its own layout; a Sequential built without
+        // batchFirst predicts sample-first ([N, T, F] in, [N, T, O] out)
+        if (h0) {
+          // nothing: predict starts from zeros
+        } else if (model instanceof Recurrent || bf)
           expect(maxDiff(model.predict(steps(x, 0, T, bf)).data, whole.data)).toBeLessThan(TOL);
         else {
           const xs = new Tensor(swap01(x.data as Float32Array, T, B, F), [B, T, F]);
@@ -471,6 +472,8 @@ describe('plain chains: forward, chunked forward, predict and stream() equal run
           return;
         }
         const s = model.stream({ batch: B });
+        // the graph's state inputs become the stream's state
+        if (h0) (s as ReturnType<Recurrent['stream']>).setState({ h: h0, c: c0 });
         let last = new Float32Array(0);
         for (let t = 0; t < T; ++t) {
           const xt = steps(x, t, t + 1, bf).data; // [B, F] either way
