@@ -22,6 +22,21 @@ import {
   type UnitParameter,
 } from './common';
 
+/**
+ * Whether the gate function f has f(−a) = 1 − f(a) (sigmoid; hardSigmoid and affine with β 0.5):
+ * then ONNX's input_forget (i from the i slot, f = 1 − i) is cellstate's CIFG (f from the f
+ * block, i = 1 − f) with the i slot holding −f. Undefined is the default, sigmoid.
+ */
+function complementary(a: ResolvedActivation | undefined): boolean {
+  if (a === undefined || a === 'sigmoid') return true;
+  if (typeof a === 'string') return false;
+  return (a.name === 'hardSigmoid' || a.name === 'affine') && a.beta === 0.5;
+}
+
+function describeActivation(a: ResolvedActivation): string {
+  return typeof a === 'string' ? `'${a}'` : JSON.stringify(a);
+}
+
 /** LSTM options (docs/cells.md); a removed gate's block is left out of the parameters. */
 export interface LSTMOptions extends RecurrentOptions {
   /** Accepted so that a `config` can be passed back; must be 'lstm'. */
@@ -332,7 +347,13 @@ export const lstm: CellSpec<LSTMConfig> = {
         if (acts[2] !== 'tanh') options.hiddenActivation = acts[2];
       }
       if (node.clip !== undefined) options.clip = node.clip;
-      if (node.int('input_forget', 0) === 1) options.coupled = true;
+      if (node.int('input_forget', 0) === 1) {
+        if (!complementary(acts?.[0]))
+          throw node.refuse(
+            `has input_forget 1 with the gate activation ${describeActivation(acts![0])}, for which f(−a) ≠ 1 − f(a): cellstate's CIFG (i = 1 − f) expresses input_forget only with Sigmoid, or HardSigmoid / Affine with β 0.5`,
+          );
+        options.coupled = true;
+      }
       if (node.peephole) options.peephole = true;
       return options;
     },
@@ -392,6 +413,8 @@ export const lstm: CellSpec<LSTMConfig> = {
           return `${opt}: false cannot be exported: ONNX's LSTM operator always computes that gate`;
       if (c.layerNorm)
         return "layerNorm: true cannot be exported: ONNX's LSTM operator has no layer normalization (save() keeps it)";
+      if (c.coupled && !complementary(c.gateActivation))
+        return `coupled: true with gateActivation ${describeActivation(c.gateActivation!)} cannot be exported: ONNX's input_forget computes f = 1 − i from the i slot, which equals cellstate's i = 1 − f only for a gate function with f(−a) = 1 − f(a) (sigmoid, or hardSigmoid / affine with β 0.5)`;
       return null;
     },
   },

@@ -358,6 +358,29 @@ describe('importTfjs: default-constructed layers (hardSigmoid gates) and the oth
     (await agree(masked, x, 221)).got.dispose();
   });
 
+  it('a functional model and Embedding maskZero, default layers', async () => {
+    const input = tf.input({ shape: [4, 3] });
+    let h = tf.layers.gru({ units: 5, returnSequences: true }).apply(input) as tf.SymbolicTensor;
+    h = tf.layers
+      .bidirectional({ layer: tf.layers.lstm({ units: 3 }) as tf.RNN, mergeMode: 'ave' })
+      .apply(h) as tf.SymbolicTensor;
+    const out = tf.layers.dense({ units: 2 }).apply(h) as tf.SymbolicTensor;
+    (
+      await agree(tf.model({ inputs: input, outputs: out }), randomTensor([3, 4, 3], 240), 240)
+    ).got.dispose();
+
+    const m = tf.sequential();
+    m.add(tf.layers.embedding({ inputDim: 7, outputDim: 3, inputLength: 5, maskZero: true }));
+    m.add(tf.layers.lstm({ units: 4, returnSequences: true }));
+    m.add(tf.layers.gru({ units: 2 }));
+    const ids = [
+      [1, 2, 3, 0, 0],
+      [4, 5, 6, 1, 2],
+      [3, 0, 0, 0, 0],
+    ];
+    (await agree(m, ids, 241)).got.dispose();
+  });
+
   it('every activation a cell computes, as activation and as recurrentActivation', async () => {
     // TF.js names; each as the cells' activation (LSTM: candidate and output; GRU: candidate;
     // SimpleRNN: its one function) and as the gates' recurrentActivation
