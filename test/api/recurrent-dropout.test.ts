@@ -193,9 +193,8 @@ describe('recurrentDropout and inputDropout', () => {
       new LSTM({ inputSize: 4, hiddenSize: 3, direction: 'reverse', seed: 2 }),
     ]);
     const text = model.summary();
-    expect(text).toContain('recurrentDropout 0.25');
-    expect(text).toContain('inputDropout 0.1');
-    expect(text).toMatch(/LSTM \(reverse\)|reverse/);
+    expect(text).toContain(' 0 GRU (recurrentDropout 0.25, inputDropout 0.1) ');
+    expect(text).toContain(' 1 LSTM (reverse) ');
     const loaded = fromBuffer(toBuffer(model), { expect: Sequential });
     const l0 = loaded.layers[0] as GRU;
     expect(l0.config.recurrentDropout).toBe(0.25);
