@@ -36,19 +36,20 @@ export interface RecurrentOptions {
   /**
    * Recurrent dropout (Keras's `recurrent_dropout`, Gal & Ghahramani 2016), training only: the
    * probability in [0, 1) of zeroing each element of `h_{t−1}` where it enters the recurrent
-   * product(s) `W_hh·h_{t−1}` (GRU: also `r ⊙ h_{t−1}`), the others scaled by 1/(1 − p). One mask
-   * per sequence and per layer and direction, the same at every time step, a new one per training
-   * call (drawn from `seed` and the call count); the state carried to the next step (an LSTM's
-   * `c`, a GRU's `z ⊙ h`) is not masked. With a projection the mask is on the `projSize` state.
-   * Inference (`forward` without `train`, `predict`, streams) ignores it. Default 0.
+   * product(s) `W_hh·h_{t−1}` (with `resetAfter: false`, a GRU's `W_hn·(r ⊙ h_{t−1})` too), the
+   * others scaled by 1/(1 − p). One mask per sequence and per layer and direction, the same at
+   * every time step, a new one per training call (drawn from `seed` and the call count); the
+   * state carried to the next step (an LSTM's `c`, a GRU's `z ⊙ h`) is not masked. With a
+   * projection the mask is on the `projSize` state. Inference (`forward` without `train`,
+   * `predict`, streams) ignores it. Default 0.
    */
   recurrentDropout?: number | undefined;
   /**
    * Input dropout (Keras's `dropout` on a recurrent layer), training only: the probability in
-   * [0, 1) of zeroing each feature of the layer's input `x_t`, the others scaled by 1/(1 − p),
-   * with one mask per sequence that is the same at every time step (unlike `dropout`, which is
-   * between stacked layers, PyTorch's, and draws new values at every step). Inference ignores
-   * it. Default 0.
+   * [0, 1) of zeroing each feature of the layer's input `x_t` (of its first layer when
+   * `numLayers > 1`), the others scaled by 1/(1 − p), with one mask per sequence that is the same
+   * at every time step (unlike `dropout`, which is between stacked layers, PyTorch's, and draws
+   * new values at every step). Inference ignores it. Default 0.
    */
   inputDropout?: number | undefined;
   /** Seed of the initialisation and of the dropout masks, an unsigned 32-bit integer. Default: random (recorded in `config`). */
