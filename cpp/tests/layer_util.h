@@ -63,6 +63,8 @@ struct Problem {
   std::vector<double> h0, c0;                // empty: null (zeros)
   std::vector<double> params;                // flat, ParamTable order
   std::vector<double> d_output, d_hn, d_cn;  // empty: null
+  uint64_t dropout_seed = 0;                 // the training forward's masks
+  std::vector<double> rmask;                 // [L·D,B,R] recurrent dropout masks; empty: drawn
 };
 
 template <typename T>
@@ -112,6 +114,7 @@ void Run(const Problem& p, const Engine& e, Result<T>* r, bool backward = true) 
   layer->ZeroGrad();
 
   std::vector<T> x = Cast<T>(p.x), h0 = Cast<T>(p.h0), c0 = Cast<T>(p.c0);
+  const std::vector<T> rmask = Cast<T>(p.rmask);
   r->output.assign(d.out, kNaN);
   r->hn.assign(d.h, kNaN);
   r->cn.assign(d.c, kNaN);
@@ -124,6 +127,8 @@ void Run(const Problem& p, const Engine& e, Result<T>* r, bool backward = true) 
   fa.c0 = PtrOrNull(c0);
   fa.lengths = PtrOrNull(p.lengths);
   fa.train = backward;
+  fa.dropout_seed = p.dropout_seed;
+  fa.recurrent_mask = PtrOrNull(rmask);
   fa.output = r->output.data();
   fa.h_n = r->hn.data();
   fa.c_n = d.lstm ? r->cn.data() : nullptr;

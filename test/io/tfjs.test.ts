@@ -182,6 +182,30 @@ describe('importTfjs: TF.js models predict what TF.js predicts', () => {
     got.dispose();
   });
 
+  it('recurrentDropout and dropout (training only) are kept as recurrentDropout and inputDropout', async () => {
+    const m = tf.sequential();
+    m.add(
+      tf.layers.lstm({
+        units: 4,
+        returnSequences: true,
+        inputShape: [5, 3],
+        recurrentDropout: 0.25,
+        dropout: 0.1,
+        ...sig,
+      }),
+    );
+    m.add(tf.layers.gru({ units: 3, recurrentDropout: 0.5, ...sig }));
+    const { got } = await agree(m, randomTensor([2, 5, 3], 7), 70); // inference ignores them
+    const [lstm, gru] = got.sequential!.layers as unknown as {
+      config: { recurrentDropout: number; inputDropout: number };
+    }[];
+    expect(lstm.config.recurrentDropout).toBe(0.25);
+    expect(lstm.config.inputDropout).toBe(0.1);
+    expect(gru.config.recurrentDropout).toBe(0.5);
+    expect(gru.config.inputDropout).toBe(0);
+    got.dispose();
+  });
+
   it('useBias false, LSTM activation linear, a Dense before the recurrent layer', async () => {
     const m = tf.sequential();
     m.add(tf.layers.dense({ units: 4, activation: 'relu', inputShape: [5, 3] }));

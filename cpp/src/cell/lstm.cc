@@ -199,10 +199,11 @@ class LstmCell final : public RecurrentCell<T> {
     // step with LN(c_t). Training keeps x̂ and 1/std of the three (null pointers: inference).
     const bool ln = ln_ >= 0;
     T* ghh = ln ? io.buf[ln_buf_ + kLnGhh] : nullptr;
+    const T* hin = s.RecurrentInput();  // h, or h ⊙ mask (recurrent dropout)
     if (ln)
-      s.Gemm(s.B, GH, R, io.h, R, s.packed + s.u.fw[kPackHh], nullptr, ghh, GH, false);
+      s.Gemm(s.B, GH, R, hin, R, s.packed + s.u.fw[kPackHh], nullptr, ghh, GH, false);
     else
-      s.Gemm(s.B, GH, R, io.h, R, s.packed + s.u.fw[kPackHh], nullptr, io.g, GH, true);
+      s.Gemm(s.B, GH, R, hin, R, s.packed + s.u.fw[kPackHh], nullptr, io.g, GH, true);
     s.Sync();
     T* mbuf = io.buf[kBufM];
     T* pre = need_pre_ ? io.buf[PreBuf()] : nullptr;
@@ -297,6 +298,7 @@ class LstmCell final : public RecurrentCell<T> {
     else
       s.Gemm(s.B, R, GH, s.dgt, GH, s.packed + u.bw[kPackHh], nullptr, dh, R, true);
     s.Sync();
+    if (s.mask) s.MaskRows(dh, nullptr, R);  // dh_{t-1} = (dG · W_hh) ⊙ mask
   }
 
   void Gradients(const BwdReduce<T>& r) const override {
@@ -344,7 +346,7 @@ class LstmCell final : public RecurrentCell<T> {
                    static_cast<T*>(nullptr), p);
       dhhT = dghT;
     }
-    PackParallel(r.k, TB, R, r.W + u.ws.hprev, R, 1, r.xpack, p);
+    PackParallel(r.k, TB, R, r.hprev, R, 1, r.xpack, p);
     Barrier(p);
     if (ln)
       r.k.gemm(GH, R, TB, dhhT, TB, r.xpack, nullptr, gp + u.param[kHh], R, true, p);
