@@ -150,19 +150,21 @@ class LstmCell final : public RecurrentCell<T> {
       out->push_back({size_t(H_), train});  // kBufM: backward reads m for dW_hr
       out->push_back({size_t(P_), false});  // kBufPtmp
     }
-    // The pre-activations, for backward only (inference leaves io.buf[PreBuf()] null).
-    if (train && need_pre_) out->push_back({size_t(G_) * H_, true});
-    if (ln_ < 0) return;
     const size_t GH = size_t(G_) * H_;
-    out->push_back({GH, train});  // kLnGhh: W_hh h, then (training) its x̂
-    if (!train) return;
-    out->push_back({GH, true});          // kLnXih: x̂ of W_ih x
-    out->push_back({1, true});           // kLnRih: its 1/std
-    out->push_back({1, true});           // kLnRhh
-    out->push_back({size_t(H_), true});  // kLnChat: ĉ of c_t
-    out->push_back({1, true});           // kLnRc
+    if (ln_ >= 0) {
+      out->push_back({GH, train});  // kLnGhh: W_hh h, then (training) its x̂
+      if (train) {
+        out->push_back({GH, true});          // kLnXih: x̂ of W_ih x
+        out->push_back({1, true});           // kLnRih: its 1/std
+        out->push_back({1, true});           // kLnRhh
+        out->push_back({size_t(H_), true});  // kLnChat: ĉ of c_t
+        out->push_back({1, true});           // kLnRc
+      }
+    }
+    // The pre-activations, for backward only, last (inference leaves io.buf[PreBuf()] null).
+    if (train && need_pre_) out->push_back({GH, true});
   }
-  int PreBuf() const { return P_ > 0 ? 2 : 0; }
+  int PreBuf() const { return ln_ >= 0 ? ln_buf_ + kLnRc + 1 : P_ > 0 ? 2 : 0; }
 
   void BackwardWorkspace(size_t TB, int B, std::vector<size_t>* out) const override {
     if (P_ > 0) {
@@ -383,9 +385,14 @@ class LstmCell final : public RecurrentCell<T> {
               false);
     lk.ln_fwd(GH, gh, ln + u.param[ln_ + kLnHhW], ln + u.param[ln_ + kLnHhB], save ? gh : nullptr,
               save ? io.buf[ln_buf_ + kLnRhh] + b : nullptr, g, true);
-    lk.ln_step_fwd(d, g, io.c + b * H, s.cout + b * H,
-                   save ? io.buf[ln_buf_ + kLnChat] + b * H : nullptr,
-                   save ? io.buf[ln_buf_ + kLnRc] + b : nullptr, m);
+    T* chat = save ? io.buf[ln_buf_ + kLnChat] + b * H : nullptr;
+    T* rc = save ? io.buf[ln_buf_ + kLnRc] + b : nullptr;
+    if (generic_) {
+      T* pre = need_pre_ && io.buf[PreBuf()] ? io.buf[PreBuf()] + b * GH : nullptr;
+      lk.ln_step_fwd_act(d, acts_, g, io.c + b * H, s.cout + b * H, chat, rc, m, pre);
+    } else {
+      lk.ln_step_fwd(d, g, io.c + b * H, s.cout + b * H, chat, rc, m);
+    }
   }
 
   // A padded row's saved x̂ and ĉ are zeros, so that the reductions over all rows (da = 0
@@ -407,10 +414,17 @@ class LstmCell final : public RecurrentCell<T> {
     const size_t row = s.tb + b;
     const T* W = s.W;
     T* da = s.V + s.bwbuf[ln_bw_ + kLnDa] + row * GH;
-    lk.ln_step_bwd(d, s.acts + b * GH, cp, ct, W + u.ws.buf[ln_buf_ + kLnChat] + row * H,
-                   W[u.ws.buf[ln_buf_ + kLnRc] + row], dm, s.dc + b * H, da,
-                   s.V + s.bwbuf[ln_bw_ + kLnDyc] + row * H,
-                   s.V + s.bwbuf[ln_bw_ + kLnDcn] + b * H);
+    const T* chat = W + u.ws.buf[ln_buf_ + kLnChat] + row * H;
+    const T rc = W[u.ws.buf[ln_buf_ + kLnRc] + row];
+    T* dyc = s.V + s.bwbuf[ln_bw_ + kLnDyc] + row * H;
+    T* tmp = s.V + s.bwbuf[ln_bw_ + kLnDcn] + b * H;
+    if (generic_) {
+      const T* pre = need_pre_ ? W + u.ws.buf[PreBuf()] + row * GH : nullptr;
+      lk.ln_step_bwd_act(d, acts_, s.acts + b * GH, pre, cp, ct, chat, rc, dm, s.dc + b * H, da,
+                         dyc, tmp);
+    } else {
+      lk.ln_step_bwd(d, s.acts + b * GH, cp, ct, chat, rc, dm, s.dc + b * H, da, dyc, tmp);
+    }
     lk.ln_bwd(GH, da, W + u.ws.buf[ln_buf_ + kLnGhh] + row * GH,
               W[u.ws.buf[ln_buf_ + kLnRhh] + row], s.params + u.param[ln_ + kLnHhW], dgh, nullptr,
               nullptr, false);
@@ -512,10 +526,6 @@ class LstmFamilyImpl final : public CellFamily {
       return range(
           "outputActivation: false and hiddenActivation both set the function of c_t "
           "(outputActivation: false is hiddenActivation: 'affine'); give one");
-    if (l.layer_norm && !CellActivationsAreDefault(l.acts))
-      return range(
-          "layerNorm: true cannot be combined with gateActivation, cellActivation, "
-          "hiddenActivation or clip yet (the layer-normalized step has the default functions)");
     if (l.peephole && !l.input_gate && !l.forget_gate && !l.output_gate)
       return range(
           "peephole: true contradicts inputGate, forgetGate and outputGate all false (no gate to "
