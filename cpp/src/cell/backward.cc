@@ -143,7 +143,8 @@ void Layer<T>::Impl::BackwardUnit(Unit& u, const BackwardArgs& a, const T* xin, 
                         dg + tb * GH,
                         dh,
                         dc,
-                        V + bw.tmp};
+                        V + bw.tmp,
+                        s == Tn - 1};
     if (s > 0) {  // the next step's saved tensors
       const size_t nb = u.reverse ? tb + B : tb - B;
       PrefetchRows(W + w.gates + nb * GH, b0, b1, GH, GH);
@@ -166,7 +167,7 @@ void Layer<T>::Impl::BackwardUnit(Unit& u, const BackwardArgs& a, const T* xin, 
   // After the loop: the cell's weight, bias (and other) gradients, then dx, each split over
   // output rows (the same sums whatever nth is).
   const BwdReduce<T> r{k,   u,  params.data(), grads.data(), W, V, bw.cell.data(), TB,
-                       xin, dg, V + bw.dgT,    V + bw.xpack, p};
+                       xin, dg, V + bw.dgT,    V + bw.xpack, p, B};
   cell->Gradients(r);
   if (dx)
     k.gemm(TB, u.in, GH, dg, GH, packed_bwd.data() + u.bw_ih, nullptr, dx, u.in, dx_accumulate, p);

@@ -159,7 +159,8 @@ struct BwdStep : StepSplit<T> {
   T* dgt;
   T* dh;
   T* dc;
-  T* tmp;  // [B, max(R, H)] scratch
+  T* tmp;              // [B, max(R, H)] scratch
+  bool first = false;  // the unit's first backward step (the last time step it ran forward)
   bool active(size_t b) const { return t < lens[b]; }
 };
 
@@ -179,6 +180,7 @@ struct BwdReduce {
   T* dgT;        // [G·H, TB] scratch for the transpose
   T* xpack;      // scratch for a packed [TB, ·] operand
   Part p;
+  int B = 0;  // batch rows (TB = T·B)
 };
 
 template <typename T>
