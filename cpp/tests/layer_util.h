@@ -455,6 +455,49 @@ inline std::vector<Flavor> ActivationFlavors() {
   return f;
 }
 
+// layerNorm with activation functions and clip (docs/cells.md, "Layer-normalized LSTM"): the
+// ln_step_*_act steps, with and without the saved pre-activations. Separate again so that the
+// problems drawn for the flavors above stay what they were.
+inline std::vector<Flavor> LnActivationFlavors() {
+  std::vector<Flavor> f;
+  auto lstm = [&](const std::string& name, bool proj, auto setter) {
+    Flavor fl;
+    fl.name = "lstm_" + name;
+    fl.cfg.cell = Cell::kLSTM;
+    fl.cfg.lstm.layer_norm = true;
+    fl.proj = proj;
+    setter(fl.cfg);
+    f.push_back(fl);
+  };
+  using cellstate::ActKind;
+  lstm("ln_acts_hardsigmoid_elu_softsign_clip_peephole", false, [](Config& c) {
+    c.lstm.peephole = true;
+    c.lstm.acts.gate = {ActKind::kHardSigmoid, 0.2, 0.5};
+    c.lstm.acts.cell = {ActKind::kElu, 0.75, 0};
+    c.lstm.acts.hidden = {ActKind::kSoftsign, 0, 0};
+    c.lstm.acts.clip = 1.5;
+  });
+  lstm("ln_acts_elu_neg_scaledtanh_proj", true, [](Config& c) {
+    c.lstm.acts.cell = {ActKind::kElu, -0.5, 0};  // derivative needs the pre-activation
+    c.lstm.acts.hidden = {ActKind::kScaledTanh, 1.5, 0.75};
+  });
+  lstm("ln_acts_softsign_gates_cifg_noaf_clip", false, [](Config& c) {
+    c.lstm.coupled = true;
+    c.lstm.output_activation = false;
+    c.lstm.acts.gate = {ActKind::kSoftsign, 0, 0};
+    c.lstm.acts.cell = {ActKind::kSoftplus, 0, 0};
+    c.lstm.acts.clip = 1.0;
+  });
+  lstm("ln_clip_leakyrelu_hidden_nog_niaf_peephole", false, [](Config& c) {
+    c.lstm.peephole = true;
+    c.lstm.output_gate = false;
+    c.lstm.input_activation = false;
+    c.lstm.acts.hidden = {ActKind::kLeakyRelu, -0.25, 0};
+    c.lstm.acts.clip = 0.75;  // default sigmoid gates, clipped
+  });
+  return f;
+}
+
 inline std::string Describe(const Problem& p) {
   const Config& c = p.cfg;
   std::ostringstream s;

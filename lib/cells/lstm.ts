@@ -62,6 +62,8 @@ export interface LSTMOptions extends RecurrentOptions {
    * W_hh h are normalized on their own (biases added after), and c_t before the output
    * activation; adds six parameters per layer and direction (`ln_ih_weight`, `ln_ih_bias`,
    * `ln_hh_weight`, `ln_hh_bias` [G·H], `ln_c_weight`, `ln_c_bias` [H]), initialised to 1 and 0.
+   * Combines with the activation options and clip: the gate and candidate functions (and clip)
+   * act on the normalized pre-activations, `hiddenActivation` on LN(c_t).
    * Not exportable to ONNX. Default false.
    */
   layerNorm?: boolean | undefined;
@@ -73,8 +75,8 @@ export interface LSTMOptions extends RecurrentOptions {
   /** The function of the candidate g. Default 'tanh'; `inputActivation: false` is 'affine'
    * (giving both is refused). */
   cellActivation?: CellActivation | undefined;
-  /** The function applied to c_t for m = o ⊙ h(c_t). Default 'tanh'; `outputActivation: false`
-   * is 'affine' (giving both is refused). */
+  /** The function applied to c_t for m = o ⊙ h(c_t) (to LN(c_t) with layerNorm). Default 'tanh';
+   * `outputActivation: false` is 'affine' (giving both is refused). */
   hiddenActivation?: CellActivation | undefined;
   /** Clamps the gate and candidate pre-activations (after the peephole terms) to
    * [−clip, clip]; c_t is not clamped. A finite number > 0. Default: none. */

@@ -147,7 +147,8 @@ void Layer<T>::Impl::BackwardUnit(Unit& u, const BackwardArgs& a, const T* xin, 
                         V + bw.tmp,
                         rmask,
                         rmask ? W + w.hm + tb * R : nullptr,
-                        rmask ? V + bw.tmp2 : nullptr};
+                        rmask ? V + bw.tmp2 : nullptr,
+                        s == Tn - 1};
     if (s > 0) {  // the next step's saved tensors
       const size_t nb = u.reverse ? tb + B : tb - B;
       PrefetchRows(W + w.gates + nb * GH, b0, b1, GH, GH);
@@ -182,7 +183,8 @@ void Layer<T>::Impl::BackwardUnit(Unit& u, const BackwardArgs& a, const T* xin, 
                        dg,
                        V + bw.dgT,
                        V + bw.xpack,
-                       p};
+                       p,
+                       B};
   cell->Gradients(r);
   if (dx)
     k.gemm(TB, u.in, GH, dg, GH, packed_bwd.data() + u.bw_ih, nullptr, dx, u.in, dx_accumulate, p);

@@ -181,6 +181,7 @@ struct BwdStep : StepSplit<T> {
   const T* mask = nullptr;
   const T* hm = nullptr;
   T* tmp2 = nullptr;
+  bool first = false;  // the unit's first backward step (the last time step it ran forward)
   bool active(size_t b) const { return t < lens[b]; }
   // On this thread's active rows of [B,R] buffers: d = base + d ⊙ mask (base null: d ⊙= mask). d
   // holds the gradient that reached the masked state through the recurrent GEMM(s); this takes it
@@ -215,6 +216,7 @@ struct BwdReduce {
   T* dgT;          // [G·H, TB] scratch for the transpose
   T* xpack;        // scratch for a packed [TB, ·] operand
   Part p;
+  int B = 0;  // batch rows (TB = T·B)
 };
 
 template <typename T>
