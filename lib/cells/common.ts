@@ -494,6 +494,35 @@ export function onnxActivationAttributes(
   return attrs;
 }
 
+/**
+ * Keras / TF.js activation names (snake_case, as lib/io/tfjs.ts reads them) and the functions
+ * they are: TF.js 4.x computes `hard_sigmoid` as clip(0.2·x + 0.5, 0, 1) (ONNX's HardSigmoid
+ * α 0.2, β 0.5; Keras 3's x/6 + 0.5 is not this), `linear` as x (affine α 1, β 0), `elu` with
+ * α 1. Others (selu, relu6, gelu, swish, mish, softmax) have no cell function.
+ */
+const KERAS_ACTIVATIONS: Record<string, ResolvedActivation> = {
+  sigmoid: 'sigmoid',
+  tanh: 'tanh',
+  relu: 'relu',
+  hard_sigmoid: makeActivation('hardSigmoid', 0.2, 0.5),
+  linear: makeActivation('affine', 1, 0),
+  elu: makeActivation('elu', 1),
+  softsign: 'softsign',
+  softplus: 'softplus',
+};
+
+/** The Keras activation names a recurrent cell computes, for messages. */
+export const KERAS_ACTIVATION_NAMES = Object.keys(KERAS_ACTIVATIONS)
+  .map((n) => `'${n}'`)
+  .join(', ');
+
+/** The cell function of a Keras activation name (`hard_sigmoid`), or null when there is none. */
+export function kerasActivation(name: unknown): ResolvedActivation | null {
+  return typeof name === 'string' && Object.hasOwn(KERAS_ACTIVATIONS, name)
+    ? KERAS_ACTIVATIONS[name]
+    : null;
+}
+
 /** The keys a `config` holds only when they are not at their default (the activation roles and
  * `clip`); every other key of a cell is always present. */
 export const OPTIONAL_KEYS: readonly string[] = [

@@ -10,6 +10,8 @@ import {
   type ResolvedActivation,
   activationName,
   isIdentity,
+  KERAS_ACTIVATION_NAMES,
+  kerasActivation,
   makeActivation,
   onnxActivationAttributes,
   readActivation,
@@ -288,20 +290,32 @@ export const lstm: CellSpec<LSTMConfig> = {
     blocks: 4,
     order: [0, 1, 2, 3], // Keras i, f, c, o = i, f, g, o
     options(get) {
-      const act = get('activation') ?? 'tanh';
-      const gate = get('recurrent_activation') ?? 'hard_sigmoid'; // TF.js's default
-      if (gate !== 'sigmoid')
+      const act = String(get('activation') ?? 'tanh');
+      const gateName = String(get('recurrent_activation') ?? 'hard_sigmoid'); // TF.js's default
+      const gate = kerasActivation(gateName);
+      if (!gate)
         return {
-          refuse: `recurrentActivation '${String(gate)}'; cellstate's LSTM computes recurrentActivation 'sigmoid'`,
+          refuse: `recurrentActivation '${gateName}'; cellstate's LSTM computes ${KERAS_ACTIVATION_NAMES}`,
         };
+      const options: Record<string, unknown> = {};
+      if (gate !== 'sigmoid') options.gateActivation = gate;
       // 'linear' applies to g and to the output: NIAF and NOAF
       if (act === 'linear')
-        return { options: { inputActivation: false, outputActivation: false }, biasRows: 1 };
-      if (act !== 'tanh')
         return {
-          refuse: `activation '${String(act)}'; cellstate's LSTM computes activation 'tanh' or 'linear'`,
+          options: { ...options, inputActivation: false, outputActivation: false },
+          biasRows: 1,
         };
-      return { options: {}, biasRows: 1 };
+      const fn = kerasActivation(act);
+      if (!fn)
+        return {
+          refuse: `activation '${act}'; cellstate's LSTM computes ${KERAS_ACTIVATION_NAMES}`,
+        };
+      // Keras's activation is both the candidate's and the one applied to c_t
+      if (fn !== 'tanh') {
+        options.cellActivation = fn;
+        options.hiddenActivation = fn;
+      }
+      return { options, biasRows: 1 };
     },
   },
   onnx: {

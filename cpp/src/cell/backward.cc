@@ -21,8 +21,8 @@ namespace cellstate {
 namespace {
 
 // dst[c, r] = src[r, c] for the columns c in [c0, c1), in 16×16 blocks; sums[c] += Σ_r src[r, c]
-// in row order, and sums2[c] likewise when not null (LSTM and RNN: the two biases have the same
-// gradient). With SSE, 4×4 register transposes (non-temporal stores were slower: the GEMM that
+// in row order, and sums2[c] likewise (each when not null) (LSTM and RNN: the two biases have the
+// same gradient). With SSE, 4×4 register transposes (non-temporal stores were slower: the GEMM that
 // reads dst finds part of it in the last-level cache). The sums add the rows in order on either
 // path, so the results do not depend on it or on how the columns are split (callers split them
 // in whole blocks).
@@ -69,7 +69,7 @@ void TransposeCols(size_t rows, size_t cols, const T* src, T* dst, size_t c0, si
         }
     }
     for (size_t c = cb; c < ce; ++c) {
-      sums[c] += acc[c - cb];
+      if (sums) sums[c] += acc[c - cb];
       if (sums2) sums2[c] += acc[c - cb];
     }
   }

@@ -273,7 +273,7 @@ void PackParallel(const Kernels<T>& k, size_t K, size_t N, const T* src, ptrdiff
 }
 
 // dst = src^T for src [rows, cols], each thread a range of whole 16-column blocks; sums[c] +=
-// Σ_r src[r, c] in row order (and sums2 likewise when not null): the bias gradients. The
+// Σ_r src[r, c] in row order (and sums2 likewise; each skipped when null): the bias gradients. The
 // results depend neither on the path (SSE or not) nor on the thread count.
 template <typename T>
 void TransposeSum(size_t rows, size_t cols, const T* src, T* dst, T* sums, T* sums2, Part p);

@@ -176,7 +176,7 @@ class LstmCell final : public RecurrentCell<T> {
     out->push_back(TB * GH);         // kLnDghT: its transpose
     out->push_back(TB * H_);         // kLnDyc: the gradient of LN(c_t)'s output
     out->push_back(size_t(B) * H_);  // kLnDcn: scratch of ln_step_bwd
-    out->push_back(GH);              // kLnSums: column sums nobody reads
+    out->push_back(GH);              // kLnSums: Σ da, per column (LnGradients)
   }
 
   LstmDesc<T> Desc(const UnitT<T>& u, const T* params) const {
@@ -310,38 +310,37 @@ class LstmCell final : public RecurrentCell<T> {
     // of W_ih x).
     const T* da = ln ? r.V + r.bwbuf[ln_bw_ + kLnDa] : r.dg;
     if (ln) {
-      TransposeSum(TB, GH, r.dg, r.dgT, r.V + r.bwbuf[ln_bw_ + kLnSums], static_cast<T*>(nullptr),
-                   p);
+      TransposeSum(TB, GH, r.dg, r.dgT, static_cast<T*>(nullptr), static_cast<T*>(nullptr), p);
       LnGradients(r, da);
     } else {
       // dG^T; the bias gradients are its row sums (both biases have the same gradient).
       TransposeSum(TB, GH, r.dg, r.dgT, gp + u.param[kBih], gp + u.param[kBhh], p);
     }
     if (ph_ >= 0) {
-      // dp_x = Σ_{t,b} da_x ⊙ c_{t-1} (c_t for the output gate); padded rows have da = 0.
+      // dp_x = Σ_{t,b} da_x ⊙ c_{t-1} (c_t for the output gate); padded rows have da = 0. Each
+      // thread owns columns; each column's sum runs over the rows in order (any nth).
       const LstmDesc<T>& d = desc_;
       const T* cp = r.W + u.ws.cprev;
       const T* ct = r.W + u.ws.cst;
       T* gph = gp + u.param[ph_];
       size_t j0, j1;
       Split(H, p, &j0, &j1);
-      for (size_t m = 0; m < TB; ++m) {  // row order, so each sum is the same on any nth
-        const T* row = da + m * GH;
-        const T* cpm = cp + m * H;
-        const T* ctm = ct + m * H;
-        for (size_t j = j0; j < j1; ++j) {
-          if (d.ph_i >= 0) gph[d.ph_i + j] += row[d.off_i + j] * cpm[j];
-          if (d.ph_f >= 0) gph[d.ph_f + j] += row[d.off_f + j] * cpm[j];
-          if (d.ph_o >= 0) gph[d.ph_o + j] += row[d.off_o + j] * ctm[j];
-        }
-      }
+      const int n = int(j1 - j0);
+      auto peep = [&](int ph, int off, const T* c) {
+        if (ph >= 0 && n > 0)
+          r.k.lstm.ln_col_sums(TB, n, da + off + j0, GH, c + j0, nullptr, H, nullptr, gph + ph + j0,
+                               nullptr);
+      };
+      peep(d.ph_i, d.off_i, cp);
+      peep(d.ph_f, d.off_f, cp);
+      peep(d.ph_o, d.off_o, ct);
     }
     InputWeightGrad(r, GH);
     // dW_hh from dG^T, or with layerNorm from the transpose of dgh.
     const T* dhhT = r.dgT;
     if (ln) {
       T* dghT = r.V + r.bwbuf[ln_bw_ + kLnDghT];
-      TransposeSum(TB, GH, r.V + r.bwbuf[ln_bw_ + kLnDgh], dghT, r.V + r.bwbuf[ln_bw_ + kLnSums],
+      TransposeSum(TB, GH, r.V + r.bwbuf[ln_bw_ + kLnDgh], dghT, static_cast<T*>(nullptr),
                    static_cast<T*>(nullptr), p);
       dhhT = dghT;
     }
@@ -420,11 +419,14 @@ class LstmCell final : public RecurrentCell<T> {
               nullptr, nullptr, false);
   }
 
-  // The biases' and the six LN tensors' gradients: sums over all T·B rows in row order, each
-  // thread owning columns (padded rows contribute 0: da, dyc, x̂ and ĉ are zeros there).
+  // The biases' and the six LN tensors' gradients: column sums over all T·B rows (ln_col_sums:
+  // vectorized, each column in row order), each thread owning columns (padded rows contribute 0:
+  // da, dyc, x̂ and ĉ are zeros there). One pass over da gives Σ da (the four bias-like
+  // gradients: b_ih, b_hh, β_ih, β_hh), Σ da ⊙ x̂_ih and Σ da ⊙ x̂_hh.
   void LnGradients(const BwdReduce<T>& r, const T* da) const {
     const size_t GH = size_t(G_) * H_, H = size_t(H_), TB = r.TB;
     const UnitT<T>& u = r.u;
+    const LstmKernels<T>& lk = r.k.lstm;
     T* gp = r.grads;
     T* b_ih = gp + u.param[kBih];
     T* b_hh = gp + u.param[kBhh];
@@ -432,33 +434,30 @@ class LstmCell final : public RecurrentCell<T> {
     T* be_ih = gp + u.param[ln_ + kLnIhB];
     T* g_hh = gp + u.param[ln_ + kLnHhW];
     T* be_hh = gp + u.param[ln_ + kLnHhB];
+    T* sums = r.V + r.bwbuf[ln_bw_ + kLnSums];
     const T* xih = r.W + u.ws.buf[ln_buf_ + kLnXih];
     const T* xhh = r.W + u.ws.buf[ln_buf_ + kLnGhh];
     size_t j0, j1;
     Split(GH, r.p, &j0, &j1);
-    for (size_t m = 0; m < TB; ++m) {
-      const T* a = da + m * GH;
-      const T* xi = xih + m * GH;
-      const T* xh = xhh + m * GH;
+    if (j1 > j0) {
+      std::fill(sums + j0, sums + j1, T(0));
+      lk.ln_col_sums(TB, int(j1 - j0), da + j0, GH, xih + j0, xhh + j0, GH, sums + j0, g_ih + j0,
+                     g_hh + j0);
       for (size_t j = j0; j < j1; ++j) {
-        b_ih[j] += a[j];
-        b_hh[j] += a[j];
-        be_ih[j] += a[j];
-        be_hh[j] += a[j];
-        g_ih[j] += a[j] * xi[j];
-        g_hh[j] += a[j] * xh[j];
+        b_ih[j] += sums[j];
+        b_hh[j] += sums[j];
+        be_ih[j] += sums[j];
+        be_hh[j] += sums[j];
       }
     }
-    T* g_c = gp + u.param[ln_ + kLnCW];
-    T* be_c = gp + u.param[ln_ + kLnCB];
     const T* dyc = r.V + r.bwbuf[ln_bw_ + kLnDyc];
     const T* chat = r.W + u.ws.buf[ln_buf_ + kLnChat];
+    T* g_c = gp + u.param[ln_ + kLnCW];
+    T* be_c = gp + u.param[ln_ + kLnCB];
     Split(H, r.p, &j0, &j1);
-    for (size_t m = 0; m < TB; ++m)
-      for (size_t j = j0; j < j1; ++j) {
-        g_c[j] += dyc[m * H + j] * chat[m * H + j];
-        be_c[j] += dyc[m * H + j];
-      }
+    if (j1 > j0)
+      lk.ln_col_sums(TB, int(j1 - j0), dyc + j0, H, chat + j0, nullptr, H, be_c + j0, g_c + j0,
+                     nullptr);
   }
 
  private:

@@ -123,6 +123,7 @@ constexpr void FillRefLstm(LstmKernels<T>* t) {
   t->bwd = LstmBwd<T>;
   t->ln_fwd = RefLnFwd<T>;
   t->ln_bwd = RefLnBwd<T>;
+  t->ln_col_sums = RefLnColSums<T>;
   t->ln_step_fwd = LstmLnFwd<T>;
   t->ln_step_bwd = LstmLnBwd<T>;
   t->fwd_act = ref::LstmFwdAct<T>;

@@ -112,5 +112,72 @@ static void LnBwd(int n, const float* dy, const float* xhat, float rstd, const f
   });
 }
 
+// One strip of columns [j, j + U·kWidth) (the last vector w < kWidth wide when partial) over all
+// rows, its sums in registers: U vectors each of Σa, Σa·x1, Σa·x2. Lanes never mix, so every
+// column gets the same operations in the same order wherever it sits.
+template <class V, int U, bool kA, bool kX1, bool kX2>
+static inline void LnColStrip(size_t rows, const float* a, size_t lda, const float* x1,
+                              const float* x2, size_t ldx, float* sa, float* sx1, float* sx2,
+                              int w) {
+  V s[U], s1[U], s2[U];
+  for (int u = 0; u < U; ++u) s[u] = s1[u] = s2[u] = Set1(0.f);
+  for (size_t m = 0; m < rows; ++m) {
+    const float* am = a + m * lda;
+    const float* x1m = kX1 ? x1 + m * ldx : nullptr;
+    const float* x2m = kX2 ? x2 + m * ldx : nullptr;
+    for (int u = 0; u < U; ++u) {
+      const int o = u * V::kWidth;
+      const V av = LnLoadN<V>(am + o, u == U - 1 ? w : V::kWidth);
+      if (kA) s[u] = Add(s[u], av);
+      if (kX1) s1[u] = Fmadd(av, LnLoadN<V>(x1m + o, u == U - 1 ? w : V::kWidth), s1[u]);
+      if (kX2) s2[u] = Fmadd(av, LnLoadN<V>(x2m + o, u == U - 1 ? w : V::kWidth), s2[u]);
+    }
+  }
+  for (int u = 0; u < U; ++u) {
+    const int o = u * V::kWidth, wu = u == U - 1 ? w : V::kWidth;
+    if (kA) LnStoreN(sa + o, Add(LnLoadN<V>(sa + o, wu), s[u]), wu);
+    if (kX1) LnStoreN(sx1 + o, Add(LnLoadN<V>(sx1 + o, wu), s1[u]), wu);
+    if (kX2) LnStoreN(sx2 + o, Add(LnLoadN<V>(sx2 + o, wu), s2[u]), wu);
+  }
+}
+
+// Strips of 4 vectors (12 accumulators with all three sums: within the 16 registers of AVX2),
+// then single vectors, the last one partial.
+template <class V, bool kA, bool kX1, bool kX2>
+static inline void LnColSumsT(size_t rows, int n, const float* a, size_t lda, const float* x1,
+                              const float* x2, size_t ldx, float* sa, float* sx1, float* sx2) {
+  constexpr int kU = 4, kStrip = kU * V::kWidth;
+  int j = 0;
+  for (; j + kStrip <= n; j += kStrip)
+    LnColStrip<V, kU, kA, kX1, kX2>(rows, a + j, lda, kX1 ? x1 + j : nullptr,
+                                    kX2 ? x2 + j : nullptr, ldx, kA ? sa + j : nullptr,
+                                    kX1 ? sx1 + j : nullptr, kX2 ? sx2 + j : nullptr, V::kWidth);
+  for (; j < n; j += V::kWidth) {
+    const int w = n - j < V::kWidth ? n - j : V::kWidth;
+    LnColStrip<V, 1, kA, kX1, kX2>(rows, a + j, lda, kX1 ? x1 + j : nullptr, kX2 ? x2 + j : nullptr,
+                                   ldx, kA ? sa + j : nullptr, kX1 ? sx1 + j : nullptr,
+                                   kX2 ? sx2 + j : nullptr, w);
+  }
+}
+
+template <class V>
+static void LnColSums(size_t rows, int n, const float* a, size_t lda, const float* x1,
+                      const float* x2, size_t ldx, float* sa, float* sx1, float* sx2) {
+  if (!sx1) x1 = nullptr;
+  if (!sx2) x2 = nullptr;
+  if (!x1 && x2) x1 = x2, sx1 = sx2, x2 = nullptr, sx2 = nullptr;
+  const bool has_a = sa != nullptr, has1 = x1 != nullptr, has2 = x2 != nullptr;
+  if (has_a && has1 && has2)
+    LnColSumsT<V, true, true, true>(rows, n, a, lda, x1, x2, ldx, sa, sx1, sx2);
+  else if (has_a && has1)
+    LnColSumsT<V, true, true, false>(rows, n, a, lda, x1, x2, ldx, sa, sx1, sx2);
+  else if (has1 && has2)
+    LnColSumsT<V, false, true, true>(rows, n, a, lda, x1, x2, ldx, sa, sx1, sx2);
+  else if (has1)
+    LnColSumsT<V, false, true, false>(rows, n, a, lda, x1, x2, ldx, sa, sx1, sx2);
+  else if (has_a)
+    LnColSumsT<V, true, false, false>(rows, n, a, lda, x1, x2, ldx, sa, sx1, sx2);
+}
+
 #define CELLSTATE_LAYERNORM_TABLE(NAME, V) \
-  { NAME, LnFwd<V>, LnBwd<V> }
+  { NAME, LnFwd<V>, LnBwd<V>, LnColSums<V> }

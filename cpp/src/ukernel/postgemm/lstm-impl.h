@@ -188,6 +188,7 @@ constexpr void FillLstm(cellstate::LstmKernels<float>* t) {
   t->bwd = PgLstmBwd<V>;
   t->ln_fwd = LnFwd<V>;
   t->ln_bwd = LnBwd<V>;
+  t->ln_col_sums = LnColSums<V>;
   t->ln_step_fwd = PgLstmLnFwd<V>;
   t->ln_step_bwd = PgLstmLnBwd<V>;
   t->fwd_act = PgLstmFwdAct<V>;
