@@ -1,6 +1,12 @@
 // quantize(model, { dtype: 'int8' }) (issue 17): a copy of the model (or the model itself with
 // inPlace) whose LSTM/GRU/RNN, Dense and Embedding layers run on int8 weights.
-import { CellstateError, CellstateTypeError, ErrorCode, describe } from '../errors';
+import {
+  CellstateError,
+  CellstateRangeError,
+  CellstateTypeError,
+  ErrorCode,
+  describe,
+} from '../errors';
 import { checkModel, type Model, modelConfig, modelFromConfig } from '../io/registry';
 import { isQuantizable, type QuantizeOptions, type QuantizableLayer } from '../layers/quant';
 import { OptionReader } from '../options';
@@ -18,7 +24,8 @@ import { Sequential } from './sequential';
  * quantized model predicts, streams (also in a StreamWorker), saves int8 files (I8 tensors and
  * `<name>.scale`) and exports to ONNX (DynamicQuantizeLSTM where it can); training it (`fit`,
  * `forward(x, { train: true })`) throws ERR_CELLSTATE_UNSUPPORTED. A layer that cannot be
- * quantized throws ERR_CELLSTATE_UNSUPPORTED naming it, and then nothing changed.
+ * quantized throws ERR_CELLSTATE_UNSUPPORTED naming it (a NaN or infinite weight: a RangeError),
+ * and then nothing changed.
  */
 export function quantize<M extends Model>(model: M, options: QuantizeOptions): M {
   const where = 'quantize';
@@ -46,10 +53,15 @@ export function quantize<M extends Model>(model: M, options: QuantizeOptions): M
           target instanceof Sequential
             ? `layer ${i} (${layer.layerType})`
             : `the ${layer.layerType}`;
-        const error = new CellstateError(
-          ErrorCode.UNSUPPORTED,
-          `${where}: ${what} cannot be quantized: ${(e as Error).message}`,
-        );
+        // the layer's own refusal, its class and code kept, naming the layer
+        const code = (e as { code?: ErrorCode }).code ?? ErrorCode.UNSUPPORTED;
+        const message = `${where}: ${what} cannot be quantized: ${(e as Error).message}`;
+        const error =
+          e instanceof RangeError
+            ? new CellstateRangeError(code, message)
+            : e instanceof TypeError
+              ? new CellstateTypeError(code, message)
+              : new CellstateError(code, message);
         (error as { cause?: unknown }).cause = e;
         throw error;
       }

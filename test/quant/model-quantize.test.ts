@@ -246,6 +246,28 @@ describe('quantize(model, { dtype: "int8" })', () => {
     }
   });
 
+  it('a NaN weight: a RangeError naming the layer, nothing changed', () => {
+    const model = charModel(6);
+    const dense = model.layers[3] as Dense;
+    const w = dense.parameters().weight.data.slice();
+    w[5] = NaN;
+    dense.setParameters({ weight: new Tensor(w, [20, 24]), bias: dense.parameters().bias });
+    for (const inPlace of [false, true]) {
+      expect(() => quantize(model, { dtype: 'int8', inPlace })).toThrow(
+        expect.objectContaining({
+          name: 'RangeError',
+          message: expect.stringContaining('layer 3 (Dense) cannot be quantized'),
+        }),
+      );
+      expect(model.layers.map((l) => (l as { quantized?: boolean }).quantized)).toEqual([
+        false,
+        false,
+        undefined,
+        false,
+      ]);
+    }
+  });
+
   it('a quantized model refuses fit with ERR_CELLSTATE_UNSUPPORTED', async () => {
     const q = quantize(charModel(5), { dtype: 'int8' });
     const before = q.parameters();
