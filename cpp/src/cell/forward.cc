@@ -65,7 +65,17 @@ void Layer<T>::Impl::StepForward(const Unit& u, int B, int t, const int32_t* len
                      io.hout ? io.hout : io.h,
                      io.cout ? io.cout : io.c,
                      R,
-                     C};
+                     C,
+                     nullptr};
+  if constexpr (std::is_same<T, float>::value) {
+    if (qk) {
+      const QuantStep q{qk, qpacked.data(), qscale.data()};
+      FwdStep<T> sq = s;
+      sq.q = &q;
+      cell->StepForward(sq);
+      return;
+    }
+  }
   cell->StepForward(s);
 }
 
@@ -92,6 +102,11 @@ StepIo<T> Layer<T>::Impl::StepBuffers(const Unit& u, size_t tb, bool train) {
     io.mask = W + w.rmask;
     io.hm = W + w.hm + tb * R;
   }
+  if (w.qa != kNone) {
+    io.qa = reinterpret_cast<int8_t*>(W + w.qa);
+    io.qsa = reinterpret_cast<float*>(W + w.qsa);
+    io.qld = w.qld;
+  }
   return io;
 }
 
@@ -111,8 +126,7 @@ void Layer<T>::Impl::ForwardUnit(Unit& u, const ForwardArgs& a, const T* xin, T*
   LoadState(a, u.index, b0, b1, first.h, first.c);
   // The input GEMM over all T·B rows, bias folded in (when the cell folds one).
   T* gates = W + w.gates;
-  kern->gemm(TB, GH, u.in, xin, u.in, packed.data() + u.fw_ih,
-             u.fw_bias == kNone ? nullptr : packed.data() + u.fw_bias, gates, GH, false, p);
+  InputGemm(u, TB, xin, gates, QxRows(), QxScales(), ws.qxld, p);
   Barrier(p);
   const int32_t* lens = has_lengths ? lengths.data() : nullptr;
   for (int s = 0; s < Tn; ++s) {
