@@ -490,6 +490,15 @@ int main() {
     CheckCase("lstm clip", c, 8, 3, tol);
   }
   CheckCase("gru resetAfter L2", cfg(Cell::kGRU, 9, 24, 2), 9, 4, tol);
+  // T·B past the int8 input GEMM's chunk (256 rows: 42 steps of 6, the last chunk short), both
+  // directions: the chunks against the rows alone (one chunk) and the steps, bit for bit.
+  {
+    Config c = cfg(Cell::kLSTM, 7, 12, 2);
+    c.bidirectional = true;
+    CheckCase("lstm bidir L2 T100 B6 (chunks)", c, 100, 6, tol);
+    Config g = cfg(Cell::kGRU, 7, 12, 1);
+    CheckCase("gru T100 B6 (chunks)", g, 100, 6, tol);
+  }
   {
     Config c = cfg(Cell::kGRU, 9, 17, 2);
     c.gru.reset_after = false;

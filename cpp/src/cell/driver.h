@@ -75,6 +75,8 @@ struct Layer<T>::Impl {
   // per row: every W_ih, and the cell's QuantSlots entries), and their packed form (UnitT::qw,
   // qs index qpacked and qscale). The float weights stay packed beside them (dequantize).
   const QKernels* qk = nullptr;
+  // Rows of a chunk of the int8 input GEMM in ForwardUnit (256 rows of 4·256 gates: 1 MB, ~L2).
+  static constexpr size_t kQuantChunkRows = 256;
   struct QEntry {
     size_t index = 0;  // in table
     size_t rows = 0, cols = 0;

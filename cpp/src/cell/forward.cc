@@ -126,12 +126,26 @@ void Layer<T>::Impl::ForwardUnit(Unit& u, const ForwardArgs& a, const T* xin, T*
   LoadState(a, u.index, b0, b1, first.h, first.c);
   // The input GEMM over all T·B rows, bias folded in (when the cell folds one).
   T* gates = W + w.gates;
-  InputGemm(u, TB, xin, gates, QxRows(), QxScales(), ws.qxld, p);
-  Barrier(p);
+  // int8 inference runs it chunk by chunk of steps, just before the steps read them: its steps
+  // are fast enough that gates written all at once ([T·B, G·H], megabytes) and read back from
+  // memory cost more than the GEMM. Rows are quantized and multiplied independently, so the
+  // chunking changes no bit.
+  const int chunk = qk ? std::max(1, std::min(Tn, int(kQuantChunkRows) / B)) : Tn;
+  if (chunk == Tn) {
+    InputGemm(u, TB, xin, gates, QxRows(), QxScales(), ws.qxld, p);
+    Barrier(p);
+  }
   const int32_t* lens = has_lengths ? lengths.data() : nullptr;
   for (int s = 0; s < Tn; ++s) {
     const int t = u.reverse ? Tn - 1 - s : s;
     const size_t tb = size_t(t) * B;
+    if (chunk < Tn && s % chunk == 0) {  // this chunk's steps: t … t + n - 1, or t - n + 1 … t
+      const int n = std::min(chunk, Tn - s);
+      const size_t lo = size_t(u.reverse ? t - n + 1 : t) * B;
+      InputGemm(u, size_t(n) * B, xin + lo * u.in, gates + lo * GH, QxRows(), QxScales(), ws.qxld,
+                p);
+      Barrier(p);
+    }
     StepIo<T> io = StepBuffers(u, tb, train);
     io.g = gates + tb * GH;
     io.out = out + tb * D * R + size_t(u.dir) * R;
