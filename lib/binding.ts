@@ -60,7 +60,7 @@ export interface NativeLayer {
   readonly disposed: boolean;
   /** Whether the layer runs int8 inference (quantize(true)). */
   readonly quantized: boolean;
-  /** int8 inference on (the current weights quantized) or off; ERR_CELLSTATE_UNSUPPORTED for layers it does not cover. */
+  /** int8 inference on (the current weights quantized) or off; refused (nothing changed) when a weight is NaN or infinite. */
   quantize(on: boolean): void;
   readParams(out: Float32Array): void;
   writeParams(src: Float32Array): void;

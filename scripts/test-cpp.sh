@@ -51,7 +51,7 @@ case "$mode" in
     cmake_args+=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DCELLSTATE_TSAN=ON)
     export TSAN_OPTIONS="${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}"
     # The tests that run the kernel's threads (pool, barriers, row/column splits, wavefront).
-    [ ${#ctest_args[@]} -gt 0 ] || ctest_args=(-R "isa_test|pool_test|fixtures_test")
+    [ ${#ctest_args[@]} -gt 0 ] || ctest_args=(-R "isa_test|pool_test|fixtures_test|qlayer_test")
     ;;
   aarch64)
     dir=build-aarch64

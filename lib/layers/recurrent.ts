@@ -470,14 +470,16 @@ export abstract class Recurrent<
   }
 
   /**
-   * int8 dynamic quantization, inference only: the current `weight_ih` and `weight_hh` become
-   * int8 with one scale per gate row (biases and peepholes stay float), and `forward` and the
-   * layer's streams then quantize `x_t` and `h_{t-1}` per row and step, accumulate in int32
-   * and run the gate nonlinearities in float. New parameters (`setParameters`) are quantized
-   * again; `parameters()` still returns the float weights. A quantized layer refuses
-   * `forward(x, { train: true })`, `lengths` and batch-first input with
-   * ERR_CELLSTATE_UNSUPPORTED. For now: LSTM layers, one direction, without `projSize`
-   * (others throw ERR_CELLSTATE_UNSUPPORTED and stay float). Returns the layer.
+   * int8 dynamic quantization, inference only: the current weights of the GEMMs (`weight_ih`,
+   * `weight_hh`, and `weight_hr` with `projSize`) become int8 with one scale per row (biases,
+   * peepholes and layer-norm parameters stay float), and `forward` and the layer's streams then
+   * quantize each GEMM's activations (`x_t`, `h_{t-1}`, the GRU's `r ⊙ h` when `resetAfter` is
+   * false, the LSTM's `m_t` before the projection) per row and step, accumulate in int32 and run
+   * the post-GEMM (gates, activations, clip, layer norm) in float. Every cell and option of
+   * inference works: LSTM, GRU, RNN, stacks, bidirectional and reverse, `lengths`, batch-first,
+   * threads. New parameters (`setParameters`) are quantized again; `parameters()` still returns
+   * the float weights. A quantized layer refuses `forward(x, { train: true })` with
+   * ERR_CELLSTATE_UNSUPPORTED. Returns the layer.
    */
   quantize(): this {
     this.checkIdle('quantize');

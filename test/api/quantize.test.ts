@@ -1,11 +1,11 @@
 // int8 dynamic quantization of recurrent layers (issue 17): layer.quantize() runs forward and
 // the layer's streams on int8 weights and per-row int8 activations. Its results stay within the
 // quantization error of float (the bound next to the check), streaming equals forward bit for
-// bit, training and the options it does not cover yet are refused with a code and change
-// nothing, new parameters are quantized again, and dequantize() gives the float results back.
+// bit, training is refused with a code and changes nothing, new parameters are quantized again,
+// and dequantize() gives the float results back; every cell and option works quantized.
 import { describe, expect, it } from 'vitest';
 
-import { ErrorCode, GRU, LSTM, Tensor } from '../../lib/index';
+import { ErrorCode, GRU, LSTM, RNN, Tensor } from '../../lib/index';
 
 function input(T: number, B: number, I: number, seed: number): Tensor {
   return new Tensor(
@@ -58,18 +58,15 @@ describe('LSTM.quantize()', () => {
     }
   });
 
-  it('refuses training, lengths and batch-first with a code and changes nothing', () => {
+  it('refuses training with a code and changes nothing', () => {
     const layer = new LSTM(opts).quantize();
     const x = input(T, B, I, 3);
     const y = layer.forward(x).output.data.slice();
     const refused = expect.objectContaining({ code: ErrorCode.UNSUPPORTED });
     expect(() => layer.forward(x, { train: true })).toThrow(refused);
-    expect(() => layer.forward(x, { lengths: [T, 2, 1] })).toThrow(refused);
     expect(layer.quantized).toBe(true);
     expect(() => layer.backward()).toThrow(expect.objectContaining({ code: ErrorCode.NO_FORWARD }));
     expect(Array.from(layer.forward(x).output.data)).toEqual(Array.from(y));
-    const bf = new LSTM({ ...opts, batchFirst: true }).quantize();
-    expect(() => bf.forward(input(B, T, I, 3))).toThrow(refused);
   });
 
   it('quantizes new parameters again; dequantize() returns to float bit for bit', () => {
@@ -92,15 +89,75 @@ describe('LSTM.quantize()', () => {
     expect(Array.from(layer.forward(x).output.data)).toEqual(Array.from(f));
   });
 
-  it('is refused, and the layer stays float, where not supported yet', () => {
-    const refused = expect.objectContaining({ code: ErrorCode.UNSUPPORTED });
-    for (const layer of [
-      new GRU({ inputSize: 4, hiddenSize: 8 }),
-      new LSTM({ inputSize: 4, hiddenSize: 8, bidirectional: true }),
-      new LSTM({ inputSize: 4, hiddenSize: 8, projSize: 3 }),
-    ]) {
-      expect(() => layer.quantize()).toThrow(refused);
-      expect(layer.quantized).toBe(false);
-    }
-  });
+  // Every cell and option: within the bound of float, lengths (each row as the sequence
+  // alone), batch-first (as time-major) and dequantize() bit for bit.
+  type Ctor = new (o: Record<string, unknown>) => LSTM | GRU | RNN;
+  const cases: [string, Ctor, Record<string, unknown>, number][] = [
+    ['GRU', GRU, { hiddenSize: 24, numLayers: 2, seed: 1 }, 2e-2],
+    [
+      'GRU resetAfter false, bidirectional',
+      GRU,
+      { hiddenSize: 24, resetAfter: false, bidirectional: true, seed: 2 },
+      2e-2,
+    ],
+    // The RNN: no gate damps the error of h_{t-1} (cpp/tests/qlayer_test.cc: 4e-2).
+    ['RNN tanh', RNN, { hiddenSize: 24, seed: 3 }, 4e-2],
+    [
+      'RNN relu, reverse',
+      RNN,
+      { hiddenSize: 24, nonlinearity: 'relu', direction: 'reverse', seed: 4 },
+      4e-2,
+    ],
+    [
+      'LSTM bidirectional, projSize, peephole',
+      LSTM,
+      { hiddenSize: 24, numLayers: 2, bidirectional: true, projSize: 9, peephole: true, seed: 5 },
+      2e-2,
+    ],
+    // layerNorm divides the product's error by the spread of W_hh h (qlayer_test: 6e-2).
+    ['LSTM layerNorm', LSTM, { hiddenSize: 24, layerNorm: true, seed: 6 }, 6e-2],
+  ];
+  for (const [name, Layer, o, bound] of cases) {
+    it(`quantizes ${name}: lengths, batch-first, dequantize`, () => {
+      const layer = new Layer({ inputSize: I, ...o });
+      const x = input(T, B, I, 7);
+      const lengths = [T, 5, 2];
+      const f = layer.forward(x, { lengths }).output.data.slice();
+      layer.quantize();
+      expect(layer.quantized).toBe(true);
+      const q = layer.forward(x, { lengths }).output;
+      const d = maxDiff(q.data, f);
+      expect(d).toBeGreaterThan(0);
+      expect(d).toBeLessThan(bound);
+      const F = q.shape[2];
+      for (let b = 0; b < B; ++b) {
+        // The row alone: T = its length, B = 1.
+        const len = lengths[b];
+        const xb = new Tensor(new Float32Array(len * I), [len, 1, I]);
+        for (let t = 0; t < len; ++t)
+          xb.data.set(x.data.subarray((t * B + b) * I, (t * B + b + 1) * I), t * I);
+        const alone = layer.forward(xb).output.data;
+        for (let t = 0; t < T; ++t) {
+          const got = Array.from(q.data.subarray((t * B + b) * F, (t * B + b + 1) * F));
+          const want =
+            t < len ? Array.from(alone.subarray(t * F, (t + 1) * F)) : new Array(F).fill(0);
+          expect(got).toEqual(want);
+        }
+      }
+      // Batch-first: the same numbers transposed.
+      const xbf = new Tensor(new Float32Array(x.data.length), [B, T, I]);
+      for (let t = 0; t < T; ++t)
+        for (let b = 0; b < B; ++b)
+          xbf.data.set(x.data.subarray((t * B + b) * I, (t * B + b + 1) * I), (b * T + t) * I);
+      const bf = new Layer({ inputSize: I, ...o, batchFirst: true }).quantize();
+      const ybf = bf.forward(xbf, { lengths }).output.data;
+      for (let t = 0; t < T; ++t)
+        for (let b = 0; b < B; ++b)
+          expect(Array.from(ybf.subarray((b * T + t) * F, (b * T + t + 1) * F))).toEqual(
+            Array.from(q.data.subarray((t * B + b) * F, (t * B + b + 1) * F)),
+          );
+      layer.dequantize();
+      expect(Array.from(layer.forward(x, { lengths }).output.data)).toEqual(Array.from(f));
+    });
+  }
 });

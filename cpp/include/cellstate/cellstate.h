@@ -281,13 +281,15 @@ class Layer {
   size_t StreamScratchSize(int batch) const;
   Status Step(int batch, const T* x, T* state, T* scratch, T* out) const;
 
-  // int8 dynamic quantization (inference only; float layers; for now the LSTM, one direction,
-  // without projection). Quantize(true) quantizes the current weights (W_ih, W_hh: int8, one
-  // scale per gate row; biases and peepholes stay float); Step and the inference Forward then
-  // run on them, quantizing x_t and h_{t-1} per row and step. ParamsChanged() and SetEngine()
-  // quantize again. Quantize(false) returns to float. A quantized layer refuses a training
-  // Forward, lengths and batch-first input (kUnsupported). Refusals change nothing.
-  // StreamScratchSize already covers the quantized Step, so open streams stay valid.
+  // int8 dynamic quantization (inference only; float layers; every cell and option).
+  // Quantize(true) quantizes the current weights of the GEMMs (W_ih, W_hh, W_hr: int8, one scale
+  // per row; biases, peepholes and layer-norm parameters stay float); Step and the inference
+  // Forward then run the same driver and post-GEMMs on them, quantizing each GEMM's activations
+  // per row and step. ParamsChanged() and SetEngine() quantize again. Quantize(false) returns to
+  // float. kInvalidArgument for a NaN or infinite weight, kUnsupported for a double layer or a
+  // weight wider than kQMaxK; a quantized layer refuses a training Forward (kUnsupported).
+  // Refusals change nothing. StreamScratchSize already covers the quantized Step, so open
+  // streams stay valid.
   Status Quantize(bool on);
   bool quantized() const;
   // The int8 values [rows, cols] and per-row scales [rows] the quantized layer runs on for the

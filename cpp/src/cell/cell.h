@@ -16,11 +16,13 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "cellstate/cellstate.h"
 #include "dispatch/parallel.h"
 #include "kernels.h"
+#include "ukernel/qgemm/qgemm.h"
 
 namespace cellstate {
 
@@ -44,6 +46,16 @@ struct BufSpec {
   bool per_step = false;
 };
 
+// int8 inference (Layer::Quantize): one matrix of a cell's recurrent GEMMs, rows [row0, row0 +
+// rows) of parameter entry `entry` (a [N, K] weight, B(k, n) = W[n, k] as every forward pack),
+// which the driver quantizes (one scale per row) and packs for the forward slot `slot`. The
+// input GEMM's W_ih (entry 0) is the driver's own.
+struct QuantSlot {
+  int slot;
+  int entry;
+  int row0, rows;
+};
+
 // Offsets (in elements) of one unit's buffers inside the forward workspace.
 struct UnitWs {
   size_t gates = kNone;  // [T,B,G·H] input projections, then the cell's saved activations
@@ -58,6 +70,9 @@ struct UnitWs {
   // of every step [T,B,R] (the recurrent GEMMs' operand, read again by backward).
   size_t rmask = kNone, hm = kNone;
   size_t buf[kCellSlots];  // the cell's BufSpecs, in order
+  // int8 inference: room for the step's quantized activations (rows of qld bytes, then their
+  // scales): B rows, or a wavefront chunk's for the layers above the first.
+  size_t qa = kNone, qsa = kNone, qld = 0;
 };
 
 // One (layer, direction) of the stack.
@@ -71,6 +86,10 @@ struct UnitT {
   // bw_ih for dx; the rest are the cell's own slots.
   size_t fw_ih = 0, fw_bias = kNone, bw_ih = 0;
   size_t fw[kCellSlots], bw[kCellSlots];
+  // int8 inference: byte offsets of the packed int8 matrices (qw_ih: W_ih; qw[slot]: the cell's
+  // QuantSlots) in the layer's int8 weights, and of their row scales.
+  size_t qw_ih = kNone, qs_ih = kNone;
+  size_t qw[kCellSlots], qs[kCellSlots];
   UnitWs ws;
 };
 
@@ -92,6 +111,18 @@ struct StepIo {
   // h ⊙ mask (FwdStep::RecurrentInput writes it); null otherwise.
   const T* mask = nullptr;
   T* hm = nullptr;
+  // int8 inference: room for the quantized activations of the step's GEMMs (qld bytes a row)
+  // and their scales (null on a float layer).
+  int8_t* qa = nullptr;
+  float* qsa = nullptr;
+  size_t qld = 0;
+};
+
+// The int8 weights of a quantized layer (null in FwdStep::q on a float layer).
+struct QuantStep {
+  const QKernels* k;
+  const uint8_t* packed;  // UnitT::qw index it
+  const float* scale;     // UnitT::qs index it
 };
 
 // The per-step work of one unit split among threads. With enough batch rows per thread, each
@@ -113,6 +144,27 @@ struct StepSplit {
       k.gemm(b1 - b0, N, K, A + b0 * lda, lda, Bp, bias, C + b0 * ldc, ldc, acc, Part{});
     }
   }
+  // The same product on int8 (float layers): A's rows quantized into aq (rows of ldq bytes)
+  // and sa, then the int8 GEMM with the packed Wq and its row scales ws. By rows: each thread
+  // its own rows; by columns: the rows' quantization split among the threads, a barrier, then
+  // each thread its panels. Rows are quantized independently and the int8 GEMM does not depend
+  // on M or the split, so the results do not either.
+  void QGemm(const QKernels& qk, size_t M, size_t N, size_t K, const float* A, size_t lda,
+             const uint8_t* Wq, const float* ws, const float* bias, float* C, size_t ldc, bool acc,
+             int8_t* aq, float* sa, size_t ldq) const {
+    if (rows) {
+      if (b1 <= b0) return;
+      qk.quantize_rows(b1 - b0, K, A + b0 * lda, lda, aq + b0 * ldq, ldq, sa + b0);
+      qk.qgemm(b1 - b0, N, K, aq + b0 * ldq, ldq, sa + b0, Wq, ws, bias, C + b0 * ldc, ldc, acc,
+               Part{});
+      return;
+    }
+    size_t r0, r1;
+    Split(M, p, &r0, &r1);
+    if (r1 > r0) qk.quantize_rows(r1 - r0, K, A + r0 * lda, lda, aq + r0 * ldq, ldq, sa + r0);
+    Barrier(p);
+    qk.qgemm(M, N, K, aq, ldq, sa, Wq, ws, bias, C, ldc, acc, p);
+  }
   void Sync() const {
     if (!rows) Barrier(p);
   }
@@ -127,9 +179,24 @@ struct FwdStep : StepSplit<T> {
   int B, t;
   const int32_t* lens;  // null: every row active
   const StepIo<T>& io;
-  T* hout;   // io.hout or io.h
-  T* cout;   // io.cout or io.c
-  int R, C;  // state and cell-state sizes
+  T* hout;             // io.hout or io.h
+  T* cout;             // io.cout or io.c
+  int R, C;            // state and cell-state sizes
+  const QuantStep* q;  // int8 weights, or null (float)
+  // C = [C +] bias + A · W^T for the cell's forward matrix `slot` (the packed u.fw[slot]), on
+  // this thread's part: float, or int8 on a quantized layer (A quantized per row: the dynamic
+  // quantization of x_t, h_{t-1}, r ⊙ h, m_t).
+  void Mul(int slot, size_t M, size_t N, size_t K, const T* A, size_t lda, const T* bias, T* Cm,
+           size_t ldc, bool acc) const {
+    if constexpr (std::is_same<T, float>::value) {
+      if (q) {
+        this->QGemm(*q->k, M, N, K, A, lda, q->packed + u.qw[slot], q->scale + u.qs[slot], bias, Cm,
+                    ldc, acc, io.qa, io.qsa, io.qld);
+        return;
+      }
+    }
+    this->Gemm(M, N, K, A, lda, packed + u.fw[slot], bias, Cm, ldc, acc);
+  }
   bool active(size_t b) const { return !lens || t < lens[b]; }
   // h_{t-1} as it enters the recurrent GEMM: io.h, or with recurrent dropout h ⊙ mask (this
   // thread's rows written, then a barrier: the GEMM may read every row).
@@ -235,6 +302,10 @@ class RecurrentCell {
   virtual void PlanPackBackward(const Kernels<T>& k, UnitT<T>* u, size_t* total) const = 0;
   virtual void PackBackward(const Kernels<T>& k, const UnitT<T>& u, const T* params,
                             T* dst) const = 0;
+
+  // int8 inference: the matrices of the forward step's GEMMs (Mul's slots), for the driver to
+  // quantize and pack.
+  virtual void QuantSlots(std::vector<QuantSlot>* out) const = 0;
 
   // The per-unit buffers a forward step needs (train: what backward reads again).
   virtual void Workspace(bool train, std::vector<BufSpec>* out) const = 0;

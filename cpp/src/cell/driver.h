@@ -23,7 +23,7 @@
 #include "cellstate/cellstate.h"
 #include "dispatch/parallel.h"
 #include "kernels.h"
-#include "quant/qlstm.h"
+#include "ukernel/qgemm/qgemm.h"
 
 namespace cellstate {
 
@@ -70,19 +70,48 @@ struct Layer<T>::Impl {
   std::vector<T> params, grads;
   std::vector<Unit> units;
   std::vector<BufSpec> infer_bufs;  // the cell's Workspace(false), for streaming
-  // int8 inference (Layer::Quantize): the quantized stack, Forward's scratch and state.
-  std::unique_ptr<QuantizedLstm> quant;
-  std::vector<uint8_t> qwork;
-  std::vector<float> qstate;
+  // int8 inference (Layer::Quantize; float layers): the int8 table (null: float inference),
+  // the quantized weight entries of the parameter table (int8 [N, K] row-major and one scale
+  // per row: every W_ih, and the cell's QuantSlots entries), and their packed form (UnitT::qw,
+  // qs index qpacked and qscale). The float weights stay packed beside them (dequantize).
+  const QKernels* qk = nullptr;
+  // Rows of a chunk of the int8 input GEMM in ForwardUnit (256 rows of 4·256 gates: 1 MB, ~L2).
+  static constexpr size_t kQuantChunkRows = 256;
+  struct QEntry {
+    size_t index = 0;  // in table
+    size_t rows = 0, cols = 0;
+    std::vector<int8_t> w;
+    std::vector<float> scale;
+  };
+  std::vector<QEntry> qentries;
+  std::vector<uint8_t, HugeAlloc<uint8_t>> qpacked;
+  std::vector<float> qscale;
   bool Quantizable(Status* why) const;
-  Status BuildQuant(std::unique_ptr<QuantizedLstm>* out) const;
-  Status QuantForward(const ForwardArgs& a);
+  // Quantizes the float parameters and packs them, with the int8 table of the engine's ISA;
+  // on failure (a NaN or an infinity) returns the error and changes nothing.
+  Status QuantizeParams();
+  // Packs qentries for the units (qpacked, qscale, the units' qw/qs offsets).
+  void QuantPack();
+  // Bytes of a quantized activation row for the unit's GEMMs (input and recurrent).
+  size_t QuantLd(const Unit& u) const;
+  // The input GEMM of unit u over M rows of x (row stride u.in) into C [M, G·H] with the bias
+  // the cell folds in: float, or int8 on a quantized layer (aq, sa: room for the M quantized
+  // rows, QuantLd(u) bytes each, and their scales). Split among the threads of p by columns.
+  int8_t* QxRows() {
+    return ws.qx == kNone ? nullptr : reinterpret_cast<int8_t*>(work.data() + ws.qx);
+  }
+  float* QxScales() {
+    return ws.qxs == kNone ? nullptr : reinterpret_cast<float*>(work.data() + ws.qxs);
+  }
+  void InputGemm(const Unit& u, size_t M, const T* x, T* C, int8_t* aq, float* sa, size_t ldq,
+                 Part p) const;
   std::vector<T, HugeAlloc<T>> packed, packed_bwd;  // weights in the kernels' layout
   bool packed_bwd_valid = false;
 
   // Forward workspace, sized once per shape; valid for one backward while `pending`.
   struct Ws {
     size_t x0 = 0;
+    size_t qx = kNone, qxs = kNone, qxld = 0;  // int8: the input GEMMs' quantized rows
     std::vector<size_t> out, xin, mask;
     size_t imask = kNone;       // [B, I] the input dropout mask (training with input_dropout > 0)
     std::vector<BufSpec> cell;  // the cell's per-unit buffers of this plan
@@ -141,6 +170,7 @@ struct Layer<T>::Impl {
   // workspace.
   void DrawTimeFixedMasks(const ForwardArgs& a);
   size_t StreamScratchSize(int B) const;
+  size_t StreamQuantRoom(int B) const;  // elements of a stream's int8 rows and scales
   Status Step(int B, const T* x, T* state, T* scratch, T* out) const;
 };
 

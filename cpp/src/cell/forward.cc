@@ -65,7 +65,17 @@ void Layer<T>::Impl::StepForward(const Unit& u, int B, int t, const int32_t* len
                      io.hout ? io.hout : io.h,
                      io.cout ? io.cout : io.c,
                      R,
-                     C};
+                     C,
+                     nullptr};
+  if constexpr (std::is_same<T, float>::value) {
+    if (qk) {
+      const QuantStep q{qk, qpacked.data(), qscale.data()};
+      FwdStep<T> sq = s;
+      sq.q = &q;
+      cell->StepForward(sq);
+      return;
+    }
+  }
   cell->StepForward(s);
 }
 
@@ -92,6 +102,11 @@ StepIo<T> Layer<T>::Impl::StepBuffers(const Unit& u, size_t tb, bool train) {
     io.mask = W + w.rmask;
     io.hm = W + w.hm + tb * R;
   }
+  if (w.qa != kNone) {
+    io.qa = reinterpret_cast<int8_t*>(W + w.qa);
+    io.qsa = reinterpret_cast<float*>(W + w.qsa);
+    io.qld = w.qld;
+  }
   return io;
 }
 
@@ -111,13 +126,26 @@ void Layer<T>::Impl::ForwardUnit(Unit& u, const ForwardArgs& a, const T* xin, T*
   LoadState(a, u.index, b0, b1, first.h, first.c);
   // The input GEMM over all T·B rows, bias folded in (when the cell folds one).
   T* gates = W + w.gates;
-  kern->gemm(TB, GH, u.in, xin, u.in, packed.data() + u.fw_ih,
-             u.fw_bias == kNone ? nullptr : packed.data() + u.fw_bias, gates, GH, false, p);
-  Barrier(p);
+  // int8 inference runs it chunk by chunk of steps, just before the steps read them: its steps
+  // are fast enough that gates written all at once ([T·B, G·H], megabytes) and read back from
+  // memory cost more than the GEMM. Rows are quantized and multiplied independently, so the
+  // chunking changes no bit.
+  const int chunk = qk ? std::max(1, std::min(Tn, int(kQuantChunkRows) / B)) : Tn;
+  if (chunk == Tn) {
+    InputGemm(u, TB, xin, gates, QxRows(), QxScales(), ws.qxld, p);
+    Barrier(p);
+  }
   const int32_t* lens = has_lengths ? lengths.data() : nullptr;
   for (int s = 0; s < Tn; ++s) {
     const int t = u.reverse ? Tn - 1 - s : s;
     const size_t tb = size_t(t) * B;
+    if (chunk < Tn && s % chunk == 0) {  // this chunk's steps: t … t + n - 1, or t - n + 1 … t
+      const int n = std::min(chunk, Tn - s);
+      const size_t lo = size_t(u.reverse ? t - n + 1 : t) * B;
+      InputGemm(u, size_t(n) * B, xin + lo * u.in, gates + lo * GH, QxRows(), QxScales(), ws.qxld,
+                p);
+      Barrier(p);
+    }
     StepIo<T> io = StepBuffers(u, tb, train);
     io.g = gates + tb * GH;
     io.out = out + tb * D * R + size_t(u.dir) * R;

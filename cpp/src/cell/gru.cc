@@ -93,6 +93,15 @@ class GruCell final : public RecurrentCell<T> {
     }
   }
 
+  void QuantSlots(std::vector<QuantSlot>* out) const override {
+    if (after_) {
+      out->push_back({kPackHh, kHh, 0, 3 * H_});
+    } else {  // r ⊙ h is quantized after the product (Mul's activations)
+      out->push_back({kPackHh, kHh, 0, 2 * H_});
+      out->push_back({kPackHn, kHh, 2 * H_, H_});
+    }
+  }
+
   void Workspace(bool train, std::vector<BufSpec>* out) const override {
     out->push_back({size_t(3) * H_, train && after_});  // kBufGh
     if (!after_) out->push_back({size_t(H_), train});   // kBufRh
@@ -118,7 +127,7 @@ class GruCell final : public RecurrentCell<T> {
     // The recurrent GEMMs read h, or h ⊙ mask with recurrent dropout (z ⊙ h does not).
     const T* hin = s.RecurrentInput();
     if (after_) {
-      s.Gemm(s.B, GH, H, hin, H, s.packed + s.u.fw[kPackHh], b_hh, gh, GH, false);
+      s.Mul(kPackHh, s.B, GH, H, hin, H, b_hh, gh, GH, false);
       s.Sync();
       for (size_t b = s.b0; b < s.b1; ++b) {
         if (s.active(b) && generic_)
@@ -133,7 +142,7 @@ class GruCell final : public RecurrentCell<T> {
     } else {
       // gh holds [B, 2H] for r and z, then [B, H] for n.
       T* rh = io.buf[kBufRh];
-      s.Gemm(s.B, 2 * H, H, hin, H, s.packed + s.u.fw[kPackHh], b_hh, gh, 2 * H, false);
+      s.Mul(kPackHh, s.B, 2 * H, H, hin, H, b_hh, gh, 2 * H, false);
       s.Sync();
       for (size_t b = s.b0; b < s.b1; ++b) {
         if (s.active(b) && generic_)
@@ -146,7 +155,7 @@ class GruCell final : public RecurrentCell<T> {
       }
       s.Sync();
       T* ghn = gh + size_t(s.B) * 2 * H;
-      s.Gemm(s.B, H, H, rh, H, s.packed + s.u.fw[kPackHn], b_hh + 2 * H, ghn, H, false);
+      s.Mul(kPackHn, s.B, H, H, rh, H, b_hh + 2 * H, ghn, H, false);
       s.Sync();
       for (size_t b = s.b0; b < s.b1; ++b) {
         if (s.active(b) && generic_)

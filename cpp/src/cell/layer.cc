@@ -87,7 +87,7 @@ void Layer<T>::ParamsChanged() {
   impl_->Pack();
   // A quantized layer quantizes the new weights; when they cannot be (a NaN), it returns to
   // float rather than keep the old ones.
-  if (impl_->quant && !impl_->BuildQuant(&impl_->quant).ok()) impl_->quant.reset();
+  if (impl_->qk && !impl_->QuantizeParams().ok()) Quantize(false);
 }
 template <typename T>
 void Layer<T>::ZeroGrad() {
@@ -99,7 +99,7 @@ void Layer<T>::SetEngine(const Engine& e) {
     impl_->SetEngine(e);
     impl_->pending = false;  // the workspace layout belongs to the old kernels
     impl_->Pack();
-    if (impl_->quant && !impl_->BuildQuant(&impl_->quant).ok()) impl_->quant.reset();
+    if (impl_->qk && !impl_->QuantizeParams().ok()) Quantize(false);
   } else {
     impl_->engine = e;
   }
@@ -110,7 +110,9 @@ const Engine& Layer<T>::engine() const {
 }
 template <typename T>
 Status Layer<T>::Forward(const ForwardArgs& a) {
-  if (impl_->quant) return impl_->QuantForward(a);
+  if (impl_->qk && a.train)
+    return Status::Error(Code::kUnsupported,
+                         "the layer is quantized (int8, inference only): training refused");
   return impl_->Forward(a);
 }
 template <typename T>
@@ -138,8 +140,8 @@ size_t Layer<T>::MemoryBytes() const {
   bytes += sizeof(typename Impl::Unit) * m.units.capacity();
   bytes += sizeof(BufSpec) * (m.ws.cell.capacity() + m.infer_bufs.capacity());
   bytes += sizeof(size_t) * m.bw.cell.capacity();
-  if (m.quant) bytes += m.quant->WeightBytes();
-  bytes += m.qwork.capacity() + sizeof(float) * m.qstate.capacity();
+  bytes += m.qpacked.capacity() + sizeof(float) * m.qscale.capacity();
+  for (const auto& q : m.qentries) bytes += q.w.capacity() + sizeof(float) * q.scale.capacity();
   return bytes;
 }
 

@@ -145,6 +145,11 @@ class LstmCell final : public RecurrentCell<T> {
     if (P_ > 0) k.pack(P_, H_, params + u.param[hr_], H_, 1, dst + u.bw[kPackHr]);
   }
 
+  void QuantSlots(std::vector<QuantSlot>* out) const override {
+    out->push_back({kPackHh, kHh, 0, G_ * H_});
+    if (P_ > 0) out->push_back({kPackHr, hr_, 0, P_});
+  }
+
   void Workspace(bool train, std::vector<BufSpec>* out) const override {
     if (P_ > 0) {                           // without, m is written straight into h
       out->push_back({size_t(H_), train});  // kBufM: backward reads m for dW_hr
@@ -209,9 +214,9 @@ class LstmCell final : public RecurrentCell<T> {
     T* ghh = ln ? io.buf[ln_buf_ + kLnGhh] : nullptr;
     const T* hin = s.RecurrentInput();  // h, or h ⊙ mask (recurrent dropout)
     if (ln)
-      s.Gemm(s.B, GH, R, hin, R, s.packed + s.u.fw[kPackHh], nullptr, ghh, GH, false);
+      s.Mul(kPackHh, s.B, GH, R, hin, R, nullptr, ghh, GH, false);
     else
-      s.Gemm(s.B, GH, R, hin, R, s.packed + s.u.fw[kPackHh], nullptr, io.g, GH, true);
+      s.Mul(kPackHh, s.B, GH, R, hin, R, nullptr, io.g, GH, true);
     s.Sync();
     T* mbuf = io.buf[kBufM];
     T* pre = need_pre_ ? io.buf[PreBuf()] : nullptr;
@@ -235,7 +240,7 @@ class LstmCell final : public RecurrentCell<T> {
     s.Sync();
     if (P > 0) {
       T* ptmp = io.buf[kBufPtmp];
-      s.Gemm(s.B, P, H, mbuf, H, s.packed + s.u.fw[kPackHr], nullptr, ptmp, P, false);
+      s.Mul(kPackHr, s.B, P, H, mbuf, H, nullptr, ptmp, P, false);
       s.Sync();
       for (size_t b = s.b0; b < s.b1; ++b) {
         if (s.active(b)) std::memcpy(s.hout + b * R, ptmp + b * R, sizeof(T) * R);

@@ -95,6 +95,14 @@ void Layer<T>::Impl::PlanForward(int Tn, int B, bool train, bool wave) {
   const bool rdrop = train && cfg.recurrent_dropout > 0.f;
   ws.cell.clear();
   cell->Workspace(train, &ws.cell);
+  // int8: the input GEMMs' quantized rows (all T·B; a wavefront's first layer) and scales.
+  ws.qx = ws.qxs = kNone;
+  ws.qxld = 0;
+  if (qk) {
+    for (const auto& u : units) ws.qxld = std::max(ws.qxld, QuantLd(u));
+    ws.qxs = take(TB);
+    ws.qx = take(TB * ws.qxld / sizeof(T));
+  }
   // Per unit (layer, direction).
   const size_t shared_gates = train ? 0 : take(TB * GH);
   for (auto& u : units) {
@@ -123,6 +131,12 @@ void Layer<T>::Impl::PlanForward(int Tn, int B, bool train, bool wave) {
     if (wave && u.layer > 0) w.gstep = take(size_t(WaveChunk(Tn, B)) * B * GH);
     for (size_t i = 0; i < ws.cell.size(); ++i)
       w.buf[i] = take((ws.cell[i].per_step ? TB : size_t(B)) * ws.cell[i].width);
+    if (qk) {  // the step's rows, or a wavefront chunk's input rows
+      const size_t rows = size_t(B) * ((wave && u.layer > 0) ? size_t(WaveChunk(Tn, B)) : 1);
+      w.qld = QuantLd(u);
+      w.qsa = take(rows);
+      w.qa = take(rows * w.qld / sizeof(T));
+    }
   }
   ws_size = take.off;
   ws_T = Tn;

@@ -61,6 +61,10 @@ class RnnCell final : public RecurrentCell<T> {
     k.pack(H_, H_, params + u.param[kHh], H_, 1, dst + u.bw[kPackHh]);
   }
 
+  void QuantSlots(std::vector<QuantSlot>* out) const override {
+    out->push_back({kPackHh, kHh, 0, H_});
+  }
+
   void Workspace(bool train, std::vector<BufSpec>* out) const override {
     // The pre-activation, for backward only (inference leaves the slot null).
     if (train && need_pre_) out->push_back({size_t(H_), true});  // kBufPre
@@ -71,7 +75,7 @@ class RnnCell final : public RecurrentCell<T> {
     const int H = H_;
     const StepIo<T>& io = s.io;
     const T* hin = s.RecurrentInput();  // h, or h ⊙ mask (recurrent dropout)
-    s.Gemm(s.B, H, H, hin, H, s.packed + s.u.fw[kPackHh], nullptr, io.g, H, true);
+    s.Mul(kPackHh, s.B, H, H, hin, H, nullptr, io.g, H, true);
     s.Sync();
     T* pre = need_pre_ ? io.buf[0] : nullptr;
     for (size_t b = s.b0; b < s.b1; ++b) {

@@ -1,6 +1,7 @@
 // Streaming: one time step of B independent sequences whose state the caller holds
 // (Layer::Step). Reads the packed weights, writes only state, scratch and out; allocates nothing.
 #include <algorithm>
+#include <cstdint>
 #include <type_traits>
 
 #include "cell/driver.h"
@@ -11,10 +12,17 @@ template <typename T>
 size_t Layer<T>::Impl::StreamScratchSize(int B) const {
   size_t n = size_t(B) * G * H;  // gates
   for (const BufSpec& s : infer_bufs) n += size_t(B) * s.width;
-  // Room for the int8 step too (Layer::Quantize may come after a stream sized its scratch).
-  if (Quantizable(nullptr))
-    n = std::max(n, (QuantizedLstm::StepScratchBytesFor(cfg, B) + sizeof(T) - 1) / sizeof(T));
+  // Room for the int8 step too (Layer::Quantize may come after a stream sized its scratch): B
+  // scales and B quantized rows, from a 64-byte boundary.
+  if (std::is_same<T, float>::value) n += StreamQuantRoom(B) + 64 / sizeof(T);
   return n;
+}
+
+template <typename T>
+size_t Layer<T>::Impl::StreamQuantRoom(int B) const {
+  size_t ld = 0;
+  for (const Unit& u : units) ld = std::max(ld, QuantLd(u));
+  return (size_t(B) + 15) / 16 * 16 + size_t(B) * ld / sizeof(T);
 }
 
 template <typename T>
@@ -22,9 +30,6 @@ Status Layer<T>::Impl::Step(int B, const T* x, T* state, T* scratch, T* out) con
   const Status streamable = CheckStreamable(cfg);
   if (!streamable.ok()) return streamable;
   if (B < 1) return Status::Error(Code::kOutOfRange, "batch must be >= 1");
-  if constexpr (std::is_same<T, float>::value) {
-    if (quant) return quant->Step(B, x, state, scratch, out);
-  }
   const int L = cfg.num_layers;
   const size_t GH = size_t(G) * H;
   const size_t per_layer = size_t(B) * (R + C);
@@ -36,6 +41,14 @@ Status Layer<T>::Impl::Step(int B, const T* x, T* state, T* scratch, T* out) con
   for (size_t i = 0; i < infer_bufs.size(); ++i) {
     io.buf[i] = sp;
     sp += size_t(B) * infer_bufs[i].width;
+  }
+  size_t qld = 0;
+  if (qk) {  // the int8 rows: the input GEMMs' and the steps' (one after the other)
+    sp = reinterpret_cast<T*>((reinterpret_cast<uintptr_t>(sp) + 63) & ~uintptr_t(63));
+    for (const Unit& u : units) qld = std::max(qld, QuantLd(u));
+    io.qsa = reinterpret_cast<float*>(sp);
+    io.qa = reinterpret_cast<int8_t*>(sp + (size_t(B) + 15) / 16 * 16);
+    io.qld = qld;
   }
   const double flops = 2.0 * B * StackRowFlops();
   // A single step has two to four barriers and microseconds of work: it takes threads only
@@ -49,8 +62,7 @@ Status Layer<T>::Impl::Step(int B, const T* x, T* state, T* scratch, T* out) con
       lio.c = C > 0 ? lio.h + size_t(B) * R : nullptr;
       lio.out = l == L - 1 ? out : nullptr;
       lio.ldo = R;
-      kern->gemm(B, GH, u.in, xin, u.in, packed.data() + u.fw_ih,
-                 u.fw_bias == kNone ? nullptr : packed.data() + u.fw_bias, lio.g, GH, false, p);
+      InputGemm(u, B, xin, lio.g, io.qa, io.qsa, qld, p);
       Barrier(p);
       StepForward(u, B, 0, nullptr, lio, p);
       Barrier(p);  // the next layer reads every row of this layer's new state
@@ -62,6 +74,7 @@ Status Layer<T>::Impl::Step(int B, const T* x, T* state, T* scratch, T* out) con
 
 #define CELLSTATE_INSTANTIATE(T)                                \
   template size_t Layer<T>::Impl::StreamScratchSize(int) const; \
+  template size_t Layer<T>::Impl::StreamQuantRoom(int) const;   \
   template Status Layer<T>::Impl::Step(int, const T*, T*, T*, T*) const;
 CELLSTATE_INSTANTIATE(float)
 CELLSTATE_INSTANTIATE(double)

@@ -32,15 +32,11 @@ void Layer<T>::Impl::ForwardWavefront(const ForwardArgs& a, const T* x0, T* last
   const size_t GH = size_t(G) * H, TB = size_t(Tn) * B;
   T* W = work.data();
   const int32_t* lens = has_lengths ? lengths.data() : nullptr;
-  auto bias = [&](const Unit& u) {
-    return u.fw_bias == kNone ? nullptr : packed.data() + u.fw_bias;
-  };
   if (p.ith == 0)
     for (int l = 0; l < L; ++l) progress[l].Reset();  // the barrier below publishes it
   // The first layer's input GEMM over all T·B rows, split among the threads.
   const Unit& u0 = units[0];
-  kern->gemm(TB, GH, u0.in, x0, u0.in, packed.data() + u0.fw_ih, bias(u0), W + u0.ws.gates, GH,
-             false, p);
+  InputGemm(u0, TB, x0, W + u0.ws.gates, QxRows(), QxScales(), ws.qxld, p);
   Barrier(p);
   for (int l = p.ith; l < L; l += p.nth) {
     const Unit& u = units[l];
@@ -61,8 +57,9 @@ void Layer<T>::Impl::ForwardWavefront(const ForwardArgs& a, const T* x0, T* last
         const int n = std::min(chunk, Tn - s);
         t_lo = u.reverse ? t - n + 1 : t;
         progress[l - 1].WaitAtLeast(s + n);
-        kern->gemm(size_t(n) * B, GH, u.in, xin + size_t(t_lo) * B * u.in, u.in,
-                   packed.data() + u.fw_ih, bias(u), W + w.gstep, GH, false, Part{});
+        const StepIo<T> q = StepBuffers(u, 0, false);  // the unit's int8 rows (unused now)
+        InputGemm(u, size_t(n) * B, xin + size_t(t_lo) * B * u.in, W + w.gstep, q.qa, q.qsa, q.qld,
+                  Part{});
       }
       StepIo<T> io = StepBuffers(u, tb, false);
       io.out = out + tb * R;

@@ -4,10 +4,9 @@
 // with AVX-512 F/BW/VL. Compiled with the AVX-512 flags and -mavx512vnni on this file alone; used
 // only where CpuHasAvx512Vnni().
 //
-// Loops: this thread's column panels in groups of NP (weights stream through the cache once),
-// then all rows of A in tiles of MR. M >= 4: 4 x 4 tiles (16 accumulators, 4 weight loads and 4
-// broadcasts feed 16 vpdpbusd per group of 4 k); M < 4 (the streaming step): M x 8 tiles, so
-// that 8 independent chains hide the latency of vpdpbusd.
+// Loops: qgemm-driver.h. M >= 4: 4 x 4 tiles (16 accumulators, 4 weight loads and 4 broadcasts
+// feed 16 vpdpbusd per group of 4 k); M < 4 (the streaming step): M x 8 tiles, so that 8
+// independent chains hide the latency of vpdpbusd.
 #if defined(__GNUC__) && !defined(__clang__)
 // GCC 12 reports the _mm512_undefined_* placeholders inside its own intrinsics (cvtps_epi32,
 // max_ps, ...) as (maybe-)uninitialized once they are inlined here: a false positive.
@@ -36,19 +35,11 @@ inline int32_t Load4(const int8_t* p) {
   return v;
 }
 
-struct Out {
-  const int32_t* corr;  // 128 * row sums of the first panel of the tile
-  const float* ws;      // &w_scale[n0]
-  const float* bias;    // &bias[n0] or null
-  float* c;             // &C[m0, n0]
-  size_t ldc;
-  size_t ncols;  // valid columns from n0
-  bool accumulate;
-};
+#include "ukernel/qgemm/qgemm-driver.h"
 
 template <size_t MR, size_t NP>
-void Tile(size_t groups, const int8_t* a, size_t lda, const int8_t* b, size_t ps, const float* as,
-          const Out& o) {
+void ZmmTile(size_t groups, const int8_t* a, size_t lda, const int8_t* b, size_t ps,
+             const float* as, const QOut& o) {
   __m512i acc[MR][NP];
   CELLSTATE_UNROLL(32)
   for (size_t i = 0; i < MR; ++i) CELLSTATE_UNROLL(32)
@@ -84,55 +75,18 @@ void Tile(size_t groups, const int8_t* a, size_t lda, const int8_t* b, size_t ps
   }
 }
 
-template <size_t NP>
-void Drive(size_t M, size_t N, size_t K, const int8_t* Aq, size_t lda, const float* a_scale,
-           const void* Wp, const float* w_scale, const float* bias, float* C, size_t ldc,
-           bool accumulate, Part part) {
-  const size_t panels = (N + kQNr - 1) / kQNr;
-  const size_t groups = (K + 3) / 4;
-  const size_t ps = groups * 4 * kQNr;
-  const int8_t* w = static_cast<const int8_t*>(Wp);
-  const int32_t* sums = reinterpret_cast<const int32_t*>(w + panels * ps);
-  const size_t p0 = panels * static_cast<size_t>(part.ith) / static_cast<size_t>(part.nth);
-  const size_t p1 = panels * static_cast<size_t>(part.ith + 1) / static_cast<size_t>(part.nth);
-  for (size_t mb = 0; mb < M; mb += kQMc) {
-    const size_t me = M - mb > kQMc ? mb + kQMc : M;
-    for (size_t p = p0; p < p1;) {
-      const size_t np = p1 - p >= NP ? NP : 1;
-      const size_t n0 = p * kQNr;
-      Out o{sums + n0, w_scale + n0, bias ? bias + n0 : nullptr, C + n0, ldc, N - n0, accumulate};
-      const int8_t* b = w + p * ps;
-      size_t m = mb;
-      auto rows = [&](auto mr) {
-        constexpr size_t kMr = decltype(mr)::value;
-        Out om = o;
-        om.c = C + m * ldc + n0;
-        if (np == NP)
-          Tile<kMr, NP>(groups, Aq + m * lda, lda, b, ps, a_scale + m, om);
-        else
-          Tile<kMr, 1>(groups, Aq + m * lda, lda, b, ps, a_scale + m, om);
-        m += kMr;
-      };
-      if constexpr (NP <= 4) {
-        while (me - m >= 4) rows(std::integral_constant<size_t, 4>{});
-      }
-      switch (me - m) {
-        case 3:
-          rows(std::integral_constant<size_t, 3>{});
-          break;
-        case 2:
-          rows(std::integral_constant<size_t, 2>{});
-          break;
-        case 1:
-          rows(std::integral_constant<size_t, 1>{});
-          break;
-        default:
-          break;
-      }
-      p += np;
-    }
+// M >= 4: 4 x 4 tiles; M < 4 (the streaming step): up to 3 x 8.
+struct Avx512Vnni {
+  template <size_t NP>
+  static constexpr size_t MainRows() {
+    return NP <= 4 ? 4 : 3;
   }
-}
+  template <size_t MR, size_t NP>
+  static void Tile(size_t groups, const int8_t* a, size_t lda, const int8_t* b, size_t ps,
+                   const float* as, const QOut& o) {
+    ZmmTile<MR, NP>(groups, a, lda, b, ps, as, o);
+  }
+};
 
 }  // namespace
 
@@ -140,9 +94,9 @@ void avx512vnni_qgemm(size_t M, size_t N, size_t K, const int8_t* Aq, size_t lda
                       const float* a_scale, const void* Wp, const float* w_scale, const float* bias,
                       float* C, size_t ldc, bool accumulate, Part part) {
   if (M >= 4)
-    Drive<4>(M, N, K, Aq, lda, a_scale, Wp, w_scale, bias, C, ldc, accumulate, part);
+    QDrive<Avx512Vnni, 4>(M, N, K, Aq, lda, a_scale, Wp, w_scale, bias, C, ldc, accumulate, part);
   else
-    Drive<8>(M, N, K, Aq, lda, a_scale, Wp, w_scale, bias, C, ldc, accumulate, part);
+    QDrive<Avx512Vnni, 8>(M, N, K, Aq, lda, a_scale, Wp, w_scale, bias, C, ldc, accumulate, part);
 }
 
 void avx512_quantize_rows(size_t M, size_t K, const float* A, size_t lda, int8_t* Aq, size_t ldq,

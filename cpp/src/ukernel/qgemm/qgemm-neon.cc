@@ -25,8 +25,8 @@ inline int8x8_t Dup4(const int8_t* p) {
 
 // acc[i][j] (columns 4j..4j+3 of the NP panels) = sum over k of a_i[k] * W[col, k].
 template <size_t MR, size_t NP>
-void Tile(size_t groups, const int8_t* a, size_t lda, const int8_t* b, size_t ps,
-          int32x4_t (&acc)[MR][4 * NP]) {
+void Dot(size_t groups, const int8_t* a, size_t lda, const int8_t* b, size_t ps,
+         int32x4_t (&acc)[MR][4 * NP]) {
   constexpr size_t J = 4 * NP;
   int32x4_t lo[MR][J], hi[MR][J];
   CELLSTATE_UNROLL(32)
@@ -68,7 +68,7 @@ void Tile(size_t groups, const int8_t* a, size_t lda, const int8_t* b, size_t ps
 void neon_qgemm(size_t M, size_t N, size_t K, const int8_t* Aq, size_t lda, const float* a_scale,
                 const void* Wp, const float* w_scale, const float* bias, float* C, size_t ldc,
                 bool accumulate, Part part) {
-  Drive<1>(M, N, K, Aq, lda, a_scale, Wp, w_scale, bias, C, ldc, accumulate, part);
+  QDrive<Neon, 1>(M, N, K, Aq, lda, a_scale, Wp, w_scale, bias, C, ldc, accumulate, part);
 }
 
 void neon_quantize_rows(size_t M, size_t K, const float* A, size_t lda, int8_t* Aq, size_t ldq,

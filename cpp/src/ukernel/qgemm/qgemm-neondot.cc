@@ -23,8 +23,8 @@ inline int8x16_t Dup4(const int8_t* p) {
 }
 
 template <size_t MR, size_t NP>
-void Tile(size_t groups, const int8_t* a, size_t lda, const int8_t* b, size_t ps,
-          int32x4_t (&acc)[MR][4 * NP]) {
+void Dot(size_t groups, const int8_t* a, size_t lda, const int8_t* b, size_t ps,
+         int32x4_t (&acc)[MR][4 * NP]) {
   constexpr size_t J = 4 * NP;
   CELLSTATE_UNROLL(32)
   for (size_t i = 0; i < MR; ++i) CELLSTATE_UNROLL(32)
@@ -50,9 +50,9 @@ void neondot_qgemm(size_t M, size_t N, size_t K, const int8_t* Aq, size_t lda, c
                    const void* Wp, const float* w_scale, const float* bias, float* C, size_t ldc,
                    bool accumulate, Part part) {
   if (M >= 4)
-    Drive<1>(M, N, K, Aq, lda, a_scale, Wp, w_scale, bias, C, ldc, accumulate, part);
+    QDrive<Neon, 1>(M, N, K, Aq, lda, a_scale, Wp, w_scale, bias, C, ldc, accumulate, part);
   else
-    Drive<2>(M, N, K, Aq, lda, a_scale, Wp, w_scale, bias, C, ldc, accumulate, part);
+    QDrive<Neon, 2>(M, N, K, Aq, lda, a_scale, Wp, w_scale, bias, C, ldc, accumulate, part);
 }
 
 }  // namespace cellstate

@@ -12,7 +12,8 @@
 // 2 x 2 tile needs 8 accumulators, 4 weight registers and the sign temporaries: more than the
 // 16 ymm registers.)
 //
-// Needs: <immintrin.h>, <cstring>, <type_traits>, qgemm.h, and kVnniFile (bool) defined before.
+// Loops: qgemm-driver.h. Needs: <immintrin.h>, <cstring>, <type_traits>, qgemm.h, and kVnniFile
+// (bool) defined before.
 
 inline int32_t Load4(const int8_t* p) {
   int32_t v;
@@ -26,19 +27,11 @@ inline __m256i Lanes8(size_t n) {
   return _mm256_cmpgt_epi32(_mm256_set1_epi32(c), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
-struct Out {
-  const int32_t* corr;  // 128 * row sums of the first panel of the tile
-  const float* ws;      // &w_scale[n0]
-  const float* bias;    // &bias[n0] or null
-  float* c;             // &C[m0, n0]
-  size_t ldc;
-  size_t ncols;  // valid columns from n0
-  bool accumulate;
-};
+#include "ukernel/qgemm/qgemm-driver.h"
 
 template <size_t MR, size_t NP>
-void Tile(size_t groups, const int8_t* a, size_t lda, const int8_t* b, size_t ps, const float* as,
-          const Out& o) {
+void YmmTile(size_t groups, const int8_t* a, size_t lda, const int8_t* b, size_t ps,
+             const float* as, const QOut& o) {
   constexpr size_t J = 2 * NP;
   __m256i acc[MR][J];
   CELLSTATE_UNROLL(32)
@@ -90,44 +83,21 @@ void Tile(size_t groups, const int8_t* a, size_t lda, const int8_t* b, size_t ps
   }
 }
 
-template <size_t NP>
-void Drive(size_t M, size_t N, size_t K, const int8_t* Aq, size_t lda, const float* a_scale,
-           const void* Wp, const float* w_scale, const float* bias, float* C, size_t ldc,
-           bool accumulate, Part part) {
-  const size_t panels = (N + kQNr - 1) / kQNr;
-  const size_t groups = (K + 3) / 4;
-  const size_t ps = groups * 4 * kQNr;
-  const int8_t* w = static_cast<const int8_t*>(Wp);
-  const int32_t* sums = reinterpret_cast<const int32_t*>(w + panels * ps);
-  const size_t p0 = panels * static_cast<size_t>(part.ith) / static_cast<size_t>(part.nth);
-  const size_t p1 = panels * static_cast<size_t>(part.ith + 1) / static_cast<size_t>(part.nth);
-  for (size_t mb = 0; mb < M; mb += kQMc) {
-    const size_t me = M - mb > kQMc ? mb + kQMc : M;
-    for (size_t p = p0; p < p1;) {
-      const size_t np = p1 - p >= NP ? NP : 1;
-      const size_t n0 = p * kQNr;
-      const Out o{sums + n0, w_scale + n0, bias ? bias + n0 : nullptr, C + n0, ldc,
-                  N - n0,    accumulate};
-      const int8_t* b = w + p * ps;
-      size_t m = mb;
-      auto rows = [&](auto mr) {
-        constexpr size_t kMr = decltype(mr)::value;
-        Out om = o;
-        om.c = C + m * ldc + n0;
-        if (np == NP)
-          Tile<kMr, NP>(groups, Aq + m * lda, lda, b, ps, a_scale + m, om);
-        else
-          Tile<kMr, 1>(groups, Aq + m * lda, lda, b, ps, a_scale + m, om);
-        m += kMr;
-      };
-      while (m < me) rows(std::integral_constant<size_t, 1>{});
-      p += np;
-    }
+// One row by 4 panels (see above).
+struct Ymm {
+  template <size_t NP>
+  static constexpr size_t MainRows() {
+    return 1;
   }
-}
+  template <size_t MR, size_t NP>
+  static void Tile(size_t groups, const int8_t* a, size_t lda, const int8_t* b, size_t ps,
+                   const float* as, const QOut& o) {
+    YmmTile<MR, NP>(groups, a, lda, b, ps, as, o);
+  }
+};
 
 void QgemmYmm(size_t M, size_t N, size_t K, const int8_t* Aq, size_t lda, const float* a_scale,
               const void* Wp, const float* w_scale, const float* bias, float* C, size_t ldc,
               bool accumulate, Part part) {
-  Drive<4>(M, N, K, Aq, lda, a_scale, Wp, w_scale, bias, C, ldc, accumulate, part);
+  QDrive<Ymm, 4>(M, N, K, Aq, lda, a_scale, Wp, w_scale, bias, C, ldc, accumulate, part);
 }

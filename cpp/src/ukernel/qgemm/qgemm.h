@@ -28,8 +28,8 @@
 //
 // Limits: K <= kQMaxK, so that |acc| (and the offset sums of vpdpbusd, up to K*255*127) fit int32.
 //
-// Loops (SIMD kernels): row blocks of kQMc, this thread's panels in small groups, the rows of the
-// block in register tiles.
+// Loops (SIMD kernels): one template for every ISA, qgemm-driver.h: row blocks of kQMc, this
+// thread's panels in small groups, the rows of the block in register tiles (the ISA's only part).
 // Threads: part.ith of part.nth computes a contiguous range of column panels; results do not
 // depend on part.nth, nor on M (a row alone equals the same row inside a larger product).
 #pragma once
