@@ -237,6 +237,12 @@ export interface OnnxMapping<C extends RecurrentConfig> {
   readonly activations: number;
   /** Slots of the operator's peephole input P (3 for an LSTM), 0 when it has none. */
   readonly peepholes: number;
+  /**
+   * onnxruntime's dynamically quantized operator (domain com.microsoft) for an int8 layer of the
+   * cell, with the float operator's attributes and inputs: 'DynamicQuantizeLSTM'; absent when
+   * there is none (ONNX cannot express the cell's int8 layers).
+   */
+  readonly quantizedOp?: string;
   /** Options a node's attributes give (throwing node.refuse / badActivations for what the cell cannot compute). */
   options(node: OnnxNodeView): Record<string, unknown>;
   /** For each ONNX gate slot, the block it holds: export writes it, import reads each block from its first slot. */

@@ -337,6 +337,7 @@ export const lstm: CellSpec<LSTMConfig> = {
   },
   onnx: {
     op: 'LSTM',
+    quantizedOp: 'DynamicQuantizeLSTM',
     slots: 4,
     activations: 3,
     peepholes: 3,

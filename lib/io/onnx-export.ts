@@ -225,7 +225,7 @@ function emitRecurrent(
       }),
     );
   // a quantized LSTM: onnxruntime's DynamicQuantizeLSTM on the layer's own int8 weights
-  const int8 = quantizedWeights(layer, op, index);
+  const int8 = quantizedWeights(layer, spec.onnx.quantizedOp, index);
   const hs: string[] = [];
   const cs: string[] = [];
   let input = x;
@@ -325,7 +325,14 @@ function emitRecurrent(
       ...spec.onnx.attributes(c as never, D).map(attribute),
     ];
     const outs = int8
-      ? g.node('DynamicQuantizeLSTM', `${base}_DynamicQuantizeLSTM`, inputs, 3, attrs, MS_DOMAIN)
+      ? g.node(
+          spec.onnx.quantizedOp!,
+          `${base}_${spec.onnx.quantizedOp}`,
+          inputs,
+          3,
+          attrs,
+          MS_DOMAIN,
+        )
       : g.node(op, base + `_${op}`, inputs, spec.cellState ? 3 : 2, attrs);
     hs.push(outs[1]);
     if (spec.cellState) cs.push(outs[2]);
@@ -359,11 +366,11 @@ function emitRecurrent(
  */
 function quantizedWeights(
   layer: Recurrent,
-  op: string,
+  quantizedOp: string | undefined,
   index: string,
 ): Record<string, QuantizedTensor> | null {
   if (!layer.quantized) return null;
-  if (op !== 'LSTM')
+  if (!quantizedOp)
     throw unsupported(
       `${index}the ${layer.layerType} is quantized (int8), and ONNX has no dynamically quantized ${layer.layerType} (onnxruntime's DynamicQuantizeLSTM covers LSTMs only); export the float model`,
     );
