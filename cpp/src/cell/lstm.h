@@ -51,8 +51,9 @@ struct LstmKernels {
                  T* dbeta, bool accumulate) = nullptr;
   // Column sums over rows (layernorm.h, LayerNormKernels::col_sums): sa[j] += Σ_m a[m·lda + j],
   // sx1[j] += Σ_m a[m·lda + j]·x1[m·ldx + j], sx2 likewise; each column's sum in row order from 0,
-  // so a result does not depend on how the columns are split. The γ/β, bias and peephole
-  // gradients after the time loop.
+  // so a result does not depend on how the columns are split. The layerNorm γ/β and bias
+  // gradient terms (per row in the backward steps, then over the rows) and the peephole
+  // gradients.
   void (*ln_col_sums)(size_t rows, int n, const T* a, size_t lda, const T* x1, const T* x2,
                       size_t ldx, T* sa, T* sx1, T* sx2) = nullptr;
   // The step with LN(c_t) before the output activation: as fwd, but m = o ⊙ act(LN(c_t;

@@ -35,8 +35,9 @@ struct LayerNormKernels {
   void (*bwd)(int n, const T* dy, const T* xhat, T rstd, const T* gamma, T* dx, T* dgamma, T* dbeta,
               bool accumulate);
 
-  // Column sums over `rows` rows of n values (the γ/β gradients of the layer-normalized LSTM,
-  // reduced after the time loop, and its peephole gradients): for every column j < n,
+  // Column sums over `rows` rows of n values (the layer-normalized LSTM's γ/β and bias
+  // gradient terms, per batch row during the backward steps and over the rows after the loop;
+  // the LSTM's peephole gradients): for every column j < n,
   //   sa[j] += Σ_m a[m·lda + j],   sx1[j] += Σ_m a[m·lda + j] · x1[m·ldx + j],
   //   sx2[j] += Σ_m a[m·lda + j] · x2[m·ldx + j],
   // each sum formed from 0 over m = 0, 1, … rows − 1 in order and then added: a column's result
