@@ -1297,7 +1297,7 @@ async function main() {
       ]);
   }
   if (targets.length) {
-    out.push('', "Targets of issues 3 and 16 (information only):");
+    out.push('', 'Targets of issues 3 and 16 (information only):');
     out.push(table(targets.map(([a, b, c, ok]) => [`  ${a}`, b, c, ok ? 'met' : 'not met'])));
   }
   if (int8Targets.length) {

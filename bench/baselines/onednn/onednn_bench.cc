@@ -475,8 +475,8 @@ class GemmWorkload : public Workload {
  private:
   void Call() {
     const dnnl_dim_t n = N_;
-    const dnnl_status_t st = dnnl_sgemm('N', 'N', n, n, n, 1.0f, a_.data(), n, b_.data(), n, 0.0f,
-                                        c_.data(), n);
+    const dnnl_status_t st =
+        dnnl_sgemm('N', 'N', n, n, n, 1.0f, a_.data(), n, b_.data(), n, 0.0f, c_.data(), n);
     if (st != dnnl_success) throw std::runtime_error("dnnl_sgemm failed");
   }
 
