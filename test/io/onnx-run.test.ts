@@ -565,3 +565,46 @@ describe('runAsync', () => {
     });
   });
 });
+
+describe('input_forget with other gate functions', () => {
+  it('hardSigmoid with β 0.5 maps (g(−x) = 1 − g(x)), against onnxruntime', async () => {
+    const attrs = [
+      aInt('input_forget', 1),
+      aStrs('activations', ['HardSigmoid', 'Tanh', 'Softsign']),
+      aFloats('activation_alpha', [0.3]),
+      aFloats('activation_beta', [0.5]),
+    ];
+    expect(await compare({ op: 'LSTM', peepholes: true, attrs })).toBeLessThan(TOL);
+  });
+
+  it('any other gate function is refused, naming the node and why; export refuses it too', () => {
+    const bytes = build(
+      {
+        op: 'LSTM',
+        attrs: [aInt('input_forget', 1), aStrs('activations', ['Softsign', 'Tanh', 'Tanh'])],
+      },
+      0,
+    ).bytes;
+    const e = thrown(() => fromOnnx(bytes));
+    expect(e.code).toBe('ERR_CELLSTATE_ONNX_UNSUPPORTED');
+    expect(e.message).toMatch(
+      /node 'lstm_node' \(LSTM\) has input_forget 1 with the gate activation 'softsign', for which f\(−a\) ≠ 1 − f\(a\)/,
+    );
+    const lstm = new LSTM({
+      inputSize: 2,
+      hiddenSize: 3,
+      coupled: true,
+      gateActivation: 'softsign',
+    });
+    const x = thrown(() => toOnnx(lstm));
+    expect(x.code).toBe('ERR_CELLSTATE_ONNX_UNSUPPORTED');
+    expect(x.message).toMatch(/coupled: true with gateActivation 'softsign' cannot be exported/);
+    const ok = new LSTM({
+      inputSize: 2,
+      hiddenSize: 3,
+      coupled: true,
+      gateActivation: { name: 'hardSigmoid', alpha: 0.25, beta: 0.5 },
+    });
+    expect(fromOnnx(toOnnx(ok), { expect: LSTM }).config).toEqual(ok.config);
+  });
+});
