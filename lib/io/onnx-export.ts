@@ -228,7 +228,7 @@ function emitRecurrent(
       }),
     );
   // a quantized LSTM: onnxruntime's DynamicQuantizeLSTM on the layer's own int8 weights
-  const int8 = quantizedWeights(layer, op, index);
+  const int8 = quantizedWeights(layer, spec.cellState, index);
   const hs: string[] = [];
   const cs: string[] = [];
   let input = x;
@@ -361,11 +361,12 @@ function emitRecurrent(
  */
 function quantizedWeights(
   layer: Recurrent,
-  op: string,
+  hasCellState: boolean,
   index: string,
 ): Record<string, QuantizedTensor> | null {
   if (!layer.quantized) return null;
-  if (op !== 'LSTM')
+  // the cell with a cell state is the LSTM family, the one DynamicQuantizeLSTM computes
+  if (!hasCellState)
     throw unsupported(
       `${index}the ${layer.layerType} is quantized (int8), and ONNX has no dynamically quantized ${layer.layerType} (onnxruntime's DynamicQuantizeLSTM covers LSTMs only); export the float model`,
     );
