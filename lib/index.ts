@@ -193,8 +193,14 @@ export {
   type Model,
   type ModelClass,
   type ModelConfig,
+  OnnxGraphModel,
   type OnnxExportOptions,
+  type OnnxFeed,
   type OnnxImportOptions,
+  type OnnxIntTensor,
+  type OnnxOutput,
+  type OnnxRunnable,
+  type OnnxValueInfo,
   type SaveOptions,
 } from './io/index';
 export {

@@ -177,10 +177,7 @@ function negate(a: Float32Array): Float32Array {
 /** Refuses the variants ONNX cannot express, naming the option. */
 function checkExportable(layer: Recurrent, index: string): void {
   const spec = cellOf(layer.config);
-  // A reverse layer maps to ONNX's direction: "reverse"; the exporter does not write it yet.
-  const why =
-    spec.onnx.unexportable(layer.config as never) ??
-    (layer.config.direction === 'reverse' ? "direction: 'reverse' (not exported yet)" : undefined);
+  const why = spec.onnx.unexportable(layer.config as never);
   if (why) throw unsupported(`${index}${article(spec.title)} ${spec.title} with ${why}`);
 }
 
@@ -323,7 +320,8 @@ function emitRecurrent(
     inputs.push(...optional);
     const attrs: AttributeMsg[] = [
       attrInt('hidden_size', H),
-      attrString('direction', D === 2 ? 'bidirectional' : 'forward'),
+      // 'forward', 'reverse' (one direction, its parameters without the _reverse suffix) or 'bidirectional'
+      attrString('direction', c.direction),
       ...spec.onnx.attributes(c as never, D).map(attribute),
     ];
     const outs = int8

@@ -554,6 +554,9 @@ class Builder {
       hiddenSize: H,
       bidirectional: merge !== null,
       seed: this.seed++,
+      // Training-only options, kept so that fitting the imported model regularizes as in Keras.
+      recurrentDropout: Number(opt(c, 'recurrent_dropout', 0)),
+      inputDropout: Number(opt(c, 'dropout', 0)),
       ...options,
     })!;
     try {

@@ -247,8 +247,11 @@ export abstract class Recurrent<
     const parts: string[] = [];
     if (c.numLayers > 1) parts.push(`${c.numLayers} layers`);
     if (c.bidirectional) parts.push('bidirectional');
+    if (c.direction === 'reverse') parts.push('reverse');
     parts.push(...this.cell.summary(c));
     if (c.dropout > 0) parts.push(`dropout ${c.dropout}`);
+    if (c.recurrentDropout > 0) parts.push(`recurrentDropout ${c.recurrentDropout}`);
+    if (c.inputDropout > 0) parts.push(`inputDropout ${c.inputDropout}`);
     return parts.join(', ');
   }
 

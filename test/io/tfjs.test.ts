@@ -182,6 +182,30 @@ describe('importTfjs: TF.js models predict what TF.js predicts', () => {
     got.dispose();
   });
 
+  it('recurrentDropout and dropout (training only) are kept as recurrentDropout and inputDropout', async () => {
+    const m = tf.sequential();
+    m.add(
+      tf.layers.lstm({
+        units: 4,
+        returnSequences: true,
+        inputShape: [5, 3],
+        recurrentDropout: 0.25,
+        dropout: 0.1,
+        ...sig,
+      }),
+    );
+    m.add(tf.layers.gru({ units: 3, recurrentDropout: 0.5, ...sig }));
+    const { got } = await agree(m, randomTensor([2, 5, 3], 7), 70); // inference ignores them
+    const [lstm, gru] = got.sequential!.layers as unknown as {
+      config: { recurrentDropout: number; inputDropout: number };
+    }[];
+    expect(lstm.config.recurrentDropout).toBe(0.25);
+    expect(lstm.config.inputDropout).toBe(0.1);
+    expect(gru.config.recurrentDropout).toBe(0.5);
+    expect(gru.config.inputDropout).toBe(0);
+    got.dispose();
+  });
+
   it('useBias false, LSTM activation linear, a Dense before the recurrent layer', async () => {
     const m = tf.sequential();
     m.add(tf.layers.dense({ units: 4, activation: 'relu', inputShape: [5, 3] }));
@@ -356,6 +380,29 @@ describe('importTfjs: default-constructed layers (hardSigmoid gates) and the oth
     const x = randomTensor([3, 6, 2], 221);
     [6, 3, 1].forEach((n, b) => x.data.fill(0, (b * 6 + n) * 2, (b + 1) * 6 * 2));
     (await agree(masked, x, 221)).got.dispose();
+  });
+
+  it('a functional model and Embedding maskZero, default layers', async () => {
+    const input = tf.input({ shape: [4, 3] });
+    let h = tf.layers.gru({ units: 5, returnSequences: true }).apply(input) as tf.SymbolicTensor;
+    h = tf.layers
+      .bidirectional({ layer: tf.layers.lstm({ units: 3 }) as tf.RNN, mergeMode: 'ave' })
+      .apply(h) as tf.SymbolicTensor;
+    const out = tf.layers.dense({ units: 2 }).apply(h) as tf.SymbolicTensor;
+    (
+      await agree(tf.model({ inputs: input, outputs: out }), randomTensor([3, 4, 3], 240), 240)
+    ).got.dispose();
+
+    const m = tf.sequential();
+    m.add(tf.layers.embedding({ inputDim: 7, outputDim: 3, inputLength: 5, maskZero: true }));
+    m.add(tf.layers.lstm({ units: 4, returnSequences: true }));
+    m.add(tf.layers.gru({ units: 2 }));
+    const ids = [
+      [1, 2, 3, 0, 0],
+      [4, 5, 6, 1, 2],
+      [3, 0, 0, 0, 0],
+    ];
+    (await agree(m, ids, 241)).got.dispose();
   });
 
   it('every activation a cell computes, as activation and as recurrentActivation', async () => {

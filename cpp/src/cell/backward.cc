@@ -110,6 +110,7 @@ void Layer<T>::Impl::BackwardUnit(Unit& u, const BackwardArgs& a, const T* xin, 
   size_t b0, b1;
   Split(B, p, &b0, &b1);
   const StepSplit<T> ss{k, p, b0, b1, RowSplit(B, p)};
+  const T* rmask = w.rmask == kNone ? nullptr : W + w.rmask;  // recurrent dropout
 
   for (size_t b = b0; b < b1; ++b) {
     const size_t row = u.index * B + b;
@@ -143,7 +144,11 @@ void Layer<T>::Impl::BackwardUnit(Unit& u, const BackwardArgs& a, const T* xin, 
                         dg + tb * GH,
                         dh,
                         dc,
-                        V + bw.tmp};
+                        V + bw.tmp,
+                        rmask,
+                        rmask ? W + w.hm + tb * R : nullptr,
+                        rmask ? V + bw.tmp2 : nullptr,
+                        s == Tn - 1};
     if (s > 0) {  // the next step's saved tensors
       const size_t nb = u.reverse ? tb + B : tb - B;
       PrefetchRows(W + w.gates + nb * GH, b0, b1, GH, GH);
@@ -165,8 +170,21 @@ void Layer<T>::Impl::BackwardUnit(Unit& u, const BackwardArgs& a, const T* xin, 
 
   // After the loop: the cell's weight, bias (and other) gradients, then dx, each split over
   // output rows (the same sums whatever nth is).
-  const BwdReduce<T> r{k,   u,  params.data(), grads.data(), W, V, bw.cell.data(), TB,
-                       xin, dg, V + bw.dgT,    V + bw.xpack, p};
+  const BwdReduce<T> r{k,
+                       u,
+                       params.data(),
+                       grads.data(),
+                       W,
+                       V,
+                       bw.cell.data(),
+                       TB,
+                       xin,
+                       W + (rmask ? w.hm : w.hprev),
+                       dg,
+                       V + bw.dgT,
+                       V + bw.xpack,
+                       p,
+                       B};
   cell->Gradients(r);
   if (dx)
     k.gemm(TB, u.in, GH, dg, GH, packed_bwd.data() + u.bw_ih, nullptr, dx, u.in, dx_accumulate, p);
@@ -227,6 +245,13 @@ Status Layer<T>::Impl::Backward(const BackwardArgs& a) {
     if (p.ith == 0) dxl = gx;
   });
   if (a.d_x) {
+    if (ws.imask != kNone) {  // through x_t ⊙ mask
+      const T* m = W + ws.imask;
+      for (size_t tb = 0; tb < TB; ++tb) {
+        const T* mb = m + (tb % size_t(B)) * I;
+        for (int i = 0; i < I; ++i) dxl[tb * I + i] *= mb[i];
+      }
+    }
     if (has_lengths) ZeroPadded(dxl, I);
     CopyTimeMajor(Tn, B, I, ws_batch_first, dxl, static_cast<T*>(a.d_x), false);
   }

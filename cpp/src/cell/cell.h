@@ -54,7 +54,10 @@ struct UnitWs {
   size_t hprev = kNone, hst = kNone;
   size_t cprev = kNone, cst = kNone;  // likewise for the cell state
   size_t gstep = kNone;               // [chunk·B, G·H] wavefront: the layers above the first
-  size_t buf[kCellSlots];             // the cell's BufSpecs, in order
+  // Training with recurrent dropout: the unit's mask [B,R] and the masked states h_{t-1} ⊙ mask
+  // of every step [T,B,R] (the recurrent GEMMs' operand, read again by backward).
+  size_t rmask = kNone, hm = kNone;
+  size_t buf[kCellSlots];  // the cell's BufSpecs, in order
 };
 
 // One (layer, direction) of the stack.
@@ -85,6 +88,10 @@ struct StepIo {
   T* out = nullptr;
   size_t ldo = 0;
   T* buf[kCellSlots] = {};  // the cell's BufSpecs at this step
+  // Training with recurrent dropout: the unit's mask [B,R] and this step's slot [B,R] for
+  // h ⊙ mask (FwdStep::RecurrentInput writes it); null otherwise.
+  const T* mask = nullptr;
+  T* hm = nullptr;
 };
 
 // The per-step work of one unit split among threads. With enough batch rows per thread, each
@@ -124,6 +131,15 @@ struct FwdStep : StepSplit<T> {
   T* cout;   // io.cout or io.c
   int R, C;  // state and cell-state sizes
   bool active(size_t b) const { return !lens || t < lens[b]; }
+  // h_{t-1} as it enters the recurrent GEMM: io.h, or with recurrent dropout h ⊙ mask (this
+  // thread's rows written, then a barrier: the GEMM may read every row).
+  const T* RecurrentInput() const {
+    if (!io.mask) return io.h;
+    const size_t n0 = this->b0 * R, n1 = this->b1 * R;
+    for (size_t i = n0; i < n1; ++i) io.hm[i] = io.h[i] * io.mask[i];
+    this->Sync();
+    return io.hm;
+  }
   // A row past its length keeps its state.
   void keep(size_t b) const {
     if (io.hout) std::memcpy(hout + b * R, io.h + b * R, sizeof(T) * R);
@@ -160,7 +176,27 @@ struct BwdStep : StepSplit<T> {
   T* dh;
   T* dc;
   T* tmp;  // [B, max(R, H)] scratch
+  // Recurrent dropout: the unit's mask [B,R], this step's masked state h_{t-1} ⊙ mask [B,R]
+  // (forward's), and a second [B, max(R, H)] scratch; null without it.
+  const T* mask = nullptr;
+  const T* hm = nullptr;
+  T* tmp2 = nullptr;
+  bool first = false;  // the unit's first backward step (the last time step it ran forward)
   bool active(size_t b) const { return t < lens[b]; }
+  // On this thread's active rows of [B,R] buffers: d = base + d ⊙ mask (base null: d ⊙= mask). d
+  // holds the gradient that reached the masked state through the recurrent GEMM(s); this takes it
+  // back to h_{t-1}. No barrier: the same thread reads these rows next.
+  // Rows past their length are left alone (their state is carried unchanged).
+  void MaskRows(T* d, const T* base, int R) const {
+    for (size_t b = this->b0; b < this->b1; ++b) {
+      if (!active(b)) continue;
+      const size_t n0 = b * size_t(R), n1 = n0 + size_t(R);
+      if (base)
+        for (size_t i = n0; i < n1; ++i) d[i] = base[i] + d[i] * mask[i];
+      else
+        for (size_t i = n0; i < n1; ++i) d[i] *= mask[i];
+    }
+  }
 };
 
 // What a cell's reductions after the backward loop see (the whole [T·B] history).
@@ -174,11 +210,13 @@ struct BwdReduce {
   T* V;
   const size_t* bwbuf;
   size_t TB;
-  const T* xin;  // [TB, in] the unit's input
-  const T* dg;   // [TB, G·H]
-  T* dgT;        // [G·H, TB] scratch for the transpose
-  T* xpack;      // scratch for a packed [TB, ·] operand
+  const T* xin;    // [TB, in] the unit's input
+  const T* hprev;  // [TB, R] the recurrent GEMMs' operand: h_{t-1}, or h_{t-1} ⊙ mask
+  const T* dg;     // [TB, G·H]
+  T* dgT;          // [G·H, TB] scratch for the transpose
+  T* xpack;        // scratch for a packed [TB, ·] operand
   Part p;
+  int B = 0;  // batch rows (TB = T·B)
 };
 
 template <typename T>

@@ -74,6 +74,15 @@ struct LstmKernels {
                   T* m, T* pre) = nullptr;
   void (*bwd_act)(const LstmDesc<T>& d, const CellActivations& ca, const T* acts, const T* pre,
                   const T* c_prev, const T* c, const T* dm, T* dc, T* dgates) = nullptr;
+  // The layer-normalized step with any activation functions and clip: ln_step_fwd /
+  // ln_step_bwd with the functions of ca (the gates' on their clipped pre-activations, which
+  // come after LN, the biases and the peephole terms; hiddenActivation on LN(c_t)), and pre as
+  // in fwd_act / bwd_act.
+  void (*ln_step_fwd_act)(const LstmDesc<T>& d, const CellActivations& ca, T* gates,
+                          const T* c_prev, T* c, T* chat, T* rstd_c, T* m, T* pre) = nullptr;
+  void (*ln_step_bwd_act)(const LstmDesc<T>& d, const CellActivations& ca, const T* acts,
+                          const T* pre, const T* c_prev, const T* c, const T* chat, T rstd_c,
+                          const T* dm, T* dc, T* dgates, T* dyc, T* tmp) = nullptr;
 };
 
 }  // namespace cellstate

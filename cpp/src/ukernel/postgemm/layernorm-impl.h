@@ -112,51 +112,48 @@ static void LnBwd(int n, const float* dy, const float* xhat, float rstd, const f
   });
 }
 
-// One strip of columns [j, j + U·kWidth) (the last vector w < kWidth wide when partial) over all
-// rows, its sums in registers: U vectors each of Σa, Σa·x1, Σa·x2. Lanes never mix, so every
-// column gets the same operations in the same order wherever it sits.
-template <class V, int U, bool kA, bool kX1, bool kX2>
-static inline void LnColStrip(size_t rows, const float* a, size_t lda, const float* x1,
-                              const float* x2, size_t ldx, float* sa, float* sx1, float* sx2,
-                              int w) {
-  V s[U], s1[U], s2[U];
-  for (int u = 0; u < U; ++u) s[u] = s1[u] = s2[u] = Set1(0.f);
+// Column sums, streamed row by row (rows are long and far apart: walking a narrow strip of
+// columns down the rows would touch a new page per row and array). Columns go in blocks of
+// kLnColBlock whose partial sums sit in small buffers (L1) while the rows stream through; each
+// column's sum starts at 0 and takes the rows in order with the same lane operation wherever the
+// column sits, then is added to the output.
+constexpr int kLnColBlock = 512;  // a multiple of every vector width
+
+template <class V, bool kA, bool kX1, bool kX2>
+static inline void LnColBlock(size_t rows, int n, const float* a, size_t lda, const float* x1,
+                              const float* x2, size_t ldx, float* sa, float* sx1, float* sx2) {
+  float acc_a[kA ? kLnColBlock : 1], acc_1[kX1 ? kLnColBlock : 1], acc_2[kX2 ? kLnColBlock : 1];
+  for (int j = 0; j < n; ++j) {
+    if (kA) acc_a[j] = 0.f;
+    if (kX1) acc_1[j] = 0.f;
+    if (kX2) acc_2[j] = 0.f;
+  }
   for (size_t m = 0; m < rows; ++m) {
     const float* am = a + m * lda;
     const float* x1m = kX1 ? x1 + m * ldx : nullptr;
     const float* x2m = kX2 ? x2 + m * ldx : nullptr;
-    for (int u = 0; u < U; ++u) {
-      const int o = u * V::kWidth;
-      const V av = LnLoadN<V>(am + o, u == U - 1 ? w : V::kWidth);
-      if (kA) s[u] = Add(s[u], av);
-      if (kX1) s1[u] = Fmadd(av, LnLoadN<V>(x1m + o, u == U - 1 ? w : V::kWidth), s1[u]);
-      if (kX2) s2[u] = Fmadd(av, LnLoadN<V>(x2m + o, u == U - 1 ? w : V::kWidth), s2[u]);
-    }
+    LnForChunks<V>(n, [&](int j, int w) {
+      const V av = LnLoadN<V>(am + j, w);
+      if (kA) LnStoreN(acc_a + j, Add(LnLoadN<V>(acc_a + j, w), av), w);
+      if (kX1) LnStoreN(acc_1 + j, Fmadd(av, LnLoadN<V>(x1m + j, w), LnLoadN<V>(acc_1 + j, w)), w);
+      if (kX2) LnStoreN(acc_2 + j, Fmadd(av, LnLoadN<V>(x2m + j, w), LnLoadN<V>(acc_2 + j, w)), w);
+    });
   }
-  for (int u = 0; u < U; ++u) {
-    const int o = u * V::kWidth, wu = u == U - 1 ? w : V::kWidth;
-    if (kA) LnStoreN(sa + o, Add(LnLoadN<V>(sa + o, wu), s[u]), wu);
-    if (kX1) LnStoreN(sx1 + o, Add(LnLoadN<V>(sx1 + o, wu), s1[u]), wu);
-    if (kX2) LnStoreN(sx2 + o, Add(LnLoadN<V>(sx2 + o, wu), s2[u]), wu);
-  }
+  LnForChunks<V>(n, [&](int j, int w) {
+    if (kA) LnStoreN(sa + j, Add(LnLoadN<V>(sa + j, w), LnLoadN<V>(acc_a + j, w)), w);
+    if (kX1) LnStoreN(sx1 + j, Add(LnLoadN<V>(sx1 + j, w), LnLoadN<V>(acc_1 + j, w)), w);
+    if (kX2) LnStoreN(sx2 + j, Add(LnLoadN<V>(sx2 + j, w), LnLoadN<V>(acc_2 + j, w)), w);
+  });
 }
 
-// Strips of 4 vectors (12 accumulators with all three sums: within the 16 registers of AVX2),
-// then single vectors, the last one partial.
 template <class V, bool kA, bool kX1, bool kX2>
 static inline void LnColSumsT(size_t rows, int n, const float* a, size_t lda, const float* x1,
                               const float* x2, size_t ldx, float* sa, float* sx1, float* sx2) {
-  constexpr int kU = 4, kStrip = kU * V::kWidth;
-  int j = 0;
-  for (; j + kStrip <= n; j += kStrip)
-    LnColStrip<V, kU, kA, kX1, kX2>(rows, a + j, lda, kX1 ? x1 + j : nullptr,
-                                    kX2 ? x2 + j : nullptr, ldx, kA ? sa + j : nullptr,
-                                    kX1 ? sx1 + j : nullptr, kX2 ? sx2 + j : nullptr, V::kWidth);
-  for (; j < n; j += V::kWidth) {
-    const int w = n - j < V::kWidth ? n - j : V::kWidth;
-    LnColStrip<V, 1, kA, kX1, kX2>(rows, a + j, lda, kX1 ? x1 + j : nullptr, kX2 ? x2 + j : nullptr,
-                                   ldx, kA ? sa + j : nullptr, kX1 ? sx1 + j : nullptr,
-                                   kX2 ? sx2 + j : nullptr, w);
+  for (int j = 0; j < n; j += kLnColBlock) {
+    const int w = n - j < kLnColBlock ? n - j : kLnColBlock;
+    LnColBlock<V, kA, kX1, kX2>(rows, w, a + j, lda, kX1 ? x1 + j : nullptr, kX2 ? x2 + j : nullptr,
+                                ldx, kA ? sa + j : nullptr, kX1 ? sx1 + j : nullptr,
+                                kX2 ? sx2 + j : nullptr);
   }
 }
 

@@ -88,11 +88,6 @@ static void PgLstmBwd(const cellstate::LstmDesc<float>& d, const float* a, const
   });
 }
 
-// The layer-normalized LSTM's steps (and the row normalization they use).
-#include "ukernel/postgemm/layernorm-impl.h"
-//
-#include "ukernel/postgemm/lstm-ln-impl.h"
-
 template <class V>
 static void PgLstmFwdAct(const cellstate::LstmDesc<float>& d, const cellstate::CellActivations& ca,
                          float* a, const float* c_prev, float* c, float* m, float* pre) {
@@ -182,6 +177,11 @@ static void PgLstmBwdAct(const cellstate::LstmDesc<float>& d, const cellstate::C
   });
 }
 
+// The layer-normalized LSTM's steps (and the row normalization they use).
+#include "ukernel/postgemm/layernorm-impl.h"
+//
+#include "ukernel/postgemm/lstm-ln-impl.h"
+
 template <class V>
 constexpr void FillLstm(cellstate::LstmKernels<float>* t) {
   t->fwd = PgLstmFwd<V>;
@@ -193,4 +193,6 @@ constexpr void FillLstm(cellstate::LstmKernels<float>* t) {
   t->ln_step_bwd = PgLstmLnBwd<V>;
   t->fwd_act = PgLstmFwdAct<V>;
   t->bwd_act = PgLstmBwdAct<V>;
+  t->ln_step_fwd_act = PgLstmLnFwdAct<V>;
+  t->ln_step_bwd_act = PgLstmLnBwdAct<V>;
 }
