@@ -449,13 +449,15 @@ export class OnnxGraph implements OnnxRunnable {
     if (lens) {
       if (lens.type === 'float32' || lens.dims.length !== 1 || lens.dims[0] !== B)
         throw bad(`${named(4)} is ${lens.type} [${lens.dims.join(', ')}], expected int32 [${B}]`);
-      lengths = Int32Array.from(lens.data);
-      const i = lengths.findIndex((v) => !(v >= 1 && v <= T));
+      // checked before the conversion to int32, which would wrap int64 values
+      const values = Array.from(lens.data);
+      const i = values.findIndex((v) => !(Number.isInteger(v) && v >= 1 && v <= T));
       if (i >= 0)
         throw new CellstateRangeError(
           ErrorCode.INVALID_ARG,
-          `run: ${ctx.label} reads ${named(4)} with sequence_lens[${i}] = ${lengths[i]}; each must be in [1, T = ${T}]`,
+          `run: ${ctx.label} reads ${named(4)} with sequence_lens[${i}] = ${values[i]}; each must be in [1, T = ${T}]`,
         );
+      lengths = Int32Array.from(values);
     }
     const x = new Tensor(X.data as Float32Array, [...X.dims]);
     const rows = (s: Float32Array | undefined, d: number) =>

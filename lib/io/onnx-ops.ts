@@ -34,6 +34,11 @@ export const ELEM_TYPES: Readonly<Record<number, ElemType>> = {
 /** The values of `dims`, refused beyond MAX_ELEMENTS (before anything that size is allocated). */
 function checkedSize(dims: readonly number[]): number {
   const n = size(dims);
+  if (dims.some((d) => !(Number.isSafeInteger(d) && d >= 0)))
+    throw new CellstateError(
+      ErrorCode.ONNX_INVALID,
+      `a tensor of shape [${dims.join(', ')}]: every dimension must be a non-negative integer`,
+    );
   if (!(n <= MAX_ELEMENTS))
     throw new CellstateError(
       ErrorCode.ONNX_UNSUPPORTED,
@@ -487,6 +492,13 @@ const slice: OpFunction = (ctx, inputs) => {
     const d = x.dims[a];
     const s = steps ? steps[i] : 1;
     if (s === 0) throw ctx.invalid('has a step of 0');
+    from[a] = 0;
+    step[a] = s;
+    if (d === 0) {
+      // an empty axis stays empty whatever the bounds (clamping would give [0, −1] backwards)
+      count[a] = 0;
+      return;
+    }
     let b = starts[i];
     let e = ends[i];
     if (b < 0) b += d;
@@ -638,6 +650,8 @@ const constantOfShape: OpFunction = (ctx, inputs) => {
 const expand: OpFunction = (ctx, inputs) => {
   const x = need(ctx, inputs, 0);
   const s = intList(ctx, need(ctx, inputs, 1), 'shape');
+  if (s.some((d) => !(Number.isSafeInteger(d) && d >= 0)))
+    throw ctx.invalid(`has shape [${s.join(', ')}]`);
   const dims = broadcastDims(ctx, [x.dims, s]);
   const idx = broadcastIndex(x.dims, dims);
   const out = makeValue(x.type, dims);

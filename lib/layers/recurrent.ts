@@ -53,6 +53,7 @@ import {
   dequantizeMatrix,
   nativeQuantizedWeight,
   notQuantizedError,
+  quantizeMatrix,
   readQuantized,
   sameQuantized,
 } from './quant';
@@ -544,34 +545,38 @@ export abstract class Recurrent<
         );
       given.set(name, readQuantized(where, name, value, p.shape[0], p.shape[1]));
     }
+    // Everything is checked before the native layer is touched (writing parameters discards a
+    // pending backward, which a failed call must keep): the layer quantizes every weight matrix,
+    // and each given one must be what quantizing its dequantized values gives back (the same
+    // native quantization the layer runs).
+    for (const p of this.parameterTable)
+      if (QUANTIZABLE.test(p.name) && p.shape.length === 2 && !given.has(p.name))
+        throw new CellstateRangeError(
+          ErrorCode.INVALID_ARG,
+          `${where}: missing '${p.name}' (the layer quantizes it)`,
+        );
+    const flat = new Float32Array(this.paramCount);
+    this.native.readParams(flat);
+    for (const [name, q] of given) {
+      const p = table.get(name) as ParamEntry;
+      const w = dequantizeMatrix(q, flat.subarray(p.offset, p.offset + p.size));
+      if (!sameQuantized(quantizeMatrix(where, `'${name}'`, p.shape[0], p.shape[1], w), q))
+        throw new CellstateRangeError(
+          ErrorCode.INVALID_ARG,
+          `${where}: '${name}' is not as cellstate quantizes (every row's largest |value| must be 127, or the row all zeros)`,
+        );
+    }
     const before = new Float32Array(this.paramCount);
     this.native.readParams(before);
     const wasQuantized = this.native.quantized;
-    const flat = before.slice();
-    for (const [name, q] of given) {
-      const p = table.get(name) as ParamEntry;
-      dequantizeMatrix(q, flat.subarray(p.offset, p.offset + p.size));
-    }
     this.native.writeParams(flat);
-    let problem: string | null = null;
     try {
       this.native.quantize(true);
-      const now = this.quantizedParameters();
-      for (const name of Object.keys(now))
-        if (!given.has(name)) problem = `missing '${name}' (the layer quantizes it)`;
-      for (const [name, q] of given)
-        if (!problem && !(name in now)) problem = `'${name}' is not quantized by this layer`;
-        else if (!problem && !sameQuantized(now[name], q))
-          problem = `'${name}' is not as cellstate quantizes (every row's largest |value| must be 127, or the row all zeros)`;
     } catch (e) {
+      // out of memory for the int8 copy: back to the weights and mode the layer had
       this.native.writeParams(before);
       this.native.quantize(wasQuantized);
       throw e;
-    }
-    if (problem) {
-      this.native.writeParams(before);
-      this.native.quantize(wasQuantized);
-      throw new CellstateRangeError(ErrorCode.INVALID_ARG, `${where}: ${problem}`);
     }
   }
 

@@ -629,6 +629,60 @@ describe('glue operators: sizes', () => {
   });
 });
 
+describe('glue operators: hostile values (review fixes)', () => {
+  it('Expand with a negative dimension in its shape is refused with a code naming the node', () => {
+    const g = fromOnnx(
+      model({
+        nodes: [node('Expand', ['x', 's'], ['y'], [], 'neg_expand')],
+        inputs: [vi('x', 'float', [1]), vi('s', 'int64', [2])],
+        outputs: [vi('y', 'float', null)],
+      }),
+    );
+    const x = new Tensor(new Float32Array([1]), [1]);
+    for (const s of [
+      [-2n, -3n],
+      [-5n, 1n],
+    ]) {
+      const e = thrown(() => g.run({ x, s: BigInt64Array.from(s) }));
+      expect(e.code).toBe('ERR_CELLSTATE_ONNX_INVALID');
+      expect(e.message).toMatch(/node 'neg_expand' \(Expand\) has shape \[/);
+    }
+  });
+
+  it('Slice backwards over an empty axis gives an empty value (onnxruntime agrees)', async () => {
+    const bytes = model({
+      nodes: [node('Slice', ['x', 'st', 'en', 'ax', 'sp'], ['y'], [], 'empty_slice')],
+      inputs: [vi('x', 'float', ['N', 2])],
+      outputs: [vi('y', 'float', null)],
+      initializers: [i64('st', [-1]), i64('en', [-10]), i64('ax', [0]), i64('sp', [-1])],
+    });
+    const y = fromOnnx(bytes).run({ x: new Tensor(new Float32Array(0), [0, 2]) }).y;
+    expect([...y.shape]).toEqual([0, 2]);
+    const ref = await runOrt(bytes, { x: new ort.Tensor('float32', new Float32Array(0), [0, 2]) });
+    expect([...ref.y.dims]).toEqual([0, 2]);
+  });
+
+  it('int64 sequence_lens beyond int32 are refused, not wrapped', () => {
+    const bytes = model({
+      nodes: [
+        node('RNN', ['x', 'W', 'R', '', 'lens'], ['y'], [aInt('hidden_size', 2)], 'rnn_lens'),
+      ],
+      inputs: [vi('x', 'float', [2, 1, 3]), vi('lens', 'int64', [1])],
+      outputs: [vi('y', 'float', null)],
+      initializers: [
+        tensor('W', [1, 2, 3], [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]),
+        tensor('R', [1, 2, 2], [0.1, 0.2, 0.3, 0.4]),
+      ],
+    });
+    const g = fromOnnx(bytes);
+    const x = new Tensor(new Float32Array(6).fill(0.5), [2, 1, 3]);
+    expect(g.run({ x, lens: new BigInt64Array([2n]) }).y.shape).toEqual([2, 1, 1, 2]);
+    const e = thrown(() => g.run({ x, lens: new BigInt64Array([4294967297n]) }));
+    expect(e).toBeInstanceOf(RangeError);
+    expect(e.message).toMatch(/sequence_lens\[0\] = 4294967297; each must be in \[1, T = 2\]/);
+  });
+});
+
 describe('graph order', () => {
   it('nodes in any order run topologically; a deep chain does not overflow the stack; cycles are refused', () => {
     const n = 20000;

@@ -137,6 +137,34 @@ describe('Dense.quantize()', () => {
   });
 });
 
+describe('LSTM.setQuantizedParameters', () => {
+  it('a refused call changes nothing, not even a pending backward', () => {
+    const src = new LSTM({ inputSize: 3, hiddenSize: 4, seed: 7 }).quantize();
+    const q = src.quantizedParameters();
+    const lstm = new LSTM({ inputSize: 3, hiddenSize: 4, seed: 8 });
+    const x = new Tensor(wave(2 * 2 * 3, 4), [2, 2, 3]);
+    const params = lstm.parameters();
+    const out = lstm.forward(x, { train: true }).output;
+    const g = new Tensor(new Float32Array(out.data.length).fill(1), [...out.shape]);
+    // a row that is not as cellstate quantizes (its largest |value| is not 127)
+    const values = q.weight_hh_l0.values.slice();
+    for (let c = 0; c < 4; ++c) values[c] = values[c] === 0 ? 0 : Math.sign(values[c]);
+    expect(() =>
+      lstm.setQuantizedParameters({ ...q, weight_hh_l0: { ...q.weight_hh_l0, values } }),
+    ).toThrow(RangeError);
+    // a weight left out
+    expect(() => lstm.setQuantizedParameters({ weight_ih_l0: q.weight_ih_l0 })).toThrow(
+      /missing 'weight_hh_l0'/,
+    );
+    expect(lstm.quantized).toBe(false);
+    expect(lstm.parameters()).toEqual(params);
+    expect(() => lstm.backward(g)).not.toThrow();
+    // and a valid call quantizes on exactly the given int8 weights
+    lstm.setQuantizedParameters(q);
+    expect(lstm.quantizedParameters()).toEqual(q);
+  });
+});
+
 describe('Embedding.quantize()', () => {
   it('looks up dequantized int8 rows, in forward and in streams', () => {
     const emb = new Embedding({ numEmbeddings: 13, embeddingDim: 9, seed: 2 });
