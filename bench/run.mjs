@@ -7,7 +7,7 @@
 // build/bench/ when libdnnl-dev is installed). bench/README.md describes every workload and peer.
 //
 //   npm run bench [-- --quick] [--only F1,T1,S1] [--json out.json] [--rounds N]
-//                 [--threads 1,2] [--no-onednn] [--no-torch] [--no-ort]
+//                 [--threads 1,2] [--no-onednn] [--no-torch] [--no-ort] [--no-int8]
 //
 // Workloads (GFLOP counted as 2·T·B·G·H·(I+H) for a forward, three times that for a training
 // step; G = 4 for the LSTM, 3 for the GRU):
@@ -22,8 +22,9 @@
 //   G1B G1 with resetAfter: false (G1B-F, G1B-T; oneDNN's vanilla_gru; PyTorch has no such GRU)
 //   S1–S3 streaming step, batch 1, one thread: I=64 H=128; I=256 H=256; 2 layers I=64 H=256
 //         (p50 and p99 per step from JavaScript)
-//   SGEMM 2048³ through the binding's matmul (cellstate::Matmul, packing included): the ceiling
-//         every GFLOP/s figure is compared with, 1 and 2 threads.
+//   SGEMM 2048³: the binding's matmul (cellstate::Matmul, packing B included), its PackedMatrix
+//         (B packed once, 1 thread), oneDNN's dnnl_sgemm and PyTorch's mm; the fastest of them
+//         at a thread count is the ceiling every GFLOP/s figure is compared with.
 // Each measurement is warmed up, then measured in R rounds (default 5; --quick: 1) that
 // alternate over all systems and workloads (reversed every other round), so that drift of a
 // shared machine hits all of them alike; a figure is the median over its rounds' samples, and a
@@ -37,9 +38,14 @@
 // CELLSTATE_BENCH_BASELINE_WAIT=passive|default forces either choice.
 // oneDNN (bench/baselines/onednn.mjs): its RNN primitives on cellstate's weights and inputs, so a
 // same-function check compares outputs, final state and (training) every gradient.
+// int8 (issue 17): F1, G1-F and S1–S3 also run quantized (quantize(layer, { dtype: 'int8' })) next
+// to the float layer, with PyTorch's quantize_dynamic (engines onednn and qnnpack, on the same
+// weights and inputs) and onnxruntime's DynamicQuantizeLSTM (the quantized layer's own toOnnx);
+// a layer cellstate cannot quantize yet says so in its row. Same-function checks compare each
+// int8 output with the float layer's at INT8_TOL.
 // Environment: CELLSTATE_BENCH_PYTHON (python with torch), CELLSTATE_BENCH_TORCH_BLAS=system
 // (see bench/baselines/pytorch.mjs), and everything cellstate reads (CELLSTATE_ISA, ...).
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
@@ -88,6 +94,12 @@ const STREAMS = [
   { id: 'S3', L: 2, I: 64, H: 256 },
 ];
 const GEMM_N = 2048;
+// The workloads that also run int8, and the tolerance of their same-function checks against the
+// float layer: dynamic int8 quantization (per-row or per-tensor activations) differs from float
+// by ~1e-2 on these shapes (docs/quantization.md); 0.1 catches a wrong mapping (errors of O(1)).
+const INT8_WORKLOADS = new Set(['F1', 'G1-F', 'S1', 'S2', 'S3']);
+const INT8_TOL = 0.1;
+const TORCH_QENGINES = ['onednn', 'qnnpack'];
 // Issue 3's targets, printed for the reader (never a failure).
 const TARGETS = {
   f1VsBest: 1.05,
@@ -106,7 +118,8 @@ const USAGE = `usage: npm run bench [-- options]
   --threads LIST   thread counts for every batch workload (default: each one's own, 1,2 or 2)
   --no-onednn      skip the oneDNN baseline
   --no-torch       skip the PyTorch baseline
-  --no-ort         skip the onnxruntime-node baseline`;
+  --no-ort         skip the onnxruntime-node baseline
+  --no-int8        skip the int8 rows (F1, G1-F, S1–S3 quantized, with PyTorch's and onnxruntime's)`;
 
 function parseArgs(argv) {
   const o = {
@@ -118,6 +131,7 @@ function parseArgs(argv) {
     onednn: true,
     torch: true,
     ort: true,
+    int8: true,
   };
   const value = (i, name) => {
     if (i >= argv.length || argv[i].startsWith('--')) usage(`${name} needs a value`);
@@ -129,6 +143,7 @@ function parseArgs(argv) {
     else if (a === '--no-torch') o.torch = false;
     else if (a === '--no-onednn') o.onednn = false;
     else if (a === '--no-ort') o.ort = false;
+    else if (a === '--no-int8') o.int8 = false;
     else if (a === '--only') o.only = value(++i, a);
     else if (a === '--json') o.json = value(++i, a);
     else if (a === '--rounds') o.rounds = Number(value(++i, a));
@@ -370,7 +385,11 @@ async function loadCellstate() {
   } catch {
     // reported below as a missing ceiling
   }
-  return { api, matmul: typeof addon?.matmul === 'function' ? addon.matmul : null };
+  return {
+    api,
+    matmul: typeof addon?.matmul === 'function' ? addon.matmul : null,
+    PackedMatrix: typeof addon?.PackedMatrix === 'function' ? addon.PackedMatrix : null,
+  };
 }
 
 async function loadOrt() {
@@ -400,8 +419,25 @@ async function main() {
       '--quick: few samples per figure (a call over 1 s is measured once, warm-up included): ' +
         'a smoke run, not for comparison',
     );
-  const { api, matmul } = await loadCellstate();
-  const { LSTM, GRU, Tensor, info, setNumThreads } = api;
+  const { api, matmul, PackedMatrix } = await loadCellstate();
+  const { LSTM, GRU, Tensor, info, setNumThreads, quantize, toOnnx } = api;
+  // Files handed to PyTorch (weights, inputs, reference outputs) for the int8 rows.
+  const scratch = mkdtempSync(path.join(os.tmpdir(), 'cellstate-bench-'));
+  let fileCount = 0;
+  const rawFile = (data) => {
+    const file = path.join(scratch, `${fileCount++}.f32`);
+    writeFileSync(file, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    return file;
+  };
+  const weightFiles = (layer) =>
+    Object.fromEntries(Object.entries(layer.parameters()).map(([k, t]) => [k, rawFile(t.data)]));
+  // Per workload: why cellstate's int8 row is missing (a layer it cannot quantize yet).
+  const notQuantizable = {};
+  const int8Check = (what, ref, got) => ({
+    what,
+    maxAbsDiff: maxAbsDiff(ref, got),
+    tolerance: INT8_TOL,
+  });
   const runtime = info();
   const cores = os.availableParallelism?.() ?? os.cpus().length;
 
@@ -446,14 +482,15 @@ async function main() {
     }
   } else if (!opts.onednn) notes.push('oneDNN skipped (--no-onednn)');
   let torch = null;
-  if (opts.torch && batch.length) {
+  if (opts.torch && (batch.length || (opts.int8 && streams.length))) {
     const { startPytorch } = await import('./baselines/pytorch.mjs');
     const t = await startPytorch({ passive });
     if (t.skip) notes.push(`PyTorch skipped: ${t.skip}`);
     else torch = t;
   } else if (!opts.torch) notes.push('PyTorch skipped (--no-torch)');
   let ort = null;
-  const wantOrt = batch.some((w) => w.id === 'F1') || streams.length;
+  const wantOrt =
+    batch.some((w) => w.id === 'F1' || (opts.int8 && INT8_WORKLOADS.has(w.id))) || streams.length;
   if (opts.ort && wantOrt) {
     const o = await loadOrt();
     if (o.skip) notes.push(`onnxruntime-node skipped: ${o.skip}`);
@@ -467,11 +504,28 @@ async function main() {
 
   if (batch.length) {
     if (!matmul) notes.push('no SGEMM ceiling: this build of the addon has no matmul');
+    const n = GEMM_N;
+    const A = randomArray(n * n, 11);
+    const Bm = randomArray(n * n, 12);
+    let onednnGemm = false;
+    if (onednn) {
+      try {
+        await onednn.loadGemm('SGEMM', n, A, Bm);
+        onednnGemm = true;
+        if (matmul) {
+          setNumThreads(1);
+          const ref = new Float32Array(n * n);
+          matmul(n, n, n, A, false, Bm, false, null, ref, false);
+          const got = (await onednn.check('SGEMM', ['c'])).c;
+          // 2048-term float32 sums in two orders: ~1e-5 relative, scaled by max |C| ≈ 40
+          checks.push(sameFunction(`oneDNN sgemm ${n}³ vs cellstate matmul`, ref, got));
+        }
+      } catch (e) {
+        notes.push(`oneDNN SGEMM failed: ${e.message}`);
+      }
+    }
     for (const t of [...threadsUsed].sort()) {
       if (matmul) {
-        const n = GEMM_N;
-        const A = randomArray(n * n, 11);
-        const Bm = randomArray(n * n, 12);
         const C = new Float32Array(n * n);
         ms.push({
           group: 'SGEMM',
@@ -485,6 +539,29 @@ async function main() {
           },
         });
       }
+      // B packed once (PackedMatrix.apply: the GEMM alone, as the layers' weights are packed
+      // once); apply runs on one thread.
+      if (PackedMatrix && t === 1) {
+        const C = new Float32Array(n * n);
+        const packed = new PackedMatrix(n, n, Bm, false, null);
+        ms.push({
+          group: 'SGEMM',
+          system: 'cellstate-packed',
+          threads: t,
+          kind: 'gemm',
+          flops: 2 * n ** 3,
+          run: async (w, r) => timeCalls(() => packed.apply(n, A, C), w, r),
+        });
+      }
+      if (onednnGemm)
+        ms.push({
+          group: 'SGEMM',
+          system: 'onednn',
+          threads: t,
+          kind: 'gemm',
+          flops: 2 * n ** 3,
+          run: (w, r) => onednn.run('SGEMM', t, w, r),
+        });
       if (torch) {
         const spec = { kind: 'gemm', n: GEMM_N };
         ms.push({
@@ -568,6 +645,95 @@ async function main() {
         notes.push(`oneDNN ${w.id} failed: ${e.message}`);
       }
     }
+    if (opts.int8 && INT8_WORKLOADS.has(w.id) && w.mode === 'infer') {
+      setNumThreads(1);
+      const floatOut = layer.forward(x).output.data;
+      let q = null;
+      try {
+        q = quantize(layer, { dtype: 'int8' });
+      } catch (e) {
+        notQuantizable[w.id] = e.message;
+      }
+      if (q) {
+        checks.push(
+          int8Check(`cellstate int8 ${w.id} vs float`, floatOut, q.forward(x).output.data),
+        );
+        let qf;
+        const qcall = () => (qf = q.forward(x, { into: qf }));
+        for (const t of w.threads)
+          ms.push({
+            group: w.id,
+            system: 'cellstate-int8',
+            threads: t,
+            kind: 'batch',
+            flops: flopsOf(w),
+            run: async (wu, r) => {
+              setNumThreads(t);
+              return timeCalls(qcall, wu, r);
+            },
+          });
+        if (ort && w.cell === 'lstm') {
+          const xt = new ort.ort.Tensor('float32', xData, [w.T, w.B, w.I]);
+          const bytes = toOnnx(q);
+          for (const t of w.threads) {
+            const session = await ort.ort.InferenceSession.create(bytes, ortOptions(t, passive));
+            if (t === w.threads[0]) {
+              const y = (await session.run({ input: xt })).output.data;
+              checks.push(
+                int8Check(
+                  `onnxruntime DynamicQuantizeLSTM ${w.id} vs cellstate float`,
+                  floatOut,
+                  y,
+                ),
+              );
+            }
+            ms.push({
+              group: w.id,
+              system: 'onnxruntime-int8',
+              threads: t,
+              kind: 'batch',
+              flops: flopsOf(w),
+              run: (wu, r) => timeAsyncCalls(() => session.run({ input: xt }), wu, r),
+            });
+          }
+        }
+      }
+      if (torch && w.resetAfter !== false) {
+        const files = { weights: weightFiles(layer), x: rawFile(xData) };
+        const ref = rawFile(floatOut);
+        for (const engine of TORCH_QENGINES) {
+          const spec = {
+            kind: w.cell,
+            mode: 'infer',
+            T: w.T,
+            B: w.B,
+            I: w.I,
+            H: w.H,
+            quant: engine,
+            ...files,
+          };
+          try {
+            const c = await torch.check(spec, ref);
+            checks.push({
+              what: `PyTorch int8 (${engine}) ${w.id} vs cellstate float`,
+              maxAbsDiff: c.maxAbsDiff,
+              tolerance: INT8_TOL,
+            });
+            for (const t of w.threads)
+              ms.push({
+                group: w.id,
+                system: `pytorch-int8-${engine}`,
+                threads: t,
+                kind: 'batch',
+                flops: flopsOf(w),
+                run: (wu, r) => torch.run(spec, t, wu, r),
+              });
+          } catch (e) {
+            notes.push(`PyTorch int8 (${engine}) ${w.id} skipped: ${e.message}`);
+          }
+        }
+      }
+    }
     if (ort && w.id === 'F1') {
       const { lstmSequenceModel } = await import('./baselines/onnx-model.mjs');
       const bytes = lstmSequenceModel(layer.parameters(), w);
@@ -615,6 +781,109 @@ async function main() {
       });
     } else if (!notes.some((n) => n.startsWith('cellstate streaming')))
       notes.push('cellstate streaming not measured: this build has no layer.stream()');
+    if (opts.int8 && INT8_WORKLOADS.has(s.id)) {
+      const n = 5;
+      setNumThreads(1);
+      const ref5 = layer.forward(new Tensor(xs.slice(0, n * s.I), [n, 1, s.I])).output.data;
+      let q = null;
+      try {
+        q = quantize(layer, { dtype: 'int8' });
+      } catch (e) {
+        notQuantizable[s.id] = e.message;
+      }
+      if (q) {
+        const qs = q.stream({ batch: 1 });
+        const got = new Float32Array(n * s.H);
+        for (let k = 0; k < n; ++k) got.set(qs.step(frame(k)), k * s.H);
+        checks.push(int8Check(`cellstate int8 ${s.id} 5 steps vs float forward`, ref5, got));
+        qs.reset();
+        let i = 0;
+        ms.push({
+          group: s.id,
+          system: 'cellstate-int8',
+          threads: 1,
+          kind: 'stream',
+          run: async (wu, r) => {
+            setNumThreads(1);
+            return timeCalls(() => qs.step(frame(i++)), wu, r);
+          },
+        });
+        if (ort) {
+          // the quantized layer's own export, with its state as inputs and outputs
+          const session = await ort.ort.InferenceSession.create(
+            toOnnx(q, { state: true }),
+            ortOptions(1, passive),
+          );
+          const T = ort.ort.Tensor;
+          const xt = Array.from(
+            { length: frames },
+            (_, k) => new T('float32', frame(k), [1, 1, s.I]),
+          );
+          const zero = () => new T('float32', new Float32Array(s.L * s.H), [s.L, 1, s.H]);
+          let feeds = { h0: zero(), c0: zero() };
+          let last = null;
+          const step = async (k) => {
+            feeds.input = xt[k % frames];
+            last = await session.run(feeds);
+            feeds = { h0: last.h, c0: last.c };
+          };
+          const out = new Float32Array(n * s.H);
+          for (let k = 0; k < n; ++k) {
+            await step(k);
+            out.set(last.output.data, k * s.H);
+          }
+          checks.push(
+            int8Check(
+              `onnxruntime DynamicQuantizeLSTM ${s.id} 5 steps vs cellstate float`,
+              ref5,
+              out,
+            ),
+          );
+          feeds = { h0: zero(), c0: zero() };
+          let k = 0;
+          ms.push({
+            group: s.id,
+            system: 'onnxruntime-int8',
+            threads: 1,
+            kind: 'stream',
+            run: (wu, r) => timeAsyncCalls(() => step(k++), wu, r),
+          });
+        }
+      }
+      if (torch) {
+        const files = { weights: weightFiles(layer), x: rawFile(xs) };
+        const ref = rawFile(ref5);
+        for (const engine of TORCH_QENGINES) {
+          const spec = {
+            kind: 'lstm',
+            mode: 'step',
+            L: s.L,
+            I: s.I,
+            H: s.H,
+            frames,
+            quant: engine,
+            ...files,
+          };
+          try {
+            const c = await torch.check(spec, ref, n);
+            checks.push({
+              what: `PyTorch int8 (${engine}) ${s.id} 5 steps vs cellstate float`,
+              maxAbsDiff: c.maxAbsDiff,
+              tolerance: INT8_TOL,
+            });
+            ms.push({
+              group: s.id,
+              system: `pytorch-int8-${engine}`,
+              threads: 1,
+              kind: 'stream',
+              run: (wu, r) => torch.run(spec, 1, wu, r),
+            });
+          } catch (e) {
+            notes.push(`PyTorch int8 (${engine}) ${s.id} skipped: ${e.message}`);
+          }
+        }
+      }
+    }
     if (onednn) {
       try {
         await onednn.loadStream(s.id, s, layer.parameters(), frames, xs);
@@ -752,11 +1021,18 @@ async function main() {
         ? (Math.max(...m.roundMedians) - Math.min(...m.roundMedians)) / m.median
         : NaN;
   }
+  // The ceiling at t threads: the fastest SGEMM measured at t in this run (any system).
+  const best = {};
   const ceiling = {};
-  for (const t of threadsUsed) ceiling[t] = find('SGEMM', 'cellstate', t)?.gflops;
+  for (const t of threadsUsed) {
+    for (const m of ms)
+      if (m.group === 'SGEMM' && m.threads === t && !m.error && m.gflops)
+        if (!best[t] || m.gflops > best[t].gflops) best[t] = m;
+    ceiling[t] = best[t]?.gflops;
+  }
   // A workload's fraction of the same-thread ceiling, round by round (see speedup).
   const ceilingFraction = (m) => {
-    const c = find('SGEMM', 'cellstate', m.threads);
+    const c = best[m.threads];
     return c ? speedup(m, c) * (m.flops / c.flops) : NaN;
   };
 
@@ -764,14 +1040,26 @@ async function main() {
   const ratios = [];
   const versusOnednn = []; // [workload, threads, cellstate, oneDNN] measurements
   if (batch.length) {
-    out.push('', `SGEMM ceiling, ${GEMM_N}³ (median; GFLOP/s):`);
-    const rows = [['', ...[...threadsUsed].sort().map((t) => `${t} thread${t > 1 ? 's' : ''}`)]];
-    rows.push(['cellstate matmul', ...[...threadsUsed].sort().map((t) => fmt(ceiling[t]))]);
-    if (torch)
+    out.push(
+      '',
+      `SGEMM ceiling, ${GEMM_N}³ (median GFLOP/s; * the fastest at that thread count, the ceiling):`,
+    );
+    const threadList = [...threadsUsed].sort();
+    const rows = [['', ...threadList.map((t) => `${t} thread${t > 1 ? 's' : ''}`)]];
+    const gemmRow = (label, system) => {
+      if (!threadList.some((t) => find('SGEMM', system, t))) return;
       rows.push([
-        `PyTorch mm (${path.basename(torch.info.blas ?? '?')})`,
-        ...[...threadsUsed].sort().map((t) => fmt(find('SGEMM', 'pytorch', t)?.gflops)),
+        label,
+        ...threadList.map((t) => {
+          const m = find('SGEMM', system, t);
+          return m ? `${fmt(m.gflops)}${best[t] === m ? '*' : ' '}` : '-';
+        }),
       ]);
+    };
+    gemmRow('cellstate matmul (packs B)', 'cellstate');
+    gemmRow('cellstate, B packed once', 'cellstate-packed');
+    gemmRow('oneDNN dnnl_sgemm', 'onednn');
+    if (torch) gemmRow(`PyTorch mm (${path.basename(torch.info.blas ?? '?')})`, 'pytorch');
     out.push(table(rows));
 
     out.push(
@@ -867,6 +1155,57 @@ async function main() {
     out.push(table(rows));
   }
 
+  // int8 (issue 17): cellstate int8 next to its float layer and the quantized peers.
+  const int8Targets = [];
+  const int8Groups = [...batch.filter((w) => w.mode === 'infer'), ...streams].filter(
+    (w) => opts.int8 && INT8_WORKLOADS.has(w.id),
+  );
+  if (int8Groups.length) {
+    const peers = [
+      ...TORCH_QENGINES.map((e) => [`pytorch-int8-${e}`, `PyTorch ${e}`]),
+      ['onnxruntime-int8', 'ort DQ-LSTM'],
+    ].filter(([sys]) => ms.some((m) => m.system === sys));
+    out.push(
+      '',
+      'int8 dynamic quantization, same run (batch: median ms per call; streams: µs per step, p50/p99; ' +
+        'int8/float and vs peers: median over rounds of the per-round ratio):',
+    );
+    const head = ['workload', 'thr', 'float', 'int8', 'int8/float'];
+    for (const [, label] of peers) head.push(label);
+    head.push('int8 vs best peer');
+    const rows = [head];
+    for (const w of int8Groups) {
+      const stream = !w.mode;
+      for (const t of stream ? [1] : w.threads) {
+        const f = find(w.id, 'cellstate', t);
+        const q = find(w.id, 'cellstate-int8', t);
+        const time = (m) =>
+          !m ? '-' : stream ? `${fmtUs(m.p50)}/${fmtUs(m.p99)}` : fmtMs(m.median);
+        const row = [w.id, t, time(f), q ? time(q) : 'not quantizable'];
+        row.push(f && q ? fmt(speedup(f, q), 2) : '-');
+        const vs = [];
+        for (const [sys] of peers) {
+          const p = find(w.id, sys, t);
+          row.push(time(p));
+          if (q && p) vs.push(speedup(q, p));
+        }
+        row.push(vs.length ? `${fmt(Math.min(...vs), 2)}×` : '-');
+        rows.push(row);
+        if (!q && notQuantizable[w.id] && t === (stream ? 1 : w.threads[0]))
+          notes.push(`${w.id} int8: not quantizable by cellstate yet (${notQuantizable[w.id]})`);
+        const limit = { F1: 0.6, S2: 0.5, S3: 0.5 }[w.id];
+        if (limit && f && q)
+          int8Targets.push([
+            `${w.id} ${t}t int8/float${vs.length ? ', ahead of the quantized peers' : ''}`,
+            `${fmt(speedup(f, q), 2)}${vs.length ? `, ${fmt(Math.min(...vs), 2)}×` : ''}`,
+            `≤ ${limit}${vs.length ? ', > 1×' : ''}`,
+            speedup(f, q) <= limit && (!vs.length || Math.min(...vs) > 1),
+          ]);
+      }
+    }
+    out.push(table(rows));
+  }
+
   if (ratios.length)
     out.push('', 'cellstate against the baselines, same run:', ...ratios.map((r) => `  ${r}`));
   if (versusOnednn.length) {
@@ -925,6 +1264,18 @@ async function main() {
       r >= TARGETS.t1VsTorch,
     ]);
   }
+  // Issue 16: single-threaded F2 and T2 at 95% of the best SGEMM of the run.
+  for (const id of ['F2', 'T2']) {
+    const m = find(id, 'cellstate', 1);
+    if (!m || !ceiling[1]) continue;
+    const r = ceilingFraction(m);
+    targets.push([
+      `${id} 1t of the best SGEMM (${best[1].system})`,
+      `${(100 * r).toFixed(0)}%`,
+      `≥ ${100 * TARGETS.t2Ceiling}%`,
+      r >= TARGETS.t2Ceiling,
+    ]);
+  }
   const t2 = find('T2', 'cellstate', 2);
   if (t2 && ceiling[2]) {
     const r = ceilingFraction(t2);
@@ -946,9 +1297,14 @@ async function main() {
       ]);
   }
   if (targets.length) {
-    out.push('', "Issue 3's targets (information only):");
+    out.push('', "Targets of issues 3 and 16 (information only):");
     out.push(table(targets.map(([a, b, c, ok]) => [`  ${a}`, b, c, ok ? 'met' : 'not met'])));
   }
+  if (int8Targets.length) {
+    out.push('', "Issue 17's int8 targets (information only):");
+    out.push(table(int8Targets.map(([a, b, c, ok]) => [`  ${a}`, b, c, ok ? 'met' : 'not met'])));
+  }
+  rmSync(scratch, { recursive: true, force: true });
   console.log(out.join('\n'));
 
   // The streaming engineer's bench (bench/stream.mjs), when it exists.
@@ -1026,13 +1382,19 @@ async function main() {
       info: runtime,
       options: { quick: opts.quick, rounds: opts.rounds, only: [...opts.selected] },
       ceilingGflops: ceiling,
+      ceilingSystem: Object.fromEntries(Object.entries(best).map(([t, m]) => [t, m.system])),
       onednn: onednn?.info ?? null,
       pytorch: torch?.info ?? null,
       onnxruntime: ort ? { version: ort.version } : null,
       results,
       ratios,
       checks,
-      targets: targets.map(([what, value, target, met]) => ({ what, value, target, met })),
+      targets: [...targets, ...int8Targets].map(([what, value, target, met]) => ({
+        what,
+        value,
+        target,
+        met,
+      })),
       streaming: streamingReport,
       notes,
     };

@@ -45,7 +45,7 @@ export const ErrorCode = {
   FILE_HEADER: 'ERR_CELLSTATE_FILE_HEADER',
   /** data_offsets out of range, overlapping, leaving a gap, or not covering the data. */
   FILE_OFFSETS: 'ERR_CELLSTATE_FILE_OFFSETS',
-  /** A dtype cellstate cannot read (it reads F32, F64, F16 and BF16). */
+  /** A dtype cellstate cannot read (it reads F32, F64, F16, BF16, and I8 in quantized cellstate files). */
   FILE_DTYPE: 'ERR_CELLSTATE_FILE_DTYPE',
   /** A tensor's shape disagrees with its byte size or with the model's parameter. */
   FILE_SHAPE: 'ERR_CELLSTATE_FILE_SHAPE',

@@ -110,6 +110,8 @@ export {
   type SequentialState,
 } from './model/sequential';
 export type { LayerSummary, ModelSummary, SummaryDim, SummaryOptions } from './model/summary';
+export { quantize } from './model/quantize';
+export type { QuantizeOptions, QuantizedTensor } from './layers/quant';
 export type { Layer } from './layers/layer';
 export {
   BinaryCrossEntropy,
@@ -191,8 +193,14 @@ export {
   type Model,
   type ModelClass,
   type ModelConfig,
+  OnnxGraphModel,
   type OnnxExportOptions,
+  type OnnxFeed,
   type OnnxImportOptions,
+  type OnnxIntTensor,
+  type OnnxOutput,
+  type OnnxRunnable,
+  type OnnxValueInfo,
   type SaveOptions,
 } from './io/index';
 export {

@@ -74,6 +74,7 @@ function readF32(file) {
 /**
  * Starts the harness. Resolves to
  *   { info, loadBatch(name, spec, params, x, dy), loadStream(name, spec, params, frames, xs),
+ *     loadGemm(name, n, a, b) (dnnl_sgemm, C = A · B, n x n row-major),
  *     check(name, files) -> { file: Float32Array }, run(name, threads, warmup, reps), close() }
  * or to { skip: reason }.
  * params: cellstate's parameters() (weight_ih_l0, ...); spec: { kind: 'lstm'|'gru'|'lbr_gru',
@@ -164,6 +165,12 @@ export async function startOnednn({ passive = false, log = () => {} } = {}) {
       writeFileSync(path.join(dir, 'x.bin'), f32bytes(x));
       if (spec.mode === 'train') writeFileSync(path.join(dir, 'dy.bin'), f32bytes(dy));
       await request(['load', name, spec.kind, spec.mode, spec.T, spec.B, spec.I, spec.H, dir]);
+    },
+    async loadGemm(name, n, a, b) {
+      const dir = dirOf(name);
+      writeFileSync(path.join(dir, 'a.bin'), f32bytes(a));
+      writeFileSync(path.join(dir, 'b.bin'), f32bytes(b));
+      await request(['loadgemm', name, n, dir]);
     },
     async loadStream(name, spec, params, frames, xs) {
       const dir = dirOf(name);

@@ -96,6 +96,8 @@ export async function startPytorch({ passive = false } = {}) {
     },
     run: async (spec, threads, warmup, reps) =>
       (await request({ cmd: 'run', spec, threads, warmup, reps })).times,
+    // { maxAbsDiff, maxAbsRef } of the workload's output against a float32 raw file
+    check: (spec, ref, steps = 0) => request({ cmd: 'check', spec, ref, steps }),
     close() {
       if (!exited) {
         child.stdin.end(JSON.stringify({ cmd: 'quit' }) + '\n');

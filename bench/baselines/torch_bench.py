@@ -14,8 +14,16 @@ Two modes:
         {"cmd": "run", "spec": {...}, "threads": n, "warmup": w, "reps": r}
                                                              -> {"times": [seconds...]}
         {"cmd": "quit"}
-      spec: {"kind": "lstm"|"gru"|"gemm", "mode": "infer"|"train", "T", "B", "I", "H"}
-      (gemm: "n"). Errors answer {"error": "..."}.
+        {"cmd": "check", "spec": {...}, "ref": path, "steps": n}
+                                                             -> {"maxAbsDiff": d, "maxAbsRef": m}
+      spec: {"kind": "lstm"|"gru"|"gemm", "mode": "infer"|"train"|"step", "T", "B", "I", "H"}
+      (gemm: "n"; step: "L", one time step of batch 1 per call, the state carried over, over
+      "frames" inputs in turn). Optional, for the int8 rows: "quant": "onednn"|"qnnpack" runs
+      torch.ao.quantization.quantize_dynamic (qint8 weights, dynamic activations) on that
+      quantized engine; "weights": {name: file} loads float32 raw files (the layer's
+      parameters, PyTorch's names) and "x": file the input ([T,B,I], or [frames, I] for step),
+      so that "check" compares the output (the first `steps` steps for step) with the float32
+      raw file `ref`. Errors answer {"error": "..."}.
 
 Inference runs under torch.no_grad(); a training step is forward + backward of an upstream
 gradient on the output, computing every weight gradient and the input gradient (as cellstate's
@@ -78,6 +86,17 @@ def runtime_info():
     }
 
 
+class Wrapper(torch.nn.Module):
+    """A parent for quantize_dynamic to swap the recurrent module in."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x, state=None):
+        return self.net(x, state)
+
+
 class Workload:
     """One prepared workload: the module, input and upstream gradient, made once."""
 
@@ -91,11 +110,28 @@ class Workload:
             self.b = torch.rand(n, n) * 2 - 1
             self.call = lambda: torch.mm(self.a, self.b)
             return
-        T, B, I, H = spec["T"], spec["B"], spec["I"], spec["H"]
         cls = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[kind]
+        if spec["mode"] == "step":
+            I, H, L = spec["I"], spec["H"], spec.get("L", 1)
+            self.net = cls(I, H, num_layers=L)
+            self.load(spec)
+            frames = spec.get("frames", 64)
+            self.x = self.read(spec["x"], (frames, 1, 1, I)) if "x" in spec else torch.rand(frames, 1, 1, I)
+            self.net.eval()
+            self.net = self.quantized(self.net, spec)
+            self.k = 0
+            self.state = None
+            self.call = self.step
+            return
+        T, B, I, H = spec["T"], spec["B"], spec["I"], spec["H"]
         self.net = cls(I, H)  # time-major [T, B, I], one layer, one direction
-        self.x = torch.rand(T, B, I) * 2 - 1
-        if spec["mode"] == "infer":
+        self.load(spec)
+        self.x = self.read(spec["x"], (T, B, I)) if "x" in spec else torch.rand(T, B, I) * 2 - 1
+        if spec.get("quant"):
+            self.net.eval()
+            self.net = self.quantized(self.net, spec)
+            self.call = self.infer
+        elif spec["mode"] == "infer":
             self.net.eval()
             self.call = self.infer
         else:
@@ -103,6 +139,61 @@ class Workload:
             self.x.requires_grad_(True)
             self.g = torch.rand(T, B, H) * 2 - 1
             self.call = self.train_step
+
+    @staticmethod
+    def read(path, shape):
+        import numpy
+
+        return torch.from_numpy(numpy.fromfile(path, dtype=numpy.float32).reshape(shape))
+
+    def load(self, spec):
+        if "weights" not in spec:
+            return
+        own = self.net.state_dict()
+        self.net.load_state_dict(
+            {k: self.read(path, tuple(own[k].shape)) for k, path in spec["weights"].items()}
+        )
+
+    @staticmethod
+    def quantized(net, spec):
+        engine = spec.get("quant")
+        if not engine:
+            return net
+        if engine not in torch.backends.quantized.supported_engines:
+            raise RuntimeError("quantized engine %s not in this PyTorch" % engine)
+        torch.backends.quantized.engine = engine
+        # quantize_dynamic swaps submodules only (a bare nn.LSTM comes back float): wrap it
+        wrapped = torch.ao.quantization.quantize_dynamic(
+            Wrapper(net), {torch.nn.LSTM, torch.nn.GRU}, dtype=torch.qint8
+        )
+        if type(wrapped.net) in (torch.nn.LSTM, torch.nn.GRU):
+            raise RuntimeError("quantize_dynamic left the %s float" % type(net).__name__)
+        return wrapped
+
+    def step(self):
+        with torch.no_grad():
+            out, self.state = self.net(self.x[self.k % self.x.shape[0]], self.state)
+        self.k += 1
+        return out
+
+    def check(self, ref_path, steps):
+        """Largest |output - ref| (ref: float32 raw, the same layout as the output)."""
+        import numpy
+
+        ref = numpy.fromfile(ref_path, dtype=numpy.float32)
+        if self.spec["mode"] == "step":
+            self.k, self.state = 0, None
+            out = torch.cat([self.step().reshape(-1) for _ in range(steps)])
+            self.k, self.state = 0, None
+        else:
+            with torch.no_grad():
+                out = self.net(self.x)[0].reshape(-1)
+        got = out.detach().numpy()
+        torch.backends.quantized.engine = self.spec.get("quant") or torch.backends.quantized.engine
+        return {
+            "maxAbsDiff": float(numpy.max(numpy.abs(got - ref))),
+            "maxAbsRef": float(numpy.max(numpy.abs(ref))),
+        }
 
     def infer(self):
         with torch.no_grad():
@@ -115,6 +206,8 @@ class Workload:
 
     def run(self, threads, warmup, reps):
         torch.set_num_threads(threads)
+        if self.spec.get("quant"):
+            torch.backends.quantized.engine = self.spec["quant"]
         for _ in range(warmup):
             self.call()
         times = []
@@ -143,6 +236,11 @@ def serve():
                     cache[key] = Workload(cmd["spec"])
                 times = cache[key].run(int(cmd["threads"]), int(cmd["warmup"]), int(cmd["reps"]))
                 answer = {"times": times}
+            elif cmd["cmd"] == "check":
+                key = json.dumps(cmd["spec"], sort_keys=True)
+                if key not in cache:
+                    cache[key] = Workload(cmd["spec"])
+                answer = cache[key].check(cmd["ref"], int(cmd.get("steps", 0)))
             else:
                 answer = {"error": "unknown command %r" % cmd["cmd"]}
         except Exception as e:  # reported to run.mjs, which skips that measurement

@@ -10,8 +10,9 @@
 // scheduled, which a loaded machine inflates less than wall time); per pair of ISAs the median
 // of the per-round ratios.
 //
-//   gemm_bench [quick] [rounds=N] [shapes=MxNxK,...] [isa,isa,...]
-//     quick: skip 2048^3; rounds: default 9; shapes: instead of the built-in list; ISAs:
+//   gemm_bench [quick] [rounds=N] [shapes=MxNxK,...] [pad=P] [isa,isa,...]
+//     quick: skip 2048^3; rounds: default 9; shapes: instead of the built-in list; pad: A's row
+//     stride is K + P floats (default 0); ISAs:
 //     default every SIMD ISA this CPU runs (plus scalar on the small shapes); avx512kc256 and
 //     avx512kc512 name the two K blocks of the avx512 driver (avx512 runs the one chosen for
 //     this core).
@@ -75,16 +76,21 @@ struct Call {
   size_t M, N, K;
   const float *A, *Bp;
   float* C;
+  size_t lda;
 };
 
 void RunPart(void* ctx, Part part) {
   const Call& c = *static_cast<const Call*>(ctx);
-  c.gemm(c.M, c.N, c.K, c.A, c.K, c.Bp, nullptr, c.C, c.N, false, part);
+  c.gemm(c.M, c.N, c.K, c.A, c.lda, c.Bp, nullptr, c.C, c.N, false, part);
 }
 
 struct Shape {
   size_t M, N, K;
 };
+
+// Floats added to each row of A past its K (lda = K + pad; `pad=N`): a row stride that is not
+// a multiple of 4 KB shows what set aliasing of A's rows in L1 costs.
+size_t g_lda_pad = 0;
 
 // One ISA's data for a shape: its packed B and its own C.
 struct Setup {
@@ -104,7 +110,7 @@ void Compare(cellstate::ThreadPool* pool, std::vector<Setup>& setups, const Shap
     st.cpu.clear();
   }
   auto run = [&](Setup& st) {
-    Call call{st.isa.gemm, s.M, s.N, s.K, A.data(), st.Bp.data(), st.C.data()};
+    Call call{st.isa.gemm, s.M, s.N, s.K, A.data(), st.Bp.data(), st.C.data(), s.K + g_lda_pad};
     if (nth == 1) {
       RunPart(&call, Part{});
     } else {
@@ -151,7 +157,7 @@ void BenchShape(cellstate::ThreadPool* pool, const std::vector<Isa>& isas, const
                 int rounds, bool naive) {
   std::mt19937 rng(1);
   std::uniform_real_distribution<float> d(-1.f, 1.f);
-  std::vector<float> A(s.M * s.K), B(s.K * s.N);
+  std::vector<float> A(s.M * (s.K + g_lda_pad)), B(s.K * s.N);
   for (float& x : A) x = d(rng);
   for (float& x : B) x = d(rng);
   std::vector<Setup> setups;
@@ -174,7 +180,7 @@ void BenchShape(cellstate::ThreadPool* pool, const std::vector<Isa>& isas, const
       std::printf("  note: %s and %s results differ\n", first->isa.name, st.isa.name);
     }
   }
-  if (naive) {
+  if (naive && g_lda_pad == 0) {
     const double flops = 2.0 * s.M * s.N * s.K;
     std::vector<float> Cn(s.M * s.N);
     std::vector<double> t;
@@ -200,6 +206,8 @@ int main(int argc, char** argv) {
       all = false;
     } else if (a.rfind("rounds=", 0) == 0) {
       rounds = std::max(1, std::atoi(a.c_str() + 7));
+    } else if (a.rfind("pad=", 0) == 0) {
+      g_lda_pad = std::strtoul(a.c_str() + 4, nullptr, 10);
     } else if (a.rfind("shapes=", 0) == 0) {
       for (const char* p = a.c_str() + 7; *p;) {
         char* end;

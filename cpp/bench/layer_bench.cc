@@ -1,6 +1,6 @@
 // Kernel-level benchmark of the workloads, from C++ (the JavaScript benchmark in
 // bench/ measures the same through the addon). Prints medians.
-//   layer_bench [isa] [threads] [workload ...]
+//   layer_bench [isa] [threads] [workload ...]   (F1LN, T1LN: F1 and T1 with layerNorm)
 // Environment: CELLSTATE_BENCH_REPS (calls per workload, default 7; e.g. 200 under perf) and
 // overrides of the engine's thresholds: CELLSTATE_BENCH_ROW_SPLIT,
 // CELLSTATE_BENCH_PARALLEL_MIN_FLOPS, CELLSTATE_BENCH_WAVEFRONT_MIN_FLOPS,
@@ -37,6 +37,7 @@ struct Work {
   Cell cell;
   int T, B, I, H, L;
   bool train, stream;
+  bool layer_norm = false;
 };
 
 void Run(const Work& w, const Engine& e) {
@@ -45,6 +46,7 @@ void Run(const Work& w, const Engine& e) {
   c.input_size = w.I;
   c.hidden_size = w.H;
   c.num_layers = w.L;
+  c.lstm.layer_norm = w.layer_norm;
   std::unique_ptr<Layer<float>> layer;
   if (!Layer<float>::Create(c, e, &layer).ok()) return;
   std::mt19937 rng(1);
@@ -94,7 +96,7 @@ void Run(const Work& w, const Engine& e) {
     t.push_back(Now() - t0);
   }
   const double m = Median(t);
-  std::printf("%-4s %-5s threads=%d  %.2f ms  %.1f GFLOP/s\n", w.name, IsaName(e), e.threads,
+  std::printf("%-5s %-5s threads=%d  %.2f ms  %.1f GFLOP/s\n", w.name, IsaName(e), e.threads,
               m * 1e3, flops / m * 1e-9);
 }
 
@@ -121,8 +123,10 @@ int main(int argc, char** argv) {
       {"T2", Cell::kLSTM, 100, 64, 512, 512, 1, true, false},
       {"G1F", Cell::kGRU, 100, 32, 256, 256, 1, false, false},
       {"G1T", Cell::kGRU, 100, 32, 256, 256, 1, true, false},
-      {"S3seq", Cell::kLSTM, 1000, 1, 64, 256, 2, false, false},  // S3 fed as a sequence
-      {"F1L2", Cell::kLSTM, 100, 32, 256, 256, 2, false, false},  // F1 with two layers
+      {"S3seq", Cell::kLSTM, 1000, 1, 64, 256, 2, false, false},        // S3 fed as a sequence
+      {"F1L2", Cell::kLSTM, 100, 32, 256, 256, 2, false, false},        // F1 with two layers
+      {"F1LN", Cell::kLSTM, 100, 32, 256, 256, 1, false, false, true},  // F1, layerNorm
+      {"T1LN", Cell::kLSTM, 100, 32, 256, 256, 1, true, false, true},   // T1, layerNorm
       {"S1", Cell::kLSTM, 1, 1, 64, 128, 1, false, true},
       {"S2", Cell::kLSTM, 1, 1, 256, 256, 1, false, true},
       {"S3", Cell::kLSTM, 1, 1, 64, 256, 2, false, true},

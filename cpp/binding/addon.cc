@@ -9,6 +9,7 @@
 #include "args.h"
 #include "matmul.h"
 #include "native_layer.h"
+#include "quant.h"
 #include "status.h"
 #include "stream.h"
 
@@ -31,6 +32,13 @@ Addon::Addon(Napi::Env env, Napi::Object exports) : max_threads_(MaxThreads()) {
           InstanceValue("NativeSnapshot", NativeSnapshot::DefineClass(env), napi_enumerable),
           InstanceValue("matmul", Napi::Function::New(env, Matmul, "matmul"), napi_enumerable),
           InstanceValue("PackedMatrix", PackedMatrix::DefineClass(env), napi_enumerable),
+          InstanceValue("QuantizedMatrix", QuantizedMatrix::DefineClass(env), napi_enumerable),
+          InstanceValue("quantizeWeights",
+                        Napi::Function::New(env, QuantizeWeights, "quantizeWeights"),
+                        napi_enumerable),
+          InstanceValue("quantizedWeight",
+                        Napi::Function::New(env, QuantizedWeight, "quantizedWeight"),
+                        napi_enumerable),
       });
 }
 

@@ -25,6 +25,11 @@ struct ArrayTraits<float> {
   static constexpr const char* kName = "a Float32Array";
 };
 template <>
+struct ArrayTraits<int8_t> {
+  static constexpr napi_typedarray_type kType = napi_int8_array;
+  static constexpr const char* kName = "an Int8Array";
+};
+template <>
 struct ArrayTraits<int32_t> {
   static constexpr napi_typedarray_type kType = napi_int32_array;
   static constexpr const char* kName = "an Int32Array";
@@ -100,5 +105,6 @@ E* ArrayData(const Napi::Value& v, size_t count, const char* name, const char* w
 
 template float* ArrayData<float>(const Napi::Value&, size_t, const char*, const char*);
 template int32_t* ArrayData<int32_t>(const Napi::Value&, size_t, const char*, const char*);
+template int8_t* ArrayData<int8_t>(const Napi::Value&, size_t, const char*, const char*);
 
 }  // namespace cellstate_node

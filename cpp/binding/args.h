@@ -28,8 +28,8 @@ uint64_t ToSeed(const Napi::Value& v, const char* name, const char* where);
 // a * b * c, or SIZE_MAX on overflow (which no typed array can match).
 size_t Product(size_t a, size_t b, size_t c = 1);
 
-// The data of a typed array of element type E (float: Float32Array, int32_t: Int32Array) with
-// exactly `count` elements (count >= 1, so a detached buffer is refused too).
+// The data of a typed array of element type E (float: Float32Array, int32_t: Int32Array, int8_t:
+// Int8Array) with exactly `count` elements (count >= 1, so a detached buffer is refused too).
 template <typename E>
 E* ArrayData(const Napi::Value& v, size_t count, const char* name, const char* where);
 

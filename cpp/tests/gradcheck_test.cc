@@ -240,6 +240,29 @@ int main() {
             [&] { GradCheck(p); });
   }
 
+  // layerNorm with activation functions and clip: every flavor four times, its own stream.
+  Rng lrng(0x5eed0003);
+  const std::vector<Flavor> ln_acts = LnActivationFlavors();
+  for (size_t k = 0; k < 4 * ln_acts.size(); ++k) {
+    const Flavor& fl = ln_acts[k % ln_acts.size()];
+    Config cfg = fl.cfg;
+    cfg.num_layers = 1 + static_cast<int>((k / 4) % 2);
+    cfg.bidirectional = (k / 8) % 2 == 1;
+    cfg.input_size = lrng.Int(1, 6);
+    cfg.hidden_size = lrng.Int(2, 6);
+    if (fl.proj) cfg.lstm.proj_size = lrng.Int(1, cfg.hidden_size - 1);
+    const int T = lrng.Int(2, 5), B = lrng.Int(1, 3);
+    // With clip, always an h0: LN(W_hh h_0) of a zero h_0 scales a step of h_0 by
+    // γ_hh / sqrt(1e-5) ≈ 316, so the finite difference's ±1e-6 moves pre-activations by ~3e-4
+    // and can straddle the clip's kink (a case of zero h_0 failed by 100x on dh0 alone and
+    // passed with a step of 1e-8).
+    const bool batch_first = lrng.Coin(), lengths = lrng.Coin(0.6),
+               h0 = lrng.Coin(0.6) || cfg.lstm.acts.clip > 0, c0 = lrng.Coin(0.6);
+    const Problem p = RandomProblem(cfg, T, B, batch_first, lengths, h0, c0, 0.6, &lrng);
+    RunCase("#ln_acts" + std::to_string(k) + " " + fl.name + ": " + Describe(p),
+            [&] { GradCheck(p); });
+  }
+
   // Two-layer (even) bidirectional stacks whose input is wider than the layer output
   // (I > 2·R, as with a small hidden size): the lowest layer's dx is I columns wide and was
   // written into a backward buffer sized for 2·R columns, overwriting the upstream gradient

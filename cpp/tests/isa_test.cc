@@ -344,6 +344,46 @@ int main() {
               [&] { CheckProblem(p, engines); });
     }
   }
+  // layerNorm with activation functions and clip, on the awkward sizes (its own stream, so the
+  // problems above stay what they were).
+  Rng lrng(0x15a0002);
+  const std::vector<Flavor> ln_acts = LnActivationFlavors();
+  for (size_t fi = 0; fi < ln_acts.size(); ++fi) {
+    const Flavor& fl = ln_acts[fi];
+    for (int j = 0; j < 8; ++j) {
+      Config cfg = fl.cfg;
+      cfg.bidirectional = (j & 1) != 0;
+      cfg.num_layers = 1 + ((j >> 1) & 1);
+      const bool lengths = (j & 4) != 0;
+      cfg.input_size = kSizes[(fi * 8 + j + 3) % 9];
+      cfg.hidden_size = kSizes[(fi * 8 + 4 * j + 5) % 9];
+      if (fl.proj) {
+        if (cfg.hidden_size < 2) cfg.hidden_size = 3;
+        const std::vector<int> ps = ValidProj(cfg.hidden_size);
+        cfg.lstm.proj_size = ps[static_cast<size_t>(j) % ps.size()];
+      }
+      const int T = kT[(j + fi) % 3], B = kB[(j / 3 + fi) % 3];
+      const bool batch_first = (j + fi) % 2 == 1, states = ((j / 2) + fi) % 2 == 0;
+      const double scale = std::min(0.5, 1.5 / std::sqrt(static_cast<double>(cfg.hidden_size)));
+      const Problem p =
+          RandomProblem(cfg, T, B, batch_first, lengths, states, states, scale, &lrng);
+      RunCase("#ln_acts" + std::to_string(fi * 8 + j) + " " + fl.name + ": " + Describe(p),
+              [&] { CheckProblem(p, engines); });
+    }
+  }
+  // One larger one, so that threads=2 splits the rows and the column reductions.
+  for (const Flavor& fl : ln_acts) {
+    if (fl.name != "lstm_ln_acts_hardsigmoid_elu_softsign_clip_peephole") continue;
+    Config cfg = fl.cfg;
+    cfg.input_size = 37;
+    cfg.hidden_size = 70;
+    cfg.num_layers = 2;
+    cfg.bidirectional = true;
+    const Problem p =
+        RandomProblem(cfg, 6, 13, true, true, true, true, 1.5 / std::sqrt(70.0), &lrng);
+    RunCase("#ln_acts big " + fl.name + ": " + Describe(p), [&] { CheckProblem(p, engines); });
+  }
+
   RunCase("Step refuses a bidirectional layer", [] {
     Config c;
     c.input_size = 2;

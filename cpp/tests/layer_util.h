@@ -63,6 +63,8 @@ struct Problem {
   std::vector<double> h0, c0;                // empty: null (zeros)
   std::vector<double> params;                // flat, ParamTable order
   std::vector<double> d_output, d_hn, d_cn;  // empty: null
+  uint64_t dropout_seed = 0;                 // the training forward's masks
+  std::vector<double> rmask;                 // [L·D,B,R] recurrent dropout masks; empty: drawn
 };
 
 template <typename T>
@@ -112,6 +114,7 @@ void Run(const Problem& p, const Engine& e, Result<T>* r, bool backward = true) 
   layer->ZeroGrad();
 
   std::vector<T> x = Cast<T>(p.x), h0 = Cast<T>(p.h0), c0 = Cast<T>(p.c0);
+  const std::vector<T> rmask = Cast<T>(p.rmask);
   r->output.assign(d.out, kNaN);
   r->hn.assign(d.h, kNaN);
   r->cn.assign(d.c, kNaN);
@@ -124,6 +127,8 @@ void Run(const Problem& p, const Engine& e, Result<T>* r, bool backward = true) 
   fa.c0 = PtrOrNull(c0);
   fa.lengths = PtrOrNull(p.lengths);
   fa.train = backward;
+  fa.dropout_seed = p.dropout_seed;
+  fa.recurrent_mask = PtrOrNull(rmask);
   fa.output = r->output.data();
   fa.h_n = r->hn.data();
   fa.c_n = d.lstm ? r->cn.data() : nullptr;
@@ -447,6 +452,49 @@ inline std::vector<Flavor> ActivationFlavors() {
     fl.cfg.rnn.acts.clip = 0.75;
     f.push_back(fl);
   }
+  return f;
+}
+
+// layerNorm with activation functions and clip (docs/cells.md, "Layer-normalized LSTM"): the
+// ln_step_*_act steps, with and without the saved pre-activations. Separate again so that the
+// problems drawn for the flavors above stay what they were.
+inline std::vector<Flavor> LnActivationFlavors() {
+  std::vector<Flavor> f;
+  auto lstm = [&](const std::string& name, bool proj, auto setter) {
+    Flavor fl;
+    fl.name = "lstm_" + name;
+    fl.cfg.cell = Cell::kLSTM;
+    fl.cfg.lstm.layer_norm = true;
+    fl.proj = proj;
+    setter(fl.cfg);
+    f.push_back(fl);
+  };
+  using cellstate::ActKind;
+  lstm("ln_acts_hardsigmoid_elu_softsign_clip_peephole", false, [](Config& c) {
+    c.lstm.peephole = true;
+    c.lstm.acts.gate = {ActKind::kHardSigmoid, 0.2, 0.5};
+    c.lstm.acts.cell = {ActKind::kElu, 0.75, 0};
+    c.lstm.acts.hidden = {ActKind::kSoftsign, 0, 0};
+    c.lstm.acts.clip = 1.5;
+  });
+  lstm("ln_acts_elu_neg_scaledtanh_proj", true, [](Config& c) {
+    c.lstm.acts.cell = {ActKind::kElu, -0.5, 0};  // derivative needs the pre-activation
+    c.lstm.acts.hidden = {ActKind::kScaledTanh, 1.5, 0.75};
+  });
+  lstm("ln_acts_softsign_gates_cifg_noaf_clip", false, [](Config& c) {
+    c.lstm.coupled = true;
+    c.lstm.output_activation = false;
+    c.lstm.acts.gate = {ActKind::kSoftsign, 0, 0};
+    c.lstm.acts.cell = {ActKind::kSoftplus, 0, 0};
+    c.lstm.acts.clip = 1.0;
+  });
+  lstm("ln_clip_leakyrelu_hidden_nog_niaf_peephole", false, [](Config& c) {
+    c.lstm.peephole = true;
+    c.lstm.output_gate = false;
+    c.lstm.input_activation = false;
+    c.lstm.acts.hidden = {ActKind::kLeakyRelu, -0.25, 0};
+    c.lstm.acts.clip = 0.75;  // default sigmoid gates, clipped
+  });
   return f;
 }
 

@@ -7,6 +7,7 @@
 #include "ukernel/postgemm/layernorm.h"
 
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <string>
 #include <vector>
@@ -248,6 +249,80 @@ void CheckReferenceGradient(int n, uint64_t seed) {
 
 }  // namespace
 
+// Column sums (col_sums): against the double reference on the same float inputs, for every mix
+// of the optional sums, strided rows (lda, ldx wider than n), rows = 0, nothing written past n;
+// and split anywhere into two calls, bit-identical to one call (what lets threads own columns).
+// Float sums of up to 67 rows of products of values in [-1, 1], in row order with FMA: within
+// 1e-5 · (1 + Σ|terms|).
+void CheckColSums(const LayerNormKernels<float>* k, int n, size_t rows, uint64_t seed) {
+  Rng rng(seed);
+  const size_t lda = size_t(n) + 5, ldx = size_t(n) + 3;
+  auto vec = [&](size_t len) {
+    std::vector<float> v(len);
+    for (auto& e : v) e = static_cast<float>(rng.Uniform(-1, 1));
+    return v;
+  };
+  const std::vector<float> a = vec(rows * lda + 1), x1 = vec(rows * ldx + 1),
+                           x2 = vec(rows * ldx + 1), s0 = vec(size_t(n));
+  // Want: double sums of the float values (plus the initial s0), and Σ|terms| for the bound.
+  std::vector<double> wa(n), w1(n), w2(n), ma(n), m1(n), m2(n);
+  for (int j = 0; j < n; ++j) {
+    for (size_t m = 0; m < rows; ++m) {
+      const double av = a[m * lda + j];
+      wa[j] += av, ma[j] += std::fabs(av);
+      w1[j] += av * x1[m * ldx + j], m1[j] += std::fabs(av * x1[m * ldx + j]);
+      w2[j] += av * x2[m * ldx + j], m2[j] += std::fabs(av * x2[m * ldx + j]);
+    }
+    wa[j] += s0[j], w1[j] += s0[j], w2[j] += s0[j];
+  }
+  auto check = [&](const std::string& what, const std::vector<float>& got,
+                   const std::vector<double>& want, const std::vector<double>& mag) {
+    for (int j = 0; j < n; ++j) {
+      const double bound = 1e-5 * (1 + mag[j] + std::fabs(s0[j]));
+      if (!(std::fabs(got[j] - want[j]) <= bound)) {
+        CSTEST_FAIL(what + "[" + std::to_string(j) + "] = " + Num(got[j]) + ", want " +
+                    Num(want[j]) + " (n " + std::to_string(n) + ", rows " + std::to_string(rows) +
+                    ")");
+        return;
+      }
+    }
+    CheckPad(what, got, n);
+  };
+  // Every combination of the three sums (x1 absent only with x2 absent too, or swapped in).
+  for (int mask = 1; mask < 8; ++mask) {
+    const bool ua = mask & 1, u1 = mask & 2, u2 = mask & 4;
+    std::vector<float> sa = Padded(s0), sx1 = Padded(s0), sx2 = Padded(s0);
+    k->col_sums(rows, n, a.data(), lda, u1 ? x1.data() : nullptr, u2 ? x2.data() : nullptr, ldx,
+                ua ? sa.data() : nullptr, u1 ? sx1.data() : nullptr, u2 ? sx2.data() : nullptr);
+    const std::string tag = "col_sums mask " + std::to_string(mask) + " ";
+    if (ua) check(tag + "sa", sa, wa, ma);
+    if (u1) check(tag + "sx1", sx1, w1, m1);
+    if (u2) check(tag + "sx2", sx2, w2, m2);
+    for (auto* unused : {ua ? nullptr : &sa, u1 ? nullptr : &sx1, u2 ? nullptr : &sx2})
+      if (unused) CHECK_MSG(*unused == Padded(s0), tag << "wrote an output that was null");
+    // Split at every point: the same bits as one call.
+    for (int cut = 0; cut <= n; cut += (n > 40 ? 7 : 1)) {
+      std::vector<float> ta = Padded(s0), t1 = Padded(s0), t2 = Padded(s0);
+      for (int part = 0; part < 2; ++part) {
+        const int j0 = part ? cut : 0, j1 = part ? n : cut;
+        if (j1 == j0) continue;
+        k->col_sums(rows, j1 - j0, a.data() + j0, lda, u1 ? x1.data() + j0 : nullptr,
+                    u2 ? x2.data() + j0 : nullptr, ldx, ua ? ta.data() + j0 : nullptr,
+                    u1 ? t1.data() + j0 : nullptr, u2 ? t2.data() + j0 : nullptr);
+      }
+      if (ua)
+        CHECK_MSG(std::memcmp(ta.data(), sa.data(), sizeof(float) * n) == 0,
+                  tag << "sa split at " << cut << " differs");
+      if (u1)
+        CHECK_MSG(std::memcmp(t1.data(), sx1.data(), sizeof(float) * n) == 0,
+                  tag << "sx1 split at " << cut << " differs");
+      if (u2)
+        CHECK_MSG(std::memcmp(t2.data(), sx2.data(), sizeof(float) * n) == 0,
+                  tag << "sx2 split at " << cut << " differs");
+    }
+  }
+}
+
 int main() {
   Suite& suite = Suite::Get();
   suite.SetName("layernorm_test");
@@ -291,6 +366,12 @@ int main() {
     });
     RunCase(t.first + "/nan", [&] {
       for (int n : kSizes) CheckNan(t.second, n);
+    });
+    RunCase(t.first + "/col-sums", [&] {
+      uint64_t seed = 31;
+      for (int n : kSizes)
+        for (size_t rows : {size_t(0), size_t(1), size_t(3), size_t(67)})
+          CheckColSums(t.second, n, rows, seed++);
     });
   }
   return suite.Finish();

@@ -33,6 +33,25 @@ export interface RecurrentOptions {
   batchFirst?: boolean | undefined;
   /** Dropout probability on the input of layers l > 0, training only; in [0, 1). Default 0. */
   dropout?: number | undefined;
+  /**
+   * Recurrent dropout (Keras's `recurrent_dropout`, Gal & Ghahramani 2016), training only: the
+   * probability in [0, 1) of zeroing each element of `h_{t−1}` where it enters the recurrent
+   * product(s) `W_hh·h_{t−1}` (with `resetAfter: false`, a GRU's `W_hn·(r ⊙ h_{t−1})` too), the
+   * others scaled by 1/(1 − p). One mask per sequence and per layer and direction, the same at
+   * every time step, a new one per training call (drawn from `seed` and the call count); the
+   * state carried to the next step (an LSTM's `c`, a GRU's `z ⊙ h`) is not masked. With a
+   * projection the mask is on the `projSize` state. Inference (`forward` without `train`,
+   * `predict`, streams) ignores it. Default 0.
+   */
+  recurrentDropout?: number | undefined;
+  /**
+   * Input dropout (Keras's `dropout` on a recurrent layer), training only: the probability in
+   * [0, 1) of zeroing each feature of the layer's input `x_t` (of its first layer when
+   * `numLayers > 1`), the others scaled by 1/(1 − p), with one mask per sequence that is the same
+   * at every time step (unlike `dropout`, which is between stacked layers, PyTorch's, and draws
+   * new values at every step). Inference ignores it. Default 0.
+   */
+  inputDropout?: number | undefined;
   /** Seed of the initialisation and of the dropout masks, an unsigned 32-bit integer. Default: random (recorded in `config`). */
   seed?: number | undefined;
 }
@@ -54,6 +73,8 @@ export interface RecurrentConfig {
   direction: Direction;
   batchFirst: boolean;
   dropout: number;
+  recurrentDropout: number;
+  inputDropout: number;
   seed: number;
 }
 
@@ -67,6 +88,8 @@ export const COMMON_KEYS = [
   'direction',
   'batchFirst',
   'dropout',
+  'recurrentDropout',
+  'inputDropout',
   'seed',
 ] as const;
 
@@ -79,10 +102,12 @@ export const COMMON_NATIVE_KEYS = [
   'bidirectional',
   'direction',
   'dropout',
+  'recurrentDropout',
+  'inputDropout',
 ] as const;
 
 /** Keys that do not change what a layer computes (training and initialisation only). */
-export const COMMON_INIT_KEYS = ['seed', 'dropout'] as const;
+export const COMMON_INIT_KEYS = ['seed', 'dropout', 'recurrentDropout', 'inputDropout'] as const;
 
 /** Reads the common options (seed -1 when absent: {@link withSeed} draws it). */
 export function readCommon(r: OptionReader, cell: string, where: string): RecurrentConfig {
@@ -111,12 +136,19 @@ export function readCommon(r: OptionReader, cell: string, where: string): Recurr
     );
   const bidirectional = direction === 'bidirectional';
   const batchFirst = r.bool('batchFirst', false);
-  const dropout = r.number('dropout', 0, 1, 0);
-  if (Math.fround(dropout) >= 1)
-    throw new CellstateRangeError(
-      ErrorCode.INVALID_OPTION,
-      `${where}: dropout must be a number in [0, 1), got ${dropout} (1 in float32)`,
-    );
+  // Probabilities in [0, 1) that stay below 1 in float32 (the kernel's type).
+  const probability = (key: string): number => {
+    const p = r.number(key, 0, 1, 0);
+    if (Math.fround(p) >= 1)
+      throw new CellstateRangeError(
+        ErrorCode.INVALID_OPTION,
+        `${where}: ${key} must be a number in [0, 1), got ${p} (1 in float32)`,
+      );
+    return p;
+  };
+  const dropout = probability('dropout');
+  const recurrentDropout = probability('recurrentDropout');
+  const inputDropout = probability('inputDropout');
   const seed = r.int('seed', 0, 0xffffffff, -1);
   return {
     cell,
@@ -127,6 +159,8 @@ export function readCommon(r: OptionReader, cell: string, where: string): Recurr
     direction,
     batchFirst,
     dropout,
+    recurrentDropout,
+    inputDropout,
     seed,
   };
 }
@@ -492,6 +526,35 @@ export function onnxActivationAttributes(
   if (betas.length) attrs.push({ name: 'activation_beta', floats: betas });
   if (clip !== undefined) attrs.push({ name: 'clip', float: clip });
   return attrs;
+}
+
+/**
+ * Keras / TF.js activation names (snake_case, as lib/io/tfjs.ts reads them) and the functions
+ * they are: TF.js 4.x computes `hard_sigmoid` as clip(0.2·x + 0.5, 0, 1) (ONNX's HardSigmoid
+ * α 0.2, β 0.5; Keras 3's x/6 + 0.5 is not this), `linear` as x (affine α 1, β 0), `elu` with
+ * α 1. Others (selu, relu6, gelu, swish, mish, softmax) have no cell function.
+ */
+const KERAS_ACTIVATIONS: Record<string, ResolvedActivation> = {
+  sigmoid: 'sigmoid',
+  tanh: 'tanh',
+  relu: 'relu',
+  hard_sigmoid: makeActivation('hardSigmoid', 0.2, 0.5),
+  linear: makeActivation('affine', 1, 0),
+  elu: makeActivation('elu', 1),
+  softsign: 'softsign',
+  softplus: 'softplus',
+};
+
+/** The Keras activation names a recurrent cell computes, for messages. */
+export const KERAS_ACTIVATION_NAMES = Object.keys(KERAS_ACTIVATIONS)
+  .map((n) => `'${n}'`)
+  .join(', ');
+
+/** The cell function of a Keras activation name (`hard_sigmoid`), or null when there is none. */
+export function kerasActivation(name: unknown): ResolvedActivation | null {
+  return typeof name === 'string' && Object.hasOwn(KERAS_ACTIVATIONS, name)
+    ? KERAS_ACTIVATIONS[name]
+    : null;
 }
 
 /** The keys a `config` holds only when they are not at their default (the activation roles and

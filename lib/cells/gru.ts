@@ -8,6 +8,8 @@ import {
   type RecurrentOptions,
   type ResolvedActivation,
   type UnitParameter,
+  KERAS_ACTIVATION_NAMES,
+  kerasActivation,
   onnxActivationAttributes,
   readActivation,
   readClip,
@@ -77,19 +79,24 @@ export const gru: CellSpec<GRUConfig> = {
     blocks: 3,
     order: [1, 0, 2], // Keras z, r, h → r, z, n
     options(get) {
-      const act = get('activation') ?? 'tanh';
-      const gate = get('recurrent_activation') ?? 'hard_sigmoid'; // TF.js's default
-      if (gate !== 'sigmoid')
+      const act = String(get('activation') ?? 'tanh');
+      const gateName = String(get('recurrent_activation') ?? 'hard_sigmoid'); // TF.js's default
+      const gate = kerasActivation(gateName);
+      if (!gate)
         return {
-          refuse: `recurrentActivation '${String(gate)}'; cellstate's GRU computes recurrentActivation 'sigmoid'`,
+          refuse: `recurrentActivation '${gateName}'; cellstate's GRU computes ${KERAS_ACTIVATION_NAMES}`,
         };
-      if (act !== 'tanh')
+      const fn = kerasActivation(act);
+      if (!fn)
         return {
-          refuse: `activation '${String(act)}'; cellstate's GRU computes activation 'tanh'`,
+          refuse: `activation '${act}'; cellstate's GRU computes ${KERAS_ACTIVATION_NAMES}`,
         };
+      const options: Record<string, unknown> = {};
+      if (gate !== 'sigmoid') options.gateActivation = gate;
+      if (fn !== 'tanh') options.cellActivation = fn;
       // reset_after (Keras; TF.js has only false) is resetAfter, with a bias [2, 3H]
       const resetAfter = get('reset_after') === true;
-      return { options: { resetAfter }, biasRows: resetAfter ? 2 : 1 };
+      return { options: { ...options, resetAfter }, biasRows: resetAfter ? 2 : 1 };
     },
   },
   onnx: {

@@ -10,6 +10,8 @@ import {
   type ResolvedActivation,
   activationName,
   isIdentity,
+  KERAS_ACTIVATION_NAMES,
+  kerasActivation,
   makeActivation,
   onnxActivationAttributes,
   readActivation,
@@ -19,6 +21,21 @@ import {
   type RecurrentOptions,
   type UnitParameter,
 } from './common';
+
+/**
+ * Whether the gate function f has f(−a) = 1 − f(a) (sigmoid; hardSigmoid and affine with β 0.5):
+ * then ONNX's input_forget (i from the i slot, f = 1 − i) is cellstate's CIFG (f from the f
+ * block, i = 1 − f) with the i slot holding −f. Undefined is the default, sigmoid.
+ */
+function complementary(a: ResolvedActivation | undefined): boolean {
+  if (a === undefined || a === 'sigmoid') return true;
+  if (typeof a === 'string') return false;
+  return (a.name === 'hardSigmoid' || a.name === 'affine') && a.beta === 0.5;
+}
+
+function describeActivation(a: ResolvedActivation): string {
+  return typeof a === 'string' ? `'${a}'` : JSON.stringify(a);
+}
 
 /** LSTM options (docs/cells.md); a removed gate's block is left out of the parameters. */
 export interface LSTMOptions extends RecurrentOptions {
@@ -45,6 +62,8 @@ export interface LSTMOptions extends RecurrentOptions {
    * W_hh h are normalized on their own (biases added after), and c_t before the output
    * activation; adds six parameters per layer and direction (`ln_ih_weight`, `ln_ih_bias`,
    * `ln_hh_weight`, `ln_hh_bias` [G·H], `ln_c_weight`, `ln_c_bias` [H]), initialised to 1 and 0.
+   * Combines with the activation options and clip: the gate and candidate functions (and clip)
+   * act on the normalized pre-activations, `hiddenActivation` on LN(c_t).
    * Not exportable to ONNX. Default false.
    */
   layerNorm?: boolean | undefined;
@@ -56,8 +75,8 @@ export interface LSTMOptions extends RecurrentOptions {
   /** The function of the candidate g. Default 'tanh'; `inputActivation: false` is 'affine'
    * (giving both is refused). */
   cellActivation?: CellActivation | undefined;
-  /** The function applied to c_t for m = o ⊙ h(c_t). Default 'tanh'; `outputActivation: false`
-   * is 'affine' (giving both is refused). */
+  /** The function applied to c_t for m = o ⊙ h(c_t) (to LN(c_t) with layerNorm). Default 'tanh';
+   * `outputActivation: false` is 'affine' (giving both is refused). */
   hiddenActivation?: CellActivation | undefined;
   /** Clamps the gate and candidate pre-activations (after the peephole terms) to
    * [−clip, clip]; c_t is not clamped. A finite number > 0. Default: none. */
@@ -288,20 +307,32 @@ export const lstm: CellSpec<LSTMConfig> = {
     blocks: 4,
     order: [0, 1, 2, 3], // Keras i, f, c, o = i, f, g, o
     options(get) {
-      const act = get('activation') ?? 'tanh';
-      const gate = get('recurrent_activation') ?? 'hard_sigmoid'; // TF.js's default
-      if (gate !== 'sigmoid')
+      const act = String(get('activation') ?? 'tanh');
+      const gateName = String(get('recurrent_activation') ?? 'hard_sigmoid'); // TF.js's default
+      const gate = kerasActivation(gateName);
+      if (!gate)
         return {
-          refuse: `recurrentActivation '${String(gate)}'; cellstate's LSTM computes recurrentActivation 'sigmoid'`,
+          refuse: `recurrentActivation '${gateName}'; cellstate's LSTM computes ${KERAS_ACTIVATION_NAMES}`,
         };
+      const options: Record<string, unknown> = {};
+      if (gate !== 'sigmoid') options.gateActivation = gate;
       // 'linear' applies to g and to the output: NIAF and NOAF
       if (act === 'linear')
-        return { options: { inputActivation: false, outputActivation: false }, biasRows: 1 };
-      if (act !== 'tanh')
         return {
-          refuse: `activation '${String(act)}'; cellstate's LSTM computes activation 'tanh' or 'linear'`,
+          options: { ...options, inputActivation: false, outputActivation: false },
+          biasRows: 1,
         };
-      return { options: {}, biasRows: 1 };
+      const fn = kerasActivation(act);
+      if (!fn)
+        return {
+          refuse: `activation '${act}'; cellstate's LSTM computes ${KERAS_ACTIVATION_NAMES}`,
+        };
+      // Keras's activation is both the candidate's and the one applied to c_t
+      if (fn !== 'tanh') {
+        options.cellActivation = fn;
+        options.hiddenActivation = fn;
+      }
+      return { options, biasRows: 1 };
     },
   },
   onnx: {
@@ -318,7 +349,13 @@ export const lstm: CellSpec<LSTMConfig> = {
         if (acts[2] !== 'tanh') options.hiddenActivation = acts[2];
       }
       if (node.clip !== undefined) options.clip = node.clip;
-      if (node.int('input_forget', 0) === 1) options.coupled = true;
+      if (node.int('input_forget', 0) === 1) {
+        if (!complementary(acts?.[0]))
+          throw node.refuse(
+            `has input_forget 1 with the gate activation ${describeActivation(acts![0])}, for which f(−a) ≠ 1 − f(a): cellstate's CIFG (i = 1 − f) expresses input_forget only with Sigmoid, or HardSigmoid / Affine with β 0.5`,
+          );
+        options.coupled = true;
+      }
       if (node.peephole) options.peephole = true;
       return options;
     },
@@ -378,6 +415,8 @@ export const lstm: CellSpec<LSTMConfig> = {
           return `${opt}: false cannot be exported: ONNX's LSTM operator always computes that gate`;
       if (c.layerNorm)
         return "layerNorm: true cannot be exported: ONNX's LSTM operator has no layer normalization (save() keeps it)";
+      if (c.coupled && !complementary(c.gateActivation))
+        return `coupled: true with gateActivation ${describeActivation(c.gateActivation!)} cannot be exported: ONNX's input_forget computes f = 1 − i from the i slot, which equals cellstate's i = 1 − f only for a gate function with f(−a) = 1 − f(a) (sigmoid, or hardSigmoid / affine with β 0.5)`;
       return null;
     },
   },

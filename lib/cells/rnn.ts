@@ -8,6 +8,8 @@ import {
   type RecurrentOptions,
   type ResolvedActivation,
   type UnitParameter,
+  KERAS_ACTIVATION_NAMES,
+  kerasActivation,
   onnxActivationAttributes,
   readActivation,
   readClip,
@@ -75,12 +77,13 @@ export const rnn: CellSpec<RNNConfig> = {
     blocks: 1,
     order: [0],
     options(get) {
-      const act = get('activation') ?? 'tanh';
-      if (act !== 'tanh' && act !== 'relu')
+      const act = String(get('activation') ?? 'tanh');
+      const fn = kerasActivation(act);
+      if (!fn)
         return {
-          refuse: `activation '${String(act)}'; cellstate's RNN computes activation 'tanh' or 'relu'`,
+          refuse: `activation '${act}'; cellstate's RNN computes ${KERAS_ACTIVATION_NAMES}`,
         };
-      return { options: { nonlinearity: act }, biasRows: 1 };
+      return { options: { nonlinearity: fn }, biasRows: 1 };
     },
   },
   onnx: {

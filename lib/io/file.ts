@@ -56,11 +56,19 @@ import {
   fileError,
 } from './safetensors';
 import { readSafetensorsFile } from './read';
+import {
+  QUANTIZATION,
+  applyQuantized,
+  quantizedTensors,
+  readQuantizedTensors,
+} from './quantized-file';
 
 /** The format name in `__metadata__.format`. */
 export const FORMAT = 'cellstate';
 /** The format version written. Files of major version 1 and 2 are read; any other is refused. */
 export const FORMAT_VERSION = '2.0';
+/** The format version of a quantized model's file (int8 weights: I8 tensors and their scales). */
+export const QUANTIZED_FORMAT_VERSION = '2.1';
 const MAJOR = 2;
 /** The oldest major version read (1.x: the checksum covers data, config and optimizer only). */
 const OLDEST_MAJOR = 1;
@@ -244,15 +252,16 @@ function encodeModel(where: string, value: unknown, opts: unknown): Uint8Array {
       `${where}: optimizer must be an Optimizer (new Adam(), ...), got ${describe(optimizer)}`,
     );
   const params = model.parameters();
-  const tensors: [string, Tensor][] = Object.entries(params);
+  const { tensors, quantized } = quantizedTensors(model, params);
   const config = JSON.stringify(modelConfig(model));
   // checksum first (at CHECKSUM_AT), a placeholder until the bytes are known
   const metadata: Record<string, string> = {
     checksum: CHECKSUM_PLACEHOLDER,
     format: FORMAT,
-    version: FORMAT_VERSION,
+    version: quantized ? QUANTIZED_FORMAT_VERSION : FORMAT_VERSION,
     config,
   };
+  if (quantized) metadata.quantization = QUANTIZATION;
   if (optimizer) {
     const state = optimizer.state();
     metadata.optimizer = JSON.stringify({
@@ -394,6 +403,13 @@ function decodeModel(
         where,
         'a PyTorch state_dict holds no optimizer state to restore',
       );
+    for (const [name, dtype] of content.dtypes)
+      if (dtype === 'I8')
+        throw fileError(
+          ErrorCode.FILE_DTYPE,
+          where,
+          `tensor '${name}' has dtype I8, which cellstate reads only in its own quantized files`,
+        );
     const model = fromStateDict(where, content, config);
     checkLoaded(where, model, expect);
     return model as LoadedModel;
@@ -551,10 +567,13 @@ function decodeCellstate(
     } else params.set(name, t);
   }
 
+  // int8 weights (a quantized model): dequantized floats to set, the int8 bytes to quantize on.
+  const { floats, int8 } = readQuantizedTensors(where, content, params, meta.quantization);
+
   // A config asking for far more than the file holds is refused before anything is allocated.
   const need = parameterCountOf(configValue);
   let have = 0;
-  for (const t of params.values()) have += t.size;
+  for (const t of floats.values()) have += t.size;
   if (need > have + ALLOCATION_SLACK)
     throw err(
       ErrorCode.FILE_SHAPE,
@@ -567,7 +586,8 @@ function decodeCellstate(
     throw configError(where, 'the stored config', e);
   }
   checkLoaded(where, model, expect);
-  setModelParameters(where, model, params);
+  setModelParameters(where, model, floats);
+  applyQuantized(where, model, int8);
 
   const state = saved && optimizerState(where, saved, optTensors, model);
   if (optimizer && state) optimizer.loadState(state);

@@ -19,4 +19,12 @@ export {
 } from './registry';
 export { ONNX_OPSET, exportOnnx, toOnnx, type OnnxExportOptions } from './onnx-export';
 export { fromOnnx, importOnnx, type OnnxImportOptions } from './onnx-import';
+export {
+  OnnxGraphModel,
+  type OnnxFeed,
+  type OnnxIntTensor,
+  type OnnxOutput,
+  type OnnxRunnable,
+  type OnnxValueInfo,
+} from './onnx-graph';
 export { TfjsModel, fromTfjs, importTfjs, type TfjsArtifacts, type TfjsWeightSpec } from './tfjs';

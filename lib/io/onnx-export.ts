@@ -16,6 +16,8 @@ import { CellstateError, CellstateTypeError, ErrorCode, describe } from '../erro
 import { OptionReader } from '../options';
 import type { Dense } from '../layers/dense';
 import { type OnnxAttribute, type OnnxSlot, article, cellOf } from '../cells';
+import { type QuantizedTensor, dequantizeMatrix, isQuantizable } from '../layers/quant';
+import { Tensor } from '../tensor';
 import type { Recurrent } from '../layers/recurrent';
 import { Sequential, type SequentialLayer } from '../model/sequential';
 import { writeAtomic } from './file';
@@ -34,6 +36,9 @@ import { type Model, checkModel, modelConfig } from './registry';
 
 /** The opset the exported files import (the LSTM, GRU and RNN operators of opset 14). */
 export const ONNX_OPSET = 17;
+/** onnxruntime's contrib operator domain (DynamicQuantizeLSTM) and the version imported. */
+export const MS_DOMAIN = 'com.microsoft';
+const MS_OPSET = 1;
 /** Metadata key holding the cellstate config, which importOnnx uses to rebuild the same model. */
 export const ONNX_CONFIG_KEY = 'cellstate.config';
 
@@ -62,6 +67,16 @@ class GraphBuilder {
     return name;
   }
 
+  int8s(base: string, dims: number[], data: Int8Array): string {
+    const name = this.unique(base);
+    const raw = new Uint8Array(data.buffer, data.byteOffset, data.byteLength).slice();
+    this.initializers.push({ name, dims, data_type: DataType.INT8, raw_data: raw });
+    return name;
+  }
+
+  /** Whether a node of the com.microsoft domain was added (the file then imports it). */
+  microsoft = false;
+
   int32s(base: string, dims: number[], values: number[]): string {
     const name = this.unique(base);
     const raw = new Uint8Array(values.length * 4);
@@ -87,12 +102,14 @@ class GraphBuilder {
     inputs: string[],
     outputs: number,
     attribute: AttributeMsg[] = [],
+    domain = '',
   ): string[] {
     const name = this.unique(base);
     const out = Array.from({ length: outputs }, (_, i) =>
       this.unique(outputs === 1 ? `${name}_out` : `${name}_out${i}`),
     );
-    this.nodes.push({ name, op_type: op, input: inputs, output: out, attribute });
+    this.nodes.push({ name, op_type: op, input: inputs, output: out, attribute, domain });
+    if (domain === MS_DOMAIN) this.microsoft = true;
     return out;
   }
 }
@@ -160,10 +177,7 @@ function negate(a: Float32Array): Float32Array {
 /** Refuses the variants ONNX cannot express, naming the option. */
 function checkExportable(layer: Recurrent, index: string): void {
   const spec = cellOf(layer.config);
-  // A reverse layer maps to ONNX's direction: "reverse"; the exporter does not write it yet.
-  const why =
-    spec.onnx.unexportable(layer.config as never) ??
-    (layer.config.direction === 'reverse' ? "direction: 'reverse' (not exported yet)" : undefined);
+  const why = spec.onnx.unexportable(layer.config as never);
   if (why) throw unsupported(`${index}${article(spec.title)} ${spec.title} with ${why}`);
 }
 
@@ -190,6 +204,7 @@ function emitRecurrent(
   prefix: string,
   lengths: string | null,
   init: { h: string; c: string | null } | null = null,
+  index = '',
 ): { y: string; h: string[]; c: string[] } {
   const c = layer.config;
   const spec = cellOf(c);
@@ -209,6 +224,8 @@ function emitRecurrent(
         return s.negate ? negate(block) : block;
       }),
     );
+  // a quantized LSTM: onnxruntime's DynamicQuantizeLSTM on the layer's own int8 weights
+  const int8 = quantizedWeights(layer, op, index);
   const hs: string[] = [];
   const cs: string[] = [];
   let input = x;
@@ -218,24 +235,56 @@ function emitRecurrent(
     const R: Float32Array[] = [];
     const B: Float32Array[] = [];
     const P: Float32Array[] = [];
+    const Wq: Int8Array[] = [];
+    const Rq: Int8Array[] = [];
+    const Ws: Float32Array[] = [];
+    const Rs: Float32Array[] = [];
     for (let d = 0; d < D; ++d) {
       const p = (n: string) => params[`${n}_l${l}${sfx[d]}`]?.data;
       const [wih, whh, bih, bhh] = ['weight_ih', 'weight_hh', 'bias_ih', 'bias_hh'].map(
         (n) => p(n) as Float32Array,
       );
-      W.push(gather(wih, I, gates));
-      R.push(gather(whh, H, gates));
+      if (int8) {
+        const qi = int8[`weight_ih_l${l}${sfx[d]}`];
+        const qh = int8[`weight_hh_l${l}${sfx[d]}`];
+        Wq.push(transposedSlots(qi.values, I, H, gates));
+        Rq.push(transposedSlots(qh.values, H, H, gates));
+        Ws.push(
+          gather(
+            qi.scale,
+            1,
+            gates.map((s) => ({ ...s, negate: false })),
+          ),
+        );
+        Rs.push(
+          gather(
+            qh.scale,
+            1,
+            gates.map((s) => ({ ...s, negate: false })),
+          ),
+        );
+      } else {
+        W.push(gather(wih, I, gates));
+        R.push(gather(whh, H, gates));
+      }
       B.push(concat([gather(bih, 1, gates), gather(bhh, 1, gates)]));
       const ph = p('weight_ph');
       if (ph && peepholes.length > 0) P.push(gather(ph, 1, peepholes));
     }
     const base = `${prefix}l${l}`;
-    const inputs = [
-      input,
-      g.floats(`${base}_W`, [D, G * H, I], concat(W)),
-      g.floats(`${base}_R`, [D, G * H, H], concat(R)),
-      g.floats(`${base}_B`, [D, 2 * G * H], concat(B)),
-    ];
+    const inputs = int8
+      ? [
+          input,
+          g.int8s(`${base}_W_int8`, [D, I, G * H], concatInt8(Wq)),
+          g.int8s(`${base}_R_int8`, [D, H, G * H], concatInt8(Rq)),
+          g.floats(`${base}_B`, [D, 2 * G * H], concat(B)),
+        ]
+      : [
+          input,
+          g.floats(`${base}_W`, [D, G * H, I], concat(W)),
+          g.floats(`${base}_R`, [D, G * H, H], concat(R)),
+          g.floats(`${base}_B`, [D, 2 * G * H], concat(B)),
+        ];
     // optional inputs 4–7: sequence_lens, initial_h, initial_c, P (trailing empty ones left out)
     const rowsOf = (state: string) =>
       c.numLayers === 1
@@ -257,14 +306,27 @@ function emitRecurrent(
       init?.c ? rowsOf(init.c) : '',
       P.length > 0 ? g.floats(`${base}_P`, [D, spec.onnx.peepholes * H], concat(P)) : '',
     ];
+    if (int8) {
+      // inputs 8–11: per-channel (gate row) scales, zero points 0 (symmetric)
+      const zeros = new Int8Array(D * G * H);
+      optional.push(
+        g.floats(`${base}_W_scale`, [D, G * H], concat(Ws)),
+        g.int8s(`${base}_W_zero_point`, [D, G * H], zeros),
+        g.floats(`${base}_R_scale`, [D, G * H], concat(Rs)),
+        g.int8s(`${base}_R_zero_point`, [D, G * H], zeros),
+      );
+    }
     while (optional.length > 0 && optional[optional.length - 1] === '') optional.pop();
     inputs.push(...optional);
     const attrs: AttributeMsg[] = [
       attrInt('hidden_size', H),
-      attrString('direction', D === 2 ? 'bidirectional' : 'forward'),
+      // 'forward', 'reverse' (one direction, its parameters without the _reverse suffix) or 'bidirectional'
+      attrString('direction', c.direction),
       ...spec.onnx.attributes(c as never, D).map(attribute),
     ];
-    const outs = g.node(op, base + `_${op}`, inputs, spec.cellState ? 3 : 2, attrs);
+    const outs = int8
+      ? g.node('DynamicQuantizeLSTM', `${base}_DynamicQuantizeLSTM`, inputs, 3, attrs, MS_DOMAIN)
+      : g.node(op, base + `_${op}`, inputs, spec.cellState ? 3 : 2, attrs);
     hs.push(outs[1]);
     if (spec.cellState) cs.push(outs[2]);
     // Y [T, D, B, H] → [T, B, D·H]
@@ -288,6 +350,67 @@ function emitRecurrent(
     }
   }
   return { y: input, h: hs, c: cs };
+}
+
+/**
+ * The int8 weights of a quantized recurrent layer, or null for a float one. onnxruntime's
+ * DynamicQuantizeLSTM expresses a quantized LSTM (per gate row scales, zero points 0); another
+ * quantized cell, or a layer whose quantized weights it cannot hold, is refused.
+ */
+function quantizedWeights(
+  layer: Recurrent,
+  op: string,
+  index: string,
+): Record<string, QuantizedTensor> | null {
+  if (!layer.quantized) return null;
+  if (op !== 'LSTM')
+    throw unsupported(
+      `${index}the ${layer.layerType} is quantized (int8), and ONNX has no dynamically quantized ${layer.layerType} (onnxruntime's DynamicQuantizeLSTM covers LSTMs only); export the float model`,
+    );
+  const q = layer.quantizedParameters();
+  const c = layer.config as { numLayers: number; bidirectional: boolean };
+  for (let l = 0; l < c.numLayers; ++l)
+    for (const sfx of c.bidirectional ? ['', '_reverse'] : [''])
+      for (const w of ['weight_ih', 'weight_hh'])
+        if (!q[`${w}_l${l}${sfx}`])
+          throw unsupported(
+            `${index}the quantized LSTM keeps ${w}_l${l}${sfx} in float, which DynamicQuantizeLSTM cannot express`,
+          );
+  return q;
+}
+
+/** The gate blocks of an int8 [G·H, K] matrix in ONNX slot order, transposed to [K, G·H]. */
+function transposedSlots(
+  m: Int8Array,
+  K: number,
+  H: number,
+  slots: readonly OnnxSlot[],
+): Int8Array {
+  const N = slots.length * H;
+  const out = new Int8Array(K * N);
+  slots.forEach((s, j) => {
+    for (let r = 0; r < H; ++r) {
+      const src = (s.block * H + r) * K;
+      const col = j * H + r;
+      for (let k = 0; k < K; ++k) out[k * N + col] = s.negate ? -m[src + k] : m[src + k];
+    }
+  });
+  return out;
+}
+
+/** An int8 table dequantized (`fround(q · scale)`), as Embedding's lookups read it. */
+function quantizedTable(q: QuantizedTensor): Tensor {
+  return new Tensor(dequantizeMatrix(q), [...q.shape]);
+}
+
+function concatInt8(parts: Int8Array[]): Int8Array {
+  const out = new Int8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
 }
 
 function emitDense(
@@ -326,7 +449,27 @@ function emitDense(
     ])[0];
     perStep = false;
   }
-  if (!perStep) {
+  if (layer.quantized) {
+    // onnxruntime's DynamicQuantizeMatMul: the layer's int8 weight [I, O] with its per-column
+    // (output row) scales, zero points 0; the input quantized on the fly (per tensor there)
+    const q = layer.quantizedParameters().weight;
+    const wt = new Int8Array(I * O);
+    for (let o = 0; o < O; ++o) for (let i = 0; i < I; ++i) wt[i * O + o] = q.values[o * I + i];
+    y = g.node(
+      'DynamicQuantizeMatMul',
+      `${prefix}dynamic_quantize_matmul`,
+      [
+        x,
+        g.int8s(`${prefix}weight_int8`, [I, O], wt),
+        g.floats(`${prefix}weight_scale`, [O], q.scale),
+        g.int8s(`${prefix}weight_zero_point`, [O], new Int8Array(O)),
+        g.floats(`${prefix}bias`, [O], p.bias.data),
+      ],
+      1,
+      [],
+      MS_DOMAIN,
+    )[0];
+  } else if (!perStep) {
     const w = g.floats(`${prefix}weight`, [O, I], p.weight.data);
     const b = g.floats(`${prefix}bias`, [O], p.bias.data);
     y = g.node('Gemm', `${prefix}gemm`, [x, w, b], 1, [attrInt('transB', 1)])[0];
@@ -449,7 +592,11 @@ export function toOnnx(value: Model, opts?: OnnxExportOptions): Uint8Array {
     // by what each layer reads: token ids (Embedding), sequences (the recurrent layers) or
     // features (Dense; a Dropout, without a size, is the identity at inference)
     if (layer.reads === 'tokens') {
-      const w = layer.parameters().weight;
+      // a quantized table is looked up dequantized, as cellstate does
+      const w =
+        isQuantizable(layer) && layer.quantized
+          ? quantizedTable(layer.quantizedParameters().weight)
+          : layer.parameters().weight;
       const y = g.node(
         'Gather',
         `${prefix}embedding`,
@@ -460,7 +607,15 @@ export function toOnnx(value: Model, opts?: OnnxExportOptions): Uint8Array {
       flow = { name: y, F: layer.outputSize as number, perStep: true };
     } else if (layer.reads === 'sequence') {
       const rl = layer as Recurrent;
-      const r = emitRecurrent(g, rl, flow.name, prefix, lengths, stateIn[finals.length]);
+      const r = emitRecurrent(
+        g,
+        rl,
+        flow.name,
+        prefix,
+        lengths,
+        stateIn[finals.length],
+        model instanceof Sequential ? `layer ${i}: ` : '',
+      );
       flow = { name: r.y, F: rl.outputSize, perStep: true };
       finals.push({ layer: rl, ...r });
     } else if (layer.outputSize !== null) {
@@ -506,7 +661,10 @@ export function toOnnx(value: Model, opts?: OnnxExportOptions): Uint8Array {
     });
   const msg: ModelMsg = {
     ir_version: 8,
-    opset_import: [{ domain: '', version: ONNX_OPSET }],
+    opset_import: [
+      { domain: '', version: ONNX_OPSET },
+      ...(g.microsoft ? [{ domain: MS_DOMAIN, version: MS_OPSET }] : []),
+    ],
     producer_name: 'cellstate',
     graph: {
       name: 'cellstate',

@@ -10,17 +10,7 @@
 // z, r, h → r, z, n; input_forget = 1 → coupled, with cellstate's f block = −(ONNX's i slot) and
 // p_f = −P_i (ONNX Runtime computes i from the i slot and f = 1 − i; the f slot is never read).
 import { CellstateError, CellstateTypeError, ErrorCode, describe } from '../errors';
-import {
-  type CellSpec,
-  type OnnxNodeView,
-  type RecurrentConfig,
-  cellOf,
-  cellOfOnnxOp,
-  findCell,
-  initKeys,
-  parseOnnxActivations,
-  resolveCell,
-} from '../cells';
+import { type CellSpec, cellOf, cellOfOnnxOp, findCell, initKeys, resolveCell } from '../cells';
 import { Sequential, type SequentialLayer } from '../model/sequential';
 import { Tensor } from '../tensor';
 import { ONNX_CONFIG_KEY } from './onnx-export';
@@ -46,6 +36,8 @@ import {
   setModelParameters,
 } from './registry';
 import { readRegularFile } from './read';
+import { type NodeReporter, readRecurrentNode } from './onnx-recurrent';
+import { OnnxGraph, OnnxGraphModel, type OnnxRunnable } from './onnx-graph';
 import { OptionReader } from '../options';
 import { halfToFloat } from './safetensors';
 
@@ -72,15 +64,15 @@ function unsupported(message: string): CellstateError {
 export async function importOnnx<M extends LoadedModel>(
   source: string | Uint8Array | ArrayBuffer,
   opts: OnnxImportOptions & { expect: ModelClass<M> },
-): Promise<M>;
+): Promise<M & OnnxRunnable>;
 export async function importOnnx(
   source: string | Uint8Array | ArrayBuffer,
   opts?: OnnxImportOptions,
-): Promise<LoadedModel>;
+): Promise<LoadedModel & OnnxRunnable>;
 export async function importOnnx(
   source: string | Uint8Array | ArrayBuffer,
   opts?: OnnxImportOptions,
-): Promise<LoadedModel> {
+): Promise<LoadedModel & OnnxRunnable> {
   new OptionReader(opts, WHERE, ['expect'], ErrorCode.INVALID_ARG);
   let bytes: Uint8Array;
   if (source instanceof Uint8Array) bytes = source;
@@ -99,19 +91,66 @@ export async function importOnnx(
 export function fromOnnx<M extends LoadedModel>(
   bytes: Uint8Array,
   opts: OnnxImportOptions & { expect: ModelClass<M> },
-): M;
-export function fromOnnx(bytes: Uint8Array, opts?: OnnxImportOptions): LoadedModel;
-export function fromOnnx(bytes: Uint8Array, opts?: OnnxImportOptions): LoadedModel {
+): M & OnnxRunnable;
+export function fromOnnx(bytes: Uint8Array, opts?: OnnxImportOptions): LoadedModel & OnnxRunnable;
+export function fromOnnx(bytes: Uint8Array, opts?: OnnxImportOptions): LoadedModel & OnnxRunnable {
   const expect = readExpect(
     WHERE,
     new OptionReader(opts, WHERE, ['expect'], ErrorCode.INVALID_ARG).raw('expect'),
   );
-  const model = decodeOnnx(bytes);
+  const { graph, opset, meta } = decodeModel(bytes);
+  // the graph runner (every graph of the supported operators) and, where the graph is a plain
+  // chain of layers, the model with forward / predict / stream
+  let runner: OnnxGraph | null = null;
+  let runnerError: CellstateError | null = null;
+  try {
+    runner = new OnnxGraph(graph, opset);
+  } catch (e) {
+    if (!(e instanceof CellstateError)) throw e;
+    runnerError = e;
+  }
+  let model: Model;
+  try {
+    model = new Importer(graph).run(meta);
+  } catch (e) {
+    if (!(e instanceof CellstateError) || e.code !== ErrorCode.ONNX_UNSUPPORTED) throw e;
+    if (!runner || expect) throw runnerError ?? e;
+    return new OnnxGraphModel(runner, e) as unknown as LoadedModel & OnnxRunnable;
+  }
   checkLoaded(WHERE, model, expect);
-  return model as LoadedModel;
+  return attachRunner(model, runner, runnerError) as unknown as LoadedModel & OnnxRunnable;
 }
 
-function decodeOnnx(bytes: Uint8Array): Model {
+/** The model, with run / runAsync (which throw `error` when the runner refused the graph). */
+function attachRunner(model: Model, runner: OnnxGraph | null, error: CellstateError | null): Model {
+  const fail = () => {
+    throw error;
+  };
+  const dispose = model.dispose.bind(model);
+  Object.defineProperties(model, {
+    run: { value: runner ? runner.run.bind(runner) : fail, configurable: true },
+    runAsync: {
+      value: runner ? runner.runAsync.bind(runner) : () => Promise.reject(error),
+      configurable: true,
+    },
+    onnxInputs: { get: () => (runner ? runner.onnxInputs : fail()), configurable: true },
+    onnxOutputs: { get: () => (runner ? runner.onnxOutputs : fail()), configurable: true },
+    dispose: {
+      value: () => {
+        runner?.dispose(); // first: it refuses (BUSY) while a runAsync is in flight
+        dispose();
+      },
+      configurable: true,
+    },
+  });
+  return model;
+}
+
+function decodeModel(bytes: Uint8Array): {
+  graph: GraphMsg;
+  opset: number;
+  meta: string | undefined;
+} {
   const T = modelProto();
   let msg: ModelMsg;
   try {
@@ -128,7 +167,12 @@ function decodeOnnx(bytes: Uint8Array): Model {
         `opset ${op.version} is older than 7, the first with today's LSTM, GRU and RNN`,
       );
   const meta = (msg.metadata_props ?? []).find((p) => p.key === ONNX_CONFIG_KEY)?.value;
-  return new Importer(graph).run(meta);
+  // the default domain's opset (operators changed form at 10, 13); absent: the newest forms
+  const versions = (msg.opset_import ?? [])
+    .filter((op) => (op.domain ?? '') === '' || op.domain === 'ai.onnx')
+    .map((op) => Number(op.version ?? 0));
+  const opset = versions.length ? Math.max(...versions) : 22;
+  return { graph, opset, meta };
 }
 
 // ---- values ---------------------------------------------------------------------------------
@@ -339,6 +383,20 @@ function attrString(a: Map<string, AttributeMsg>, name: string, fallback: string
 function attrInts(a: Map<string, AttributeMsg>, name: string): number[] | null {
   const v = a.get(name);
   return v ? (v.ints ?? []).map(Number) : null;
+}
+
+/** The reader of a recurrent node's attributes (lib/io/onnx-recurrent), naming the node. */
+export function nodeReporter(node: NodeMsg, a: Map<string, AttributeMsg>): NodeReporter {
+  const what = `node '${node.name ?? ''}' (${node.op_type ?? ''})`;
+  return {
+    refuse: (why) => unsupported(`${what} ${why}`),
+    invalid: (why) => invalid(`${what}: ${why}`),
+    int: (name, fallback) => attrInt(a, name, fallback),
+    string: (name, fallback) => attrString(a, name, fallback),
+    strings: (name) => (a.get(name)?.strings ?? []).map((s) => new TextDecoder().decode(s)),
+    floats: (name) => [...(a.get(name)?.floats ?? [])],
+    float: (name) => (a.has(name) ? (a.get(name)?.f ?? 0) : undefined),
+  };
 }
 
 const f32 = (a: Float64Array) => Float32Array.from(a);
@@ -880,36 +938,30 @@ class Importer {
       throw this.refuse(node, 'has layout 1 (batch-first inside the operator)');
     if (f.f !== 'seq' || this.layoutOf(f, false) !== 'TBF')
       throw this.refuse(node, 'reads an input that is not [T, B, F]');
-    const clip = a.has('clip') ? (a.get('clip')?.f ?? 0) : undefined;
-    if (clip !== undefined && !(clip > 0 && Number.isFinite(clip)))
-      throw invalid(`${name}: clip must be a finite number > 0, got ${clip}`);
-    const direction = attrString(a, 'direction', 'forward');
-    if (direction !== 'forward' && direction !== 'bidirectional')
-      throw this.refuse(
-        node,
-        `has direction '${direction}'; cellstate runs forward or bidirectional`,
-      );
-    const D = direction === 'bidirectional' ? 2 : 1;
-    const G = spec.onnx.slots;
     const W = ins[1];
     const R = ins[2];
     const B = ins[3] ?? null;
     if (W?.kind !== 'const' || R?.kind !== 'const')
       throw this.refuse(node, 'has weights W and R that are not constant');
-    if (W.dims.length !== 3 || W.dims[0] !== D || W.dims[1] % G !== 0)
-      throw invalid(`${name}: W has shape [${W.dims.join(', ')}], expected [${D}, ${G}·H, I]`);
-    const H = W.dims[1] / G;
-    const I = W.dims[2];
-    if (a.has('hidden_size') && attrInt(a, 'hidden_size', H) !== H)
-      throw invalid(
-        `${name}: hidden_size ${attrInt(a, 'hidden_size', 0)} disagrees with W [${W.dims.join(', ')}]`,
-      );
+    if (B && B.kind !== 'const') throw invalid(`${name}: B must be a constant`);
+    const K = spec.onnx.peepholes;
+    const P = K > 0 ? (ins[7] ?? null) : null;
+    if (P && P.kind !== 'const') throw invalid(`${name}: P must be a constant`);
+    const read = readRecurrentNode(
+      op,
+      nodeReporter(node, a),
+      W,
+      R,
+      B as Extract<Value, { kind: 'const' }> | null,
+      P as Extract<Value, { kind: 'const' }> | null,
+    );
+    const { I, H, D } = read;
+    if (read.layers.length !== 1)
+      throw this.refuse(node, 'has different activations per direction');
+    const { options: nodeOptions, params, direction } = read.layers[0];
+    const options = direction === 'reverse' ? { ...nodeOptions, direction } : nodeOptions;
     if (I !== f.F)
       throw invalid(`${name}: W has input size ${I}, but its input has ${f.F} features`);
-    if (!same(R.dims, [D, G * H, H]))
-      throw invalid(`${name}: R has shape [${R.dims.join(', ')}], expected [${D}, ${G * H}, ${H}]`);
-    if (B && (B.kind !== 'const' || !same(B.dims, [D, 2 * G * H])))
-      throw invalid(`${name}: B must be a constant [${D}, ${2 * G * H}]`);
     const lens = ins[4] ?? null;
     if (lens && lens.kind !== 'lengths')
       throw this.refuse(
@@ -939,97 +991,6 @@ class Importer {
           node,
           `has an ${label} that is not zero and not a graph input; cellstate imports models that start from the zero state or from state inputs (give h0 / c0 to forward)`,
         );
-    }
-    const K = spec.onnx.peepholes;
-    const P = K > 0 ? (ins[7] ?? null) : null;
-    if (P && (P.kind !== 'const' || !same(P.dims, [D, K * H])))
-      throw invalid(`${name}: P must be a constant [${D}, ${K * H}]`);
-
-    // activations: defaults, or exactly what cellstate's options express
-    const acts = (a.get('activations')?.strings ?? []).map((s) =>
-      new TextDecoder().decode(s).toLowerCase(),
-    );
-    const alphas = a.get('activation_alpha')?.floats ?? [];
-    const betas = a.get('activation_beta')?.floats ?? [];
-    const per = spec.onnx.activations;
-    if (acts.length !== 0 && acts.length !== per * D)
-      throw invalid(`${name}: ${acts.length} activations, expected ${per * D}`);
-    const dirActs = acts.length === 0 ? null : acts.slice(0, per);
-    if (dirActs && D === 2 && !same(acts.slice(per), dirActs))
-      throw this.refuse(node, 'has different activations per direction');
-    const badActs = () =>
-      this.refuse(
-        node,
-        `has activations [${acts.join(', ')}], which cellstate's ${op} options do not express`,
-      );
-    // α / β as onnxruntime reads them (consumed in order over both directions' functions).
-    const resolved = acts.length === 0 ? null : parseOnnxActivations(acts, alphas, betas);
-    if (acts.length !== 0 && !resolved) throw badActs();
-    const dirResolved = resolved ? resolved.slice(0, per) : null;
-    if (resolved && D === 2 && JSON.stringify(resolved.slice(per)) !== JSON.stringify(dirResolved))
-      throw this.refuse(node, 'has different activations per direction');
-    const view: OnnxNodeView = {
-      activations: dirActs,
-      int: (attr, fallback) => attrInt(a, attr, fallback),
-      peephole: P !== null,
-      refuse: (message) => this.refuse(node, message),
-      badActivations: badActs,
-      resolvedActivations: dirResolved,
-      clip,
-    };
-    const options = spec.onnx.options(view);
-    // the blocks of the layer these options make, each read from its first ONNX slot
-    let config: RecurrentConfig;
-    try {
-      config = resolveCell(spec, {
-        cell,
-        inputSize: I,
-        hiddenSize: H,
-        bidirectional: D === 2,
-        ...options,
-        seed: 0,
-      });
-    } catch (e) {
-      throw invalid(`${name}: ${(e as Error).message}`);
-    }
-    const firstSlots = (slots: readonly { block: number; negate: boolean }[]) => {
-      const order: { k: number; negate: boolean }[] = [];
-      slots.forEach((s, k) => {
-        if (s.block >= 0 && !order[s.block]) order[s.block] = { k, negate: s.negate };
-      });
-      return order;
-    };
-    const order = firstSlots(spec.onnx.gateSlots(config));
-    const pOrder = firstSlots(spec.onnx.peepholeSlots(config));
-
-    // weights, ONNX → docs/cells.md
-    const params: Record<string, Tensor> = {};
-    const sfx = ['', '_reverse'];
-    for (let d = 0; d < D; ++d) {
-      const w = W.data.subarray(d * G * H * I, (d + 1) * G * H * I);
-      const r = R.data.subarray(d * G * H * H, (d + 1) * G * H * H);
-      const b = B
-        ? B.data.subarray(d * 2 * G * H, (d + 1) * 2 * G * H)
-        : new Float64Array(2 * G * H);
-      const slot = (m: Float64Array, cols: number, k: number) =>
-        m.subarray(k * H * cols, (k + 1) * H * cols);
-      const gather = (m: Float64Array, cols: number, from = order) => {
-        const out = new Float32Array(from.length * H * cols);
-        from.forEach((o, j) => {
-          const s = slot(m, cols, o.k);
-          for (let i = 0; i < s.length; ++i) out[j * H * cols + i] = o.negate ? -s[i] : s[i];
-        });
-        return out;
-      };
-      const n = order.length * H;
-      params[`weight_ih_l0${sfx[d]}`] = new Tensor(gather(w, I), [n, I]);
-      params[`weight_hh_l0${sfx[d]}`] = new Tensor(gather(r, H), [n, H]);
-      params[`bias_ih_l0${sfx[d]}`] = new Tensor(gather(b.subarray(0, G * H), 1), [n]);
-      params[`bias_hh_l0${sfx[d]}`] = new Tensor(gather(b.subarray(G * H), 1), [n]);
-      if (P) {
-        const ph = gather(P.data.subarray(d * K * H, (d + 1) * K * H), 1, pOrder);
-        params[`weight_ph_l0${sfx[d]}`] = new Tensor(ph, [ph.length]);
-      }
     }
     this.units.push({
       kind: 'recurrent',

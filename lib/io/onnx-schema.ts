@@ -125,7 +125,14 @@ message TypeProto {
 `;
 
 /** ONNX's TensorProto.DataType values used here. */
-export const DataType = { FLOAT: 1, INT32: 6, INT64: 7, FLOAT16: 10, DOUBLE: 11 } as const;
+export const DataType = {
+  FLOAT: 1,
+  INT8: 3,
+  INT32: 6,
+  INT64: 7,
+  FLOAT16: 10,
+  DOUBLE: 11,
+} as const;
 /** ONNX's AttributeProto.AttributeType values. */
 export const AttributeType = {
   FLOAT: 1,

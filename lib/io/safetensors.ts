@@ -17,8 +17,11 @@ export const MAX_HEADER_BYTES = 100_000_000;
 /** Largest tensor rank accepted. */
 export const MAX_RANK = 16;
 
-/** Bytes per element of the dtypes cellstate reads (all are converted to float32). */
-const ITEM_SIZE: Readonly<Record<string, number>> = { F32: 4, F64: 8, F16: 2, BF16: 2 };
+/**
+ * Bytes per element of the dtypes cellstate reads (all are converted to float32; I8 holds the
+ * int8 weights of quantized cellstate files, which file.ts alone accepts).
+ */
+const ITEM_SIZE: Readonly<Record<string, number>> = { F32: 4, F64: 8, F16: 2, BF16: 2, I8: 1 };
 /** Every dtype of the safetensors format, to tell "unsupported" from "not a dtype". */
 const KNOWN_DTYPES = [
   'BOOL',
@@ -237,7 +240,7 @@ function readEntry(
     throw err(
       ErrorCode.FILE_DTYPE,
       KNOWN_DTYPES.includes(dtype)
-        ? `${what} has dtype ${dtype}, which cellstate does not read (it reads F32, F64, F16 and BF16)`
+        ? `${what} has dtype ${dtype}, which cellstate does not read (it reads F32, F64, F16, BF16, and I8 in quantized cellstate files)`
         : `${what} has dtype ${JSON.stringify(dtype.slice(0, 20))}, which is not a safetensors dtype`,
     );
   if (!Array.isArray(shape) || shape.length > MAX_RANK)
@@ -311,6 +314,9 @@ function convert(data: Uint8Array, e: Entry): Float32Array {
     case 'F16':
       for (let i = 0; i < n; ++i) out[i] = halfToFloat(view.getUint16(2 * i, true));
       break;
+    case 'I8':
+      for (let i = 0; i < n; ++i) out[i] = view.getInt8(i);
+      break;
     case 'BF16': {
       const bits = new Uint32Array(out.buffer);
       for (let i = 0; i < n; ++i) bits[i] = view.getUint16(2 * i, true) << 16;
@@ -330,19 +336,28 @@ export function halfToFloat(h: number): number {
   return sign * (1 + frac / 1024) * 2 ** (exp - 15);
 }
 
+/** An int8 tensor to write (dtype I8): the int8 weights of a quantized model. */
+export interface Int8Entry {
+  readonly dtype: 'I8';
+  readonly data: Int8Array;
+  readonly shape: readonly number[];
+}
+
 /**
- * Writes tensors (as F32, in the order given) and string metadata in the safetensors layout. The
- * header is padded with spaces so that the data section starts at a multiple of 8 bytes.
+ * Writes tensors (F32, or I8 for an Int8Entry, in the order given) and string metadata in the
+ * safetensors layout. The header is padded with spaces so that the data section starts at a
+ * multiple of 8 bytes.
  */
 export function encodeSafetensors(
-  tensors: ReadonlyArray<readonly [string, Tensor]>,
+  tensors: ReadonlyArray<readonly [string, Tensor | Int8Entry]>,
   metadata: Record<string, string>,
 ): Uint8Array {
   const header: Record<string, unknown> = { __metadata__: metadata };
   let pos = 0;
   for (const [name, t] of tensors) {
-    const end = pos + 4 * t.data.length;
-    header[name] = { dtype: 'F32', shape: [...t.shape], data_offsets: [pos, end] };
+    const i8 = t instanceof Tensor ? false : t.dtype === 'I8';
+    const end = pos + (i8 ? 1 : 4) * t.data.length;
+    header[name] = { dtype: i8 ? 'I8' : 'F32', shape: [...t.shape], data_offsets: [pos, end] };
     pos = end;
   }
   let json = new TextEncoder().encode(JSON.stringify(header));
@@ -359,12 +374,18 @@ export function encodeSafetensors(
   out.set(json, 8);
   let at = 8 + json.length;
   for (const [, t] of tensors) {
-    if (littleEndian) {
+    if (t.data instanceof Int8Array) {
       out.set(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength), at);
-    } else {
-      for (let i = 0; i < t.data.length; ++i) view.setFloat32(at + 4 * i, t.data[i], true);
+      at += t.data.length;
+      continue;
     }
-    at += 4 * t.data.length;
+    const d = t.data;
+    if (littleEndian) {
+      out.set(new Uint8Array(d.buffer, d.byteOffset, d.byteLength), at);
+    } else {
+      for (let i = 0; i < d.length; ++i) view.setFloat32(at + 4 * i, d[i], true);
+    }
+    at += 4 * d.length;
   }
   return out;
 }

@@ -9,6 +9,9 @@
 //   - GRU reset_after false (TF.js's only form) has one bias [3H] = cellstate's bias_ih (bias_hh
 //     0) with resetAfter: false; reset_after true (Keras) has [2, 3H] = [bias_ih; bias_hh].
 //   - An LSTM's `activation: 'linear'` is inputActivation and outputActivation false.
+//   - Activations (lib/cells' keras options): recurrentActivation is gateActivation, an LSTM's
+//     activation is cellActivation and hiddenActivation, a GRU's cellActivation, a SimpleRNN's
+//     nonlinearity; TF.js's default 'hardSigmoid' is clip(0.2·x + 0.5, 0, 1) (ONNX HardSigmoid).
 //   - Bidirectional's backward layer runs over the reversed sequence and its outputs are reversed
 //     back: cellstate's reverse direction. Its last output (returnSequences false) is the reverse
 //     direction's output at step 0.
@@ -551,6 +554,9 @@ class Builder {
       hiddenSize: H,
       bidirectional: merge !== null,
       seed: this.seed++,
+      // Training-only options, kept so that fitting the imported model regularizes as in Keras.
+      recurrentDropout: Number(opt(c, 'recurrent_dropout', 0)),
+      inputDropout: Number(opt(c, 'dropout', 0)),
       ...options,
     })!;
     try {

@@ -1,6 +1,7 @@
 // Dense: y = act(x Wᵀ + b), applied at every time step of [T, B, F] sequences (one GEMM over all
 // T·B rows on the native kernel), at the last step only (lastStep), or to rows [B, F].
 import {
+  CellstateError,
   CellstateTypeError,
   ErrorCode,
   NoForwardError,
@@ -25,6 +26,18 @@ import type { LayerStream, LayerStreamOptions } from '../stream/types';
 import { Tensor, type TensorLike, toTensor } from '../tensor';
 import { type NativePackedMatrix, matmul, packMatrix } from './matmul';
 import { type FlatParameters, copyRecord, readParameterRecord } from './params';
+import {
+  MAX_QUANT_DEPTH,
+  type NativeQuantizedMatrix,
+  type QuantizedTensor,
+  copyQuantized,
+  dequantizeMatrix,
+  notQuantizedError,
+  packQuantized,
+  quantizeMatrix,
+  quantizedTrainingError,
+  readQuantized,
+} from './quant';
 
 /** The activation of a Dense layer. */
 export type DenseActivation = 'linear' | 'tanh' | 'sigmoid' | 'relu' | 'softmax';
@@ -189,9 +202,95 @@ export class Dense extends JsLayer {
       this.flat.entries,
       this.flat.values.length,
     );
+    const q = this.quant
+      ? quantizeMatrix(
+          'setParameters',
+          'weight',
+          this.outputSize,
+          this.inputSize,
+          flat.subarray(0, this.outputSize * this.inputSize),
+        )
+      : null;
     this.flat.values.set(flat);
+    if (q) this.quant = q;
     this.cache = null;
     this.version++;
+  }
+
+  /** Whether the layer runs int8 inference (see quantize()). */
+  get quantized(): boolean {
+    return this.quant !== null;
+  }
+
+  /**
+   * int8 dynamic quantization, inference only: `weight` becomes int8 with one scale per output
+   * row (`max |w| / 127`; the bias stays float), and forward, predict and streams then quantize
+   * each input row on the fly (one scale per row), multiply in int8 with exact int32 sums
+   * (the int8 GEMM of the recurrent layers) and dequantize before the bias and the activation.
+   * `parameters()` still returns the float weights; `setParameters` quantizes the new ones.
+   * Training a quantized layer (`forward(x, { train: true })`, `fit`) throws
+   * ERR_CELLSTATE_UNSUPPORTED. `inputSize` up to 65536. Returns the layer.
+   */
+  quantize(): this {
+    this.live('quantize');
+    checkNotHeld(this, 'quantize', 'layer');
+    this.checkQuantizable('quantize');
+    this.quant = quantizeMatrix('quantize', 'weight', this.outputSize, this.inputSize, this.weight);
+    this.cache = null;
+    this.version++;
+    return this;
+  }
+
+  /** Back to float inference (a no-op when not quantized). Returns the layer. */
+  dequantize(): this {
+    this.live('dequantize');
+    checkNotHeld(this, 'dequantize', 'layer');
+    if (this.quant) {
+      this.quant = null;
+      this.version++;
+    }
+    return this;
+  }
+
+  /** The int8 weights the quantized layer runs on: `{ weight }` (a copy). ERR_CELLSTATE_UNSUPPORTED when not quantized. */
+  quantizedParameters(): Record<string, QuantizedTensor> {
+    this.live('quantizedParameters');
+    if (!this.quant) throw notQuantizedError('quantizedParameters', 'Dense layer');
+    return { weight: copyQuantized(this.quant) };
+  }
+
+  /**
+   * Sets int8 weights directly (`{ weight: { values, scale } }`, as quantizedParameters() gives
+   * them; the bias is set with setParameters): the layer is quantized from then on and its float
+   * `weight` becomes the dequantized one (`fround(q · scale)`). Nothing changes on an error.
+   */
+  setQuantizedParameters(params: Record<string, QuantizedTensor>): void {
+    const where = 'setQuantizedParameters';
+    this.live(where);
+    checkNotHeld(this, where, 'layer');
+    this.checkQuantizable(where);
+    if (
+      params === null ||
+      typeof params !== 'object' ||
+      Object.keys(params).some((k) => k !== 'weight')
+    )
+      throw new CellstateTypeError(
+        ErrorCode.INVALID_ARG,
+        `${where}: params must be { weight: { values, scale } }, got ${describe(params)}`,
+      );
+    const q = readQuantized(where, 'weight', params.weight, this.outputSize, this.inputSize);
+    dequantizeMatrix(q, this.weight);
+    this.quant = q;
+    this.cache = null;
+    this.version++;
+  }
+
+  private checkQuantizable(where: string): void {
+    if (this.inputSize > MAX_QUANT_DEPTH)
+      throw new CellstateError(
+        ErrorCode.UNSUPPORTED,
+        `${where}: int8 quantization needs inputSize ≤ ${MAX_QUANT_DEPTH}, got ${this.inputSize}`,
+      );
   }
 
   /** The accumulated gradients under the names of parameters(). */
@@ -271,6 +370,7 @@ export class Dense extends JsLayer {
   /** @internal The forward of a batch inside a model (sizes checked by the caller). */
   forwardBatch(input: Activation, ctx: BatchContext): Activation {
     this.live('forwardBatch');
+    if (this.quant && ctx.train) throw quantizedTrainingError('forward', 'Dense layer');
     const { inputSize: I, outputSize: O, activation, lastStep } = this.config;
     let x = input.data;
     let gather: Int32Array | null = null;
@@ -289,7 +389,8 @@ export class Dense extends JsLayer {
     const rows = T > 0 ? T * B : B;
     checkResult(rows * O, 'forward', `output [${T > 0 ? `${T}, ` : ''}${B}, ${O}]`);
     const y = new Float32Array(rows * O);
-    matmul(rows, O, I, x, false, this.weight, true, this.bias, y, false);
+    if (this.quant) this.packed().apply(rows, x, y);
+    else matmul(rows, O, I, x, false, this.weight, true, this.bias, y, false);
     const logits = ctx.logits === true && (activation === 'softmax' || activation === 'sigmoid');
     if (!logits) applyActivation(activation, y, rows, O);
     const lengths = T > 0 ? ctx.lengths : null;
@@ -356,14 +457,18 @@ export class Dense extends JsLayer {
     return new DenseStream(this, batch);
   }
 
-  /** @internal The packed weight matrix for streams, shared by the streams of one version. */
-  packed(): NativePackedMatrix {
+  /**
+   * @internal The packed weight matrix for streams (and the quantized forward), shared by the
+   * streams of one version: float, or int8 when the layer is quantized.
+   */
+  packed(): NativePackedMatrix | NativeQuantizedMatrix {
     if (!this.packedCache || this.packedCache.version !== this.version) {
       const { inputSize: I, outputSize: O } = this.config;
-      this.packedCache = {
-        version: this.version,
-        matrix: packMatrix(I, O, this.weight, true, this.bias),
-      };
+      const matrix = this.quant
+        ? packQuantized(this.quant, this.bias)
+        : packMatrix(I, O, this.weight, true, this.bias);
+      this.packedCache?.matrix.dispose();
+      this.packedCache = { version: this.version, matrix };
     }
     return this.packedCache.matrix;
   }
@@ -374,19 +479,25 @@ export class Dense extends JsLayer {
    */
   protected free(): void {
     this.cache = null;
+    this.quant = null;
     this.packedCache?.matrix.dispose();
     this.packedCache = null;
     const empty = new Float32Array(0);
     (this as { flat: FlatParameters }).flat = { values: empty, grads: empty, entries: [] };
   }
-  private packedCache: { version: number; matrix: NativePackedMatrix } | null = null;
+  private packedCache: {
+    version: number;
+    matrix: NativePackedMatrix | NativeQuantizedMatrix;
+  } | null = null;
+  /** The int8 weight while quantized (the source of truth then: files store it). */
+  private quant: QuantizedTensor | null = null;
 }
 
 class DenseStream implements LayerStream {
   readonly inputSize: number;
   readonly outputSize: number;
   private readonly out: Float32Array;
-  private matrix: NativePackedMatrix;
+  private matrix: NativePackedMatrix | NativeQuantizedMatrix;
   private version: number;
 
   constructor(

@@ -25,6 +25,15 @@ import { Random, randomSeed } from '../random';
 import type { LayerStream, LayerStreamOptions } from '../stream/types';
 import { Tensor, type TensorLike, toTensor } from '../tensor';
 import { type FlatParameters, copyRecord, readParameterRecord } from './params';
+import {
+  type QuantizedTensor,
+  copyQuantized,
+  dequantizeMatrix,
+  notQuantizedError,
+  quantizeMatrix,
+  quantizedTrainingError,
+  readQuantized,
+} from './quant';
 
 /** Largest numEmbeddings and embeddingDim. */
 export const MAX_EMBEDDING_SIZE = 1 << 24;
@@ -137,9 +146,93 @@ export class Embedding extends JsLayer {
       this.flat.entries,
       this.flat.values.length,
     );
+    const q = this.quant
+      ? quantizeMatrix('setParameters', 'weight', this.config.numEmbeddings, this.outputSize, flat)
+      : null;
     this.flat.values.set(flat);
+    if (q) this.quant = q;
     this.cache = null;
     this.version++;
+  }
+
+  /** Whether lookups read int8 rows (see quantize()). */
+  get quantized(): boolean {
+    return this.quant !== null;
+  }
+
+  /**
+   * int8 quantization, inference only: the table becomes int8 with one scale per row
+   * (`max |w| / 127`), and forward, predict and streams look up the int8 row and dequantize it
+   * (`fround(q · scale)`). `parameters()` still returns the float table; `setParameters`
+   * quantizes the new one. Training (`forward(x, { train: true })`, `fit`) throws
+   * ERR_CELLSTATE_UNSUPPORTED. Returns the layer.
+   */
+  quantize(): this {
+    this.live('quantize');
+    checkNotHeld(this, 'quantize', 'layer');
+    const { numEmbeddings: N, embeddingDim: D } = this.config;
+    this.quant = quantizeMatrix('quantize', 'weight', N, D, this.flat.values);
+    this.cache = null;
+    this.version++;
+    return this;
+  }
+
+  /** Back to the float table (a no-op when not quantized). Returns the layer. */
+  dequantize(): this {
+    this.live('dequantize');
+    checkNotHeld(this, 'dequantize', 'layer');
+    if (this.quant) {
+      this.quant = null;
+      this.version++;
+    }
+    return this;
+  }
+
+  /** The int8 table the quantized layer reads: `{ weight }` (a copy). ERR_CELLSTATE_UNSUPPORTED when not quantized. */
+  quantizedParameters(): Record<string, QuantizedTensor> {
+    this.live('quantizedParameters');
+    if (!this.quant) throw notQuantizedError('quantizedParameters', 'Embedding layer');
+    return { weight: copyQuantized(this.quant) };
+  }
+
+  /**
+   * Sets the int8 table directly (`{ weight: { values, scale } }`): the layer is quantized from
+   * then on and its float `weight` becomes the dequantized table. Nothing changes on an error.
+   */
+  setQuantizedParameters(params: Record<string, QuantizedTensor>): void {
+    const where = 'setQuantizedParameters';
+    this.live(where);
+    checkNotHeld(this, where, 'layer');
+    if (
+      params === null ||
+      typeof params !== 'object' ||
+      Object.keys(params).some((k) => k !== 'weight')
+    )
+      throw new CellstateTypeError(
+        ErrorCode.INVALID_ARG,
+        `${where}: params must be { weight: { values, scale } }, got ${describe(params)}`,
+      );
+    const { numEmbeddings: N, embeddingDim: D } = this.config;
+    const q = readQuantized(where, 'weight', params.weight, N, D);
+    dequantizeMatrix(q, this.flat.values);
+    this.quant = q;
+    this.cache = null;
+    this.version++;
+  }
+
+  /** @internal Row `id` of the table into out[dst, dst + D): float, or int8 dequantized. */
+  lookup(id: number, out: Float32Array, dst: number): void {
+    const D = this.config.embeddingDim;
+    const src = id * D;
+    const q = this.quant;
+    if (q) {
+      const s = q.scale[id];
+      const v = q.values;
+      for (let d = 0; d < D; ++d) out[dst + d] = v[src + d] * s;
+    } else {
+      const w = this.flat.values;
+      for (let d = 0; d < D; ++d) out[dst + d] = w[src + d];
+    }
   }
 
   gradients(): Record<string, Tensor> {
@@ -229,17 +322,15 @@ export class Embedding extends JsLayer {
   /** @internal Ids already checked. */
   forwardBatch(x: TokenBatch, ctx: BatchContext): Activation {
     this.live('forwardBatch');
+    if (this.quant && ctx.train) throw quantizedTrainingError('forward', 'Embedding layer');
     const { T, B, tokens } = x;
     const D = this.config.embeddingDim;
-    const w = this.flat.values;
     checkResult(T * B * D, 'forward', `output [${T}, ${B}, ${D}]`);
     const out = new Float32Array(T * B * D);
     for (let t = 0; t < T; ++t)
       for (let b = 0; b < B; ++b) {
         if (ctx.lengths && t >= ctx.lengths[b]) continue;
-        const src = tokens[t * B + b] * D;
-        const dst = (t * B + b) * D;
-        for (let d = 0; d < D; ++d) out[dst + d] = w[src + d];
+        this.lookup(tokens[t * B + b], out, (t * B + b) * D);
       }
     this.cache = ctx.train ? { tokens, T, B, lengths: ctx.lengths } : null;
     return { data: out, T, B, F: D };
@@ -269,9 +360,13 @@ export class Embedding extends JsLayer {
    */
   protected free(): void {
     this.cache = null;
+    this.quant = null;
     const empty = new Float32Array(0);
     (this as { flat: FlatParameters }).flat = { values: empty, grads: empty, entries: [] };
   }
+
+  /** The int8 table while quantized. */
+  private quant: QuantizedTensor | null = null;
 
   /** @internal */
   get pending(): boolean {
@@ -327,7 +422,6 @@ class EmbeddingStream implements LayerStream {
         `${B} token ids in a Float32Array or an Int32Array${ArrayBuffer.isView(ids) ? '' : `, got ${describe(ids)}`}`,
       );
     const { numEmbeddings: N, embeddingDim: D } = this.layer.config;
-    const w = this.layer.flat.values;
     for (let b = 0; b < B; ++b) {
       const id = ids[b];
       if (!(Number.isInteger(id) && id >= 0 && id < N))
@@ -336,9 +430,7 @@ class EmbeddingStream implements LayerStream {
           `step: token ids must be integers in [0, numEmbeddings=${N}), got ${id} at row ${b}`,
         );
       // An element loop rather than set(subarray(...)): no view object per step.
-      const src = id * D;
-      const dst = b * D;
-      for (let j = 0; j < D; ++j) this.out[dst + j] = w[src + j];
+      this.layer.lookup(id, this.out, b * D);
     }
     return this.out;
   }

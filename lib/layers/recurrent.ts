@@ -48,6 +48,17 @@ import { StreamPool, type StreamPoolOptions } from '../stream/pool';
 import { Stream, type StreamOptions } from '../stream/stream';
 import { readLengths } from './batch';
 import { type Layer, layerBrand } from './layer';
+import {
+  type QuantizedTensor,
+  dequantizeMatrix,
+  nativeQuantizedWeight,
+  notQuantizedError,
+  readQuantized,
+  sameQuantized,
+} from './quant';
+
+/** The weight matrices int8 quantization may cover (the kernel says which it does). */
+const QUANTIZABLE = /^weight_(ih|hh|hr)_l\d+(_reverse)?$/;
 
 /** Largest parameter count of one layer stack: MAX_ELEMENTS, 2^28 float32 values, 1 GiB. */
 export const MAX_PARAMETERS = MAX_ELEMENTS;
@@ -236,8 +247,11 @@ export abstract class Recurrent<
     const parts: string[] = [];
     if (c.numLayers > 1) parts.push(`${c.numLayers} layers`);
     if (c.bidirectional) parts.push('bidirectional');
+    if (c.direction === 'reverse') parts.push('reverse');
     parts.push(...this.cell.summary(c));
     if (c.dropout > 0) parts.push(`dropout ${c.dropout}`);
+    if (c.recurrentDropout > 0) parts.push(`recurrentDropout ${c.recurrentDropout}`);
+    if (c.inputDropout > 0) parts.push(`inputDropout ${c.inputDropout}`);
     return parts.join(', ');
   }
 
@@ -478,6 +492,87 @@ export abstract class Recurrent<
     this.checkIdle('dequantize');
     this.native.quantize(false);
     return this;
+  }
+
+  /**
+   * The int8 weights the quantized layer runs on, by parameter name (`weight_ih_l0`,
+   * `weight_hh_l0`, …): `{ values: Int8Array [rows, cols], scale: Float32Array [rows], shape }`,
+   * copies read from the native layer. Biases and peepholes stay float (parameters()).
+   * ERR_CELLSTATE_UNSUPPORTED when the layer is not quantized.
+   */
+  quantizedParameters(): Record<string, QuantizedTensor> {
+    const where = 'quantizedParameters';
+    this.checkIdle(where);
+    if (!this.native.quantized) throw notQuantizedError(where, `${this.layerType} layer`);
+    const out: Record<string, QuantizedTensor> = {};
+    for (const p of this.parameterTable) {
+      if (!QUANTIZABLE.test(p.name) || p.shape.length !== 2) continue;
+      try {
+        out[p.name] = nativeQuantizedWeight(this.native, p.name, p.shape[0], p.shape[1]);
+      } catch (e) {
+        // a weight the quantized layer keeps in float (the kernel says it is not quantized)
+        if ((e as { code?: unknown }).code === ErrorCode.INVALID_ARG) continue;
+        throw e;
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Sets int8 weights (every weight quantizedParameters() lists, in its form; biases and
+   * peepholes with setParameters): the float weights become the dequantized ones
+   * (`fround(q · scale)`) and the layer is quantized on them. The int8 values must be those
+   * cellstate's quantization gives back (each row's largest |value| 127, or an all-zero row), as
+   * in a file cellstate saved; anything else is a RangeError. Nothing changes on an error.
+   */
+  setQuantizedParameters(params: Record<string, QuantizedTensor>): void {
+    const where = 'setQuantizedParameters';
+    this.checkIdle(where);
+    if (params === null || typeof params !== 'object' || Array.isArray(params))
+      throw new CellstateTypeError(
+        ErrorCode.INVALID_ARG,
+        `${where}: params must be an object of { values, scale } by weight name, got ${describe(params)}`,
+      );
+    const table = new Map(this.parameterTable.map((p) => [p.name, p]));
+    const given = new Map<string, QuantizedTensor>();
+    for (const [name, value] of Object.entries(params)) {
+      const p = table.get(name);
+      if (!p || !QUANTIZABLE.test(name) || p.shape.length !== 2)
+        throw new CellstateTypeError(
+          ErrorCode.INVALID_ARG,
+          `${where}: '${name}' is not a weight matrix of this layer`,
+        );
+      given.set(name, readQuantized(where, name, value, p.shape[0], p.shape[1]));
+    }
+    const before = new Float32Array(this.paramCount);
+    this.native.readParams(before);
+    const wasQuantized = this.native.quantized;
+    const flat = before.slice();
+    for (const [name, q] of given) {
+      const p = table.get(name) as ParamEntry;
+      dequantizeMatrix(q, flat.subarray(p.offset, p.offset + p.size));
+    }
+    this.native.writeParams(flat);
+    let problem: string | null = null;
+    try {
+      this.native.quantize(true);
+      const now = this.quantizedParameters();
+      for (const name of Object.keys(now))
+        if (!given.has(name)) problem = `missing '${name}' (the layer quantizes it)`;
+      for (const [name, q] of given)
+        if (!problem && !(name in now)) problem = `'${name}' is not quantized by this layer`;
+        else if (!problem && !sameQuantized(now[name], q))
+          problem = `'${name}' is not as cellstate quantizes (every row's largest |value| must be 127, or the row all zeros)`;
+    } catch (e) {
+      this.native.writeParams(before);
+      this.native.quantize(wasQuantized);
+      throw e;
+    }
+    if (problem) {
+      this.native.writeParams(before);
+      this.native.quantize(wasQuantized);
+      throw new CellstateRangeError(ErrorCode.INVALID_ARG, `${where}: ${problem}`);
+    }
   }
 
   /**

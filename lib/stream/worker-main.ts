@@ -9,6 +9,7 @@ import {
   CONTROL_BYTES,
   Command,
   Slot,
+  type LayerDescription,
   type ModelDescription,
   type WorkerInit,
   type WorkerMessage,
@@ -17,6 +18,7 @@ import {
 interface Streamable {
   stream(opts: { batch: number }): LayerStream;
   setParameters?(p: Record<string, Float32Array>): void;
+  setQuantizedParameters?(p: NonNullable<LayerDescription['quantized']>): void;
 }
 
 type Constructor = new (arg: unknown) => Streamable;
@@ -54,6 +56,8 @@ function build(model: ModelDescription): Streamable {
         })();
   if (!layer) throw new Error(`cannot rebuild a layer of kind '${kind}'`);
   if (Object.keys(model.params).length > 0) layer.setParameters?.(model.params);
+  // a quantized layer runs quantized here too, on the very int8 weights it has
+  if (model.quantized) layer.setQuantizedParameters?.(model.quantized);
   return layer;
 }
 /* eslint-enable @typescript-eslint/no-require-imports */

@@ -36,6 +36,8 @@ export interface LayerDescription {
   kind: 'layer';
   config: Record<string, unknown>;
   params: Record<string, Float32Array>;
+  /** The int8 weights of a quantized layer (its quantizedParameters()); absent: float. */
+  quantized?: Record<string, { values: Int8Array; scale: Float32Array; shape: number[] }>;
 }
 
 /** A Sequential of layers (rebuilt with `new Sequential(layers)`). */

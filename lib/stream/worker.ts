@@ -24,6 +24,7 @@ import { OptionReader } from '../options';
 import { maxThreads } from '../runtime';
 import type { Tensor } from '../tensor';
 import { MAX_STREAM_ROWS, checkStreamable, frameInput } from './stream';
+import { isQuantizable } from '../layers/quant';
 import {
   CONTROL_BYTES,
   Command,
@@ -81,7 +82,14 @@ function describeLayer(where: string, layer: unknown, name: string): LayerDescri
   const params: Record<string, Float32Array> = {};
   const given = (layer as unknown as WorkerModel).parameters();
   for (const [key, t] of Object.entries(given)) params[key] = t.data;
-  return { kind: 'layer', config: { ...config }, params };
+  const description: LayerDescription = { kind: 'layer', config: { ...config }, params };
+  if (isQuantizable(layer) && layer.quantized) {
+    const quantized: NonNullable<LayerDescription['quantized']> = {};
+    for (const [key, q] of Object.entries(layer.quantizedParameters()))
+      quantized[key] = { values: q.values, scale: q.scale, shape: [...q.shape] };
+    description.quantized = quantized;
+  }
+  return description;
 }
 
 /**

@@ -39,6 +39,7 @@ import {
   swapAxes,
 } from '../layers/batch';
 import type { SequentialState, TrainableModel } from '../model/model';
+import { quantizedTrainingError } from '../layers/quant';
 import { OptionReader } from '../options';
 import { Random, randomSeed } from '../random';
 import { Tensor, type TensorLike, toTensor } from '../tensor';
@@ -937,6 +938,14 @@ export async function fitModel(
   options: FitOptions,
 ): Promise<History> {
   const where = 'fit';
+  const quantized = model.layers.findIndex(
+    (l) => (l as { quantized?: unknown }).quantized === true,
+  );
+  if (quantized >= 0)
+    throw quantizedTrainingError(
+      where,
+      `model's layer ${quantized} (${model.layers[quantized].layerType})`,
+    );
   const o = new OptionReader(options, where, FIT_KEYS, ErrorCode.INVALID_ARG);
   if (o.raw('loss') === undefined)
     throw new CellstateTypeError(

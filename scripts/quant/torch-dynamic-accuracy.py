@@ -208,7 +208,35 @@ class CharModel(nn.Module):
         return self.out(y)
 
 
-def run_char(epochs):
+def read_cellstate_file(path):
+    """The float32 tensors of a cellstate (safetensors) file, by name."""
+    raw = open(path, "rb").read()
+    n = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8 : 8 + n])
+    data = raw[8 + n :]
+    out = {}
+    for name, e in header.items():
+        if name == "__metadata__":
+            continue
+        if e["dtype"] != "F32":
+            raise SystemExit("%s: tensor %s is %s, expected a float model" % (path, name, e["dtype"]))
+        b, end = e["data_offsets"]
+        out[name] = torch.frombuffer(bytearray(data[b:end]), dtype=torch.float32).reshape(e["shape"])
+    return out
+
+
+CELLSTATE_NAMES = {
+    "0.weight": "emb.weight",
+    "1.weight_ih_l0": "lstm.weight_ih_l0",
+    "1.weight_hh_l0": "lstm.weight_hh_l0",
+    "1.bias_ih_l0": "lstm.bias_ih_l0",
+    "1.bias_hh_l0": "lstm.bias_hh_l0",
+    "2.weight": "out.weight",
+    "2.bias": "out.bias",
+}
+
+
+def run_char(epochs, weights=None):
     text = open(os.path.join(ROOT, "examples", "data", "alice.txt"), encoding="utf8").read()
     vocab = sorted(set(text))
     ids = torch.tensor([vocab.index(c) for c in text])
@@ -221,6 +249,11 @@ def run_char(epochs):
     opt = torch.optim.Adam(m.parameters(), lr=0.005)
     lossf = nn.CrossEntropyLoss()
     g = torch.Generator().manual_seed(1)
+    if weights:
+        # cellstate's trained model (scripts/quant/cellstate-accuracy.mjs --save): no training
+        tensors = read_cellstate_file(weights)
+        m.load_state_dict({CELLSTATE_NAMES[k]: v for k, v in tensors.items()})
+        epochs = 0
     for _ in range(epochs):
         perm = torch.randperm(N, generator=g)
         for b in range(0, N, 16):
@@ -252,6 +285,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--epochs", type=int, default=60)
     ap.add_argument("--json")
+    ap.add_argument("--weights", help="a float cellstate file of the character model to use "
+                    "instead of training one (cellstate-accuracy.mjs --save)")
     args = ap.parse_args()
     torch.set_num_threads(1)
     rows = []
@@ -263,9 +298,10 @@ def main():
     print("|---" * (len(cols) + 1) + "|")
     for r in rows:
         print(f"| {r['case']} | " + " | ".join(f"{r[c]:.2e}" for c in cols) + " |")
-    char = run_char(args.epochs)
+    char = run_char(args.epochs, args.weights)
     print(f"\nCharacter model (Embedding({char['V']}, 32) -> LSTM(128) -> Linear({char['V']}), "
-          f"{char['epochs']} epochs on alice.txt; float32: {char['float32 bpc']:.4f} bits/char):")
+          f"{'cellstate-trained weights' if args.weights else str(char['epochs']) + ' epochs'} on alice.txt; "
+          f"float32: {char['float32 bpc']:.4f} bits/char):")
     print("| scheme | max logit diff | bpc change |")
     print("|---|---|---|")
     for k in cols[1:]:

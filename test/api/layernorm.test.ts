@@ -161,6 +161,75 @@ describe('layerNorm streams', () => {
   });
 });
 
+describe('layerNorm with activation functions and clip', () => {
+  // Values against the float64 reference: the lstm_layernorm_acts_* / _clip_* fixtures of
+  // test/fixtures/layernorm (test/parity/fixtures.test.ts).
+  const make = () =>
+    new LSTM({
+      inputSize: 3,
+      hiddenSize: 5,
+      peephole: true,
+      layerNorm: true,
+      gateActivation: 'hardSigmoid',
+      cellActivation: { name: 'elu', alpha: -0.5 },
+      hiddenActivation: 'softsign',
+      clip: 1.25,
+      seed: 21,
+    });
+
+  it('are accepted together (they were refused), recorded in config', () => {
+    const l = make();
+    expect(l.config).toMatchObject({
+      layerNorm: true,
+      gateActivation: { name: 'hardSigmoid', alpha: 0.2, beta: 0.5 },
+      cellActivation: { name: 'elu', alpha: -0.5 },
+      hiddenActivation: 'softsign',
+      clip: 1.25,
+    });
+    expect(new LSTM(l.config).config).toEqual(l.config);
+  });
+
+  it('each option changes the output of a layer-normalized LSTM', () => {
+    const base = new LSTM({
+      inputSize: 3,
+      hiddenSize: 5,
+      peephole: true,
+      layerNorm: true,
+      seed: 21,
+    });
+    randomize(base, 400);
+    const x = randomTensor([4, 2, 3], 15);
+    const ref = bits(base.forward(x).output);
+    for (const extra of [
+      { gateActivation: 'hardSigmoid' },
+      { cellActivation: { name: 'elu', alpha: -0.5 } },
+      { hiddenActivation: 'softsign' },
+      { clip: 0.5 },
+    ] as const) {
+      const l = new LSTM({ ...base.config, ...extra });
+      l.setParameters(base.parameters());
+      expect(bits(l.forward(x).output), JSON.stringify(extra)).not.toEqual(ref);
+    }
+  });
+
+  it('step equals forward; save and load keep config and outputs bit for bit', () => {
+    const l = make();
+    randomize(l, 500);
+    const T = 5;
+    const x = randomTensor([T, 1, 3], 16);
+    const want = l.forward(x).output;
+    const s = l.stream();
+    for (let t = 0; t < T; ++t) {
+      const y = s.step(x.data.subarray(t * 3, t * 3 + 3));
+      const w = want.data.subarray(t * 5, t * 5 + 5);
+      for (let j = 0; j < 5; ++j) expect(Math.abs(y[j] - w[j])).toBeLessThanOrEqual(1e-6);
+    }
+    const back = fromBuffer(toBuffer(l), { expect: LSTM });
+    expect(back.config).toEqual(l.config);
+    expect(bits(back.forward(x).output)).toEqual(bits(want));
+  });
+});
+
 describe('layerNorm save and load', () => {
   const make = () =>
     new LSTM({

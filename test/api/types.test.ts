@@ -52,8 +52,12 @@ const INTERNAL_TYPES = new Set(
     // the cell registry (lib/cells), read by lib/ only
     'CellSpec UnitParameter TableEntry OnnxSlot OnnxAttribute OnnxNodeView OnnxMapping PyTorchMapping ' +
     'KerasMapping ' +
+    // the ONNX graph runner's internals (lib/io/onnx-graph, onnx-ops, onnx-recurrent)
+    'OnnxGraph ElemType OnnxValue OpContext OpFunction ConstInput NodeLayer RecurrentNode NodeReporter ' +
     // what lib/model and lib/train share of a Sequential's internals
-    'BatchLayer TrainableModel ForwardCall BackwardCall'
+    'BatchLayer TrainableModel ForwardCall BackwardCall ' +
+    // int8 plumbing (lib/layers/quant.ts, lib/io/safetensors.ts)
+    'Int8Entry NativeQuantizedMatrix QuantizableLayer'
   ).split(' '),
 );
 

@@ -291,6 +291,8 @@ describe('options', () => {
       direction: 'forward',
       batchFirst: false,
       dropout: 0,
+      recurrentDropout: 0,
+      inputDropout: 0,
       seed: 9,
       resetAfter: true,
     });

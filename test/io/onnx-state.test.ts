@@ -419,9 +419,14 @@ describe('toOnnx({ state: true }): refusals', () => {
     const slices = msg.graph.node.filter((n: any) => n.op_type === 'Slice');
     expect(slices.length).toBe(2);
     [slices[0].input, slices[1].input] = [slices[1].input, slices[0].input];
-    const e = thrown(() => fromOnnx(T.encode(T.fromObject(msg)).finish()));
+    // not forward's h0: refused as a layer (expect), imported as a graph for run only
+    const bytes = T.encode(T.fromObject(msg)).finish();
+    const e = thrown(() => fromOnnx(bytes, { expect: GRU }));
     expect(e.code).toBe('ERR_CELLSTATE_ONNX_UNSUPPORTED');
     expect(e.message).toMatch(/initial_h of nodes .* are not rows \[l·D, \(l \+ 1\)·D\)/);
+    expect(thrown(() => fromOnnx(bytes).predict([[[0, 0]]])).message).toMatch(
+      /initial_h of nodes .* are not rows/,
+    );
 
     const model = new Sequential(
       [
@@ -435,7 +440,7 @@ describe('toOnnx({ state: true }): refusals', () => {
     expect(second.input[5]).toBe('h0_1');
     second.input[5] = 'h0';
     m2.graph.input = m2.graph.input.filter((i: any) => i.name !== 'h0_1');
-    const e2 = thrown(() => fromOnnx(T.encode(T.fromObject(m2)).finish()));
+    const e2 = thrown(() => fromOnnx(T.encode(T.fromObject(m2)).finish(), { expect: Sequential }));
     expect(e2.code).toBe('ERR_CELLSTATE_ONNX_UNSUPPORTED');
     expect(e2.message).toMatch(/state input 'h0' feeds more than one layer/);
   });

@@ -98,6 +98,48 @@ const recurrent: [string, () => Recurrent][] = [
       }),
   ],
   ['rnn tanh', () => new RNN({ inputSize: 3, hiddenSize: 5, seed: 11 })],
+  // direction: 'reverse' → ONNX direction "reverse" (parameters without the _reverse suffix)
+  [
+    'lstm reverse peephole stack',
+    () =>
+      new LSTM({
+        inputSize: 3,
+        hiddenSize: 4,
+        direction: 'reverse',
+        peephole: true,
+        numLayers: 2,
+        seed: 13,
+      }),
+  ],
+  [
+    'lstm reverse coupled batchFirst',
+    () =>
+      new LSTM({
+        inputSize: 3,
+        hiddenSize: 4,
+        direction: 'reverse',
+        coupled: true,
+        batchFirst: true,
+        seed: 14,
+      }),
+  ],
+  [
+    'gru reverse reset before',
+    () =>
+      new GRU({ inputSize: 3, hiddenSize: 5, direction: 'reverse', resetAfter: false, seed: 15 }),
+  ],
+  [
+    'rnn reverse relu stack',
+    () =>
+      new RNN({
+        inputSize: 3,
+        hiddenSize: 4,
+        direction: 'reverse',
+        nonlinearity: 'relu',
+        numLayers: 2,
+        seed: 16,
+      }),
+  ],
   [
     'rnn relu bidir stack',
     () =>
@@ -447,7 +489,10 @@ describe('importOnnx refuses what cellstate cannot run', () => {
     lstmNode(m2).attribute.find((a: any) => a.name === 'direction').s = new TextEncoder().encode(
       'reverse',
     );
-    expect(thrown(() => fromOnnx(encode(m2))).message).toMatch(/has direction 'reverse'/);
+    // a reverse node is a reverse layer now: metadata that says forward is inconsistent
+    const e2 = thrown(() => fromOnnx(encode(m2)));
+    expect(e2.code).toBe('ERR_CELLSTATE_ONNX_INVALID');
+    expect(e2.message).toMatch(/the graph computes direction: "reverse"/);
     const m3 = base();
     const W = m3.graph.initializer.find((t: any) => t.name === lstmNode(m3).input[1]);
     m3.graph.initializer.push({
@@ -458,7 +503,15 @@ describe('importOnnx refuses what cellstate cannot run', () => {
     });
     lstmNode(m3).input.push('', 'h0'); // sequence_lens '', initial_h
     expect(W).toBeDefined();
-    expect(thrown(() => fromOnnx(encode(m3))).message).toMatch(/initial_h that is not zero/);
+    // not a chain of layers (forward has no constant initial state): imported for run only
+    const graph = fromOnnx(encode(m3));
+    const x = new Tensor(new Float32Array(2 * 3), [2, 1, 3]);
+    const e3 = thrown(() => graph.forward(x));
+    expect(e3.code).toBe('ERR_CELLSTATE_ONNX_UNSUPPORTED');
+    expect(e3.message).toMatch(/^forward: .*initial_h that is not zero.*run\(feeds\) runs it/);
+    expect(thrown(() => fromOnnx(encode(m3), { expect: Sequential })).message).toMatch(
+      /initial_h that is not zero/,
+    );
   });
 
   it('bytes that are not ONNX, and bad arguments', async () => {

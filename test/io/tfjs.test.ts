@@ -182,6 +182,30 @@ describe('importTfjs: TF.js models predict what TF.js predicts', () => {
     got.dispose();
   });
 
+  it('recurrentDropout and dropout (training only) are kept as recurrentDropout and inputDropout', async () => {
+    const m = tf.sequential();
+    m.add(
+      tf.layers.lstm({
+        units: 4,
+        returnSequences: true,
+        inputShape: [5, 3],
+        recurrentDropout: 0.25,
+        dropout: 0.1,
+        ...sig,
+      }),
+    );
+    m.add(tf.layers.gru({ units: 3, recurrentDropout: 0.5, ...sig }));
+    const { got } = await agree(m, randomTensor([2, 5, 3], 7), 70); // inference ignores them
+    const [lstm, gru] = got.sequential!.layers as unknown as {
+      config: { recurrentDropout: number; inputDropout: number };
+    }[];
+    expect(lstm.config.recurrentDropout).toBe(0.25);
+    expect(lstm.config.inputDropout).toBe(0.1);
+    expect(gru.config.recurrentDropout).toBe(0.5);
+    expect(gru.config.inputDropout).toBe(0);
+    got.dispose();
+  });
+
   it('useBias false, LSTM activation linear, a Dense before the recurrent layer', async () => {
     const m = tf.sequential();
     m.add(tf.layers.dense({ units: 4, activation: 'relu', inputShape: [5, 3] }));
@@ -284,6 +308,150 @@ describe('importTfjs: TF.js models predict what TF.js predicts', () => {
   });
 });
 
+// TF.js's default recurrentActivation is 'hardSigmoid' = clip(0.2·x + 0.5, 0, 1); the weights
+// (scale 1.5) drive many gate pre-activations past ±2.5, so both clipped ends are exercised.
+describe('importTfjs: default-constructed layers (hardSigmoid gates) and the other activations', () => {
+  it('LSTM, GRU and SimpleRNN as TF.js builds them by default, with Dropout and a softmax Dense', async () => {
+    const m = tf.sequential();
+    m.add(tf.layers.lstm({ units: 5, returnSequences: true, inputShape: [6, 3] }));
+    m.add(tf.layers.gru({ units: 4, returnSequences: true }));
+    m.add(tf.layers.simpleRNN({ units: 3 }));
+    m.add(tf.layers.dropout({ rate: 0.4 }));
+    m.add(tf.layers.dense({ units: 2, activation: 'softmax' }));
+    const x = randomTensor([4, 6, 3], 201);
+    const { got } = await agree(m, x, 201);
+    expect(got.sequential).toBeInstanceOf(Sequential);
+    // the imported layers carry the gate function
+    const lstm = got.sequential!.layers[0] as unknown as { config: Record<string, unknown> };
+    expect(lstm.config.gateActivation).toEqual({ name: 'hardSigmoid', alpha: 0.2, beta: 0.5 });
+    got.dispose();
+  });
+
+  it('Bidirectional (every merge mode), goBackwards, TimeDistributed(Dense)', async () => {
+    for (const mergeMode of ['concat', 'sum', 'mul', 'ave'] as const) {
+      const m = tf.sequential();
+      m.add(
+        tf.layers.bidirectional({
+          layer: tf.layers.lstm({ units: 4, returnSequences: true }) as tf.RNN,
+          mergeMode,
+          inputShape: [5, 3],
+        }),
+      );
+      m.add(tf.layers.timeDistributed({ layer: tf.layers.dense({ units: 3 }) }));
+      m.add(tf.layers.bidirectional({ layer: tf.layers.gru({ units: 3 }) as tf.RNN, mergeMode }));
+      (await agree(m, randomTensor([3, 5, 3], 210), 210)).got.dispose();
+    }
+    const back = tf.sequential();
+    back.add(
+      tf.layers.lstm({ units: 4, returnSequences: true, goBackwards: true, inputShape: [6, 2] }),
+    );
+    back.add(tf.layers.gru({ units: 3, goBackwards: true }));
+    (await agree(back, randomTensor([3, 6, 2], 211), 211)).got.dispose();
+  });
+
+  it('Embedding → LSTM (unitForgetBias) → Dense streams step by step; useBias false; Masking', async () => {
+    const m = tf.sequential();
+    m.add(tf.layers.embedding({ inputDim: 10, outputDim: 4, inputLength: 5 }));
+    m.add(tf.layers.lstm({ units: 6, returnSequences: true, unitForgetBias: true }));
+    m.add(tf.layers.gru({ units: 3, returnSequences: true, useBias: false }));
+    m.add(tf.layers.dense({ units: 3, activation: 'sigmoid' }));
+    const ids = [
+      [1, 2, 3, 4, 5],
+      [9, 0, 0, 7, 1],
+    ];
+    const { got, want } = await agree(m, ids, 220);
+    const s = got.stream();
+    for (let t = 0; t < 5; ++t) {
+      const out = s.step(new Int32Array([ids[1][t]]));
+      const at = (1 * 5 + t) * 3;
+      expect(maxDiff(out, want.subarray(at, at + 3))).toBeLessThan(TOL);
+    }
+    got.dispose();
+
+    const masked = tf.sequential();
+    masked.add(tf.layers.masking({ maskValue: 0, inputShape: [6, 2] }));
+    masked.add(tf.layers.lstm({ units: 4, returnSequences: true }));
+    masked.add(
+      tf.layers.bidirectional({
+        layer: tf.layers.gru({ units: 3 }) as tf.RNN,
+        mergeMode: 'concat',
+      }),
+    );
+    const x = randomTensor([3, 6, 2], 221);
+    [6, 3, 1].forEach((n, b) => x.data.fill(0, (b * 6 + n) * 2, (b + 1) * 6 * 2));
+    (await agree(masked, x, 221)).got.dispose();
+  });
+
+  it('a functional model and Embedding maskZero, default layers', async () => {
+    const input = tf.input({ shape: [4, 3] });
+    let h = tf.layers.gru({ units: 5, returnSequences: true }).apply(input) as tf.SymbolicTensor;
+    h = tf.layers
+      .bidirectional({ layer: tf.layers.lstm({ units: 3 }) as tf.RNN, mergeMode: 'ave' })
+      .apply(h) as tf.SymbolicTensor;
+    const out = tf.layers.dense({ units: 2 }).apply(h) as tf.SymbolicTensor;
+    (
+      await agree(tf.model({ inputs: input, outputs: out }), randomTensor([3, 4, 3], 240), 240)
+    ).got.dispose();
+
+    const m = tf.sequential();
+    m.add(tf.layers.embedding({ inputDim: 7, outputDim: 3, inputLength: 5, maskZero: true }));
+    m.add(tf.layers.lstm({ units: 4, returnSequences: true }));
+    m.add(tf.layers.gru({ units: 2 }));
+    const ids = [
+      [1, 2, 3, 0, 0],
+      [4, 5, 6, 1, 2],
+      [3, 0, 0, 0, 0],
+    ];
+    (await agree(m, ids, 241)).got.dispose();
+  });
+
+  it('every activation a cell computes, as activation and as recurrentActivation', async () => {
+    // TF.js names; each as the cells' activation (LSTM: candidate and output; GRU: candidate;
+    // SimpleRNN: its one function) and as the gates' recurrentActivation
+    const names = [
+      'tanh',
+      'sigmoid',
+      'hardSigmoid',
+      'relu',
+      'linear',
+      'elu',
+      'softsign',
+      'softplus',
+    ] as const;
+    let seed = 230;
+    for (const activation of names) {
+      const m = tf.sequential();
+      m.add(
+        tf.layers.lstm({
+          units: 4,
+          returnSequences: true,
+          inputShape: [5, 3],
+          activation,
+          recurrentActivation: activation,
+        }),
+      );
+      m.add(
+        tf.layers.gru({
+          units: 3,
+          returnSequences: true,
+          activation,
+          recurrentActivation: activation,
+        }),
+      );
+      m.add(tf.layers.simpleRNN({ units: 3, returnSequences: true, activation }));
+      // a smaller scale keeps relu / linear / elu recurrences from growing past float32's
+      // relative precision, which would make the 1e-5 absolute bound meaningless
+      setWeights(m, seed, 0.6);
+      const x = randomTensor([2, 5, 3], seed++);
+      const want = tfPredict(m, x);
+      const got = fromTfjs(await artifactsOf(m));
+      const scale = Math.max(1, ...Array.from(want, Math.abs));
+      expect(maxDiff(got.predict(x).data, want) / scale, activation).toBeLessThan(TOL);
+      got.dispose();
+    }
+  });
+});
+
 describe("importTfjs: the Python converter's form", () => {
   it('model_config inside modelTopology, Keras weight names (lstm/lstm_cell/kernel, forward_lstm/…)', async () => {
     const m = tf.sequential();
@@ -328,9 +496,19 @@ describe("importTfjs: the Python converter's form", () => {
 // Keras's reset_after=True GRU (bias [2, 3H]), which TF.js cannot build: checked against the
 // equations of Keras's GRUCell in float64.
 describe('importTfjs: a Keras GRU with reset_after true', () => {
-  it('bias [2, 3H] = input and recurrent biases', async () => {
+  it.each([
+    ['sigmoid', (v: number) => 1 / (1 + Math.exp(-v))],
+    ['hardSigmoid', (v: number) => Math.min(1, Math.max(0, 0.2 * v + 0.5))],
+  ] as const)('bias [2, 3H] = input and recurrent biases, %s gates', async (gate, sigm) => {
     const m = tf.sequential();
-    m.add(tf.layers.gru({ units: 3, returnSequences: true, inputShape: [4, 2], ...sig }));
+    m.add(
+      tf.layers.gru({
+        units: 3,
+        returnSequences: true,
+        inputShape: [4, 2],
+        recurrentActivation: gate,
+      }),
+    );
     const a = await artifactsOf(m);
     const I = 2;
     const H = 3;
@@ -347,7 +525,6 @@ describe('importTfjs: a Keras GRU with reset_after true', () => {
     const x = randomTensor([2, 4, I], 4);
     const y = got.predict(x);
     // Keras: z, r, hh blocks of kernel [I, 3H] / recurrent [H, 3H]; x·W + b_in, h·U + b_rec
-    const sigm = (v: number) => 1 / (1 + Math.exp(-v));
     for (let b = 0; b < 2; ++b) {
       let h = [0, 0, 0];
       for (let t = 0; t < 4; ++t) {
@@ -371,15 +548,43 @@ describe('importTfjs: a Keras GRU with reset_after true', () => {
 });
 
 describe('importTfjs: refusals', () => {
-  it("TF.js's default hardSigmoid gates, by layer and activation", async () => {
-    const m = tf.sequential();
-    m.add(tf.layers.lstm({ units: 2, inputShape: [3, 2], name: 'my_lstm' }));
+  it('activations no cell computes, by layer and activation', async () => {
     const e = thrown(() => fromTfjs(null as never));
     expect(e).toBeInstanceOf(TypeError);
-    const a = await artifactsOf(m);
-    const e2 = thrown(() => fromTfjs(a));
-    expect(e2.code).toBe('ERR_CELLSTATE_TFJS_UNSUPPORTED');
-    expect(e2.message).toMatch(/layer 'my_lstm' \(LSTM\) has recurrentActivation 'hard_sigmoid'/);
+    const cases: [tf.layers.Layer, RegExp][] = [
+      [
+        tf.layers.lstm({
+          units: 2,
+          inputShape: [3, 2],
+          name: 'my_lstm',
+          recurrentActivation: 'selu',
+        }),
+        /layer 'my_lstm' \(LSTM\) has recurrentActivation 'selu'; cellstate's LSTM computes 'sigmoid'/,
+      ],
+      [
+        tf.layers.lstm({ units: 2, inputShape: [3, 2], name: 'l6', activation: 'relu6' }),
+        /layer 'l6' \(LSTM\) has activation 'relu6'/,
+      ],
+      [
+        tf.layers.gru({ units: 2, inputShape: [3, 2], name: 'g', recurrentActivation: 'swish' }),
+        /layer 'g' \(GRU\) has recurrentActivation 'swish'/,
+      ],
+      [
+        tf.layers.gru({ units: 2, inputShape: [3, 2], name: 'g2', activation: 'gelu' }),
+        /layer 'g2' \(GRU\) has activation 'gelu'/,
+      ],
+      [
+        tf.layers.simpleRNN({ units: 2, inputShape: [3, 2], name: 'r', activation: 'softmax' }),
+        /layer 'r' \(SimpleRNN\) has activation 'softmax'/,
+      ],
+    ];
+    for (const [layer, message] of cases) {
+      const m = tf.sequential();
+      m.add(layer);
+      const e2 = thrown(() => fromTfjs(artifactsOfSync(m)));
+      expect(e2.code).toBe('ERR_CELLSTATE_TFJS_UNSUPPORTED');
+      expect(e2.message).toMatch(message);
+    }
   });
 
   it('unsupported layers by name, null merge, go_backwards with a mask', async () => {

@@ -52,6 +52,36 @@ describe('matmul', () => {
             }
       });
 
+  // K a multiple of 1024: A's rows are 4 KB apart, so matmul copies A with a padded row stride
+  // before the GEMM (cpp/src/cell/matmul.cc); the result is the same chain as PackedMatrix's,
+  // which reads A in place.
+  it('row strides that are a multiple of 4 KB: the padded copy of A gives the same bits', () => {
+    let seed = 100;
+    const K = 1024;
+    const N = 17;
+    for (const aT of [false, true])
+      for (const bT of [false, true])
+        for (const M of [2, 11, 12, 13, 25]) {
+          const A = randomTensor([M * K], seed++).data;
+          const B = randomTensor([K * N], seed++).data;
+          const bias = randomTensor([N], seed++).data;
+          const C = new Float32Array(M * N);
+          matmul(M, N, K, A, aT, B, bT, bias, C, false);
+          const X = new Float32Array(M * K); // A as [M, K]
+          for (let m = 0; m < M; ++m)
+            for (let k = 0; k < K; ++k) X[m * K + k] = aT ? A[k * M + m] : A[m * K + k];
+          const P = new Float32Array(M * N);
+          const p = packMatrix(K, N, B, bT, bias);
+          p.apply(M, X, P);
+          p.dispose();
+          expect(C).toEqual(P);
+          const ref = reference(M, N, K, A, aT, B, bT);
+          // float32 sums of 1024 products of values ≤ 1: 1e-4
+          for (let i = 0; i < M * N; ++i)
+            expect(Math.abs(C[i] - (bias[i % N] + ref[i]))).toBeLessThan(1e-4);
+        }
+  });
+
   it('refuses wrong element counts, types and sizes', () => {
     const a = new Float32Array(6);
     const b = new Float32Array(6);

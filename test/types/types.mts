@@ -32,6 +32,8 @@ import {
   type LSTMBackwardResult,
   type LSTMForwardResult,
   type LoadedModel,
+  type OnnxOutput,
+  type OnnxRunnable,
   type ProgressOutput,
   type SequentialOptions,
 } from 'cellstate';
@@ -84,8 +86,8 @@ expectTypeOf(fromBuffer(bytes)).toEqualTypeOf<LoadedModel>();
 expectTypeOf(fromBuffer(bytes, { expect: LSTM })).toEqualTypeOf<LSTM>();
 expectTypeOf(load('m.cellstate')).resolves.toEqualTypeOf<LoadedModel>();
 expectTypeOf(load('m.cellstate', { expect: Sequential })).resolves.toEqualTypeOf<Sequential>();
-expectTypeOf(importOnnx('m.onnx', { expect: GRU })).resolves.toEqualTypeOf<GRU>();
-expectTypeOf(importOnnx('m.onnx')).resolves.toEqualTypeOf<LoadedModel>();
+expectTypeOf(importOnnx('m.onnx', { expect: GRU })).resolves.toEqualTypeOf<GRU & OnnxRunnable>();
+expectTypeOf(importOnnx('m.onnx')).resolves.toEqualTypeOf<LoadedModel & OnnxRunnable>();
 expectTypeOf(toOnnx(lstm, { state: true, lengths: true })).toEqualTypeOf<Uint8Array>();
 expectTypeOf(importTfjs('model.json')).resolves.toEqualTypeOf<TfjsModel>();
 expectTypeOf(
@@ -152,4 +154,13 @@ expectTypeOf(inference.summary()).toEqualTypeOf<string>();
 expectTypeOf(inference.summary({ format: 'text' })).toEqualTypeOf<string>();
 expectTypeOf(inference.summary({ format: 'object' }).layers[0]?.outputShape).toEqualTypeOf<
   (number | 'B' | 'T')[] | undefined
+>();
+
+// the ONNX graph runner: feeds by name, outputs by name
+declare const onnx: LoadedModel & OnnxRunnable;
+expectTypeOf(onnx.run({ X: new Tensor(new Float32Array(6), [2, 1, 3]) })).toEqualTypeOf<
+  Record<string, OnnxOutput>
+>();
+expectTypeOf(onnx.runAsync({ lens: new Int32Array([2]) })).resolves.toEqualTypeOf<
+  Record<string, OnnxOutput>
 >();

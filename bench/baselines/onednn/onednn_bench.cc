@@ -17,6 +17,9 @@
 //   loadstream NAME L I H FRAMES DIR       streaming LSTM, batch 1, one step per call, L layers
 //                                          (layer l > 0 takes H inputs); DIR holds
 //                                          w_ih_l{l}.bin ... b_hh_l{l}.bin and x.bin [FRAMES, I]
+//   loadgemm NAME N DIR                    SGEMM ceiling: dnnl_sgemm C = A · B, N x N,
+//                                          row-major; DIR holds a.bin, b.bin [N, N]
+//                                          (check writes c.bin)     -> {"ok": true}
 //   check NAME DIR                         one call at 1 thread from zero state and zero
 //                                          gradients; writes what it computed into DIR in
 //                                          cellstate's layout: y.bin, hn.bin (LSTM: cn.bin);
@@ -442,6 +445,45 @@ class BatchWorkload : public Workload {
 // A streaming LSTM: batch 1, one step per call, L single-layer primitives (layer l > 0 takes H
 // inputs, which one multi-layer oneDNN primitive cannot: it has one input width for all
 // layers). The state lives in two sets of buffers that swap roles every step.
+// The SGEMM ceiling: oneDNN's dnnl_sgemm (row-major, C = A · B, beta 0) on N x N matrices, its
+// own packing of A and B inside every call (as cellstate's matmul packs B).
+class GemmWorkload : public Workload {
+ public:
+  GemmWorkload(int N, const std::string& dir) : N_(N) {
+    a_ = ReadFloats(dir + "/a.bin", size_t(N) * N);
+    b_ = ReadFloats(dir + "/b.bin", size_t(N) * N);
+    c_.assign(size_t(N) * N, 0.0f);
+  }
+
+  std::vector<double> Run(Ctx&, int threads, int warmup, int reps) override {
+    omp_set_num_threads(threads);
+    std::vector<double> times;
+    for (int r = 0; r < warmup + reps; ++r) {
+      const double t0 = Now();
+      Call();
+      if (r >= warmup) times.push_back(Now() - t0);
+    }
+    return times;
+  }
+
+  void Check(Ctx&, const std::string& dir) override {
+    omp_set_num_threads(1);
+    Call();
+    WriteFloats(dir + "/c.bin", c_);
+  }
+
+ private:
+  void Call() {
+    const dnnl_dim_t n = N_;
+    const dnnl_status_t st = dnnl_sgemm('N', 'N', n, n, n, 1.0f, a_.data(), n, b_.data(), n, 0.0f,
+                                        c_.data(), n);
+    if (st != dnnl_success) throw std::runtime_error("dnnl_sgemm failed");
+  }
+
+  int N_;
+  std::vector<float> a_, b_, c_;
+};
+
 class StreamWorkload : public Workload {
  public:
   StreamWorkload(int L, int I, int H, int frames, const std::string& dir)
@@ -627,6 +669,9 @@ int main() {
         workloads[t[1]] = std::make_unique<BatchWorkload>(ParseKind(t[2]), t[3] == "train",
                                                           ToInt(t[4], "T"), ToInt(t[5], "B"),
                                                           ToInt(t[6], "I"), ToInt(t[7], "H"), t[8]);
+        answer = "{\"ok\":true}";
+      } else if (cmd == "loadgemm" && t.size() == 4) {
+        workloads[t[1]] = std::make_unique<GemmWorkload>(ToInt(t[2], "N"), t[3]);
         answer = "{\"ok\":true}";
       } else if (cmd == "loadstream" && t.size() == 7) {
         workloads[t[1]] = std::make_unique<StreamWorkload>(

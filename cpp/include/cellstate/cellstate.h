@@ -78,6 +78,13 @@ struct Config {
   // named without the _reverse suffix. Excludes bidirectional; streaming refuses it.
   bool reverse = false;
   float dropout = 0.f;  // between layers, training only
+  // Keras's recurrent_dropout (Gal & Ghahramani 2016), training only: one mask per sequence and
+  // unit on h_{t-1} as it enters the recurrent GEMM(s), the same at every step, values 0 or
+  // 1/(1-p). The carried state is not masked.
+  float recurrent_dropout = 0.f;
+  // Keras's dropout, training only: one mask per sequence on the stack's input x_t, the same at
+  // every step, values 0 or 1/(1-p).
+  float input_dropout = 0.f;
   LstmOptions lstm;
   GruOptions gru;
   RnnOptions rnn;
@@ -214,9 +221,12 @@ struct ForwardArgs {
   const int32_t* lengths = nullptr;  // [B] in [1,T] or null (all T)
   bool train = false;                // keep what backward needs
   uint64_t dropout_seed = 0;         // seeds the dropout masks of this call (train only)
-  void* output = nullptr;            // [T,B,D·R] or [B,T,D·R]
-  void* h_n = nullptr;               // [L·D,B,R] (may be null)
-  void* c_n = nullptr;               // [L·D,B,H] (may be null; LSTM only)
+  // Tests: the recurrent dropout masks [L·D,B,R] of this call (train with recurrent_dropout > 0)
+  // instead of those drawn from dropout_seed; any values.
+  const void* recurrent_mask = nullptr;
+  void* output = nullptr;  // [T,B,D·R] or [B,T,D·R]
+  void* h_n = nullptr;     // [L·D,B,R] (may be null)
+  void* c_n = nullptr;     // [L·D,B,H] (may be null; LSTM only)
 };
 
 struct BackwardArgs {
@@ -282,6 +292,12 @@ class Layer {
   // streams stay valid.
   Status Quantize(bool on);
   bool quantized() const;
+  // The int8 values [rows, cols] and per-row scales [rows] the quantized layer runs on for the
+  // weight `name` (a ParamTable name such as "weight_ih_l0"), so that files can store them.
+  // kUnsupported when the layer is not quantized; kInvalidArgument for a name that is not a
+  // quantized weight or a shape that is not its shape. Writes nothing on an error.
+  Status QuantizedWeight(const std::string& name, size_t rows, size_t cols, int8_t* q,
+                         float* scale) const;
 
   struct Impl;
   Impl* impl() { return impl_.get(); }

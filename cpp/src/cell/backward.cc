@@ -21,8 +21,8 @@ namespace cellstate {
 namespace {
 
 // dst[c, r] = src[r, c] for the columns c in [c0, c1), in 16×16 blocks; sums[c] += Σ_r src[r, c]
-// in row order, and sums2[c] likewise when not null (LSTM and RNN: the two biases have the same
-// gradient). With SSE, 4×4 register transposes (non-temporal stores were slower: the GEMM that
+// in row order, and sums2[c] likewise (each when not null) (LSTM and RNN: the two biases have the
+// same gradient). With SSE, 4×4 register transposes (non-temporal stores were slower: the GEMM that
 // reads dst finds part of it in the last-level cache). The sums add the rows in order on either
 // path, so the results do not depend on it or on how the columns are split (callers split them
 // in whole blocks).
@@ -69,7 +69,7 @@ void TransposeCols(size_t rows, size_t cols, const T* src, T* dst, size_t c0, si
         }
     }
     for (size_t c = cb; c < ce; ++c) {
-      sums[c] += acc[c - cb];
+      if (sums) sums[c] += acc[c - cb];
       if (sums2) sums2[c] += acc[c - cb];
     }
   }
@@ -110,6 +110,7 @@ void Layer<T>::Impl::BackwardUnit(Unit& u, const BackwardArgs& a, const T* xin, 
   size_t b0, b1;
   Split(B, p, &b0, &b1);
   const StepSplit<T> ss{k, p, b0, b1, RowSplit(B, p)};
+  const T* rmask = w.rmask == kNone ? nullptr : W + w.rmask;  // recurrent dropout
 
   for (size_t b = b0; b < b1; ++b) {
     const size_t row = u.index * B + b;
@@ -143,7 +144,11 @@ void Layer<T>::Impl::BackwardUnit(Unit& u, const BackwardArgs& a, const T* xin, 
                         dg + tb * GH,
                         dh,
                         dc,
-                        V + bw.tmp};
+                        V + bw.tmp,
+                        rmask,
+                        rmask ? W + w.hm + tb * R : nullptr,
+                        rmask ? V + bw.tmp2 : nullptr,
+                        s == Tn - 1};
     if (s > 0) {  // the next step's saved tensors
       const size_t nb = u.reverse ? tb + B : tb - B;
       PrefetchRows(W + w.gates + nb * GH, b0, b1, GH, GH);
@@ -165,8 +170,21 @@ void Layer<T>::Impl::BackwardUnit(Unit& u, const BackwardArgs& a, const T* xin, 
 
   // After the loop: the cell's weight, bias (and other) gradients, then dx, each split over
   // output rows (the same sums whatever nth is).
-  const BwdReduce<T> r{k,   u,  params.data(), grads.data(), W, V, bw.cell.data(), TB,
-                       xin, dg, V + bw.dgT,    V + bw.xpack, p};
+  const BwdReduce<T> r{k,
+                       u,
+                       params.data(),
+                       grads.data(),
+                       W,
+                       V,
+                       bw.cell.data(),
+                       TB,
+                       xin,
+                       W + (rmask ? w.hm : w.hprev),
+                       dg,
+                       V + bw.dgT,
+                       V + bw.xpack,
+                       p,
+                       B};
   cell->Gradients(r);
   if (dx)
     k.gemm(TB, u.in, GH, dg, GH, packed_bwd.data() + u.bw_ih, nullptr, dx, u.in, dx_accumulate, p);
@@ -227,6 +245,13 @@ Status Layer<T>::Impl::Backward(const BackwardArgs& a) {
     if (p.ith == 0) dxl = gx;
   });
   if (a.d_x) {
+    if (ws.imask != kNone) {  // through x_t ⊙ mask
+      const T* m = W + ws.imask;
+      for (size_t tb = 0; tb < TB; ++tb) {
+        const T* mb = m + (tb % size_t(B)) * I;
+        for (int i = 0; i < I; ++i) dxl[tb * I + i] *= mb[i];
+      }
+    }
     if (has_lengths) ZeroPadded(dxl, I);
     CopyTimeMajor(Tn, B, I, ws_batch_first, dxl, static_cast<T*>(a.d_x), false);
   }

@@ -66,7 +66,10 @@ struct UnitWs {
   size_t hprev = kNone, hst = kNone;
   size_t cprev = kNone, cst = kNone;  // likewise for the cell state
   size_t gstep = kNone;               // [chunk·B, G·H] wavefront: the layers above the first
-  size_t buf[kCellSlots];             // the cell's BufSpecs, in order
+  // Training with recurrent dropout: the unit's mask [B,R] and the masked states h_{t-1} ⊙ mask
+  // of every step [T,B,R] (the recurrent GEMMs' operand, read again by backward).
+  size_t rmask = kNone, hm = kNone;
+  size_t buf[kCellSlots];  // the cell's BufSpecs, in order
   // int8 inference: room for the step's quantized activations (rows of qld bytes, then their
   // scales): B rows, or a wavefront chunk's for the layers above the first.
   size_t qa = kNone, qsa = kNone, qld = 0;
@@ -104,6 +107,10 @@ struct StepIo {
   T* out = nullptr;
   size_t ldo = 0;
   T* buf[kCellSlots] = {};  // the cell's BufSpecs at this step
+  // Training with recurrent dropout: the unit's mask [B,R] and this step's slot [B,R] for
+  // h ⊙ mask (FwdStep::RecurrentInput writes it); null otherwise.
+  const T* mask = nullptr;
+  T* hm = nullptr;
   // int8 inference: room for the quantized activations of the step's GEMMs (qld bytes a row)
   // and their scales (null on a float layer).
   int8_t* qa = nullptr;
@@ -191,6 +198,15 @@ struct FwdStep : StepSplit<T> {
     this->Gemm(M, N, K, A, lda, packed + u.fw[slot], bias, Cm, ldc, acc);
   }
   bool active(size_t b) const { return !lens || t < lens[b]; }
+  // h_{t-1} as it enters the recurrent GEMM: io.h, or with recurrent dropout h ⊙ mask (this
+  // thread's rows written, then a barrier: the GEMM may read every row).
+  const T* RecurrentInput() const {
+    if (!io.mask) return io.h;
+    const size_t n0 = this->b0 * R, n1 = this->b1 * R;
+    for (size_t i = n0; i < n1; ++i) io.hm[i] = io.h[i] * io.mask[i];
+    this->Sync();
+    return io.hm;
+  }
   // A row past its length keeps its state.
   void keep(size_t b) const {
     if (io.hout) std::memcpy(hout + b * R, io.h + b * R, sizeof(T) * R);
@@ -227,7 +243,27 @@ struct BwdStep : StepSplit<T> {
   T* dh;
   T* dc;
   T* tmp;  // [B, max(R, H)] scratch
+  // Recurrent dropout: the unit's mask [B,R], this step's masked state h_{t-1} ⊙ mask [B,R]
+  // (forward's), and a second [B, max(R, H)] scratch; null without it.
+  const T* mask = nullptr;
+  const T* hm = nullptr;
+  T* tmp2 = nullptr;
+  bool first = false;  // the unit's first backward step (the last time step it ran forward)
   bool active(size_t b) const { return t < lens[b]; }
+  // On this thread's active rows of [B,R] buffers: d = base + d ⊙ mask (base null: d ⊙= mask). d
+  // holds the gradient that reached the masked state through the recurrent GEMM(s); this takes it
+  // back to h_{t-1}. No barrier: the same thread reads these rows next.
+  // Rows past their length are left alone (their state is carried unchanged).
+  void MaskRows(T* d, const T* base, int R) const {
+    for (size_t b = this->b0; b < this->b1; ++b) {
+      if (!active(b)) continue;
+      const size_t n0 = b * size_t(R), n1 = n0 + size_t(R);
+      if (base)
+        for (size_t i = n0; i < n1; ++i) d[i] = base[i] + d[i] * mask[i];
+      else
+        for (size_t i = n0; i < n1; ++i) d[i] *= mask[i];
+    }
+  }
 };
 
 // What a cell's reductions after the backward loop see (the whole [T·B] history).
@@ -241,11 +277,13 @@ struct BwdReduce {
   T* V;
   const size_t* bwbuf;
   size_t TB;
-  const T* xin;  // [TB, in] the unit's input
-  const T* dg;   // [TB, G·H]
-  T* dgT;        // [G·H, TB] scratch for the transpose
-  T* xpack;      // scratch for a packed [TB, ·] operand
+  const T* xin;    // [TB, in] the unit's input
+  const T* hprev;  // [TB, R] the recurrent GEMMs' operand: h_{t-1}, or h_{t-1} ⊙ mask
+  const T* dg;     // [TB, G·H]
+  T* dgT;          // [G·H, TB] scratch for the transpose
+  T* xpack;        // scratch for a packed [TB, ·] operand
   Part p;
+  int B = 0;  // batch rows (TB = T·B)
 };
 
 template <typename T>
@@ -344,7 +382,7 @@ void PackParallel(const Kernels<T>& k, size_t K, size_t N, const T* src, ptrdiff
 }
 
 // dst = src^T for src [rows, cols], each thread a range of whole 16-column blocks; sums[c] +=
-// Σ_r src[r, c] in row order (and sums2 likewise when not null): the bias gradients. The
+// Σ_r src[r, c] in row order (and sums2 likewise; each skipped when null): the bias gradients. The
 // results depend neither on the path (SSE or not) nor on the thread count.
 template <typename T>
 void TransposeSum(size_t rows, size_t cols, const T* src, T* dst, T* sums, T* sums2, Part p);

@@ -97,6 +97,10 @@ Status Validate(const Config& c) {
     return Invalid("direction: 'reverse' contradicts bidirectional: true");
   if (!(c.dropout >= 0.f && c.dropout < 1.f))
     return Range("dropout must be in [0, 1), got " + std::to_string(c.dropout));
+  if (!(c.recurrent_dropout >= 0.f && c.recurrent_dropout < 1.f))
+    return Range("recurrentDropout must be in [0, 1), got " + std::to_string(c.recurrent_dropout));
+  if (!(c.input_dropout >= 0.f && c.input_dropout < 1.f))
+    return Range("inputDropout must be in [0, 1), got " + std::to_string(c.input_dropout));
   return fam->Validate(c);
 }
 
@@ -134,13 +138,16 @@ Status ParseConfig(const Options& options, Config* out) {
         IntOption(o, "hiddenSize", &c.hidden_size, &st) ||
         IntOption(o, "numLayers", &c.num_layers, &st) ||
         BoolOption(o, "bidirectional", &c.bidirectional, &st)) {
-    } else if (o.key == "dropout") {
+    } else if (o.key == "dropout" || o.key == "recurrentDropout" || o.key == "inputDropout") {
+      float* dst = o.key == "dropout"            ? &c.dropout
+                   : o.key == "recurrentDropout" ? &c.recurrent_dropout
+                                                 : &c.input_dropout;
       if (o.kind != Option::Kind::kNumber)
-        st = Invalid(std::string("dropout must be a number, got ") + KindName(o.kind));
+        st = Invalid(o.key + " must be a number, got " + KindName(o.kind));
       else if (!std::isfinite(o.number))
-        st = Range("dropout must be finite");
+        st = Range(o.key + " must be finite");
       else
-        c.dropout = static_cast<float>(o.number);
+        *dst = static_cast<float>(o.number);
     } else if (!fam->Parse(o, &c, &st)) {
       // Another family's option is named as such; anything else is unknown.
       const CellFamily* owner = nullptr;

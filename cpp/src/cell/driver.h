@@ -113,6 +113,7 @@ struct Layer<T>::Impl {
     size_t x0 = 0;
     size_t qx = kNone, qxs = kNone, qxld = 0;  // int8: the input GEMMs' quantized rows
     std::vector<size_t> out, xin, mask;
+    size_t imask = kNone;       // [B, I] the input dropout mask (training with input_dropout > 0)
     std::vector<BufSpec> cell;  // the cell's per-unit buffers of this plan
   } ws;
   std::vector<T, HugeAlloc<T>> work;
@@ -125,6 +126,7 @@ struct Layer<T>::Impl {
     size_t dg = kNone, dgT = kNone, xpack = kNone;
     size_t dy[2] = {kNone, kNone};
     size_t dh = kNone, dc = kNone, tmp = kNone;
+    size_t tmp2 = kNone;       // [B, max(R, H)] second scratch of the steps (recurrent dropout)
     std::vector<size_t> cell;  // the cell's backward buffers
   } bw;
   std::vector<T, HugeAlloc<T>> bwork;
@@ -164,6 +166,9 @@ struct Layer<T>::Impl {
   void BackwardUnit(Unit& u, const BackwardArgs& a, const T* xin, const T* dy, T* dx,
                     bool dx_accumulate, Part p);
   void ZeroPadded(T* x, size_t F) const;
+  // The dropout masks of a training forward fixed over time (input, recurrent), into the
+  // workspace.
+  void DrawTimeFixedMasks(const ForwardArgs& a);
   size_t StreamScratchSize(int B) const;
   size_t StreamQuantRoom(int B) const;  // elements of a stream's int8 rows and scales
   Status Step(int B, const T* x, T* state, T* scratch, T* out) const;

@@ -24,6 +24,11 @@ inline uint64_t Mix(uint64_t z) {
   return z ^ (z >> 31);
 }
 
+// The streams of the masks fixed over time: Mix(seed ^ Mix(stream)) keys each (the inter-layer
+// masks use the streams l + 1).
+constexpr uint64_t kInputMaskStream = uint64_t(1) << 40;
+constexpr uint64_t kRecurrentMaskStream = uint64_t(2) << 40;  // + the unit's index l·D + d
+
 }  // namespace
 
 template <typename T>
@@ -97,6 +102,10 @@ StepIo<T> Layer<T>::Impl::StepBuffers(const Unit& u, size_t tb, bool train) {
     io.qa = reinterpret_cast<int8_t*>(W + w.qa);
     io.qsa = reinterpret_cast<float*>(W + w.qsa);
     io.qld = w.qld;
+  }
+  if (train && w.rmask != kNone) {
+    io.mask = W + w.rmask;
+    io.hm = W + w.hm + tb * R;
   }
   return io;
 }
@@ -194,6 +203,15 @@ Status Layer<T>::Impl::Forward(const ForwardArgs& a) {
     if (has_lengths) ZeroPadded(W + ws.x0, I);
     x0 = W + ws.x0;
   }
+  DrawTimeFixedMasks(a);
+  if (ws.imask != kNone) {  // x_t ⊙ mask, the same mask at every step
+    const T* m = W + ws.imask;
+    T* xm = W + ws.x0;
+    for (size_t tb = 0; tb < TB; ++tb) {
+      const T* mb = m + (tb % size_t(B)) * I;
+      for (int i = 0; i < I; ++i) xm[tb * I + i] *= mb[i];
+    }
+  }
   const bool drop = a.train && cfg.dropout > 0.f && L > 1;
   const T keep_scale = T(1) / (T(1) - T(cfg.dropout));
   if (wave) {
@@ -233,6 +251,32 @@ Status Layer<T>::Impl::Forward(const ForwardArgs& a) {
 }
 
 template <typename T>
+void Layer<T>::Impl::DrawTimeFixedMasks(const ForwardArgs& a) {
+  // Inverted dropout: each value 0 with probability p, else 1/(1-p), value i of a mask from
+  // Mix(key + i) as between layers (the same masks on every machine and thread count).
+  auto draw = [&](uint64_t stream, double prob, size_t n, T* dst) {
+    const uint64_t key = Mix(a.dropout_seed ^ Mix(stream));
+    const T keep_scale = T(1) / (T(1) - T(static_cast<float>(prob)));
+    for (size_t i = 0; i < n; ++i) {
+      const double u = double(Mix(key + i) >> 11) * 0x1.0p-53;
+      dst[i] = u < prob ? T(0) : keep_scale;
+    }
+  };
+  T* W = work.data();
+  const size_t B = size_t(ws_B);
+  if (ws.imask != kNone)
+    draw(kInputMaskStream, cfg.input_dropout, B * cfg.input_size, W + ws.imask);
+  for (const Unit& u : units) {
+    if (u.ws.rmask == kNone) continue;
+    T* m = W + u.ws.rmask;
+    if (a.recurrent_mask)
+      std::copy_n(static_cast<const T*>(a.recurrent_mask) + u.index * B * R, B * R, m);
+    else
+      draw(kRecurrentMaskStream + u.index, cfg.recurrent_dropout, B * R, m);
+  }
+}
+
+template <typename T>
 void Layer<T>::Impl::ZeroPadded(T* x, size_t F) const {
   for (int t = 0; t < ws_T; ++t)
     for (int b = 0; b < ws_B; ++b)
@@ -251,7 +295,8 @@ void Layer<T>::Impl::ZeroPadded(T* x, size_t F) const {
   template StepIo<T> Layer<T>::Impl::StepBuffers(const Unit&, size_t, bool);                \
   template void Layer<T>::Impl::ForwardUnit(Unit&, const ForwardArgs&, const T*, T*, Part); \
   template Status Layer<T>::Impl::Forward(const ForwardArgs&);                              \
-  template void Layer<T>::Impl::ZeroPadded(T*, size_t) const;
+  template void Layer<T>::Impl::ZeroPadded(T*, size_t) const;                               \
+  template void Layer<T>::Impl::DrawTimeFixedMasks(const ForwardArgs&);
 CELLSTATE_INSTANTIATE(float)
 CELLSTATE_INSTANTIATE(double)
 #undef CELLSTATE_INSTANTIATE

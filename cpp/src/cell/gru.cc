@@ -124,8 +124,10 @@ class GruCell final : public RecurrentCell<T> {
     T* gh = io.buf[kBufGh];
     T* pre = need_pre_ ? io.buf[PreBuf()] : nullptr;
     auto pre_of = [&](size_t b) { return pre ? pre + b * GH : nullptr; };
+    // The recurrent GEMMs read h, or h ⊙ mask with recurrent dropout (z ⊙ h does not).
+    const T* hin = s.RecurrentInput();
     if (after_) {
-      s.Mul(kPackHh, s.B, GH, H, io.h, H, b_hh, gh, GH, false);
+      s.Mul(kPackHh, s.B, GH, H, hin, H, b_hh, gh, GH, false);
       s.Sync();
       for (size_t b = s.b0; b < s.b1; ++b) {
         if (s.active(b) && generic_)
@@ -140,14 +142,14 @@ class GruCell final : public RecurrentCell<T> {
     } else {
       // gh holds [B, 2H] for r and z, then [B, H] for n.
       T* rh = io.buf[kBufRh];
-      s.Mul(kPackHh, s.B, 2 * H, H, io.h, H, b_hh, gh, 2 * H, false);
+      s.Mul(kPackHh, s.B, 2 * H, H, hin, H, b_hh, gh, 2 * H, false);
       s.Sync();
       for (size_t b = s.b0; b < s.b1; ++b) {
         if (s.active(b) && generic_)
-          gk.fwd_rz_act(H, acts_, io.g + b * GH, gh + b * 2 * H, io.h + b * H, rh + b * H,
+          gk.fwd_rz_act(H, acts_, io.g + b * GH, gh + b * 2 * H, hin + b * H, rh + b * H,
                         pre_of(b));
         else if (s.active(b))
-          gk.fwd_rz(H, io.g + b * GH, gh + b * 2 * H, io.h + b * H, rh + b * H);
+          gk.fwd_rz(H, io.g + b * GH, gh + b * 2 * H, hin + b * H, rh + b * H);
         else
           std::fill(rh + b * H, rh + (b + 1) * H, T(0));
       }
@@ -201,8 +203,16 @@ class GruCell final : public RecurrentCell<T> {
           inactive(b);
       }
       s.Sync();
-      s.Gemm(s.B, H, GH, dght, GH, s.packed + u.bw[kPackHh], nullptr, dh, H, true);
-      s.Sync();
+      if (!s.mask) {
+        s.Gemm(s.B, H, GH, dght, GH, s.packed + u.bw[kPackHh], nullptr, dh, H, true);
+        s.Sync();
+      } else {  // dh_{t-1} = z ⊙ dh_t + (dGh · W_hh) ⊙ mask
+        s.Gemm(s.B, H, GH, dght, GH, s.packed + u.bw[kPackHh], nullptr, s.tmp, H, false);
+        s.Sync();
+        s.MaskRows(s.tmp, dh, H);
+        for (size_t b = s.b0; b < s.b1; ++b)
+          if (s.active(b)) std::copy(s.tmp + b * H, s.tmp + (b + 1) * H, dh + b * H);
+      }
     } else {
       for (size_t b = s.b0; b < s.b1; ++b) {
         if (s.active(b) && generic_)
@@ -218,16 +228,26 @@ class GruCell final : public RecurrentCell<T> {
       // d(r ⊙ h) = da_n · W_hn
       s.Gemm(s.B, H, H, dght + 2 * H, GH, s.packed + u.bw[kPackHn], nullptr, s.tmp, H, false);
       s.Sync();
-      for (size_t b = s.b0; b < s.b1; ++b)
+      // Recurrent dropout: r ⊙ h ⊙ mask and W_rz (h ⊙ mask) took the masked state, so the
+      // gradient through them goes to dh (zeroed, the z ⊙ h term set aside in tmp2) and is
+      // masked at the end: dh_{t-1} = z ⊙ dh_t + (r ⊙ d(rh) + dGh_rz · W_rz) ⊙ mask.
+      const T* hr = s.mask ? s.hm : hp;
+      for (size_t b = s.b0; b < s.b1; ++b) {
+        if (s.active(b) && s.mask) {
+          std::copy(dh + b * H, dh + (b + 1) * H, s.tmp2 + b * H);
+          std::fill(dh + b * H, dh + (b + 1) * H, T(0));
+        }
         if (s.active(b) && generic_)
-          gk.bwd_r_act(H, acts_, s.acts + b * GH, pre_of(b), hp + b * H, s.tmp + b * H,
+          gk.bwd_r_act(H, acts_, s.acts + b * GH, pre_of(b), hr + b * H, s.tmp + b * H,
                        dgt + b * GH, dght + b * GH, dh + b * H);
         else if (s.active(b))
-          gk.bwd_r(H, s.acts + b * GH, hp + b * H, s.tmp + b * H, dgt + b * GH, dght + b * GH,
+          gk.bwd_r(H, s.acts + b * GH, hr + b * H, s.tmp + b * H, dgt + b * GH, dght + b * GH,
                    dh + b * H);
+      }
       s.Sync();
       s.Gemm(s.B, H, 2 * H, dght, GH, s.packed + u.bw[kPackHh], nullptr, dh, H, true);
       s.Sync();
+      if (s.mask) s.MaskRows(dh, s.tmp2, H);
     }
   }
 
@@ -243,7 +263,7 @@ class GruCell final : public RecurrentCell<T> {
     TransposeSum<T>(TB, GH, r.dg, r.dgT, gp + u.param[kBih], nullptr, p);
     TransposeSum<T>(TB, GH, dgh, dghT, gp + u.param[kBhh], nullptr, p);
     InputWeightGrad(r, GH);
-    PackParallel(r.k, TB, H, r.W + u.ws.hprev, H, 1, r.xpack, p);
+    PackParallel(r.k, TB, H, r.hprev, H, 1, r.xpack, p);
     Barrier(p);
     if (!after_) {
       r.k.gemm(2 * H, H, TB, dghT, TB, r.xpack, nullptr, gp + u.param[kHh], H, true, p);

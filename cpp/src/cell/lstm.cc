@@ -33,7 +33,7 @@ enum : int { kBwDhs = 0, kBwDhsT = 1 };
 // what backward needs), the backward buffers.
 enum : int { kLnIhW = 0, kLnIhB, kLnHhW, kLnHhB, kLnCW, kLnCB, kLnParams };
 enum : int { kLnGhh = 0, kLnXih, kLnRih, kLnRhh, kLnChat, kLnRc };
-enum : int { kLnDa = 0, kLnDgh, kLnDghT, kLnDyc, kLnDcn, kLnSums };
+enum : int { kLnDa = 0, kLnDgh, kLnDghT, kLnDyc, kLnDcn, kLnSums, kLnAcc };
 
 int LstmGates(const LstmOptions& o) {
   const bool has_i = o.input_gate && !o.coupled;
@@ -155,19 +155,21 @@ class LstmCell final : public RecurrentCell<T> {
       out->push_back({size_t(H_), train});  // kBufM: backward reads m for dW_hr
       out->push_back({size_t(P_), false});  // kBufPtmp
     }
-    // The pre-activations, for backward only (inference leaves io.buf[PreBuf()] null).
-    if (train && need_pre_) out->push_back({size_t(G_) * H_, true});
-    if (ln_ < 0) return;
     const size_t GH = size_t(G_) * H_;
-    out->push_back({GH, train});  // kLnGhh: W_hh h, then (training) its x̂
-    if (!train) return;
-    out->push_back({GH, true});          // kLnXih: x̂ of W_ih x
-    out->push_back({1, true});           // kLnRih: its 1/std
-    out->push_back({1, true});           // kLnRhh
-    out->push_back({size_t(H_), true});  // kLnChat: ĉ of c_t
-    out->push_back({1, true});           // kLnRc
+    if (ln_ >= 0) {
+      out->push_back({GH, train});  // kLnGhh: W_hh h, then (training) its x̂
+      if (train) {
+        out->push_back({GH, true});          // kLnXih: x̂ of W_ih x
+        out->push_back({1, true});           // kLnRih: its 1/std
+        out->push_back({1, true});           // kLnRhh
+        out->push_back({size_t(H_), true});  // kLnChat: ĉ of c_t
+        out->push_back({1, true});           // kLnRc
+      }
+    }
+    // The pre-activations, for backward only, last (inference leaves io.buf[PreBuf()] null).
+    if (train && need_pre_) out->push_back({GH, true});
   }
-  int PreBuf() const { return P_ > 0 ? 2 : 0; }
+  int PreBuf() const { return ln_ >= 0 ? ln_buf_ + kLnRc + 1 : P_ > 0 ? 2 : 0; }
 
   void BackwardWorkspace(size_t TB, int B, std::vector<size_t>* out) const override {
     if (P_ > 0) {
@@ -176,13 +178,19 @@ class LstmCell final : public RecurrentCell<T> {
     }
     if (ln_ < 0) return;
     const size_t GH = size_t(G_) * H_;
-    out->push_back(TB * GH);         // kLnDa: da, the gradient of the gates' pre-activations
-    out->push_back(TB * GH);         // kLnDgh: the gradient of W_hh h (through LN_hh)
-    out->push_back(TB * GH);         // kLnDghT: its transpose
-    out->push_back(TB * H_);         // kLnDyc: the gradient of LN(c_t)'s output
-    out->push_back(size_t(B) * H_);  // kLnDcn: scratch of ln_step_bwd
-    out->push_back(GH);              // kLnSums: column sums nobody reads
+    // kLnDa: da, the gradient of the gates' pre-activations, per step when the peephole
+    // gradients (reduced after the loop) read it, else per row.
+    out->push_back((ph_ >= 0 ? TB : size_t(B)) * GH);
+    out->push_back(TB * GH);                   // kLnDgh: the gradient of W_hh h (through LN_hh)
+    out->push_back(TB * GH);                   // kLnDghT: its transpose
+    out->push_back(size_t(B) * H_);            // kLnDyc: the gradient of LN(c_t)'s output
+    out->push_back(size_t(B) * H_);            // kLnDcn: scratch of ln_step_bwd
+    out->push_back(GH);                        // kLnSums: Σ da, per column (LnGradients)
+    out->push_back(size_t(B) * LnAccWidth());  // kLnAcc: per-row sums over the steps
   }
+  // Per batch row, the sums over its steps (LnAccumulate): Σ da, Σ da ⊙ x̂_ih, Σ da ⊙ x̂_hh
+  // (G·H each), Σ dyc, Σ dyc ⊙ ĉ (H each).
+  size_t LnAccWidth() const { return 3 * size_t(G_) * H_ + 2 * size_t(H_); }
 
   LstmDesc<T> Desc(const UnitT<T>& u, const T* params) const {
     LstmDesc<T> d = desc_;
@@ -204,10 +212,11 @@ class LstmCell final : public RecurrentCell<T> {
     // step with LN(c_t). Training keeps x̂ and 1/std of the three (null pointers: inference).
     const bool ln = ln_ >= 0;
     T* ghh = ln ? io.buf[ln_buf_ + kLnGhh] : nullptr;
+    const T* hin = s.RecurrentInput();  // h, or h ⊙ mask (recurrent dropout)
     if (ln)
-      s.Mul(kPackHh, s.B, GH, R, io.h, R, nullptr, ghh, GH, false);
+      s.Mul(kPackHh, s.B, GH, R, hin, R, nullptr, ghh, GH, false);
     else
-      s.Mul(kPackHh, s.B, GH, R, io.h, R, nullptr, io.g, GH, true);
+      s.Mul(kPackHh, s.B, GH, R, hin, R, nullptr, io.g, GH, true);
     s.Sync();
     T* mbuf = io.buf[kBufM];
     T* pre = need_pre_ ? io.buf[PreBuf()] : nullptr;
@@ -274,6 +283,11 @@ class LstmCell final : public RecurrentCell<T> {
     const bool ln = ln_ >= 0;
     T* dght = ln ? s.V + s.bwbuf[ln_bw_ + kLnDgh] + s.tb * GH : s.dgt;
     const T* pre = need_pre_ ? s.W + u.ws.buf[PreBuf()] + s.tb * GH : nullptr;
+    if (ln && s.first) {  // the per-row sums start at the unit's first backward step
+      const size_t aw = LnAccWidth();
+      T* acc = s.V + s.bwbuf[ln_bw_ + kLnAcc];
+      std::fill(acc + s.b0 * aw, acc + s.b1 * aw, T(0));
+    }
     for (size_t b = s.b0; b < s.b1; ++b) {
       if (s.active(b)) {
         if (ln)
@@ -289,10 +303,10 @@ class LstmCell final : public RecurrentCell<T> {
         std::fill(s.dgt + b * GH, s.dgt + (b + 1) * GH, T(0));
         if (ln) {
           std::fill(dght + b * GH, dght + (b + 1) * GH, T(0));
-          T* da = s.V + s.bwbuf[ln_bw_ + kLnDa] + (s.tb + b) * GH;
-          std::fill(da, da + GH, T(0));
-          T* dyc = s.V + s.bwbuf[ln_bw_ + kLnDyc] + (s.tb + b) * H;
-          std::fill(dyc, dyc + H, T(0));
+          if (ph_ >= 0) {  // the peephole reductions read every step's da
+            T* da = s.V + s.bwbuf[ln_bw_ + kLnDa] + (s.tb + b) * GH;
+            std::fill(da, da + GH, T(0));
+          }
         }
       }
     }
@@ -302,6 +316,7 @@ class LstmCell final : public RecurrentCell<T> {
     else
       s.Gemm(s.B, R, GH, s.dgt, GH, s.packed + u.bw[kPackHh], nullptr, dh, R, true);
     s.Sync();
+    if (s.mask) s.MaskRows(dh, nullptr, R);  // dh_{t-1} = (dG · W_hh) ⊙ mask
   }
 
   void Gradients(const BwdReduce<T>& r) const override {
@@ -311,46 +326,45 @@ class LstmCell final : public RecurrentCell<T> {
     const Part p = r.p;
     T* gp = r.grads;
     const bool ln = ln_ >= 0;
-    // The gates' gradient da: r.dg, or with layerNorm the saved one (r.dg is then the gradient
-    // of W_ih x).
+    // The gates' gradient da: r.dg, or with layerNorm the saved one (kept per step only for the
+    // peephole gradients; r.dg is then the gradient of W_ih x).
     const T* da = ln ? r.V + r.bwbuf[ln_bw_ + kLnDa] : r.dg;
     if (ln) {
-      TransposeSum(TB, GH, r.dg, r.dgT, r.V + r.bwbuf[ln_bw_ + kLnSums], static_cast<T*>(nullptr),
-                   p);
-      LnGradients(r, da);
+      TransposeSum(TB, GH, r.dg, r.dgT, static_cast<T*>(nullptr), static_cast<T*>(nullptr), p);
+      LnGradients(r);
     } else {
       // dG^T; the bias gradients are its row sums (both biases have the same gradient).
       TransposeSum(TB, GH, r.dg, r.dgT, gp + u.param[kBih], gp + u.param[kBhh], p);
     }
     if (ph_ >= 0) {
-      // dp_x = Σ_{t,b} da_x ⊙ c_{t-1} (c_t for the output gate); padded rows have da = 0.
+      // dp_x = Σ_{t,b} da_x ⊙ c_{t-1} (c_t for the output gate); padded rows have da = 0. Each
+      // thread owns columns; each column's sum runs over the rows in order (any nth).
       const LstmDesc<T>& d = desc_;
       const T* cp = r.W + u.ws.cprev;
       const T* ct = r.W + u.ws.cst;
       T* gph = gp + u.param[ph_];
       size_t j0, j1;
       Split(H, p, &j0, &j1);
-      for (size_t m = 0; m < TB; ++m) {  // row order, so each sum is the same on any nth
-        const T* row = da + m * GH;
-        const T* cpm = cp + m * H;
-        const T* ctm = ct + m * H;
-        for (size_t j = j0; j < j1; ++j) {
-          if (d.ph_i >= 0) gph[d.ph_i + j] += row[d.off_i + j] * cpm[j];
-          if (d.ph_f >= 0) gph[d.ph_f + j] += row[d.off_f + j] * cpm[j];
-          if (d.ph_o >= 0) gph[d.ph_o + j] += row[d.off_o + j] * ctm[j];
-        }
-      }
+      const int n = int(j1 - j0);
+      auto peep = [&](int ph, int off, const T* c) {
+        if (ph >= 0 && n > 0)
+          r.k.lstm.ln_col_sums(TB, n, da + off + j0, GH, c + j0, nullptr, H, nullptr, gph + ph + j0,
+                               nullptr);
+      };
+      peep(d.ph_i, d.off_i, cp);
+      peep(d.ph_f, d.off_f, cp);
+      peep(d.ph_o, d.off_o, ct);
     }
     InputWeightGrad(r, GH);
     // dW_hh from dG^T, or with layerNorm from the transpose of dgh.
     const T* dhhT = r.dgT;
     if (ln) {
       T* dghT = r.V + r.bwbuf[ln_bw_ + kLnDghT];
-      TransposeSum(TB, GH, r.V + r.bwbuf[ln_bw_ + kLnDgh], dghT, r.V + r.bwbuf[ln_bw_ + kLnSums],
+      TransposeSum(TB, GH, r.V + r.bwbuf[ln_bw_ + kLnDgh], dghT, static_cast<T*>(nullptr),
                    static_cast<T*>(nullptr), p);
       dhhT = dghT;
     }
-    PackParallel(r.k, TB, R, r.W + u.ws.hprev, R, 1, r.xpack, p);
+    PackParallel(r.k, TB, R, r.hprev, R, 1, r.xpack, p);
     Barrier(p);
     if (ln)
       r.k.gemm(GH, R, TB, dhhT, TB, r.xpack, nullptr, gp + u.param[kHh], R, true, p);
@@ -389,9 +403,14 @@ class LstmCell final : public RecurrentCell<T> {
               false);
     lk.ln_fwd(GH, gh, ln + u.param[ln_ + kLnHhW], ln + u.param[ln_ + kLnHhB], save ? gh : nullptr,
               save ? io.buf[ln_buf_ + kLnRhh] + b : nullptr, g, true);
-    lk.ln_step_fwd(d, g, io.c + b * H, s.cout + b * H,
-                   save ? io.buf[ln_buf_ + kLnChat] + b * H : nullptr,
-                   save ? io.buf[ln_buf_ + kLnRc] + b : nullptr, m);
+    T* chat = save ? io.buf[ln_buf_ + kLnChat] + b * H : nullptr;
+    T* rc = save ? io.buf[ln_buf_ + kLnRc] + b : nullptr;
+    if (generic_) {
+      T* pre = need_pre_ && io.buf[PreBuf()] ? io.buf[PreBuf()] + b * GH : nullptr;
+      lk.ln_step_fwd_act(d, acts_, g, io.c + b * H, s.cout + b * H, chat, rc, m, pre);
+    } else {
+      lk.ln_step_fwd(d, g, io.c + b * H, s.cout + b * H, chat, rc, m);
+    }
   }
 
   // A padded row's saved x̂ and ĉ are zeros, so that the reductions over all rows (da = 0
@@ -412,58 +431,69 @@ class LstmCell final : public RecurrentCell<T> {
     const UnitT<T>& u = s.u;
     const size_t row = s.tb + b;
     const T* W = s.W;
-    T* da = s.V + s.bwbuf[ln_bw_ + kLnDa] + row * GH;
-    lk.ln_step_bwd(d, s.acts + b * GH, cp, ct, W + u.ws.buf[ln_buf_ + kLnChat] + row * H,
-                   W[u.ws.buf[ln_buf_ + kLnRc] + row], dm, s.dc + b * H, da,
-                   s.V + s.bwbuf[ln_bw_ + kLnDyc] + row * H,
-                   s.V + s.bwbuf[ln_bw_ + kLnDcn] + b * H);
+    T* da = s.V + s.bwbuf[ln_bw_ + kLnDa] + (ph_ >= 0 ? row : b) * GH;
+    const T* chat = W + u.ws.buf[ln_buf_ + kLnChat] + row * H;
+    const T rc = W[u.ws.buf[ln_buf_ + kLnRc] + row];
+    T* dyc = s.V + s.bwbuf[ln_bw_ + kLnDyc] + b * H;
+    T* tmp = s.V + s.bwbuf[ln_bw_ + kLnDcn] + b * H;
+    if (generic_) {
+      const T* pre = need_pre_ ? W + u.ws.buf[PreBuf()] + row * GH : nullptr;
+      lk.ln_step_bwd_act(d, acts_, s.acts + b * GH, pre, cp, ct, chat, rc, dm, s.dc + b * H, da,
+                         dyc, tmp);
+    } else {
+      lk.ln_step_bwd(d, s.acts + b * GH, cp, ct, chat, rc, dm, s.dc + b * H, da, dyc, tmp);
+    }
     lk.ln_bwd(GH, da, W + u.ws.buf[ln_buf_ + kLnGhh] + row * GH,
               W[u.ws.buf[ln_buf_ + kLnRhh] + row], s.params + u.param[ln_ + kLnHhW], dgh, nullptr,
               nullptr, false);
     lk.ln_bwd(GH, da, W + u.ws.buf[ln_buf_ + kLnXih] + row * GH,
               W[u.ws.buf[ln_buf_ + kLnRih] + row], s.params + u.param[ln_ + kLnIhW], s.dgt + b * GH,
               nullptr, nullptr, false);
+    // This row's γ/β and bias gradient terms, while da, x̂ and ĉ are in cache (summed over the
+    // rows after the loop, LnGradients).
+    T* acc = s.V + s.bwbuf[ln_bw_ + kLnAcc] + b * LnAccWidth();
+    lk.ln_col_sums(1, GH, da, GH, W + u.ws.buf[ln_buf_ + kLnXih] + row * GH,
+                   W + u.ws.buf[ln_buf_ + kLnGhh] + row * GH, GH, acc, acc + GH, acc + 2 * GH);
+    lk.ln_col_sums(1, H, dyc, H, chat, nullptr, H, acc + 3 * GH, acc + 3 * GH + H, nullptr);
   }
 
-  // The biases' and the six LN tensors' gradients: sums over all T·B rows in row order, each
-  // thread owning columns (padded rows contribute 0: da, dyc, x̂ and ĉ are zeros there).
-  void LnGradients(const BwdReduce<T>& r, const T* da) const {
-    const size_t GH = size_t(G_) * H_, H = size_t(H_), TB = r.TB;
+  // The biases' and the six LN tensors' gradients: the per-row sums over the steps that the
+  // backward steps accumulated (kLnAcc; padded steps add nothing), summed over the B rows in
+  // order (ln_col_sums), each thread owning columns: the same sums on any nth. Σ da is the
+  // gradient of b_ih, b_hh, β_ih and β_hh alike.
+  void LnGradients(const BwdReduce<T>& r) const {
+    const size_t GH = size_t(G_) * H_, H = size_t(H_), B = size_t(r.B), aw = LnAccWidth();
     const UnitT<T>& u = r.u;
+    const LstmKernels<T>& lk = r.k.lstm;
     T* gp = r.grads;
     T* b_ih = gp + u.param[kBih];
     T* b_hh = gp + u.param[kBhh];
-    T* g_ih = gp + u.param[ln_ + kLnIhW];
     T* be_ih = gp + u.param[ln_ + kLnIhB];
-    T* g_hh = gp + u.param[ln_ + kLnHhW];
     T* be_hh = gp + u.param[ln_ + kLnHhB];
-    const T* xih = r.W + u.ws.buf[ln_buf_ + kLnXih];
-    const T* xhh = r.W + u.ws.buf[ln_buf_ + kLnGhh];
+    T* sums = r.V + r.bwbuf[ln_bw_ + kLnSums];
+    const T* acc = r.V + r.bwbuf[ln_bw_ + kLnAcc];
+    auto col = [&](const T* a, size_t j0, size_t j1, T* out) {
+      lk.ln_col_sums(B, int(j1 - j0), a + j0, aw, nullptr, nullptr, aw, out + j0, nullptr, nullptr);
+    };
     size_t j0, j1;
     Split(GH, r.p, &j0, &j1);
-    for (size_t m = 0; m < TB; ++m) {
-      const T* a = da + m * GH;
-      const T* xi = xih + m * GH;
-      const T* xh = xhh + m * GH;
+    if (j1 > j0) {
+      std::fill(sums + j0, sums + j1, T(0));
+      col(acc, j0, j1, sums);
+      col(acc + GH, j0, j1, gp + u.param[ln_ + kLnIhW]);
+      col(acc + 2 * GH, j0, j1, gp + u.param[ln_ + kLnHhW]);
       for (size_t j = j0; j < j1; ++j) {
-        b_ih[j] += a[j];
-        b_hh[j] += a[j];
-        be_ih[j] += a[j];
-        be_hh[j] += a[j];
-        g_ih[j] += a[j] * xi[j];
-        g_hh[j] += a[j] * xh[j];
+        b_ih[j] += sums[j];
+        b_hh[j] += sums[j];
+        be_ih[j] += sums[j];
+        be_hh[j] += sums[j];
       }
     }
-    T* g_c = gp + u.param[ln_ + kLnCW];
-    T* be_c = gp + u.param[ln_ + kLnCB];
-    const T* dyc = r.V + r.bwbuf[ln_bw_ + kLnDyc];
-    const T* chat = r.W + u.ws.buf[ln_buf_ + kLnChat];
     Split(H, r.p, &j0, &j1);
-    for (size_t m = 0; m < TB; ++m)
-      for (size_t j = j0; j < j1; ++j) {
-        g_c[j] += dyc[m * H + j] * chat[m * H + j];
-        be_c[j] += dyc[m * H + j];
-      }
+    if (j1 > j0) {
+      col(acc + 3 * GH, j0, j1, gp + u.param[ln_ + kLnCB]);
+      col(acc + 3 * GH + H, j0, j1, gp + u.param[ln_ + kLnCW]);
+    }
   }
 
  private:
@@ -518,10 +548,6 @@ class LstmFamilyImpl final : public CellFamily {
       return range(
           "outputActivation: false and hiddenActivation both set the function of c_t "
           "(outputActivation: false is hiddenActivation: 'affine'); give one");
-    if (l.layer_norm && !CellActivationsAreDefault(l.acts))
-      return range(
-          "layerNorm: true cannot be combined with gateActivation, cellActivation, "
-          "hiddenActivation or clip yet (the layer-normalized step has the default functions)");
     if (l.peephole && !l.input_gate && !l.forget_gate && !l.output_gate)
       return range(
           "peephole: true contradicts inputGate, forgetGate and outputGate all false (no gate to "

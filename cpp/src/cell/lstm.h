@@ -49,6 +49,12 @@ struct LstmKernels {
   // dy ⊙ x̂ and dbeta += dy unless null. dx may alias dy when !accumulate.
   void (*ln_bwd)(int n, const T* dy, const T* xhat, T rstd, const T* gamma, T* dx, T* dgamma,
                  T* dbeta, bool accumulate) = nullptr;
+  // Column sums over rows (layernorm.h, LayerNormKernels::col_sums): sa[j] += Σ_m a[m·lda + j],
+  // sx1[j] += Σ_m a[m·lda + j]·x1[m·ldx + j], sx2 likewise; each column's sum in row order from 0,
+  // so a result does not depend on how the columns are split. The γ/β, bias and peephole
+  // gradients after the time loop.
+  void (*ln_col_sums)(size_t rows, int n, const T* a, size_t lda, const T* x1, const T* x2,
+                      size_t ldx, T* sa, T* sx1, T* sx2) = nullptr;
   // The step with LN(c_t) before the output activation: as fwd, but m = o ⊙ act(LN(c_t;
   // d.ln_c_gamma, d.ln_c_beta)); the carried c_t stays un-normalized and feeds the peepholes.
   // chat [H] and rstd_c out: ĉ and 1/std of c_t (null: not stored).
@@ -68,6 +74,15 @@ struct LstmKernels {
                   T* m, T* pre) = nullptr;
   void (*bwd_act)(const LstmDesc<T>& d, const CellActivations& ca, const T* acts, const T* pre,
                   const T* c_prev, const T* c, const T* dm, T* dc, T* dgates) = nullptr;
+  // The layer-normalized step with any activation functions and clip: ln_step_fwd /
+  // ln_step_bwd with the functions of ca (the gates' on their clipped pre-activations, which
+  // come after LN, the biases and the peephole terms; hiddenActivation on LN(c_t)), and pre as
+  // in fwd_act / bwd_act.
+  void (*ln_step_fwd_act)(const LstmDesc<T>& d, const CellActivations& ca, T* gates,
+                          const T* c_prev, T* c, T* chat, T* rstd_c, T* m, T* pre) = nullptr;
+  void (*ln_step_bwd_act)(const LstmDesc<T>& d, const CellActivations& ca, const T* acts,
+                          const T* pre, const T* c_prev, const T* c, const T* chat, T rstd_c,
+                          const T* dm, T* dc, T* dgates, T* dyc, T* tmp) = nullptr;
 };
 
 }  // namespace cellstate

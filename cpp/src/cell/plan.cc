@@ -91,6 +91,8 @@ void Layer<T>::Impl::PlanForward(int Tn, int B, bool train, bool wave) {
       ws.xin[l] = take(out_n);
     }
   }
+  ws.imask = train && cfg.input_dropout > 0.f ? take(size_t(B) * cfg.input_size) : kNone;
+  const bool rdrop = train && cfg.recurrent_dropout > 0.f;
   ws.cell.clear();
   cell->Workspace(train, &ws.cell);
   // int8: the input GEMMs' quantized rows (all T·B; a wavefront's first layer) and scales.
@@ -121,6 +123,10 @@ void Layer<T>::Impl::PlanForward(int Tn, int B, bool train, bool wave) {
         w.cprev = cs + (u.reverse ? size_t(B) * C : 0);
         w.cst = cs + (u.reverse ? 0 : size_t(B) * C);
       }
+    }
+    if (rdrop) {
+      w.rmask = take(size_t(B) * R);
+      w.hm = take(TB * R);
     }
     if (wave && u.layer > 0) w.gstep = take(size_t(WaveChunk(Tn, B)) * B * GH);
     for (size_t i = 0; i < ws.cell.size(); ++i)
@@ -159,6 +165,8 @@ void Layer<T>::Impl::PlanBackward() {
   bw.dh = take(size_t(ws_B) * R);
   bw.dc = take(size_t(ws_B) * std::max(C, 1));
   bw.tmp = take(size_t(ws_B) * std::max(R, H));
+  bw.tmp2 =
+      units.empty() || units[0].ws.rmask == kNone ? kNone : take(size_t(ws_B) * std::max(R, H));
   std::vector<size_t> sizes;
   cell->BackwardWorkspace(TB, ws_B, &sizes);
   bw.cell.assign(sizes.size(), 0);

@@ -74,7 +74,8 @@ class RnnCell final : public RecurrentCell<T> {
   void StepForward(const FwdStep<T>& s) const override {
     const int H = H_;
     const StepIo<T>& io = s.io;
-    s.Mul(kPackHh, s.B, H, H, io.h, H, nullptr, io.g, H, true);
+    const T* hin = s.RecurrentInput();  // h, or h ⊙ mask (recurrent dropout)
+    s.Mul(kPackHh, s.B, H, H, hin, H, nullptr, io.g, H, true);
     s.Sync();
     T* pre = need_pre_ ? io.buf[0] : nullptr;
     for (size_t b = s.b0; b < s.b1; ++b) {
@@ -112,6 +113,7 @@ class RnnCell final : public RecurrentCell<T> {
     s.Sync();
     s.Gemm(s.B, H, H, s.dgt, H, s.packed + s.u.bw[kPackHh], nullptr, s.dh, H, true);
     s.Sync();
+    if (s.mask) s.MaskRows(s.dh, nullptr, H);  // dh_{t-1} = (dA · W_hh) ⊙ mask
   }
 
   void Gradients(const BwdReduce<T>& r) const override {
@@ -122,7 +124,7 @@ class RnnCell final : public RecurrentCell<T> {
     // dA^T; both bias gradients are its row sums.
     TransposeSum(TB, size_t(H), r.dg, r.dgT, gp + u.param[kBih], gp + u.param[kBhh], r.p);
     InputWeightGrad(r, size_t(H));
-    PackParallel(r.k, TB, H, r.W + u.ws.hprev, H, 1, r.xpack, r.p);
+    PackParallel(r.k, TB, H, r.hprev, H, 1, r.xpack, r.p);
     Barrier(r.p);
     r.k.gemm(H, H, TB, r.dgT, TB, r.xpack, nullptr, gp + u.param[kHh], H, true, r.p);
   }

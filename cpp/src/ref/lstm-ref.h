@@ -117,14 +117,62 @@ void LstmLnBwd(const LstmDesc<T>& d, const T* a, const T* c_prev, const T* c, co
   LstmBwd(core, a, c_prev, c, tmp, dc, dg);
 }
 
+// With any activation functions and clip: the same over ref::LstmFwdAct / LstmBwdAct (the
+// gates' functions on their clipped pre-activations, which come after LN, the biases and the
+// peephole terms; hiddenActivation on LN(c_t)).
+template <typename T>
+void LstmLnFwdAct(const LstmDesc<T>& d, const CellActivations& ca, T* a, const T* c_prev, T* c,
+                  T* chat, T* rstd_c, T* m, T* pre) {
+  LstmDesc<T> core = d;
+  core.off_o = -1;
+  core.output_activation = false;
+  ref::LstmFwdAct(core, ca, a, c_prev, c, m, pre);
+  RefLnFwd(d.H, c, d.ln_c_gamma, d.ln_c_beta, chat, rstd_c, m, false);
+  for (int j = 0; j < d.H; ++j) {
+    T o = 1;
+    if (d.off_o >= 0) {
+      const T x = a[d.off_o + j] + (d.ph ? d.ph[d.ph_o + j] * c[j] : T(0));
+      if (pre) pre[d.off_o + j] = x;
+      o = a[d.off_o + j] = ref::ActFwd(ca.gate, ref::ClipAt(ca.clip, x));
+    }
+    m[j] = o * (d.output_activation ? ref::ActFwd(ca.hidden, m[j]) : m[j]);
+  }
+}
+
+template <typename T>
+void LstmLnBwdAct(const LstmDesc<T>& d, const CellActivations& ca, const T* a, const T* pre,
+                  const T* c_prev, const T* c, const T* chat, T rstd_c, const T* dm, T* dc, T* dg,
+                  T* dyc, T* tmp) {
+  for (int j = 0; j < d.H; ++j) {
+    const T y = d.ln_c_gamma[j] * chat[j] + d.ln_c_beta[j];
+    const T hy = d.output_activation ? ref::ActFwd(ca.hidden, y) : y;
+    const T o = d.off_o >= 0 ? a[d.off_o + j] : T(1);
+    if (d.off_o >= 0)
+      dg[d.off_o + j] =
+          dm[j] * hy * ref::ActDerivAt(ca.gate, ca.clip, o, pre ? pre + d.off_o + j : nullptr);
+    dyc[j] = dm[j] * o * (d.output_activation ? ref::ActDeriv(ca.hidden, y) : T(1));
+  }
+  RefLnBwd(d.H, dyc, chat, rstd_c, d.ln_c_gamma, tmp, static_cast<T*>(nullptr),
+           static_cast<T*>(nullptr), false);
+  if (d.off_o >= 0 && d.ph)
+    for (int j = 0; j < d.H; ++j) tmp[j] += dg[d.off_o + j] * d.ph[d.ph_o + j];
+  LstmDesc<T> core = d;
+  core.off_o = -1;
+  core.output_activation = false;
+  ref::LstmBwdAct(core, ca, a, pre, c_prev, c, tmp, dc, dg);
+}
+
 template <typename T>
 constexpr void FillRefLstm(LstmKernels<T>* t) {
   t->fwd = LstmFwd<T>;
   t->bwd = LstmBwd<T>;
   t->ln_fwd = RefLnFwd<T>;
   t->ln_bwd = RefLnBwd<T>;
+  t->ln_col_sums = RefLnColSums<T>;
   t->ln_step_fwd = LstmLnFwd<T>;
   t->ln_step_bwd = LstmLnBwd<T>;
   t->fwd_act = ref::LstmFwdAct<T>;
   t->bwd_act = ref::LstmBwdAct<T>;
+  t->ln_step_fwd_act = LstmLnFwdAct<T>;
+  t->ln_step_bwd_act = LstmLnBwdAct<T>;
 }

@@ -43,6 +43,23 @@ void RefLnBwd(int n, const T* dy, const T* xhat, T rstd, const T* gamma, T* dx, 
   }
 }
 
+template <typename T>
+void RefLnColSums(size_t rows, int n, const T* a, size_t lda, const T* x1, const T* x2, size_t ldx,
+                  T* sa, T* sx1, T* sx2) {
+  for (int j = 0; j < n; ++j) {
+    T s = 0, s1 = 0, s2 = 0;
+    for (size_t m = 0; m < rows; ++m) {
+      const T v = a[m * lda + j];
+      s += v;
+      if (sx1) s1 += v * x1[m * ldx + j];
+      if (sx2) s2 += v * x2[m * ldx + j];
+    }
+    if (sa) sa[j] += s;
+    if (sx1) sx1[j] += s1;
+    if (sx2) sx2[j] += s2;
+  }
+}
+
 template void RefLnFwd<float>(int, const float*, const float*, const float*, float*, float*, float*,
                               bool);
 template void RefLnFwd<double>(int, const double*, const double*, const double*, double*, double*,
@@ -51,10 +68,14 @@ template void RefLnBwd<float>(int, const float*, const float*, float, const floa
                               float*, bool);
 template void RefLnBwd<double>(int, const double*, const double*, double, const double*, double*,
                                double*, double*, bool);
+template void RefLnColSums<float>(size_t, int, const float*, size_t, const float*, const float*,
+                                  size_t, float*, float*, float*);
+template void RefLnColSums<double>(size_t, int, const double*, size_t, const double*, const double*,
+                                   size_t, double*, double*, double*);
 
 namespace {
 template <typename T>
-constexpr LayerNormKernels<T> kTable = {"ref", RefLnFwd<T>, RefLnBwd<T>};
+constexpr LayerNormKernels<T> kTable = {"ref", RefLnFwd<T>, RefLnBwd<T>, RefLnColSums<T>};
 
 }  // namespace
 

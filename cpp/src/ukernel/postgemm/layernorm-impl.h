@@ -112,5 +112,69 @@ static void LnBwd(int n, const float* dy, const float* xhat, float rstd, const f
   });
 }
 
+// Column sums, streamed row by row (rows are long and far apart: walking a narrow strip of
+// columns down the rows would touch a new page per row and array). Columns go in blocks of
+// kLnColBlock whose partial sums sit in small buffers (L1) while the rows stream through; each
+// column's sum starts at 0 and takes the rows in order with the same lane operation wherever the
+// column sits, then is added to the output.
+constexpr int kLnColBlock = 512;  // a multiple of every vector width
+
+template <class V, bool kA, bool kX1, bool kX2>
+static inline void LnColBlock(size_t rows, int n, const float* a, size_t lda, const float* x1,
+                              const float* x2, size_t ldx, float* sa, float* sx1, float* sx2) {
+  float acc_a[kA ? kLnColBlock : 1], acc_1[kX1 ? kLnColBlock : 1], acc_2[kX2 ? kLnColBlock : 1];
+  for (int j = 0; j < n; ++j) {
+    if (kA) acc_a[j] = 0.f;
+    if (kX1) acc_1[j] = 0.f;
+    if (kX2) acc_2[j] = 0.f;
+  }
+  for (size_t m = 0; m < rows; ++m) {
+    const float* am = a + m * lda;
+    const float* x1m = kX1 ? x1 + m * ldx : nullptr;
+    const float* x2m = kX2 ? x2 + m * ldx : nullptr;
+    LnForChunks<V>(n, [&](int j, int w) {
+      const V av = LnLoadN<V>(am + j, w);
+      if (kA) LnStoreN(acc_a + j, Add(LnLoadN<V>(acc_a + j, w), av), w);
+      if (kX1) LnStoreN(acc_1 + j, Fmadd(av, LnLoadN<V>(x1m + j, w), LnLoadN<V>(acc_1 + j, w)), w);
+      if (kX2) LnStoreN(acc_2 + j, Fmadd(av, LnLoadN<V>(x2m + j, w), LnLoadN<V>(acc_2 + j, w)), w);
+    });
+  }
+  LnForChunks<V>(n, [&](int j, int w) {
+    if (kA) LnStoreN(sa + j, Add(LnLoadN<V>(sa + j, w), LnLoadN<V>(acc_a + j, w)), w);
+    if (kX1) LnStoreN(sx1 + j, Add(LnLoadN<V>(sx1 + j, w), LnLoadN<V>(acc_1 + j, w)), w);
+    if (kX2) LnStoreN(sx2 + j, Add(LnLoadN<V>(sx2 + j, w), LnLoadN<V>(acc_2 + j, w)), w);
+  });
+}
+
+template <class V, bool kA, bool kX1, bool kX2>
+static inline void LnColSumsT(size_t rows, int n, const float* a, size_t lda, const float* x1,
+                              const float* x2, size_t ldx, float* sa, float* sx1, float* sx2) {
+  for (int j = 0; j < n; j += kLnColBlock) {
+    const int w = n - j < kLnColBlock ? n - j : kLnColBlock;
+    LnColBlock<V, kA, kX1, kX2>(rows, w, a + j, lda, kX1 ? x1 + j : nullptr, kX2 ? x2 + j : nullptr,
+                                ldx, kA ? sa + j : nullptr, kX1 ? sx1 + j : nullptr,
+                                kX2 ? sx2 + j : nullptr);
+  }
+}
+
+template <class V>
+static void LnColSums(size_t rows, int n, const float* a, size_t lda, const float* x1,
+                      const float* x2, size_t ldx, float* sa, float* sx1, float* sx2) {
+  if (!sx1) x1 = nullptr;
+  if (!sx2) x2 = nullptr;
+  if (!x1 && x2) x1 = x2, sx1 = sx2, x2 = nullptr, sx2 = nullptr;
+  const bool has_a = sa != nullptr, has1 = x1 != nullptr, has2 = x2 != nullptr;
+  if (has_a && has1 && has2)
+    LnColSumsT<V, true, true, true>(rows, n, a, lda, x1, x2, ldx, sa, sx1, sx2);
+  else if (has_a && has1)
+    LnColSumsT<V, true, true, false>(rows, n, a, lda, x1, x2, ldx, sa, sx1, sx2);
+  else if (has1 && has2)
+    LnColSumsT<V, false, true, true>(rows, n, a, lda, x1, x2, ldx, sa, sx1, sx2);
+  else if (has1)
+    LnColSumsT<V, false, true, false>(rows, n, a, lda, x1, x2, ldx, sa, sx1, sx2);
+  else if (has_a)
+    LnColSumsT<V, true, false, false>(rows, n, a, lda, x1, x2, ldx, sa, sx1, sx2);
+}
+
 #define CELLSTATE_LAYERNORM_TABLE(NAME, V) \
-  { NAME, LnFwd<V>, LnBwd<V> }
+  { NAME, LnFwd<V>, LnBwd<V>, LnColSums<V> }

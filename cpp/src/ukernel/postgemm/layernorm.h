@@ -10,6 +10,8 @@
 // threads freely; the result of a row does not depend on the thread that computes it.
 #pragma once
 
+#include <cstddef>
+
 namespace cellstate {
 
 // The ε of every layer normalization (added to the biased variance).
@@ -32,6 +34,17 @@ struct LayerNormKernels {
   // dx may alias dy when !accumulate.
   void (*bwd)(int n, const T* dy, const T* xhat, T rstd, const T* gamma, T* dx, T* dgamma, T* dbeta,
               bool accumulate);
+
+  // Column sums over `rows` rows of n values (the γ/β gradients of the layer-normalized LSTM,
+  // reduced after the time loop, and its peephole gradients): for every column j < n,
+  //   sa[j] += Σ_m a[m·lda + j],   sx1[j] += Σ_m a[m·lda + j] · x1[m·ldx + j],
+  //   sx2[j] += Σ_m a[m·lda + j] · x2[m·ldx + j],
+  // each sum formed from 0 over m = 0, 1, … rows − 1 in order and then added: a column's result
+  // depends only on its own values (not on n or on where the column starts), so callers may
+  // split the columns over threads freely. sa, x2 and sx2 may be null (x1 and sx1 may be null
+  // together); rows may be 0.
+  void (*col_sums)(size_t rows, int n, const T* a, size_t lda, const T* x1, const T* x2, size_t ldx,
+                   T* sa, T* sx1, T* sx2);
 };
 
 // The reference: naive loops in T, two passes for mean and variance (also the ln_fwd / ln_bwd
@@ -42,6 +55,9 @@ void RefLnFwd(int n, const T* x, const T* gamma, const T* beta, T* xhat, T* rstd
 template <typename T>
 void RefLnBwd(int n, const T* dy, const T* xhat, T rstd, const T* gamma, T* dx, T* dgamma, T* dbeta,
               bool accumulate);
+template <typename T>
+void RefLnColSums(size_t rows, int n, const T* a, size_t lda, const T* x1, const T* x2, size_t ldx,
+                  T* sa, T* sx1, T* sx2);
 template <typename T>
 const LayerNormKernels<T>* RefLayerNorm();
 // The ISA tables (float): nullptr where this build cannot target the ISA.

@@ -88,11 +88,6 @@ static void PgLstmBwd(const cellstate::LstmDesc<float>& d, const float* a, const
   });
 }
 
-// The layer-normalized LSTM's steps (and the row normalization they use).
-#include "ukernel/postgemm/layernorm-impl.h"
-//
-#include "ukernel/postgemm/lstm-ln-impl.h"
-
 template <class V>
 static void PgLstmFwdAct(const cellstate::LstmDesc<float>& d, const cellstate::CellActivations& ca,
                          float* a, const float* c_prev, float* c, float* m, float* pre) {
@@ -182,14 +177,22 @@ static void PgLstmBwdAct(const cellstate::LstmDesc<float>& d, const cellstate::C
   });
 }
 
+// The layer-normalized LSTM's steps (and the row normalization they use).
+#include "ukernel/postgemm/layernorm-impl.h"
+//
+#include "ukernel/postgemm/lstm-ln-impl.h"
+
 template <class V>
 constexpr void FillLstm(cellstate::LstmKernels<float>* t) {
   t->fwd = PgLstmFwd<V>;
   t->bwd = PgLstmBwd<V>;
   t->ln_fwd = LnFwd<V>;
   t->ln_bwd = LnBwd<V>;
+  t->ln_col_sums = LnColSums<V>;
   t->ln_step_fwd = PgLstmLnFwd<V>;
   t->ln_step_bwd = PgLstmLnBwd<V>;
   t->fwd_act = PgLstmFwdAct<V>;
   t->bwd_act = PgLstmBwdAct<V>;
+  t->ln_step_fwd_act = PgLstmLnFwdAct<V>;
+  t->ln_step_bwd_act = PgLstmLnBwdAct<V>;
 }
