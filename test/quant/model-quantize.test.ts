@@ -158,7 +158,7 @@ describe('LSTM.setQuantizedParameters', () => {
     );
     expect(lstm.quantized).toBe(false);
     expect(lstm.parameters()).toEqual(params);
-    expect(() => lstm.backward(g)).not.toThrow();
+    expect(() => lstm.backward({ output: g })).not.toThrow();
     // and a valid call quantizes on exactly the given int8 weights
     lstm.setQuantizedParameters(q);
     expect(lstm.quantizedParameters()).toEqual(q);
