@@ -19,7 +19,7 @@ import {
 } from './batch';
 import { checkElements, checkResult } from '../limits';
 import { checkNotHeld } from '../hold';
-import { JsLayer } from './js-layer';
+import { Int8JsLayer } from './int8-layer';
 import { OptionReader } from '../options';
 import { Random, randomSeed } from '../random';
 import type { LayerStream, LayerStreamOptions } from '../stream/types';
@@ -29,14 +29,8 @@ import { type FlatParameters, copyRecord, readParameterRecord } from './params';
 import {
   MAX_QUANT_DEPTH,
   type NativeQuantizedMatrix,
-  type QuantizedTensor,
-  copyQuantized,
-  dequantizeMatrix,
-  notQuantizedError,
   packQuantized,
-  quantizeMatrix,
   quantizedTrainingError,
-  readQuantized,
 } from './quant';
 
 /** The activation of a Dense layer. */
@@ -95,13 +89,11 @@ interface DenseCache {
 }
 
 /** A fully connected layer; PyTorch's Linear names and layout: `weight [O, I]`, `bias [O]`. */
-export class Dense extends JsLayer {
+export class Dense extends Int8JsLayer {
   /** The resolved options (frozen): `new Dense(layer.config)` rebuilds the same layer. */
   readonly config: Readonly<DenseConfig>;
   /** @internal Parameters and gradients in one flat buffer each: weight then bias. */
   readonly flat: FlatParameters;
-  /** @internal Bumped whenever the parameters change (streams repack then). */
-  version = 0;
   private cache: DenseCache | null = null;
 
   constructor(options: DenseOptions) {
@@ -202,90 +194,26 @@ export class Dense extends JsLayer {
       this.flat.entries,
       this.flat.values.length,
     );
-    const q = this.quant
-      ? quantizeMatrix(
-          'setParameters',
-          'weight',
-          this.outputSize,
-          this.inputSize,
-          flat.subarray(0, this.outputSize * this.inputSize),
-        )
-      : null;
+    const q = this.requantize('setParameters', flat);
     this.flat.values.set(flat);
-    if (q) this.quant = q;
-    this.cache = null;
-    this.version++;
+    this.commitWeights(q);
   }
 
-  /** Whether the layer runs int8 inference (see quantize()). */
-  get quantized(): boolean {
-    return this.quant !== null;
+  protected int8Matrix(): { rows: number; cols: number; values: Float32Array } {
+    return { rows: this.outputSize, cols: this.inputSize, values: this.weight };
+  }
+
+  protected dropCache(): void {
+    this.cache = null;
   }
 
   /**
-   * int8 dynamic quantization, inference only: `weight` becomes int8 with one scale per output
-   * row (`max |w| / 127`; the bias stays float), and forward, predict and streams then quantize
-   * each input row on the fly (one scale per row), multiply in int8 with exact int32 sums
-   * (the int8 GEMM of the recurrent layers) and dequantize before the bias and the activation.
-   * `parameters()` still returns the float weights; `setParameters` quantizes the new ones.
-   * Training a quantized layer (`forward(x, { train: true })`, `fit`) throws
-   * ERR_CELLSTATE_UNSUPPORTED. `inputSize` up to 65536. Returns the layer.
+   * int8 for a Dense: `weight` per output row (the bias stays float); forward, predict and
+   * streams quantize each input row on the fly (one scale per row), multiply in int8 with exact
+   * int32 sums (the recurrent layers' int8 GEMM) and dequantize before the bias and the
+   * activation. `inputSize` up to 65536.
    */
-  quantize(): this {
-    this.live('quantize');
-    checkNotHeld(this, 'quantize', 'layer');
-    this.checkQuantizable('quantize');
-    this.quant = quantizeMatrix('quantize', 'weight', this.outputSize, this.inputSize, this.weight);
-    this.cache = null;
-    this.version++;
-    return this;
-  }
-
-  /** Back to float inference (a no-op when not quantized). Returns the layer. */
-  dequantize(): this {
-    this.live('dequantize');
-    checkNotHeld(this, 'dequantize', 'layer');
-    if (this.quant) {
-      this.quant = null;
-      this.version++;
-    }
-    return this;
-  }
-
-  /** The int8 weights the quantized layer runs on: `{ weight }` (a copy). ERR_CELLSTATE_UNSUPPORTED when not quantized. */
-  quantizedParameters(): Record<string, QuantizedTensor> {
-    this.live('quantizedParameters');
-    if (!this.quant) throw notQuantizedError('quantizedParameters', 'Dense layer');
-    return { weight: copyQuantized(this.quant) };
-  }
-
-  /**
-   * Sets int8 weights directly (`{ weight: { values, scale } }`, as quantizedParameters() gives
-   * them; the bias is set with setParameters): the layer is quantized from then on and its float
-   * `weight` becomes the dequantized one (`fround(q · scale)`). Nothing changes on an error.
-   */
-  setQuantizedParameters(params: Record<string, QuantizedTensor>): void {
-    const where = 'setQuantizedParameters';
-    this.live(where);
-    checkNotHeld(this, where, 'layer');
-    this.checkQuantizable(where);
-    if (
-      params === null ||
-      typeof params !== 'object' ||
-      Object.keys(params).some((k) => k !== 'weight')
-    )
-      throw new CellstateTypeError(
-        ErrorCode.INVALID_ARG,
-        `${where}: params must be { weight: { values, scale } }, got ${describe(params)}`,
-      );
-    const q = readQuantized(where, 'weight', params.weight, this.outputSize, this.inputSize);
-    dequantizeMatrix(q, this.weight);
-    this.quant = q;
-    this.cache = null;
-    this.version++;
-  }
-
-  private checkQuantizable(where: string): void {
+  protected override checkQuantizable(where: string): void {
     if (this.inputSize > MAX_QUANT_DEPTH)
       throw new CellstateError(
         ErrorCode.UNSUPPORTED,
@@ -490,7 +418,6 @@ export class Dense extends JsLayer {
     matrix: NativePackedMatrix | NativeQuantizedMatrix;
   } | null = null;
   /** The int8 weight while quantized (the source of truth then: files store it). */
-  private quant: QuantizedTensor | null = null;
 }
 
 class DenseStream implements LayerStream {

@@ -19,21 +19,13 @@ import {
 } from './batch';
 import { checkElements, checkResult } from '../limits';
 import { checkNotHeld } from '../hold';
-import { JsLayer } from './js-layer';
+import { Int8JsLayer } from './int8-layer';
 import { OptionReader } from '../options';
 import { Random, randomSeed } from '../random';
 import type { LayerStream, LayerStreamOptions } from '../stream/types';
 import { Tensor, type TensorLike, toTensor } from '../tensor';
 import { type FlatParameters, copyRecord, readParameterRecord } from './params';
-import {
-  type QuantizedTensor,
-  copyQuantized,
-  dequantizeMatrix,
-  notQuantizedError,
-  quantizeMatrix,
-  quantizedTrainingError,
-  readQuantized,
-} from './quant';
+import { quantizedTrainingError } from './quant';
 
 /** Largest numEmbeddings and embeddingDim. */
 export const MAX_EMBEDDING_SIZE = 1 << 24;
@@ -66,13 +58,11 @@ interface EmbeddingCache {
 }
 
 /** A lookup table of `numEmbeddings` vectors; PyTorch's name and layout: `weight [N, D]`. */
-export class Embedding extends JsLayer {
+export class Embedding extends Int8JsLayer {
   /** The resolved options (frozen). */
   readonly config: Readonly<EmbeddingConfig>;
   /** @internal */
   readonly flat: FlatParameters;
-  /** @internal */
-  version = 0;
   private cache: EmbeddingCache | null = null;
 
   constructor(options: EmbeddingOptions) {
@@ -146,78 +136,22 @@ export class Embedding extends JsLayer {
       this.flat.entries,
       this.flat.values.length,
     );
-    const q = this.quant
-      ? quantizeMatrix('setParameters', 'weight', this.config.numEmbeddings, this.outputSize, flat)
-      : null;
+    const q = this.requantize('setParameters', flat);
     this.flat.values.set(flat);
-    if (q) this.quant = q;
-    this.cache = null;
-    this.version++;
-  }
-
-  /** Whether lookups read int8 rows (see quantize()). */
-  get quantized(): boolean {
-    return this.quant !== null;
+    this.commitWeights(q);
   }
 
   /**
-   * int8 quantization, inference only: the table becomes int8 with one scale per row
-   * (`max |w| / 127`), and forward, predict and streams look up the int8 row and dequantize it
-   * (`fround(q · scale)`). `parameters()` still returns the float table; `setParameters`
-   * quantizes the new one. Training (`forward(x, { train: true })`, `fit`) throws
-   * ERR_CELLSTATE_UNSUPPORTED. Returns the layer.
+   * int8 for an Embedding: the table per row; forward, predict and streams look up the int8 row
+   * and dequantize it (`fround(q · scale)`).
    */
-  quantize(): this {
-    this.live('quantize');
-    checkNotHeld(this, 'quantize', 'layer');
-    const { numEmbeddings: N, embeddingDim: D } = this.config;
-    this.quant = quantizeMatrix('quantize', 'weight', N, D, this.flat.values);
+  protected int8Matrix(): { rows: number; cols: number; values: Float32Array } {
+    const { numEmbeddings, embeddingDim } = this.config;
+    return { rows: numEmbeddings, cols: embeddingDim, values: this.flat.values };
+  }
+
+  protected dropCache(): void {
     this.cache = null;
-    this.version++;
-    return this;
-  }
-
-  /** Back to the float table (a no-op when not quantized). Returns the layer. */
-  dequantize(): this {
-    this.live('dequantize');
-    checkNotHeld(this, 'dequantize', 'layer');
-    if (this.quant) {
-      this.quant = null;
-      this.version++;
-    }
-    return this;
-  }
-
-  /** The int8 table the quantized layer reads: `{ weight }` (a copy). ERR_CELLSTATE_UNSUPPORTED when not quantized. */
-  quantizedParameters(): Record<string, QuantizedTensor> {
-    this.live('quantizedParameters');
-    if (!this.quant) throw notQuantizedError('quantizedParameters', 'Embedding layer');
-    return { weight: copyQuantized(this.quant) };
-  }
-
-  /**
-   * Sets the int8 table directly (`{ weight: { values, scale } }`): the layer is quantized from
-   * then on and its float `weight` becomes the dequantized table. Nothing changes on an error.
-   */
-  setQuantizedParameters(params: Record<string, QuantizedTensor>): void {
-    const where = 'setQuantizedParameters';
-    this.live(where);
-    checkNotHeld(this, where, 'layer');
-    if (
-      params === null ||
-      typeof params !== 'object' ||
-      Object.keys(params).some((k) => k !== 'weight')
-    )
-      throw new CellstateTypeError(
-        ErrorCode.INVALID_ARG,
-        `${where}: params must be { weight: { values, scale } }, got ${describe(params)}`,
-      );
-    const { numEmbeddings: N, embeddingDim: D } = this.config;
-    const q = readQuantized(where, 'weight', params.weight, N, D);
-    dequantizeMatrix(q, this.flat.values);
-    this.quant = q;
-    this.cache = null;
-    this.version++;
   }
 
   /** @internal Row `id` of the table into out[dst, dst + D): float, or int8 dequantized. */
@@ -366,7 +300,6 @@ export class Embedding extends JsLayer {
   }
 
   /** The int8 table while quantized. */
-  private quant: QuantizedTensor | null = null;
 
   /** @internal */
   get pending(): boolean {

@@ -48,7 +48,7 @@ const INTERNAL_TYPES = new Set(
     'NativeConfig NativeForwardArgs NativeBackwardArgs NativeLayer NativeAddon Dim OptionReader ' +
     'Random TensorMsg AttributeMsg NodeMsg DimMsg ValueInfoMsg GraphMsg ModelMsg ' +
     'SafetensorsContent NativePackedMatrix FlatParameters Activation TokenBatch BatchContext ' +
-    'NativeSnapshot NativeStream WorkerInit WorkerMessage ProgressBar Entry SafetensorsHeader JsLayer ' +
+    'NativeSnapshot NativeStream WorkerInit WorkerMessage ProgressBar Entry SafetensorsHeader JsLayer Int8JsLayer ' +
     // the cell registry (lib/cells), read by lib/ only
     'CellSpec UnitParameter TableEntry OnnxSlot OnnxAttribute OnnxNodeView OnnxMapping PyTorchMapping ' +
     'KerasMapping ' +
