@@ -21,13 +21,13 @@ namespace {
 // (384 and 1024 no better than 512; K = 256 shapes unchanged). The row block keeps 144 rows of A
 // (144 or 288 KB in L2).
 //
-// On Zen 5 (K block 512) products of 48 rows or more run column blocks of 8 panels instead
-// (gemm-driver.h's ColumnBlocks: 512 KB of B in L2, a tile's 24 KB of A in L1 across them): a
-// 64 KB slice of B no longer fits Zen 5's 48 KB L1, so the row-block order streamed both A and B
-// from L2. Per CPU-second in alternating rounds on a loaded machine: 1.03-1.08x on the
-// sequence-wide GEMMs (M = 3200..12800, 2048^3), 1.00-1.02x at M = 64; below 4 tiles (M = 32,
-// the recurrent GEMM of B = 32) it lost up to 7% (B re-read from L2 per tile), so those keep the
-// row-block order.
+// On Zen 5 (K block 512) products of 256 rows or more (the sequence-wide GEMMs: input, dx and
+// weight gradients over T·B rows) run column blocks of 8 panels instead (gemm-driver.h's
+// ColumnBlocks: 512 KB of B in L2, a tile's 24 KB of A in L1 across them): a 64 KB slice of B
+// does not fit Zen 5's 48 KB L1, so the row-block order streamed both A and B from L2. Per
+// CPU-second in alternating rounds on a loaded machine: 1.03-1.08x at M = 3200..12800 and 2048^3.
+// The per-step recurrent GEMMs (M = 32, 64) keep the row-block order: at M = 32 column blocks
+// lost up to 7% (B re-read from L2 by every tile), at M = 64 they were 0.97-1.02x.
 template <size_t KC, size_t NC>
 struct Avx512Tile {
   using V = __m512;
@@ -42,7 +42,7 @@ struct Avx512Tile {
   static constexpr size_t kShortAcc = 16;  // e.g. 8 panels (256 columns) for the batch-1 step
   static constexpr bool kPrefetch = true;
   static constexpr size_t kNcPanels = NC;
-  static constexpr size_t kNcMinRows = 48;
+  static constexpr size_t kNcMinRows = 256;
   static constexpr size_t kLaneK = 1;
 
   static Mask MakeMask(size_t n) {
