@@ -25,6 +25,9 @@
 //   SGEMM 2048³: the binding's matmul (cellstate::Matmul, packing B included), its PackedMatrix
 //         (B packed once, 1 thread), oneDNN's dnnl_sgemm and PyTorch's mm; the fastest of them
 //         at a thread count is the ceiling every GFLOP/s figure is compared with.
+//   FMA peak: the core's peak, a register-only loop of fused multiply-adds in the oneDNN
+//         harness (AVX-512 where the CPU has it), at each thread count: what no GEMM exceeds;
+//         the oneDNN comparison gives both sides' fraction of it.
 // Each measurement is warmed up, then measured in R rounds (default 5; --quick: 1) that
 // alternate over all systems and workloads (reversed every other round), so that drift of a
 // shared machine hits all of them alike; a figure is the median over its rounds' samples, and a
@@ -468,8 +471,11 @@ async function main() {
 
   // Baselines.
   let onednn = null;
+  let PEAK_FLOPS_PER_THREAD = 0;
   if (opts.onednn && (batch.length || streams.length)) {
-    const { startOnednn } = await import('./baselines/onednn.mjs');
+    const { startOnednn, PEAK_FLOPS_PER_THREAD: peakFlops } =
+      await import('./baselines/onednn.mjs');
+    PEAK_FLOPS_PER_THREAD = peakFlops;
     const o = await startOnednn({ passive, log: (line) => console.log(`  ${line}`) });
     if (o.skip) notes.push(`oneDNN skipped: ${o.skip}`);
     else {
@@ -522,6 +528,20 @@ async function main() {
         }
       } catch (e) {
         notes.push(`oneDNN SGEMM failed: ${e.message}`);
+      }
+      try {
+        await onednn.loadPeak('PEAK');
+        for (const t of threadsUsed)
+          ms.push({
+            group: 'PEAK',
+            system: 'fma-peak',
+            threads: t,
+            kind: 'gemm',
+            flops: t * PEAK_FLOPS_PER_THREAD,
+            run: (w, r) => onednn.run('PEAK', t, w, r),
+          });
+      } catch (e) {
+        notes.push(`FMA peak failed: ${e.message}`);
       }
     }
     for (const t of [...threadsUsed].sort()) {
@@ -1059,6 +1079,11 @@ async function main() {
     gemmRow('cellstate matmul (packs B)', 'cellstate');
     gemmRow('cellstate, B packed once', 'cellstate-packed');
     gemmRow('oneDNN dnnl_sgemm', 'onednn');
+    if (threadList.some((t) => find('PEAK', 'fma-peak', t)))
+      rows.push([
+        'FMA peak (register-only loop)',
+        ...threadList.map((t) => fmt(find('PEAK', 'fma-peak', t)?.gflops)),
+      ]);
     if (torch) gemmRow(`PyTorch mm (${path.basename(torch.info.blas ?? '?')})`, 'pytorch');
     out.push(table(rows));
 
@@ -1214,7 +1239,24 @@ async function main() {
       '',
       `cellstate against oneDNN (speed-up: median over rounds of the per-round ratio; target ≥ ${TARGETS.vsOnednn}×):`,
     );
-    const rows = [['workload', 'thr', 'oneDNN', 'cellstate', 'speed-up', '']];
+    // Each side's fraction of the core's FMA peak at that thread count (median GFLOP/s over
+    // the peak's median): how much room the workload leaves.
+    const ofPeak = (m, t) => {
+      const peak = find('PEAK', 'fma-peak', t);
+      return peak && m.gflops ? `${((100 * m.gflops) / peak.gflops).toFixed(0)}%` : '-';
+    };
+    const rows = [
+      [
+        'workload',
+        'thr',
+        'oneDNN',
+        'cellstate',
+        'speed-up',
+        '',
+        'of FMA peak: oneDNN',
+        'cellstate',
+      ],
+    ];
     for (const [w, t, cs, od] of versusOnednn) {
       const stream = cs.kind === 'stream';
       const time = (m) => (stream ? `${fmtUs(m.p50)} µs p50` : `${fmtMs(m.median)} ms`);
@@ -1226,6 +1268,8 @@ async function main() {
         time(cs),
         `${fmt(r, 3)}×`,
         r >= TARGETS.vsOnednn ? 'met' : 'not met',
+        stream ? '-' : ofPeak(od, t),
+        stream ? '-' : ofPeak(cs, t),
       ]);
     }
     out.push(table(rows));

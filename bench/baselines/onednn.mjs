@@ -74,12 +74,16 @@ function readF32(file) {
 /**
  * Starts the harness. Resolves to
  *   { info, loadBatch(name, spec, params, x, dy), loadStream(name, spec, params, frames, xs),
- *     loadGemm(name, n, a, b) (dnnl_sgemm, C = A · B, n x n row-major),
+ *     loadGemm(name, n, a, b) (dnnl_sgemm, C = A · B, n x n row-major), loadPeak(name) (the
+ *     core's FMA peak, PEAK_FLOPS_PER_THREAD per thread and call),
  *     check(name, files) -> { file: Float32Array }, run(name, threads, warmup, reps), close() }
  * or to { skip: reason }.
  * params: cellstate's parameters() (weight_ih_l0, ...); spec: { kind: 'lstm'|'gru'|'lbr_gru',
  * mode: 'infer'|'train', T, B, I, H } or, for a stream, { L, I, H }.
  */
+/** Flops per thread of one call of the harness's FMA-peak loop (loadPeak). */
+export const PEAK_FLOPS_PER_THREAD = 2 ** 28;
+
 export async function startOnednn({ passive = false, log = () => {} } = {}) {
   const built = buildOnednnHarness({ log });
   if (built.skip) return built;
@@ -172,6 +176,8 @@ export async function startOnednn({ passive = false, log = () => {} } = {}) {
       writeFileSync(path.join(dir, 'b.bin'), f32bytes(b));
       await request(['loadgemm', name, n, dir]);
     },
+    /** The core's FMA peak (a register-only loop, 2^28 flops per thread and call). */
+    loadPeak: (name) => request(['loadpeak', name]),
     async loadStream(name, spec, params, frames, xs) {
       const dir = dirOf(name);
       for (let l = 0; l < spec.L; ++l) writeLayer(dir, params, l, `_l${l}`);

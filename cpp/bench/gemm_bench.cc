@@ -10,12 +10,12 @@
 // scheduled, which a loaded machine inflates less than wall time); per pair of ISAs the median
 // of the per-round ratios.
 //
-//   gemm_bench [quick] [rounds=N] [shapes=MxNxK,...] [pad=P] [isa,isa,...]
+//   gemm_bench [quick] [rounds=N] [shapes=MxNxK,...] [pad=P] [acc=1] [isa,isa,...]
 //     quick: skip 2048^3; rounds: default 9; shapes: instead of the built-in list; pad: A's row
 //     stride is K + P floats (default 0); ISAs:
 //     default every SIMD ISA this CPU runs (plus scalar on the small shapes); avx512kc256 and
 //     avx512kc512 name the two K blocks of the avx512 driver (avx512 runs the one chosen for
-//     this core).
+//     this core), avx512kc512rows the K block 512 in the row-block order alone; acc=1: C += A·B.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -71,6 +71,9 @@ void Naive(size_t M, size_t N, size_t K, const float* A, const float* B, float* 
   }
 }
 
+// `acc=1`: C += A·B (the recurrent GEMM adds onto the gates of the input GEMM).
+bool g_accumulate = false;
+
 struct Call {
   GemmFn gemm;
   size_t M, N, K;
@@ -81,7 +84,7 @@ struct Call {
 
 void RunPart(void* ctx, Part part) {
   const Call& c = *static_cast<const Call*>(ctx);
-  c.gemm(c.M, c.N, c.K, c.A, c.lda, c.Bp, nullptr, c.C, c.N, false, part);
+  c.gemm(c.M, c.N, c.K, c.A, c.lda, c.Bp, nullptr, c.C, c.N, g_accumulate, part);
 }
 
 struct Shape {
@@ -208,6 +211,8 @@ int main(int argc, char** argv) {
       rounds = std::max(1, std::atoi(a.c_str() + 7));
     } else if (a.rfind("pad=", 0) == 0) {
       g_lda_pad = std::strtoul(a.c_str() + 4, nullptr, 10);
+    } else if (a.rfind("acc=", 0) == 0) {
+      g_accumulate = std::atoi(a.c_str() + 4) != 0;
     } else if (a.rfind("shapes=", 0) == 0) {
       for (const char* p = a.c_str() + 7; *p;) {
         char* end;
@@ -247,6 +252,8 @@ int main(int argc, char** argv) {
                       cellstate::avx512_pack});
       simd.push_back({"avx512kc512", cellstate::avx512_gemm_kc512, cellstate::avx512_packed_size,
                       cellstate::avx512_pack});
+      simd.push_back({"avx512kc512rows", cellstate::avx512_gemm_kc512_rows,
+                      cellstate::avx512_packed_size, cellstate::avx512_pack});
     }
   } else {
     std::printf("SKIPPED avx512: not supported by this CPU\n");

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <memory>
 #include <random>
 #include <string>
@@ -25,6 +26,14 @@ namespace {
 
 double Now() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// The process's CPU time (all threads): on a loaded machine it counts only the time the threads
+// really ran.
+double CpuNow() {
+  timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
 }
 
 double Median(std::vector<double> v) {
@@ -88,16 +97,17 @@ void Run(const Work& w, const Engine& e) {
   if (w.train) flops *= 3;
   const char* reps_env = std::getenv("CELLSTATE_BENCH_REPS");
   const int reps = reps_env ? std::max(1, std::atoi(reps_env)) : 7;
-  std::vector<double> t;
+  std::vector<double> t, cpu;
   for (int r = 0; r < reps; ++r) {
-    const double t0 = Now();
+    const double t0 = Now(), c0 = CpuNow();
     layer->Forward(fa);
     if (w.train) layer->Backward(ba);
     t.push_back(Now() - t0);
+    cpu.push_back(CpuNow() - c0);
   }
   const double m = Median(t);
-  std::printf("%-5s %-5s threads=%d  %.2f ms  %.1f GFLOP/s\n", w.name, IsaName(e), e.threads,
-              m * 1e3, flops / m * 1e-9);
+  std::printf("%-5s %-5s threads=%d  %.2f ms  %.1f GFLOP/s  (cpu %.2f ms)\n", w.name, IsaName(e),
+              e.threads, m * 1e3, flops / m * 1e-9, Median(cpu) * 1e3);
 }
 
 }  // namespace
@@ -114,6 +124,8 @@ int main(int argc, char** argv) {
     e.parallel_min_flops = std::atof(f);
   if (const char* f = std::getenv("CELLSTATE_BENCH_WAVEFRONT_MIN_FLOPS"))
     e.wavefront_min_flops = std::atof(f);
+  if (const char* r = std::getenv("CELLSTATE_BENCH_INPUT_CHUNK_ROWS"))
+    e.input_chunk_rows = std::atoi(r);
   if (const char* r = std::getenv("CELLSTATE_BENCH_WAVEFRONT_CHUNK_ROWS"))
     e.wavefront_chunk_rows = std::atoi(r);
   const Work all[] = {

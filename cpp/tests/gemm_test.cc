@@ -216,7 +216,8 @@ void SameBits(const Isa& x, const Isa& y) {
   static const Case kCases[] = {
       {1, 1, 1, false, true, false},       {5, 70, 33, true, true, true},
       {13, 33, 257, false, false, true},   {32, 1024, 300, false, true, false},
-      {37, 129, 1100, true, false, false}, {150, 48, 65, false, true, true}};
+      {37, 129, 1100, true, false, false}, {150, 48, 65, false, true, true},
+      {256, 300, 1100, false, true, true}, {261, 545, 513, true, false, false}};
   std::mt19937 rng(99);
   std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
   int failed = 0;
@@ -280,14 +281,19 @@ int main() {
     std::printf("SKIPPED avx2: not supported by this CPU\n");
   }
   if (CpuHasAvx512()) {
-    // Both K blocks of the avx512 driver, whichever this core runs (CpuCoreKind).
+    // Both K blocks of the avx512 driver, whichever this core runs (CpuCoreKind), and K block
+    // 512 in the row-block order alone.
     const Isa kc256{"avx512/kc256", avx512_packed_size, avx512_pack, avx512_gemm_kc256};
     const Isa kc512{"avx512/kc512", avx512_packed_size, avx512_pack, avx512_gemm_kc512};
+    const Isa kc512rows{"avx512/kc512rows", avx512_packed_size, avx512_pack,
+                        avx512_gemm_kc512_rows};
     RunIsa(kc256);
     RunIsa(kc512);
+    RunIsa(kc512rows);
     std::printf("avx512 on this %s core: K block %zu\n", CpuCoreName(CpuCoreKind()),
                 avx512_gemm_kc());
     SameBits(kc256, kc512);
+    SameBits(kc512rows, kc512);  // the column-block order changes no bit
     if (CpuHasAvx2Fma()) {
       SameBits({"avx2", avx2_packed_size, avx2_pack, avx2_gemm},
                {"avx512", avx512_packed_size, avx512_pack, avx512_gemm});

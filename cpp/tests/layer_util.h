@@ -288,7 +288,11 @@ inline std::vector<NamedEngine> FloatEngines(bool with_ref = true) {
         Suite::Get().Fail(__FILE__, __LINE__, "MakeEngine(\"" + isa + "\") gave no kernels");
         continue;
       }
+      // Float inference's input GEMM in chunks of one step or so (the all-at-once path runs on
+      // the t2rows engines and the reference).
+      e.input_chunk_rows = 3;
       out.push_back({th == 1 ? isa : isa + "/t2", isa, th, e});
+      e.input_chunk_rows = 0;
       if (th > 1) {
         out.push_back({isa + "/t2wave", isa, th, WaveEngine(e)});
         // Three threads: the layers of a 3-layer stack all run at once (layers 0 and 2 share

@@ -20,6 +20,9 @@
 //   loadgemm NAME N DIR                    SGEMM ceiling: dnnl_sgemm C = A · B, N x N,
 //                                          row-major; DIR holds a.bin, b.bin [N, N]
 //                                          (check writes c.bin)     -> {"ok": true}
+//   loadpeak NAME                          the core's FMA peak: every thread runs a register-only
+//                                          loop of independent fused multiply-adds (AVX-512, else
+//                                          AVX2), 2^28 flops per thread and call; not oneDNN's
 //   check NAME DIR                         one call at 1 thread from zero state and zero
 //                                          gradients; writes what it computed into DIR in
 //                                          cellstate's layout: y.bin, hn.bin (LSTM: cn.bin);
@@ -44,6 +47,7 @@
 // i, f, c~, o (same order); GRU gates r, z, n are oneDNN's u (= z), r, o (= n): blocks 1, 0, 2.
 // Biases: LSTM and vanilla GRU b = b_ih + b_hh; lbr_gru has 4 vectors u, r, o, u' =
 // b_iz + b_hz, b_ir + b_hr, b_in, b_hn (u' is the bias inside r ⊙ (W_hn h + b_hn)).
+#include <immintrin.h>
 #include <omp.h>
 
 #include <chrono>
@@ -484,6 +488,66 @@ class GemmWorkload : public Workload {
   std::vector<float> a_, b_, c_;
 };
 
+// The FMA peak of the core: per thread a loop of independent fused multiply-adds on registers
+// only (24 chains of 16 floats on AVX-512, 12 of 8 on AVX2: more than latency x throughput
+// chains), 2^28 flops per thread and call; what no GEMM can exceed.
+constexpr long kPeakFlopsPerThread = 1L << 28;
+
+__attribute__((target("avx512f"), noinline)) float PeakAvx512(long iters) {
+  __m512 acc[24];
+  for (int i = 0; i < 24; ++i) acc[i] = _mm512_set1_ps(float(i));
+  __m512 m = _mm512_set1_ps(0.999f), a = _mm512_set1_ps(1e-3f);
+  for (long k = 0; k < iters; ++k) {
+#pragma GCC unroll 24
+    for (int i = 0; i < 24; ++i) acc[i] = _mm512_fmadd_ps(acc[i], m, a);
+    __asm__ volatile("" : "+v"(m), "+v"(a));  // keep the loop from being folded
+  }
+  __m512 s = acc[0];
+  for (int i = 1; i < 24; ++i) s = _mm512_add_ps(s, acc[i]);
+  float out[16];
+  _mm512_storeu_ps(out, s);
+  return out[0];
+}
+
+__attribute__((target("avx2,fma"), noinline)) float PeakAvx2(long iters) {
+  __m256 acc[12];
+  for (int i = 0; i < 12; ++i) acc[i] = _mm256_set1_ps(float(i));
+  __m256 m = _mm256_set1_ps(0.999f), a = _mm256_set1_ps(1e-3f);
+  for (long k = 0; k < iters; ++k) {
+#pragma GCC unroll 12
+    for (int i = 0; i < 12; ++i) acc[i] = _mm256_fmadd_ps(acc[i], m, a);
+    __asm__ volatile("" : "+x"(m), "+x"(a));
+  }
+  __m256 s = acc[0];
+  for (int i = 1; i < 12; ++i) s = _mm256_add_ps(s, acc[i]);
+  float out[8];
+  _mm256_storeu_ps(out, s);
+  return out[0];
+}
+
+class PeakWorkload : public Workload {
+ public:
+  std::vector<double> Run(Ctx&, int threads, int warmup, int reps) override {
+    omp_set_num_threads(threads);
+    const bool avx512 = __builtin_cpu_supports("avx512f");
+    const long iters = kPeakFlopsPerThread / (avx512 ? 24 * 16 * 2 : 12 * 8 * 2);
+    std::vector<double> times;
+    for (int r = 0; r < warmup + reps; ++r) {
+      const double t0 = Now();
+      float total = 0;
+#pragma omp parallel num_threads(threads) reduction(+ : total)
+      total += avx512 ? PeakAvx512(iters) : PeakAvx2(iters);
+      if (r >= warmup) times.push_back(Now() - t0);
+      sink_ = total;
+    }
+    return times;
+  }
+  void Check(Ctx&, const std::string&) override {}
+
+ private:
+  volatile float sink_ = 0;
+};
+
 class StreamWorkload : public Workload {
  public:
   StreamWorkload(int L, int I, int H, int frames, const std::string& dir)
@@ -672,6 +736,9 @@ int main() {
         answer = "{\"ok\":true}";
       } else if (cmd == "loadgemm" && t.size() == 4) {
         workloads[t[1]] = std::make_unique<GemmWorkload>(ToInt(t[2], "N"), t[3]);
+        answer = "{\"ok\":true}";
+      } else if (cmd == "loadpeak" && t.size() == 2) {
+        workloads[t[1]] = std::make_unique<PeakWorkload>();
         answer = "{\"ok\":true}";
       } else if (cmd == "loadstream" && t.size() == 7) {
         workloads[t[1]] = std::make_unique<StreamWorkload>(

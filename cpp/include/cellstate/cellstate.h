@@ -199,6 +199,11 @@ struct Engine {
   // step. A layer starts one chunk behind the layer below; calls shorter than two chunks run
   // layer by layer. Tests set 2.
   int wavefront_chunk_rows = 16;
+  // The forward runs each layer's input GEMM in chunks of about this many rows (steps × batch),
+  // each just before its steps, so that the gates it writes are still in cache when the steps
+  // read them, when the layer's input weights are small enough to be read once per chunk (at
+  // most 2 MB); 0: over all steps at once. Rows are independent: no bit changes. Tests set 3.
+  int input_chunk_rows = 256;
 };
 
 // The best ISA this CPU supports, or the one named by CELLSTATE_ISA when that is set and usable.

@@ -218,16 +218,30 @@ Status Layer<T>::Impl::Backward(const BackwardArgs& a) {
   T* V = bwork.data();
   T* dy = V + bw.dy[0];
   T* dxl = V + bw.dy[1];
-  if (a.d_output)
-    CopyTimeMajor(Tn, B, ldo, ws_batch_first, static_cast<const T*>(a.d_output), dy, true);
+  // Time-major arguments are read and written in place (no copy through dy and dxl) unless
+  // the caller's d_output and d_x overlap.
+  const T* user_dy = static_cast<const T*>(a.d_output);
+  T* user_dx = static_cast<T*>(a.d_x);
+  const bool in_place = !ws_batch_first && !(user_dy && user_dx && user_dy < user_dx + TB * I &&
+                                             user_dx < user_dy + TB * ldo);
+  const T* top = dy;  // the top layer's output gradient
+  if (user_dy && in_place)
+    top = user_dy;
+  else if (user_dy)
+    CopyTimeMajor(Tn, B, ldo, ws_batch_first, user_dy, dy, true);
   else
     std::fill(dy, dy + TB * ldo, T(0));
+  T* const dx_in_place = in_place ? user_dx : nullptr;
+  T* dx_out = nullptr;  // where layer 0 wrote its input gradient
   const double flops = 4.0 * B * StackRowFlops();
   Parallel(engine.pool.get(), Threads(flops), std::is_same<T, float>::value, [&](Part p) {
-    T* gy = dy;
-    T* gx = dxl;
+    // Layer l reads gy and writes gx; the layer below reads that and writes the other buffer.
+    T* bufs[2] = {dy, dxl};
+    const T* gy = top;
+    int out = 1;
     for (int l = L - 1; l >= 0; --l) {
       const bool want_dx = l > 0 || a.d_x;
+      T* gx = l == 0 && dx_in_place ? dx_in_place : bufs[out];
       for (int d = 0; d < D; ++d)
         BackwardUnit(units[size_t(l) * D + d], a, l == 0 ? W + ws.x0 : W + ws.xin[l], gy,
                      want_dx ? gx : nullptr, d > 0, p);
@@ -239,21 +253,23 @@ Status Layer<T>::Impl::Backward(const BackwardArgs& a) {
           for (size_t i = i0; i < i1; ++i) gx[i] *= mask[i];
           Barrier(p);
         }
-        std::swap(gy, gx);
+        gy = gx;
+        out ^= 1;
+      } else if (p.ith == 0) {
+        dx_out = gx;
       }
     }
-    if (p.ith == 0) dxl = gx;
   });
   if (a.d_x) {
     if (ws.imask != kNone) {  // through x_t ⊙ mask
       const T* m = W + ws.imask;
       for (size_t tb = 0; tb < TB; ++tb) {
         const T* mb = m + (tb % size_t(B)) * I;
-        for (int i = 0; i < I; ++i) dxl[tb * I + i] *= mb[i];
+        for (int i = 0; i < I; ++i) dx_out[tb * I + i] *= mb[i];
       }
     }
-    if (has_lengths) ZeroPadded(dxl, I);
-    CopyTimeMajor(Tn, B, I, ws_batch_first, dxl, static_cast<T*>(a.d_x), false);
+    if (has_lengths) ZeroPadded(dx_out, I);
+    if (dx_out != user_dx) CopyTimeMajor(Tn, B, I, ws_batch_first, dx_out, user_dx, false);
   }
   return Status::Ok();
 }

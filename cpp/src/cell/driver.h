@@ -77,6 +77,10 @@ struct Layer<T>::Impl {
   const QKernels* qk = nullptr;
   // Rows of a chunk of the int8 input GEMM in ForwardUnit (256 rows of 4·256 gates: 1 MB, ~L2).
   static constexpr size_t kQuantChunkRows = 256;
+  // A float forward chunks its input GEMM (Engine::input_chunk_rows) only when the input
+  // weights take at most this many bytes: larger ones (F2's 8 MB) cost more to read once per
+  // chunk than the gates' round trip through memory saves.
+  static constexpr size_t kInputChunkMaxWeightBytes = size_t(2) << 20;
   struct QEntry {
     size_t index = 0;  // in table
     size_t rows = 0, cols = 0;

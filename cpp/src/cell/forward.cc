@@ -126,11 +126,15 @@ void Layer<T>::Impl::ForwardUnit(Unit& u, const ForwardArgs& a, const T* xin, T*
   LoadState(a, u.index, b0, b1, first.h, first.c);
   // The input GEMM over all T·B rows, bias folded in (when the cell folds one).
   T* gates = W + w.gates;
-  // int8 inference runs it chunk by chunk of steps, just before the steps read them: its steps
-  // are fast enough that gates written all at once ([T·B, G·H], megabytes) and read back from
-  // memory cost more than the GEMM. Rows are quantized and multiplied independently, so the
-  // chunking changes no bit.
-  const int chunk = qk ? std::max(1, std::min(Tn, int(kQuantChunkRows) / B)) : Tn;
+  // It runs chunk by chunk of steps, just before the steps read them: gates written all at
+  // once ([T·B, G·H], megabytes) are read back from memory. int8 always (its steps are fast
+  // enough that this costs more than the GEMM); float when the input weights are small enough
+  // to be read again per chunk (engine.input_chunk_rows; training too: the steps read the gates
+  // while they are in cache, backward later). Rows are quantized and multiplied independently,
+  // so the chunking changes no bit.
+  const bool small_w = GH * u.in * sizeof(T) <= kInputChunkMaxWeightBytes;
+  const int chunk_rows = qk ? int(kQuantChunkRows) : !small_w ? 0 : engine.input_chunk_rows;
+  const int chunk = chunk_rows > 0 ? std::max(1, std::min(Tn, chunk_rows / B)) : Tn;
   if (chunk == Tn) {
     InputGemm(u, TB, xin, gates, QxRows(), QxScales(), ws.qxld, p);
     Barrier(p);

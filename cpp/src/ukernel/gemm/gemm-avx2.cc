@@ -20,6 +20,8 @@ struct Avx2Tile {
   static constexpr size_t kMc = 144;       // 144 x 256 x 4 B = 144 KB of A in L2
   static constexpr size_t kShortAcc = 12;  // 8 to 12 accumulators: 6 panels for one row
   static constexpr bool kPrefetch = true;
+  static constexpr size_t kNcPanels = 0;
+  static constexpr size_t kNcMinRows = 0;
   static constexpr size_t kLaneK = 1;
 
   static Mask MakeMask(size_t n) {

@@ -20,7 +20,15 @@ namespace {
 // 512 ran the GEMMs with K = 512 and 1024 (F2, T2) 8-12% faster than 256 in alternating rounds
 // (384 and 1024 no better than 512; K = 256 shapes unchanged). The row block keeps 144 rows of A
 // (144 or 288 KB in L2).
-template <size_t KC>
+//
+// On Zen 5 (K block 512) products of 256 rows or more (the sequence-wide GEMMs: input, dx and
+// weight gradients over T·B rows) run column blocks of 8 panels instead (gemm-driver.h's
+// ColumnBlocks: 512 KB of B in L2, a tile's 24 KB of A in L1 across them): a 64 KB slice of B
+// does not fit Zen 5's 48 KB L1, so the row-block order streamed both A and B from L2. Per
+// CPU-second in alternating rounds on a loaded machine: 1.03-1.08x at M = 3200..12800 and 2048^3.
+// The per-step recurrent GEMMs (M = 32, 64) keep the row-block order: at M = 32 column blocks
+// lost up to 7% (B re-read from L2 by every tile), at M = 64 they were 0.97-1.02x.
+template <size_t KC, size_t NC>
 struct Avx512Tile {
   using V = __m512;
   struct Mask {
@@ -33,6 +41,8 @@ struct Avx512Tile {
   static constexpr size_t kMc = 144;
   static constexpr size_t kShortAcc = 16;  // e.g. 8 panels (256 columns) for the batch-1 step
   static constexpr bool kPrefetch = true;
+  static constexpr size_t kNcPanels = NC;
+  static constexpr size_t kNcMinRows = 256;
   static constexpr size_t kLaneK = 1;
 
   static Mask MakeMask(size_t n) {
@@ -60,8 +70,9 @@ struct Avx512Tile {
 
 #include "ukernel/gemm/gemm-driver.h"
 
-using Kc256 = GemmDriver<Avx512Tile<256>>;
-using Kc512 = GemmDriver<Avx512Tile<512>>;
+using Kc256 = GemmDriver<Avx512Tile<256, 0>>;
+using Kc512 = GemmDriver<Avx512Tile<512, 8>>;
+using Kc512Rows = GemmDriver<Avx512Tile<512, 0>>;
 
 }  // namespace
 
@@ -93,6 +104,12 @@ void avx512_gemm_kc256(size_t M, size_t N, size_t K, const float* A, size_t lda,
 void avx512_gemm_kc512(size_t M, size_t N, size_t K, const float* A, size_t lda, const float* Bp,
                        const float* bias, float* C, size_t ldc, bool accumulate, Part part) {
   Kc512::Gemm(M, N, K, A, lda, Bp, bias, C, ldc, accumulate, part);
+}
+
+void avx512_gemm_kc512_rows(size_t M, size_t N, size_t K, const float* A, size_t lda,
+                            const float* Bp, const float* bias, float* C, size_t ldc,
+                            bool accumulate, Part part) {
+  Kc512Rows::Gemm(M, N, K, A, lda, Bp, bias, C, ldc, accumulate, part);
 }
 
 }  // namespace cellstate

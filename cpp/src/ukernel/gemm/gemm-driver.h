@@ -16,6 +16,10 @@
 // the FMA latency; panels are visited in groups of NP, the left-over rows right after the full
 // tiles of their group, so that B streams through the cache once per row block.
 //
+// Policies with P::kNcPanels > 0 run products of at least P::kNcMinRows rows in the other order
+// (ColumnBlocks): K blocks, then blocks of kNcPanels panels (in L2), then MR-row tiles (their
+// slice of A in L1), then the panels of the block.
+//
 // Each C element is one chain from its init value over k in order (gemm.h); K blocks store and
 // reload it exactly, so nothing depends on the tiling, the block sizes, M or part.nth.
 //
@@ -24,6 +28,8 @@
 //   Mask                     the valid lanes of the kNv vectors of a partial panel
 //   kW, kNv                  floats per vector, vectors per panel row: NR = kW * kNv
 //   kMr, kKc, kMc            main tile rows, K block, row block (a multiple of kMr)
+//   kNcPanels, kNcMinRows    0, or the panels of a column block of the other loop order
+//                            (ColumnBlocks), run when M >= kNcMinRows
 //   kShortAcc                accumulators aimed at by the tiles of the rows left over
 //   kPrefetch                main tiles prefetch the next panel's slice, one line per 64 B
 //   kLaneK                   1, or k values of an A row per vector load (FmaLane, NEON)
@@ -265,6 +271,13 @@ struct GemmDriver {
       job.bias = k0 == 0 ? bias : nullptr;
       job.load_c = accumulate || k0 != 0;
       const float* Ak = A + k0;
+      if constexpr (P::kNcPanels > 0) {
+        if (M >= P::kNcMinRows) {
+          ColumnBlocks(M, job, Ak, lda, C, ldc, p_begin, p_end);
+          k0 += P::kKc;
+          continue;
+        }
+      }
       for (size_t i0 = 0; i0 < M; i0 += P::kMc) {
         const size_t mc = MinSize(P::kMc, M - i0);
         const size_t mfull = mc / kMr * kMr;
@@ -304,6 +317,37 @@ struct GemmDriver {
       }
       k0 += P::kKc;
     } while (k0 < K);
+  }
+
+  // One K block in the order column block -> row tile -> panel (P::kNcPanels > 0, M >=
+  // P::kNcMinRows): kNcPanels panels of B (kc x kNcPanels*NR floats) stay in L2 while every
+  // MR-row tile of A runs over them, its MR x kc slice of A staying in L1 across the panels; the
+  // rows left over run over the block last.
+  static void ColumnBlocks(size_t M, const Job& job, const float* Ak, size_t lda, float* C,
+                           size_t ldc, size_t p_begin, size_t p_end) {
+    const size_t bs = job.bs;
+    const size_t mfull = M / kMr * kMr;
+    for (size_t q = p_begin; q < p_end; q += P::kNcPanels) {
+      const size_t q_end = MinSize(q + P::kNcPanels, p_end);
+      for (size_t i = 0; i < mfull; i += kMr) {
+        const float* a = Ak + i * lda;
+        for (size_t p = q; p < q_end; ++p) {
+          const float* b = job.Bp + p * bs;
+          const float* pb = job.bias != nullptr ? job.bias + p * kNr : nullptr;
+          // The next tile's panel (the block's first for the next rows), prefetched into L1.
+          const float* pf = p + 1 < q_end ? b + bs : job.Bp + q * bs;
+          float* c = C + i * ldc + p * kNr;
+          if (job.last_partial && p == job.np - 1) {
+            Tile<kMr, 1, true>(job.kc, a, lda, b, bs, c, ldc, pb, job.load_c, job.last_mask, pf);
+          } else {
+            Tile<kMr, 1, false>(job.kc, a, lda, b, bs, c, ldc, pb, job.load_c, job.last_mask, pf);
+          }
+        }
+      }
+      if (mfull < M) {
+        ShortRows<kMr - 1>(M - mfull, job, Ak + mfull * lda, lda, C + mfull * ldc, ldc, q, q_end);
+      }
+    }
   }
 
   // ShortPanels(mr) for a run-time mr in 1..kMr-1.

@@ -19,6 +19,8 @@ struct NeonTile {
   static constexpr size_t kMc = 128;       // 128 KB of A
   static constexpr size_t kShortAcc = 16;  // 8 to 16 accumulators: 8 panels for one row
   static constexpr bool kPrefetch = false;
+  static constexpr size_t kNcPanels = 0;
+  static constexpr size_t kNcMinRows = 0;
   static constexpr size_t kLaneK = 4;
 
   static Mask MakeMask(size_t n) { return n; }

@@ -24,6 +24,8 @@ struct ScalarTile {
   static constexpr size_t kMc = 144;
   static constexpr size_t kShortAcc = 32;
   static constexpr bool kPrefetch = false;
+  static constexpr size_t kNcPanels = 0;
+  static constexpr size_t kNcMinRows = 0;
   static constexpr size_t kLaneK = 1;
 
   static Mask MakeMask(size_t n) { return n; }

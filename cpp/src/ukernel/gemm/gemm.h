@@ -47,12 +47,18 @@ void avx512_gemm(size_t M, size_t N, size_t K, const float* A, size_t lda, const
                  const float* bias, float* C, size_t ldc, bool accumulate, Part part);
 // avx512_gemm runs one of these, chosen once per process from the core (CpuCoreKind): the same
 // tile and packed layout, only the K block differs, so the results are the same bit for bit.
-// avx512_gemm_kc() is the K block chosen on this CPU (512 on Zen 5, 256 elsewhere).
+// avx512_gemm_kc() is the K block chosen on this CPU (512 on Zen 5, 256 elsewhere); with 512,
+// products of 256 rows or more run in gemm-driver.h's column-block order (ColumnBlocks).
 size_t avx512_gemm_kc();
 void avx512_gemm_kc256(size_t M, size_t N, size_t K, const float* A, size_t lda, const float* Bp,
                        const float* bias, float* C, size_t ldc, bool accumulate, Part part);
 void avx512_gemm_kc512(size_t M, size_t N, size_t K, const float* A, size_t lda, const float* Bp,
                        const float* bias, float* C, size_t ldc, bool accumulate, Part part);
+// The K block 512 in the row-block order only (avx512_gemm_kc512 runs column blocks from 256
+// rows on): for tests and benchmarks.
+void avx512_gemm_kc512_rows(size_t M, size_t N, size_t K, const float* A, size_t lda,
+                            const float* Bp, const float* bias, float* C, size_t ldc,
+                            bool accumulate, Part part);
 #endif
 
 #if defined(__aarch64__)
