@@ -30,10 +30,10 @@ int g_passed = 0, g_failed = 0;
     }                                                  \
   } while (0)
 
-const float* ParamPtr(const Layer<float>& layer, const std::string& name) {
-  for (const ParamInfo& p : ParamTable(layer.config()))
-    if (p.name == name) return layer.param_data() + p.offset;
-  return nullptr;
+ParamInfo Entry(const Config& c, const std::string& name) {
+  for (const ParamInfo& p : ParamTable(c))
+    if (p.name == name) return p;
+  return {};
 }
 
 bool CheckShape(const Engine& e, int I, int H, int L) {
@@ -57,15 +57,30 @@ bool CheckShape(const Engine& e, int I, int H, int L) {
       layer->QuantizedWeight("weight_ih_l0", GH, I, q.data(), s.data()).code == Code::kUnsupported,
       "%s: a float layer answered", what.c_str());
   ACHECK(q[0] == 5 && s[0] == 5.0f, "%s: a refusal wrote", what.c_str());
+  const std::vector<float> fl(layer->param_data(), layer->param_data() + ParamCount(c));
   ACHECK(layer->Quantize(true).ok(), "%s: Quantize", what.c_str());
+  // What the layer reads back: its int8 weights dequantized, the rest as it was.
+  std::vector<float> back(fl.size());
+  layer->ReadParams(back.data());
+  for (int l = 0; l < L; ++l)
+    for (const char* b : {"bias_ih", "bias_hh"}) {
+      const ParamInfo p = Entry(c, std::string(b) + "_l" + std::to_string(l));
+      ACHECK(p.size > 0 && std::equal(fl.begin() + p.offset, fl.begin() + p.offset + p.size,
+                                      back.begin() + p.offset),
+             "%s %s: read back differs", what.c_str(), p.name.c_str());
+    }
   for (int l = 0; l < L; ++l)
     for (const char* w : {"weight_ih", "weight_hh"}) {
       const std::string name = std::string(w) + "_l" + std::to_string(l);
       const size_t K = (std::string(w) == "weight_ih" && l == 0) ? size_t(I) : size_t(H);
       std::vector<int8_t> want(GH * K), got(GH * K, 99);
       std::vector<float> want_s(GH), got_s(GH, -1.0f);
-      ACHECK(QuantizeWeights(GH, K, ParamPtr(*layer, name), K, want.data(), want_s.data()),
+      const size_t off = Entry(c, name).offset;
+      ACHECK(QuantizeWeights(GH, K, fl.data() + off, K, want.data(), want_s.data()),
              "%s: QuantizeWeights", name.c_str());
+      for (size_t i = 0; i < GH * K; ++i)
+        ACHECK(back[off + i] == float(want[i]) * want_s[i / K], "%s %s: read back [%zu]",
+               what.c_str(), name.c_str(), i);
       ACHECK(layer->QuantizedWeight(name, GH, K, got.data(), got_s.data()).ok(), "%s %s",
              what.c_str(), name.c_str());
       ACHECK(std::memcmp(want.data(), got.data(), want.size()) == 0, "%s %s: int8 values differ",

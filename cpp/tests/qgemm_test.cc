@@ -86,6 +86,13 @@ bool CheckPack(size_t K, size_t N, std::mt19937& rng) {
     std::memcpy(&got, &P[panels * 16 * kp + n * 4], 4);
     QCHECK(got == want, "row sum n=%zu: %d, want %d", n, got, want);
   }
+  // QgemmUnpack gives the rows back (with a row stride wider than K).
+  std::vector<int8_t> U(N * (K + 3), 0x5A);
+  QgemmUnpack(K, N, P.data(), U.data(), K + 3);
+  for (size_t n = 0; n < N; ++n)
+    for (size_t k = 0; k < K + 3; ++k)
+      QCHECK(U[n * (K + 3) + k] == (k < K ? W[n * K + k] : int8_t{0x5A}), "unpacked n=%zu k=%zu", n,
+             k);
   return true;
 }
 

@@ -261,12 +261,23 @@ bool CheckCase(const std::string& name, const Config& cfg, int T, int B, double 
       QCHECK(Run(*q, c, false, true, &again).ok() && again == o, "%s: changed by a refusal",
              n.c_str());
     }
+    // The layer keeps no float weights: it reads them back dequantized, and Quantize(false)
+    // runs float on those, bit for bit like a float layer given them; quantizing again gives
+    // the same int8 weights, so the same results.
+    QCHECK(q->param_data() == nullptr && q->grad_data() == nullptr, "%s: float copies kept",
+           n.c_str());
+    Case dq = c;
+    q->ReadParams(dq.params.data());
+    QCHECK(dq.params != c.params, "%s: dequantized weights equal the float ones", n.c_str());
     QCHECK(q->Quantize(false).ok() && !q->quantized(), "%s: Quantize(false)", n.c_str());
-    auto fe = Make(c, e, false);
+    auto fe = Make(dq, e, false);
     Out back, want;
     QCHECK(
         Run(*q, c, false, true, &back).ok() && Run(*fe, c, false, true, &want).ok() && back == want,
         "%s: float results differ after Quantize(false)", n.c_str());
+    Out requant;
+    QCHECK(q->Quantize(true).ok() && Run(*q, c, false, true, &requant).ok() && requant == o,
+           "%s: quantized again, results differ", n.c_str());
     ++g_passed;
   }
   return true;
@@ -426,19 +437,40 @@ bool CheckRefusals() {
   QCHECK(Layer<double>::Create(c, e, &dbl).ok(), "Create double");
   QCHECK(dbl->Quantize(true).code == Code::kUnsupported && !dbl->quantized(), "double");
   const Case k = MakeCase(c, 3, 2, 1);
-  auto layer = Make(k, e, true);
+  auto layer = Make(k, e, false);
   QCHECK(layer, "Make");
   Out before;
   QCHECK(Run(*layer, k, false, false, &before).ok(), "forward");
-  // A NaN weight: Quantize refuses and changes nothing (still the old int8 weights).
+  // A NaN weight: Quantize refuses and changes nothing (still float, on the same weights).
   layer->param_data()[2] = std::numeric_limits<float>::quiet_NaN();
   const Status st = layer->Quantize(true);
   QCHECK(st.code == Code::kInvalidArgument && st.message.find("weight_ih_l0") != std::string::npos,
          "NaN: %s", st.message.c_str());
-  QCHECK(layer->quantized(), "a refused Quantize dequantized");
+  QCHECK(
+      !layer->quantized() && layer->param_data() != nullptr && std::isnan(layer->param_data()[2]),
+      "a refused Quantize changed the layer");
   layer->param_data()[2] = k.params[2];
+  layer->ParamsChanged();
   Out after;
   QCHECK(Run(*layer, k, false, false, &after).ok() && after == before, "changed by a refusal");
+  // New weights on a quantized layer are quantized; a NaN among them returns it to float on them.
+  QCHECK(layer->Quantize(true).ok(), "Quantize");
+  std::vector<float> w = k.params;
+  w[2] = std::numeric_limits<float>::quiet_NaN();
+  QCHECK(layer->WriteParams(w.data()).ok() && !layer->quantized(), "WriteParams NaN");
+  std::vector<float> got(w.size());
+  layer->ReadParams(got.data());
+  QCHECK(std::isnan(got[2]) && got[3] == k.params[3], "WriteParams NaN: weights");
+  QCHECK(layer->Quantize(true).code == Code::kInvalidArgument, "NaN weights quantized");
+  QCHECK(layer->WriteParams(k.params.data()).ok() && !layer->quantized(), "WriteParams float");
+  QCHECK(
+      layer->Quantize(true).ok() && layer->WriteParams(k.params.data()).ok() && layer->quantized(),
+      "WriteParams on a quantized layer");
+  Out q1;
+  auto fresh = Make(k, e, true);
+  QCHECK(Run(*layer, k, false, false, &q1).ok() && Run(*fresh, k, false, false, &after).ok() &&
+             q1 == after,
+         "WriteParams on a quantized layer: results differ from quantizing them");
   ++g_passed;
   return true;
 }

@@ -130,7 +130,7 @@ void Layer<T>::Impl::ForwardUnit(Unit& u, const ForwardArgs& a, const T* xin, T*
   // are fast enough that gates written all at once ([T·B, G·H], megabytes) and read back from
   // memory cost more than the GEMM. Rows are quantized and multiplied independently, so the
   // chunking changes no bit.
-  const int chunk = qk ? std::max(1, std::min(Tn, int(kQuantChunkRows) / B)) : Tn;
+  const int chunk = qk ? QuantChunk(Tn, B) : Tn;  // PlanForward sized ws.qx for it
   if (chunk == Tn) {
     InputGemm(u, TB, xin, gates, QxRows(), QxScales(), ws.qxld, p);
     Barrier(p);

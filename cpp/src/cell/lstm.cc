@@ -87,15 +87,17 @@ class LstmCell final : public RecurrentCell<T> {
 
   double RowFlops(int in) const override { return double(G_) * H_ * (in + R_ + (P_ ? H_ : 0)); }
 
-  void PlanPack(const Kernels<T>& k, UnitT<T>* u, size_t* total) const override {
+  void PlanPack(const Kernels<T>& k, UnitT<T>* u, size_t* total, bool gemm_weights) const override {
     const size_t GH = size_t(G_) * H_;
-    u->fw_ih = *total;
-    *total += k.packed_size(u->in, GH);
-    u->fw[kPackHh] = *total;
-    *total += k.packed_size(R_, GH);
-    if (P_ > 0) {
-      u->fw[kPackHr] = *total;
-      *total += k.packed_size(H_, P_);
+    if (gemm_weights) {
+      u->fw_ih = *total;
+      *total += k.packed_size(u->in, GH);
+      u->fw[kPackHh] = *total;
+      *total += k.packed_size(R_, GH);
+      if (P_ > 0) {
+        u->fw[kPackHr] = *total;
+        *total += k.packed_size(H_, P_);
+      }
     }
     if (ln_ >= 0) {  // no bias in the input GEMM: it goes after LN(W_ih x)
       u->fw_bias = kNone;
@@ -106,12 +108,15 @@ class LstmCell final : public RecurrentCell<T> {
     *total += GH;
   }
 
-  void Pack(const Kernels<T>& k, const UnitT<T>& u, const T* params, T* dst) const override {
+  void Pack(const Kernels<T>& k, const UnitT<T>& u, const T* params, T* dst,
+            bool gemm_weights) const override {
     const int GH = G_ * H_;
-    // gates = x · W_ih^T: B(k, n) = W_ih[n, k]
-    k.pack(u.in, GH, params + u.param[kIh], 1, u.in, dst + u.fw_ih);
-    k.pack(R_, GH, params + u.param[kHh], 1, R_, dst + u.fw[kPackHh]);
-    if (P_ > 0) k.pack(H_, P_, params + u.param[hr_], 1, H_, dst + u.fw[kPackHr]);
+    if (gemm_weights) {
+      // gates = x · W_ih^T: B(k, n) = W_ih[n, k]
+      k.pack(u.in, GH, params + u.param[kIh], 1, u.in, dst + u.fw_ih);
+      k.pack(R_, GH, params + u.param[kHh], 1, R_, dst + u.fw[kPackHh]);
+      if (P_ > 0) k.pack(H_, P_, params + u.param[hr_], 1, H_, dst + u.fw[kPackHr]);
+    }
     // Both biases add to the same pre-activation: folded into the input GEMM, or with
     // layerNorm into LN(W_ih x)'s β.
     T* bias = dst + (ln_ >= 0 ? u.fw[kPackLnBias] : u.fw_bias);

@@ -58,6 +58,8 @@ size_t QgemmPackedSize(size_t K, size_t N);
 bool QuantizeWeights(size_t N, size_t K, const float* W, size_t ldw, int8_t* Wq, float* scale);
 // Packs Wq[n*ldw + k] (int8, |value| <= 127) into dst (QgemmPackedSize(K, N) bytes).
 void QgemmPack(size_t K, size_t N, const int8_t* Wq, size_t ldw, void* dst);
+// The inverse of QgemmPack: the N rows of K int8 values of a packed matrix into Wq[n*ldw + k].
+void QgemmUnpack(size_t K, size_t N, const void* src, int8_t* Wq, size_t ldw);
 
 // Quantizes M rows of K floats, A[m*lda + k], into Aq[m*ldq + k] (ldq >= round_up(K, 4); the
 // bytes [K, round_up(K, 4)) of each row are zeroed) with scale[m]. Same bytes on every ISA.
