@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "cellstate/cellstate.h"
 #include "dispatch/cpu.h"
 
 namespace cellstate {
@@ -261,6 +262,40 @@ bool EndToEnd(const QKernels& q, size_t M, size_t N, size_t K, std::mt19937& rng
   return true;
 }
 
+// QgemmRun (a Dense layer's int8 product on the engine's threads) equals the one-thread
+// quantize_rows + qgemm bit for bit, for 1, 2 and 3 threads (and 1, 2 with the threshold).
+bool CheckRun(const QKernels& q, size_t M, size_t N, size_t K, std::mt19937& rng) {
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  std::vector<float> X(M * K), Wf(N * K), ws(N), bias(N);
+  for (auto& v : X) v = nd(rng);
+  for (auto& v : Wf) v = nd(rng);
+  for (auto& v : bias) v = nd(rng);
+  std::vector<int8_t> Wq(N * K);
+  QCHECK(QuantizeWeights(N, K, Wf.data(), K, Wq.data(), ws.data()), "QuantizeWeights");
+  std::vector<uint8_t> Wp(QgemmPackedSize(K, N));
+  QgemmPack(K, N, Wq.data(), K, Wp.data());
+  const size_t lda = QgemmLda(K);
+  std::vector<int8_t> aq(M * lda);
+  std::vector<float> sa(M), want(M * N);
+  q.quantize_rows(M, K, X.data(), K, aq.data(), lda, sa.data());
+  q.qgemm(M, N, K, aq.data(), lda, sa.data(), Wp.data(), ws.data(), bias.data(), want.data(), N,
+          false, Part{});
+  for (int threads : {1, 2, 3})
+    for (bool force : {true, false}) {
+      Engine e;
+      QCHECK(MakeEngine("", threads, &e).ok(), "MakeEngine");
+      if (force) e.parallel_min_flops = 0;
+      std::vector<int8_t> aq2(M * lda);
+      std::vector<float> sa2(M), got(M * N, -1.0f);
+      QgemmRun(e, q, M, N, K, X.data(), aq2.data(), lda, sa2.data(), Wp.data(), ws.data(),
+               bias.data(), got.data());
+      QCHECK(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)) == 0,
+             "%s QgemmRun M=%zu threads %d%s differs", q.name, M, threads,
+             force ? " (forced)" : "");
+    }
+  return true;
+}
+
 void RunIsa(const QKernels& q) {
   std::mt19937 rng(17);
   const int failed_before = g_failed;
@@ -296,6 +331,8 @@ void RunIsa(const QKernels& q) {
     if (RunCase(q, {M, 4 * 256, 256, 0, false, true, true}, rng)) ++passed;
   for (size_t M : {1, 3, 16})
     if (EndToEnd(q, M, 37, 200, rng)) ++passed;
+  for (size_t M : {1, 5, 33, 130})
+    if (CheckRun(q, M, 37, 70, rng)) ++passed;
   std::printf("%s: %d passed, %d failed\n", q.name, passed, g_failed - failed_before);
   g_passed += passed;
   g_ran.push_back(q.name);

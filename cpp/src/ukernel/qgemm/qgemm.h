@@ -76,6 +76,16 @@ struct QKernels {
   QgemmFn qgemm;
 };
 
+struct Engine;
+// The whole product of the header comment for a call (a Dense layer's int8 GEMM) on the
+// engine's threads, as Matmul runs the float one (one thread for small products): X [M, K]
+// (row-major) quantized per row into Aq (rows of lda >= QgemmLda(K) bytes) and a_scale [M],
+// split by rows, a barrier, then the GEMM split by column panels. Every thread count gives the
+// same bits.
+void QgemmRun(const Engine& e, const QKernels& qk, size_t M, size_t N, size_t K, const float* X,
+              int8_t* Aq, size_t lda, float* a_scale, const void* Wp, const float* w_scale,
+              const float* bias, float* C);
+
 // The table of an ISA by name, or nullptr when unknown, not built or not supported by this CPU.
 const QKernels* QKernelsByName(const char* name);
 // The fastest table this CPU runs (scalar at worst).
