@@ -545,11 +545,16 @@ class LstmFamilyImpl final : public CellFamily {
       return range("coupled: true contradicts inputGate: false (CIFG derives the input gate)");
     if (l.coupled && !l.forget_gate)
       return range("coupled: true contradicts forgetGate: false (CIFG needs the forget gate)");
-    if (!l.input_activation && l.cell_activation_set)
+    // The rule of lib/cells/lstm.ts (setRole): a function given beside the flag that makes it
+    // the identity is refused, 'tanh' too. Given: parsed from the options (the *_set flags), or
+    // set on the Config by a caller that builds it field by field (any function but the default
+    // tanh, which the flag would otherwise silently override).
+    auto given = [](bool set, const Activation& a) { return set || !ActivationIsTanh(a); };
+    if (!l.input_activation && given(l.cell_activation_set, l.acts.cell))
       return range(
           "inputActivation: false and cellActivation both set the candidate's function "
           "(inputActivation: false is cellActivation: 'affine'); give one");
-    if (!l.output_activation && l.hidden_activation_set)
+    if (!l.output_activation && given(l.hidden_activation_set, l.acts.hidden))
       return range(
           "outputActivation: false and hiddenActivation both set the function of c_t "
           "(outputActivation: false is hiddenActivation: 'affine'); give one");
