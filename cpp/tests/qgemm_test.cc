@@ -26,26 +26,12 @@
 
 #include "cellstate/cellstate.h"
 #include "dispatch/cpu.h"
+#include "qcheck.h"
 
 namespace cellstate {
 namespace {
 
-int g_passed = 0;
-int g_failed = 0;
 std::vector<std::string> g_ran;
-
-#define QCHECK(cond, ...)                                \
-  do {                                                   \
-    if (!(cond)) {                                       \
-      if (g_failed < 30) {                               \
-        std::printf("%s:%d: FAIL ", __FILE__, __LINE__); \
-        std::printf(__VA_ARGS__);                        \
-        std::printf("\n");                               \
-      }                                                  \
-      ++g_failed;                                        \
-      return false;                                      \
-    }                                                    \
-  } while (0)
 
 size_t Round4(size_t k) { return (k + 3) / 4 * 4; }
 
@@ -401,6 +387,5 @@ int main() {
       ++g_failed;
     }
   }
-  std::printf("qgemm: %d passed, %d failed\n", g_passed, g_failed);
-  return g_failed == 0 && g_passed > 0 ? 0 : 1;
+  return QReport("qgemm");
 }

@@ -22,23 +22,11 @@
 #include <vector>
 
 #include "cellstate/cellstate.h"
+#include "qcheck.h"
 #include "ukernel/qgemm/qgemm.h"
 
 namespace cellstate {
 namespace {
-
-int g_passed = 0, g_failed = 0;
-
-#define QCHECK(cond, ...)                              \
-  do {                                                 \
-    if (!(cond)) {                                     \
-      std::printf("%s:%d: FAIL ", __FILE__, __LINE__); \
-      std::printf(__VA_ARGS__);                        \
-      std::printf("\n");                               \
-      ++g_failed;                                      \
-      return false;                                    \
-    }                                                  \
-  } while (0)
 
 double MaxDiff(const std::vector<float>& a, const std::vector<float>& b) {
   double m = a.size() == b.size() ? 0 : 1e30;
@@ -564,6 +552,5 @@ int main() {
     CheckSimulation("sim rnn relu", c);
   }
   CheckRefusals();
-  std::printf("qlayer: %d passed, %d failed\n", g_passed, g_failed);
-  return g_failed == 0 && g_passed > 0 ? 0 : 1;
+  return QReport("qlayer");
 }

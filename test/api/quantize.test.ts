@@ -8,18 +8,13 @@ import { describe, expect, it } from 'vitest';
 
 import type { NativeLayer } from '../../lib/binding';
 import { ErrorCode, GRU, LSTM, RNN, Tensor } from '../../lib/index';
+import { maxDiff } from '../helpers/compare';
 
 function input(T: number, B: number, I: number, seed: number): Tensor {
   return new Tensor(
     Float32Array.from({ length: T * B * I }, (_, i) => Math.sin(seed + i * 0.37)),
     [T, B, I],
   );
-}
-
-function maxDiff(a: Float32Array, b: Float32Array): number {
-  let m = 0;
-  for (let i = 0; i < a.length; ++i) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
 }
 
 const T = 9;
