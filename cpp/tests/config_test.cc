@@ -271,28 +271,23 @@ void CheckRefusals() {
 // The same rule for a Config built field by field (no option parsed): a function other than
 // the default tanh beside the flag is refused, not silently overridden by it.
 void CheckFieldRule() {
-  RunCase("Validate refuses output_activation false with a hidden function", [] {
-    Config c;
-    c.input_size = 3;
-    c.hidden_size = 4;
-    c.lstm.output_activation = false;
-    CHECK_OK(cellstate::Validate(c));
-    c.lstm.acts.hidden = cellstate::DefaultActivation(cellstate::ActKind::kRelu);
-    const Status s = cellstate::Validate(c);
-    CHECK_CODE(s, Code::kOutOfRange);
-    CHECK(Contains(s.message, "hiddenActivation"));
-    c.lstm.output_activation = true;
-    CHECK_OK(cellstate::Validate(c));
-  });
-  RunCase("Validate refuses input_activation false with a cell function", [] {
-    Config c;
-    c.input_size = 3;
-    c.hidden_size = 4;
-    c.lstm.input_activation = false;
-    CHECK_OK(cellstate::Validate(c));
-    c.lstm.acts.cell = cellstate::DefaultActivation(cellstate::ActKind::kSigmoid);
-    CHECK_CODE(cellstate::Validate(c), Code::kOutOfRange);
-  });
+  for (const bool hidden : {true, false}) {
+    const std::string role = hidden ? "hiddenActivation" : "cellActivation";
+    RunCase("Validate refuses the identity flag false with a " + role, [&] {
+      Config c;
+      c.input_size = 3;
+      c.hidden_size = 4;
+      (hidden ? c.lstm.output_activation : c.lstm.input_activation) = false;
+      CHECK_OK(cellstate::Validate(c));
+      (hidden ? c.lstm.acts.hidden : c.lstm.acts.cell) =
+          cellstate::DefaultActivation(cellstate::ActKind::kRelu);
+      const Status s = cellstate::Validate(c);
+      CHECK_CODE(s, Code::kOutOfRange);
+      CHECK(Contains(s.message, role));
+      (hidden ? c.lstm.output_activation : c.lstm.input_activation) = true;
+      CHECK_OK(cellstate::Validate(c));
+    });
+  }
   // A fixture is read through ParseConfig: the combination is refused there too.
   RunCase("LoadFixture refuses outputActivation false + hiddenActivation 'tanh'", [] {
     std::string text;

@@ -7,8 +7,10 @@
 //   - threads (split by columns, by rows, the wavefront) bit for bit like one thread;
 //   - lengths: each row equals that sequence alone, bit for bit (rows are quantized alone);
 //   - batch-first bit for bit like time-major; Step bit for bit like forward;
-//   - Quantize(false) gives the float results back bit for bit; training and double layers are
-//     refused; a NaN weight is refused without changing anything.
+//   - the layer keeps no float copy: its weights read back dequantized, Quantize(false) runs
+//     float on them bit for bit like a float layer given them, and quantizing again gives the
+//     same results; training and double layers are refused; a NaN weight is refused without
+//     changing anything, and new weights with a NaN return a quantized layer to float on them.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
