@@ -417,6 +417,35 @@ bool CheckSimulation(const std::string& name, const Config& cfg) {
   return true;
 }
 
+// A quantized layer moved to another engine (another ISA) keeps its int8 weights and runs the
+// new engine's int8 table: the results of a layer quantized on that engine, bit for bit.
+bool CheckSetEngine() {
+  Engine best, scalar;
+  if (!MakeEngine("", 1, &best).ok() || !MakeEngine("scalar", 1, &scalar).ok()) return false;
+  Config c;
+  c.input_size = 7;
+  c.hidden_size = 10;
+  c.num_layers = 2;
+  c.lstm.proj_size = 6;
+  c.lstm.layer_norm = true;
+  const Case k = MakeCase(c, 5, 3, 11);
+  auto q = Make(k, best, true);
+  auto want_layer = Make(k, scalar, true);
+  QCHECK(q && want_layer, "Make");
+  q->SetEngine(scalar);
+  Out got, want;
+  QCHECK(q->quantized() && Run(*q, k, false, true, &got).ok(), "forward after SetEngine");
+  QCHECK(Run(*want_layer, k, false, true, &want).ok() && got == want,
+         "SetEngine: results differ from a layer quantized on the engine");
+  q->SetEngine(best);
+  auto back = Make(k, best, true);
+  QCHECK(
+      Run(*q, k, false, true, &got).ok() && Run(*back, k, false, true, &want).ok() && got == want,
+      "SetEngine back: results differ");
+  ++g_passed;
+  return true;
+}
+
 bool CheckRefusals() {
   Engine e;
   if (!MakeEngine("", 1, &e).ok()) return false;
@@ -554,5 +583,6 @@ int main() {
     CheckSimulation("sim rnn relu", c);
   }
   CheckRefusals();
+  CheckSetEngine();
   return QReport("qlayer");
 }
