@@ -60,6 +60,8 @@ export interface NativeLayer {
   readonly disposed: boolean;
   /** Whether the layer runs int8 inference (quantize(true)). */
   readonly quantized: boolean;
+  /** The native bytes the layer reports to V8 as external memory now. */
+  readonly externalBytes: number;
   /** int8 inference on (the current weights quantized) or off; refused (nothing changed) when a weight is NaN or infinite. */
   quantize(on: boolean): void;
   readParams(out: Float32Array): void;

@@ -60,6 +60,7 @@ export {
   type StreamableLayer,
 } from './stream/stream';
 export { PoolSession, StreamPool, type StreamPoolOptions } from './stream/pool';
+export { PooledSession } from './stream/session';
 export {
   ComposedSnapshot,
   ComposedStream,

@@ -418,6 +418,7 @@ Napi::Function NativeLayer::DefineClass(Napi::Env env) {
           InstanceAccessor("pendingBackward", &NativeLayer::PendingBackward, nullptr),
           InstanceAccessor("disposed", &NativeLayer::Disposed, nullptr),
           InstanceAccessor("quantized", &NativeLayer::Quantized, nullptr),
+          InstanceAccessor("externalBytes", &NativeLayer::ExternalBytes, nullptr),
           InstanceMethod("quantize", &NativeLayer::Quantize),
           InstanceMethod("readParams", &NativeLayer::ReadParams),
           InstanceMethod("writeParams", &NativeLayer::WriteParams),
@@ -512,25 +513,36 @@ Napi::Value NativeLayer::Disposed(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), !state_->layer);
 }
 
+// A quantized layer's weights read back dequantized (it holds no float copy).
 Napi::Value NativeLayer::ReadParams(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
   const char* where = "NativeLayer.readParams";
-  cellstate::Layer<float>& layer = state_->Live(info.Env(), where);
-  const size_t count = cellstate::ParamCount(layer.config());
-  float* out = ArrayData<float>(info[0], count, "out", where);
-  std::memcpy(out, layer.param_data(), count * sizeof(float));
-  return info.Env().Undefined();
+  return Guarded(env, where, [&]() -> Napi::Value {
+    cellstate::Layer<float>& layer = state_->Live(env, where);
+    const size_t count = cellstate::ParamCount(layer.config());
+    layer.ReadParams(ArrayData<float>(info[0], count, "out", where));
+    return env.Undefined();
+  });
 }
 
+// A quantized layer quantizes the new weights (or returns to float on them: a NaN).
 Napi::Value NativeLayer::WriteParams(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
   const char* where = "NativeLayer.writeParams";
-  CheckIdle(info.Env(), where);
-  cellstate::Layer<float>& layer = state_->Live(info.Env(), where);
-  const size_t count = cellstate::ParamCount(layer.config());
-  const float* src = ArrayData<float>(info[0], count, "src", where);
-  std::memcpy(layer.param_data(), src, count * sizeof(float));
-  layer.ParamsChanged();
-  state_->Account();
-  return info.Env().Undefined();
+  return Guarded(env, where, [&]() -> Napi::Value {
+    CheckIdle(env, where);
+    cellstate::Layer<float>& layer = state_->Live(env, where);
+    const size_t count = cellstate::ParamCount(layer.config());
+    const float* src = ArrayData<float>(info[0], count, "src", where);
+    const Status status = layer.WriteParams(src);
+    state_->Account();
+    if (!status.ok()) throw StatusError(env, status, where);
+    return env.Undefined();
+  });
+}
+
+Napi::Value NativeLayer::ExternalBytes(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(state_->memory.reported()));
 }
 
 Napi::Value NativeLayer::Quantized(const Napi::CallbackInfo& info) {
@@ -559,8 +571,7 @@ Napi::Value NativeLayer::ReadGrads(const Napi::CallbackInfo& info) {
   if (state_->busy == LayerState::Busy::kBackward) CheckIdle(info.Env(), where);
   cellstate::Layer<float>& layer = state_->Live(info.Env(), where);
   const size_t count = cellstate::ParamCount(layer.config());
-  float* out = ArrayData<float>(info[0], count, "out", where);
-  std::memcpy(out, layer.grad_data(), count * sizeof(float));
+  layer.ReadGrads(ArrayData<float>(info[0], count, "out", where));
   return info.Env().Undefined();
 }
 

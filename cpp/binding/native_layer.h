@@ -12,6 +12,7 @@
 //   dispose(): frees the kernel layer now (ERR_CELLSTATE_BUSY while async work is in flight; a
 //   second call does nothing); every later call, and every call of a stream on it, is an Error
 //   with code ERR_CELLSTATE_DISPOSED.      disposed (getter): boolean
+//   externalBytes (getter): the native bytes the layer reports to V8 now (LayerState::Account)
 //
 // forward args:  { T, B, batchFirst, train, dropoutSeed (number | bigint), x, h0?, c0?, lengths?,
 //                  output, hN?, cN? }
@@ -77,6 +78,7 @@ class NativeLayer : public Napi::ObjectWrap<NativeLayer>, public Owner {
   Napi::Value Dispose(const Napi::CallbackInfo& info);
   Napi::Value Disposed(const Napi::CallbackInfo& info);
   Napi::Value Quantized(const Napi::CallbackInfo& info);
+  Napi::Value ExternalBytes(const Napi::CallbackInfo& info);
   Napi::Value Quantize(const Napi::CallbackInfo& info);
 
   // Throws ERR_CELLSTATE_BUSY while async work is in flight.

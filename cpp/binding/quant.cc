@@ -119,9 +119,9 @@ Napi::Value QuantizedMatrix::Apply(const Napi::CallbackInfo& info) {
       ascale_.resize(size_t(M));
       memory_.Set(sizeof(QuantizedMatrix) + Bytes());
     }
-    qk_->quantize_rows(size_t(M), K, x, K, aq_.data(), lda, ascale_.data());
-    qk_->qgemm(size_t(M), N, K, aq_.data(), lda, ascale_.data(), packed_.data(), scale_.data(),
-               bias_.empty() ? nullptr : bias_.data(), c, N, false, cellstate::Part{});
+    const cellstate::Engine& engine = env.GetInstanceData<Addon>()->engine(env, where);
+    cellstate::QgemmRun(engine, *qk_, size_t(M), N, K, x, aq_.data(), lda, ascale_.data(),
+                        packed_.data(), scale_.data(), bias_.empty() ? nullptr : bias_.data(), c);
     return env.Undefined();
   });
 }

@@ -9,7 +9,8 @@
 //       environment's ISA; scale [N] and bias [N] copied.
 //   quantizedMatrix.apply(M, X, C)
 //       C[M,N] = bias + dequantized(quantize_rows(X) · Wqᵀ): X [M,K] quantized per row (dynamic),
-//       products summed exactly in int32; one thread.
+//       products summed exactly in int32; on the engine's threads (QgemmRun: the same bits for any
+//       count).
 //   quantizedMatrix.rows (K) · quantizedMatrix.cols (N) · quantizedMatrix.isa
 //   quantizedMatrix.dispose(): frees the packed weights now; apply is then ERR_CELLSTATE_DISPOSED
 //   quantizedWeight(nativeLayer, name, rows, cols, q, scale)

@@ -3,7 +3,10 @@
 // wrong kinds are kInvalidArgument (TypeError), bad values kOutOfRange (RangeError), and a
 // refusal leaves the output untouched.
 #include <cmath>
+#include <filesystem>
+#include <fstream>
 #include <limits>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -237,6 +240,21 @@ void CheckRefusals() {
                Code::kInvalidArgument,
                {"peephole", "object"}});
 
+  // lib/cells/lstm.ts's rule: the flag that makes a role the identity and a function for that
+  // role are not both given, 'tanh' included.
+  for (const char* fn : {"tanh", "relu"}) {
+    Options noaf = With(Base("lstm"), Option::Bool("outputActivation", false));
+    r.push_back({std::string("outputActivation false + hiddenActivation '") + fn + "'",
+                 With(noaf, Option::String("hiddenActivation", fn)),
+                 Code::kOutOfRange,
+                 {"outputActivation", "hiddenActivation", "give one"}});
+    Options niaf = With(Base("lstm"), Option::Bool("inputActivation", false));
+    r.push_back({std::string("inputActivation false + cellActivation '") + fn + "'",
+                 With(niaf, Option::String("cellActivation", fn)),
+                 Code::kOutOfRange,
+                 {"inputActivation", "cellActivation", "give one"}});
+  }
+
   for (const Refusal& x : r) {
     RunCase("ParseConfig refuses " + x.what, [&] {
       Config c;
@@ -250,6 +268,51 @@ void CheckRefusals() {
   }
 }
 
+// The same rule for a Config built field by field (no option parsed): a function other than
+// the default tanh beside the flag is refused, not silently overridden by it.
+void CheckFieldRule() {
+  for (const bool hidden : {true, false}) {
+    const std::string role = hidden ? "hiddenActivation" : "cellActivation";
+    RunCase("Validate refuses the identity flag false with a " + role, [&] {
+      Config c;
+      c.input_size = 3;
+      c.hidden_size = 4;
+      (hidden ? c.lstm.output_activation : c.lstm.input_activation) = false;
+      CHECK_OK(cellstate::Validate(c));
+      (hidden ? c.lstm.acts.hidden : c.lstm.acts.cell) =
+          cellstate::DefaultActivation(cellstate::ActKind::kRelu);
+      const Status s = cellstate::Validate(c);
+      CHECK_CODE(s, Code::kOutOfRange);
+      CHECK(Contains(s.message, role));
+      (hidden ? c.lstm.output_activation : c.lstm.input_activation) = true;
+      CHECK_OK(cellstate::Validate(c));
+    });
+  }
+  // A fixture is read through ParseConfig: the combination is refused there too.
+  RunCase("LoadFixture refuses outputActivation false + hiddenActivation 'tanh'", [] {
+    std::string text;
+    if (!CHECK(ReadFile(FixturesDir() + "/lstm_noaf.json", &text))) return;
+    const std::string key = "\"outputActivation\":";
+    const size_t at = text.find(key);
+    if (!CHECK(at != std::string::npos)) return;
+    text.insert(at, "\"hiddenActivation\": \"tanh\", ");
+    const std::string path =
+        (std::filesystem::temp_directory_path() / "cellstate_config_test_noaf_tanh.json").string();
+    {
+      std::ofstream out(path);
+      out << text;
+    }
+    std::string error;
+    try {
+      LoadFixture(path);
+    } catch (const std::runtime_error& e) {
+      error = e.what();
+    }
+    std::filesystem::remove(path);
+    CHECK_MSG(Contains(error, "give one"), "LoadFixture: \"" << error << "\"");
+  });
+}
+
 }  // namespace
 
 int main() {
@@ -257,5 +320,6 @@ int main() {
   suite.SetName("config_test");
   CheckAccepted();
   CheckRefusals();
+  CheckFieldRule();
   return suite.Finish();
 }

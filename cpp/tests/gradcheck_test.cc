@@ -20,12 +20,6 @@ using namespace cstest;
 constexpr double kEps = 1e-6;
 constexpr double kTol = 1e-6;
 
-double Dot(const std::vector<double>& a, const std::vector<double>& b) {
-  double s = 0;
-  for (size_t i = 0; i < a.size() && i < b.size(); ++i) s += a[i] * b[i];
-  return s;
-}
-
 class LossFn {
  public:
   LossFn(const Problem& p, cellstate::Layer<double>* layer) : p_(p), layer_(layer) {
@@ -54,7 +48,7 @@ class LossFn {
       ok_ = false;
       return NAN;
     }
-    return Dot(out_, p_.d_output) + Dot(hn_, p_.d_hn) + Dot(cn_, p_.d_cn);
+    return UpstreamLoss(p_, out_, hn_, cn_);
   }
   bool ok() const { return ok_; }
   const std::vector<double>& output() const { return out_; }
@@ -66,44 +60,16 @@ class LossFn {
   bool ok_ = true;
 };
 
-// Tracks the worst disagreement of one gradient tensor and reports it once.
-struct Worst {
-  std::string what;
-  double excess = 0;
-  size_t index = 0;
-  double fd = 0, an = 0;
-  void Add(size_t i, double fd_v, double an_v) {
-    double e = std::fabs(fd_v - an_v) / (kTol * std::max(1.0, std::fabs(an_v)));
-    if (!(e <= excess)) {  // also catches NaN
-      if (std::isnan(e)) e = INFINITY;
-      excess = e;
-      index = i;
-      fd = fd_v;
-      an = an_v;
-    }
-  }
-  void Report(const char* file, int line, const std::vector<int>& shape) const {
-    if (Suite::Get().stats_enabled()) Suite::Get().Stat(what, excess);
-    if (excess > 1.0)
-      Suite::Get().Fail(file, line,
-                        what + ": finite difference " + Num(fd) + " vs backward " + Num(an) +
-                            " at " + IndexString(index, shape) + " (|diff| " +
-                            Num(std::fabs(fd - an)) + ", " + Num(excess) + "x the tolerance)");
-  }
-};
-
 void GradCheck(const Problem& p) {
   const Dims d = DimsOf(p.cfg, p.T, p.B);
   Result<double> an;
   Run<double>(p, RefEngineDouble(), &an);
   if (!CHECK_OK(an.create) || !CHECK_OK(an.forward) || !CHECK_OK(an.backward)) return;
 
-  std::unique_ptr<cellstate::Layer<double>> layer;
-  if (!CHECK_OK(cellstate::Layer<double>::Create(p.cfg, RefEngineDouble(), &layer))) return;
+  cellstate::Status created;
+  auto layer = LayerWith<double>(p.cfg, RefEngineDouble(), p.params, &created);
+  if (!CHECK_OK(created)) return;
   double* pd = layer->param_data();
-  std::vector<double> params = p.params;
-  for (size_t i = 0; i < params.size(); ++i) pd[i] = params[i];
-  layer->ParamsChanged();
   LossFn loss(p, layer.get());
 
   std::vector<double> x = p.x;
@@ -121,19 +87,12 @@ void GradCheck(const Problem& p) {
                  an.output.size(), t);
   }
 
-  auto fd_vec = [&](std::vector<double>* v, size_t i) {
-    const double saved = (*v)[i];
-    (*v)[i] = saved + kEps;
-    const double lp = loss(x, h0, c0);
-    (*v)[i] = saved - kEps;
-    const double lm = loss(x, h0, c0);
-    (*v)[i] = saved;
-    return (lp - lm) / (2 * kEps);
-  };
+  auto at = [&] { return loss(x, h0, c0); };
   auto check_vec = [&](const char* name, std::vector<double>* v, const std::vector<double>& g,
                        const std::vector<int>& shape) {
-    Worst w{name};
-    for (size_t i = 0; i < v->size(); ++i) w.Add(i, fd_vec(v, i), g[i]);
+    FdWorst w{name, kTol};
+    for (size_t i = 0; i < v->size(); ++i)
+      w.Add(i, CentralDifference(&(*v)[i], kEps, at, [] {}), g[i]);
     w.Report(__FILE__, __LINE__, shape);
   };
   const std::vector<int> xs =
@@ -143,19 +102,10 @@ void GradCheck(const Problem& p) {
   if (d.lstm) check_vec("dc0", &c0, an.dc0, {d.L * d.D, d.B, d.H});
 
   for (const auto& info : cellstate::ParamTable(p.cfg)) {
-    Worst w{"grad " + info.name};
+    FdWorst w{"grad " + info.name, kTol};
     for (size_t k = 0; k < info.size; ++k) {
       const size_t i = info.offset + k;
-      const double saved = pd[i];
-      pd[i] = saved + kEps;
-      layer->ParamsChanged();
-      const double lp = loss(x, h0, c0);
-      pd[i] = saved - kEps;
-      layer->ParamsChanged();
-      const double lm = loss(x, h0, c0);
-      pd[i] = saved;
-      layer->ParamsChanged();
-      w.Add(k, (lp - lm) / (2 * kEps), an.grads[i]);
+      w.Add(k, CentralDifference(pd + i, kEps, at, [&] { layer->ParamsChanged(); }), an.grads[i]);
     }
     w.Report(__FILE__, __LINE__, info.shape);
   }

@@ -176,10 +176,9 @@ template <typename T>
 void CheckStream(const std::string& what, const Problem& p, const Engine& e, const Result<T>& fwd) {
   if (p.cfg.bidirectional || !p.lengths.empty()) return;
   const Dims d = DimsOf(p.cfg, p.T, p.B);
-  std::unique_ptr<cellstate::Layer<T>> layer;
-  if (!CHECK_OK(cellstate::Layer<T>::Create(p.cfg, e, &layer))) return;
-  for (size_t i = 0; i < p.params.size(); ++i) layer->param_data()[i] = T(p.params[i]);
-  layer->ParamsChanged();
+  cellstate::Status created;
+  auto layer = LayerWith<T>(p.cfg, e, p.params, &created);
+  if (!CHECK_OK(created)) return;
   const size_t per_layer = size_t(d.B) * (d.R + (d.lstm ? d.H : 0));
   CHECK_EQ(layer->StreamStateSize(d.B), per_layer * d.L);
   std::vector<T> state(per_layer * d.L, T(0));

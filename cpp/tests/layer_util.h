@@ -85,6 +85,32 @@ const T* PtrOrNull(const std::vector<T>& v) {
   return v.empty() ? nullptr : v.data();
 }
 
+// A Layer<T> of cfg on engine e holding `params` (double, cast to T; ParamsChanged done), or
+// null with the reason in *st (creation refused, or params not ParamCount(cfg) long).
+template <typename T>
+std::unique_ptr<cellstate::Layer<T>> LayerWith(const Config& cfg, const Engine& e,
+                                               const std::vector<double>& params,
+                                               cellstate::Status* st) {
+  std::unique_ptr<cellstate::Layer<T>> layer;
+  *st = cellstate::Layer<T>::Create(cfg, e, &layer);
+  if (!st->ok()) return nullptr;
+  if (!layer) {
+    *st = cellstate::Status::Error(cellstate::Code::kOutOfMemory, "Create returned no layer");
+    return nullptr;
+  }
+  const size_t np = cellstate::ParamCount(cfg);
+  if (np != params.size()) {
+    *st = cellstate::Status::Error(
+        cellstate::Code::kInvalidArgument,
+        "test: ParamCount " + std::to_string(np) + " != " + std::to_string(params.size()));
+    return nullptr;
+  }
+  T* pd = layer->param_data();
+  for (size_t i = 0; i < np; ++i) pd[i] = static_cast<T>(params[i]);
+  layer->ParamsChanged();
+  return layer;
+}
+
 // Creates a Layer<T> on engine e, sets the parameters, ZeroGrad (over a NaN-poisoned gradient
 // buffer), a training forward and (when backward) Backward. Output buffers are NaN-poisoned so
 // that an element the kernel forgets to write shows up.
@@ -92,23 +118,9 @@ template <typename T>
 void Run(const Problem& p, const Engine& e, Result<T>* r, bool backward = true) {
   const T kNaN = std::numeric_limits<T>::quiet_NaN();
   const Dims d = DimsOf(p.cfg, p.T, p.B);
-  std::unique_ptr<cellstate::Layer<T>> layer;
-  r->create = cellstate::Layer<T>::Create(p.cfg, e, &layer);
-  if (!r->create.ok()) return;
-  if (!layer) {
-    r->create = cellstate::Status::Error(cellstate::Code::kOutOfMemory, "Create returned no layer");
-    return;
-  }
-  const size_t np = cellstate::ParamCount(p.cfg);
-  if (np != p.params.size()) {
-    r->create = cellstate::Status::Error(
-        cellstate::Code::kInvalidArgument,
-        "test: ParamCount " + std::to_string(np) + " != " + std::to_string(p.params.size()));
-    return;
-  }
-  T* pd = layer->param_data();
-  for (size_t i = 0; i < np; ++i) pd[i] = static_cast<T>(p.params[i]);
-  layer->ParamsChanged();
+  std::unique_ptr<cellstate::Layer<T>> layer = LayerWith<T>(p.cfg, e, p.params, &r->create);
+  if (!layer) return;
+  const size_t np = p.params.size();
   T* gd = layer->grad_data();
   for (size_t i = 0; i < np; ++i) gd[i] = kNaN;
   layer->ZeroGrad();
@@ -396,6 +408,86 @@ inline std::vector<Flavor> AllFlavors() {
   return f;
 }
 
+// ---- finite differences (gradcheck_test, rdrop_test) ----------------------------------------
+
+// The scalar loss whose gradient backward computes: the outputs dotted with p's upstream
+// gradients.
+inline double UpstreamLoss(const Problem& p, const std::vector<double>& out,
+                           const std::vector<double>& hn, const std::vector<double>& cn) {
+  double s = 0;
+  for (size_t i = 0; i < out.size() && i < p.d_output.size(); ++i) s += out[i] * p.d_output[i];
+  for (size_t i = 0; i < hn.size() && i < p.d_hn.size(); ++i) s += hn[i] * p.d_hn[i];
+  for (size_t i = 0; i < cn.size() && i < p.d_cn.size(); ++i) s += cn[i] * p.d_cn[i];
+  return s;
+}
+
+// The central difference (loss(v + eps) - loss(v - eps)) / 2eps at *v, which is put back;
+// `changed` runs after each change (a parameter: ParamsChanged).
+template <typename Loss, typename Changed>
+double CentralDifference(double* v, double eps, Loss&& loss, Changed&& changed) {
+  const double saved = *v;
+  *v = saved + eps;
+  changed();
+  const double lp = loss();
+  *v = saved - eps;
+  changed();
+  const double lm = loss();
+  *v = saved;
+  changed();
+  return (lp - lm) / (2 * eps);
+}
+
+// The worst disagreement of one gradient tensor (|fd - an| over tol·max(1, |an|)), reported
+// once: a failure when it exceeds 1 (NaN counts as infinite).
+struct FdWorst {
+  std::string what;
+  double tol = 1e-6;
+  double excess = 0;
+  size_t index = 0;
+  double fd = 0, an = 0;
+  void Add(size_t i, double fd_v, double an_v) {
+    double e = std::fabs(fd_v - an_v) / (tol * std::max(1.0, std::fabs(an_v)));
+    if (!(e <= excess)) {  // also catches NaN
+      if (std::isnan(e)) e = INFINITY;
+      excess = e;
+      index = i;
+      fd = fd_v;
+      an = an_v;
+    }
+  }
+  void Report(const char* file, int line, const std::vector<int>& shape) const {
+    if (Suite::Get().stats_enabled()) Suite::Get().Stat(what, excess);
+    if (excess > 1.0)
+      Suite::Get().Fail(file, line,
+                        what + ": finite difference " + Num(fd) + " vs backward " + Num(an) +
+                            " at " + IndexString(index, shape) + " (|diff| " +
+                            Num(std::fabs(fd - an)) + ", " + Num(excess) + "x the tolerance)");
+  }
+};
+
+// The LSTM activation flavors of both lists below (ActivationFlavors alone, LnActivationFlavors
+// with layerNorm).
+inline void LstmActsPeephole(Config& c) {
+  using cellstate::ActKind;
+  c.lstm.peephole = true;
+  c.lstm.acts.gate = {ActKind::kHardSigmoid, 0.2, 0.5};
+  c.lstm.acts.cell = {ActKind::kElu, 0.75, 0};
+  c.lstm.acts.hidden = {ActKind::kSoftsign, 0, 0};
+  c.lstm.acts.clip = 1.5;
+}
+inline void LstmActsEluScaledTanh(Config& c) {
+  using cellstate::ActKind;
+  c.lstm.acts.cell = {ActKind::kElu, -0.5, 0};  // derivative needs the pre-activation
+  c.lstm.acts.hidden = {ActKind::kScaledTanh, 1.5, 0.75};
+}
+inline void LstmActsSoftsignCifgNoaf(Config& c) {
+  using cellstate::ActKind;
+  c.lstm.coupled = true;
+  c.lstm.output_activation = false;
+  c.lstm.acts.gate = {ActKind::kSoftsign, 0, 0};
+  c.lstm.acts.cell = {ActKind::kSoftplus, 0, 0};
+}
+
 // Activation functions and clip (docs/cells.md, "Activation functions and clipping"): the
 // *_act steps, with and without the saved pre-activations. Separate from AllFlavors so that
 // the random problems drawn for those stay what they were.
@@ -410,23 +502,9 @@ inline std::vector<Flavor> ActivationFlavors() {
     f.push_back(fl);
   };
   using cellstate::ActKind;
-  lstm("acts_hardsigmoid_elu_softsign_clip_peephole", false, [](Config& c) {
-    c.lstm.peephole = true;
-    c.lstm.acts.gate = {ActKind::kHardSigmoid, 0.2, 0.5};
-    c.lstm.acts.cell = {ActKind::kElu, 0.75, 0};
-    c.lstm.acts.hidden = {ActKind::kSoftsign, 0, 0};
-    c.lstm.acts.clip = 1.5;
-  });
-  lstm("acts_elu_neg_softplus_scaledtanh_proj", true, [](Config& c) {
-    c.lstm.acts.cell = {ActKind::kElu, -0.5, 0};  // derivative needs the pre-activation
-    c.lstm.acts.hidden = {ActKind::kScaledTanh, 1.5, 0.75};
-  });
-  lstm("acts_softsign_gates_cifg_noaf", false, [](Config& c) {
-    c.lstm.coupled = true;
-    c.lstm.output_activation = false;
-    c.lstm.acts.gate = {ActKind::kSoftsign, 0, 0};
-    c.lstm.acts.cell = {ActKind::kSoftplus, 0, 0};
-  });
+  lstm("acts_hardsigmoid_elu_softsign_clip_peephole", false, LstmActsPeephole);
+  lstm("acts_elu_neg_softplus_scaledtanh_proj", true, LstmActsEluScaledTanh);
+  lstm("acts_softsign_gates_cifg_noaf", false, LstmActsSoftsignCifgNoaf);
   {
     Flavor fl;
     fl.name = "gru_acts_hardsigmoid_softplus_clip";
@@ -474,22 +552,10 @@ inline std::vector<Flavor> LnActivationFlavors() {
     f.push_back(fl);
   };
   using cellstate::ActKind;
-  lstm("ln_acts_hardsigmoid_elu_softsign_clip_peephole", false, [](Config& c) {
-    c.lstm.peephole = true;
-    c.lstm.acts.gate = {ActKind::kHardSigmoid, 0.2, 0.5};
-    c.lstm.acts.cell = {ActKind::kElu, 0.75, 0};
-    c.lstm.acts.hidden = {ActKind::kSoftsign, 0, 0};
-    c.lstm.acts.clip = 1.5;
-  });
-  lstm("ln_acts_elu_neg_scaledtanh_proj", true, [](Config& c) {
-    c.lstm.acts.cell = {ActKind::kElu, -0.5, 0};  // derivative needs the pre-activation
-    c.lstm.acts.hidden = {ActKind::kScaledTanh, 1.5, 0.75};
-  });
+  lstm("ln_acts_hardsigmoid_elu_softsign_clip_peephole", false, LstmActsPeephole);
+  lstm("ln_acts_elu_neg_scaledtanh_proj", true, LstmActsEluScaledTanh);
   lstm("ln_acts_softsign_gates_cifg_noaf_clip", false, [](Config& c) {
-    c.lstm.coupled = true;
-    c.lstm.output_activation = false;
-    c.lstm.acts.gate = {ActKind::kSoftsign, 0, 0};
-    c.lstm.acts.cell = {ActKind::kSoftplus, 0, 0};
+    LstmActsSoftsignCifgNoaf(c);
     c.lstm.acts.clip = 1.0;
   });
   lstm("ln_clip_leakyrelu_hidden_nog_niaf_peephole", false, [](Config& c) {

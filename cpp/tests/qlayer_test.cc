@@ -7,8 +7,10 @@
 //   - threads (split by columns, by rows, the wavefront) bit for bit like one thread;
 //   - lengths: each row equals that sequence alone, bit for bit (rows are quantized alone);
 //   - batch-first bit for bit like time-major; Step bit for bit like forward;
-//   - Quantize(false) gives the float results back bit for bit; training and double layers are
-//     refused; a NaN weight is refused without changing anything.
+//   - the layer keeps no float copy: its weights read back dequantized, Quantize(false) runs
+//     float on them bit for bit like a float layer given them, and quantizing again gives the
+//     same results; training and double layers are refused; a NaN weight is refused without
+//     changing anything, and new weights with a NaN return a quantized layer to float on them.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -22,23 +24,11 @@
 #include <vector>
 
 #include "cellstate/cellstate.h"
+#include "qcheck.h"
 #include "ukernel/qgemm/qgemm.h"
 
 namespace cellstate {
 namespace {
-
-int g_passed = 0, g_failed = 0;
-
-#define QCHECK(cond, ...)                              \
-  do {                                                 \
-    if (!(cond)) {                                     \
-      std::printf("%s:%d: FAIL ", __FILE__, __LINE__); \
-      std::printf(__VA_ARGS__);                        \
-      std::printf("\n");                               \
-      ++g_failed;                                      \
-      return false;                                    \
-    }                                                  \
-  } while (0)
 
 double MaxDiff(const std::vector<float>& a, const std::vector<float>& b) {
   double m = a.size() == b.size() ? 0 : 1e30;
@@ -261,12 +251,23 @@ bool CheckCase(const std::string& name, const Config& cfg, int T, int B, double 
       QCHECK(Run(*q, c, false, true, &again).ok() && again == o, "%s: changed by a refusal",
              n.c_str());
     }
+    // The layer keeps no float weights: it reads them back dequantized, and Quantize(false)
+    // runs float on those, bit for bit like a float layer given them; quantizing again gives
+    // the same int8 weights, so the same results.
+    QCHECK(q->param_data() == nullptr && q->grad_data() == nullptr, "%s: float copies kept",
+           n.c_str());
+    Case dq = c;
+    q->ReadParams(dq.params.data());
+    QCHECK(dq.params != c.params, "%s: dequantized weights equal the float ones", n.c_str());
     QCHECK(q->Quantize(false).ok() && !q->quantized(), "%s: Quantize(false)", n.c_str());
-    auto fe = Make(c, e, false);
+    auto fe = Make(dq, e, false);
     Out back, want;
     QCHECK(
         Run(*q, c, false, true, &back).ok() && Run(*fe, c, false, true, &want).ok() && back == want,
         "%s: float results differ after Quantize(false)", n.c_str());
+    Out requant;
+    QCHECK(q->Quantize(true).ok() && Run(*q, c, false, true, &requant).ok() && requant == o,
+           "%s: quantized again, results differ", n.c_str());
     ++g_passed;
   }
   return true;
@@ -416,6 +417,35 @@ bool CheckSimulation(const std::string& name, const Config& cfg) {
   return true;
 }
 
+// A quantized layer moved to another engine (another ISA) keeps its int8 weights and runs the
+// new engine's int8 table: the results of a layer quantized on that engine, bit for bit.
+bool CheckSetEngine() {
+  Engine best, scalar;
+  if (!MakeEngine("", 1, &best).ok() || !MakeEngine("scalar", 1, &scalar).ok()) return false;
+  Config c;
+  c.input_size = 7;
+  c.hidden_size = 10;
+  c.num_layers = 2;
+  c.lstm.proj_size = 6;
+  c.lstm.layer_norm = true;
+  const Case k = MakeCase(c, 5, 3, 11);
+  auto q = Make(k, best, true);
+  auto want_layer = Make(k, scalar, true);
+  QCHECK(q && want_layer, "Make");
+  q->SetEngine(scalar);
+  Out got, want;
+  QCHECK(q->quantized() && Run(*q, k, false, true, &got).ok(), "forward after SetEngine");
+  QCHECK(Run(*want_layer, k, false, true, &want).ok() && got == want,
+         "SetEngine: results differ from a layer quantized on the engine");
+  q->SetEngine(best);
+  auto back = Make(k, best, true);
+  QCHECK(
+      Run(*q, k, false, true, &got).ok() && Run(*back, k, false, true, &want).ok() && got == want,
+      "SetEngine back: results differ");
+  ++g_passed;
+  return true;
+}
+
 bool CheckRefusals() {
   Engine e;
   if (!MakeEngine("", 1, &e).ok()) return false;
@@ -426,19 +456,40 @@ bool CheckRefusals() {
   QCHECK(Layer<double>::Create(c, e, &dbl).ok(), "Create double");
   QCHECK(dbl->Quantize(true).code == Code::kUnsupported && !dbl->quantized(), "double");
   const Case k = MakeCase(c, 3, 2, 1);
-  auto layer = Make(k, e, true);
+  auto layer = Make(k, e, false);
   QCHECK(layer, "Make");
   Out before;
   QCHECK(Run(*layer, k, false, false, &before).ok(), "forward");
-  // A NaN weight: Quantize refuses and changes nothing (still the old int8 weights).
+  // A NaN weight: Quantize refuses and changes nothing (still float, on the same weights).
   layer->param_data()[2] = std::numeric_limits<float>::quiet_NaN();
   const Status st = layer->Quantize(true);
   QCHECK(st.code == Code::kInvalidArgument && st.message.find("weight_ih_l0") != std::string::npos,
          "NaN: %s", st.message.c_str());
-  QCHECK(layer->quantized(), "a refused Quantize dequantized");
+  QCHECK(
+      !layer->quantized() && layer->param_data() != nullptr && std::isnan(layer->param_data()[2]),
+      "a refused Quantize changed the layer");
   layer->param_data()[2] = k.params[2];
+  layer->ParamsChanged();
   Out after;
   QCHECK(Run(*layer, k, false, false, &after).ok() && after == before, "changed by a refusal");
+  // New weights on a quantized layer are quantized; a NaN among them returns it to float on them.
+  QCHECK(layer->Quantize(true).ok(), "Quantize");
+  std::vector<float> w = k.params;
+  w[2] = std::numeric_limits<float>::quiet_NaN();
+  QCHECK(layer->WriteParams(w.data()).ok() && !layer->quantized(), "WriteParams NaN");
+  std::vector<float> got(w.size());
+  layer->ReadParams(got.data());
+  QCHECK(std::isnan(got[2]) && got[3] == k.params[3], "WriteParams NaN: weights");
+  QCHECK(layer->Quantize(true).code == Code::kInvalidArgument, "NaN weights quantized");
+  QCHECK(layer->WriteParams(k.params.data()).ok() && !layer->quantized(), "WriteParams float");
+  QCHECK(
+      layer->Quantize(true).ok() && layer->WriteParams(k.params.data()).ok() && layer->quantized(),
+      "WriteParams on a quantized layer");
+  Out q1;
+  auto fresh = Make(k, e, true);
+  QCHECK(Run(*layer, k, false, false, &q1).ok() && Run(*fresh, k, false, false, &after).ok() &&
+             q1 == after,
+         "WriteParams on a quantized layer: results differ from quantizing them");
   ++g_passed;
   return true;
 }
@@ -532,6 +583,6 @@ int main() {
     CheckSimulation("sim rnn relu", c);
   }
   CheckRefusals();
-  std::printf("qlayer: %d passed, %d failed\n", g_passed, g_failed);
-  return g_failed == 0 && g_passed > 0 ? 0 : 1;
+  CheckSetEngine();
+  return QReport("qlayer");
 }

@@ -199,11 +199,10 @@ void GradCheck(const Problem& p) {
   Result<double> an;
   Run<double>(p, RefEngineDouble(), &an);
   if (!CHECK_OK(an.create) || !CHECK_OK(an.forward) || !CHECK_OK(an.backward)) return;
-  std::unique_ptr<cellstate::Layer<double>> layer;
-  if (!CHECK_OK(cellstate::Layer<double>::Create(p.cfg, RefEngineDouble(), &layer))) return;
+  cellstate::Status created;
+  auto layer = LayerWith<double>(p.cfg, RefEngineDouble(), p.params, &created);
+  if (!CHECK_OK(created)) return;
   double* pd = layer->param_data();
-  for (size_t i = 0; i < p.params.size(); ++i) pd[i] = p.params[i];
-  layer->ParamsChanged();
   std::vector<double> x = p.x, h0 = p.h0.empty() ? std::vector<double>(d.h, 0.0) : p.h0;
   std::vector<double> c0 = p.c0.empty() ? std::vector<double>(d.c, 0.0) : p.c0;
   std::vector<double> out(d.out), hn(d.h), cn(d.c);
@@ -224,40 +223,18 @@ void GradCheck(const Problem& p) {
     fa.h_n = hn.data();
     fa.c_n = d.lstm ? cn.data() : nullptr;
     ok &= layer->Forward(fa).ok();
-    double s = 0;
-    for (size_t i = 0; i < out.size(); ++i) s += out[i] * p.d_output[i];
-    for (size_t i = 0; i < hn.size(); ++i) s += hn[i] * p.d_hn[i];
-    for (size_t i = 0; i < cn.size(); ++i) s += cn[i] * p.d_cn[i];
-    return s;
+    return UpstreamLoss(p, out, hn, cn);
   };
   // The training forward reproduces the analytic run's output (the same masks).
   loss();
   Tol same;
   same.abs = 0;
   CHECK_TENSOR("output of a second training forward", out.data(), an.output.data(), d.out, same);
-  struct Worst {
-    double excess = 0, fd = 0, an = 0;
-    size_t at = 0;
-  };
   auto check = [&](const std::string& what, double* v, size_t n, const double* g) {
-    Worst w;
-    for (size_t i = 0; i < n; ++i) {
-      const double saved = v[i];
-      v[i] = saved + kEps;
-      layer->ParamsChanged();
-      const double lp = loss();
-      v[i] = saved - kEps;
-      layer->ParamsChanged();
-      const double lm = loss();
-      v[i] = saved;
-      layer->ParamsChanged();
-      const double fd = (lp - lm) / (2 * kEps);
-      double e = std::fabs(fd - g[i]) / (kTol * std::max(1.0, std::fabs(g[i])));
-      if (std::isnan(e)) e = INFINITY;
-      if (e > w.excess) w = {e, fd, g[i], i};
-    }
-    CHECK_MSG(w.excess <= 1.0, what << ": finite difference " << w.fd << " vs backward " << w.an
-                                    << " at " << w.at << " (" << w.excess << "x the tolerance)");
+    FdWorst w{what, kTol};
+    for (size_t i = 0; i < n; ++i)
+      w.Add(i, CentralDifference(v + i, kEps, loss, [&] { layer->ParamsChanged(); }), g[i]);
+    w.Report(__FILE__, __LINE__, {int(n)});
   };
   check("dx", x.data(), x.size(), an.dx.data());
   check("dh0", h0.data(), h0.size(), an.dh0.data());

@@ -482,23 +482,6 @@ inline cellstate::Option OptionOf(const std::string& key, const json::Value& v) 
   return o;
 }
 
-// An activation or clip key of a fixture's config (test/fixtures/activations) into *acts; false
-// when the key is none of them for this cell.
-inline bool ActivationKey(const std::string& cell, const std::string& key, const json::Value& v,
-                          cellstate::CellActivations* acts) {
-  const cellstate::Option o = OptionOf(key, v);
-  cellstate::Status st;
-  const bool lstm = cell == "lstm", gru = cell == "gru";
-  if (cellstate::ClipOption(o, &acts->clip, &st) ||
-      ((lstm || gru) && cellstate::ActivationOption(o, "gateActivation", &acts->gate, &st)) ||
-      ((lstm || gru) && cellstate::ActivationOption(o, "cellActivation", &acts->cell, &st)) ||
-      (lstm && cellstate::ActivationOption(o, "hiddenActivation", &acts->hidden, &st))) {
-    if (!st.ok()) throw std::runtime_error("config " + key + ": " + st.message);
-    return true;
-  }
-  return false;
-}
-
 // Parses and validates one fixture file; every key must be known and every tensor must have
 // the shape the schema gives. Throws std::runtime_error with the reason.
 inline Fixture LoadFixture(const std::string& path) {
@@ -522,61 +505,31 @@ inline Fixture LoadFixture(const std::string& path) {
   f.name = root["name"].as_string();
   if (root.Has("description")) f.description = root["description"].as_string();
   f.cell = root["cell"].as_string();
-  cellstate::Config& c = f.cfg;
   const json::Value& jc = root["config"];
   std::vector<std::string> keys = {"inputSize", "hiddenSize", "numLayers", "bidirectional",
                                    "batchFirst"};
   if (f.cell == "lstm") {
-    c.cell = cellstate::Cell::kLSTM;
     for (const char* k : {"projSize", "peephole", "coupled", "inputGate", "forgetGate",
                           "outputGate", "inputActivation", "outputActivation"})
       keys.push_back(k);
   } else if (f.cell == "gru") {
-    c.cell = cellstate::Cell::kGRU;
     keys.push_back("resetAfter");
   } else if (f.cell == "rnn") {
-    c.cell = cellstate::Cell::kRNN;
     keys.push_back("nonlinearity");
   } else {
     throw std::runtime_error("unknown cell \"" + f.cell + "\"");
   }
   for (const auto& k : keys)
     if (!jc.Has(k)) throw std::runtime_error("config lacks \"" + k + "\"");
-  if (f.cell == "lstm" && jc.Has("layerNorm")) keys.push_back("layerNorm");  // optional
-  cellstate::CellActivations acts;
+  // The rest through the kernel's own option parser and Validate (what the binding runs), so a
+  // fixture is held to the rules a layer's options are: an unknown key, a wrong type or a
+  // refused combination (outputActivation: false beside a hiddenActivation) is an error.
+  cellstate::Options options = {cellstate::Option::String("cell", f.cell)};
   for (const auto& kv : jc.members())
-    if (std::find(keys.begin(), keys.end(), kv.first) == keys.end() &&
-        !ActivationKey(f.cell, kv.first, kv.second, &acts))
-      throw std::runtime_error("unexpected config key \"" + kv.first + "\" for " + f.cell);
-  c.input_size = jc["inputSize"].as_int();
-  c.hidden_size = jc["hiddenSize"].as_int();
-  c.num_layers = jc["numLayers"].as_int();
-  c.bidirectional = jc["bidirectional"].as_bool();
+    if (kv.first != "batchFirst") options.push_back(OptionOf(kv.first, kv.second));
   f.batch_first = jc["batchFirst"].as_bool();
-  if (c.cell == cellstate::Cell::kLSTM) {
-    c.lstm.proj_size = jc["projSize"].as_int();
-    c.lstm.peephole = jc["peephole"].as_bool();
-    c.lstm.coupled = jc["coupled"].as_bool();
-    c.lstm.input_gate = jc["inputGate"].as_bool();
-    c.lstm.forget_gate = jc["forgetGate"].as_bool();
-    c.lstm.output_gate = jc["outputGate"].as_bool();
-    c.lstm.input_activation = jc["inputActivation"].as_bool();
-    c.lstm.output_activation = jc["outputActivation"].as_bool();
-    c.lstm.layer_norm = jc.Has("layerNorm") && jc["layerNorm"].as_bool();
-    c.lstm.acts = acts;
-  } else if (c.cell == cellstate::Cell::kGRU) {
-    c.gru.reset_after = jc["resetAfter"].as_bool();
-    c.gru.acts = acts;
-  } else {
-    // 'tanh', 'relu', or any activation (test/fixtures/activations).
-    cellstate::Status st;
-    cellstate::ActivationOption(OptionOf("nonlinearity", jc["nonlinearity"]), "nonlinearity",
-                                &acts.cell, &st);
-    if (!st.ok()) throw std::runtime_error("nonlinearity: " + st.message);
-    c.rnn.relu = acts.cell.kind == cellstate::ActKind::kRelu;
-    if (c.rnn.relu) acts.cell = cellstate::DefaultActivation(cellstate::ActKind::kTanh);
-    c.rnn.acts = acts;
-  }
+  const cellstate::Status parsed = cellstate::ParseConfig(options, &f.cfg);
+  if (!parsed.ok()) throw std::runtime_error("config: " + parsed.message);
 
   f.T = root["seqLen"].as_int();
   f.B = root["batch"].as_int();
@@ -610,6 +563,7 @@ inline Fixture LoadFixture(const std::string& path) {
     f.grad_params.emplace_back(kv.first, ParseTensor(kv.second, "grads.params." + kv.first));
 
   // Shapes of the schema table.
+  const cellstate::Config& c = f.cfg;
   const int T = f.T, B = f.B, I = c.input_size, H = c.hidden_size;
   const int D = c.bidirectional ? 2 : 1, L = c.num_layers;
   const int R = (c.cell == cellstate::Cell::kLSTM && c.lstm.proj_size > 0) ? c.lstm.proj_size : H;

@@ -367,9 +367,9 @@ struct Fixture1 {
   Fixture1(const Config& cfg, const Engine& e, uint64_t seed) {
     Rng rng(seed);
     p = RandomProblem(cfg, 4, 3, false, false, true, true, 0.5, &rng);
-    if (!CHECK_OK(cellstate::Layer<T>::Create(cfg, e, &layer))) return;
-    for (size_t i = 0; i < p.params.size(); ++i) layer->param_data()[i] = T(p.params[i]);
-    layer->ParamsChanged();
+    cellstate::Status created;
+    layer = LayerWith<T>(cfg, e, p.params, &created);
+    if (!CHECK_OK(created)) return;
     layer->ZeroGrad();
     x = Cast<T>(p.x);
     h0 = Cast<T>(p.h0);

@@ -39,7 +39,7 @@ export interface NativeQuantizedMatrix {
   readonly cols: number;
   /** The int8 kernels' ISA ('avx512vnni', 'avx2', 'neondot', 'scalar', …). */
   readonly isa: string;
-  /** C[M,N] = bias + (X quantized per row) · Wqᵀ, dequantized; one thread. */
+  /** C[M,N] = bias + (X quantized per row) · Wqᵀ, dequantized; on the kernel's threads (the same bits for any count). */
   apply(M: number, X: Float32Array, C: Float32Array): void;
   dispose(): void;
 }

@@ -478,9 +478,11 @@ export abstract class Recurrent<
    * false, the LSTM's `m_t` before the projection) per row and step, accumulate in int32 and run
    * the post-GEMM (gates, activations, clip, layer norm) in float. Every cell and option of
    * inference works: LSTM, GRU, RNN, stacks, bidirectional and reverse, `lengths`, batch-first,
-   * threads. New parameters (`setParameters`) are quantized again; `parameters()` still returns
-   * the float weights. A quantized layer refuses `forward(x, { train: true })` with
-   * ERR_CELLSTATE_UNSUPPORTED. Returns the layer.
+   * threads. The layer then holds those weights only in int8 (a byte each, packed, and a scale
+   * per row) and no gradients: `parameters()` returns them dequantized (`fround(q · scale)`, each
+   * within half a step of the float weight it replaced), `gradients()` zeros, and new parameters
+   * (`setParameters`) are quantized again. A quantized layer refuses
+   * `forward(x, { train: true })` with ERR_CELLSTATE_UNSUPPORTED. Returns the layer.
    */
   quantize(): this {
     this.checkIdle('quantize');
@@ -488,7 +490,11 @@ export abstract class Recurrent<
     return this;
   }
 
-  /** Back to float inference (a no-op when the layer is not quantized). Returns the layer. */
+  /**
+   * Back to float inference on the dequantized weights (the float weights quantize() replaced are
+   * not kept: keep a copy of the model, as `quantize(model)` does by default, to go back to them).
+   * A no-op when the layer is not quantized. Returns the layer.
+   */
   dequantize(): this {
     this.checkIdle('dequantize');
     this.native.quantize(false);

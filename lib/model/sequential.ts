@@ -458,7 +458,7 @@ export class Sequential {
    * them). Until the promise settles the model is held as by fit: calls that run or change it
    * (forward, predict, fit, setParameters, dispose, ...) are ERR_CELLSTATE_BUSY; parameters(),
    * config, save and streams stay available. Aborting `signal` stops between two batches with
-   * an Error named 'AbortError' (code 'ABORT_ERR').
+   * an AbortError (fit's class: name 'AbortError', code 'ABORT_ERR'; `history` undefined).
    */
   predictAsync(
     x: TensorLike | TokensLike | BatchIterable,

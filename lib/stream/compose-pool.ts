@@ -23,6 +23,7 @@ import {
   type StreamingLayer,
 } from './compose';
 import type { PoolSession, StreamPool, StreamPoolOptions } from './pool';
+import { PooledSession } from './session';
 import {
   MAX_STREAM_ROWS,
   StreamSnapshot,
@@ -51,35 +52,19 @@ interface Stage {
 }
 
 /** One session of a ComposedPool. */
-export class ComposedSession {
-  /** The pool this session belongs to. */
-  readonly pool: ComposedPool;
-  /** @internal Its row (changes when other sessions close). */
-  row: number;
+export class ComposedSession extends PooledSession<ComposedPool> {
   /** @internal Per layer index, the recurrent layer's session (null for the other layers). */
   readonly parts: (PoolSession | null)[];
-  /** @internal */
-  ready = false;
-  /** @internal */
-  open = true;
-  /** @internal dispose() was called (on the session or its pool). */
-  disposedFlag = false;
 
   /** @internal Use `pool.open()`. */
   constructor(pool: ComposedPool, row: number, parts: (PoolSession | null)[]) {
-    this.pool = pool;
-    this.row = row;
+    super(pool, row);
     this.parts = parts;
   }
 
-  /** Whether the session has left its pool. */
-  get closed(): boolean {
-    return !this.open;
-  }
-
-  /** Whether the session holds a frame that the next pool.step() will step. */
-  get pending(): boolean {
-    return this.open && this.ready;
+  /** Leaves the pool: the last session's row moves into this one's. Idempotent. */
+  close(): void {
+    this.pool.closeSession(this);
   }
 
   /** Gives the session its next frame `[I]` (a token id: also an Int32Array of 1); the next pool.step() steps it. Copied. */
@@ -177,30 +162,6 @@ export class ComposedSession {
       const part = snapshot.parts[i];
       if (p && part) p.restore(part as StreamSnapshot);
     });
-  }
-
-  /** Leaves the pool (the last session's row moves into this one's). Idempotent. */
-  close(): void {
-    this.pool.closeSession(this);
-  }
-
-  /** Whether dispose() was called on this session or on its pool. */
-  get disposed(): boolean {
-    return this.disposedFlag;
-  }
-
-  /**
-   * Closes the session; every later call on it then throws an Error with code
-   * ERR_CELLSTATE_DISPOSED (close() stays a no-op). A second dispose() does nothing.
-   */
-  dispose(): void {
-    this.close();
-    this.disposedFlag = true;
-  }
-
-  /** dispose(), for `using session = pool.open()`. */
-  [disposeSymbol](): void {
-    this.dispose();
   }
 
   private check(where: string): void {
@@ -321,10 +282,7 @@ export class ComposedPool {
   dispose(): void {
     if (this.disposedFlag) return;
     this.disposedFlag = true;
-    for (const s of this.sessions) {
-      s.open = false;
-      s.disposedFlag = true;
-    }
+    for (const s of this.sessions) s.poolDisposed();
     this.sessions = [];
     this.readyCount = 0;
     for (const st of this.stages) st.pool?.dispose();

@@ -24,6 +24,7 @@ import {
   type SnapshotSource,
   type StreamableLayer,
 } from './stream';
+import { PooledSession } from './session';
 import type { StreamState } from './types';
 
 /** Options of `layer.streamPool()`. */
@@ -33,32 +34,15 @@ export interface StreamPoolOptions {
 }
 
 /** One session of a StreamPool: the state of one sequence, and its latest frame and output. */
-export class PoolSession {
-  /** The pool this session belongs to. */
-  readonly pool: StreamPool;
-  /** @internal The session's row in the pool's batch (changes when other sessions close). */
-  row: number;
-  /** @internal */
-  ready = false;
-  /** @internal */
-  open = true;
-  /** @internal dispose() was called (on the session or its pool). */
-  disposedFlag = false;
-
+export class PoolSession extends PooledSession<StreamPool> {
   /** @internal Use `pool.open()`. */
   constructor(pool: StreamPool, row: number) {
-    this.pool = pool;
-    this.row = row;
+    super(pool, row);
   }
 
-  /** Whether the session is still in its pool. */
-  get closed(): boolean {
-    return !this.open;
-  }
-
-  /** Whether the session holds a frame (write) that the next pool.step() will step. */
-  get pending(): boolean {
-    return this.open && this.ready;
+  /** Leaves the pool: the last session's row moves into this one's. Idempotent. */
+  close(): void {
+    this.pool.closeSession(this);
   }
 
   /**
@@ -119,31 +103,6 @@ export class PoolSession {
   checkRestore(where: string, snapshot: unknown): void {
     this.pool.checkOpen(this, where);
     checkSnapshot(where, snapshot, 1, this.pool.source);
-  }
-
-  /** Leaves the pool: the last session's row moves into this one's. Idempotent. */
-  close(): void {
-    this.pool.closeSession(this);
-  }
-
-  /** Whether dispose() was called on this session or on its pool. */
-  get disposed(): boolean {
-    return this.disposedFlag;
-  }
-
-  /**
-   * Closes the session (its row is freed for others at once); every later call on it then
-   * throws an Error with code ERR_CELLSTATE_DISPOSED (close() stays a no-op). A second
-   * dispose() does nothing.
-   */
-  dispose(): void {
-    this.close();
-    this.disposedFlag = true;
-  }
-
-  /** dispose(), for `using session = pool.open()`. */
-  [disposeSymbol](): void {
-    this.dispose();
   }
 }
 
@@ -210,10 +169,7 @@ export class StreamPool {
    */
   dispose(): void {
     if (this.native.disposed && this.sessions.length === 0) return;
-    for (const s of this.sessions) {
-      s.open = false;
-      s.disposedFlag = true;
-    }
+    for (const s of this.sessions) s.poolDisposed();
     this.sessions = [];
     this.readyCount = 0;
     this.native.dispose();

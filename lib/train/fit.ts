@@ -201,7 +201,7 @@ export interface FitOptions {
   maxSteps?: number | undefined;
   /** Callbacks, or a list of them (called in order; e.g. a ModelCheckpoint). */
   callbacks?: FitCallbacks | FitCallbacks[] | undefined;
-  /** Aborting stops training between two batches: fit rejects with an AbortError carrying the History so far. */
+  /** Aborting stops training between two batches: fit rejects with an {@link AbortError} carrying the History so far. */
   signal?: AbortSignal | undefined;
   /** 0: silent; 1: a progress bar when the output is a terminal; 2: also a line per epoch when it is not. Default 1. */
   verbose?: 0 | 1 | 2 | undefined;
@@ -257,8 +257,9 @@ export interface PredictOptions {
 /** Options of predictAsync: predict's, and a signal. */
 export interface PredictAsyncOptions extends PredictOptions {
   /**
-   * Aborting stops between two batches: predictAsync rejects with an Error named 'AbortError'
-   * (code 'ABORT_ERR'), and the model is free again. Default: none.
+   * Aborting stops between two batches: predictAsync rejects with an {@link AbortError} (fit's
+   * class: name 'AbortError', code 'ABORT_ERR', no history), and the model is free again.
+   * Default: none.
    */
   signal?: AbortSignal | undefined;
 }
@@ -283,8 +284,9 @@ export interface EvaluateResult {
 /** Options of evaluateAsync: evaluate's, and a signal. */
 export interface EvaluateAsyncOptions extends EvaluateOptions {
   /**
-   * Aborting stops between two batches: evaluateAsync rejects with an Error named 'AbortError'
-   * (code 'ABORT_ERR'), and the model is free again. Default: none.
+   * Aborting stops between two batches: evaluateAsync rejects with an {@link AbortError} (fit's
+   * class: name 'AbortError', code 'ABORT_ERR', no history), and the model is free again.
+   * Default: none.
    */
   signal?: AbortSignal | undefined;
 }
@@ -310,13 +312,20 @@ export class NonFiniteError extends CellstateError {
   }
 }
 
-/** fit was stopped by its AbortSignal. `name` is 'AbortError' and `code` 'ABORT_ERR', as Node's. */
+/**
+ * fit, predictAsync or evaluateAsync was stopped by its AbortSignal: the one error all three
+ * reject with. `name` is 'AbortError' and `code` 'ABORT_ERR', as Node's; `cause` is the signal's
+ * reason; the message starts with the method's name.
+ */
 export class AbortError extends Error {
   readonly code = ErrorCode.ABORTED;
-  /** The History up to the last completed update (stopReason 'aborted'). */
-  readonly history: History;
-  constructor(history: History, cause?: unknown) {
-    super('fit: aborted by its signal', cause === undefined ? undefined : { cause });
+  /**
+   * fit's History up to the last completed update (stopReason 'aborted'); undefined when
+   * predictAsync or evaluateAsync was aborted (they train nothing).
+   */
+  readonly history: History | undefined;
+  constructor(where: string, history: History | undefined, cause?: unknown) {
+    super(`${where}: aborted by its signal`, cause === undefined ? undefined : { cause });
     this.name = 'AbortError';
     this.history = history;
     brandError(this);
@@ -1098,7 +1107,7 @@ export async function fitModel(
   if (signal?.aborted) {
     release(hold);
     history.stopReason = 'aborted';
-    throw new AbortError(history, signal.reason);
+    throw new AbortError('fit', history, signal.reason);
   }
 
   const started = performance.now();
@@ -1230,6 +1239,7 @@ export async function fitModel(
         if (signal?.aborted) {
           history.stopReason = 'aborted';
           throw new AbortError(
+            'fit',
             finish(history, started, trainMs, samplesDone, timestepsDone),
             signal.reason,
           );
@@ -1662,17 +1672,9 @@ function modelPart(i: number): string {
   return i === 0 ? 'this model' : `its layer ${i - 1}`;
 }
 
-/**
- * What predictAsync / evaluateAsync reject with when their signal aborts: an Error named
- * 'AbortError' with code 'ABORT_ERR', as Node's own (fit's AbortError also carries a History).
- */
-function abortError(where: string, signal: AbortSignal): Error {
-  const e = Object.assign(new Error(`${where}: aborted by its signal`, { cause: signal.reason }), {
-    code: ErrorCode.ABORTED,
-  });
-  e.name = 'AbortError';
-  brandError(e);
-  return e;
+/** What predictAsync / evaluateAsync reject with when their signal aborts (fit's error class). */
+function abortError(where: string, signal: AbortSignal): AbortError {
+  return new AbortError(where, undefined, signal.reason);
 }
 
 /** One turn of the event loop (timers and I/O run before it resolves). */

@@ -4,6 +4,7 @@
 import { describe, expect, it } from 'vitest';
 
 import {
+  ComposedSession,
   Dense,
   DisposedError,
   Dropout,
@@ -11,6 +12,8 @@ import {
   ErrorCode,
   GRU,
   LSTM,
+  PoolSession,
+  PooledSession,
   RNN,
   Sequential,
   StreamWorker,
@@ -147,7 +150,28 @@ describe('dispose', () => {
     expect(code(() => pool.step())).toBe(DISPOSED);
     expect(code(() => a.step(new Float32Array([1, 2])))).toBe(DISPOSED);
     expect(code(() => a.getState())).toBe(DISPOSED);
+    expect(a.disposed && a.closed).toBe(true);
     expect(layer.forward(x3(2, 1, 2)).output.data.every(Number.isFinite)).toBe(true);
+  });
+
+  it("a StreamPool's and a ComposedPool's sessions dispose through one implementation", () => {
+    for (const s of [PoolSession.prototype, ComposedSession.prototype]) {
+      expect(s).toBeInstanceOf(PooledSession);
+      expect(s.dispose).toBe(PooledSession.prototype.dispose);
+      expect(s[disposeSymbol as typeof Symbol.dispose]).toBe(
+        PooledSession.prototype[disposeSymbol as typeof Symbol.dispose],
+      );
+    }
+    const model = new Sequential([new GRU({ inputSize: 2, hiddenSize: 3, seed: 1 })]);
+    const pool = model.streamPool({ capacity: 2 });
+    const a = pool.open();
+    const b = pool.open();
+    b.dispose();
+    expect(b.disposed && b.closed && pool.size === 1).toBe(true);
+    expect(code(() => b.reset())).toBe(DISPOSED);
+    pool.dispose();
+    expect(a.disposed && a.closed).toBe(true);
+    expect(code(() => a.getState())).toBe(DISPOSED);
   });
 
   it('Dense, Embedding and Dropout refuse every call once disposed', () => {

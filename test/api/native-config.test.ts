@@ -3,6 +3,7 @@
 // only values of a JavaScript type no option can take. Also the kernel's direction option.
 import { describe, expect, it } from 'vitest';
 
+import { LSTM } from '../../lib/index';
 import { loadNative } from '../../lib/native';
 
 type Coded = Error & { code?: string };
@@ -92,6 +93,24 @@ describe('NativeLayer config', () => {
       'bidirectional',
     );
     expectThrow(() => new NativeLayer({ ...base, direction: 'backward' }), TypeError, 'direction');
+  });
+
+  it('refuses an activation flag false beside a function for its role, as the options do (one rule)', () => {
+    for (const [flag, role] of [
+      ['outputActivation', 'hiddenActivation'],
+      ['inputActivation', 'cellActivation'],
+    ])
+      for (const fn of ['tanh', 'relu']) {
+        const options = { inputSize: 3, hiddenSize: 4, [flag]: false, [role]: fn };
+        expectThrow(() => new LSTM(options), RangeError, flag, role, 'give one');
+        expectThrow(
+          () => new NativeLayer({ ...base, [flag]: false, [role]: fn }),
+          RangeError,
+          flag,
+          role,
+          'give one',
+        );
+      }
   });
 
   it('a reverse layer runs t = T-1 ... 0: its output equals a forward layer on the reversed input', () => {

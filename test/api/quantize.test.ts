@@ -2,22 +2,19 @@
 // the layer's streams on int8 weights and per-row int8 activations. Its results stay within the
 // quantization error of float (the bound next to the check), streaming equals forward bit for
 // bit, training is refused with a code and changes nothing, new parameters are quantized again,
-// and dequantize() gives the float results back; every cell and option works quantized.
+// and dequantize() runs float on the int8 weights (the layer keeps no float copy); every cell and
+// option works quantized.
 import { describe, expect, it } from 'vitest';
 
+import type { NativeLayer } from '../../lib/binding';
 import { ErrorCode, GRU, LSTM, RNN, Tensor } from '../../lib/index';
+import { maxDiff } from '../helpers/compare';
 
 function input(T: number, B: number, I: number, seed: number): Tensor {
   return new Tensor(
     Float32Array.from({ length: T * B * I }, (_, i) => Math.sin(seed + i * 0.37)),
     [T, B, I],
   );
-}
-
-function maxDiff(a: Float32Array, b: Float32Array): number {
-  let m = 0;
-  for (let i = 0; i < a.length; ++i) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
 }
 
 const T = 9;
@@ -69,13 +66,26 @@ describe('LSTM.quantize()', () => {
     expect(Array.from(layer.forward(x).output.data)).toEqual(Array.from(y));
   });
 
-  it('quantizes new parameters again; dequantize() returns to float bit for bit', () => {
+  it('quantizes new parameters again; dequantize() returns to float on the int8 weights', () => {
     const layer = new LSTM(opts);
     const x = input(T, B, I, 4);
+    const float = layer.parameters();
     const f = layer.forward(x).output.data.slice();
     layer.quantize();
     const q = layer.forward(x).output.data.slice();
+    // The layer keeps no float weights: parameters() are the int8 ones dequantized, each within
+    // half a step (scale / 2) of the float weight; biases as they were.
     const p = layer.parameters();
+    const { values, scale } = layer.quantizedParameters().weight_hh_l0;
+    const cols = p.weight_hh_l0.shape[1];
+    for (let i = 0; i < values.length; ++i) {
+      const s = scale[Math.floor(i / cols)];
+      expect(p.weight_hh_l0.data[i]).toBe(Math.fround(values[i] * s));
+      expect(Math.abs(p.weight_hh_l0.data[i] - float.weight_hh_l0.data[i])).toBeLessThanOrEqual(
+        s / 2 + 1e-7,
+      );
+    }
+    expect(Array.from(p.bias_hh_l1.data)).toEqual(Array.from(float.bias_hh_l1.data));
     const w = p.weight_hh_l0.data;
     for (let i = 0; i < w.length; ++i) w[i] *= 0.5;
     layer.setParameters(p);
@@ -84,13 +94,40 @@ describe('LSTM.quantize()', () => {
     expect(maxDiff(q2, q)).toBeGreaterThan(1e-3);
     for (let i = 0; i < w.length; ++i) w[i] *= 2;
     layer.setParameters(p);
+    expect(Array.from(layer.forward(x).output.data)).toEqual(Array.from(q));
     expect(layer.dequantize()).toBe(layer);
     expect(layer.quantized).toBe(false);
-    expect(Array.from(layer.forward(x).output.data)).toEqual(Array.from(f));
+    // Float on the dequantized weights: bit for bit a float layer given them.
+    const ref = new LSTM(opts);
+    ref.setParameters(p);
+    const back = layer.forward(x).output.data;
+    expect(Array.from(back)).toEqual(Array.from(ref.forward(x).output.data));
+    expect(maxDiff(back, f)).toBeGreaterThan(0);
+    expect(maxDiff(back, f)).toBeLessThan(2e-2);
+  });
+
+  it('holds only its int8 weights: the native memory reported to V8 shrinks', () => {
+    // LSTM 512→512: 2.1 M parameters. Float: parameters, gradients and packed weights (~25 MB);
+    // int8: a byte per weight and the float biases (~2 MB).
+    const layer = new LSTM({ inputSize: 512, hiddenSize: 512, seed: 1 });
+    const reported = () => (layer as unknown as { native: NativeLayer }).native.externalBytes;
+    const weights = 2 * 4 * 512 * 512;
+    const floatBytes = reported();
+    expect(floatBytes).toBeGreaterThan(3 * 4 * weights);
+    layer.quantize();
+    const int8Bytes = reported();
+    expect(int8Bytes).toBeGreaterThan(weights);
+    expect(int8Bytes).toBeLessThan(1.2 * weights);
+    layer.dequantize();
+    expect(reported()).toBeGreaterThanOrEqual(floatBytes);
+    expect(reported()).toBeLessThan(1.01 * floatBytes);
+    layer.dispose();
+    expect(reported()).toBe(0);
   });
 
   // Every cell and option: within the bound of float, lengths (each row as the sequence
-  // alone), batch-first (as time-major) and dequantize() bit for bit.
+  // alone), batch-first (as time-major) and dequantize() bit for bit like float on the int8
+  // weights.
   type Ctor = new (o: Record<string, unknown>) => LSTM | GRU | RNN;
   const cases: [string, Ctor, Record<string, unknown>, number][] = [
     ['GRU', GRU, { hiddenSize: 24, numLayers: 2, seed: 1 }, 2e-2],
@@ -156,8 +193,14 @@ describe('LSTM.quantize()', () => {
           expect(Array.from(ybf.subarray((b * T + t) * F, (b * T + t + 1) * F))).toEqual(
             Array.from(q.data.subarray((t * B + b) * F, (t * B + b + 1) * F)),
           );
+      // Back to float on the int8 weights: a float layer given them.
+      const dq = layer.parameters();
       layer.dequantize();
-      expect(Array.from(layer.forward(x, { lengths }).output.data)).toEqual(Array.from(f));
+      const ref = new Layer({ inputSize: I, ...o });
+      ref.setParameters(dq);
+      expect(Array.from(layer.forward(x, { lengths }).output.data)).toEqual(
+        Array.from(ref.forward(x, { lengths }).output.data),
+      );
     });
   }
 });

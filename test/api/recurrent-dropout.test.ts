@@ -21,6 +21,7 @@ import {
   toBuffer,
   toOnnx,
 } from '../../lib/index';
+import { maxDiff } from '../helpers/compare';
 
 const M64 = (1n << 64n) - 1n;
 function mix(z: bigint): bigint {
@@ -58,13 +59,6 @@ const values = (r: Record<string, Tensor>) =>
   Object.keys(r)
     .sort()
     .flatMap((k) => bits(r[k]));
-function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; ++i) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-}
-
 describe('recurrentDropout and inputDropout', () => {
   it('are validated: numbers in [0, 1), named in the error', () => {
     for (const key of ['recurrentDropout', 'inputDropout']) {

@@ -20,6 +20,7 @@ import {
   toOnnx,
 } from '../../lib/index';
 import type { Recurrent } from '../../lib/layers/recurrent';
+import { maxDiff } from '../helpers/compare';
 
 beforeAll(() => {
   ort.env.wasm.numThreads = 1;
@@ -33,13 +34,6 @@ function input(T: number, B: number, I: number, seed: number): Tensor {
     data[i] = ((s >>> 8) / (1 << 24)) * 4 - 2;
   }
   return new Tensor(data, [T, B, I]);
-}
-
-function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; ++i) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
 }
 
 function thrown(fn: () => unknown): Error & { code?: string } {

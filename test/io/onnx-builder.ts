@@ -13,6 +13,8 @@ import {
   modelProto,
 } from '../../lib/io/onnx-schema';
 
+export { maxDiff } from '../helpers/compare';
+
 export const aInt = (name: string, i: number): AttributeMsg => ({
   name,
   type: AttributeType.INT,
@@ -154,14 +156,4 @@ export async function runOrt(
   } finally {
     await session.release();
   }
-}
-
-export function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; ++i) {
-    const d = Math.abs(Number(a[i]) - Number(b[i]));
-    m = Number.isNaN(d) ? Infinity : Math.max(m, d);
-  }
-  return m;
 }

@@ -13,6 +13,7 @@ import { Recurrent } from '../../lib/layers/recurrent';
 import { modelProto } from '../../lib/io/onnx-schema';
 import { Sequential, type SequentialState } from '../../lib/model/sequential';
 import { expectSameParameters, randomTensor, thrown } from './helpers';
+import { maxDiff } from '../helpers/compare';
 
 // ONNX Runtime computes in float32 with its own sigmoid / tanh and summation order; the issue's
 // bound is 2e-5 absolute, the existing ONNX tests use 1e-5 (observed here: ≤ 1e-6).
@@ -21,13 +22,6 @@ const ORT_TOL = 1e-5;
 beforeAll(() => {
   ort.env.wasm.numThreads = 1;
 });
-
-function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; ++i) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-}
 
 /** Larger weights than the initialisation, so that the gates leave their linear range. */
 function scaleWeights<M extends { parameters(): Record<string, Tensor>; setParameters: any }>(

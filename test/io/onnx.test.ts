@@ -16,6 +16,8 @@ import { Recurrent } from '../../lib/layers/recurrent';
 import { modelProto } from '../../lib/io/onnx-schema';
 import { Sequential } from '../../lib/model/sequential';
 import { expectSameParameters, randomTensor, thrown } from './helpers';
+import { maxDiff } from '../helpers/compare';
+import { runOrt } from './onnx-builder';
 
 // ONNX Runtime computes in float32 with its own sigmoid / tanh approximations and summation
 // order; the bound is 1e-5 absolute (observed: ≤ 2e-7).
@@ -27,22 +29,6 @@ beforeAll(() => {
 
 const dir = mkdtempSync(path.join(tmpdir(), 'cellstate-onnx-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; ++i) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-}
-
-async function runOrt(bytes: Uint8Array, feeds: Record<string, ort.Tensor>) {
-  const session = await ort.InferenceSession.create(bytes);
-  try {
-    return await session.run(feeds);
-  } finally {
-    await session.release();
-  }
-}
 
 const recurrent: [string, () => Recurrent][] = [
   ['lstm', () => new LSTM({ inputSize: 3, hiddenSize: 5, seed: 1 })],

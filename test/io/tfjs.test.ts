@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { Sequential, Tensor, fromTfjs, importTfjs, type TfjsArtifacts } from '../../lib/index';
 import { randomData, randomTensor, thrown } from './helpers';
+import { maxDiff } from '../helpers/compare';
 
 // TF.js computes in float32 with its own sigmoid / tanh and summation order; the bound
 // is 2e-5 absolute (observed: ≤ 1e-6).
@@ -59,13 +60,6 @@ function tfPredict(model: tf.LayersModel, x: Tensor | number[][], tokens = false
   input.dispose();
   y.dispose();
   return out;
-}
-
-function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; ++i) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
 }
 
 /** Builds, saves, imports; checks predict against TF.js on x; returns both. */

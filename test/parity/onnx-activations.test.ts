@@ -14,6 +14,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 
 import { AttributeType, DataType, modelProto } from '../../lib/io/onnx-schema';
 import { repoRoot, type Fixture, type FixtureTensor } from '../helpers/fixtures';
+import { maxDiff } from '../helpers/compare';
+import { runOrt } from '../io/onnx-builder';
 
 // onnxruntime computes in float32 with its own approximations of sigmoid and tanh (observed
 // here: ≤ 1e-6 against float64); test/io/onnx.test.ts uses the same bound.
@@ -209,15 +211,6 @@ function layerModel(f: Fixture, l: number, F: number, withLengths: boolean, with
   return T.encode(T.fromObject(msg)).finish();
 }
 
-async function run(bytes: Uint8Array, feeds: Record<string, ort.Tensor>) {
-  const session = await ort.InferenceSession.create(bytes);
-  try {
-    return await session.run(feeds);
-  } finally {
-    await session.release();
-  }
-}
-
 /** The whole stack in onnxruntime: output [T, B, D·H], hN and cN [L·D, B, H]. */
 async function runStack(f: Fixture) {
   const cfg = f.config as Record<string, unknown>;
@@ -251,7 +244,7 @@ async function runStack(f: Fixture) {
         ]);
       }
     }
-    const out = await run(layerModel(f, l, F, f.lengths !== null, withState), feeds);
+    const out = await runOrt(layerModel(f, l, F, f.lengths !== null, withState), feeds);
     // Y [T, D, B, H] -> [T, B, D·H]
     const y = out.Y.data as Float32Array;
     const next = new Float32Array(T * Bn * D * H);
@@ -266,13 +259,6 @@ async function runStack(f: Fixture) {
     if (f.cell === 'lstm') cN.push(out.Y_c.data as Float32Array);
   }
   return { output: x, hN: concat(hN), cN: f.cell === 'lstm' ? concat(cN) : null };
-}
-
-function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; ++i) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
 }
 
 describe('onnxruntime reproduces the activation and clip fixtures', () => {

@@ -16,18 +16,13 @@ import {
   Tensor,
   quantize,
 } from '../../lib/index';
+import { maxDiff } from '../helpers/compare';
 
 function wave(n: number, seed: number): Float32Array {
   return Float32Array.from(
     { length: n },
     (_, i) => Math.sin(seed * 1.7 + i * 0.61) * (1 + (i % 5)),
   );
-}
-
-function maxDiff(a: Float32Array, b: Float32Array): number {
-  let m = 0;
-  for (let i = 0; i < a.length; ++i) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
 }
 
 /** The scheme of cpp/src/ukernel/qgemm/qgemm.h for one row set, in float64 (f32 scales). */

@@ -20,6 +20,7 @@ import {
   toOnnx,
 } from '../../lib/index';
 import { modelProto } from '../../lib/io/onnx-schema';
+import { maxDiff } from '../helpers/compare';
 
 // onnxruntime quantizes each step's input and h_{t-1} per tensor, asymmetric uint8 (cellstate:
 // per row, symmetric int8), so the two int8 computations differ by about their own error
@@ -29,13 +30,6 @@ const INT8_TOL = 2e-2;
 beforeAll(() => {
   ort.env.wasm.numThreads = 1;
 });
-
-function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; ++i) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-}
 
 function decode(bytes: Uint8Array): any {
   const T = modelProto();

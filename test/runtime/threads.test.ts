@@ -3,7 +3,16 @@
 import os from 'node:os';
 import { describe, expect, it } from 'vitest';
 
-import { ErrorCode, GRU, LSTM, Tensor, info, maxThreads, setNumThreads } from '../../lib/index';
+import {
+  Dense,
+  ErrorCode,
+  GRU,
+  LSTM,
+  Tensor,
+  info,
+  maxThreads,
+  setNumThreads,
+} from '../../lib/index';
 import { loadNative } from '../../lib/native';
 
 function filled(shape: number[]): Tensor {
@@ -82,6 +91,26 @@ describe('threads', () => {
       expect(same(one.b.x, two.b.x)).toBe(true);
       for (const name of Object.keys(one.g))
         expect(same(one.g[name], two.g[name]), name).toBe(true);
+    }
+  });
+
+  it('runs an int8 Dense on the threads with the same bits', () => {
+    // 256 rows × 256 → 320 (42 MFLOP: above the threshold where a product takes the threads).
+    const dense = new Dense({ inputSize: 256, outputSize: 320, seed: 3 }).quantize();
+    const x = filled([256, 256]);
+    const before = info().threads;
+    try {
+      setNumThreads(1);
+      const one = dense.forward(x).output;
+      for (const n of [2, 3]) {
+        setNumThreads(n);
+        expect(same(one, dense.forward(x).output), `${n} threads`).toBe(true);
+      }
+      // A row alone (one thread) equals the same row of the threaded product.
+      const row = dense.forward(filled([1, 256])).output;
+      expect(Array.from(row.data)).toEqual(Array.from(one.data.subarray(0, 320)));
+    } finally {
+      setNumThreads(before);
     }
   });
 

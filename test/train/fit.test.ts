@@ -176,9 +176,10 @@ describe('fit', () => {
     const e = error as AbortError;
     expect(e.name).toBe('AbortError');
     expect(e.code).toBe('ABORT_ERR');
-    expect(e.history.steps).toBe(3);
-    expect(e.history.batchLoss).toHaveLength(3);
-    expect(e.history.stopReason).toBe('aborted');
+    expect(e.message).toBe('fit: aborted by its signal');
+    expect(e.history?.steps).toBe(3);
+    expect(e.history?.batchLoss).toHaveLength(3);
+    expect(e.history?.stopReason).toBe('aborted');
     // the model is whole and usable: predict and another fit work
     expect(m.predict(d.x).shape).toEqual([64, 1]);
     const h = await m.fit(

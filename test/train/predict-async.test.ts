@@ -4,6 +4,7 @@
 import { describe, expect, it } from 'vitest';
 
 import {
+  AbortError,
   Dense,
   Dropout,
   Embedding,
@@ -184,8 +185,12 @@ describe('predictAsync and evaluateAsync', () => {
         () => null,
         (e: unknown) => e as Error & { code: string },
       );
+      // fit's error: the same class, name and code (no History: nothing was trained).
+      expect(error).toBeInstanceOf(AbortError);
       expect(error?.name).toBe('AbortError');
       expect(error?.code).toBe('ABORT_ERR');
+      expect((error as AbortError).history).toBeUndefined();
+      expect(error?.message).toMatch(/^(predictAsync|evaluateAsync): aborted by its signal$/);
       expect((error?.cause as Error).message).toBe('early');
       expect(isCellstateError(error)).toBe(true);
     }
@@ -202,6 +207,7 @@ describe('predictAsync and evaluateAsync', () => {
         which === 'predictAsync'
           ? m.predictAsync(x, { batchSize: 2, signal: c.signal })
           : m.evaluateAsync({ x, y }, { loss: 'mse', batchSize: 2, signal: c.signal });
+      await expect(run).rejects.toBeInstanceOf(AbortError);
       await expect(run).rejects.toMatchObject({ name: 'AbortError', code: 'ABORT_ERR' });
       expect(batches, which).toBe(2); // the batch in flight completes, no further one starts
       delete (lstm as { forwardAsync?: unknown }).forwardAsync;

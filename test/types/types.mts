@@ -116,7 +116,7 @@ if (e instanceof CellstateError) {
 }
 if (e instanceof BusyError) expectTypeOf(e).toEqualTypeOf<BusyError>();
 if (e instanceof NonFiniteError) expectTypeOf(e.layer).toEqualTypeOf<number | null>();
-if (e instanceof AbortError) expectTypeOf(e.history.loss).toEqualTypeOf<number[]>();
+if (e instanceof AbortError) expectTypeOf(e.history?.loss).toEqualTypeOf<number[] | undefined>();
 if (isCellstateError(e)) expectTypeOf(e.code).toEqualTypeOf<ErrorCode>();
 expectTypeOf<CellstateTypeError>().toMatchTypeOf<TypeError>();
 expectTypeOf<CellstateRangeError>().toMatchTypeOf<RangeError>();

@@ -255,11 +255,22 @@ class Layer {
 
   const Config& config() const;
   const std::vector<ParamInfo>& params() const;
-  T* param_data();  // user layout; call ParamsChanged() after writing
+  // The parameters in the user layout (ParamTable offsets); call ParamsChanged() after writing.
+  // Null on a quantized layer, which holds no float weights: use ReadParams / WriteParams.
+  T* param_data();
   const T* param_data() const;
-  T* grad_data();  // accumulated by Backward
+  T* grad_data();  // accumulated by Backward; null on a quantized layer (it keeps none)
   const T* grad_data() const;
   void ParamsChanged();  // repacks weights, invalidates a pending backward
+  // Every parameter, user layout, into out[ParamCount]: a quantized layer's int8 weights
+  // dequantized (float(q) · scale, rounded once).
+  void ReadParams(T* out) const;
+  // Sets every parameter from src[ParamCount] (a pending backward is discarded). A quantized
+  // layer quantizes the new weights, or returns to float on them when it cannot (a NaN or an
+  // infinity). kOutOfMemory changes nothing.
+  Status WriteParams(const T* src);
+  // The accumulated gradients, user layout, into out[ParamCount] (zeros on a quantized layer).
+  void ReadGrads(T* out) const;
   void ZeroGrad();
   void SetEngine(const Engine& e);
   const Engine& engine() const;
@@ -290,11 +301,12 @@ class Layer {
   // Quantize(true) quantizes the current weights of the GEMMs (W_ih, W_hh, W_hr: int8, one scale
   // per row; biases, peepholes and layer-norm parameters stay float); Step and the inference
   // Forward then run the same driver and post-GEMMs on them, quantizing each GEMM's activations
-  // per row and step. ParamsChanged() and SetEngine() quantize again. Quantize(false) returns to
-  // float. kInvalidArgument for a NaN or infinite weight, kUnsupported for a double layer or a
-  // weight wider than kQMaxK; a quantized layer refuses a training Forward (kUnsupported).
-  // Refusals change nothing. StreamScratchSize already covers the quantized Step, so open
-  // streams stay valid.
+  // per row and step. A quantized layer holds the weights only in that int8 form (packed, with
+  // their scales) and no gradients: ReadParams gives them back dequantized, WriteParams quantizes
+  // new ones, and Quantize(false) returns to float on the dequantized weights. kInvalidArgument for
+  // a NaN or infinite weight, kUnsupported for a double layer or a weight wider than kQMaxK; a
+  // quantized layer refuses a training Forward (kUnsupported). Refusals change nothing.
+  // StreamScratchSize already covers the quantized Step, so open streams stay valid.
   Status Quantize(bool on);
   bool quantized() const;
   // The int8 values [rows, cols] and per-row scales [rows] the quantized layer runs on for the

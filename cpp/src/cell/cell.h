@@ -297,8 +297,13 @@ class RecurrentCell {
 
   // Weights: PlanPack sets the unit's packed offsets (fw_ih, fw_bias, fw[·]) from *total and
   // advances it; Pack writes them. Likewise for the backward (transposed) weights: bw_ih, bw[·].
-  virtual void PlanPack(const Kernels<T>& k, UnitT<T>* u, size_t* total) const = 0;
-  virtual void Pack(const Kernels<T>& k, const UnitT<T>& u, const T* params, T* dst) const = 0;
+  // With gemm_weights false (a quantized layer, whose GEMMs run on the driver's int8 weights)
+  // only the rest is planned and packed (folded biases and the like); the GEMM weights' offsets
+  // are then left as they were and their params are not read.
+  virtual void PlanPack(const Kernels<T>& k, UnitT<T>* u, size_t* total,
+                        bool gemm_weights) const = 0;
+  virtual void Pack(const Kernels<T>& k, const UnitT<T>& u, const T* params, T* dst,
+                    bool gemm_weights) const = 0;
   virtual void PlanPackBackward(const Kernels<T>& k, UnitT<T>* u, size_t* total) const = 0;
   virtual void PackBackward(const Kernels<T>& k, const UnitT<T>& u, const T* params,
                             T* dst) const = 0;

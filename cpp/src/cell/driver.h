@@ -70,10 +70,14 @@ struct Layer<T>::Impl {
   std::vector<T> params, grads;
   std::vector<Unit> units;
   std::vector<BufSpec> infer_bufs;  // the cell's Workspace(false), for streaming
-  // int8 inference (Layer::Quantize; float layers): the int8 table (null: float inference),
-  // the quantized weight entries of the parameter table (int8 [N, K] row-major and one scale
-  // per row: every W_ih, and the cell's QuantSlots entries), and their packed form (UnitT::qw,
-  // qs index qpacked and qscale). The float weights stay packed beside them (dequantize).
+  // int8 inference (Layer::Quantize; float layers): the int8 table (null: float inference).
+  // A quantized layer holds its GEMM weights (every W_ih and the cell's QuantSlots entries) only
+  // as int8, packed (qpacked; UnitT::qw_ih, qw index it) with one scale per row (qscale;
+  // UnitT::qs_ih, qs): no float copy, no row-major int8 copy, no gradients. `params` then holds
+  // only the other entries of the table (biases, peepholes, layer norm) one after the other;
+  // `small` maps each table index to its offset there (kNone: an int8 weight), the units' param
+  // offsets index that compact vector, and `packed` holds no GEMM weights. FullParams reads the
+  // weights back from the packed form (dequantized).
   const QKernels* qk = nullptr;
   // Rows of a chunk of the int8 input GEMM in ForwardUnit (256 rows of 4·256 gates: 1 MB, ~L2).
   static constexpr size_t kQuantChunkRows = 256;
@@ -81,21 +85,33 @@ struct Layer<T>::Impl {
   // weights take at most this many bytes: larger ones (F2's 8 MB) cost more to read once per
   // chunk than the gates' round trip through memory saves.
   static constexpr size_t kInputChunkMaxWeightBytes = size_t(2) << 20;
+  // Steps per chunk of the int8 input GEMM for a batch of B (all Tn when they fit in a chunk).
+  static int QuantChunk(int Tn, int B) {
+    return std::max(1, std::min(Tn, int(kQuantChunkRows) / B));
+  }
+  struct QPiece {
+    size_t at = 0;              // bytes into qpacked
+    size_t row0 = 0, rows = 0;  // the entry's rows it holds
+  };
   struct QEntry {
     size_t index = 0;  // in table
     size_t rows = 0, cols = 0;
-    std::vector<int8_t> w;
-    std::vector<float> scale;
+    size_t scale = 0;            // its first row's scale in qscale (one per row, in order)
+    std::vector<QPiece> pieces;  // packed matrices whose rows cover [0, rows)
   };
   std::vector<QEntry> qentries;
   std::vector<uint8_t, HugeAlloc<uint8_t>> qpacked;
   std::vector<float> qscale;
+  std::vector<size_t> small;  // quantized: table index -> offset in params, or kNone
   bool Quantizable(Status* why) const;
-  // Quantizes the float parameters and packs them, with the int8 table of the engine's ISA;
-  // on failure (a NaN or an infinity) returns the error and changes nothing.
+  // Quantizes the float parameters, packs them with the int8 table of the engine's ISA and
+  // lets go of the float weights and the gradients (nothing to do on a quantized layer); on
+  // failure (a NaN or an infinity, out of memory) returns the error and changes nothing.
   Status QuantizeParams();
-  // Packs qentries for the units (qpacked, qscale, the units' qw/qs offsets).
-  void QuantPack();
+  // Back to a float layer on src (every parameter, user layout); kOutOfMemory changes nothing.
+  Status ToFloat(const T* src);
+  // Every parameter in the user layout into out (a quantized layer's weights dequantized).
+  void FullParams(T* out) const;
   // Bytes of a quantized activation row for the unit's GEMMs (input and recurrent).
   size_t QuantLd(const Unit& u) const;
   // The input GEMM of unit u over M rows of x (row stride u.in) into C [M, G·H] with the bias
@@ -149,6 +165,7 @@ struct Layer<T>::Impl {
   Status Init(const Config& c, const Engine& e);
   void SetEngine(const Engine& e);
   void BuildUnits();
+  void UnitParams();  // the units' param offsets from the table (the user layout)
   void Pack();
   void PackBackward();
   void PlanForward(int Tn, int B, bool train, bool wave);

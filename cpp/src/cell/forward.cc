@@ -128,13 +128,15 @@ void Layer<T>::Impl::ForwardUnit(Unit& u, const ForwardArgs& a, const T* xin, T*
   T* gates = W + w.gates;
   // It runs chunk by chunk of steps, just before the steps read them: gates written all at
   // once ([T·B, G·H], megabytes) are read back from memory. int8 always (its steps are fast
-  // enough that this costs more than the GEMM); float when the input weights are small enough
-  // to be read again per chunk (engine.input_chunk_rows; training too: the steps read the gates
-  // while they are in cache, backward later). Rows are quantized and multiplied independently,
-  // so the chunking changes no bit.
+  // enough that this costs more than the GEMM; PlanForward sized ws.qx for it); float when the
+  // input weights are small enough to be read again per chunk (engine.input_chunk_rows;
+  // training too: the steps read the gates while they are in cache, backward later). Rows are
+  // quantized and multiplied independently, so the chunking changes no bit.
   const bool small_w = GH * u.in * sizeof(T) <= kInputChunkMaxWeightBytes;
-  const int chunk_rows = qk ? int(kQuantChunkRows) : !small_w ? 0 : engine.input_chunk_rows;
-  const int chunk = chunk_rows > 0 ? std::max(1, std::min(Tn, chunk_rows / B)) : Tn;
+  const int chunk = qk ? QuantChunk(Tn, B)
+                    : small_w && engine.input_chunk_rows > 0
+                        ? std::max(1, std::min(Tn, engine.input_chunk_rows / B))
+                        : Tn;
   if (chunk == Tn) {
     InputGemm(u, TB, xin, gates, QxRows(), QxScales(), ws.qxld, p);
     Barrier(p);

@@ -36,31 +36,36 @@ class GruCell final : public RecurrentCell<T> {
 
   double RowFlops(int in) const override { return 3.0 * H_ * (in + H_); }
 
-  void PlanPack(const Kernels<T>& k, UnitT<T>* u, size_t* total) const override {
+  void PlanPack(const Kernels<T>& k, UnitT<T>* u, size_t* total, bool gemm_weights) const override {
     const size_t H = H_, GH = 3 * H;
-    u->fw_ih = *total;
-    *total += k.packed_size(u->in, GH);
-    u->fw[kPackHh] = *total;
-    if (after_) {
-      *total += k.packed_size(H, GH);
-    } else {
-      *total += k.packed_size(H, 2 * H);
-      u->fw[kPackHn] = *total;
-      *total += k.packed_size(H, H);
+    if (gemm_weights) {
+      u->fw_ih = *total;
+      *total += k.packed_size(u->in, GH);
+      u->fw[kPackHh] = *total;
+      if (after_) {
+        *total += k.packed_size(H, GH);
+      } else {
+        *total += k.packed_size(H, 2 * H);
+        u->fw[kPackHn] = *total;
+        *total += k.packed_size(H, H);
+      }
     }
     u->fw_bias = *total;
     *total += GH;
   }
 
-  void Pack(const Kernels<T>& k, const UnitT<T>& u, const T* params, T* dst) const override {
+  void Pack(const Kernels<T>& k, const UnitT<T>& u, const T* params, T* dst,
+            bool gemm_weights) const override {
     const int H = H_, GH = 3 * H;
-    const T* w_hh = params + u.param[kHh];
-    k.pack(u.in, GH, params + u.param[kIh], 1, u.in, dst + u.fw_ih);
-    if (after_) {
-      k.pack(H, GH, w_hh, 1, H, dst + u.fw[kPackHh]);
-    } else {
-      k.pack(H, 2 * H, w_hh, 1, H, dst + u.fw[kPackHh]);
-      k.pack(H, H, w_hh + size_t(2) * H * H, 1, H, dst + u.fw[kPackHn]);
+    if (gemm_weights) {
+      const T* w_hh = params + u.param[kHh];
+      k.pack(u.in, GH, params + u.param[kIh], 1, u.in, dst + u.fw_ih);
+      if (after_) {
+        k.pack(H, GH, w_hh, 1, H, dst + u.fw[kPackHh]);
+      } else {
+        k.pack(H, 2 * H, w_hh, 1, H, dst + u.fw[kPackHh]);
+        k.pack(H, H, w_hh + size_t(2) * H * H, 1, H, dst + u.fw[kPackHn]);
+      }
     }
     // b_ih goes with the input GEMM, b_hh with the recurrent one (r multiplies W_hn h + b_hn).
     std::copy(params + u.param[kBih], params + u.param[kBih] + GH, dst + u.fw_bias);

@@ -67,27 +67,24 @@ const std::vector<ParamInfo>& Layer<T>::params() const {
 }
 template <typename T>
 T* Layer<T>::param_data() {
-  return impl_->params.data();
+  return impl_->qk ? nullptr : impl_->params.data();
 }
 template <typename T>
 const T* Layer<T>::param_data() const {
-  return impl_->params.data();
+  return impl_->qk ? nullptr : impl_->params.data();
 }
 template <typename T>
 T* Layer<T>::grad_data() {
-  return impl_->grads.data();
+  return impl_->qk ? nullptr : impl_->grads.data();
 }
 template <typename T>
 const T* Layer<T>::grad_data() const {
-  return impl_->grads.data();
+  return impl_->qk ? nullptr : impl_->grads.data();
 }
 template <typename T>
 void Layer<T>::ParamsChanged() {
   impl_->pending = false;
   impl_->Pack();
-  // A quantized layer quantizes the new weights; when they cannot be (a NaN), it returns to
-  // float rather than keep the old ones.
-  if (impl_->qk && !impl_->QuantizeParams().ok()) Quantize(false);
 }
 template <typename T>
 void Layer<T>::ZeroGrad() {
@@ -99,7 +96,10 @@ void Layer<T>::SetEngine(const Engine& e) {
     impl_->SetEngine(e);
     impl_->pending = false;  // the workspace layout belongs to the old kernels
     impl_->Pack();
-    if (impl_->qk && !impl_->QuantizeParams().ok()) Quantize(false);
+    // A quantized layer keeps its int8 weights (one packed layout for every ISA) and takes the
+    // int8 table that goes with the new engine.
+    if (impl_->qk)
+      if (const QKernels* k = QKernelsForIsa(impl_->kern->name)) impl_->qk = k;
   } else {
     impl_->engine = e;
   }
@@ -141,7 +141,9 @@ size_t Layer<T>::MemoryBytes() const {
   bytes += sizeof(BufSpec) * (m.ws.cell.capacity() + m.infer_bufs.capacity());
   bytes += sizeof(size_t) * m.bw.cell.capacity();
   bytes += m.qpacked.capacity() + sizeof(float) * m.qscale.capacity();
-  for (const auto& q : m.qentries) bytes += q.w.capacity() + sizeof(float) * q.scale.capacity();
+  bytes +=
+      sizeof(size_t) * m.small.capacity() + sizeof(typename Impl::QEntry) * m.qentries.capacity();
+  for (const auto& q : m.qentries) bytes += sizeof(typename Impl::QPiece) * q.pieces.capacity();
   return bytes;
 }
 

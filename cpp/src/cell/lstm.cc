@@ -87,15 +87,17 @@ class LstmCell final : public RecurrentCell<T> {
 
   double RowFlops(int in) const override { return double(G_) * H_ * (in + R_ + (P_ ? H_ : 0)); }
 
-  void PlanPack(const Kernels<T>& k, UnitT<T>* u, size_t* total) const override {
+  void PlanPack(const Kernels<T>& k, UnitT<T>* u, size_t* total, bool gemm_weights) const override {
     const size_t GH = size_t(G_) * H_;
-    u->fw_ih = *total;
-    *total += k.packed_size(u->in, GH);
-    u->fw[kPackHh] = *total;
-    *total += k.packed_size(R_, GH);
-    if (P_ > 0) {
-      u->fw[kPackHr] = *total;
-      *total += k.packed_size(H_, P_);
+    if (gemm_weights) {
+      u->fw_ih = *total;
+      *total += k.packed_size(u->in, GH);
+      u->fw[kPackHh] = *total;
+      *total += k.packed_size(R_, GH);
+      if (P_ > 0) {
+        u->fw[kPackHr] = *total;
+        *total += k.packed_size(H_, P_);
+      }
     }
     if (ln_ >= 0) {  // no bias in the input GEMM: it goes after LN(W_ih x)
       u->fw_bias = kNone;
@@ -106,12 +108,15 @@ class LstmCell final : public RecurrentCell<T> {
     *total += GH;
   }
 
-  void Pack(const Kernels<T>& k, const UnitT<T>& u, const T* params, T* dst) const override {
+  void Pack(const Kernels<T>& k, const UnitT<T>& u, const T* params, T* dst,
+            bool gemm_weights) const override {
     const int GH = G_ * H_;
-    // gates = x · W_ih^T: B(k, n) = W_ih[n, k]
-    k.pack(u.in, GH, params + u.param[kIh], 1, u.in, dst + u.fw_ih);
-    k.pack(R_, GH, params + u.param[kHh], 1, R_, dst + u.fw[kPackHh]);
-    if (P_ > 0) k.pack(H_, P_, params + u.param[hr_], 1, H_, dst + u.fw[kPackHr]);
+    if (gemm_weights) {
+      // gates = x · W_ih^T: B(k, n) = W_ih[n, k]
+      k.pack(u.in, GH, params + u.param[kIh], 1, u.in, dst + u.fw_ih);
+      k.pack(R_, GH, params + u.param[kHh], 1, R_, dst + u.fw[kPackHh]);
+      if (P_ > 0) k.pack(H_, P_, params + u.param[hr_], 1, H_, dst + u.fw[kPackHr]);
+    }
     // Both biases add to the same pre-activation: folded into the input GEMM, or with
     // layerNorm into LN(W_ih x)'s β.
     T* bias = dst + (ln_ >= 0 ? u.fw[kPackLnBias] : u.fw_bias);
@@ -540,11 +545,16 @@ class LstmFamilyImpl final : public CellFamily {
       return range("coupled: true contradicts inputGate: false (CIFG derives the input gate)");
     if (l.coupled && !l.forget_gate)
       return range("coupled: true contradicts forgetGate: false (CIFG needs the forget gate)");
-    if (!l.input_activation && l.cell_activation_set)
+    // The rule of lib/cells/lstm.ts (setRole): a function given beside the flag that makes it
+    // the identity is refused, 'tanh' too. Given: parsed from the options (the *_set flags), or
+    // set on the Config by a caller that builds it field by field (any function but the default
+    // tanh, which the flag would otherwise silently override).
+    auto given = [](bool set, const Activation& a) { return set || !ActivationIsTanh(a); };
+    if (!l.input_activation && given(l.cell_activation_set, l.acts.cell))
       return range(
           "inputActivation: false and cellActivation both set the candidate's function "
           "(inputActivation: false is cellActivation: 'affine'); give one");
-    if (!l.output_activation && l.hidden_activation_set)
+    if (!l.output_activation && given(l.hidden_activation_set, l.acts.hidden))
       return range(
           "outputActivation: false and hiddenActivation both set the function of c_t "
           "(outputActivation: false is hiddenActivation: 'affine'); give one");

@@ -7,6 +7,7 @@
 #include "cellstate/cellstate.h"
 #include "dispatch/parallel.h"
 #include "kernels.h"
+#include "ukernel/qgemm/qgemm.h"
 
 namespace cellstate {
 
@@ -51,6 +52,19 @@ Status Matmul(const Engine& e, int M, int N, int K, const float* A, bool a_trans
     return Status::Error(Code::kOutOfMemory, "out of memory for a GEMM");
   }
   return Status::Ok();
+}
+
+void QgemmRun(const Engine& e, const QKernels& qk, size_t M, size_t N, size_t K, const float* X,
+              int8_t* Aq, size_t lda, float* a_scale, const void* Wp, const float* w_scale,
+              const float* bias, float* C) {
+  const double flops = 2.0 * double(M) * double(N) * double(K);
+  const int nth = (e.threads > 1 && flops >= 16 * e.parallel_min_flops) ? e.threads : 1;
+  Parallel(e.pool.get(), nth, true, [&](Part p) {
+    const size_t m1 = M * size_t(p.ith) / size_t(p.nth), m2 = M * size_t(p.ith + 1) / size_t(p.nth);
+    if (m2 > m1) qk.quantize_rows(m2 - m1, K, X + m1 * K, K, Aq + m1 * lda, lda, a_scale + m1);
+    Barrier(p);
+    qk.qgemm(M, N, K, Aq, lda, a_scale, Wp, w_scale, bias, C, N, false, p);
+  });
 }
 
 Status PackedMatrix::Create(const Engine& e, int K, int N, const float* W, bool trans,

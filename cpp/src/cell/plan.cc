@@ -11,8 +11,6 @@ namespace cellstate {
 template <typename T>
 void Layer<T>::Impl::BuildUnits() {
   units.clear();
-  const CellFamily* fam = FamilyOf(cfg.cell);
-  std::vector<ParamSpec> specs;
   for (int l = 0; l < cfg.num_layers; ++l)
     for (int d = 0; d < D; ++d) {
       Unit u;
@@ -21,26 +19,44 @@ void Layer<T>::Impl::BuildUnits() {
       u.reverse = d == 1 || cfg.reverse;  // a bidirectional layer's second, or reverse-only
       u.index = size_t(l) * D + d;
       u.in = l == 0 ? cfg.input_size : D * R;
-      std::fill(u.param, u.param + kCellSlots, kNone);
       std::fill(u.fw, u.fw + kCellSlots, kNone);
       std::fill(u.bw, u.bw + kCellSlots, kNone);
-      specs.clear();
-      fam->Params(cfg, u.in, &specs);
-      const std::string sfx = "_l" + std::to_string(l) + (d ? "_reverse" : "");
-      for (size_t i = 0; i < specs.size(); ++i)
-        for (const auto& p : table)
-          if (p.name == specs[i].name + sfx) u.param[i] = p.offset;
       units.push_back(u);
     }
+  UnitParams();
   progress.reset(new Progress[cfg.num_layers]);
 }
 
 template <typename T>
+void Layer<T>::Impl::UnitParams() {
+  const CellFamily* fam = FamilyOf(cfg.cell);
+  std::vector<ParamSpec> specs;
+  for (Unit& u : units) {
+    std::fill(u.param, u.param + kCellSlots, kNone);
+    specs.clear();
+    fam->Params(cfg, u.in, &specs);
+    const std::string sfx = "_l" + std::to_string(u.layer) + (u.dir ? "_reverse" : "");
+    for (size_t i = 0; i < specs.size(); ++i)
+      for (const auto& p : table)
+        if (p.name == specs[i].name + sfx) u.param[i] = p.offset;
+  }
+}
+
+template <typename T>
 void Layer<T>::Impl::Pack() {
+  // A quantized layer's GEMMs run on its int8 weights: only the rest is packed.
+  const bool gemm_weights = qk == nullptr;
   size_t total = 0;
-  for (auto& u : units) cell->PlanPack(*kern, &u, &total);
-  packed.assign(total, T(0));
-  for (auto& u : units) cell->Pack(*kern, u, params.data(), packed.data());
+  for (auto& u : units) {
+    if (!gemm_weights) {
+      u.fw_ih = kNone;
+      std::fill(u.fw, u.fw + kCellSlots, kNone);
+    }
+    cell->PlanPack(*kern, &u, &total, gemm_weights);
+  }
+  std::vector<T, HugeAlloc<T>> fresh(total, T(0));  // a smaller pack frees the larger one
+  for (auto& u : units) cell->Pack(*kern, u, params.data(), fresh.data(), gemm_weights);
+  packed.swap(fresh);
   packed_bwd_valid = false;
 }
 
@@ -95,13 +111,15 @@ void Layer<T>::Impl::PlanForward(int Tn, int B, bool train, bool wave) {
   const bool rdrop = train && cfg.recurrent_dropout > 0.f;
   ws.cell.clear();
   cell->Workspace(train, &ws.cell);
-  // int8: the input GEMMs' quantized rows (all T·B; a wavefront's first layer) and scales.
+  // int8: the input GEMMs' quantized rows and scales, for one chunk of steps (ForwardUnit runs
+  // the input GEMM chunk by chunk), or all T·B rows for a wavefront's first layer.
   ws.qx = ws.qxs = kNone;
   ws.qxld = 0;
   if (qk) {
     for (const auto& u : units) ws.qxld = std::max(ws.qxld, QuantLd(u));
-    ws.qxs = take(TB);
-    ws.qx = take(TB * ws.qxld / sizeof(T));
+    const size_t rows = wave ? TB : size_t(QuantChunk(Tn, B)) * B;
+    ws.qxs = take(rows);
+    ws.qx = take(rows * ws.qxld / sizeof(T));
   }
   // Per unit (layer, direction).
   const size_t shared_gates = train ? 0 : take(TB * GH);
@@ -176,6 +194,7 @@ void Layer<T>::Impl::PlanBackward() {
 
 #define CELLSTATE_INSTANTIATE(T)                                   \
   template void Layer<T>::Impl::BuildUnits();                      \
+  template void Layer<T>::Impl::UnitParams();                      \
   template void Layer<T>::Impl::Pack();                            \
   template void Layer<T>::Impl::PackBackward();                    \
   template void Layer<T>::Impl::PlanForward(int, int, bool, bool); \

@@ -30,18 +30,23 @@ class RnnCell final : public RecurrentCell<T> {
 
   double RowFlops(int in) const override { return double(H_) * (in + H_); }
 
-  void PlanPack(const Kernels<T>& k, UnitT<T>* u, size_t* total) const override {
-    u->fw_ih = *total;
-    *total += k.packed_size(u->in, H_);
-    u->fw[kPackHh] = *total;
-    *total += k.packed_size(H_, H_);
+  void PlanPack(const Kernels<T>& k, UnitT<T>* u, size_t* total, bool gemm_weights) const override {
+    if (gemm_weights) {
+      u->fw_ih = *total;
+      *total += k.packed_size(u->in, H_);
+      u->fw[kPackHh] = *total;
+      *total += k.packed_size(H_, H_);
+    }
     u->fw_bias = *total;
     *total += H_;
   }
 
-  void Pack(const Kernels<T>& k, const UnitT<T>& u, const T* params, T* dst) const override {
-    k.pack(u.in, H_, params + u.param[kIh], 1, u.in, dst + u.fw_ih);
-    k.pack(H_, H_, params + u.param[kHh], 1, H_, dst + u.fw[kPackHh]);
+  void Pack(const Kernels<T>& k, const UnitT<T>& u, const T* params, T* dst,
+            bool gemm_weights) const override {
+    if (gemm_weights) {
+      k.pack(u.in, H_, params + u.param[kIh], 1, u.in, dst + u.fw_ih);
+      k.pack(H_, H_, params + u.param[kHh], 1, H_, dst + u.fw[kPackHh]);
+    }
     T* bias = dst + u.fw_bias;
     const T* b_ih = params + u.param[kBih];
     const T* b_hh = params + u.param[kBhh];

@@ -1,6 +1,6 @@
 // Reading the int8 weights of a quantized layer (Layer::QuantizedWeight, issue 17's files): the
-// quantized entries of the parameter table (cell/quant.cc keeps them row-major beside their
-// packed form) with their row scales. Kept apart from the quantized driver so that its
+// quantized entries of the parameter table, unpacked from the form the GEMMs run on (cell/quant.cc
+// keeps no other copy), with their row scales. Kept apart from the quantized driver so that its
 // internals can change behind this function.
 #include <algorithm>
 #include <string>
@@ -18,8 +18,9 @@ Status Layer<T>::QuantizedWeight(const std::string& name, size_t rows, size_t co
     if (rows != e.rows || cols != e.cols)
       return Status::Error(Code::kInvalidArgument, name + " is [" + std::to_string(e.rows) + ", " +
                                                        std::to_string(e.cols) + "]");
-    std::copy(e.w.begin(), e.w.end(), q);
-    std::copy(e.scale.begin(), e.scale.end(), scale);
+    for (const auto& c : e.pieces)
+      QgemmUnpack(e.cols, c.rows, impl_->qpacked.data() + c.at, q + c.row0 * e.cols, e.cols);
+    std::copy_n(impl_->qscale.data() + e.scale, e.rows, scale);
     return Status::Ok();
   }
   return Status::Error(Code::kInvalidArgument, "'" + name + "' is not a quantized weight");

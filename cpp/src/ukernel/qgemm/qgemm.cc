@@ -56,6 +56,16 @@ void QgemmPack(size_t K, size_t N, const int8_t* Wq, size_t ldw, void* dst) {
   }
 }
 
+void QgemmUnpack(size_t K, size_t N, const void* src, int8_t* Wq, size_t ldw) {
+  const size_t kp = (K + 3) / 4 * 4;
+  const int8_t* in = static_cast<const int8_t*>(src);
+  for (size_t n = 0; n < N; ++n) {
+    const int8_t* panel = in + (n / kQNr) * kp * kQNr;
+    const size_t j = n % kQNr;
+    for (size_t k = 0; k < K; ++k) Wq[n * ldw + k] = panel[(k / 4) * 4 * kQNr + j * 4 + (k % 4)];
+  }
+}
+
 namespace {
 
 constexpr QKernels kScalar = {"scalar", scalar_quantize_rows, scalar_qgemm};

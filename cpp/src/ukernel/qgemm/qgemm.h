@@ -58,6 +58,8 @@ size_t QgemmPackedSize(size_t K, size_t N);
 bool QuantizeWeights(size_t N, size_t K, const float* W, size_t ldw, int8_t* Wq, float* scale);
 // Packs Wq[n*ldw + k] (int8, |value| <= 127) into dst (QgemmPackedSize(K, N) bytes).
 void QgemmPack(size_t K, size_t N, const int8_t* Wq, size_t ldw, void* dst);
+// The inverse of QgemmPack: the N rows of K int8 values of a packed matrix into Wq[n*ldw + k].
+void QgemmUnpack(size_t K, size_t N, const void* src, int8_t* Wq, size_t ldw);
 
 // Quantizes M rows of K floats, A[m*lda + k], into Aq[m*ldq + k] (ldq >= round_up(K, 4); the
 // bytes [K, round_up(K, 4)) of each row are zeroed) with scale[m]. Same bytes on every ISA.
@@ -73,6 +75,16 @@ struct QKernels {
   QuantizeRowsFn quantize_rows;
   QgemmFn qgemm;
 };
+
+struct Engine;
+// The whole product of the header comment for a call (a Dense layer's int8 GEMM) on the
+// engine's threads, as Matmul runs the float one (one thread for small products): X [M, K]
+// (row-major) quantized per row into Aq (rows of lda >= QgemmLda(K) bytes) and a_scale [M],
+// split by rows, a barrier, then the GEMM split by column panels. Every thread count gives the
+// same bits.
+void QgemmRun(const Engine& e, const QKernels& qk, size_t M, size_t N, size_t K, const float* X,
+              int8_t* Aq, size_t lda, float* a_scale, const void* Wp, const float* w_scale,
+              const float* bias, float* C);
 
 // The table of an ISA by name, or nullptr when unknown, not built or not supported by this CPU.
 const QKernels* QKernelsByName(const char* name);
