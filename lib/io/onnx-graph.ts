@@ -451,11 +451,11 @@ export class OnnxGraph implements OnnxRunnable {
         throw bad(`${named(4)} is ${lens.type} [${lens.dims.join(', ')}], expected int32 [${B}]`);
       // checked before the conversion to int32, which would wrap int64 values
       const values = Array.from(lens.data);
-      const i = values.findIndex((v) => !(Number.isInteger(v) && v >= 1 && v <= T));
+      const i = values.findIndex((v) => !(Number.isInteger(v) && v >= 0 && v <= T));
       if (i >= 0)
         throw new CellstateRangeError(
           ErrorCode.INVALID_ARG,
-          `run: ${ctx.label} reads ${named(4)} with sequence_lens[${i}] = ${values[i]}; each must be in [1, T = ${T}]`,
+          `run: ${ctx.label} reads ${named(4)} with sequence_lens[${i}] = ${values[i]}; each must be in [0, T = ${T}]`,
         );
       lengths = Int32Array.from(values);
     }
@@ -496,12 +496,17 @@ export class OnnxGraph implements OnnxRunnable {
       layout === 0
         ? transposeValue({ type: 'float32', dims: [T, B, D, H], data: y }, [0, 2, 1, 3])
         : { type: 'float32', dims: [B, T, D, H], data: y };
+    // an empty sequence (sequence_lens 0): cellstate's state passes through (h_n = h0), where
+    // onnxruntime returns zeros in Y_h and Y_c; the runner gives onnxruntime's
+    const empty = lengths ? Array.from(lengths.keys()).filter((b) => lengths[b] === 0) : [];
     const stateOut = (parts: (Float32Array | undefined)[]): OnnxValue => {
-      const s: OnnxValue = {
-        type: 'float32',
-        dims: [D, B, H],
-        data: joinFirst(parts as Float32Array[]),
-      };
+      let data = joinFirst(parts as Float32Array[]);
+      if (empty.length > 0) {
+        if (parts.length === 1) data = Float32Array.from(data); // not the layer's own result
+        for (let d = 0; d < D; ++d)
+          for (const b of empty) data.fill(0, (d * B + b) * H, (d * B + b + 1) * H);
+      }
+      const s: OnnxValue = { type: 'float32', dims: [D, B, H], data };
       return layout === 0 ? s : transposeValue(s, [1, 0, 2]);
     };
     const outs: (OnnxValue | null)[] = [Y, stateOut(results.map((res) => res.h.data))];
