@@ -13,7 +13,7 @@ import {
   ErrorCode,
   describe,
 } from '../errors';
-import { cellOfOnnxOp } from '../cells';
+import { type CellSpec, cellOfOnnxOp, cellOfQuantizedOnnxOp } from '../cells';
 import type { Recurrent, ForwardOptions, ForwardResult } from '../layers/recurrent';
 import { Tensor, toTensor } from '../tensor';
 import type { GraphMsg, NodeMsg } from './onnx-schema';
@@ -29,7 +29,14 @@ import {
   tensorToValue,
   transposeValue,
 } from './onnx-ops';
-import { type RecurrentNode, readRecurrentNode } from './onnx-recurrent';
+import {
+  type ConstInput,
+  MS_DOMAIN,
+  type QuantInput,
+  type RecurrentNode,
+  dequantizeLstmWeights,
+  readRecurrentNode,
+} from './onnx-recurrent';
 import { layerFromConfig, setModelParameters } from './registry';
 
 /** An integer (or boolean) tensor: what run takes for an integer input and returns for one. */
@@ -87,6 +94,20 @@ interface Step {
   node: NodeMsg;
   ctx: OpContext;
   recurrent: RecurrentNode | null;
+  /** A DynamicQuantizeLSTM: its layers run quantized (int8). */
+  quantized?: boolean;
+}
+
+/** The cell of a recurrent node (LSTM / GRU / RNN, or onnxruntime's DynamicQuantizeLSTM), or null. */
+function recurrentCell(node: NodeMsg): { spec: CellSpec; quantized: boolean } | null {
+  const domain = node.domain ?? '';
+  if (domain === '' || domain === 'ai.onnx') {
+    const spec = cellOfOnnxOp(node.op_type);
+    return spec ? { spec, quantized: false } : null;
+  }
+  if (domain !== MS_DOMAIN) return null;
+  const spec = cellOfQuantizedOnnxOp(node.op_type);
+  return spec ? { spec, quantized: true } : null;
 }
 
 /** A layer call the executor asks its driver to make (sync forward or forwardAsync). */
@@ -187,14 +208,16 @@ export class OnnxGraph implements OnnxRunnable {
       const node = nodes[i];
       const op = node.op_type ?? '';
       const ctx = new OpContext(node, opset);
-      if ((node.domain ?? '') !== '' && node.domain !== 'ai.onnx')
-        throw unsupported(
-          `${ctx.label} is in domain '${node.domain}', which the runner does not compute`,
-        );
-      if (cellOfOnnxOp(op)) {
-        this.steps.push({ node, ctx, recurrent: this.readRecurrent(node, ctx) });
+      const cell = recurrentCell(node);
+      if (cell) {
+        const recurrent = this.readRecurrent(node, ctx, cell.spec, cell.quantized);
+        this.steps.push({ node, ctx, recurrent, quantized: cell.quantized });
         continue;
       }
+      if ((node.domain ?? '') !== '' && node.domain !== 'ai.onnx')
+        throw unsupported(
+          `${ctx.label} is in domain '${node.domain}', which the runner does not compute (of onnxruntime's ${MS_DOMAIN} operators it runs DynamicQuantizeLSTM)`,
+        );
       const fn = OPS[op];
       if (!fn)
         throw unsupported(
@@ -214,8 +237,13 @@ export class OnnxGraph implements OnnxRunnable {
     }
   }
 
-  private readRecurrent(node: NodeMsg, ctx: OpContext): RecurrentNode {
-    const op = node.op_type ?? '';
+  private readRecurrent(
+    node: NodeMsg,
+    ctx: OpContext,
+    spec: CellSpec,
+    quantized: boolean,
+  ): RecurrentNode {
+    const op = spec.onnx.op;
     const input = (k: number) => {
       const name = (node.input ?? [])[k];
       return name ? name : null;
@@ -230,11 +258,40 @@ export class OnnxGraph implements OnnxRunnable {
         );
       return v;
     };
-    const W = constant(1, 'weights W');
-    const R = constant(2, 'weights R');
+    // a DynamicQuantizeLSTM's int8 / uint8 W, R and zero points (read as int32 values)
+    const integer = (k: number, what: string): QuantInput | null => {
+      const name = input(k);
+      if (name === null) return null;
+      const v = this.constants.get(name);
+      if (!v || v.type !== 'int32')
+        throw unsupported(
+          `${ctx.label} has ${what} '${name}' that is not an int8 or uint8 constant (an initializer)`,
+        );
+      return v;
+    };
+    let W: ConstInput | null;
+    let R: ConstInput | null;
+    if (quantized) {
+      const Wq = integer(1, 'weights W');
+      const Rq = integer(2, 'weights R');
+      if (!Wq || !Rq) throw invalid(`${ctx.label} has no W or R`);
+      ({ W, R } = dequantizeLstmWeights(
+        { invalid: (why) => invalid(`${ctx.label}: ${why}`) },
+        spec.onnx.slots,
+        Wq,
+        Rq,
+        constant(8, 'W_scale'),
+        integer(9, 'W_zero_point'),
+        constant(10, 'R_scale'),
+        integer(11, 'R_zero_point'),
+      ));
+    } else {
+      W = constant(1, 'weights W');
+      R = constant(2, 'weights R');
+    }
     if (!W || !R) throw invalid(`${ctx.label} has no W or R`);
     const B = constant(3, 'bias B');
-    const P = cellOfOnnxOp(op)!.onnx.peepholes > 0 ? constant(7, 'peepholes P') : null;
+    const P = spec.onnx.peepholes > 0 ? constant(7, 'peepholes P') : null;
     const strings = (name: string) =>
       (ctx.raw(name)?.strings ?? []).map((s) => new TextDecoder().decode(s));
     return readRecurrentNode(
@@ -378,6 +435,9 @@ export class OnnxGraph implements OnnxRunnable {
               seed: 0,
             }) as Recurrent;
             setModelParameters('importOnnx', layer, new Map(Object.entries(l.params)));
+            // a DynamicQuantizeLSTM: cellstate's int8 on the dequantized weights (the file's
+            // int8 values and scales when they are as cellstate quantizes)
+            if (step.quantized) layer.quantize();
             return layer;
           }),
         );
