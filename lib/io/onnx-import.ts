@@ -51,7 +51,7 @@ import {
   dequantizeLstmWeights,
   readRecurrentNode,
 } from './onnx-recurrent';
-import { OnnxGraph, OnnxGraphModel, type OnnxRunnable } from './onnx-graph';
+import { OnnxGraph, OnnxGraphModel, type OnnxRunnable, type SharedLayer } from './onnx-graph';
 import { OptionReader } from '../options';
 import { halfToFloat } from './safetensors';
 
@@ -124,14 +124,17 @@ export function fromOnnx(bytes: Uint8Array, opts?: OnnxImportOptions): LoadedMod
     runnerError = e;
   }
   let model: Model;
+  const importer = new Importer(graph);
   try {
-    model = new Importer(graph).run(meta);
+    model = importer.run(meta);
   } catch (e) {
     if (!(e instanceof CellstateError) || e.code !== ErrorCode.ONNX_UNSUPPORTED) throw e;
     if (!runner || expect) throw runnerError ?? e;
     return new OnnxGraphModel(runner, e) as unknown as LoadedModel & OnnxRunnable;
   }
   checkLoaded(WHERE, model, expect);
+  // run on the model's own recurrent layers, not copies
+  runner?.share(importer.shared);
   return attachRunner(model, runner, runnerError) as unknown as LoadedModel & OnnxRunnable;
 }
 
@@ -214,6 +217,8 @@ type Value =
 interface RecurrentUnit {
   kind: 'recurrent';
   node: string;
+  /** The node itself (the graph runner runs it on the layer made of it). */
+  msg: NodeMsg;
   /** The cell's registry name (lib/cells). */
   cell: string;
   I: number;
@@ -433,6 +438,8 @@ const f32 = (a: Float64Array) => Float32Array.from(a);
 // ---- the importer ---------------------------------------------------------------------------
 
 class Importer {
+  /** The recurrent layers of the built model and the nodes each was made of (for the runner). */
+  readonly shared: SharedLayer[] = [];
   private readonly values = new Map<string, Value>();
   private readonly units: Unit[] = [];
   private nextId = 0;
@@ -1064,6 +1071,7 @@ class Importer {
     this.units.push({
       kind: 'recurrent',
       node: node.name ?? '',
+      msg: node,
       cell,
       I,
       H,
@@ -1204,6 +1212,14 @@ class Importer {
           );
         (layer as Recurrent).quantize();
       }
+      const rs = p.units.filter((u): u is RecurrentUnit => u.kind === 'recurrent');
+      if (rs.length > 0)
+        this.shared.push({
+          layer: layer as Recurrent,
+          nodes: rs.map((u) => u.msg),
+          // an initial state not read from a state input is zero (checked in recurrent())
+          zeros: rs.map((u) => [...(u.init.h ? [] : [5]), ...(u.init.c ? [] : [6])]),
+        });
       layers.push(layer);
     }
     if (layers.length === 1 && (single || !configs)) return layers[0];
