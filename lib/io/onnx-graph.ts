@@ -376,6 +376,9 @@ export class OnnxGraph implements OnnxRunnable {
       const y = (m.node.output ?? [])[0];
       if (y) inner.add(y);
     });
+    // a step's inputs and outputs (an earlier stack's step: those of all its nodes)
+    const insOf = (u: Step) => (u.group ?? [u]).flatMap((m) => m.node.input ?? []);
+    const outsOf = (u: Step) => (u.group ?? [u]).flatMap((m) => m.node.output ?? []);
     const dropped = new Set<Step>();
     for (const st of this.steps) {
       if (inMembers.has(st)) {
@@ -383,7 +386,8 @@ export class OnnxGraph implements OnnxRunnable {
         if (ins.some((n, k) => k > 0 && n && inner.has(n) && !st.zeros?.includes(k))) return null;
         continue;
       }
-      if (!(st.node.input ?? []).some((n) => n && inner.has(n))) continue;
+      if (!insOf(st).some((n) => n && inner.has(n))) continue;
+      if (st.group) return null;
       dropped.add(st);
       for (const o of st.node.output ?? []) if (o) inner.add(o);
     }
@@ -398,13 +402,12 @@ export class OnnxGraph implements OnnxRunnable {
     const rank = new Map<Step, number>(this.steps.map((u, i) => [u, i]));
     rank.set(group, at);
     const producer = new Map<string, Step>();
-    for (const u of units) for (const o of u.node.output ?? []) if (o) producer.set(o, u);
+    for (const u of units) for (const o of outsOf(u)) if (o) producer.set(o, u);
     for (const m of members) for (const o of m.node.output ?? []) if (o) producer.set(o, group);
+    // what a step reads: a stack's inputs but its inner X and its proven-zero states
     const needs = (u: Step) =>
-      (u.group ?? [u]).flatMap((m) =>
-        (m.node.input ?? []).filter(
-          (n, k) => n && !(u.group && k === 0 && m !== members[0]) && !m.zeros?.includes(k),
-        ),
+      (u.group ?? [u]).flatMap((m, j) =>
+        (m.node.input ?? []).filter((n, k) => n && !(j > 0 && k === 0) && !m.zeros?.includes(k)),
       );
     // Kahn's order, the earliest original position first
     const deps = new Map<Step, Set<Step>>();

@@ -84,6 +84,31 @@ describe('run on a chain model shares its layers', () => {
     m.dispose();
   });
 
+  it('two stacks in one Sequential, each run on its layer', () => {
+    const s = new Sequential(
+      [
+        new LSTM({ inputSize: 3, hiddenSize: 4, numLayers: 2, seed: 8 }),
+        new GRU({ inputSize: 4, hiddenSize: 3, numLayers: 2, bidirectional: true, seed: 9 }),
+      ],
+      { batchFirst: false },
+    );
+    const m = fromOnnx(toOnnx(s), { expect: Sequential }) as Sequential & {
+      run(f: Record<string, Tensor>): Record<string, Tensor>;
+    };
+    s.dispose();
+    const x = new Tensor(rng(10)(T * B * 3, -2, 2), [T, B, 3]);
+    let last = m.run({ input: x }).output;
+    expect(bits(last.data)).toEqual(bits(m.predict(x).data));
+    for (const layer of m.layers as Recurrent[]) {
+      layer.setParameters(scaled(layer, 0.7));
+      const now = m.run({ input: x }).output;
+      expect(bits(now.data)).toEqual(bits(m.predict(x).data));
+      expect(bits(now.data)).not.toEqual(bits(last.data));
+      last = now;
+    }
+    m.dispose();
+  });
+
   it.each([
     'pytorch/lstm_2layers.opset14.onnx',
     'pytorch/lstm_2layers_bidir_batch_first.opset17.onnx',
