@@ -195,10 +195,10 @@ Call<ForwardArgs> ParseForward(const Napi::Value& value, const LayerState& state
   if (!Absent(lengths)) {
     int32_t* len = ArrayData<int32_t>(lengths, static_cast<size_t>(a.batch), "lengths", where);
     for (int b = 0; b < a.batch; ++b)
-      if (len[b] < 1 || len[b] > a.seq_len)
+      if (len[b] < 0 || len[b] > a.seq_len)
         throw CodedError(obj.Env(), ErrorKind::kRangeError, kCodeOutOfRange,
                          std::string(where) + ": lengths[" + std::to_string(b) +
-                             "] must be an integer in [1, T=" + std::to_string(a.seq_len) +
+                             "] must be an integer in [0, T=" + std::to_string(a.seq_len) +
                              "], got " + std::to_string(len[b]));
     call.slots.push_back({"lengths", lengths, len, static_cast<size_t>(a.batch), true, false,
                           [](ForwardArgs& f, void* p) { f.lengths = static_cast<int32_t*>(p); }});

@@ -204,7 +204,7 @@ inline Problem RandomProblem(const Config& cfg, int T, int B, bool batch_first, 
   p.batch_first = batch_first;
   const Dims d = DimsOf(cfg, T, B);
   if (lengths)
-    for (int b = 0; b < B; ++b) p.lengths.push_back(rng->Int(1, T));
+    for (int b = 0; b < B; ++b) p.lengths.push_back(rng->Int(0, T));  // 0: an empty sequence
   p.x = rng->Vec(d.x);
   if (h0) p.h0 = rng->Vec(d.h);
   if (c0 && d.lstm) p.c0 = rng->Vec(d.c);

@@ -47,6 +47,11 @@ export function cellOfOnnxOp(op: unknown): CellSpec | undefined {
   return CELLS.find((c) => c.onnx.op === op);
 }
 
+/** The cell whose dynamically quantized ONNX operator (onnxruntime's, `quantizedOp`) is `op`. */
+export function cellOfQuantizedOnnxOp(op: unknown): CellSpec | undefined {
+  return CELLS.find((c) => c.onnx.quantizedOp !== undefined && c.onnx.quantizedOp === op);
+}
+
 /** The cell of a config (already resolved, so known). */
 export function cellOf(config: Pick<RecurrentConfig, 'cell'>): CellSpec {
   const spec = findCell(config.cell);

@@ -15,7 +15,7 @@ export interface DataBatch {
   x: TensorLike | TokensLike;
   /** Targets, as FitData's `y`; needed by fit and evaluate, not by predict. */
   y?: TensorLike | Int32Array | Tokens | undefined;
-  /** Length of each sequence, B integers in [1, T]. Default: all T. */
+  /** Length of each sequence, B integers in [0, T]. Default: all T. */
   lengths?: number[] | Int32Array | undefined;
 }
 

@@ -509,7 +509,7 @@ function emitDense(
 /** Options of exportOnnx and toOnnx. */
 export interface OnnxExportOptions {
   /**
-   * Add an input `lengths` (int32 `[B]`, each in [1, T]) feeding every recurrent node's
+   * Add an input `lengths` (int32 `[B]`, each in [0, T]) feeding every recurrent node's
    * `sequence_lens`, as forward's `lengths`; a last-step Dense then reads step lengths[b] − 1.
    * A per-step Dense's output at padded steps is then act(bias) where cellstate gives 0.
    * Default false.

@@ -13,7 +13,7 @@ import {
   ErrorCode,
   describe,
 } from '../errors';
-import { cellOfOnnxOp } from '../cells';
+import { type CellSpec, cellOfOnnxOp, cellOfQuantizedOnnxOp } from '../cells';
 import type { Recurrent, ForwardOptions, ForwardResult } from '../layers/recurrent';
 import { Tensor, toTensor } from '../tensor';
 import type { GraphMsg, NodeMsg } from './onnx-schema';
@@ -29,7 +29,14 @@ import {
   tensorToValue,
   transposeValue,
 } from './onnx-ops';
-import { type RecurrentNode, readRecurrentNode } from './onnx-recurrent';
+import {
+  type ConstInput,
+  MS_DOMAIN,
+  type QuantInput,
+  type RecurrentNode,
+  dequantizeLstmWeights,
+  readRecurrentNode,
+} from './onnx-recurrent';
 import { layerFromConfig, setModelParameters } from './registry';
 
 /** An integer (or boolean) tensor: what run takes for an integer input and returns for one. */
@@ -87,6 +94,37 @@ interface Step {
   node: NodeMsg;
   ctx: OpContext;
   recurrent: RecurrentNode | null;
+  /** A DynamicQuantizeLSTM: its layers run quantized (int8). */
+  quantized?: boolean;
+  /** The chain model's layer this node runs on (layer `index` of its stack), not a copy. */
+  shared?: { layer: Recurrent; index: number };
+  /** A stack's nodes in layer order, run as one call of their shared layer (this step stands for them). */
+  group?: Step[];
+  /** Inputs not read (initial states the chain importer proved zero): absent, i.e. zeros. */
+  zeros?: readonly number[];
+}
+
+/** A layer of a chain model and the recurrent nodes it was made of, in layer order. */
+export interface SharedLayer {
+  readonly layer: Recurrent;
+  readonly nodes: readonly NodeMsg[];
+  /**
+   * Per node, the inputs (5 initial_h, 6 initial_c) the chain importer proved to be zeros
+   * (computed from shapes, as PyTorch writes them), which the runner then does not compute.
+   */
+  readonly zeros: readonly (readonly number[])[];
+}
+
+/** The cell of a recurrent node (LSTM / GRU / RNN, or onnxruntime's DynamicQuantizeLSTM), or null. */
+function recurrentCell(node: NodeMsg): { spec: CellSpec; quantized: boolean } | null {
+  const domain = node.domain ?? '';
+  if (domain === '' || domain === 'ai.onnx') {
+    const spec = cellOfOnnxOp(node.op_type);
+    return spec ? { spec, quantized: false } : null;
+  }
+  if (domain !== MS_DOMAIN) return null;
+  const spec = cellOfQuantizedOnnxOp(node.op_type);
+  return spec ? { spec, quantized: true } : null;
 }
 
 /** A layer call the executor asks its driver to make (sync forward or forwardAsync). */
@@ -187,14 +225,16 @@ export class OnnxGraph implements OnnxRunnable {
       const node = nodes[i];
       const op = node.op_type ?? '';
       const ctx = new OpContext(node, opset);
-      if ((node.domain ?? '') !== '' && node.domain !== 'ai.onnx')
-        throw unsupported(
-          `${ctx.label} is in domain '${node.domain}', which the runner does not compute`,
-        );
-      if (cellOfOnnxOp(op)) {
-        this.steps.push({ node, ctx, recurrent: this.readRecurrent(node, ctx) });
+      const cell = recurrentCell(node);
+      if (cell) {
+        const recurrent = this.readRecurrent(node, ctx, cell.spec, cell.quantized);
+        this.steps.push({ node, ctx, recurrent, quantized: cell.quantized });
         continue;
       }
+      if ((node.domain ?? '') !== '' && node.domain !== 'ai.onnx')
+        throw unsupported(
+          `${ctx.label} is in domain '${node.domain}', which the runner does not compute (of onnxruntime's ${MS_DOMAIN} operators it runs DynamicQuantizeLSTM)`,
+        );
       const fn = OPS[op];
       if (!fn)
         throw unsupported(
@@ -214,8 +254,13 @@ export class OnnxGraph implements OnnxRunnable {
     }
   }
 
-  private readRecurrent(node: NodeMsg, ctx: OpContext): RecurrentNode {
-    const op = node.op_type ?? '';
+  private readRecurrent(
+    node: NodeMsg,
+    ctx: OpContext,
+    spec: CellSpec,
+    quantized: boolean,
+  ): RecurrentNode {
+    const op = spec.onnx.op;
     const input = (k: number) => {
       const name = (node.input ?? [])[k];
       return name ? name : null;
@@ -230,11 +275,40 @@ export class OnnxGraph implements OnnxRunnable {
         );
       return v;
     };
-    const W = constant(1, 'weights W');
-    const R = constant(2, 'weights R');
+    // a DynamicQuantizeLSTM's int8 / uint8 W, R and zero points (read as int32 values)
+    const integer = (k: number, what: string): QuantInput | null => {
+      const name = input(k);
+      if (name === null) return null;
+      const v = this.constants.get(name);
+      if (!v || v.type !== 'int32')
+        throw unsupported(
+          `${ctx.label} has ${what} '${name}' that is not an int8 or uint8 constant (an initializer)`,
+        );
+      return v;
+    };
+    let W: ConstInput | null;
+    let R: ConstInput | null;
+    if (quantized) {
+      const Wq = integer(1, 'weights W');
+      const Rq = integer(2, 'weights R');
+      if (!Wq || !Rq) throw invalid(`${ctx.label} has no W or R`);
+      ({ W, R } = dequantizeLstmWeights(
+        { invalid: (why) => invalid(`${ctx.label}: ${why}`) },
+        spec.onnx.slots,
+        Wq,
+        Rq,
+        constant(8, 'W_scale'),
+        integer(9, 'W_zero_point'),
+        constant(10, 'R_scale'),
+        integer(11, 'R_zero_point'),
+      ));
+    } else {
+      W = constant(1, 'weights W');
+      R = constant(2, 'weights R');
+    }
     if (!W || !R) throw invalid(`${ctx.label} has no W or R`);
     const B = constant(3, 'bias B');
-    const P = cellOfOnnxOp(op)!.onnx.peepholes > 0 ? constant(7, 'peepholes P') : null;
+    const P = spec.onnx.peepholes > 0 ? constant(7, 'peepholes P') : null;
     const strings = (name: string) =>
       (ctx.raw(name)?.strings ?? []).map((s) => new TextDecoder().decode(s));
     return readRecurrentNode(
@@ -258,6 +332,110 @@ export class OnnxGraph implements OnnxRunnable {
     );
   }
 
+  /**
+   * Runs the recurrent nodes on the chain model's own layers instead of copies: each node on the
+   * layer made of it, the nodes of a stack (numLayers > 1) as one call of their layer. The glue
+   * between a stack's nodes (Squeeze, Transpose, Reshape of Y) is then not run: it only feeds the
+   * next node, which the stack computes itself. A stack whose nodes read anything computed from
+   * an inner Y other than as their input X, or read different sequence_lens, keeps its nodes'
+   * own layers (built on the first run, freed by dispose). Called once, before any run.
+   */
+  share(layers: readonly SharedLayer[]): void {
+    const stepOf = new Map(this.steps.map((st) => [st.node, st]));
+    for (const { layer, nodes, zeros } of layers) {
+      const members = nodes.map((n) => stepOf.get(n));
+      if (members.some((m) => !m || !m.recurrent || m.recurrent.layers.length !== 1)) continue;
+      const steps = members as Step[];
+      if (steps.length === 1) {
+        steps[0].shared = { layer, index: 0 };
+        continue;
+      }
+      steps.forEach((st, k) => (st.zeros = zeros[k]));
+      const order = this.groupOrder(steps);
+      if (!order) {
+        steps.forEach((st) => delete st.zeros);
+        continue;
+      }
+      steps.forEach((st, k) => (st.shared = { layer, index: k }));
+      this.steps.splice(0, this.steps.length, ...order);
+    }
+  }
+
+  /**
+   * The steps with a stack's nodes as one step (placed where all their inputs are ready) and the
+   * glue between them dropped, or null when the stack cannot run as one call.
+   */
+  private groupOrder(members: Step[]): Step[] | null {
+    const inMembers = new Set(members);
+    const lens = (st: Step) => (st.node.input ?? [])[4] ?? '';
+    if (members.some((m) => lens(m) !== lens(members[0]))) return null;
+    // values computed from the Y of a node below the top (inner values) and the steps that
+    // compute them: dropped, provided they only feed the next node's X
+    const inner = new Set<string>();
+    members.slice(0, -1).forEach((m) => {
+      const y = (m.node.output ?? [])[0];
+      if (y) inner.add(y);
+    });
+    // a step's inputs and outputs (an earlier stack's step: those of all its nodes)
+    const insOf = (u: Step) => (u.group ?? [u]).flatMap((m) => m.node.input ?? []);
+    const outsOf = (u: Step) => (u.group ?? [u]).flatMap((m) => m.node.output ?? []);
+    const dropped = new Set<Step>();
+    for (const st of this.steps) {
+      if (inMembers.has(st)) {
+        const ins = st.node.input ?? [];
+        if (ins.some((n, k) => k > 0 && n && inner.has(n) && !st.zeros?.includes(k))) return null;
+        continue;
+      }
+      if (!insOf(st).some((n) => n && inner.has(n))) continue;
+      if (st.group) return null;
+      dropped.add(st);
+      for (const o of st.node.output ?? []) if (o) inner.add(o);
+    }
+    // the X of each node above the first is inner; nothing else (no graph output) may be
+    if (members.slice(1).some((m) => !inner.has((m.node.input ?? [])[0] ?? ''))) return null;
+    if (this.onnxOutputs.some((o) => inner.has(o.name))) return null;
+    // one step for the stack, its inputs those of every node but the inner X
+    const group: Step = { ...members[0], group: members };
+    const units = this.steps.filter((st) => !dropped.has(st) && !inMembers.has(st));
+    const at = this.steps.indexOf(members[members.length - 1]);
+    const all = [...units, group];
+    const rank = new Map<Step, number>(this.steps.map((u, i) => [u, i]));
+    rank.set(group, at);
+    const producer = new Map<string, Step>();
+    for (const u of units) for (const o of outsOf(u)) if (o) producer.set(o, u);
+    for (const m of members) for (const o of m.node.output ?? []) if (o) producer.set(o, group);
+    // what a step reads: a stack's inputs but its inner X and its proven-zero states
+    const needs = (u: Step) =>
+      (u.group ?? [u]).flatMap((m, j) =>
+        (m.node.input ?? []).filter((n, k) => n && !(j > 0 && k === 0) && !m.zeros?.includes(k)),
+      );
+    // Kahn's order, the earliest original position first
+    const deps = new Map<Step, Set<Step>>();
+    const users = new Map<Step, Step[]>();
+    for (const u of all) {
+      const d = new Set<Step>();
+      for (const n of needs(u)) {
+        const p = producer.get(n);
+        if (p && p !== u) d.add(p);
+      }
+      deps.set(u, d);
+      for (const p of d) users.set(p, [...(users.get(p) ?? []), u]);
+    }
+    const ready = all.filter((u) => deps.get(u)!.size === 0);
+    const out: Step[] = [];
+    while (ready.length > 0) {
+      ready.sort((a, b) => rank.get(a)! - rank.get(b)!);
+      const u = ready.shift()!;
+      out.push(u);
+      for (const v of users.get(u) ?? []) {
+        const d = deps.get(v)!;
+        d.delete(u);
+        if (d.size === 0) ready.push(v);
+      }
+    }
+    return out.length === all.length ? out : null;
+  }
+
   /** The float initializers of the graph by name (copies). */
   initializers(): Record<string, Tensor> {
     const out: Record<string, Tensor> = {};
@@ -271,7 +449,10 @@ export class OnnxGraph implements OnnxRunnable {
     return this.isDisposed;
   }
 
-  /** Frees the native layers of the recurrent nodes; a later run throws ERR_CELLSTATE_DISPOSED. */
+  /**
+   * Frees the native layers the runner made for its recurrent nodes (not the chain model's, which
+   * its dispose frees); a later run throws ERR_CELLSTATE_DISPOSED.
+   */
   dispose(): void {
     const all = this.layers ? [...this.layers.values()].flat() : [];
     // nothing is freed while a runAsync is in flight
@@ -363,7 +544,7 @@ export class OnnxGraph implements OnnxRunnable {
       const layers = new Map<Step, Recurrent[]>();
       for (const step of this.steps) {
         const r = step.recurrent;
-        if (!r) continue;
+        if (!r || step.shared || step.group) continue;
         const layout = step.ctx.int('layout', 0);
         layers.set(
           step,
@@ -378,6 +559,9 @@ export class OnnxGraph implements OnnxRunnable {
               seed: 0,
             }) as Recurrent;
             setModelParameters('importOnnx', layer, new Map(Object.entries(l.params)));
+            // a DynamicQuantizeLSTM: cellstate's int8 on the dequantized weights (the file's
+            // int8 values and scales when they are as cellstate quantizes)
+            if (step.quantized) layer.quantize();
             return layer;
           }),
         );
@@ -389,81 +573,120 @@ export class OnnxGraph implements OnnxRunnable {
 
   /** Runs the steps on `env`, yielding each recurrent layer call to the driver. */
   private *execute(env: Map<string, OnnxValue>): Generator<LayerCall, void, ForwardResult> {
-    for (const step of this.steps) {
-      const ins = (step.node.input ?? []).map((n) => {
-        if (!n) return null;
+    const read = (step: Step, skipX: boolean) =>
+      (step.node.input ?? []).map((n, k) => {
+        if (!n || (skipX && k === 0) || step.zeros?.includes(k)) return null;
         const v = env.get(n);
         if (!v) throw new Error(`internal: '${n}' is not computed`);
         return v;
       });
-      let outs: (OnnxValue | null)[];
-      if (step.recurrent) outs = yield* this.recurrent(step, ins);
-      else outs = OPS[step.node.op_type ?? ''](step.ctx, ins);
+    const store = (step: Step, outs: (OnnxValue | null)[]) =>
       (step.node.output ?? []).forEach((o, k) => {
         const v = outs[k];
         if (o && v) env.set(o, v);
       });
+    for (const step of this.steps) {
+      const members = step.group ?? [step];
+      if (step.recurrent) {
+        const outs = yield* this.recurrent(
+          members,
+          members.map((m, k) => read(m, k > 0)),
+        );
+        members.forEach((m, k) => store(m, outs[k]));
+      } else store(step, OPS[step.node.op_type ?? ''](step.ctx, read(step, false)));
     }
   }
 
+  /**
+   * Runs one recurrent node, or a stack's nodes (`steps`, in layer order) on their shared layer in
+   * one call; `inputs` are each node's inputs (a stacked node's X, computed inside, is null).
+   * Returns each node's outputs Y, Y_h (, Y_c).
+   */
   private *recurrent(
-    step: Step,
-    ins: (OnnxValue | null)[],
-  ): Generator<LayerCall, (OnnxValue | null)[], ForwardResult> {
+    steps: Step[],
+    inputs: (OnnxValue | null)[][],
+  ): Generator<LayerCall, (OnnxValue | null)[][], ForwardResult> {
+    const step = steps[0];
+    const ins = inputs[0];
     const r = step.recurrent as RecurrentNode;
     const ctx = step.ctx;
-    const layers = this.layers!.get(step)!;
+    const layers = step.shared ? [step.shared.layer] : this.layers!.get(step)!;
     const layout = ctx.int('layout', 0);
-    const bad = (why: string) => new CellstateError(ErrorCode.ONNX_INVALID, `${ctx.label}: ${why}`);
+    const bad = (c: OpContext, why: string) =>
+      new CellstateError(ErrorCode.ONNX_INVALID, `${c.label}: ${why}`);
     const X = ins[0];
-    if (!X) throw bad('has no input X');
+    if (!X) throw bad(ctx, 'has no input X');
     const names = ['X', 'W', 'R', 'B', 'sequence_lens', 'initial_h', 'initial_c', 'P'];
-    const named = (k: number) => `${names[k]} ('${(step.node.input ?? [])[k]}')`;
+    const named = (st: Step, k: number) => `${names[k]} ('${(st.node.input ?? [])[k]}')`;
     if (X.type !== 'float32' || X.dims.length !== 3 || X.dims[2] !== r.I)
       throw bad(
-        `${named(0)} is ${X.type} [${X.dims.join(', ')}], expected float ${layout === 0 ? '[T, B, I]' : '[B, T, I]'} with I = ${r.I}`,
+        ctx,
+        `${named(step, 0)} is ${X.type} [${X.dims.join(', ')}], expected float ${layout === 0 ? '[T, B, I]' : '[B, T, I]'} with I = ${r.I}`,
       );
     const [T, B] = layout === 0 ? [X.dims[0], X.dims[1]] : [X.dims[1], X.dims[0]];
     if (T < 1 || B < 1)
       throw new CellstateRangeError(
         ErrorCode.INVALID_ARG,
-        `run: ${ctx.label} reads ${named(0)} with ${T} steps and batch ${B}; cellstate runs T ≥ 1 and B ≥ 1`,
+        `run: ${ctx.label} reads ${named(step, 0)} with ${T} steps and batch ${B}; cellstate runs T ≥ 1 and B ≥ 1`,
       );
     const { D, H } = r;
-    // the states as [D, B, H]
-    const state = (k: number): Float32Array | undefined => {
-      const v = ins[k];
+    const L = steps.length;
+    // each node's states as [D, B, H]
+    const state = (j: number, k: number): Float32Array | undefined => {
+      const v = inputs[j][k];
       if (!v) return undefined;
       const want = layout === 0 ? [D, B, H] : [B, D, H];
       if (v.type !== 'float32' || !sameDims(v.dims, want))
         throw bad(
-          `${named(k)} is ${v.type} [${v.dims.join(', ')}], expected float [${want.join(', ')}]`,
+          steps[j].ctx,
+          `${named(steps[j], k)} is ${v.type} [${v.dims.join(', ')}], expected float [${want.join(', ')}]`,
         );
       return (layout === 0 ? v : transposeValue(v, [1, 0, 2])).data as Float32Array;
     };
-    const h0 = state(5);
-    const c0 = r.spec.cellState ? state(6) : undefined;
-    if (!r.spec.cellState && ins[6]) throw bad('has initial_c, which only an LSTM has');
+    const h0s = steps.map((_, j) => state(j, 5));
+    const c0s = steps.map((_, j) => (r.spec.cellState ? state(j, 6) : undefined));
+    steps.forEach((st, j) => {
+      if (!r.spec.cellState && inputs[j][6])
+        throw bad(st.ctx, 'has initial_c, which only an LSTM has');
+    });
     let lengths: Int32Array | undefined;
     const lens = ins[4];
     if (lens) {
       if (lens.type === 'float32' || lens.dims.length !== 1 || lens.dims[0] !== B)
-        throw bad(`${named(4)} is ${lens.type} [${lens.dims.join(', ')}], expected int32 [${B}]`);
+        throw bad(
+          ctx,
+          `${named(step, 4)} is ${lens.type} [${lens.dims.join(', ')}], expected int32 [${B}]`,
+        );
       // checked before the conversion to int32, which would wrap int64 values
       const values = Array.from(lens.data);
-      const i = values.findIndex((v) => !(Number.isInteger(v) && v >= 1 && v <= T));
+      const i = values.findIndex((v) => !(Number.isInteger(v) && v >= 0 && v <= T));
       if (i >= 0)
         throw new CellstateRangeError(
           ErrorCode.INVALID_ARG,
-          `run: ${ctx.label} reads ${named(4)} with sequence_lens[${i}] = ${values[i]}; each must be in [1, T = ${T}]`,
+          `run: ${ctx.label} reads ${named(step, 4)} with sequence_lens[${i}] = ${values[i]}; each must be in [0, T = ${T}]`,
         );
       lengths = Int32Array.from(values);
     }
-    const x = new Tensor(X.data as Float32Array, [...X.dims]);
+    // the layer's own layout: a shared batch-first layer reads [B, T, I]
+    const layerBF = layers[0].config.batchFirst === true;
+    const nodeBF = layout === 1;
+    const xIn =
+      layerBF === nodeBF ? X : transposeValue(X as OnnxValue & { type: 'float32' }, [1, 0, 2]);
+    const x = new Tensor(xIn.data as Float32Array, [...xIn.dims]);
+    // the states of every node (zeros for a node without one), [L·D, B, H]
+    const stacked = (parts: (Float32Array | undefined)[]) => {
+      if (parts.every((p) => !p)) return undefined;
+      if (L === 1) return parts[0];
+      const out = new Float32Array(L * D * B * H);
+      parts.forEach((p, j) => p && out.set(p, j * D * B * H));
+      return out;
+    };
+    const h0 = stacked(h0s);
+    const c0 = stacked(c0s);
     const rows = (s: Float32Array | undefined, d: number) =>
       s && layers.length > 1
         ? new Tensor(s.subarray(d * B * H, (d + 1) * B * H), [1, B, H])
-        : s && new Tensor(s, [D, B, H]);
+        : s && new Tensor(s, [L * D, B, H]);
     const results: ForwardResult[] = [];
     for (let j = 0; j < layers.length; ++j) {
       const opts: ForwardOptions = {};
@@ -488,25 +711,49 @@ export class OnnxGraph implements OnnxRunnable {
       parts.forEach((p, d) => out.set(p, d * B * H));
       return out;
     };
-    const y = joinLast(
+    let y = joinLast(
       results.map((res) => res.output.data),
       T * B,
     );
+    if (layerBF !== nodeBF)
+      y = transposeValue(
+        { type: 'float32', dims: layerBF ? [B, T, D * H] : [T, B, D * H], data: y },
+        [1, 0, 2],
+      ).data as Float32Array;
     const Y: OnnxValue =
       layout === 0
         ? transposeValue({ type: 'float32', dims: [T, B, D, H], data: y }, [0, 2, 1, 3])
         : { type: 'float32', dims: [B, T, D, H], data: y };
-    const stateOut = (parts: (Float32Array | undefined)[]): OnnxValue => {
-      const s: OnnxValue = {
-        type: 'float32',
-        dims: [D, B, H],
-        data: joinFirst(parts as Float32Array[]),
-      };
+    // an empty sequence (sequence_lens 0): cellstate's state passes through (h_n = h0), where
+    // onnxruntime returns zeros in Y_h and Y_c; the runner gives onnxruntime's
+    const empty = lengths ? Array.from(lengths.keys()).filter((b) => lengths[b] === 0) : [];
+    // node j's rows of the states [D, B, H]
+    const stateOut = (parts: (Float32Array | undefined)[], j: number): OnnxValue => {
+      let data = joinFirst(parts as Float32Array[]);
+      if (L > 1) data = data.slice(j * D * B * H, (j + 1) * D * B * H);
+      else if (empty.length > 0 && parts.length === 1) data = Float32Array.from(data);
+      for (let d = 0; d < D; ++d)
+        for (const b of empty) data.fill(0, (d * B + b) * H, (d * B + b + 1) * H);
+      const s: OnnxValue = { type: 'float32', dims: [D, B, H], data };
       return layout === 0 ? s : transposeValue(s, [1, 0, 2]);
     };
-    const outs: (OnnxValue | null)[] = [Y, stateOut(results.map((res) => res.h.data))];
-    if (r.spec.cellState) outs.push(stateOut(results.map((res) => res.c?.data)));
-    return outs;
+    return steps.map((_, j) => {
+      const outs: (OnnxValue | null)[] = [
+        j === L - 1 ? Y : null,
+        stateOut(
+          results.map((res) => res.h.data),
+          j,
+        ),
+      ];
+      if (r.spec.cellState)
+        outs.push(
+          stateOut(
+            results.map((res) => res.c?.data),
+            j,
+          ),
+        );
+      return outs;
+    });
   }
 
   /** The graph outputs of a finished run. */

@@ -10,7 +10,16 @@
 // z, r, h → r, z, n; input_forget = 1 → coupled, with cellstate's f block = −(ONNX's i slot) and
 // p_f = −P_i (ONNX Runtime computes i from the i slot and f = 1 − i; the f slot is never read).
 import { CellstateError, CellstateTypeError, ErrorCode, describe } from '../errors';
-import { type CellSpec, cellOf, cellOfOnnxOp, findCell, initKeys, resolveCell } from '../cells';
+import {
+  type CellSpec,
+  cellOf,
+  cellOfOnnxOp,
+  cellOfQuantizedOnnxOp,
+  findCell,
+  initKeys,
+  resolveCell,
+} from '../cells';
+import type { Recurrent } from '../layers/recurrent';
 import { Sequential, type SequentialLayer } from '../model/sequential';
 import { Tensor } from '../tensor';
 import { ONNX_CONFIG_KEY } from './onnx-export';
@@ -36,8 +45,13 @@ import {
   setModelParameters,
 } from './registry';
 import { readRegularFile } from './read';
-import { type NodeReporter, readRecurrentNode } from './onnx-recurrent';
-import { OnnxGraph, OnnxGraphModel, type OnnxRunnable } from './onnx-graph';
+import {
+  MS_DOMAIN,
+  type NodeReporter,
+  dequantizeLstmWeights,
+  readRecurrentNode,
+} from './onnx-recurrent';
+import { OnnxGraph, OnnxGraphModel, type OnnxRunnable, type SharedLayer } from './onnx-graph';
 import { OptionReader } from '../options';
 import { halfToFloat } from './safetensors';
 
@@ -110,14 +124,17 @@ export function fromOnnx(bytes: Uint8Array, opts?: OnnxImportOptions): LoadedMod
     runnerError = e;
   }
   let model: Model;
+  const importer = new Importer(graph);
   try {
-    model = new Importer(graph).run(meta);
+    model = importer.run(meta);
   } catch (e) {
     if (!(e instanceof CellstateError) || e.code !== ErrorCode.ONNX_UNSUPPORTED) throw e;
     if (!runner || expect) throw runnerError ?? e;
     return new OnnxGraphModel(runner, e) as unknown as LoadedModel & OnnxRunnable;
   }
   checkLoaded(WHERE, model, expect);
+  // run on the model's own recurrent layers, not copies
+  runner?.share(importer.shared);
   return attachRunner(model, runner, runnerError) as unknown as LoadedModel & OnnxRunnable;
 }
 
@@ -200,6 +217,8 @@ type Value =
 interface RecurrentUnit {
   kind: 'recurrent';
   node: string;
+  /** The node itself (the graph runner runs it on the layer made of it). */
+  msg: NodeMsg;
   /** The cell's registry name (lib/cells). */
   cell: string;
   I: number;
@@ -210,6 +229,8 @@ interface RecurrentUnit {
   params: Record<string, Tensor>;
   /** initial_h / initial_c read from a graph state input (stateInputNames), if they are. */
   init: { h?: StateRows; c?: StateRows };
+  /** A DynamicQuantizeLSTM: the layer runs int8 (quantized by cellstate on the dequantized weights). */
+  quantized: boolean;
 }
 type StateRows = Extract<Value, { kind: 'stateIn' }>;
 interface DenseUnit {
@@ -246,11 +267,13 @@ function tensorValue(t: TensorMsg, what: string): Value {
     [DataType.INT64]: 8,
     [DataType.INT32]: 4,
     [DataType.FLOAT16]: 2,
+    [DataType.INT8]: 1,
+    [DataType.UINT8]: 1,
   };
   const item = size[type];
   if (item === undefined)
     throw unsupported(
-      `${what} has data type ${type}; cellstate reads float, double, float16, int32 and int64 tensors`,
+      `${what} has data type ${type}; cellstate reads float, double, float16, int8, uint8, int32 and int64 tensors`,
     );
   // check the declared size against the bytes present before allocating
   const available = raw
@@ -284,6 +307,12 @@ function tensorValue(t: TensorMsg, what: string): Value {
         case DataType.FLOAT16:
           data[i] = halfToFloat(view.getUint16(2 * i, true));
           break;
+        case DataType.INT8:
+          data[i] = view.getInt8(i);
+          break;
+        case DataType.UINT8:
+          data[i] = view.getUint8(i);
+          break;
       }
     }
   } else {
@@ -299,7 +328,12 @@ function tensorValue(t: TensorMsg, what: string): Value {
       for (let i = 0; i < count; ++i) data[i] = halfToFloat((src ?? [])[i]);
     else for (let i = 0; i < count; ++i) data[i] = Number((src ?? [])[i]);
   }
-  return { kind: 'const', dims, data, isInt: type === DataType.INT64 || type === DataType.INT32 };
+  const isInt =
+    type === DataType.INT64 ||
+    type === DataType.INT32 ||
+    type === DataType.INT8 ||
+    type === DataType.UINT8;
+  return { kind: 'const', dims, data, isInt };
 }
 
 /** The ONNX type of every attribute the importer reads (one per name across the ops it reads). */
@@ -404,6 +438,8 @@ const f32 = (a: Float64Array) => Float32Array.from(a);
 // ---- the importer ---------------------------------------------------------------------------
 
 class Importer {
+  /** The recurrent layers of the built model and the nodes each was made of (for the runner). */
+  readonly shared: SharedLayer[] = [];
   private readonly values = new Map<string, Value>();
   private readonly units: Unit[] = [];
   private nextId = 0;
@@ -587,7 +623,8 @@ class Importer {
 
   private visit(node: NodeMsg): void {
     const op = node.op_type ?? '';
-    if ((node.domain ?? '') !== '' && node.domain !== 'ai.onnx')
+    const quantized = node.domain === MS_DOMAIN && cellOfQuantizedOnnxOp(op) !== undefined;
+    if ((node.domain ?? '') !== '' && node.domain !== 'ai.onnx' && !quantized)
       throw this.refuse(node, `is in domain '${node.domain}'`);
     const a = attrs(node);
     const ins = (node.input ?? []).map((_, i) => this.get(node, i));
@@ -595,6 +632,7 @@ class Importer {
     const dataIn = ins.find((v) => v?.kind === 'data') as
       Extract<Value, { kind: 'data' }> | undefined;
 
+    if (quantized) return this.recurrent(node, a, ins, true);
     if (cellOfOnnxOp(op)) return this.recurrent(node, a, ins);
     switch (op) {
       case 'Constant': {
@@ -925,8 +963,15 @@ class Importer {
       : constOf([out.length], out as number[], (x as { isInt: boolean }).isInt);
   }
 
-  private recurrent(node: NodeMsg, a: Map<string, AttributeMsg>, ins: (Value | null)[]): void {
-    const spec = cellOfOnnxOp(node.op_type) as CellSpec;
+  private recurrent(
+    node: NodeMsg,
+    a: Map<string, AttributeMsg>,
+    ins: (Value | null)[],
+    quantized = false,
+  ): void {
+    const spec = (
+      quantized ? cellOfQuantizedOnnxOp(node.op_type) : cellOfOnnxOp(node.op_type)
+    ) as CellSpec;
     const op = spec.onnx.op;
     const cell = spec.name;
     const name = `node '${node.name ?? ''}' (${op})`;
@@ -938,11 +983,42 @@ class Importer {
       throw this.refuse(node, 'has layout 1 (batch-first inside the operator)');
     if (f.f !== 'seq' || this.layoutOf(f, false) !== 'TBF')
       throw this.refuse(node, 'reads an input that is not [T, B, F]');
-    const W = ins[1];
-    const R = ins[2];
+    let W = ins[1];
+    let R = ins[2];
     const B = ins[3] ?? null;
     if (W?.kind !== 'const' || R?.kind !== 'const')
       throw this.refuse(node, 'has weights W and R that are not constant');
+    if (quantized) {
+      // int8 / uint8 W [D, I, G·H] and R [D, H, G·H] with scales and zero points (inputs 8–11)
+      const q = (k: number, what: string) => {
+        const v = ins[k] ?? null;
+        if (v && v.kind !== 'const') throw invalid(`${name}: ${what} must be a constant`);
+        return v as Extract<Value, { kind: 'const' }> | null;
+      };
+      if (!W.isInt || !R.isInt) throw invalid(`${name}: W and R must be int8 or uint8`);
+      const deq = dequantizeLstmWeights(
+        { invalid: (why) => invalid(`${name}: ${why}`) },
+        spec.onnx.slots,
+        W,
+        R,
+        q(8, 'W_scale'),
+        q(9, 'W_zero_point'),
+        q(10, 'R_scale'),
+        q(11, 'R_zero_point'),
+      );
+      W = {
+        kind: 'const',
+        dims: [...deq.W.dims],
+        data: Float64Array.from(deq.W.data),
+        isInt: false,
+      };
+      R = {
+        kind: 'const',
+        dims: [...deq.R.dims],
+        data: Float64Array.from(deq.R.data),
+        isInt: false,
+      };
+    }
     if (B && B.kind !== 'const') throw invalid(`${name}: B must be a constant`);
     const K = spec.onnx.peepholes;
     const P = K > 0 ? (ins[7] ?? null) : null;
@@ -995,6 +1071,7 @@ class Importer {
     this.units.push({
       kind: 'recurrent',
       node: node.name ?? '',
+      msg: node,
       cell,
       I,
       H,
@@ -1002,6 +1079,7 @@ class Importer {
       options,
       params,
       init,
+      quantized,
     });
     this.set(node, 0, this.data({ f: 'Y', D, H }));
     const unit = this.units.length - 1;
@@ -1125,6 +1203,23 @@ class Importer {
         );
       }
       setModelParameters(WHERE, layer, new Map(Object.entries(paramsOf(p.units))));
+      // DynamicQuantizeLSTM nodes: cellstate's int8 on their dequantized weights
+      const q = p.units.filter((u) => u.kind === 'recurrent' && u.quantized);
+      if (q.length > 0) {
+        if (q.length !== p.units.length)
+          throw unsupported(
+            `nodes ${p.units.map((u) => `'${u.node}'`).join(', ')} make one layer, but only some of them are DynamicQuantizeLSTM`,
+          );
+        (layer as Recurrent).quantize();
+      }
+      const rs = p.units.filter((u): u is RecurrentUnit => u.kind === 'recurrent');
+      if (rs.length > 0)
+        this.shared.push({
+          layer: layer as Recurrent,
+          nodes: rs.map((u) => u.msg),
+          // an initial state not read from a state input is zero (checked in recurrent())
+          zeros: rs.map((u) => [...(u.init.h ? [] : [5]), ...(u.init.c ? [] : [6])]),
+        });
       layers.push(layer);
     }
     if (layers.length === 1 && (single || !configs)) return layers[0];
@@ -1162,6 +1257,7 @@ class Importer {
           prev.D === u.D &&
           prev.init.h?.name === u.init.h?.name &&
           prev.init.c?.name === u.init.c?.name &&
+          prev.quantized === u.quantized &&
           same(Object.entries(prev.options).flat(), Object.entries(u.options).flat())
         ) {
           last.units.push(u);

@@ -839,11 +839,18 @@ export function tensorToValue(t: import('./onnx-schema').TensorMsg, what: string
       `importOnnx: ${what} has dims [${dims.join(', ')}]`,
     );
   const code = t.data_type ?? 0;
-  const type = code === DataType.DOUBLE || code === DataType.FLOAT16 ? 'float32' : ELEM_TYPES[code];
+  // int8 / uint8 (DynamicQuantizeLSTM's weights and zero points) are read as int32 values
+  const small = code === DataType.INT8 || code === DataType.UINT8;
+  const type =
+    code === DataType.DOUBLE || code === DataType.FLOAT16
+      ? 'float32'
+      : small
+        ? 'int32'
+        : ELEM_TYPES[code];
   if (!type)
     throw new CellstateError(
       ErrorCode.ONNX_UNSUPPORTED,
-      `importOnnx: ${what} has data type ${code}; the runner reads float, double, float16, int32, int64 and bool tensors`,
+      `importOnnx: ${what} has data type ${code}; the runner reads float, double, float16, int8, uint8, int32, int64 and bool tensors`,
     );
   const count = size(dims);
   const item: Record<number, number> = {
@@ -852,6 +859,8 @@ export function tensorToValue(t: import('./onnx-schema').TensorMsg, what: string
     [DataType.INT64]: 8,
     [DataType.INT32]: 4,
     [DataType.FLOAT16]: 2,
+    [DataType.INT8]: 1,
+    [DataType.UINT8]: 1,
     9: 1,
   };
   const raw = t.raw_data && t.raw_data.length > 0 ? t.raw_data : null;
@@ -884,10 +893,13 @@ export function tensorToValue(t: import('./onnx-schema').TensorMsg, what: string
                 ? view.getInt32(4 * i, true)
                 : code === DataType.FLOAT16
                   ? halfBits(view.getUint16(2 * i, true))
-                  : view.getUint8(i);
+                  : code === DataType.INT8
+                    ? view.getInt8(i)
+                    : view.getUint8(i);
   } else {
     for (let i = 0; i < count; ++i) {
       const v = Number(src![i]);
+      // int32_data holds int8 values sign-extended, uint8 values as they are
       out.data[i] = code === DataType.FLOAT16 ? halfBits(v) : v;
     }
   }

@@ -192,3 +192,75 @@ export function readRecurrentNode(
 function same(a: readonly unknown[], b: readonly unknown[]): boolean {
   return a.length === b.length && a.every((v, i) => v === b[i]);
 }
+
+/** onnxruntime's dynamically quantized LSTM operator (domain `com.microsoft`). */
+export const QUANTIZED_LSTM = 'DynamicQuantizeLSTM';
+/** The domain of onnxruntime's contrib operators. */
+export const MS_DOMAIN = 'com.microsoft';
+
+/** An int8 / uint8 input of a DynamicQuantizeLSTM node (or a scale / zero point): dims and values. */
+export interface QuantInput {
+  readonly dims: readonly number[];
+  readonly data: ArrayLike<number>;
+}
+
+/**
+ * The float `W` `[D, G·H, I]` and `R` `[D, G·H, H]` a DynamicQuantizeLSTM node's int8 weights
+ * stand for: its `W` `[D, I, G·H]` and `R` `[D, H, G·H]` (int8 or uint8, transposed against LSTM's)
+ * dequantized as onnxruntime reads them, `fround((q − zero_point) · scale)` with a scale and zero
+ * point per direction (`[D]`) or per gate row (`[D, G·H]`). The layer made from them is then
+ * quantized by cellstate (one symmetric scale per row): when the file's weights are as cellstate
+ * quantizes (zero points 0, every gate row's largest |q| 127 or the row all 0, as cellstate's own
+ * exports are) its int8 weights and scales are the file's, bit for bit; otherwise they are
+ * cellstate's per-row quantization of the dequantized weights (within half a step of them).
+ */
+export function dequantizeLstmWeights(
+  r: Pick<NodeReporter, 'invalid'>,
+  G: number,
+  W: QuantInput,
+  R: QuantInput,
+  Wscale: QuantInput | null,
+  Wzero: QuantInput | null,
+  Rscale: QuantInput | null,
+  Rzero: QuantInput | null,
+): { W: ConstInput; R: ConstInput } {
+  if (W.dims.length !== 3 || W.dims[2] % G !== 0 || W.dims[2] === 0 || W.dims[0] < 1)
+    throw r.invalid(`W has shape [${W.dims.join(', ')}], expected [D, I, ${G}·H] (int8)`);
+  const [D, I, N] = W.dims;
+  const H = N / G;
+  if (!same(R.dims, [D, H, N]))
+    throw r.invalid(`R has shape [${R.dims.join(', ')}], expected [${D}, ${H}, ${N}] (int8)`);
+  const one = (
+    q: QuantInput,
+    K: number,
+    scale: QuantInput | null,
+    zero: QuantInput | null,
+    name: string,
+  ): ConstInput => {
+    if (!scale) throw r.invalid(`has no ${name}_scale`);
+    // per gate row [D, G·H], or per direction [D] (the shapes onnxruntime takes)
+    const perRow = same(scale.dims, [D, N]);
+    if (!perRow && !same(scale.dims, [D]))
+      throw r.invalid(
+        `${name}_scale has shape [${scale.dims.join(', ')}], expected [${D}] or [${D}, ${N}]`,
+      );
+    if (zero && !same(zero.dims, scale.dims))
+      throw r.invalid(
+        `${name}_zero_point has shape [${zero.dims.join(', ')}], expected that of ${name}_scale [${scale.dims.join(', ')}]`,
+      );
+    for (let i = 0; i < scale.data.length; ++i)
+      if (!(scale.data[i] > 0 && Number.isFinite(scale.data[i])))
+        throw r.invalid(`${name}_scale[${i}] is ${scale.data[i]}, not a finite number > 0`);
+    const out = new Float32Array(D * N * K);
+    for (let d = 0; d < D; ++d)
+      for (let n = 0; n < N; ++n) {
+        const at = perRow ? d * N + n : d;
+        const s = scale.data[at];
+        const z = zero ? zero.data[at] : 0;
+        for (let k = 0; k < K; ++k)
+          out[(d * N + n) * K + k] = Math.fround((q.data[(d * K + k) * N + n] - z) * s);
+      }
+    return { dims: [D, N, K], data: out };
+  };
+  return { W: one(W, I, Wscale, Wzero, 'W'), R: one(R, H, Rscale, Rzero, 'R') };
+}

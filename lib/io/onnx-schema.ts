@@ -127,6 +127,7 @@ message TypeProto {
 /** ONNX's TensorProto.DataType values used here. */
 export const DataType = {
   FLOAT: 1,
+  UINT8: 2,
   INT8: 3,
   INT32: 6,
   INT64: 7,

@@ -28,7 +28,7 @@ export interface TokenBatch {
 
 /** How a batch runs through a layer. */
 export interface BatchContext {
-  /** Sequence lengths [B] in [1, T], or null (every sequence has length T). */
+  /** Sequence lengths [B] in [0, T], or null (every sequence has length T). */
   lengths: Int32Array | null;
   /** Keep what backward needs; apply dropout. */
   train: boolean;
@@ -139,11 +139,12 @@ export function readTokens(
 
 /**
  * The sequence lengths of a batch, validated: `value` (an array of numbers or an Int32Array) must
- * hold B integers in [1, T]; returned as a new Int32Array. The one check of every `lengths` the
+ * hold B integers in [0, T] (0: an empty sequence, whose outputs are all 0 and whose state
+ * passes through); returned as a new Int32Array. The one check of every `lengths` the
  * API takes (recurrent layers, Dense, Embedding, Sequential, losses, fit / evaluate / predict):
  * a TypeError (ERR_CELLSTATE_INVALID_ARG) for the wrong kind of value or element, a RangeError
  * ERR_CELLSTATE_SHAPE for the wrong count and ERR_CELLSTATE_OUT_OF_RANGE for a length outside
- * [1, T], each naming `where` and the entry.
+ * [0, T], each naming `where` and the entry.
  */
 export function readLengths(where: string, value: unknown, T: number, B: number): Int32Array {
   if (!(value instanceof Int32Array) && !Array.isArray(value))
@@ -158,16 +159,30 @@ export function readLengths(where: string, value: unknown, T: number, B: number)
     if (typeof v !== 'number')
       throw new CellstateTypeError(
         ErrorCode.INVALID_ARG,
-        `${where}: lengths[${b}] must be an integer in [1, T=${T}], got ${describe(v)}`,
+        `${where}: lengths[${b}] must be an integer in [0, T=${T}], got ${describe(v)}`,
       );
-    if (!Number.isInteger(v) || v < 1 || v > T)
+    if (!Number.isInteger(v) || v < 0 || v > T)
       throw new CellstateRangeError(
         ErrorCode.OUT_OF_RANGE,
-        `${where}: lengths[${b}] must be an integer in [1, T=${T}], got ${v}`,
+        `${where}: lengths[${b}] must be an integer in [0, T=${T}], got ${v}`,
       );
     out[b] = v;
   }
   return out;
+}
+
+/**
+ * Refuses an empty sequence (a 0 in `lengths`) where a lastStep Dense reads each sequence's last
+ * step, which an empty sequence has not: a RangeError ERR_CELLSTATE_OUT_OF_RANGE naming `where`
+ * and the entry. Checked before anything runs.
+ */
+export function checkLastStepLengths(where: string, lengths: Int32Array | null): void {
+  const b = lengths ? lengths.indexOf(0) : -1;
+  if (b >= 0)
+    throw new CellstateRangeError(
+      ErrorCode.OUT_OF_RANGE,
+      `${where}: lengths[${b}] is 0, an empty sequence, but a lastStep Dense reads the last step of each sequence (lengths[b] − 1)`,
+    );
 }
 
 /** Whether every value of `a` is finite. */

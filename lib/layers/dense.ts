@@ -13,6 +13,7 @@ import {
   type Activation,
   type BatchContext,
   activationTensor,
+  checkLastStepLengths,
   readLengths,
   rowsOf,
   zeroPadded,
@@ -72,7 +73,7 @@ export interface DenseConfig {
 
 /** Options of Dense.forward. */
 export interface DenseForwardOptions {
-  /** Lengths of the sequences of a `[T, B, I]` input (B integers in [1, T]); padded steps give 0. */
+  /** Lengths of the sequences of a `[T, B, I]` input (B integers in [0, T]; a lastStep Dense refuses 0); padded steps give 0. */
   lengths?: number[] | Int32Array | undefined;
   /** Keep what one following backward needs. Default false. */
   train?: boolean | undefined;
@@ -305,6 +306,7 @@ export class Dense extends Int8JsLayer {
     let T = input.T;
     const B = input.B;
     if (lastStep && T > 0) {
+      checkLastStepLengths('forward', ctx.lengths);
       gather = new Int32Array(B);
       x = new Float32Array(B * I);
       for (let b = 0; b < B; ++b) {

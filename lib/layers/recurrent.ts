@@ -86,7 +86,7 @@ export interface ForwardOptions {
   h0?: TensorLike | undefined;
   /** Initial cell state `[L·D, B, H]`, LSTM only. Default: zeros. */
   c0?: TensorLike | undefined;
-  /** Length of each sequence, B integers in [1, T]; steps past a length output 0 and leave the state unchanged. Default: every sequence has length T. */
+  /** Length of each sequence, B integers in [0, T]; steps past a length output 0 and leave the state unchanged (an empty sequence, length 0: every output 0, the final state is h0 / c0, and backward passes the state's gradient through to h0 / c0). Default: every sequence has length T. */
   lengths?: number[] | Int32Array | undefined;
   /** Keep what backward needs, and apply dropout. Default false. */
   train?: boolean | undefined;

@@ -66,6 +66,7 @@ import {
   type TokenBatch,
   type TokensLike,
   activationTensor,
+  checkLastStepLengths,
   readLengths,
   readTokens,
   swapAxes,
@@ -109,7 +110,7 @@ export interface SequentialConfig {
 
 /** Options of Sequential.forward. */
 export interface SequentialForwardOptions {
-  /** Length of each sequence, B integers in [1, T]. Default: every sequence has length T. */
+  /** Length of each sequence, B integers in [0, T] (0 only when no layer is a lastStep Dense). Default: every sequence has length T. */
   lengths?: number[] | Int32Array | undefined;
   /** Keep what one following backward needs, and apply dropout. Default false. */
   train?: boolean | undefined;
@@ -617,6 +618,7 @@ export class Sequential {
       );
     const lengths =
       raw === undefined || raw === null ? null : readLengths(where, raw, input.T, input.B);
+    if (!this.perStepOutput) checkLastStepLengths(where, lengths);
     if (input.T > 0 && this.tokenInput) {
       const emb = this.layers[0] as Embedding;
       emb.checkTokens(where, (input as TokenBatch).tokens, input.T, input.B, lengths);

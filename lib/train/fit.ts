@@ -34,6 +34,7 @@ import {
   type TokenBatch,
   type Tokens,
   type TokensLike,
+  checkLastStepLengths,
   readLengths,
   readTokens,
   swapAxes,
@@ -84,7 +85,7 @@ export interface FitData {
    * integers, nested arrays, an Int32Array or `{ data: Int32Array, shape }`).
    */
   y: TensorLike | Int32Array | Tokens;
-  /** Length of each sequence, N integers in [1, T]; padded steps do not count in the loss. Default: all T. */
+  /** Length of each sequence, N integers in [0, T] (0 only for a model with an output at every step); padded steps do not count in the loss. Default: all T. */
   lengths?: number[] | Int32Array | undefined;
 }
 
@@ -248,7 +249,7 @@ export interface History {
 
 /** Options of predict. */
 export interface PredictOptions {
-  /** Length of each sequence, N integers in [1, T]. */
+  /** Length of each sequence, N integers in [0, T] (0 only for a model with an output at every step). */
   lengths?: number[] | Int32Array | undefined;
   /** Sequences per forward; an integer ≥ 1. Default 256. */
   batchSize?: number | undefined;
@@ -497,6 +498,7 @@ function readDataset(
     rawLengths === undefined || rawLengths === null
       ? null
       : readLengths(where, rawLengths, xs.T, xs.N);
+  if (!model.perStepOutput) checkLastStepLengths(where, lengths);
   if (xs.tokens) checkTokenIds(model, where, xs.x as Int32Array, xs.N, xs.T, lengths);
   const y = loss ? readY(model, loss, where, o.raw('y'), xs.N, xs.T) : null;
   return { ...xs, y, lengths };
@@ -645,7 +647,7 @@ function chunk(
       const real = Math.max(0, Math.min(L, b.lengths[j] - t0));
       realLengths[j] = real;
       timesteps += real;
-      lengths[j] = Math.max(1, real); // the kernel needs ≥ 1; such rows are masked out of the loss
+      lengths[j] = real; // 0 past a sequence's end: its state passes through, its steps do not count
     }
   }
   let target: LossTarget | null = null;
@@ -1697,6 +1699,7 @@ function predictPlan(
   const raw = o.raw('lengths');
   checkLayout(model, where, raw, xs.N, xs.T);
   const lengths = raw === undefined || raw === null ? null : readLengths(where, raw, xs.T, xs.N);
+  if (!model.perStepOutput) checkLastStepLengths(where, lengths);
   if (xs.tokens) checkTokenIds(model, where, xs.x as Int32Array, xs.N, xs.T, lengths);
   const d: Dataset = { ...xs, y: null, lengths };
   const O = model.outputSize;

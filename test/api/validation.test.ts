@@ -391,7 +391,7 @@ describe('forward', () => {
     }
   });
 
-  it('checks lengths: B integers in [1, T]', () => {
+  it('checks lengths: B integers in [0, T]', () => {
     const layer = lstm();
     const x = randn([T, B, I]);
     expectThrow(() => layer.forward(x, { lengths: [3] }), RangeError, 'lengths', '[B=2]', '[1]');
@@ -402,12 +402,12 @@ describe('forward', () => {
       '[B=2]',
       '[3]',
     );
-    for (const bad of [0, T + 1, 1.5, NaN, -1, Infinity])
+    for (const bad of [T + 1, 1.5, NaN, -1, Infinity])
       expectThrow(
         () => layer.forward(x, { lengths: [3, bad] }),
         RangeError,
         'lengths[1]',
-        '[1, T=6]',
+        '[0, T=6]',
         String(bad),
       );
     expectThrow(() => layer.forward(x, { lengths: [3, '3'] as never }), TypeError, 'lengths[1]');
@@ -574,7 +574,7 @@ describe('forward', () => {
       '[6, 2, 3]',
     );
     await expectReject(
-      layer.forwardAsync(randn([T, B, I]), { lengths: [0, 1] }),
+      layer.forwardAsync(randn([T, B, I]), { lengths: [-1, 1] }),
       RangeError,
       'lengths[0]',
     );
@@ -829,7 +829,7 @@ describe('the binding re-checks sizes', () => {
       [{ c0: [0] }, TypeError, 'c0'],
       [{ lengths: new Int32Array(3) }, RangeError, 'lengths'],
       [{ lengths: new Int32Array([5, 6]) }, RangeError, 'lengths[1]'],
-      [{ lengths: new Int32Array([0, 1]) }, RangeError, 'lengths[0]'],
+      [{ lengths: new Int32Array([-1, 1]) }, RangeError, 'lengths[0]'],
       [{ lengths: new Uint32Array([1, 1]) }, TypeError, 'lengths'],
       [{ T: 6 }, RangeError, 'x'],
       [{ T: 0 }, RangeError, 'T'],

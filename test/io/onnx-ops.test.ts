@@ -679,7 +679,7 @@ describe('glue operators: hostile values (review fixes)', () => {
     expect(g.run({ x, lens: new BigInt64Array([2n]) }).y.shape).toEqual([2, 1, 1, 2]);
     const e = thrown(() => g.run({ x, lens: new BigInt64Array([4294967297n]) }));
     expect(e).toBeInstanceOf(RangeError);
-    expect(e.message).toMatch(/sequence_lens\[0\] = 4294967297; each must be in \[1, T = 2\]/);
+    expect(e.message).toMatch(/sequence_lens\[0\] = 4294967297; each must be in \[0, T = 2\]/);
   });
 });
 

@@ -45,6 +45,8 @@ interface Case {
   bias?: boolean;
   peepholes?: boolean;
   lens?: boolean;
+  /** the sequence_lens fed (default: T − (b mod T)); 0 is an empty sequence */
+  lensValues?: number[];
   /** initial_h / initial_c: a graph input, an initializer, or absent */
   h0?: 'input' | 'init';
   c0?: 'input' | 'init';
@@ -107,7 +109,8 @@ function build(c: Case, layout: 0 | 1): Built {
   }
   if (c.lens) {
     inputs.push(vi('lens', 'int32', ['B']));
-    feeds.lens = { data: Int32Array.from({ length: B }, (_, b) => T - (b % T)), dims: [B] };
+    const lens = c.lensValues ?? Array.from({ length: B }, (_, b) => T - (b % T));
+    feeds.lens = { data: Int32Array.from(lens), dims: [B] };
     nodeIn[4] = 'lens';
   }
   const stateDims = (lay: number) => (lay === 0 ? [D, 'B', H] : ['B', D, H]);
@@ -384,6 +387,27 @@ describe('run: the attribute space, each attribute alone and combined, against o
       [`RNN opset ${opset}, Y_h alone`, { op: 'RNN', opset, outputs: ['', 'Y_h'] }],
     );
   cases.push(['LSTM opset 22, layout 1', { op: 'LSTM', opset: 22, layout: 1, lens: true }]);
+  // empty sequences (sequence_lens 0): Y zeros, and onnxruntime's Y_h / Y_c zeros too (not the
+  // initial state), every direction, with initial states fed
+  for (const op of ['LSTM', 'GRU', 'RNN'] as const)
+    for (const direction of ['forward', 'reverse', 'bidirectional'] as const) {
+      const state =
+        op === 'LSTM' ? ({ h0: 'input', c0: 'input' } as const) : ({ h0: 'input' } as const);
+      cases.push([
+        `${op} ${direction} sequence_lens with 0s, initial states fed`,
+        { op, direction, lens: true, lensValues: [0, 3, 0, 1], T: 3, B: 4, ...state },
+      ]);
+    }
+  cases.push(
+    [
+      'LSTM every sequence empty, layout 1, initializer states',
+      { op: 'LSTM', layout: 1, lens: true, lensValues: [0, 0], B: 2, h0: 'init', c0: 'init' },
+    ],
+    [
+      'GRU sequence_lens with 0s, Y_h alone',
+      { op: 'GRU', lens: true, lensValues: [2, 0, 4], outputs: ['', 'Y_h'], h0: 'input' },
+    ],
+  );
   for (const [name, c] of cases)
     it(name, async () => {
       expect(await compare(c)).toBeLessThan(TOL);
@@ -437,9 +461,11 @@ describe('run: feeds are checked, by input name', () => {
     const e2 = thrown(() => g.run({ ...ok, lens: new Int32Array([4, 2]) }));
     expect(e2).toBeInstanceOf(RangeError);
     expect(e2.message).toMatch(/feeds\.lens has B = 2 \(dimension 0\), but feeds\.X has B = 3/);
-    const e3 = thrown(() => g.run({ ...ok, lens: new Int32Array([4, 0, 1]) }));
+    const e3 = thrown(() => g.run({ ...ok, lens: new Int32Array([4, -1, 1]) }));
     expect(e3).toBeInstanceOf(RangeError);
-    expect(e3.message).toMatch(/sequence_lens\[1\] = 0; each must be in \[1, T = 4\]/);
+    expect(e3.message).toMatch(/sequence_lens\[1\] = -1; each must be in \[0, T = 4\]/);
+    const e5 = thrown(() => g.run({ ...ok, lens: new Int32Array([4, 5, 1]) }));
+    expect(e5.message).toMatch(/sequence_lens\[1\] = 5; each must be in \[0, T = 4\]/);
     const e4 = thrown(() => g.run({ ...ok, lens: { data: [1, 2, 3], shape: [2] } }));
     expect(e4).toBeInstanceOf(RangeError);
   });

@@ -231,7 +231,7 @@ describe('Dense refuses bad input', () => {
       /forward: x must have shape \[T, B, I=4\].*got \[3, 2, 5\]/,
     );
     expect(() => d.forward(randomTensor([3, 2, 4], 1), { lengths: [1, 4] })).toThrow(
-      /lengths\[1\] must be an integer in \[1, T=3\]/,
+      /lengths\[1\] must be an integer in \[0, T=3\]/,
     );
     expect(() => d.forward(randomTensor([2, 4], 1), { lengths: [1, 1] })).toThrow(TypeError);
     expect(() => d.backward({ output: randomTensor([2, 2], 1) })).toThrow(

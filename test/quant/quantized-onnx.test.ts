@@ -137,11 +137,5 @@ describe('ONNX export of quantized layers', () => {
     gru.dequantize();
     expect(() => toOnnx(gru)).not.toThrow();
   });
-
-  it('importOnnx refuses the int8 initializers with a code (import of DynamicQuantizeLSTM: not yet)', () => {
-    const q = quantize(new LSTM({ inputSize: 3, hiddenSize: 4, seed: 2 }), { dtype: 'int8' });
-    expect(() => fromOnnx(toOnnx(q))).toThrow(
-      expect.objectContaining({ code: ErrorCode.ONNX_UNSUPPORTED }),
-    );
-  });
+  // the import of DynamicQuantizeLSTM: test/io/onnx-quantized.test.ts
 });

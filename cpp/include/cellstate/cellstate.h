@@ -220,12 +220,15 @@ struct ForwardArgs {
   int seq_len = 0;  // T
   int batch = 0;    // B
   bool batch_first = false;
-  const void* x = nullptr;           // [T,B,I] or [B,T,I]
-  const void* h0 = nullptr;          // [L·D,B,R] or null (zeros)
-  const void* c0 = nullptr;          // [L·D,B,H] or null (zeros); LSTM only
-  const int32_t* lengths = nullptr;  // [B] in [1,T] or null (all T)
-  bool train = false;                // keep what backward needs
-  uint64_t dropout_seed = 0;         // seeds the dropout masks of this call (train only)
+  const void* x = nullptr;   // [T,B,I] or [B,T,I]
+  const void* h0 = nullptr;  // [L·D,B,R] or null (zeros)
+  const void* c0 = nullptr;  // [L·D,B,H] or null (zeros); LSTM only
+  // [B] in [0,T] or null (all T). Steps t >= lengths[b] output zeros and leave row b's state
+  // unchanged (a 0 length: outputs all zero, h_n / c_n = h0 / c0); backward passes d_h_n / d_c_n
+  // through them to d_h0 / d_c0 and gives them no dx and no parameter gradient.
+  const int32_t* lengths = nullptr;
+  bool train = false;         // keep what backward needs
+  uint64_t dropout_seed = 0;  // seeds the dropout masks of this call (train only)
   // Tests: the recurrent dropout masks [L·D,B,R] of this call (train with recurrent_dropout > 0)
   // instead of those drawn from dropout_seed; any values.
   const void* recurrent_mask = nullptr;

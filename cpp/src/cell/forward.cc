@@ -175,9 +175,9 @@ Status Layer<T>::Impl::Forward(const ForwardArgs& a) {
   if (a.lengths) {
     for (int b = 0; b < a.batch; ++b) {
       const int32_t len = a.lengths[b];
-      if (len < 1 || len > a.seq_len)
+      if (len < 0 || len > a.seq_len)
         return Status::Error(Code::kOutOfRange,
-                             "lengths[" + std::to_string(b) + "] must be in [1, " +
+                             "lengths[" + std::to_string(b) + "] must be in [0, " +
                                  std::to_string(a.seq_len) + "], got " + std::to_string(len));
     }
   }
