@@ -54,6 +54,7 @@ const INTERNAL_TYPES = new Set(
     'KerasMapping ' +
     // the ONNX graph runner's internals (lib/io/onnx-graph, onnx-ops, onnx-recurrent)
     'OnnxGraph ElemType OnnxValue OpContext OpFunction ConstInput NodeLayer RecurrentNode NodeReporter ' +
+    'SharedLayer QuantInput ' +
     // what lib/model and lib/train share of a Sequential's internals
     'BatchLayer TrainableModel ForwardCall BackwardCall ' +
     // int8 plumbing (lib/layers/quant.ts, lib/io/safetensors.ts)
