@@ -20,6 +20,7 @@ struct Avx2Tile {
   static constexpr size_t kMc = 144;       // 144 x 256 x 4 B = 144 KB of A in L2
   static constexpr size_t kShortAcc = 12;  // 8 to 12 accumulators: 6 panels for one row
   static constexpr bool kPrefetch = true;
+  static constexpr size_t kStreamAcc = 12;  // GemmPair: as the rows left over
   static constexpr size_t kLaneK = 1;
 
   static Mask MakeMask(size_t n) {
@@ -58,6 +59,11 @@ void avx2_pack(size_t K, size_t N, const float* src, ptrdiff_t rs, ptrdiff_t cs,
 void avx2_gemm(size_t M, size_t N, size_t K, const float* A, size_t lda, const float* Bp,
                const float* bias, float* C, size_t ldc, bool accumulate, Part part) {
   Driver::Gemm(M, N, K, A, lda, Bp, bias, C, ldc, accumulate, part);
+}
+
+void avx2_gemm_pair(size_t M, size_t N, const GemmOp<float>& first, const GemmOp<float>& second,
+                    bool reverse, Part part) {
+  Driver::GemmPair(M, N, first, second, reverse, part);
 }
 
 }  // namespace cellstate
