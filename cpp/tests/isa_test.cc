@@ -175,8 +175,8 @@ void CheckBitIdentical(const std::string& what, const Result<float>& a, const Re
 // element is still the same chain (gemm.h). The double engine (the reference's plain sums) is
 // held to a tolerance.
 template <typename T>
-void CheckStream(const std::string& what, const Problem& p, const Engine& e, const Result<T>& fwd) {
-  if (p.cfg.bidirectional || !p.lengths.empty()) return;
+void CheckStreamOn(const std::string& what, const Problem& p, const Engine& e,
+                   const Result<T>& fwd) {
   const Dims d = DimsOf(p.cfg, p.T, p.B);
   std::unique_ptr<cellstate::Layer<T>> layer;
   if (!CHECK_OK(cellstate::Layer<T>::Create(p.cfg, e, &layer))) return;
@@ -236,6 +236,19 @@ void CheckStream(const std::string& what, const Problem& p, const Engine& e, con
       CHECK_TENSOR(what + " step c of layer " + std::to_string(l) + " vs cN", h + size_t(d.B) * d.R,
                    fwd.cn.data() + l * size_t(d.B) * d.H, size_t(d.B) * d.H, tol);
   }
+}
+
+// Both ways a step runs its GEMMs: as in a forward, and (one-layer stacks) paired over the
+// same column panels in alternating orders, which the default engine keeps for weights beyond
+// L2 (Engine::stream_pair_min_bytes).
+template <typename T>
+void CheckStream(const std::string& what, const Problem& p, const Engine& e, const Result<T>& fwd) {
+  if (p.cfg.bidirectional || !p.lengths.empty()) return;
+  Engine plain = e, paired = e;
+  plain.stream_pair_min_bytes = 1e300;
+  paired.stream_pair_min_bytes = 0;
+  CheckStreamOn(what, p, plain, fwd);
+  CheckStreamOn(what + " paired", p, paired, fwd);
 }
 
 // An inference forward (in-place buffers; on a /t2wave engine a stacked one-direction layer

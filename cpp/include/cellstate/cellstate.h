@@ -199,6 +199,12 @@ struct Engine {
   // step. A layer starts one chunk behind the layer below; calls shorter than two chunks run
   // layer by layer. Tests set 2.
   int wavefront_chunk_rows = 16;
+  // A streaming step (Layer::Step) of a one-layer float stack whose GEMM weights exceed this
+  // many bytes runs its input and recurrent GEMMs paired over the same column panels, in
+  // opposite orders on alternate steps (Kernels::gemm_pair), so that a step starts on the
+  // weights the previous one left in the cache; smaller weights stay in L2 anyway (1 MiB:
+  // Zen 5's L2). The results are the same either way. Tests set 0.
+  double stream_pair_min_bytes = 1048576.0;
 };
 
 // The best ISA this CPU supports, or the one named by CELLSTATE_ISA when that is set and usable.

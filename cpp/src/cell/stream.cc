@@ -52,11 +52,15 @@ Status Layer<T>::Impl::Step(int B, const T* x, T* state, T* scratch, T* out) con
     io.qld = qld;
   }
   const double flops = 2.0 * B * StackRowFlops();
-  // Float layers leave each unit's input GEMM to the cell's first product (DeferredInput): at
-  // batch 1 both weight matrices then stream through the cache once, panel group by panel
-  // group, in opposite orders on alternate steps. With W_ih and W_hh larger than L2 (S2: 2 MB
-  // against Zen 5's 1 MB) a step starts on the part the previous step read last, still in L2.
-  const bool defer = qk == nullptr;
+  // A float one-layer stack whose weights exceed Engine::stream_pair_min_bytes (1 MiB, Zen 5's
+  // L2) leaves its input GEMM to the cell's first product (DeferredInput): at batch 1 both weight
+  // matrices then stream through the cache once, panel group by panel group, in opposite orders on
+  // alternate steps, so a step starts on the part the previous step read last, still in L2 (S2, 2
+  // MB: the step 0.75x the time). Otherwise the GEMMs run as in a forward: weights that fit in L2
+  // stay there anyway (S1, 384 KB: 1.02x), and with several layers a step starts on the first
+  // layer's weights and ends on the last's, leaving nothing to reuse (S3: 1.04-1.06x). A/B rounds.
+  const bool defer =
+      qk == nullptr && L == 1 && StackRowFlops() * sizeof(T) > engine.stream_pair_min_bytes;
   const bool reverse = (stream_steps.fetch_add(1, std::memory_order_relaxed) & 1u) != 0;
   // A single step has one to three barriers per layer and microseconds of work: it takes
   // threads only when it is much larger than a step of a sequence needs (a pool of many
