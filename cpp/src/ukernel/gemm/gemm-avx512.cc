@@ -33,8 +33,8 @@ struct Avx512Tile {
   static constexpr size_t kMc = 144;
   static constexpr size_t kShortAcc = 16;  // e.g. 8 panels (256 columns) for the batch-1 step
   static constexpr bool kPrefetch = true;
-  // GemmPair: 4 panels for one row. On Zen 5 with alternating orders, S2's step took 0.93x
-  // the time of 2 panels, and its two GEMVs alone 0.94x the time of 8 (A/B rounds).
+  // GemmPair: 4 panels for one row. On Zen 5 with alternating orders S2's step took 0.93x the
+  // time with 2 panels and 0.96x the time with 8 (A/B rounds).
   static constexpr size_t kStreamAcc = 8;
   static constexpr size_t kLaneK = 1;
 
