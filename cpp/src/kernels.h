@@ -22,6 +22,19 @@ struct Part {
   Team* team = nullptr;
 };
 
+// One operand set of Kernels::gemm_pair: C[M,N] (=|+=) bias + A[M,K] · B[K,N], B packed.
+template <typename T>
+struct GemmOp {
+  size_t K = 0;
+  const T* A = nullptr;
+  size_t lda = 0;
+  const T* Bp = nullptr;
+  const T* bias = nullptr;  // [N] or null
+  T* C = nullptr;
+  size_t ldc = 0;
+  bool accumulate = false;
+};
+
 template <typename T>
 struct Kernels {
   const char* name = nullptr;  // "ref", "scalar", "avx2", "avx512", "neon"
@@ -37,6 +50,15 @@ struct Kernels {
   // all threads is the whole product. Results do not depend on nth. K may be 0.
   void (*gemm)(size_t M, size_t N, size_t K, const T* A, size_t lda, const T* Bp, const T* bias,
                T* C, size_t ldc, bool accumulate, Part part) = nullptr;
+  // Two GEMMs with the same N, `first` then `second`, with exactly the results of gemm(first)
+  // then gemm(second) (second may continue first's chains: second.C == first.C, accumulate).
+  // For M below the main tile's rows (the streaming step) it visits this thread's column
+  // panels in groups, each group through both products before the next, so that the two
+  // weight matrices stream through the cache once together; `reverse` visits the groups from
+  // the last (a caller alternating it between calls finds the end it read last still in the
+  // cache). Larger M: gemm(first), then gemm(second). Split among threads as gemm.
+  void (*gemm_pair)(size_t M, size_t N, const GemmOp<T>& first, const GemmOp<T>& second,
+                    bool reverse, Part part) = nullptr;
 
   // ---- post-GEMM: one sub-table per cell family, declared in the family's header
   // (cell/<family>.h) and filled by name (FillLstm<V> etc. in ukernel/postgemm/<family>-impl.h).

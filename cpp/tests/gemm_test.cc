@@ -1,7 +1,8 @@
 // GEMM micro-kernels of every ISA this CPU runs against a naive double-precision loop, on sizes
 // equal to, below, above and multiples of the tiles; both packing strides; with and without
 // bias and accumulate; and bit-identical results for nth = 1, 2, 3 and for one row alone
-// (M = 1, the streaming step) versus the same row inside a larger M.
+// (M = 1, the streaming step) versus the same row inside a larger M; gemm_pair equal to its two
+// gemm calls bit for bit.
 #include "ukernel/gemm/gemm.h"
 
 #include <cmath>
@@ -22,6 +23,8 @@ struct Isa {
   void (*pack)(size_t K, size_t N, const float* src, ptrdiff_t rs, ptrdiff_t cs, float* dst);
   void (*gemm)(size_t M, size_t N, size_t K, const float* A, size_t lda, const float* Bp,
                const float* bias, float* C, size_t ldc, bool accumulate, Part part);
+  void (*gemm_pair)(size_t M, size_t N, const GemmOp<float>& first, const GemmOp<float>& second,
+                    bool reverse, Part part);
 };
 
 struct Case {
@@ -40,6 +43,64 @@ void Fail(const Isa& isa, const Case& c, const char* what) {
                 c.transposed ? "rs=1" : "cs=1", c.bias, c.accumulate, what);
   }
   ++g_failed;
+}
+
+GemmOp<float> Op(size_t K, const float* A, size_t lda, const float* Bp, const float* bias, float* C,
+                 size_t ldc, bool accumulate) {
+  GemmOp<float> o;
+  o.K = K;
+  o.A = A;
+  o.lda = lda;
+  o.Bp = Bp;
+  o.bias = bias;
+  o.C = C;
+  o.ldc = ldc;
+  o.accumulate = accumulate;
+  return o;
+}
+
+// The gemm_pair check of RunCase; first is c's product (A, Bp, bias), second one of depth
+// K / 2 + 1 on new operands.
+bool PairMatches(const Isa& isa, const Case& c, const std::vector<float>& A, size_t lda,
+                 const std::vector<float>& Bp, const std::vector<float>& bias,
+                 const std::vector<float>& C0, std::mt19937& rng) {
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  const size_t M = c.M, N = c.N, K2 = c.K / 2 + 1, lda2 = K2 + 2, ldc = N + 5;
+  std::vector<float> A2(M * lda2), B2(K2 * N), bias2(N), C2(M * ldc);
+  for (float& x : A2) x = dist(rng);
+  for (float& x : B2) x = dist(rng);
+  for (float& x : bias2) x = dist(rng);
+  for (float& x : C2) x = dist(rng);
+  std::vector<float> Bp2(isa.packed_size(K2, N));
+  isa.pack(K2, N, B2.data(), static_cast<ptrdiff_t>(N), 1, Bp2.data());
+  const float* b1 = c.bias ? bias.data() : nullptr;
+  for (int own = 0; own < 2; ++own) {  // second into C (continuing) or into its own C2
+    std::vector<float> want = C0, want2 = C2;
+    float* s_c = own ? want2.data() : want.data();
+    isa.gemm(M, N, c.K, A.data(), lda, Bp.data(), b1, want.data(), ldc, c.accumulate, Part{});
+    isa.gemm(M, N, K2, A2.data(), lda2, Bp2.data(), own ? bias2.data() : nullptr, s_c, ldc,
+             own ? c.accumulate : true, Part{});
+    for (int nth = 1; nth <= 3; nth += 2) {
+      for (int reverse = 0; reverse < 2; ++reverse) {
+        std::vector<float> got = C0, got2 = C2;
+        const GemmOp<float> f =
+            Op(c.K, A.data(), lda, Bp.data(), b1, got.data(), ldc, c.accumulate);
+        const GemmOp<float> s = Op(K2, A2.data(), lda2, Bp2.data(), own ? bias2.data() : nullptr,
+                                   own ? got2.data() : got.data(), ldc, own ? c.accumulate : true);
+        for (int ith = 0; ith < nth; ++ith) isa.gemm_pair(M, N, f, s, reverse != 0, Part{ith, nth});
+        if (std::memcmp(got.data(), want.data(), got.size() * sizeof(float)) != 0 ||
+            std::memcmp(got2.data(), want2.data(), got2.size() * sizeof(float)) != 0) {
+          char msg[160];
+          std::snprintf(msg, sizeof msg,
+                        "gemm_pair (%s C, nth %d, reverse %d) differs from its two gemm calls",
+                        own ? "own" : "shared", nth, reverse);
+          Fail(isa, c, msg);
+          return false;
+        }
+      }
+    }
+  }
+  return true;
 }
 
 bool RunCase(const Isa& isa, const Case& c, std::mt19937& rng) {
@@ -112,6 +173,11 @@ bool RunCase(const Isa& isa, const Case& c, std::mt19937& rng) {
       return false;
     }
   }
+
+  // gemm_pair (rows up to 17: below, at and above every main tile) equals gemm(first) then
+  // gemm(second) bit for bit, for nth = 1 and 3 and both orders of the panel groups: second
+  // continuing first's chains in C (x_t, then h_{t-1} into the same gates) or into its own C2.
+  if (M <= 17 && !PairMatches(isa, c, A, lda, Bp, bias, C0, rng)) return false;
 
   // Against double precision. Tolerance: 1e-5 * (K + 1) * the largest term of the sum; float
   // rounding of K + 2 terms is far below that.
@@ -273,20 +339,22 @@ int main() {
   }
   std::printf("this CPU: %s core, family %u, model %u\n", CpuCoreName(CpuCoreKind()), CpuFamily(),
               CpuModel());
-  RunIsa({"scalar", scalar_packed_size, scalar_pack, scalar_gemm});
+  RunIsa({"scalar", scalar_packed_size, scalar_pack, scalar_gemm, scalar_gemm_pair});
 #if defined(__x86_64__) || defined(_M_X64)
   if (CpuHasAvx2Fma()) {
-    RunIsa({"avx2", avx2_packed_size, avx2_pack, avx2_gemm});
+    RunIsa({"avx2", avx2_packed_size, avx2_pack, avx2_gemm, avx2_gemm_pair});
   } else {
     std::printf("SKIPPED avx2: not supported by this CPU\n");
   }
   if (CpuHasAvx512()) {
     // Both K blocks of the avx512 driver, whichever this core runs (CpuCoreKind), and K block
     // 512 in the row-block order alone.
-    const Isa kc256{"avx512/kc256", avx512_packed_size, avx512_pack, avx512_gemm_kc256};
-    const Isa kc512{"avx512/kc512", avx512_packed_size, avx512_pack, avx512_gemm_kc512};
-    const Isa kc512rows{"avx512/kc512rows", avx512_packed_size, avx512_pack,
-                        avx512_gemm_kc512_rows};
+    const Isa kc256{"avx512/kc256", avx512_packed_size, avx512_pack, avx512_gemm_kc256,
+                    avx512_gemm_pair};
+    const Isa kc512{"avx512/kc512", avx512_packed_size, avx512_pack, avx512_gemm_kc512,
+                    avx512_gemm_pair};
+    const Isa kc512rows{"avx512/kc512rows", avx512_packed_size, avx512_pack, avx512_gemm_kc512_rows,
+                        avx512_gemm_pair};
     RunIsa(kc256);
     RunIsa(kc512);
     RunIsa(kc512rows);
@@ -295,8 +363,8 @@ int main() {
     SameBits(kc256, kc512);
     SameBits(kc512rows, kc512);  // the column-block order changes no bit
     if (CpuHasAvx2Fma()) {
-      SameBits({"avx2", avx2_packed_size, avx2_pack, avx2_gemm},
-               {"avx512", avx512_packed_size, avx512_pack, avx512_gemm});
+      SameBits({"avx2", avx2_packed_size, avx2_pack, avx2_gemm, avx2_gemm_pair},
+               {"avx512", avx512_packed_size, avx512_pack, avx512_gemm, avx512_gemm_pair});
     }
   } else {
     std::printf("SKIPPED avx512: not supported by this CPU\n");
@@ -307,7 +375,7 @@ int main() {
 #endif
 #if defined(__aarch64__)
   if (CpuHasNeon()) {
-    RunIsa({"neon", neon_packed_size, neon_pack, neon_gemm});
+    RunIsa({"neon", neon_packed_size, neon_pack, neon_gemm, neon_gemm_pair});
   } else {
     std::printf("SKIPPED neon: not supported by this CPU\n");
   }

@@ -169,12 +169,14 @@ void CheckBitIdentical(const std::string& what, const Result<float>& a, const Re
   CHECK_BIT_EQUAL(what + " grads", a.grads, b.grads);
 }
 
-// Streaming: T calls of Step (unidirectional, no lengths) equal Forward on the same engine.
-// Step runs the input GEMM on B rows instead of T·B; on the same kernels that may change the
-// summation order only within the GEMM's blocking, so the bound is the cross-ISA one.
+// Streaming: T calls of Step (unidirectional, no lengths) equal Forward on the same engine, bit
+// for bit on the float engines: Step runs the input GEMM on B rows instead of T·B and pairs it
+// with the recurrent one (Kernels::gemm_pair, panel groups in alternating orders), and every C
+// element is still the same chain (gemm.h). The double engine (the reference's plain sums) is
+// held to a tolerance.
 template <typename T>
-void CheckStream(const std::string& what, const Problem& p, const Engine& e, const Result<T>& fwd) {
-  if (p.cfg.bidirectional || !p.lengths.empty()) return;
+void CheckStreamOn(const std::string& what, const Problem& p, const Engine& e,
+                   const Result<T>& fwd) {
   const Dims d = DimsOf(p.cfg, p.T, p.B);
   cellstate::Status created;
   auto layer = LayerWith<T>(p.cfg, e, p.params, &created);
@@ -205,8 +207,23 @@ void CheckStream(const std::string& what, const Problem& p, const Engine& e, con
             fwd.output[SeqOffset(t, b, d.T, d.B, d.R, p.batch_first) + k];
       }
   }
+  if constexpr (std::is_same<T, float>::value) {
+    CHECK_BIT_EQUAL(what + " step output vs forward", out, want_out);
+    for (int l = 0; l < d.L; ++l) {
+      const T* h = state.data() + l * per_layer;
+      const size_t nh = size_t(d.B) * d.R, nc = size_t(d.B) * d.H;
+      CHECK_BIT_EQUAL(what + " step h of layer " + std::to_string(l) + " vs hN",
+                      std::vector<T>(h, h + nh),
+                      std::vector<T>(fwd.hn.begin() + l * nh, fwd.hn.begin() + (l + 1) * nh));
+      if (d.lstm)
+        CHECK_BIT_EQUAL(what + " step c of layer " + std::to_string(l) + " vs cN",
+                        std::vector<T>(h + nh, h + nh + nc),
+                        std::vector<T>(fwd.cn.begin() + l * nc, fwd.cn.begin() + (l + 1) * nc));
+    }
+    return;
+  }
   Tol tol;
-  tol.scaled = std::is_same<T, double>::value ? 1e-12 : kScaled;
+  tol.scaled = 1e-12;
   tol.scale_floor = kFloor;
   CHECK_TENSOR(what + " step output vs forward", out.data(), want_out.data(), out.size(), tol,
                std::vector<int>{d.T, d.B, d.R});
@@ -218,6 +235,19 @@ void CheckStream(const std::string& what, const Problem& p, const Engine& e, con
       CHECK_TENSOR(what + " step c of layer " + std::to_string(l) + " vs cN", h + size_t(d.B) * d.R,
                    fwd.cn.data() + l * size_t(d.B) * d.H, size_t(d.B) * d.H, tol);
   }
+}
+
+// Both ways a step runs its GEMMs: as in a forward, and (one-layer stacks) paired over the
+// same column panels in alternating orders, which the default engine keeps for weights beyond
+// L2 (Engine::stream_pair_min_bytes).
+template <typename T>
+void CheckStream(const std::string& what, const Problem& p, const Engine& e, const Result<T>& fwd) {
+  if (p.cfg.bidirectional || !p.lengths.empty()) return;
+  Engine plain = e, paired = e;
+  plain.stream_pair_min_bytes = 1e300;
+  paired.stream_pair_min_bytes = 0;
+  CheckStreamOn(what, p, plain, fwd);
+  CheckStreamOn(what + " paired", p, paired, fwd);
 }
 
 // An inference forward (in-place buffers; on a /t2wave engine a stacked one-direction layer

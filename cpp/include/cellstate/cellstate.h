@@ -204,6 +204,12 @@ struct Engine {
   // read them, when the layer's input weights are small enough to be read once per chunk (at
   // most 2 MB); 0: over all steps at once. Rows are independent: no bit changes. Tests set 3.
   int input_chunk_rows = 256;
+  // A streaming step (Layer::Step) of a one-layer float stack whose GEMM weights exceed this
+  // many bytes runs its input and recurrent GEMMs paired over the same column panels, in
+  // opposite orders on alternate steps (Kernels::gemm_pair), so that a step starts on the
+  // weights the previous one left in the cache; smaller weights stay in L2 anyway (1 MiB:
+  // Zen 5's L2). The results are the same either way. Tests set 0.
+  double stream_pair_min_bytes = 1048576.0;
 };
 
 // The best ISA this CPU supports, or the one named by CELLSTATE_ISA when that is set and usable.

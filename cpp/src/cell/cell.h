@@ -165,9 +165,37 @@ struct StepSplit {
     Barrier(p);
     qk.qgemm(M, N, K, aq, ldq, sa, Wq, ws, bias, C, ldc, acc, p);
   }
+  // gemm(f) then gemm(s) over the same N columns, panel group by panel group for few rows
+  // (Kernels::gemm_pair), split as Gemm.
+  void GemmPair(size_t M, size_t N, const GemmOp<T>& f, const GemmOp<T>& s, bool reverse) const {
+    if (!rows) {
+      k.gemm_pair(M, N, f, s, reverse, p);
+    } else if (b1 > b0) {
+      GemmOp<T> fr = f, sr = s;
+      fr.A += b0 * f.lda;
+      fr.C += b0 * f.ldc;
+      sr.A += b0 * s.lda;
+      sr.C += b0 * s.ldc;
+      k.gemm_pair(b1 - b0, N, fr, sr, reverse, Part{});
+    }
+  }
   void Sync() const {
     if (!rows) Barrier(p);
   }
+};
+
+// The streaming step's input GEMM (io.g = bias + x_t · W_ih^T over N = G·H columns), left by
+// the driver to the cell's first Mul (FwdStep::input), which runs it paired with its own
+// product when that has N columns too (Kernels::gemm_pair: at batch 1 the two weight matrices
+// stream through the cache together, and `reverse` alternates from step to step), else just
+// before it. Either way a cell reads io.g only after the Sync that follows its first Mul, as
+// it would anyway. One per thread (done is this thread's).
+template <typename T>
+struct DeferredInput {
+  GemmOp<T> op;
+  size_t N = 0;
+  bool reverse = false;
+  mutable bool done = false;
 };
 
 // What a cell's forward step sees: this thread's rows [b0, b1) of the batch.
@@ -183,11 +211,31 @@ struct FwdStep : StepSplit<T> {
   T* cout;             // io.cout or io.c
   int R, C;            // state and cell-state sizes
   const QuantStep* q;  // int8 weights, or null (float)
+  // The streaming step's input GEMM, not yet run (float layers); null otherwise.
+  const DeferredInput<T>* input = nullptr;
   // C = [C +] bias + A · W^T for the cell's forward matrix `slot` (the packed u.fw[slot]), on
   // this thread's part: float, or int8 on a quantized layer (A quantized per row: the dynamic
   // quantization of x_t, h_{t-1}, r ⊙ h, m_t).
   void Mul(int slot, size_t M, size_t N, size_t K, const T* A, size_t lda, const T* bias, T* Cm,
            size_t ldc, bool acc) const {
+    if (input != nullptr && !input->done) {
+      input->done = true;
+      if (q == nullptr && N == input->N) {
+        GemmOp<T> op;
+        op.K = K;
+        op.A = A;
+        op.lda = lda;
+        op.Bp = packed + u.fw[slot];
+        op.bias = bias;
+        op.C = Cm;
+        op.ldc = ldc;
+        op.accumulate = acc;
+        this->GemmPair(M, N, input->op, op, input->reverse);
+        return;
+      }
+      const GemmOp<T>& in = input->op;
+      this->Gemm(M, input->N, in.K, in.A, in.lda, in.Bp, in.bias, in.C, in.ldc, in.accumulate);
+    }
     if constexpr (std::is_same<T, float>::value) {
       if (q) {
         this->QGemm(*q->k, M, N, K, A, lda, q->packed + u.qw[slot], q->scale + u.qs[slot], bias, Cm,

@@ -153,6 +153,9 @@ struct Layer<T>::Impl {
   size_t bw_size = 0;
   // The wavefront's progress: steps done per layer (see ForwardWavefront).
   std::unique_ptr<Progress[]> progress;
+  // Streaming steps taken on this layer: even and odd steps visit the weights' column panels in
+  // opposite orders (DeferredInput::reverse). Only the speed depends on it.
+  mutable std::atomic<uint32_t> stream_steps{0};
 
   bool Active(int b, int t) const { return t < lengths[b]; }
   // Multiply-adds per batch row of one step of the whole stack (both directions).
@@ -182,8 +185,9 @@ struct Layer<T>::Impl {
   bool Wavefront(bool train, int Tn, int B, double flops_per_step) const;
   int WaveChunk(int Tn, int B) const;  // steps per chunk (Engine::wavefront_chunk_rows)
   void ForwardWavefront(const ForwardArgs& a, const T* x0, T* last_out, Part p);
-  void StepForward(const Unit& u, int B, int t, const int32_t* lens, const StepIo<T>& io,
-                   Part p) const;
+  // input: the streaming step's input GEMM, left to the cell's first Mul (cell.h).
+  void StepForward(const Unit& u, int B, int t, const int32_t* lens, const StepIo<T>& io, Part p,
+                   const DeferredInput<T>* input = nullptr) const;
   void BackwardUnit(Unit& u, const BackwardArgs& a, const T* xin, const T* dy, T* dx,
                     bool dx_accumulate, Part p);
   void ZeroPadded(T* x, size_t F) const;

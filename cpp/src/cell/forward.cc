@@ -51,7 +51,7 @@ bool Layer<T>::Impl::RowSplit(int B, Part p) const {
 
 template <typename T>
 void Layer<T>::Impl::StepForward(const Unit& u, int B, int t, const int32_t* lens,
-                                 const StepIo<T>& io, Part p) const {
+                                 const StepIo<T>& io, Part p, const DeferredInput<T>* input) const {
   size_t b0, b1;
   Split(B, p, &b0, &b1);
   const FwdStep<T> s{{*kern, p, b0, b1, RowSplit(B, p)},
@@ -66,7 +66,8 @@ void Layer<T>::Impl::StepForward(const Unit& u, int B, int t, const int32_t* len
                      io.cout ? io.cout : io.c,
                      R,
                      C,
-                     nullptr};
+                     nullptr,
+                     input};
   if constexpr (std::is_same<T, float>::value) {
     if (qk) {
       const QuantStep q{qk, qpacked.data(), qscale.data()};
@@ -292,16 +293,17 @@ void Layer<T>::Impl::ZeroPadded(T* x, size_t F) const {
       }
 }
 
-#define CELLSTATE_INSTANTIATE(T)                                                            \
-  template double Layer<T>::Impl::StackRowFlops() const;                                    \
-  template int Layer<T>::Impl::Threads(double) const;                                       \
-  template bool Layer<T>::Impl::RowSplit(int, Part) const;                                  \
-  template void Layer<T>::Impl::StepForward(const Unit&, int, int, const int32_t*,          \
-                                            const StepIo<T>&, Part) const;                  \
-  template StepIo<T> Layer<T>::Impl::StepBuffers(const Unit&, size_t, bool);                \
-  template void Layer<T>::Impl::ForwardUnit(Unit&, const ForwardArgs&, const T*, T*, Part); \
-  template Status Layer<T>::Impl::Forward(const ForwardArgs&);                              \
-  template void Layer<T>::Impl::ZeroPadded(T*, size_t) const;                               \
+#define CELLSTATE_INSTANTIATE(T)                                                             \
+  template double Layer<T>::Impl::StackRowFlops() const;                                     \
+  template int Layer<T>::Impl::Threads(double) const;                                        \
+  template bool Layer<T>::Impl::RowSplit(int, Part) const;                                   \
+  template void Layer<T>::Impl::StepForward(const Unit&, int, int, const int32_t*,           \
+                                            const StepIo<T>&, Part, const DeferredInput<T>*) \
+      const;                                                                                 \
+  template StepIo<T> Layer<T>::Impl::StepBuffers(const Unit&, size_t, bool);                 \
+  template void Layer<T>::Impl::ForwardUnit(Unit&, const ForwardArgs&, const T*, T*, Part);  \
+  template Status Layer<T>::Impl::Forward(const ForwardArgs&);                               \
+  template void Layer<T>::Impl::ZeroPadded(T*, size_t) const;                                \
   template void Layer<T>::Impl::DrawTimeFixedMasks(const ForwardArgs&);
 CELLSTATE_INSTANTIATE(float)
 CELLSTATE_INSTANTIATE(double)

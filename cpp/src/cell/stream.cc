@@ -1,6 +1,7 @@
 // Streaming: one time step of B independent sequences whose state the caller holds
 // (Layer::Step). Reads the packed weights, writes only state, scratch and out; allocates nothing.
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <type_traits>
 
@@ -51,8 +52,19 @@ Status Layer<T>::Impl::Step(int B, const T* x, T* state, T* scratch, T* out) con
     io.qld = qld;
   }
   const double flops = 2.0 * B * StackRowFlops();
-  // A single step has two to four barriers and microseconds of work: it takes threads only
-  // when it is much larger than a step of a sequence needs (a pool of many streams).
+  // A float one-layer stack whose weights exceed Engine::stream_pair_min_bytes (1 MiB, Zen 5's
+  // L2) leaves its input GEMM to the cell's first product (DeferredInput): at batch 1 both weight
+  // matrices then stream through the cache once, panel group by panel group, in opposite orders on
+  // alternate steps, so a step starts on the part the previous step read last, still in L2 (S2, 2
+  // MB: the step 0.75x the time). Otherwise the GEMMs run as in a forward: weights that fit in L2
+  // stay there anyway (S1, 384 KB: 1.02x), and with several layers a step starts on the first
+  // layer's weights and ends on the last's, leaving nothing to reuse (S3: 1.04-1.06x). A/B rounds.
+  const bool defer =
+      qk == nullptr && L == 1 && StackRowFlops() * sizeof(T) > engine.stream_pair_min_bytes;
+  const bool reverse = (stream_steps.fetch_add(1, std::memory_order_relaxed) & 1u) != 0;
+  // A single step has one to three barriers per layer and microseconds of work: it takes
+  // threads only when it is much larger than a step of a sequence needs (a pool of many
+  // streams).
   Parallel(engine.pool.get(), Threads(flops / 8), std::is_same<T, float>::value, [&](Part p) {
     const T* xin = x;
     for (int l = 0; l < L; ++l) {
@@ -62,9 +74,23 @@ Status Layer<T>::Impl::Step(int B, const T* x, T* state, T* scratch, T* out) con
       lio.c = C > 0 ? lio.h + size_t(B) * R : nullptr;
       lio.out = l == L - 1 ? out : nullptr;
       lio.ldo = R;
-      InputGemm(u, B, xin, lio.g, io.qa, io.qsa, qld, p);
-      Barrier(p);
-      StepForward(u, B, 0, nullptr, lio, p);
+      if (defer) {
+        DeferredInput<T> input;
+        input.op.K = size_t(u.in);
+        input.op.A = xin;
+        input.op.lda = size_t(u.in);
+        input.op.Bp = packed.data() + u.fw_ih;
+        input.op.bias = u.fw_bias == kNone ? nullptr : packed.data() + u.fw_bias;
+        input.op.C = lio.g;
+        input.op.ldc = GH;
+        input.N = GH;
+        input.reverse = reverse;
+        StepForward(u, B, 0, nullptr, lio, p, &input);
+      } else {
+        InputGemm(u, B, xin, lio.g, io.qa, io.qsa, qld, p);
+        Barrier(p);
+        StepForward(u, B, 0, nullptr, lio, p);
+      }
       Barrier(p);  // the next layer reads every row of this layer's new state
       xin = lio.h;
     }

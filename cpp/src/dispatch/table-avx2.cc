@@ -23,6 +23,7 @@ constexpr Kernels<float> MakeTable() {
   t.packed_size = avx2_packed_size;
   t.pack = avx2_pack;
   t.gemm = avx2_gemm;
+  t.gemm_pair = avx2_gemm_pair;
   FillLstm<VecAvx2>(&t.lstm);
   FillGru<VecAvx2>(&t.gru);
   FillRnn<VecAvx2>(&t.rnn);

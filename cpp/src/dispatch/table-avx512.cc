@@ -24,6 +24,7 @@ constexpr Kernels<float> MakeTable() {
   t.packed_size = avx512_packed_size;
   t.pack = avx512_pack;
   t.gemm = avx512_gemm;
+  t.gemm_pair = avx512_gemm_pair;
   FillLstm<VecAvx512>(&t.lstm);
   FillGru<VecAvx512>(&t.gru);
   FillRnn<VecAvx512>(&t.rnn);

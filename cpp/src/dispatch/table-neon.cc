@@ -23,6 +23,7 @@ constexpr Kernels<float> MakeTable() {
   t.packed_size = neon_packed_size;
   t.pack = neon_pack;
   t.gemm = neon_gemm;
+  t.gemm_pair = neon_gemm_pair;
   FillLstm<VecNeon>(&t.lstm);
   FillGru<VecNeon>(&t.gru);
   FillRnn<VecNeon>(&t.rnn);

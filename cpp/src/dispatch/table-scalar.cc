@@ -24,6 +24,7 @@ constexpr Kernels<float> MakeTable() {
   t.packed_size = scalar_packed_size;
   t.pack = scalar_pack;
   t.gemm = scalar_gemm;
+  t.gemm_pair = scalar_gemm_pair;
   FillLstm<VecScalar>(&t.lstm);
   FillGru<VecScalar>(&t.gru);
   FillRnn<VecScalar>(&t.rnn);

@@ -44,6 +44,13 @@ void Gemm(size_t M, size_t N, size_t K, const T* A, size_t lda, const T* B, cons
   }
 }
 
+// gemm(f) then gemm(s): the reference has no panels to group.
+template <typename T>
+void GemmPair(size_t M, size_t N, const GemmOp<T>& f, const GemmOp<T>& s, bool, Part part) {
+  Gemm<T>(M, N, f.K, f.A, f.lda, f.Bp, f.bias, f.C, f.ldc, f.accumulate, part);
+  Gemm<T>(M, N, s.K, s.A, s.lda, s.Bp, s.bias, s.C, s.ldc, s.accumulate, part);
+}
+
 // The cell families' reference steps (one header each), then the table filled by name.
 #include "ref/gru-ref.h"
 #include "ref/lstm-ref.h"
@@ -66,6 +73,7 @@ constexpr Kernels<T> MakeRef() {
   t.packed_size = PackedSize<T>;
   t.pack = Pack<T>;
   t.gemm = Gemm<T>;
+  t.gemm_pair = GemmPair<T>;
   FillRefLstm<T>(&t.lstm);
   FillRefGru<T>(&t.gru);
   FillRefRnn<T>(&t.rnn);

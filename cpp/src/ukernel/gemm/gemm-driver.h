@@ -23,6 +23,11 @@
 // Each C element is one chain from its init value over k in order (gemm.h); K blocks store and
 // reload it exactly, so nothing depends on the tiling, the block sizes, M or part.nth.
 //
+// GemmPair (Kernels::gemm_pair, the streaming step: x_t · W_ih^T, then h_{t-1} · W_hh^T on the
+// same columns) runs M < kMr rows in groups of StreamPanels(M) panels, each group one tile
+// over all K of the first product and then one of the second, the groups in either order;
+// the tiles are Tile's, so the results are those of two Gemm calls.
+//
 // The policy P provides (all static):
 //   V                        the vector type of kW floats (float itself for the scalar path)
 //   Mask                     the valid lanes of the kNv vectors of a partial panel
@@ -32,6 +37,7 @@
 //                            (ColumnBlocks), run when M >= kNcMinRows
 //   kShortAcc                accumulators aimed at by the tiles of the rows left over
 //   kPrefetch                main tiles prefetch the next panel's slice, one line per 64 B
+//   kStreamAcc               accumulators aimed at by GemmPair's tiles (few rows)
 //   kLaneK                   1, or k values of an A row per vector load (FmaLane, NEON)
 //   Mask MakeMask(n)         lanes [0, n) of a panel, n in 1..NR
 //   V Zero(), Load(p), LoadMasked(p, mask, v), Broadcast(p), Add(x, y), Fma(a, b, c) = a*b + c
@@ -357,6 +363,79 @@ struct GemmDriver {
       return mr == MR ? ShortPanels(MR) : ShortPanelsOf<MR - 1>(mr);
     } else {
       return 1;
+    }
+  }
+
+  // ---- GemmPair: two products over the same columns, for few rows -------------------------
+
+  // Panels per stream tile of mr < kMr rows: about kStreamAcc accumulators, at least one panel.
+  static constexpr size_t StreamPanels(size_t mr) {
+    return mr * kNv >= P::kStreamAcc ? 1 : P::kStreamAcc / (mr * kNv);
+  }
+
+  // Rows [0, mr), 0 < mr <= MR < kMr, over the r <= StreamPanels(mr) panels [p, p + r).
+  template <size_t MR>
+  static void StreamRows(size_t mr, const Job& job, const float* a, size_t lda, float* c,
+                         size_t ldc, size_t p, size_t r) {
+    if constexpr (MR > 0) {
+      if (mr == MR) {
+        PanelRest<MR, StreamPanels(MR)>(r, job, a, lda, c, ldc, p);
+      } else {
+        StreamRows<MR - 1>(mr, job, a, lda, c, ldc, p, r);
+      }
+    }
+  }
+
+  // StreamPanels(mr) for a run-time mr in 1..kMr-1.
+  template <size_t MR>
+  static size_t StreamPanelsOf(size_t mr) {
+    if constexpr (MR > 0) {
+      return mr == MR ? StreamPanels(MR) : StreamPanelsOf<MR - 1>(mr);
+    } else {
+      return 1;
+    }
+  }
+
+  // One operand set as a Job over the whole K: with few rows each tile reads its slice of B
+  // once, so a K block that keeps it in L1 buys nothing.
+  static Job StreamJob(const GemmOp<float>& o, size_t N, size_t np) {
+    Job job;
+    job.bs = o.K * kNr;
+    job.kc = o.K;
+    job.Bp = o.Bp;
+    job.bias = o.bias;
+    job.load_c = o.accumulate;
+    job.np = np;
+    job.last_partial = N % kNr != 0;
+    job.last_mask = P::MakeMask(N - (np - 1) * kNr);
+    return job;
+  }
+
+  // kernels.h: gemm(f) then gemm(s); M < kMr rows go panel group by panel group through both
+  // (this thread's panels, as Gemm splits them), the groups from the last when `reverse`.
+  static void GemmPair(size_t M, size_t N, const GemmOp<float>& f, const GemmOp<float>& s,
+                       bool reverse, Part part) {
+    if (M >= kMr) {
+      Gemm(M, N, f.K, f.A, f.lda, f.Bp, f.bias, f.C, f.ldc, f.accumulate, part);
+      Gemm(M, N, s.K, s.A, s.lda, s.Bp, s.bias, s.C, s.ldc, s.accumulate, part);
+      return;
+    }
+    if (M == 0 || N == 0) return;
+    const size_t np = (N + kNr - 1) / kNr;
+    const size_t nth = part.nth > 0 ? static_cast<size_t>(part.nth) : 1;
+    const size_t ith = part.ith > 0 ? static_cast<size_t>(part.ith) : 0;
+    const size_t p_begin = np * ith / nth;
+    const size_t p_end = np * (ith + 1) / nth;
+    if (p_begin >= p_end) return;
+    const Job jf = StreamJob(f, N, np);
+    const Job js = StreamJob(s, N, np);
+    const size_t group = StreamPanelsOf<kMr - 1>(M);
+    const size_t groups = (p_end - p_begin + group - 1) / group;
+    for (size_t i = 0; i < groups; ++i) {
+      const size_t q = p_begin + (reverse ? groups - 1 - i : i) * group;
+      const size_t r = MinSize(group, p_end - q);
+      StreamRows<kMr - 1>(M, jf, f.A, f.lda, f.C, f.ldc, q, r);
+      StreamRows<kMr - 1>(M, js, s.A, s.lda, s.C, s.ldc, q, r);
     }
   }
 };

@@ -26,6 +26,7 @@ struct ScalarTile {
   static constexpr bool kPrefetch = false;
   static constexpr size_t kNcPanels = 0;
   static constexpr size_t kNcMinRows = 0;
+  static constexpr size_t kStreamAcc = 32;  // GemmPair: as the rows left over
   static constexpr size_t kLaneK = 1;
 
   static Mask MakeMask(size_t n) { return n; }
@@ -57,6 +58,11 @@ void scalar_pack(size_t K, size_t N, const float* src, ptrdiff_t rs, ptrdiff_t c
 void scalar_gemm(size_t M, size_t N, size_t K, const float* A, size_t lda, const float* Bp,
                  const float* bias, float* C, size_t ldc, bool accumulate, Part part) {
   Driver::Gemm(M, N, K, A, lda, Bp, bias, C, ldc, accumulate, part);
+}
+
+void scalar_gemm_pair(size_t M, size_t N, const GemmOp<float>& first, const GemmOp<float>& second,
+                      bool reverse, Part part) {
+  Driver::GemmPair(M, N, first, second, reverse, part);
 }
 
 }  // namespace cellstate

@@ -32,17 +32,23 @@ namespace cellstate {
 
 size_t scalar_packed_size(size_t K, size_t N);
 void scalar_pack(size_t K, size_t N, const float* src, ptrdiff_t rs, ptrdiff_t cs, float* dst);
+void scalar_gemm_pair(size_t M, size_t N, const GemmOp<float>& first, const GemmOp<float>& second,
+                      bool reverse, Part part);
 void scalar_gemm(size_t M, size_t N, size_t K, const float* A, size_t lda, const float* Bp,
                  const float* bias, float* C, size_t ldc, bool accumulate, Part part);
 
 #if defined(__x86_64__) || defined(_M_X64)
 size_t avx2_packed_size(size_t K, size_t N);
 void avx2_pack(size_t K, size_t N, const float* src, ptrdiff_t rs, ptrdiff_t cs, float* dst);
+void avx2_gemm_pair(size_t M, size_t N, const GemmOp<float>& first, const GemmOp<float>& second,
+                    bool reverse, Part part);
 void avx2_gemm(size_t M, size_t N, size_t K, const float* A, size_t lda, const float* Bp,
                const float* bias, float* C, size_t ldc, bool accumulate, Part part);
 
 size_t avx512_packed_size(size_t K, size_t N);
 void avx512_pack(size_t K, size_t N, const float* src, ptrdiff_t rs, ptrdiff_t cs, float* dst);
+void avx512_gemm_pair(size_t M, size_t N, const GemmOp<float>& first, const GemmOp<float>& second,
+                      bool reverse, Part part);
 void avx512_gemm(size_t M, size_t N, size_t K, const float* A, size_t lda, const float* Bp,
                  const float* bias, float* C, size_t ldc, bool accumulate, Part part);
 // avx512_gemm runs one of these, chosen once per process from the core (CpuCoreKind): the same
@@ -64,6 +70,8 @@ void avx512_gemm_kc512_rows(size_t M, size_t N, size_t K, const float* A, size_t
 #if defined(__aarch64__)
 size_t neon_packed_size(size_t K, size_t N);
 void neon_pack(size_t K, size_t N, const float* src, ptrdiff_t rs, ptrdiff_t cs, float* dst);
+void neon_gemm_pair(size_t M, size_t N, const GemmOp<float>& first, const GemmOp<float>& second,
+                    bool reverse, Part part);
 void neon_gemm(size_t M, size_t N, size_t K, const float* A, size_t lda, const float* Bp,
                const float* bias, float* C, size_t ldc, bool accumulate, Part part);
 #endif
