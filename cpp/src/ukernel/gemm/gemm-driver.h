@@ -253,15 +253,21 @@ struct GemmDriver {
     }
   }
 
+  // This thread's panels [np*ith/nth, np*(ith+1)/nth) of np.
+  static void ThreadPanels(size_t np, Part part, size_t* begin, size_t* end) {
+    const size_t nth = part.nth > 0 ? static_cast<size_t>(part.nth) : 1;
+    const size_t ith = part.ith > 0 ? static_cast<size_t>(part.ith) : 0;
+    *begin = np * ith / nth;
+    *end = np * (ith + 1) / nth;
+  }
+
   // kernels.h: C[M,N] (=|+=) bias + A · B, this thread's panels [np*ith/nth, np*(ith+1)/nth).
   static void Gemm(size_t M, size_t N, size_t K, const float* A, size_t lda, const float* Bp,
                    const float* bias, float* C, size_t ldc, bool accumulate, Part part) {
     if (M == 0 || N == 0) return;
     const size_t np = (N + kNr - 1) / kNr;
-    const size_t nth = part.nth > 0 ? static_cast<size_t>(part.nth) : 1;
-    const size_t ith = part.ith > 0 ? static_cast<size_t>(part.ith) : 0;
-    const size_t p_begin = np * ith / nth;
-    const size_t p_end = np * (ith + 1) / nth;
+    size_t p_begin, p_end;
+    ThreadPanels(np, part, &p_begin, &p_end);
     if (p_begin >= p_end) return;
 
     Job job;
@@ -422,10 +428,8 @@ struct GemmDriver {
     }
     if (M == 0 || N == 0) return;
     const size_t np = (N + kNr - 1) / kNr;
-    const size_t nth = part.nth > 0 ? static_cast<size_t>(part.nth) : 1;
-    const size_t ith = part.ith > 0 ? static_cast<size_t>(part.ith) : 0;
-    const size_t p_begin = np * ith / nth;
-    const size_t p_end = np * (ith + 1) / nth;
+    size_t p_begin, p_end;
+    ThreadPanels(np, part, &p_begin, &p_end);
     if (p_begin >= p_end) return;
     const Job jf = StreamJob(f, N, np);
     const Job js = StreamJob(s, N, np);
