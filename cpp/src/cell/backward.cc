@@ -4,6 +4,7 @@
 // reductions (one large GEMM each for its weights) and one GEMM for dx. Layers run from the
 // top down, the dropout masks applied between them.
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <new>
 #include <string>
@@ -222,8 +223,12 @@ Status Layer<T>::Impl::Backward(const BackwardArgs& a) {
   // the caller's d_output and d_x overlap.
   const T* user_dy = static_cast<const T*>(a.d_output);
   T* user_dx = static_cast<T*>(a.d_x);
-  const bool in_place = !ws_batch_first && !(user_dy && user_dx && user_dy < user_dx + TB * I &&
-                                             user_dx < user_dy + TB * ldo);
+  // (Addresses compared as integers: the two arrays are unrelated objects.)
+  const uintptr_t dy0 = reinterpret_cast<uintptr_t>(user_dy);
+  const uintptr_t dx0 = reinterpret_cast<uintptr_t>(user_dx);
+  const bool overlap =
+      user_dy && user_dx && dy0 < dx0 + TB * I * sizeof(T) && dx0 < dy0 + TB * ldo * sizeof(T);
+  const bool in_place = !ws_batch_first && !overlap;
   const T* top = dy;  // the top layer's output gradient
   if (user_dy && in_place)
     top = user_dy;
